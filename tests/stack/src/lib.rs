@@ -1,0 +1,403 @@
+//! A local two-account AWS for ferry's tests and demo.
+//!
+//! [`Stack::start`] runs a fresh moto server (STS, IAM, S3) and the
+//! CodeDeploy emulator on free loopback ports and lays out:
+//!
+//! - Operations (111111111111): user `jenkins`, allowed only
+//!   `sts:AssumeRole` on the deployer role; its access key is what ferry gets
+//!   from the standard credential chain ([`Stack::ops_access_key`]).
+//! - Production (222222222222): role `CA_ServiceDeployer` trusting
+//!   `jenkins`, with S3 rights on the release bucket and CodeDeploy rights;
+//!   user `codedeploy-agent` that may only read the bucket (the emulator
+//!   fetches bundles with it); the bucket itself, created by the role.
+//! - In the emulator: application and deployment group.
+//!
+//! Then moto starts enforcing signatures and identity policies, so the
+//! jenkins keys alone are denied on the bucket. What moto does *not* check:
+//! cross-account trust policies (any principal may assume the role, with any
+//! external id), bucket ownership and checksums. Tests must not claim those.
+//!
+//! Everything is torn down when the [`Stack`] drops; if the test process dies
+//! instead, the kernel kills moto (see `spawn`).
+
+mod accounts;
+mod application;
+mod aws;
+mod ferry_env;
+mod http;
+mod moto;
+mod ports;
+mod spawn;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use codedeploy_emulator::{Config as EmulatorConfig, Emulator};
+use tokio::runtime::Runtime;
+
+pub use accounts::{AGENT_USER, DEPLOYER_ROLE, JENKINS_USER, OPERATIONS_ACCOUNT, PRODUCTION_ACCOUNT};
+pub use application::INSTANCES_TAG;
+pub use moto::MOTO_SERVER_ENV;
+
+use accounts::Accounts;
+use aws::{Keys, Target};
+use moto::MotoServer;
+
+type Result<T> = std::result::Result<T, String>;
+
+/// The region everything lives in.
+pub const REGION: &str = "us-east-1";
+/// The key prefix [`Stack::write_config`] puts in ferry.toml.
+pub const PREFIX: &str = "releases";
+
+/// What a test may vary about the stack.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// Instances in the deployment group.
+    pub instances: usize,
+    /// Time the emulator spends on each lifecycle step of each instance.
+    pub step_delay: Duration,
+    /// Release bucket in Production.
+    pub bucket: String,
+    /// CodeDeploy application.
+    pub application: String,
+    /// CodeDeploy deployment group.
+    pub deployment_group: String,
+    /// `sts:ExternalId` written into the trust policy and ferry.toml.
+    /// moto does not enforce it.
+    pub external_id: Option<String>,
+}
+
+impl Default for StackOptions {
+    fn default() -> StackOptions {
+        StackOptions {
+            instances: 1,
+            step_delay: Duration::from_millis(20),
+            bucket: "ferry-prod-releases".into(),
+            application: "web".into(),
+            deployment_group: "web-prod".into(),
+            external_id: None,
+        }
+    }
+}
+
+/// A running moto + CodeDeploy emulator with both accounts laid out.
+///
+/// One per test. Dropping it stops both servers and deletes its temp files;
+/// if the thread is panicking, the temp files (moto's log, the emulator's
+/// work dir) are kept and their path printed.
+pub struct Stack {
+    // Fields drop in this order: the emulator first, since it reads from moto.
+    emulator: Emulator,
+    moto: MotoServer,
+    runtime: BackgroundRuntime,
+    root: Option<tempfile::TempDir>,
+    moto_endpoint: String,
+    codedeploy_endpoint: String,
+    accounts: Accounts,
+    opts: StackOptions,
+}
+
+impl Stack {
+    /// Starts a stack with [`StackOptions::default`]. Blocking; usable from a
+    /// plain `#[test]` and from inside a tokio runtime.
+    ///
+    /// # Panics
+    /// If anything fails to start, with a message saying what and where the
+    /// logs are (e.g. "moto not found: run scripts/setup-venv").
+    pub fn start() -> Stack {
+        Stack::start_with(StackOptions::default())
+    }
+
+    /// Starts a stack with the given options. See [`Stack::start`].
+    pub fn start_with(opts: StackOptions) -> Stack {
+        let root = tempfile::Builder::new()
+            .prefix("ferry-stack-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("ferry-test-stack: cannot create a temp dir: {e}"));
+        match Stack::try_start(opts, &root) {
+            Ok(mut stack) => {
+                stack.root = Some(root);
+                stack
+            }
+            Err(e) => {
+                let kept = root.keep();
+                panic!("ferry-test-stack: {e}\n(logs kept in {})", kept.display())
+            }
+        }
+    }
+
+    /// Everything but the temp dir, which the caller keeps on failure.
+    fn try_start(opts: StackOptions, root: &tempfile::TempDir) -> Result<Stack> {
+        let dir = |name: &str| -> Result<PathBuf> {
+            let p = root.path().join(name);
+            std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+            Ok(p)
+        };
+        let (logs, emulator_dir) = (dir("logs")?, dir("emulator")?);
+        dir("home")?;
+        dir("work")?;
+
+        let runtime = BackgroundRuntime(Some(tokio::runtime::Builder::new_multi_thread()
+            // Tests run many stacks at once on 2 cores; one worker is plenty
+            // for a handful of loopback requests.
+            .worker_threads(1)
+            .thread_name("ferry-test-stack")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot build a tokio runtime: {e}"))?));
+
+        let moto = MotoServer::start(&logs)?;
+        let moto_endpoint = moto.endpoint();
+        let layout = accounts::Layout { bucket: &opts.bucket, external_id: opts.external_id.as_deref() };
+        let accounts = block_on_any(runtime.get(), accounts::lay_out(&moto_endpoint, REGION, &layout))
+            .map_err(|e| format!("{e}\n(moto log: {})", moto.log_path().display()))?;
+
+        let emulator = Emulator::start(EmulatorConfig {
+            s3_endpoint: Some(moto_endpoint.clone()),
+            s3_credentials: Some((accounts.agent.access_key_id.clone(), accounts.agent.secret_access_key.clone())),
+            region: REGION.into(),
+            step_delay: opts.step_delay,
+            default_instances: opts.instances,
+            work_dir: Some(emulator_dir),
+            ..EmulatorConfig::default()
+        })
+        .map_err(|e| format!("cannot start the CodeDeploy emulator: {e}"))?;
+        let codedeploy_endpoint = emulator.endpoint();
+        let codedeploy = aws::codedeploy(&Target { endpoint: &codedeploy_endpoint, region: REGION, keys: &accounts.prod });
+        block_on_any(
+            runtime.get(),
+            application::create(&codedeploy, &opts.application, &opts.deployment_group, opts.instances),
+        )?;
+
+        // Last: everything above acted as whichever account it liked.
+        moto.enforce_auth()?;
+        Ok(Stack { emulator, moto, runtime, root: None, moto_endpoint, codedeploy_endpoint, accounts, opts })
+    }
+
+    /// moto's endpoint, `http://127.0.0.1:PORT` (STS, IAM, S3).
+    pub fn moto_endpoint(&self) -> &str {
+        &self.moto_endpoint
+    }
+
+    /// The CodeDeploy emulator's endpoint, `http://127.0.0.1:PORT`.
+    pub fn codedeploy_endpoint(&self) -> &str {
+        &self.codedeploy_endpoint
+    }
+
+    /// The region, `us-east-1`.
+    pub fn region(&self) -> &str {
+        REGION
+    }
+
+    /// `arn:aws:iam::222222222222:role/CA_ServiceDeployer`.
+    pub fn role_arn(&self) -> &str {
+        &self.accounts.role_arn
+    }
+
+    /// Access key id of the Operations `jenkins` user (ferry's source credentials).
+    pub fn ops_access_key(&self) -> &str {
+        &self.accounts.ops.access_key_id
+    }
+
+    /// Secret key of the Operations `jenkins` user.
+    pub fn ops_secret_key(&self) -> &str {
+        &self.accounts.ops.secret_access_key
+    }
+
+    /// The release bucket in Production.
+    pub fn bucket(&self) -> &str {
+        &self.opts.bucket
+    }
+
+    /// The CodeDeploy application.
+    pub fn application(&self) -> &str {
+        &self.opts.application
+    }
+
+    /// The CodeDeploy deployment group.
+    pub fn deployment_group(&self) -> &str {
+        &self.opts.deployment_group
+    }
+
+    /// The external id in the trust policy and ferry.toml, if any.
+    pub fn external_id(&self) -> Option<&str> {
+        self.opts.external_id.as_deref()
+    }
+
+    /// Options the stack was started with.
+    pub fn options(&self) -> &StackOptions {
+        &self.opts
+    }
+
+    /// The AWS variables ferry runs with: source keys, region, endpoints, and
+    /// config files that do not exist so no developer profile leaks in.
+    /// Exactly what [`Stack::ferry_command`] sets, minus `HOME` and `PATH`.
+    pub fn ferry_env(&self) -> Vec<(String, String)> {
+        let home = self.home_dir();
+        let s = |v: &str| v.to_owned();
+        vec![
+            (s("AWS_ACCESS_KEY_ID"), s(self.ops_access_key())),
+            (s("AWS_SECRET_ACCESS_KEY"), s(self.ops_secret_key())),
+            (s("AWS_REGION"), s(REGION)),
+            (s("AWS_ENDPOINT_URL"), s(&self.moto_endpoint)),
+            (s("AWS_ENDPOINT_URL_CODEDEPLOY"), s(&self.codedeploy_endpoint)),
+            (s("AWS_EC2_METADATA_DISABLED"), s("true")),
+            (s("AWS_CONFIG_FILE"), home.join(".aws/config").display().to_string()),
+            (s("AWS_SHARED_CREDENTIALS_FILE"), home.join(".aws/credentials").display().to_string()),
+        ]
+    }
+
+    /// A command for `ferry_bin` with a clean environment: `PATH`, a temp
+    /// `HOME` and [`Stack::ferry_env`], nothing else (no `NO_COLOR`, no
+    /// developer AWS settings). Runs in a temp dir the stack owns.
+    pub fn ferry_command(&self, ferry_bin: &str) -> Command {
+        let mut cmd = Command::new(ferry_bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home_dir())
+            .envs(self.ferry_env())
+            .current_dir(self.root().join("work"));
+        cmd
+    }
+
+    /// Writes `dir/ferry.toml` with `[env.<env_name>]` pointing at this stack
+    /// and returns its path.
+    ///
+    /// # Panics
+    /// If the file cannot be written.
+    pub fn write_config(&self, dir: &Path, env_name: &str) -> PathBuf {
+        let toml = ferry_env::ferry_toml(
+            env_name,
+            &ferry_env::EnvConfig {
+                role_arn: self.role_arn(),
+                external_id: self.external_id(),
+                region: REGION,
+                bucket: self.bucket(),
+                prefix: PREFIX,
+                application: self.application(),
+                deployment_group: self.deployment_group(),
+            },
+        );
+        let path = dir.join("ferry.toml");
+        std::fs::write(&path, toml).unwrap_or_else(|e| panic!("ferry-test-stack: cannot write {}: {e}", path.display()));
+        path
+    }
+
+    /// Writes a sourceable shell file exporting [`Stack::ferry_env`].
+    ///
+    /// # Panics
+    /// If the file cannot be written.
+    pub fn write_env_file(&self, path: &Path) {
+        std::fs::write(path, ferry_env::env_file(&self.ferry_env()))
+            .unwrap_or_else(|e| panic!("ferry-test-stack: cannot write {}: {e}", path.display()));
+    }
+
+    /// S3 as the jenkins user's own keys: denied on the bucket.
+    pub fn s3_as_ops(&self) -> aws_sdk_s3::Client {
+        aws::s3(&self.target(&self.accounts.ops))
+    }
+
+    /// S3 as a session of `CA_ServiceDeployer` (assumed once at start-up; the
+    /// session lasts an hour, far longer than any test).
+    pub fn s3_as_prod(&self) -> aws_sdk_s3::Client {
+        aws::s3(&self.target(&self.accounts.prod))
+    }
+
+    /// CodeDeploy client for the emulator, signed as the deployer session.
+    pub fn codedeploy(&self) -> aws_sdk_codedeploy::Client {
+        aws::codedeploy(&Target { endpoint: &self.codedeploy_endpoint, region: REGION, keys: &self.accounts.prod })
+    }
+
+    /// IAM client in Production as the deployer session (e.g. to read the
+    /// role back). The deployer has no IAM rights, so most calls are denied.
+    pub fn iam_as_prod(&self) -> aws_sdk_iam::Client {
+        aws::iam(&self.target(&self.accounts.prod))
+    }
+
+    /// STS client as the jenkins user, i.e. what ferry starts from.
+    pub fn sts_as_ops(&self) -> aws_sdk_sts::Client {
+        aws::sts(&self.target(&self.accounts.ops))
+    }
+
+    /// Runs `f` to completion on the stack's runtime. For synchronous tests;
+    /// inside an async test just `.await` instead (this would panic there).
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.runtime.get().block_on(f)
+    }
+
+    /// Every secret the stack handed out or holds (ops secret key, agent
+    /// secret key, the deployer session's secret and token), for tests that
+    /// scan ferry's output for leaks.
+    pub fn secrets(&self) -> Vec<String> {
+        let a = &self.accounts;
+        let mut out = vec![a.ops.secret_access_key.clone(), a.agent.secret_access_key.clone(), a.prod.secret_access_key.clone()];
+        out.extend(a.prod.session_token.clone());
+        out
+    }
+
+    /// The emulator's work dir (fetched bundles, instance file systems).
+    pub fn emulator_work_dir(&self) -> &Path {
+        self.emulator.work_dir()
+    }
+
+    /// moto's request log; read it when a test fails in a surprising way.
+    pub fn moto_log(&self) -> &Path {
+        self.moto.log_path()
+    }
+
+    fn root(&self) -> &Path {
+        self.root.as_ref().expect("root lives until drop").path()
+    }
+
+    fn home_dir(&self) -> PathBuf {
+        self.root().join("home")
+    }
+
+    fn target<'a>(&'a self, keys: &'a Keys) -> Target<'a> {
+        Target { endpoint: &self.moto_endpoint, region: REGION, keys }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(root) = self.root.take() {
+                eprintln!("ferry-test-stack: test failed; moto log and emulator files kept in {}", root.keep().display());
+            }
+        }
+    }
+}
+
+/// A runtime that never blocks when dropped: dropping a plain one inside
+/// another runtime panics, and async tests own stacks too.
+struct BackgroundRuntime(Option<Runtime>);
+
+impl BackgroundRuntime {
+    fn get(&self) -> &Runtime {
+        self.0.as_ref().expect("taken only in drop")
+    }
+}
+
+impl Drop for BackgroundRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// `runtime.block_on`, also from inside another runtime (an async test
+/// calling [`Stack::start`]), where it has to happen on another thread.
+fn block_on_any<F: Future + Send>(runtime: &Runtime, f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(f);
+    }
+    std::thread::scope(|s| s.spawn(|| runtime.block_on(f)).join().expect("setup thread panicked"))
+}
+

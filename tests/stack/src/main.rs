@@ -1,0 +1,111 @@
+//! `ferry-test-stack up`: the test stack as a long-running process, for the
+//! demo and for poking at ferry by hand.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ferry_test_stack::{Stack, StackOptions};
+
+const USAGE: &str = "\
+usage: ferry-test-stack up [--instances N] [--step-delay-ms N]
+                           [--env-file FILE] [--config FILE [--env-name NAME]]
+
+Starts moto and the CodeDeploy emulator on loopback with the two accounts laid
+out, prints `ferry-test-stack ready`, and runs until SIGINT/SIGTERM/SIGHUP.
+
+  --instances N       instances in the deployment group (default 1)
+  --step-delay-ms N   emulator time per lifecycle step (default 200)
+  --env-file FILE     write `export AWS_...` lines ferry needs, for `source`
+  --config FILE       write a ferry.toml pointing at the stack
+  --env-name NAME     the [env.NAME] in that ferry.toml (default demo)";
+
+struct Args {
+    opts: StackOptions,
+    env_file: Option<PathBuf>,
+    config: Option<PathBuf>,
+    env_name: String,
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1).collect()) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("ferry-test-stack: {msg}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let stack = Stack::start_with(args.opts);
+    if let Some(path) = &args.env_file {
+        stack.write_env_file(path);
+    }
+    if let Some(path) = &args.config {
+        // write_config names the file itself; honour the name we were given.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let written = stack.write_config(dir.path(), &args.env_name);
+        if let Err(e) = std::fs::copy(&written, path) {
+            eprintln!("ferry-test-stack: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("moto (STS, IAM, S3): {}", stack.moto_endpoint());
+    println!("CodeDeploy emulator: {}", stack.codedeploy_endpoint());
+    println!("role:                {}", stack.role_arn());
+    println!("bucket:              {}", stack.bucket());
+    println!("deployment group:    {}/{}", stack.application(), stack.deployment_group());
+    println!("moto log:            {}", stack.moto_log().display());
+    // Scripts wait for exactly this line.
+    println!("ferry-test-stack ready");
+    stack.block_on(wait_for_stop_signal());
+    eprintln!("ferry-test-stack: stopping");
+    drop(stack);
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
+}
+
+fn parse(argv: Vec<String>) -> Result<Args, String> {
+    let mut it = argv.into_iter();
+    match it.next().as_deref() {
+        Some("up") => {}
+        Some("-h" | "--help") | None => return Err("a command is required".into()),
+        Some(other) => return Err(format!("unknown command {other:?}")),
+    }
+    let mut args = Args {
+        // Slow enough that a person watching the demo sees each step.
+        opts: StackOptions { step_delay: Duration::from_millis(200), ..StackOptions::default() },
+        env_file: None,
+        config: None,
+        env_name: "demo".into(),
+    };
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--instances" => args.opts.instances = number(&flag, &value()?)?,
+            "--step-delay-ms" => args.opts.step_delay = Duration::from_millis(number(&flag, &value()?)?),
+            "--env-file" => args.env_file = Some(value()?.into()),
+            "--config" => args.config = Some(value()?.into()),
+            "--env-name" => args.env_name = value()?,
+            "--bucket" => args.opts.bucket = value()?,
+            "--external-id" => args.opts.external_id = Some(value()?),
+            _ => return Err(format!("unknown option {flag:?}")),
+        }
+    }
+    if args.opts.instances == 0 {
+        return Err("--instances must be at least 1".into());
+    }
+    Ok(args)
+}
+
+fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("{flag}: not a number: {v:?}"))
+}
