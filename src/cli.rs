@@ -1,0 +1,154 @@
+//! The command line: clap definitions and dispatch to one file per
+//! subcommand under `cmd/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{EnvSettings, Selection};
+use crate::report::{OutputFormat, Progress};
+
+/// ferry: ship a release into your production AWS account with CodeDeploy.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// ferry.toml to read (default: ./ferry.toml).
+    #[arg(long, global = true, env = "FERRY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What stdout carries: `text` (the result only) or `json` (one event per line).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Progress display: bars on a terminal, timestamped lines in CI.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub progress: Progress,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// ferry's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bundle, upload and deploy a release: assume → bundle → upload → deploy [→ watch].
+    Release(ReleaseArgs),
+}
+
+/// Selects an environment and overrides any of its settings.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Environment from ferry.toml (`[env.NAME]`).
+    #[arg(long = "env", short = 'e', env = "FERRY_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+    /// Role to assume in the target account.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// External ID the role's trust policy requires.
+    #[arg(long, value_name = "ID", env = "FERRY_EXTERNAL_ID", hide_env_values = true)]
+    pub external_id: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Bucket for bundles.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Key prefix in the bucket.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// CodeDeploy application.
+    #[arg(long)]
+    pub application: Option<String>,
+    /// CodeDeploy deployment group.
+    #[arg(long)]
+    pub deployment_group: Option<String>,
+    /// CodeDeploy deployment configuration (default: the group's).
+    #[arg(long)]
+    pub deployment_config: Option<String>,
+}
+
+impl TargetArgs {
+    /// The config selection these flags describe.
+    pub fn selection(&self, config: Option<PathBuf>) -> Selection {
+        Selection {
+            path: config,
+            env: self.env.clone(),
+            overrides: EnvSettings {
+                role_arn: self.role_arn.clone(),
+                external_id: self.external_id.clone(),
+                region: self.region.clone(),
+                bucket: self.bucket.clone(),
+                prefix: self.prefix.clone(),
+                application: self.application.clone(),
+                deployment_group: self.deployment_group.clone(),
+                deployment_config: self.deployment_config.clone(),
+            },
+        }
+    }
+}
+
+/// `ferry release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// Application directory (must contain appspec.yml) or a ready .zip/.tar/.tgz bundle.
+    #[arg(value_name = "DIR|FILE")]
+    pub path: PathBuf,
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Follow the deployment to its end; the exit code says how it ended.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long (e.g. 90s, 30m, 1h30m).
+    #[arg(long, default_value = "60m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Parses `90s`, `30m`, `1h30m`, `2h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 90s, 30m or 1h30m"))?;
+        num.clear();
+        total += n * match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(format!("`{s}` is not a duration like 90s, 30m or 1h30m")),
+        };
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(format!("`{s}` is not a duration like 90s, 30m or 1h30m"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_the_documented_forms() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        for bad in ["", "m", "10x", "1h30", "0s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

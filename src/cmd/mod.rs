@@ -1,0 +1,3 @@
+//! One file per subcommand, each a thin script over the pipeline modules.
+
+pub mod release;

@@ -1,0 +1,83 @@
+//! `ferry release`: config → bundle → assume → upload → deploy [→ watch].
+//!
+//! Local checks (config, bundle, appspec) all run before the first AWS call,
+//! so bad input never leaves half a release behind.
+
+use std::path::PathBuf;
+
+use crate::assume::{self, AssumeOptions};
+use crate::cli::ReleaseArgs;
+use crate::error::{Error, ExitCode};
+use crate::report::{Event, Outcome, Receipt, Reporter};
+use crate::watch::{self, WatchOptions};
+use crate::{bundle, config, deploy, upload};
+
+/// Runs a release and returns the exit code its outcome maps to.
+pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let env = config::resolve(&args.target.selection(config_path))?;
+    let bundle = bundle::prepare(&args.path)?;
+    reporter.report(&Event::BundleReady {
+        path: args.path.display().to_string(),
+        bundle_type: bundle.kind,
+        size: bundle.size,
+        sha256: bundle.sha256.clone(),
+        built: bundle.built,
+    });
+
+    let build_tag = std::env::var("BUILD_TAG").ok();
+    let user = std::env::var("BUILD_USER_ID").or_else(|_| std::env::var("USER")).ok();
+    let session_name = assume::session_name(build_tag.as_deref(), user.as_deref());
+    let (sdk, session) = assume::assume(&env, &AssumeOptions { session_name, duration: None }).await?;
+    reporter.report(&Event::Assumed {
+        role_arn: session.role_arn.clone(),
+        session_name: session.session_name.clone(),
+        assumed_arn: session.assumed_arn.clone(),
+    });
+
+    let mut metadata = vec![
+        ("ferry-sha256".to_string(), bundle.sha256.clone()),
+        ("ferry-session".to_string(), session.session_name.clone()),
+    ];
+    for (key, var) in [("ferry-build", "BUILD_TAG"), ("ferry-build-url", "BUILD_URL"), ("ferry-commit", "GIT_COMMIT")] {
+        if let Ok(v) = std::env::var(var) {
+            metadata.push((key.to_string(), v));
+        }
+    }
+    let s3 = upload::s3_client(&sdk);
+    let uploaded = upload::upload(&s3, &env, &bundle, &metadata, reporter).await?;
+
+    let cd = aws_sdk_codedeploy::Client::new(&sdk);
+    let description = format!(
+        "ferry release {} by {} (sha256 {})",
+        build_tag.as_deref().unwrap_or("manual"),
+        session.session_name,
+        &bundle.sha256[..12]
+    );
+    let deployment_id = deploy::create(&cd, &env, deploy::revision(&uploaded, bundle.kind), &description).await?;
+    reporter.report(&Event::DeploymentCreated {
+        deployment_id: deployment_id.clone(),
+        application: env.application.clone(),
+        deployment_group: env.deployment_group.clone(),
+    });
+
+    let outcome = if args.wait {
+        watch::watch(&cd, &deployment_id, &WatchOptions { timeout: args.timeout }, reporter).await?
+    } else {
+        Outcome::Created
+    };
+    reporter.report(&Event::Receipt(Receipt {
+        environment: env.name.clone(),
+        role_arn: session.role_arn,
+        session_name: session.session_name,
+        bucket: uploaded.bucket,
+        key: uploaded.key,
+        sha256: bundle.sha256.clone(),
+        etag: uploaded.etag,
+        version_id: uploaded.version_id,
+        application: env.application,
+        deployment_group: env.deployment_group,
+        deployment_id,
+        outcome: Some(outcome),
+    }));
+    Ok(outcome.exit_code())
+}

@@ -1,0 +1,107 @@
+//! deploy: one CodeDeploy `CreateDeployment`, pinned to exactly the object
+//! that was uploaded (bucket, key, eTag and, when versioned, version).
+
+use aws_sdk_codedeploy::error::ProvideErrorMetadata;
+use aws_sdk_codedeploy::types::{BundleType as CdBundleType, RevisionLocation, RevisionLocationType, S3Location};
+
+use crate::bundle::BundleType;
+use crate::config::Environment;
+use crate::error::{ExitCode, describe_sdk_error, is_unreachable};
+use crate::upload::Uploaded;
+
+/// Why CodeDeploy did not create the deployment. Nothing was deployed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// CodeDeploy answered with an error.
+    #[error("CodeDeploy refused to deploy {application}/{deployment_group}: {detail}. {fix}")]
+    Refused {
+        /// Application.
+        application: String,
+        /// Group.
+        deployment_group: String,
+        /// CodeDeploy's code and message.
+        detail: String,
+        /// What to do about it.
+        fix: String,
+    },
+    /// CodeDeploy could not be reached.
+    #[error("could not reach CodeDeploy: {detail}. Check the network or proxy, and AWS_ENDPOINT_URL_CODEDEPLOY if you set it.")]
+    Unreachable {
+        /// The connection error.
+        detail: String,
+    },
+}
+
+impl DeployError {
+    /// Exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::Aws
+    }
+}
+
+/// The S3 revision CodeDeploy will fetch: the uploaded object, pinned.
+pub fn revision(uploaded: &Uploaded, kind: BundleType) -> RevisionLocation {
+    let bundle_type = match kind {
+        BundleType::Zip => CdBundleType::Zip,
+        BundleType::Tar => CdBundleType::Tar,
+        BundleType::Tgz => CdBundleType::TarGZip,
+    };
+    let s3 = S3Location::builder()
+        .bucket(&uploaded.bucket)
+        .key(&uploaded.key)
+        .bundle_type(bundle_type)
+        .e_tag(&uploaded.etag)
+        .set_version(uploaded.version_id.clone())
+        .build();
+    RevisionLocation::builder().revision_type(RevisionLocationType::S3).s3_location(s3).build()
+}
+
+/// Creates the deployment and returns its id.
+pub async fn create(
+    cd: &aws_sdk_codedeploy::Client,
+    env: &Environment,
+    revision: RevisionLocation,
+    description: &str,
+) -> Result<String, DeployError> {
+    let out = cd
+        .create_deployment()
+        .application_name(&env.application)
+        .deployment_group_name(&env.deployment_group)
+        .set_deployment_config_name(env.deployment_config.clone())
+        .revision(revision)
+        .description(description)
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out.deployment_id().unwrap_or_default().to_string()),
+        Err(e) if is_unreachable(&e) => Err(DeployError::Unreachable { detail: describe_sdk_error(&e) }),
+        Err(e) => Err(DeployError::Refused {
+            application: env.application.clone(),
+            deployment_group: env.deployment_group.clone(),
+            fix: fix_for(e.code().unwrap_or_default(), env),
+            detail: describe_sdk_error(&e),
+        }),
+    }
+}
+
+fn fix_for(code: &str, env: &Environment) -> String {
+    let place = format!("account {} region {}", env.role.account, env.region);
+    match code {
+        "ApplicationDoesNotExistException" => format!(
+            "Create application `{}` in {place}, or fix `application` in ferry.toml.",
+            env.application
+        ),
+        "DeploymentGroupDoesNotExistException" => format!(
+            "Create deployment group `{}` in {place}, or fix `deployment_group` in ferry.toml.",
+            env.deployment_group
+        ),
+        "DeploymentConfigDoesNotExistException" => {
+            "Use a CodeDeployDefault.* configuration or create this one, or remove `deployment_config`.".into()
+        }
+        "DeploymentLimitExceededException" => {
+            "Another deployment to this group is still running; wait for it (ferry watch) or stop it, then retry.".into()
+        }
+        "AccessDeniedException" => "Give the role codedeploy:CreateDeployment on the group (see `ferry policy deploy`).".into(),
+        _ => "Check the application and deployment group in the CodeDeploy console.".into(),
+    }
+}

@@ -1,0 +1,52 @@
+//! ferry: a release agent that ships a bundle into an AWS production account
+//! through CodeDeploy, from Jenkins or by hand.
+//!
+//! The pipeline, one module per step: [`config`] → [`assume`] → [`bundle`] →
+//! [`upload`] → [`deploy`] → [`watch`]. Steps emit [`report::Event`]s; only
+//! [`report`] prints. [`cmd`] holds one file per subcommand.
+
+pub mod appspec;
+pub mod assume;
+pub mod bundle;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod deploy;
+pub mod error;
+pub mod report;
+pub mod upload;
+pub mod watch;
+
+use crate::cli::{Cli, Command};
+use crate::error::ExitCode;
+use crate::report::Event;
+
+/// Runs a parsed command line and returns the process exit code. Errors are
+/// reported through the reporter, never printed here.
+pub fn run(cli: Cli) -> ExitCode {
+    let reporter = report::choose(cli.output, cli.progress);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            reporter.report(&Event::Error {
+                class: "internal".into(),
+                exit_code: ExitCode::Aws.code(),
+                message: format!("cannot start the async runtime: {e}"),
+            });
+            return ExitCode::Aws;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Release(args) => cmd::release::run(args, cli.config.clone(), reporter.as_ref()).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let code = err.exit_code();
+            reporter.report(&Event::Error { class: err.class().into(), exit_code: code.code(), message: err.to_string() });
+            code
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Plain renderer: one timestamped line per event, no ANSI, no carriage
+//! returns, so a Jenkins console log reads cleanly and greps well.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{Event, Reporter, describe, receipt_line};
+
+/// Upload progress is a line at most this often; a log is not a progress bar.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Writes timestamped lines to stderr (results to stdout).
+pub struct PlainReporter {
+    state: Mutex<State>,
+}
+
+struct State {
+    err: Box<dyn Write + Send>,
+    out: Box<dyn Write + Send>,
+    last_progress: Option<Instant>,
+}
+
+impl PlainReporter {
+    /// Lines to the process's stderr, results to stdout.
+    pub fn stderr() -> PlainReporter {
+        PlainReporter::new(Box::new(std::io::stderr()), Box::new(std::io::stdout()))
+    }
+
+    /// Lines to `err`, results to `out` (tests use buffers).
+    pub fn new(err: Box<dyn Write + Send>, out: Box<dyn Write + Send>) -> PlainReporter {
+        PlainReporter { state: Mutex::new(State { err, out, last_progress: None }) }
+    }
+}
+
+/// `2026-11-27T21:40:01Z`, UTC so logs from agents in any zone line up.
+pub(crate) fn timestamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
+        .unwrap_or_default()
+}
+
+/// Strips anything that could move the cursor or colour the log: a hook's
+/// output is relayed verbatim otherwise, and may contain both.
+pub(crate) fn sanitize(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI sequence: ESC [ params final-byte
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' => {}
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Reporter for PlainReporter {
+    fn report(&self, event: &Event) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Receipt(r) => {
+                let _ = writeln!(st.out, "{}", receipt_line(r));
+                let _ = st.out.flush();
+                return;
+            }
+            Event::UploadProgress { sent, total } => {
+                let due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+                if !due || sent >= total {
+                    return;
+                }
+                st.last_progress = Some(Instant::now());
+                let pct = if *total == 0 { 100 } else { sent * 100 / total };
+                let line = format!("{} upload {pct}% ({} of {})", timestamp(), super::human_bytes(*sent), super::human_bytes(*total));
+                let _ = writeln!(st.err, "{line}");
+                return;
+            }
+            _ => {}
+        }
+        if let Some(text) = describe(event) {
+            let ts = timestamp();
+            for line in sanitize(&text).lines() {
+                let _ = writeln!(st.err, "{ts} {line}");
+            }
+            let _ = st.err.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_removes_ansi_and_carriage_returns() {
+        assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m\r done"), "red done");
+    }
+}
