@@ -1,0 +1,300 @@
+//! The deployment runner: moves a deployment from Created through InProgress
+//! to Succeeded, Failed or Stopped, deploying to its group's simulated
+//! instances in batches sized by the deployment config, and starts automatic
+//! rollbacks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::model::{
+    Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun, LIFECYCLE_EVENTS,
+    LastDeploymentInfo, RevisionLocation, RollbackInfo, TargetStatus, now,
+};
+use crate::store::{Shared, Store};
+
+pub mod faults;
+mod instance;
+
+pub use faults::Fault;
+
+/// Message of the service when too many instances failed.
+pub const HEALTH_CONSTRAINTS_MESSAGE: &str = "The overall deployment failed because too many individual instances failed deployment, too few healthy instances are available for deployment, or some instances in your deployment group are experiencing problems.";
+
+/// Starts running deployment `id` in the background.
+pub fn spawn(shared: Arc<Shared>, id: String) {
+    tokio::spawn(run(shared, id));
+}
+
+/// What every instance of one deployment shares.
+pub(crate) struct Context {
+    pub shared: Arc<Shared>,
+    pub id: String,
+    pub application_name: String,
+    pub group_name: String,
+    pub group_id: String,
+    pub revision: RevisionLocation,
+    pub file_exists_behavior: String,
+    pub ignore_application_stop_failures: bool,
+    pub fault: Option<Fault>,
+    /// The bundle is fetched once per deployment and shared by its instances:
+    /// they would all get the same object, and a big fleet shouldn't hammer S3.
+    pub bundle: tokio::sync::OnceCell<Result<Arc<Vec<u8>>, String>>,
+}
+
+impl Context {
+    /// Applies `f` to this deployment under the store lock.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Deployment) -> T) -> Option<T> {
+        let mut store = self.shared.lock();
+        store.deployments.get_mut(&self.id).map(f)
+    }
+
+    /// Whether a StopDeployment arrived.
+    pub fn stop_requested(&self) -> bool {
+        self.update(|d| d.stop.is_some()).unwrap_or(true)
+    }
+}
+
+/// How many instances may be unhealthy at once under a config, or why none may.
+fn max_unhealthy(kind: &str, value: i64, total: usize) -> Result<usize, String> {
+    let total_i = total as i64;
+    let min_healthy = match kind {
+        // OneAtATime: every instance but one stays healthy.
+        "MOST_CONCURRENCY" => total_i - 1,
+        "HOST_COUNT" => value,
+        "FLEET_PERCENT" => (total_i * value + 99) / 100,
+        other => return Err(format!("Unknown minimum healthy hosts type {other}.")),
+    };
+    let allowed = total_i - min_healthy;
+    if allowed <= 0 && kind != "MOST_CONCURRENCY" {
+        return Err(format!(
+            "The deployment failed because the deployment configuration requires a minimum of {min_healthy} healthy instances ({kind} {value}), but the deployment group has only {total} instances, so no instance can be deployed to."
+        ));
+    }
+    Ok(allowed.max(1) as usize)
+}
+
+enum Start {
+    Run(Arc<Context>, usize, usize),
+    Finished(Option<String>),
+}
+
+async fn run(shared: Arc<Shared>, id: String) {
+    // Deployments sit in Created briefly, as on AWS.
+    tokio::time::sleep(shared.config.step_delay).await;
+    let start = {
+        let mut store = shared.lock();
+        prepare(&shared, &mut store, &id)
+    };
+    let (ctx, total, allowed) = match start {
+        Start::Run(ctx, total, allowed) => (ctx, total, allowed),
+        Start::Finished(rollback) => {
+            if let Some(rollback) = rollback {
+                spawn(shared.clone(), rollback);
+            }
+            return;
+        }
+    };
+
+    let mut next = 0;
+    let mut failed = 0;
+    let (status, error) = loop {
+        if next == total {
+            break if failed < total {
+                (DeploymentStatus::Succeeded, None)
+            } else {
+                (DeploymentStatus::Failed, Some(health_error()))
+            };
+        }
+        if ctx.stop_requested() {
+            break (DeploymentStatus::Stopped, Some(stop_error()));
+        }
+        let slots = allowed.saturating_sub(failed);
+        if slots == 0 {
+            break (DeploymentStatus::Failed, Some(health_error()));
+        }
+        let end = (next + slots).min(total);
+        let mut batch = tokio::task::JoinSet::new();
+        for index in next..end {
+            batch.spawn(instance::run(ctx.clone(), index));
+        }
+        while let Some(result) = batch.join_next().await {
+            if !result.unwrap_or(false) {
+                failed += 1;
+            }
+        }
+        next = end;
+    };
+    // A stop that raced the last batch still wins, as the caller asked for it.
+    let (status, error) = if status == DeploymentStatus::Succeeded && ctx.stop_requested() {
+        (DeploymentStatus::Stopped, Some(stop_error()))
+    } else {
+        (status, error)
+    };
+    let rollback = {
+        let mut store = shared.lock();
+        complete(&mut store, &id, status, error)
+    };
+    if let Some(rollback) = rollback {
+        spawn(shared.clone(), rollback);
+    }
+}
+
+fn health_error() -> ErrorInformation {
+    ErrorInformation { code: "HEALTH_CONSTRAINTS".into(), message: HEALTH_CONSTRAINTS_MESSAGE.into() }
+}
+
+fn stop_error() -> ErrorInformation {
+    ErrorInformation { code: "MANUAL_STOP".into(), message: "The deployment was stopped by a user request.".into() }
+}
+
+/// Moves a Created deployment to InProgress, or finishes it when it cannot run.
+fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
+    let Some(d) = store.deployments.get(id) else { return Start::Finished(None) };
+    if d.stop.is_some() {
+        return Start::Finished(complete(store, id, DeploymentStatus::Stopped, Some(stop_error())));
+    }
+    let fail = |store: &mut Store, code: &str, message: String| {
+        Start::Finished(complete(
+            store,
+            id,
+            DeploymentStatus::Failed,
+            Some(ErrorInformation { code: code.into(), message }),
+        ))
+    };
+    let Some(group) = store.groups.get(&(d.application_name.clone(), d.group_name.clone())) else {
+        let message = format!("The deployment group {} no longer exists.", d.group_name);
+        return fail(store, "DEPLOYMENT_GROUP_MISSING", message);
+    };
+    let instances = group.instances.clone();
+    let fault = match Fault::from_tags(&group.tags) {
+        Ok(fault) => fault.filter(|f| f.applies_to_creator(&d.creator)),
+        Err(e) => return fail(store, "INTERNAL_ERROR", e),
+    };
+    if instances.is_empty() {
+        return fail(
+            store,
+            "NO_INSTANCES",
+            "The deployment failed because no instances were found for your deployment group. Check your deployment group settings to make sure the tags for your EC2 instances or Auto Scaling groups correctly identify the instances you want to deploy to, and then try again.".into(),
+        );
+    }
+    let Some(config) = store.configs.get(&d.config_name) else {
+        let message = format!("The deployment configuration {} no longer exists.", d.config_name);
+        return fail(store, "CODEDEPLOY_RESOURCE_CANNOT_BE_FOUND", message);
+    };
+    let hosts = &config.minimum_healthy_hosts;
+    let allowed = match max_unhealthy(&hosts.kind, hosts.value, instances.len()) {
+        Ok(n) => n,
+        Err(message) => return fail(store, "HEALTH_CONSTRAINTS_INVALID", message),
+    };
+    let ctx = Arc::new(Context {
+        shared: shared.clone(),
+        id: id.to_string(),
+        application_name: d.application_name.clone(),
+        group_name: d.group_name.clone(),
+        group_id: group.id.clone(),
+        revision: d.revision.clone(),
+        file_exists_behavior: d.file_exists_behavior.clone(),
+        ignore_application_stop_failures: d.ignore_application_stop_failures,
+        fault,
+        bundle: tokio::sync::OnceCell::new(),
+    });
+    let total = instances.len();
+    let d = store.deployments.get_mut(id).expect("looked up above");
+    d.status = DeploymentStatus::InProgress;
+    d.start_time = Some(now());
+    d.instances = instances.into_iter().map(InstanceRun::new).collect();
+    Start::Run(ctx, total, allowed)
+}
+
+/// Finishes a deployment: settles instance states, updates its group and,
+/// when the rollback settings ask for it, creates the rollback deployment
+/// (whose id is returned for the caller to start).
+pub(crate) fn complete(
+    store: &mut Store,
+    id: &str,
+    status: DeploymentStatus,
+    error: Option<ErrorInformation>,
+) -> Option<String> {
+    let finished = now();
+    let d = store.deployments.get_mut(id)?;
+    for instance in &mut d.instances {
+        if matches!(instance.status, TargetStatus::Pending | TargetStatus::Unknown) {
+            instance.status = TargetStatus::Skipped;
+            instance.last_updated = finished;
+            for event in &mut instance.events {
+                event.status = TargetStatus::Skipped;
+            }
+        }
+    }
+    d.status = status;
+    d.complete_time = Some(finished);
+    d.error = error;
+    let d = store.deployments.get(id)?.clone();
+    let key = (d.application_name.clone(), d.group_name.clone());
+    let group = store.groups.get_mut(&key);
+    let info = LastDeploymentInfo {
+        deployment_id: d.id.clone(),
+        status,
+        end_time: Some(finished),
+        create_time: d.create_time,
+    };
+    let Some(group) = group else { return None };
+    if group.last_attempted.as_ref().is_some_and(|l| l.deployment_id == d.id) {
+        group.last_attempted = Some(info.clone());
+    }
+    if status == DeploymentStatus::Succeeded {
+        group.last_successful = Some(info);
+        group.last_successful_revision = Some(d.revision.clone());
+        return None;
+    }
+    let config = d.effective_auto_rollback(Some(group)).cloned().unwrap_or_default();
+    let wanted = match status {
+        DeploymentStatus::Failed => config.covers("DEPLOYMENT_FAILURE"),
+        DeploymentStatus::Stopped => match d.stop.and_then(|s| s.auto_rollback) {
+            Some(explicit) => explicit,
+            None => config.covers("DEPLOYMENT_STOP_ON_REQUEST"),
+        },
+        _ => false,
+    };
+    // A failed rollback is not rolled back again.
+    if !wanted || d.creator == "codeDeployRollback" {
+        return None;
+    }
+    let Some(target) = group.last_successful_revision.clone() else {
+        store.deployments.get_mut(id)?.rollback_info = Some(RollbackInfo {
+            rollback_message: Some(
+                "Automatic rollback was not performed because the deployment group has no previous successful deployment to roll back to.".into(),
+            ),
+            ..Default::default()
+        });
+        return None;
+    };
+    let rollback = crate::ops::new_rollback(store, &d, target);
+    store.deployments.get_mut(id)?.rollback_info = Some(RollbackInfo {
+        rollback_deployment_id: Some(rollback.clone()),
+        ..Default::default()
+    });
+    Some(rollback)
+}
+
+/// Event names in order, for looking one up by index.
+pub(crate) fn event_name(index: usize) -> &'static str {
+    LIFECYCLE_EVENTS[index]
+}
+
+/// The success diagnostics the agent reports for a finished event.
+pub(crate) fn success(script_name: String, log_tail: String) -> Diagnostics {
+    Diagnostics { error_code: "Success".into(), script_name, message: "Succeeded".into(), log_tail }
+}
+
+/// A failure that did not involve a script.
+pub(crate) fn unknown_error(message: String) -> Diagnostics {
+    Diagnostics { error_code: "UnknownError".into(), script_name: String::new(), message, log_tail: String::new() }
+}
+
+/// Sleeps what is left of `step` after `started`, so every event takes at least `step`.
+pub(crate) async fn pace(started: Instant, step: Duration) {
+    if let Some(left) = step.checked_sub(started.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+}

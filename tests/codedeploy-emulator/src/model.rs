@@ -1,0 +1,429 @@
+//! The emulator's domain types. Members that appear on the wire carry the
+//! service's exact names so they serialise straight into responses.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Seconds since the epoch, the JSON 1.1 protocol's timestamp format.
+pub type Timestamp = f64;
+
+/// The current time as a protocol timestamp (millisecond precision, as AWS).
+pub fn now() -> Timestamp {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    (d.as_millis() as f64) / 1000.0
+}
+
+/// Where a revision lives. Only S3 revisions can be deployed by the emulator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionLocation {
+    /// `S3`, `GitHub`, `String` or `AppSpecContent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_type: Option<String>,
+    /// The S3 object holding the bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_location: Option<S3Location>,
+    /// GitHub location; accepted for round-tripping, never deployable here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_hub_location: Option<Value>,
+}
+
+/// An S3 bundle location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Location {
+    /// Bucket name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// Object key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `zip`, `tar` or `tgz`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_type: Option<String>,
+    /// Object version id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Expected ETag; the download is conditional on it.
+    #[serde(rename = "eTag", skip_serializing_if = "Option::is_none")]
+    pub e_tag: Option<String>,
+}
+
+impl RevisionLocation {
+    /// A stable identity used to find the registered revision again.
+    pub fn identity(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// `s3://bucket/key` for messages.
+    pub fn describe(&self) -> String {
+        match &self.s3_location {
+            Some(s3) => format!(
+                "s3://{}/{}",
+                s3.bucket.as_deref().unwrap_or(""),
+                s3.key.as_deref().unwrap_or("")
+            ),
+            None => format!("{} revision", self.revision_type.as_deref().unwrap_or("unknown")),
+        }
+    }
+}
+
+/// Which events trigger an automatic rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRollbackConfiguration {
+    /// Whether automatic rollback is on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// `DEPLOYMENT_FAILURE`, `DEPLOYMENT_STOP_ON_ALARM`, `DEPLOYMENT_STOP_ON_REQUEST`.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+impl AutoRollbackConfiguration {
+    /// Whether this configuration rolls back on `event`.
+    pub fn covers(&self, event: &str) -> bool {
+        self.enabled && self.events.iter().any(|e| e == event)
+    }
+}
+
+/// A deployment's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeploymentStatus {
+    /// Accepted, not yet started.
+    Created,
+    /// Waiting for another deployment.
+    Queued,
+    /// Instances are being deployed to.
+    InProgress,
+    /// Blue/green only; never produced here.
+    Baking,
+    /// Every instance needed succeeded.
+    Succeeded,
+    /// Too many instances failed.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+    /// Blue/green only; never produced here.
+    Ready,
+}
+
+impl DeploymentStatus {
+    /// Whether the deployment has finished.
+    pub fn is_complete(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Stopped)
+    }
+}
+
+/// The status of one instance (a deployment target) or one lifecycle event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetStatus {
+    /// Not started.
+    Pending,
+    /// Running.
+    InProgress,
+    /// Done and healthy.
+    Succeeded,
+    /// Done and unhealthy.
+    Failed,
+    /// Never attempted because the deployment ended first.
+    Skipped,
+    /// Blue/green only.
+    Ready,
+    /// Unknown.
+    Unknown,
+}
+
+/// Why a lifecycle event failed, as reported by the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnostics {
+    /// `ScriptFailed`, `ScriptTimedOut`, `ScriptMissing`, `UnknownError`, ...
+    pub error_code: String,
+    /// The hook script location, when a script was involved.
+    pub script_name: String,
+    /// What went wrong.
+    pub message: String,
+    /// Last 4 KiB of the script output.
+    pub log_tail: String,
+}
+
+/// One lifecycle event of one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleEvent {
+    /// e.g. `DownloadBundle`.
+    pub lifecycle_event_name: String,
+    /// Event status.
+    pub status: TargetStatus,
+    /// When it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Timestamp>,
+    /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Timestamp>,
+    /// Failure details (also present, with `Success`, on succeeded events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Diagnostics>,
+}
+
+/// The in-place lifecycle events, in the order the agent runs them.
+pub const LIFECYCLE_EVENTS: [&str; 7] = [
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+];
+
+/// One instance's part in a deployment.
+#[derive(Debug, Clone)]
+pub struct InstanceRun {
+    /// EC2 instance id; also the deployment target id.
+    pub instance_id: String,
+    /// Instance status.
+    pub status: TargetStatus,
+    /// Last change.
+    pub last_updated: Timestamp,
+    /// Its lifecycle events.
+    pub events: Vec<LifecycleEvent>,
+}
+
+impl InstanceRun {
+    /// A pending instance with all events pending.
+    pub fn new(instance_id: String) -> Self {
+        Self {
+            instance_id,
+            status: TargetStatus::Pending,
+            last_updated: now(),
+            events: LIFECYCLE_EVENTS
+                .iter()
+                .map(|name| LifecycleEvent {
+                    lifecycle_event_name: name.to_string(),
+                    status: TargetStatus::Pending,
+                    start_time: None,
+                    end_time: None,
+                    diagnostics: None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The service-level reason a deployment failed or stopped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorInformation {
+    /// An `ErrorCode` such as `HEALTH_CONSTRAINTS`.
+    pub code: String,
+    /// Message.
+    pub message: String,
+}
+
+/// Links between a deployment and its rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackInfo {
+    /// On the rolled-back deployment: the rollback deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_deployment_id: Option<String>,
+    /// On the rollback deployment: the deployment it rolls back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_triggering_deployment_id: Option<String>,
+    /// Why a rollback did or did not happen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_message: Option<String>,
+}
+
+/// A pointer to a group's last successful / attempted deployment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastDeploymentInfo {
+    /// Deployment id.
+    pub deployment_id: String,
+    /// Its status when recorded.
+    pub status: DeploymentStatus,
+    /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Timestamp>,
+    /// When it was created.
+    pub create_time: Timestamp,
+}
+
+/// An application.
+#[derive(Debug, Clone)]
+pub struct Application {
+    /// Generated id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Creation time.
+    pub create_time: Timestamp,
+    /// `Server` (the only platform the emulator runs).
+    pub compute_platform: String,
+}
+
+/// A deployment group and the simulated instances behind it.
+#[derive(Debug, Clone)]
+pub struct DeploymentGroup {
+    /// Generated id.
+    pub id: String,
+    /// Owning application.
+    pub application_name: String,
+    /// Name.
+    pub name: String,
+    /// Default deployment config.
+    pub deployment_config_name: String,
+    /// Group-level rollback settings.
+    pub auto_rollback: Option<AutoRollbackConfiguration>,
+    /// The instances the group resolves to.
+    pub instances: Vec<String>,
+    /// Tags given at creation (used for emulator settings).
+    pub tags: BTreeMap<String, String>,
+    /// Input members the emulator does not model, echoed back as given.
+    pub echoed: serde_json::Map<String, Value>,
+    /// Revision of the last attempted deployment.
+    pub target_revision: Option<RevisionLocation>,
+    /// Last successful deployment.
+    pub last_successful: Option<LastDeploymentInfo>,
+    /// Last attempted deployment.
+    pub last_attempted: Option<LastDeploymentInfo>,
+    /// Revision of the last successful deployment (what rollbacks restore).
+    pub last_successful_revision: Option<RevisionLocation>,
+}
+
+/// Minimum healthy hosts of a deployment config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinimumHealthyHosts {
+    /// `HOST_COUNT`, `FLEET_PERCENT` (or `MOST_CONCURRENCY` for OneAtATime).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The value.
+    pub value: i64,
+}
+
+/// A deployment configuration.
+#[derive(Debug, Clone)]
+pub struct DeploymentConfig {
+    /// Generated id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Health rule.
+    pub minimum_healthy_hosts: MinimumHealthyHosts,
+    /// Creation time.
+    pub create_time: Timestamp,
+}
+
+/// A registered application revision.
+#[derive(Debug, Clone)]
+pub struct RegisteredRevision {
+    /// Where it lives.
+    pub location: RevisionLocation,
+    /// Description given at registration.
+    pub description: Option<String>,
+    /// Groups it has been deployed to.
+    pub deployment_groups: Vec<String>,
+    /// First deployment.
+    pub first_used_time: Option<Timestamp>,
+    /// Last deployment.
+    pub last_used_time: Option<Timestamp>,
+    /// Registration.
+    pub register_time: Timestamp,
+}
+
+/// A stop request recorded on a deployment for the engine to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopRequest {
+    /// The caller's `autoRollbackEnabled`, if given.
+    pub auto_rollback: Option<bool>,
+}
+
+/// A deployment.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// `d-XXXXXXXXX`.
+    pub id: String,
+    /// Application.
+    pub application_name: String,
+    /// Group.
+    pub group_name: String,
+    /// Group id (hooks see it).
+    pub group_id: String,
+    /// Config used.
+    pub config_name: String,
+    /// What is deployed.
+    pub revision: RevisionLocation,
+    /// The group's last successful revision when this one was created.
+    pub previous_revision: Option<RevisionLocation>,
+    /// Status.
+    pub status: DeploymentStatus,
+    /// Why it failed or stopped.
+    pub error: Option<ErrorInformation>,
+    /// Creation.
+    pub create_time: Timestamp,
+    /// Start of the first instance.
+    pub start_time: Option<Timestamp>,
+    /// End.
+    pub complete_time: Option<Timestamp>,
+    /// Caller's description.
+    pub description: Option<String>,
+    /// `user` or `codeDeployRollback`.
+    pub creator: String,
+    /// Whether ApplicationStop failures are ignored.
+    pub ignore_application_stop_failures: bool,
+    /// Deployment-level rollback settings (override the group's).
+    pub auto_rollback: Option<AutoRollbackConfiguration>,
+    /// Rollback links.
+    pub rollback_info: Option<RollbackInfo>,
+    /// `DISALLOW`, `OVERWRITE` or `RETAIN`.
+    pub file_exists_behavior: String,
+    /// Whether only outdated instances are targeted (echoed only).
+    pub update_outdated_instances_only: bool,
+    /// Input members the emulator does not model, echoed back.
+    pub echoed: serde_json::Map<String, Value>,
+    /// The instances, in deployment order (empty until it starts).
+    pub instances: Vec<InstanceRun>,
+    /// Pending stop request.
+    pub stop: Option<StopRequest>,
+}
+
+impl Deployment {
+    /// The per-status instance counts of `deploymentOverview`.
+    pub fn overview(&self) -> Value {
+        let mut counts = BTreeMap::from([
+            ("Pending", 0u64),
+            ("InProgress", 0),
+            ("Succeeded", 0),
+            ("Failed", 0),
+            ("Skipped", 0),
+            ("Ready", 0),
+        ]);
+        for instance in &self.instances {
+            let key = match instance.status {
+                TargetStatus::Pending | TargetStatus::Unknown => "Pending",
+                TargetStatus::InProgress => "InProgress",
+                TargetStatus::Succeeded => "Succeeded",
+                TargetStatus::Failed => "Failed",
+                TargetStatus::Skipped => "Skipped",
+                TargetStatus::Ready => "Ready",
+            };
+            *counts.entry(key).or_default() += 1;
+        }
+        serde_json::to_value(counts).unwrap_or_default()
+    }
+
+    /// The rollback settings in force: the deployment's, else the group's.
+    pub fn effective_auto_rollback<'a>(
+        &'a self,
+        group: Option<&'a DeploymentGroup>,
+    ) -> Option<&'a AutoRollbackConfiguration> {
+        self.auto_rollback
+            .as_ref()
+            .or_else(|| group.and_then(|g| g.auto_rollback.as_ref()))
+    }
+}

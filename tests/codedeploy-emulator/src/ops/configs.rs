@@ -1,0 +1,142 @@
+//! Deployment configs: the built-in `CodeDeployDefault.*` ones and custom ones.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::model::{DeploymentConfig, MinimumHealthyHosts, now};
+use crate::protocol::{ApiError, OpResult, input, required};
+use crate::store::Shared;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateInput {
+    deployment_config_name: Option<String>,
+    minimum_healthy_hosts: Option<MinimumHealthyHosts>,
+    compute_platform: Option<String>,
+    traffic_routing_config: Option<Value>,
+    zonal_config: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NameInput {
+    deployment_config_name: Option<String>,
+}
+
+fn check_name(name: &Option<String>) -> Result<&str, ApiError> {
+    let name = required(name, "DeploymentConfigNameRequiredException", "The deployment configuration name")?;
+    if name.len() > 100 {
+        return Err(ApiError::new(
+            "InvalidDeploymentConfigNameException",
+            "The deployment configuration name was specified in an invalid format.",
+        ));
+    }
+    Ok(name)
+}
+
+fn info(cfg: &DeploymentConfig) -> Value {
+    json!({
+        "deploymentConfigId": cfg.id,
+        "deploymentConfigName": cfg.name,
+        "minimumHealthyHosts": cfg.minimum_healthy_hosts,
+        "createTime": cfg.create_time,
+        "computePlatform": "Server",
+    })
+}
+
+pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: CreateInput = input(body)?;
+    let name = check_name(&req.deployment_config_name)?;
+    if req.compute_platform.as_deref().is_some_and(|p| p != "Server")
+        || req.traffic_routing_config.is_some()
+    {
+        return Err(ApiError::new(
+            "InvalidComputePlatformException",
+            "The emulator only models Server deployment configs.",
+        ));
+    }
+    if req.zonal_config.is_some() {
+        return Err(ApiError::new(
+            "InvalidZonalDeploymentConfigurationException",
+            "The emulator does not model zonal deployments.",
+        ));
+    }
+    let hosts = req.minimum_healthy_hosts.ok_or_else(|| {
+        ApiError::new("InvalidMinimumHealthyHostValueException", "The minimum healthy hosts must be specified.")
+    })?;
+    let valid = match hosts.kind.as_str() {
+        "HOST_COUNT" => hosts.value >= 0,
+        "FLEET_PERCENT" => (0..=99).contains(&hosts.value),
+        _ => false,
+    };
+    if !valid {
+        return Err(ApiError::new(
+            "InvalidMinimumHealthyHostValueException",
+            format!("The minimum healthy instance value {} {} is not valid.", hosts.kind, hosts.value),
+        ));
+    }
+    let mut store = shared.lock();
+    if store.configs.contains_key(name) {
+        return Err(ApiError::new(
+            "DeploymentConfigAlreadyExistsException",
+            format!("A deployment configuration with the name {name} already exists."),
+        ));
+    }
+    let cfg = DeploymentConfig {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_string(),
+        minimum_healthy_hosts: hosts,
+        create_time: now(),
+    };
+    let id = cfg.id.clone();
+    store.configs.insert(name.to_string(), cfg);
+    Ok(json!({ "deploymentConfigId": id }))
+}
+
+pub(super) fn get(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: NameInput = input(body)?;
+    let name = check_name(&req.deployment_config_name)?;
+    let store = shared.lock();
+    let cfg = store.configs.get(name).ok_or_else(|| {
+        ApiError::new(
+            "DeploymentConfigDoesNotExistException",
+            format!("No deployment configuration found for name: {name}"),
+        )
+    })?;
+    Ok(json!({ "deploymentConfigInfo": info(cfg) }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListInput {
+    next_token: Option<String>,
+}
+
+pub(super) fn list(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: ListInput = input(body)?;
+    let names: Vec<String> = shared.lock().configs.keys().cloned().collect();
+    let (page, next) = super::paginate(names, req.next_token.as_deref(), shared.config.page_size)?;
+    Ok(json!({ "deploymentConfigsList": page, "nextToken": next }))
+}
+
+pub(super) fn delete(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: NameInput = input(body)?;
+    let name = check_name(&req.deployment_config_name)?;
+    if name.starts_with("CodeDeployDefault.") {
+        return Err(ApiError::new(
+            "InvalidOperationException",
+            "The built-in deployment configurations cannot be deleted.",
+        ));
+    }
+    let mut store = shared.lock();
+    if store.groups.values().any(|g| g.deployment_config_name == name) {
+        return Err(ApiError::new(
+            "DeploymentConfigInUseException",
+            format!("The deployment configuration {name} is in use."),
+        ));
+    }
+    store.configs.remove(name);
+    Ok(json!({}))
+}

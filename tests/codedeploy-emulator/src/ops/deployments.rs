@@ -1,0 +1,404 @@
+//! Deployments: create (which starts the engine), read, list, stop.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::model::{
+    AutoRollbackConfiguration, Deployment, DeploymentStatus, LastDeploymentInfo,
+    RegisteredRevision, RevisionLocation, RollbackInfo, StopRequest, now,
+};
+use crate::protocol::{ApiError, OpResult, input, required};
+use crate::store::{Shared, Store, is_deployment_id, new_deployment_id};
+
+/// The deployment config used when neither the deployment nor its group names one.
+pub const DEFAULT_CONFIG: &str = "CodeDeployDefault.OneAtATime";
+
+/// Deployment input members the emulator accepts but does not model.
+const ECHOED: &[&str] = &["targetInstances", "overrideAlarmConfiguration"];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateInput {
+    application_name: Option<String>,
+    deployment_group_name: Option<String>,
+    revision: Option<RevisionLocation>,
+    deployment_config_name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    ignore_application_stop_failures: bool,
+    auto_rollback_configuration: Option<AutoRollbackConfiguration>,
+    #[serde(default)]
+    update_outdated_instances_only: bool,
+    file_exists_behavior: Option<String>,
+}
+
+/// Validates a revision the emulator can deploy (S3 bundles only).
+pub(crate) fn check_revision(revision: &Option<RevisionLocation>) -> Result<&RevisionLocation, ApiError> {
+    let revision = revision
+        .as_ref()
+        .ok_or_else(|| ApiError::new("RevisionRequiredException", "Revision must be specified."))?;
+    let invalid = |m: &str| Err(ApiError::new("InvalidRevisionException", m.to_string()));
+    match revision.revision_type.as_deref() {
+        Some("S3") => {}
+        Some("GitHub") | Some("String") | Some("AppSpecContent") => {
+            return invalid("The emulator can only deploy S3 revisions.");
+        }
+        Some(other) => return invalid(&format!("Unknown revision type: {other}")),
+        None => return invalid("Revision type must be specified."),
+    }
+    let Some(s3) = &revision.s3_location else {
+        return invalid("The S3 location must be specified for an S3 revision.");
+    };
+    if s3.bucket.as_deref().unwrap_or("").is_empty() {
+        return invalid("The S3 bucket must be specified.");
+    }
+    if s3.key.as_deref().unwrap_or("").is_empty() {
+        return invalid("The S3 key must be specified.");
+    }
+    if let Some(bt) = s3.bundle_type.as_deref()
+        && !matches!(bt, "zip" | "tar" | "tgz")
+    {
+        return invalid(&format!("Bundle type {bt} is not valid for the Server compute platform; use zip, tar or tgz."));
+    }
+    Ok(revision)
+}
+
+/// Validates a deployment id and finds the deployment.
+pub(crate) fn existing<'a>(store: &'a Store, id: &Option<String>) -> Result<&'a Deployment, ApiError> {
+    let id = required(id, "DeploymentIdRequiredException", "The deployment ID")?;
+    check_id(id)?;
+    store.deployments.get(id).ok_or_else(|| {
+        ApiError::new("DeploymentDoesNotExistException", format!("The deployment {id} could not be found."))
+    })
+}
+
+/// Fails with `InvalidDeploymentIdException` unless `id` looks like `d-XXXXXXXXX`.
+pub(crate) fn check_id(id: &str) -> Result<(), ApiError> {
+    if is_deployment_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "InvalidDeploymentIdException",
+            format!("Specified DeploymentId is not in the valid format: {id}"),
+        ))
+    }
+}
+
+/// What a new deployment is made of; shared by CreateDeployment and rollbacks.
+pub(crate) struct NewDeployment {
+    pub application_name: String,
+    pub group_name: String,
+    pub revision: RevisionLocation,
+    pub config_name: String,
+    pub description: Option<String>,
+    pub creator: &'static str,
+    pub ignore_application_stop_failures: bool,
+    pub auto_rollback: Option<AutoRollbackConfiguration>,
+    pub update_outdated_instances_only: bool,
+    pub file_exists_behavior: String,
+    pub echoed: Map<String, Value>,
+    pub rollback_info: Option<RollbackInfo>,
+}
+
+/// Records a new deployment (status Created), registers its revision and
+/// updates the group. The caller starts the engine on the returned id.
+pub(crate) fn insert(store: &mut Store, spec: NewDeployment) -> String {
+    let id = loop {
+        let id = new_deployment_id();
+        if !store.deployments.contains_key(&id) {
+            break id;
+        }
+    };
+    let created = now();
+    let key = (spec.application_name.clone(), spec.group_name.clone());
+    let (group_id, previous_revision) = match store.groups.get_mut(&key) {
+        Some(group) => {
+            group.target_revision = Some(spec.revision.clone());
+            group.last_attempted = Some(LastDeploymentInfo {
+                deployment_id: id.clone(),
+                status: DeploymentStatus::Created,
+                end_time: None,
+                create_time: created,
+            });
+            (group.id.clone(), group.last_successful_revision.clone())
+        }
+        None => (String::new(), None),
+    };
+    let revision_key = (spec.application_name.clone(), spec.revision.identity());
+    let registered = store.revisions.entry(revision_key).or_insert_with(|| RegisteredRevision {
+        location: spec.revision.clone(),
+        description: None,
+        deployment_groups: Vec::new(),
+        first_used_time: None,
+        last_used_time: None,
+        register_time: created,
+    });
+    registered.first_used_time.get_or_insert(created);
+    registered.last_used_time = Some(created);
+    if !registered.deployment_groups.contains(&spec.group_name) {
+        registered.deployment_groups.push(spec.group_name.clone());
+    }
+    store.deployments.insert(
+        id.clone(),
+        Deployment {
+            id: id.clone(),
+            application_name: spec.application_name,
+            group_name: spec.group_name,
+            group_id,
+            config_name: spec.config_name,
+            revision: spec.revision,
+            previous_revision,
+            status: DeploymentStatus::Created,
+            error: None,
+            create_time: created,
+            start_time: None,
+            complete_time: None,
+            description: spec.description,
+            creator: spec.creator.to_string(),
+            ignore_application_stop_failures: spec.ignore_application_stop_failures,
+            auto_rollback: spec.auto_rollback,
+            rollback_info: spec.rollback_info,
+            file_exists_behavior: spec.file_exists_behavior,
+            update_outdated_instances_only: spec.update_outdated_instances_only,
+            echoed: spec.echoed,
+            instances: Vec::new(),
+            stop: None,
+        },
+    );
+    store.deployment_order.push(id.clone());
+    id
+}
+
+/// The `deploymentInfo` shape of a deployment.
+pub(crate) fn info(d: &Deployment) -> Value {
+    let mut out = d.echoed.clone();
+    let fields = json!({
+        "applicationName": d.application_name,
+        "deploymentGroupName": d.group_name,
+        "deploymentConfigName": d.config_name,
+        "deploymentId": d.id,
+        "previousRevision": d.previous_revision,
+        "revision": d.revision,
+        "status": d.status,
+        "errorInformation": d.error,
+        "createTime": d.create_time,
+        "startTime": d.start_time,
+        "completeTime": d.complete_time,
+        "deploymentOverview": d.overview(),
+        "description": d.description,
+        "creator": d.creator,
+        "ignoreApplicationStopFailures": d.ignore_application_stop_failures,
+        "autoRollbackConfiguration": d.auto_rollback,
+        "updateOutdatedInstancesOnly": d.update_outdated_instances_only,
+        "rollbackInfo": d.rollback_info,
+        "deploymentStyle": { "deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL" },
+        "instanceTerminationWaitTimeStarted": false,
+        "fileExistsBehavior": d.file_exists_behavior,
+        "deploymentStatusMessages": [],
+        "computePlatform": "Server",
+    });
+    if let Value::Object(fields) = fields {
+        out.extend(fields);
+    }
+    Value::Object(out)
+}
+
+pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let echoed: Map<String, Value> = body
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| ECHOED.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let req: CreateInput = input(body)?;
+    let app = super::applications::check_name(&req.application_name)?.to_string();
+    let group_name = super::groups::check_name(&req.deployment_group_name)?.to_string();
+    let file_exists_behavior = req.file_exists_behavior.unwrap_or_else(|| "DISALLOW".to_string());
+    if !matches!(file_exists_behavior.as_str(), "DISALLOW" | "OVERWRITE" | "RETAIN") {
+        return Err(ApiError::new(
+            "InvalidFileExistsBehaviorException",
+            format!("Invalid fileExistsBehavior: {file_exists_behavior}"),
+        ));
+    }
+    super::groups::check_auto_rollback(&req.auto_rollback_configuration)?;
+
+    let id = {
+        let mut store = shared.lock();
+        let group = super::groups::existing(&store, &app, &group_name)?;
+        let revision = check_revision(&req.revision)?.clone();
+        let config_name = req
+            .deployment_config_name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| group.deployment_config_name.clone());
+        if !store.configs.contains_key(&config_name) {
+            return Err(ApiError::new(
+                "DeploymentConfigDoesNotExistException",
+                format!("No deployment configuration found for name: {config_name}"),
+            ));
+        }
+        if let Some(active) = store.active_deployment(&app, &group_name) {
+            return Err(ApiError::new(
+                "DeploymentLimitExceededException",
+                format!(
+                    "The Deployment Group '{group_name}' for Application '{app}' already has an active Deployment '{}'",
+                    active.id
+                ),
+            ));
+        }
+        insert(
+            &mut store,
+            NewDeployment {
+                application_name: app,
+                group_name,
+                revision,
+                config_name,
+                description: req.description,
+                creator: "user",
+                ignore_application_stop_failures: req.ignore_application_stop_failures,
+                auto_rollback: req.auto_rollback_configuration,
+                update_outdated_instances_only: req.update_outdated_instances_only,
+                file_exists_behavior,
+                echoed,
+                rollback_info: None,
+            },
+        )
+    };
+    crate::engine::spawn(shared.clone(), id.clone());
+    Ok(json!({ "deploymentId": id }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdInput {
+    deployment_id: Option<String>,
+    auto_rollback_enabled: Option<bool>,
+}
+
+pub(super) fn get(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: IdInput = input(body)?;
+    let store = shared.lock();
+    Ok(json!({ "deploymentInfo": info(existing(&store, &req.deployment_id)?) }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchInput {
+    #[serde(default)]
+    deployment_ids: Vec<String>,
+}
+
+pub(super) fn batch_get(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: BatchInput = input(body)?;
+    super::check_batch(&req.deployment_ids, 25)?;
+    for id in &req.deployment_ids {
+        check_id(id)?;
+    }
+    let store = shared.lock();
+    // Unknown ids are left out of the answer, as the service does.
+    let infos: Vec<Value> = req
+        .deployment_ids
+        .iter()
+        .filter_map(|id| store.deployments.get(id))
+        .map(info)
+        .collect();
+    Ok(json!({ "deploymentsInfo": infos }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimeRange {
+    start: Option<f64>,
+    end: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListInput {
+    application_name: Option<String>,
+    deployment_group_name: Option<String>,
+    #[serde(default)]
+    include_only_statuses: Vec<String>,
+    create_time_range: Option<TimeRange>,
+    next_token: Option<String>,
+}
+
+pub(super) fn list(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: ListInput = input(body)?;
+    let app = req.application_name.filter(|s| !s.is_empty());
+    let group = req.deployment_group_name.filter(|s| !s.is_empty());
+    match (&app, &group) {
+        (Some(_), None) => {
+            return Err(ApiError::new(
+                "DeploymentGroupNameRequiredException",
+                "If applicationName is specified, deploymentGroupName must be specified too.",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::new(
+                "ApplicationNameRequiredException",
+                "If deploymentGroupName is specified, applicationName must be specified too.",
+            ));
+        }
+        _ => {}
+    }
+    let mut statuses = Vec::new();
+    for s in &req.include_only_statuses {
+        let status: DeploymentStatus = serde_json::from_value(json!(s)).map_err(|_| {
+            ApiError::new("InvalidDeploymentStatusException", format!("Invalid deployment status: {s}"))
+        })?;
+        statuses.push(status);
+    }
+    if let Some(TimeRange { start: Some(s), end: Some(e) }) = &req.create_time_range
+        && s > e
+    {
+        return Err(ApiError::new("InvalidTimeRangeException", "The start time is after the end time."));
+    }
+    let ids: Vec<String> = {
+        let store = shared.lock();
+        if let (Some(a), Some(g)) = (&app, &group) {
+            super::groups::existing(&store, a, g)?;
+        }
+        // Newest first, as the service lists them.
+        store
+            .deployment_order
+            .iter()
+            .rev()
+            .filter_map(|id| store.deployments.get(id))
+            .filter(|d| app.as_ref().is_none_or(|a| *a == d.application_name))
+            .filter(|d| group.as_ref().is_none_or(|g| *g == d.group_name))
+            .filter(|d| statuses.is_empty() || statuses.contains(&d.status))
+            .filter(|d| match &req.create_time_range {
+                Some(r) => {
+                    r.start.is_none_or(|s| d.create_time >= s) && r.end.is_none_or(|e| d.create_time <= e)
+                }
+                None => true,
+            })
+            .map(|d| d.id.clone())
+            .collect()
+    };
+    let (page, next) = super::paginate(ids, req.next_token.as_deref(), shared.config.page_size)?;
+    Ok(json!({ "deployments": page, "nextToken": next }))
+}
+
+pub(super) fn stop(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: IdInput = input(body)?;
+    let mut store = shared.lock();
+    let id = existing(&store, &req.deployment_id)?.id.clone();
+    let deployment = store.deployments.get_mut(&id).expect("checked above");
+    if deployment.status.is_complete() {
+        return Err(ApiError::new(
+            "DeploymentAlreadyCompletedException",
+            format!("The deployment {id} has already completed."),
+        ));
+    }
+    deployment.stop = Some(StopRequest { auto_rollback: req.auto_rollback_enabled });
+    Ok(json!({
+        "status": "Pending",
+        "statusMessage": "Stopping Pending. Stopping to schedule commands in the deployment instances",
+    }))
+}

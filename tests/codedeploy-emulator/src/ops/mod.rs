@@ -1,0 +1,116 @@
+//! Operation handlers, one module per area, and the dispatcher that routes
+//! an `X-Amz-Target` operation name to its handler.
+
+mod applications;
+mod configs;
+mod deployments;
+mod groups;
+mod revisions;
+mod targets;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::protocol::{ApiError, OpResult};
+use crate::store::Shared;
+
+/// Runs `operation` with its parsed JSON input.
+pub fn dispatch(shared: &Arc<Shared>, operation: &str, input: Value) -> OpResult {
+    match operation {
+        "CreateApplication" => applications::create(shared, input),
+        "GetApplication" => applications::get(shared, input),
+        "ListApplications" => applications::list(shared, input),
+        "BatchGetApplications" => applications::batch_get(shared, input),
+        "DeleteApplication" => applications::delete(shared, input),
+        "CreateDeploymentGroup" => groups::create(shared, input),
+        "GetDeploymentGroup" => groups::get(shared, input),
+        "ListDeploymentGroups" => groups::list(shared, input),
+        "BatchGetDeploymentGroups" => groups::batch_get(shared, input),
+        "DeleteDeploymentGroup" => groups::delete(shared, input),
+        "CreateDeploymentConfig" => configs::create(shared, input),
+        "GetDeploymentConfig" => configs::get(shared, input),
+        "ListDeploymentConfigs" => configs::list(shared, input),
+        "DeleteDeploymentConfig" => configs::delete(shared, input),
+        "CreateDeployment" => deployments::create(shared, input),
+        "GetDeployment" => deployments::get(shared, input),
+        "BatchGetDeployments" => deployments::batch_get(shared, input),
+        "ListDeployments" => deployments::list(shared, input),
+        "StopDeployment" => deployments::stop(shared, input),
+        "ListDeploymentTargets" => targets::list_targets(shared, input),
+        "BatchGetDeploymentTargets" => targets::batch_get_targets(shared, input),
+        "GetDeploymentTarget" => targets::get_target(shared, input),
+        "ListDeploymentInstances" => targets::list_instances(shared, input),
+        "BatchGetDeploymentInstances" => targets::batch_get_instances(shared, input),
+        "GetDeploymentInstance" => targets::get_instance(shared, input),
+        "RegisterApplicationRevision" => revisions::register(shared, input),
+        "GetApplicationRevision" => revisions::get(shared, input),
+        "ListApplicationRevisions" => revisions::list(shared, input),
+        "BatchGetApplicationRevisions" => revisions::batch_get(shared, input),
+        other => Err(ApiError::new(
+            "UnknownOperationException",
+            format!("The emulator does not implement operation {other}"),
+        )),
+    }
+}
+
+/// One page of `items` starting at `next_token`, and the token of the next page.
+pub(crate) fn paginate<T>(
+    items: Vec<T>,
+    next_token: Option<&str>,
+    page_size: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start = match next_token {
+        None | Some("") => 0,
+        Some(token) => token
+            .strip_prefix("emu-page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| ApiError::new("InvalidNextTokenException", "The next token was specified in an invalid format."))?,
+    };
+    let page_size = page_size.max(1);
+    let end = (start + page_size).min(items.len());
+    let next = (end < items.len()).then(|| format!("emu-page-{end}"));
+    let page = items.into_iter().skip(start).take(end - start).collect();
+    Ok((page, next))
+}
+
+/// Fails with `BatchLimitExceededException` above `limit` items.
+pub(crate) fn check_batch<T>(items: &[T], limit: usize) -> Result<(), ApiError> {
+    if items.len() > limit {
+        return Err(ApiError::new(
+            "BatchLimitExceededException",
+            format!("The maximum number of names or IDs allowed for this request ({limit}) was exceeded."),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the rollback deployment of `failed`, redeploying `target` (the
+/// group's last successful revision), and returns its id.
+pub(crate) fn new_rollback(
+    store: &mut crate::store::Store,
+    failed: &crate::model::Deployment,
+    target: crate::model::RevisionLocation,
+) -> String {
+    deployments::insert(
+        store,
+        deployments::NewDeployment {
+            application_name: failed.application_name.clone(),
+            group_name: failed.group_name.clone(),
+            revision: target,
+            config_name: failed.config_name.clone(),
+            description: None,
+            creator: "codeDeployRollback",
+            ignore_application_stop_failures: failed.ignore_application_stop_failures,
+            auto_rollback: None,
+            update_outdated_instances_only: false,
+            file_exists_behavior: failed.file_exists_behavior.clone(),
+            echoed: Default::default(),
+            rollback_info: Some(crate::model::RollbackInfo {
+                rollback_triggering_deployment_id: Some(failed.id.clone()),
+                ..Default::default()
+            }),
+        },
+    )
+}

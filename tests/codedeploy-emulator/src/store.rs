@@ -1,0 +1,121 @@
+//! The emulator's in-memory state and the handle shared by the HTTP handlers
+//! and the deployment engine.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::Config;
+use crate::model::{
+    Application, Deployment, DeploymentConfig, DeploymentGroup, MinimumHealthyHosts,
+    RegisteredRevision, now,
+};
+
+/// Everything the service knows.
+#[derive(Debug, Default)]
+pub struct Store {
+    /// Applications by name.
+    pub applications: BTreeMap<String, Application>,
+    /// Groups by (application, group name).
+    pub groups: BTreeMap<(String, String), DeploymentGroup>,
+    /// Deployments by id.
+    pub deployments: BTreeMap<String, Deployment>,
+    /// Deployment ids in creation order (the newest last).
+    pub deployment_order: Vec<String>,
+    /// Deployment configs by name, the built-in ones included.
+    pub configs: BTreeMap<String, DeploymentConfig>,
+    /// Revisions by (application, revision identity).
+    pub revisions: BTreeMap<(String, String), RegisteredRevision>,
+}
+
+impl Store {
+    /// A store holding the built-in `CodeDeployDefault.*` server configs.
+    pub fn with_default_configs() -> Self {
+        let mut store = Store::default();
+        // OneAtATime reports MOST_CONCURRENCY/1, as the real GetDeploymentConfig does.
+        for (name, kind, value) in [
+            ("CodeDeployDefault.AllAtOnce", "HOST_COUNT", 0),
+            ("CodeDeployDefault.HalfAtATime", "FLEET_PERCENT", 50),
+            ("CodeDeployDefault.OneAtATime", "MOST_CONCURRENCY", 1),
+        ] {
+            store.configs.insert(
+                name.to_string(),
+                DeploymentConfig {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    name: name.to_string(),
+                    minimum_healthy_hosts: MinimumHealthyHosts { kind: kind.to_string(), value },
+                    create_time: now(),
+                },
+            );
+        }
+        store
+    }
+
+    /// The deployment currently active in a group, if any.
+    pub fn active_deployment(&self, app: &str, group: &str) -> Option<&Deployment> {
+        self.deployments.values().find(|d| {
+            d.application_name == app && d.group_name == group && !d.status.is_complete()
+        })
+    }
+}
+
+/// State shared between the server and the engine.
+#[derive(Debug)]
+pub struct Shared {
+    /// The state.
+    store: Mutex<Store>,
+    /// The emulator's configuration.
+    pub config: Config,
+    /// Where instance directories live.
+    pub work_dir: PathBuf,
+    /// S3 client for bundle downloads, built on first use.
+    pub s3: tokio::sync::OnceCell<aws_sdk_s3::Client>,
+    /// Request-rate limiter.
+    pub throttle: crate::throttle::Throttle,
+    /// Caps concurrently running hook scripts so large fleets don't fork-bomb.
+    pub hook_slots: tokio::sync::Semaphore,
+}
+
+impl Shared {
+    /// New shared state for `config`, with instance directories under `work_dir`.
+    pub fn new(config: Config, work_dir: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            store: Mutex::new(Store::with_default_configs()),
+            throttle: crate::throttle::Throttle::new(&config.rate_limits),
+            config,
+            work_dir,
+            s3: tokio::sync::OnceCell::new(),
+            hook_slots: tokio::sync::Semaphore::new(16),
+        })
+    }
+
+    /// Locks the store. A panic while holding the lock is a bug; recover the
+    /// data anyway so one bad request doesn't take the emulator down.
+    pub fn lock(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A new deployment id, `d-` and nine upper-case alphanumerics like AWS's.
+pub fn new_deployment_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let tail: String = bytes[..9]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("d-{tail}")
+}
+
+/// Whether `id` has the shape of a deployment id.
+pub fn is_deployment_id(id: &str) -> bool {
+    id.strip_prefix("d-").is_some_and(|rest| {
+        rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    })
+}
+
+/// A new EC2 instance id, `i-` and 17 hex digits.
+pub fn new_instance_id() -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("i-{}", &hex[..17])
+}

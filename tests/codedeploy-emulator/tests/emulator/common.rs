@@ -1,0 +1,172 @@
+//! Helpers shared by the conformance tests: an emulator, an SDK client for
+//! it, and (when the repo's virtualenv has it) a moto S3 to hold bundles.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_codedeploy::Client;
+use aws_sdk_codedeploy::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_codedeploy::types::{
+    BundleType, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location, Tag,
+};
+use codedeploy_emulator::{Config, Emulator};
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn dead_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Test config: fast steps, an S3 endpoint that refuses connections.
+pub fn config() -> Config {
+    Config {
+        step_delay: Duration::from_millis(5),
+        s3_endpoint: Some(format!("http://127.0.0.1:{}", dead_port())),
+        s3_credentials: Some(("testing".into(), "testing".into())),
+        ..Config::default()
+    }
+}
+
+/// An SDK client for `emulator`, without retries so errors surface at once.
+pub fn client(emulator: &Emulator) -> Client {
+    let conf = aws_sdk_codedeploy::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(emulator.endpoint())
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(conf)
+}
+
+/// Creates an application and a group of `instances` instances with `tags`.
+pub async fn app_and_group(client: &Client, app: &str, group: &str, instances: usize, tags: &[(&str, &str)]) {
+    client.create_application().application_name(app).send().await.unwrap();
+    let mut req = client
+        .create_deployment_group()
+        .application_name(app)
+        .deployment_group_name(group)
+        .service_role_arn("arn:aws:iam::123456789012:role/CodeDeployServiceRole")
+        .tags(Tag::builder().key("emulator:instances").value(instances.to_string()).build());
+    for (k, v) in tags {
+        req = req.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    req.send().await.unwrap();
+}
+
+/// An S3 revision.
+pub fn s3_revision(bucket: &str, key: &str, etag: Option<&str>) -> RevisionLocation {
+    RevisionLocation::builder()
+        .revision_type(RevisionLocationType::S3)
+        .s3_location(
+            S3Location::builder()
+                .bucket(bucket)
+                .key(key)
+                .bundle_type(BundleType::Zip)
+                .set_e_tag(etag.map(str::to_string))
+                .build(),
+        )
+        .build()
+}
+
+/// Polls until the deployment is complete and returns it.
+pub async fn wait_complete(client: &Client, id: &str) -> DeploymentInfo {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = client.get_deployment().deployment_id(id).send().await.unwrap().deployment_info.unwrap();
+        let status = info.status.clone().unwrap();
+        if matches!(status, DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped) {
+            return info;
+        }
+        assert!(Instant::now() < deadline, "deployment {id} still {status:?} after 60s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A zip holding `files` (path, content).
+pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        for (name, content) in files {
+            let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(content.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+/// A moto server on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts moto from the repo's `.venv`, or `None` when it isn't installed.
+pub fn moto() -> Option<Moto> {
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
+    if !bin.exists() {
+        eprintln!("moto_server not found at {}; skipping the S3 round trip", bin.display());
+        return None;
+    }
+    let port = dead_port();
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not listen within 30s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Moto { child, endpoint: format!("http://127.0.0.1:{port}") })
+}
+
+/// An S3 client for moto.
+pub fn s3(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test"))
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Puts `body` at bucket/key (creating the bucket) and returns the object's eTag.
+pub async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) -> String {
+    let _ = s3.create_bucket().bucket(bucket).send().await;
+    let out = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+    out.e_tag().unwrap().trim_matches('"').to_string()
+}
+
+/// An emulator fetching bundles from moto.
+pub fn emulator_with_s3(endpoint: &str, tweak: impl FnOnce(&mut Config)) -> Emulator {
+    let mut config = config();
+    config.s3_endpoint = Some(endpoint.to_string());
+    tweak(&mut config);
+    Emulator::start(config).unwrap()
+}

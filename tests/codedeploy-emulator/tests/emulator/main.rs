@@ -1,0 +1,9 @@
+//! Conformance tests: every operation driven through the official
+//! `aws-sdk-codedeploy` client, whose strict deserialisers catch any wrong
+//! member name or type.
+
+mod common;
+
+mod api;
+mod lifecycle;
+mod wire;

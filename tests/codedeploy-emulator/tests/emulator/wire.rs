@@ -1,0 +1,69 @@
+//! The JSON 1.1 framing itself, checked with raw HTTP where the SDK would
+//! hide the detail.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use codedeploy_emulator::Emulator;
+
+use crate::common::config;
+
+/// Sends one POST and returns (status line, headers+body text).
+fn post(emulator: &Emulator, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let addr = emulator.endpoint().trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    let mut request = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, response)
+}
+
+const AUTH: (&str, &str) = (
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/codedeploy/aws4_request, SignedHeaders=host, Signature=abc",
+);
+const JSON: (&str, &str) = ("Content-Type", "application/x-amz-json-1.1");
+
+#[test]
+fn unsigned_request_is_rejected_with_missing_authentication_token() {
+    let emulator = Emulator::start(config()).unwrap();
+    let (status, text) = post(&emulator, &[JSON, ("X-Amz-Target", "CodeDeploy_20141006.ListApplications")], "{}");
+    assert_eq!(status, 400);
+    assert!(text.contains(r#""__type":"MissingAuthenticationTokenException""#), "{text}");
+    assert!(text.to_ascii_lowercase().contains("x-amzn-errortype: missingauthenticationtokenexception"), "{text}");
+}
+
+#[test]
+fn unknown_operation_is_rejected() {
+    let emulator = Emulator::start(config()).unwrap();
+    let (status, text) = post(&emulator, &[JSON, AUTH, ("X-Amz-Target", "CodeDeploy_20141006.FlyToTheMoon")], "{}");
+    assert_eq!(status, 400);
+    assert!(text.contains("UnknownOperationException"), "{text}");
+    let (status, text) = post(&emulator, &[JSON, AUTH, ("X-Amz-Target", "Route53_20130401.ListHostedZones")], "{}");
+    assert_eq!(status, 400);
+    assert!(text.contains("UnknownOperationException"), "{text}");
+}
+
+#[test]
+fn responses_are_json_1_1_and_omit_absent_members() {
+    let emulator = Emulator::start(config()).unwrap();
+    let (status, text) = post(&emulator, &[JSON, AUTH, ("X-Amz-Target", "CodeDeploy_20141006.ListApplications")], "{}");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.to_ascii_lowercase().contains("content-type: application/x-amz-json-1.1"), "{text}");
+    assert!(text.ends_with(r#"{"applications":[]}"#), "{text}");
+}
+
+#[test]
+fn malformed_json_is_a_serialization_exception() {
+    let emulator = Emulator::start(config()).unwrap();
+    let (status, text) = post(&emulator, &[JSON, AUTH, ("X-Amz-Target", "CodeDeploy_20141006.GetApplication")], "{nope");
+    assert_eq!(status, 400);
+    assert!(text.contains("SerializationException"), "{text}");
+}
