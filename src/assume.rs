@@ -88,6 +88,14 @@ pub fn session_name(build_tag: Option<&str>, user: Option<&str>) -> String {
     sanitize_session_name(&raw)
 }
 
+/// [`session_name`] from the process environment: `BUILD_TAG`, then
+/// `BUILD_USER_ID` (Jenkins' build-user plugin) or `USER`.
+pub fn session_name_from_env() -> String {
+    let build_tag = std::env::var("BUILD_TAG").ok();
+    let user = std::env::var("BUILD_USER_ID").or_else(|_| std::env::var("USER")).ok();
+    session_name(build_tag.as_deref(), user.as_deref())
+}
+
 /// Maps a string onto STS's role-session-name alphabet (`[\w+=,.@-]`, 2-64
 /// characters): other characters become `-`, runs of them collapse.
 pub fn sanitize_session_name(raw: &str) -> String {

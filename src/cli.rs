@@ -32,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Bundle, upload and deploy a release: assume → bundle → upload → deploy [→ watch].
     Release(ReleaseArgs),
+    /// Follow an existing deployment (started by ferry or anything else) to its end.
+    Watch(WatchArgs),
 }
 
 /// Selects an environment and overrides any of its settings.
@@ -99,6 +101,20 @@ pub struct ReleaseArgs {
     #[arg(long)]
     pub wait: bool,
     /// With --wait: give up after this long (e.g. 90s, 30m, 1h30m).
+    #[arg(long, default_value = "60m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// `ferry watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The deployment to follow (d-XXXXXXXXX).
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub deployment_id: String,
+    /// Which environment (for the role and region), and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Give up after this long (e.g. 90s, 30m, 1h30m).
     #[arg(long, default_value = "60m", value_parser = parse_duration)]
     pub timeout: Duration,
 }

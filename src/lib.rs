@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Release(args) => cmd::release::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Watch(args) => cmd::watch::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });
     match result {

@@ -5,7 +5,7 @@
 use aws_config::SdkConfig;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumMode;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use base64::Engine;
 
 use crate::bundle::Bundle;
@@ -166,6 +166,9 @@ pub async fn upload(
         .bucket(&bucket)
         .key(&key)
         .expected_bucket_owner(&owner)
+        // S3 verifies the body against this before storing it; the
+        // algorithm header is what makes S3 keep it for the read-back.
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
         .checksum_sha256(&sha_b64)
         .content_type(content_type(bundle))
         .body(body);

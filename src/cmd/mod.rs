@@ -1,3 +1,24 @@
 //! One file per subcommand, each a thin script over the pipeline modules.
 
 pub mod release;
+pub mod watch;
+
+use aws_config::SdkConfig;
+
+use crate::assume::{self, AssumeOptions, Session};
+use crate::config::Environment;
+use crate::error::Error;
+use crate::report::{Event, Reporter};
+
+/// Assumes the environment's role with the session name from the process
+/// environment, and reports who ferry now is.
+pub(crate) async fn assume_role(env: &Environment, reporter: &dyn Reporter) -> Result<(SdkConfig, Session), Error> {
+    let opts = AssumeOptions { session_name: assume::session_name_from_env(), duration: None };
+    let (sdk, session) = assume::assume(env, &opts).await?;
+    reporter.report(&Event::Assumed {
+        role_arn: session.role_arn.clone(),
+        session_name: session.session_name.clone(),
+        assumed_arn: session.assumed_arn.clone(),
+    });
+    Ok((sdk, session))
+}

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use crate::assume::{self, AssumeOptions};
 use crate::cli::ReleaseArgs;
 use crate::error::{Error, ExitCode};
 use crate::report::{Event, Outcome, Receipt, Reporter};
@@ -24,15 +23,7 @@ pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dy
         built: bundle.built,
     });
 
-    let build_tag = std::env::var("BUILD_TAG").ok();
-    let user = std::env::var("BUILD_USER_ID").or_else(|_| std::env::var("USER")).ok();
-    let session_name = assume::session_name(build_tag.as_deref(), user.as_deref());
-    let (sdk, session) = assume::assume(&env, &AssumeOptions { session_name, duration: None }).await?;
-    reporter.report(&Event::Assumed {
-        role_arn: session.role_arn.clone(),
-        session_name: session.session_name.clone(),
-        assumed_arn: session.assumed_arn.clone(),
-    });
+    let (sdk, session) = super::assume_role(&env, reporter).await?;
 
     let mut metadata = vec![
         ("ferry-sha256".to_string(), bundle.sha256.clone()),
@@ -47,6 +38,7 @@ pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dy
     let uploaded = upload::upload(&s3, &env, &bundle, &metadata, reporter).await?;
 
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
+    let build_tag = std::env::var("BUILD_TAG").ok();
     let description = format!(
         "ferry release {} by {} (sha256 {})",
         build_tag.as_deref().unwrap_or("manual"),

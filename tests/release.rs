@@ -1,0 +1,181 @@
+//! `ferry release` end to end against moto (STS, IAM, S3) and the CodeDeploy
+//! emulator, across two accounts.
+
+mod common;
+
+use common::{FERRY, Stack, StackOptions, Tripwire, app_tree, assert_no_secrets, run};
+
+#[test]
+fn operations_identity_alone_is_denied_on_the_production_bucket() {
+    let stack = Stack::start();
+    let denied = stack.block_on(async {
+        stack.s3_as_ops().put_object().bucket(stack.bucket()).key("probe").body(b"x".to_vec().into()).send().await
+    });
+    let err = denied.expect_err("the Operations identity must not write to the Production bucket");
+    let code = err.as_service_error().and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)).map(String::from);
+    assert_eq!(code.as_deref(), Some("AccessDenied"), "{err:?}");
+}
+
+#[test]
+fn release_with_assumed_role_uploads_and_deployment_succeeds() {
+    let stack = Stack::start_with(StackOptions { instances: 2, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "test -f /var/www/hello/index.html || test -n \"$DEPLOYMENT_ID\"");
+    let config = stack.write_config(dir.path(), "production");
+
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m"])
+        .arg("--config")
+        .arg(&config)
+        .env("BUILD_TAG", "jenkins-web-deploy-42"));
+
+    assert_eq!(out.code, 0, "ferry release failed:\n{}", out.all());
+    let deployment_id = out.stdout.trim();
+    assert!(deployment_id.starts_with("d-"), "stdout should be the deployment id: {:?}", out.stdout);
+    assert!(out.stderr.contains("as session jenkins-web-deploy-42"), "{}", out.stderr);
+    assert!(out.stderr.contains("Succeeded"), "{}", out.stderr);
+    assert_no_secrets(&stack, &out);
+
+    // The emulator says Succeeded, for exactly the object ferry uploaded into
+    // the Production account's bucket.
+    let (status, s3_key, etag) = stack.block_on(async {
+        let d = stack.codedeploy().get_deployment().deployment_id(deployment_id).send().await.unwrap();
+        let info = d.deployment_info().unwrap().clone();
+        let loc = info.revision().unwrap().s3_location().unwrap().clone();
+        (info.status().unwrap().as_str().to_string(), loc.key().unwrap().to_string(), loc.e_tag().unwrap().to_string())
+    });
+    assert_eq!(status, "Succeeded");
+    assert!(s3_key.starts_with("releases/web/") && s3_key.ends_with(".zip"), "{s3_key}");
+    let head = stack.block_on(async {
+        stack
+            .s3_as_prod()
+            .head_object()
+            .bucket(stack.bucket())
+            .key(&s3_key)
+            .expected_bucket_owner(ferry_test_stack::PRODUCTION_ACCOUNT)
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(head.e_tag().unwrap().trim_matches('"'), etag);
+    assert_eq!(head.metadata().unwrap().get("ferry-build").map(String::as_str), Some("jenkins-web-deploy-42"));
+}
+
+#[test]
+fn wrong_etag_fails_download_bundle_with_the_emulators_message() {
+    // Slow steps: the object is replaced after CreateDeployment and before the
+    // instance reaches DownloadBundle, which then sees a different eTag.
+    let stack = Stack::start_with(StackOptions { step_delay: std::time::Duration::from_millis(1500), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let config = stack.write_config(dir.path(), "production");
+
+    let created = run(stack
+        .ferry_command(FERRY)
+        .args(["release", app.to_str().unwrap(), "--env", "production"])
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(created.code, 0, "{}", created.all());
+    let deployment_id = created.stdout.trim().to_string();
+
+    stack.block_on(async {
+        let d = stack.codedeploy().get_deployment().deployment_id(&deployment_id).send().await.unwrap();
+        let key = d.deployment_info().unwrap().revision().unwrap().s3_location().unwrap().key().unwrap().to_string();
+        stack
+            .s3_as_prod()
+            .put_object()
+            .bucket(stack.bucket())
+            .key(key)
+            .body(b"not the bundle that was deployed".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let watched = run(stack
+        .ferry_command(FERRY)
+        .args(["watch", &deployment_id, "--env", "production", "--timeout", "2m"])
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(watched.code, 3, "a failed deployment exits 3:\n{}", watched.all());
+    assert!(watched.stderr.contains("failed DownloadBundle"), "{}", watched.stderr);
+    assert!(watched.stderr.to_lowercase().contains("etag"), "the emulator's message names the eTag:\n{}", watched.stderr);
+    assert_no_secrets(&stack, &watched);
+}
+
+fn no_aws_call(args: &[&str], setup: impl FnOnce(&std::path::Path), expect: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let wire = Tripwire::new();
+    let out = run(wire.command(dir.path()).args(args));
+    assert_eq!(out.code, 1, "bad input exits 1:\n{}", out.all());
+    assert!(out.stderr.contains(expect), "expected {expect:?} in:\n{}", out.stderr);
+    assert!(!wire.tripped(), "ferry called AWS although the input was bad");
+}
+
+const CONFIG: &str = r#"[env.production]
+role_arn = "arn:aws:iam::222222222222:role/CA_ServiceDeployer"
+region = "us-east-1"
+bucket = "ferry-prod-releases"
+application = "web"
+deployment_group = "web-prod"
+"#;
+
+#[test]
+fn directory_without_appspec_is_refused_before_any_aws_call() {
+    no_aws_call(
+        &["release", "app", "--env", "production"],
+        |d| {
+            std::fs::create_dir_all(d.join("app")).unwrap();
+            std::fs::write(d.join("app/index.html"), "hi").unwrap();
+            std::fs::write(d.join("ferry.toml"), CONFIG).unwrap();
+        },
+        "has no appspec.yml at its root",
+    );
+}
+
+#[test]
+fn missing_bundle_path_is_refused_before_any_aws_call() {
+    no_aws_call(
+        &["release", "build/app", "--env", "production"],
+        |d| std::fs::write(d.join("ferry.toml"), CONFIG).unwrap(),
+        "build/app does not exist",
+    );
+}
+
+#[test]
+fn unknown_environment_is_refused_before_any_aws_call() {
+    no_aws_call(
+        &["release", "app", "--env", "prod"],
+        |d| {
+            app_tree(d, "exit 0");
+            std::fs::write(d.join("ferry.toml"), CONFIG).unwrap();
+        },
+        "environment `prod` is not defined",
+    );
+}
+
+#[test]
+fn malformed_role_arn_is_refused_before_any_aws_call() {
+    no_aws_call(
+        &["release", "app", "--env", "production", "--role-arn", "arn:aws:iam::2222:role/CA_ServiceDeployer"],
+        |d| {
+            app_tree(d, "exit 0");
+            std::fs::write(d.join("ferry.toml"), CONFIG).unwrap();
+        },
+        "is not 12 digits",
+    );
+}
+
+#[test]
+fn unknown_config_key_is_named_before_any_aws_call() {
+    no_aws_call(
+        &["release", "app", "--env", "production"],
+        |d| {
+            app_tree(d, "exit 0");
+            std::fs::write(d.join("ferry.toml"), CONFIG.replace("bucket =", "buckt =")).unwrap();
+        },
+        "buckt",
+    );
+}
