@@ -263,13 +263,11 @@ impl Stack {
         cmd
     }
 
-    /// Writes `dir/ferry.toml` with `[env.<env_name>]` pointing at this stack
-    /// and returns its path.
-    ///
-    /// # Panics
-    /// If the file cannot be written.
-    pub fn write_config(&self, dir: &Path, env_name: &str) -> PathBuf {
-        let toml = ferry_env::ferry_toml(
+    /// ferry.toml text with one `[env.<env_name>]` table pointing at this
+    /// stack (role, external id if any, region, bucket, prefix `releases`,
+    /// application, deployment group).
+    pub fn config_toml(&self, env_name: &str) -> String {
+        ferry_env::ferry_toml(
             env_name,
             &ferry_env::EnvConfig {
                 role_arn: self.role_arn(),
@@ -280,9 +278,17 @@ impl Stack {
                 application: self.application(),
                 deployment_group: self.deployment_group(),
             },
-        );
+        )
+    }
+
+    /// Writes [`Stack::config_toml`] to `dir/ferry.toml` and returns its path.
+    ///
+    /// # Panics
+    /// If the file cannot be written.
+    pub fn write_config(&self, dir: &Path, env_name: &str) -> PathBuf {
         let path = dir.join("ferry.toml");
-        std::fs::write(&path, toml).unwrap_or_else(|e| panic!("ferry-test-stack: cannot write {}: {e}", path.display()));
+        std::fs::write(&path, self.config_toml(env_name))
+            .unwrap_or_else(|e| panic!("ferry-test-stack: cannot write {}: {e}", path.display()));
         path
     }
 
