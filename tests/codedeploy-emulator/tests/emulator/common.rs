@@ -170,3 +170,18 @@ pub fn emulator_with_s3(endpoint: &str, tweak: impl FnOnce(&mut Config)) -> Emul
     tweak(&mut config);
     Emulator::start(config).unwrap()
 }
+
+/// Every target id of a deployment, following nextToken (the SDK has no
+/// paginator for ListDeploymentTargets).
+pub async fn all_target_ids(client: &Client, id: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client.list_deployment_targets().deployment_id(id).set_next_token(token).send().await.unwrap();
+        ids.extend(page.target_ids().iter().cloned());
+        token = page.next_token;
+        if token.is_none() {
+            return ids;
+        }
+    }
+}

@@ -5,5 +5,9 @@
 mod common;
 
 mod api;
+mod configs;
+mod hooks;
 mod lifecycle;
+mod revisions;
+mod targets;
 mod wire;
