@@ -34,6 +34,8 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Follow an existing deployment (started by ferry or anything else) to its end.
     Watch(WatchArgs),
+    /// Print a deployment's current state and its instances' lifecycle events once.
+    Status(StatusArgs),
 }
 
 /// Selects an environment and overrides any of its settings.
@@ -100,9 +102,28 @@ pub struct ReleaseArgs {
     /// Follow the deployment to its end; the exit code says how it ended.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: give up after this long (e.g. 90s, 30m, 1h30m).
+    /// How to follow, with --wait.
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+/// How long and how far to follow a deployment.
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// Give up after this long (e.g. 90s, 30m, 1h30m); exit code 5.
     #[arg(long, default_value = "60m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Blue/green: keep waiting while the deployment is Ready (waiting for
+    /// traffic to be rerouted) instead of exiting with code 6.
+    #[arg(long)]
+    pub wait_ready: bool,
+}
+
+impl FollowArgs {
+    /// The watch options these flags describe.
+    pub fn options(&self) -> crate::watch::WatchOptions {
+        crate::watch::WatchOptions { timeout: self.timeout, wait_ready: self.wait_ready }
+    }
 }
 
 /// `ferry watch`.
@@ -114,9 +135,20 @@ pub struct WatchArgs {
     /// Which environment (for the role and region), and overrides.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Give up after this long (e.g. 90s, 30m, 1h30m).
-    #[arg(long, default_value = "60m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// How to follow.
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+/// `ferry status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The deployment to show (d-XXXXXXXXX).
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub deployment_id: String,
+    /// Which environment (for the role and region), and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Parses `90s`, `30m`, `1h30m`, `2h` or a bare number of seconds.

@@ -27,6 +27,8 @@ pub enum ExitCode {
     Stopped,
     /// `--timeout` elapsed before the deployment reached a final state.
     TimedOut,
+    /// A blue/green deployment is Ready: installed, waiting for traffic to be rerouted.
+    Ready,
     /// Interrupted by SIGINT (Ctrl-C).
     Interrupted,
     /// Terminated by SIGTERM (Jenkins' abort).
@@ -43,6 +45,7 @@ impl ExitCode {
             ExitCode::DeploymentFailed => 3,
             ExitCode::Stopped => 4,
             ExitCode::TimedOut => 5,
+            ExitCode::Ready => 6,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
         }
@@ -173,6 +176,7 @@ mod tests {
             (ExitCode::DeploymentFailed, 3),
             (ExitCode::Stopped, 4),
             (ExitCode::TimedOut, 5),
+            (ExitCode::Ready, 6),
             (ExitCode::Interrupted, 130),
             (ExitCode::Terminated, 143),
         ];

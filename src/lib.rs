@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match &cli.command {
             Command::Release(args) => cmd::release::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Watch(args) => cmd::watch::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Status(args) => cmd::status::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });
     match result {

@@ -1,6 +1,7 @@
 //! One file per subcommand, each a thin script over the pipeline modules.
 
 pub mod release;
+pub mod status;
 pub mod watch;
 
 use aws_config::SdkConfig;

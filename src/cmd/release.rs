@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::cli::ReleaseArgs;
 use crate::error::{Error, ExitCode};
 use crate::report::{Event, Outcome, Receipt, Reporter};
-use crate::watch::{self, WatchOptions};
+use crate::watch;
 use crate::{bundle, config, deploy, upload};
 
 /// Runs a release and returns the exit code its outcome maps to.
@@ -53,7 +53,7 @@ pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dy
     });
 
     let outcome = if args.wait {
-        watch::watch(&cd, &deployment_id, &WatchOptions { timeout: args.timeout }, reporter).await?
+        watch::watch(&cd, &deployment_id, &args.follow.options(), reporter).await?
     } else {
         Outcome::Created
     };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::cli::WatchArgs;
 use crate::error::{Error, ExitCode};
 use crate::report::Reporter;
-use crate::watch::{self, WatchOptions};
+use crate::watch;
 use crate::config;
 
 /// Follows the deployment and returns the exit code of its outcome.
@@ -14,6 +14,6 @@ pub async fn run(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn 
     let env = config::resolve(&args.target.selection(config_path))?;
     let (sdk, _session) = super::assume_role(&env, reporter).await?;
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    let outcome = watch::watch(&cd, &args.deployment_id, &WatchOptions { timeout: args.timeout }, reporter).await?;
+    let outcome = watch::watch(&cd, &args.deployment_id, &args.follow.options(), reporter).await?;
     Ok(outcome.exit_code())
 }

@@ -44,6 +44,8 @@ pub enum Outcome {
     Stopped,
     /// `--timeout` elapsed first.
     TimedOut,
+    /// Blue/green: installed and waiting for traffic to be rerouted.
+    Ready,
 }
 
 impl Outcome {
@@ -55,8 +57,18 @@ impl Outcome {
             Outcome::Failed => ExitCode::DeploymentFailed,
             Outcome::Stopped => ExitCode::Stopped,
             Outcome::TimedOut => ExitCode::TimedOut,
+            Outcome::Ready => ExitCode::Ready,
         }
     }
+}
+
+/// An instance that failed, and the lifecycle events it failed in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailedInstance {
+    /// Instance id.
+    pub target_id: String,
+    /// ApplicationStop, DownloadBundle, …
+    pub lifecycle_events: Vec<String>,
 }
 
 /// What a release did, for `--output json` and archiving in Jenkins.
@@ -161,6 +173,19 @@ pub enum Event {
         /// Instance counts.
         overview: Overview,
     },
+    /// A lifecycle event of one instance changed status (fleets of up to 50).
+    TargetEventChanged {
+        /// The deployment.
+        deployment_id: String,
+        /// Instance id.
+        target_id: String,
+        /// ApplicationStop, DownloadBundle, …
+        lifecycle_event: String,
+        /// InProgress, Succeeded, Failed, Skipped.
+        status: String,
+        /// How long the event took, once it ended.
+        duration_ms: Option<u64>,
+    },
     /// A lifecycle event failed on an instance.
     LifecycleFailed {
         /// The deployment.
@@ -184,8 +209,20 @@ pub enum Event {
         deployment_id: String,
         /// How it ended.
         outcome: Outcome,
-        /// CodeDeploy's error code and message, when it failed.
+        /// CodeDeploy's error code and message, when it failed; what was
+        /// still running, when it timed out.
         error: Option<String>,
+        /// Final instance counts.
+        overview: Overview,
+        /// Instances that failed, with their failed events.
+        failed_instances: Vec<FailedInstance>,
+        /// How long ferry followed the deployment.
+        elapsed_ms: u64,
+    },
+    /// Something worth knowing that is not an error (lost contact, retrying).
+    Warning {
+        /// The message.
+        message: String,
     },
     /// The command's result.
     Receipt(Receipt),

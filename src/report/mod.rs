@@ -8,7 +8,7 @@ mod tty;
 
 use std::io::IsTerminal;
 
-pub use event::{Event, Outcome, Overview, Receipt};
+pub use event::{Event, FailedInstance, Outcome, Overview, Receipt};
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
 pub use tty::TtyReporter;
@@ -99,19 +99,36 @@ pub fn describe(event: &Event) -> Option<String> {
             }
             s
         }
-        Event::Finished { deployment_id, outcome, error } => {
+        Event::TargetEventChanged { target_id, lifecycle_event, status, duration_ms, .. } => match duration_ms {
+            Some(ms) => format!("  {target_id} {lifecycle_event} {status} ({})", human_ms(*ms)),
+            None => format!("  {target_id} {lifecycle_event} {status}"),
+        },
+        Event::Finished { deployment_id, outcome, error, overview, failed_instances, elapsed_ms } => {
             let word = match outcome {
                 Outcome::Created => "created",
                 Outcome::Succeeded => "succeeded",
                 Outcome::Failed => "FAILED",
                 Outcome::Stopped => "STOPPED",
-                Outcome::TimedOut => "still running when --timeout elapsed",
+                Outcome::TimedOut => "TIMED OUT",
+                Outcome::Ready => "is READY and waiting for traffic to be rerouted",
             };
-            match error {
-                Some(e) => format!("deployment {deployment_id} {word}: {e}"),
-                None => format!("deployment {deployment_id} {word}"),
+            let mut s = format!(
+                "deployment {deployment_id} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
+                human_ms(*elapsed_ms),
+                overview.succeeded,
+                overview.failed,
+                overview.skipped,
+                overview.total()
+            );
+            if let Some(e) = error {
+                s.push_str(&format!("\n  reason: {e}"));
             }
+            for f in failed_instances {
+                s.push_str(&format!("\n  failed: {} in {}", f.target_id, f.lifecycle_events.join(", ")));
+            }
+            s
         }
+        Event::Warning { message } => format!("warning: {message}"),
         Event::Receipt(_) => return None,
         Event::Error { message, .. } => format!("error: {message}"),
     })
@@ -129,6 +146,17 @@ pub fn human_bytes(n: u64) -> String {
     if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
 }
 
+/// `850ms`, `12.3s`, `4m05s`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
 /// What text mode prints on stdout for a receipt: the deployment id alone, so
 /// `id=$(ferry release …)` works in a shell step.
 pub(crate) fn receipt_line(r: &Receipt) -> String {
@@ -136,8 +164,71 @@ pub(crate) fn receipt_line(r: &Receipt) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// One of each kind of event, with hostile hook output in it.
+    pub(crate) fn sample_events() -> Vec<Event> {
+        vec![
+            Event::BundleReady { path: "app".into(), bundle_type: crate::bundle::BundleType::Zip, size: 10, sha256: "ab".repeat(32), built: true },
+            Event::Assumed { role_arn: "arn:aws:iam::222222222222:role/R".into(), session_name: "s".into(), assumed_arn: "a".into() },
+            Event::UploadStarted { bucket: "b".into(), key: "k".into(), size: 10 },
+            Event::UploadProgress { sent: 5, total: 10 },
+            Event::Uploaded { bucket: "b".into(), key: "k".into(), etag: "e".into(), version_id: None, size: 10 },
+            Event::DeploymentCreated { deployment_id: "d-123".into(), application: "a".into(), deployment_group: "g".into() },
+            Event::DeploymentStatus { deployment_id: "d-123".into(), status: "InProgress".into(), overview: Overview::default() },
+            Event::TargetEventChanged { deployment_id: "d-123".into(), target_id: "i-1".into(), lifecycle_event: "Install".into(), status: "Succeeded".into(), duration_ms: Some(1500) },
+            Event::LifecycleFailed {
+                deployment_id: "d-123".into(),
+                target_id: "i-1".into(),
+                lifecycle_event: "AfterInstall".into(),
+                error_code: Some("ScriptFailed".into()),
+                script_name: Some("s.sh".into()),
+                message: Some("failed".into()),
+                log_tail: Some("\u{1b}[31mboom\u{1b}[0m\r\nprogress 50%\rprogress 100%".into()),
+            },
+            Event::Warning { message: "lost contact".into() },
+            Event::Finished {
+                deployment_id: "d-123".into(),
+                outcome: Outcome::Failed,
+                error: Some("HEALTH_CONSTRAINTS: too many failed".into()),
+                overview: Overview { failed: 1, ..Default::default() },
+                failed_instances: vec![FailedInstance { target_id: "i-1".into(), lifecycle_events: vec!["AfterInstall".into()] }],
+                elapsed_ms: 61_000,
+            },
+            Event::Receipt(Receipt { deployment_id: "d-123".into(), ..Default::default() }),
+            Event::Error { class: "deploy".into(), exit_code: 2, message: "refused".into() },
+        ]
+    }
+
+    #[test]
+    fn json_output_is_one_parseable_object_per_line_with_event_and_ts() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let r = JsonReporter::new(Box::new(buf.clone()));
+        let events = sample_events();
+        for e in &events {
+            r.report(e);
+        }
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), events.len());
+        for line in lines {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert!(v["event"].is_string() && v["ts"].is_string(), "{line}");
+        }
+        assert!(text.contains(r#""event":"receipt""#) && text.contains(r#""deployment_id":"d-123""#));
+    }
 
     #[test]
     fn human_bytes_uses_binary_units() {

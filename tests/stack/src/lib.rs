@@ -68,6 +68,9 @@ pub struct StackOptions {
     /// `sts:ExternalId` written into the trust policy and ferry.toml.
     /// moto does not enforce it.
     pub external_id: Option<String>,
+    /// The emulator's request-rate limits (requests per second by operation
+    /// name, `*` for all): above them it answers `ThrottlingException`.
+    pub rate_limits: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for StackOptions {
@@ -79,6 +82,7 @@ impl Default for StackOptions {
             application: "web".into(),
             deployment_group: "web-prod".into(),
             external_id: None,
+            rate_limits: Default::default(),
         }
     }
 }
@@ -162,6 +166,7 @@ impl Stack {
             step_delay: opts.step_delay,
             default_instances: opts.instances,
             work_dir: Some(emulator_dir),
+            rate_limits: opts.rate_limits.clone(),
             ..EmulatorConfig::default()
         })
         .map_err(|e| format!("cannot start the CodeDeploy emulator: {e}"))?;
