@@ -238,7 +238,7 @@ pub(crate) fn complete(
         end_time: Some(finished),
         create_time: d.create_time,
     };
-    let Some(group) = group else { return None };
+    let group = group?;
     if group.last_attempted.as_ref().is_some_and(|l| l.deployment_id == d.id) {
         group.last_attempted = Some(info.clone());
     }

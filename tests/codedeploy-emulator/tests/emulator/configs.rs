@@ -26,7 +26,7 @@ async fn run(cd: &Client, config: &str) -> (DeploymentInfo, Vec<InstanceTarget>)
         .deployment_id
         .unwrap();
     let info = wait_complete(cd, &id).await;
-    let ids: Vec<String> = crate::common::all_target_ids(&cd, &id).await;
+    let ids: Vec<String> = crate::common::all_target_ids(cd, &id).await;
     let mut targets = Vec::new();
     for chunk in ids.chunks(25) {
         let out = cd.batch_get_deployment_targets().deployment_id(&id).set_target_ids(Some(chunk.to_vec())).send().await.unwrap();

@@ -226,3 +226,64 @@ async fn disallow_refuses_to_overwrite_files_it_did_not_install() {
     assert_eq!(status, LifecycleEventStatus::Failed);
     assert!(diag.unwrap().message.unwrap().contains("already exists at this location: /srv/shop/extra.txt"));
 }
+
+async fn group_with_stop_rollback(
+    moto: &crate::common::Moto,
+    on_request: bool,
+) -> (codedeploy_emulator::Emulator, Client, String) {
+    let s3 = s3(&moto.endpoint);
+    put(&s3, "releases", "v1.zip", bundle("v1", PASS, None)).await;
+    put(&s3, "releases", "v2.zip", bundle("v2", PASS, None)).await;
+    let emulator = emulator_with_s3(&moto.endpoint, |c| c.step_delay = std::time::Duration::from_millis(40));
+    let cd = client(&emulator);
+    cd.create_application().application_name("shop").send().await.unwrap();
+    let mut group = cd
+        .create_deployment_group()
+        .application_name("shop")
+        .deployment_group_name("prod")
+        .service_role_arn("arn:aws:iam::123456789012:role/cd")
+        .tags(aws_sdk_codedeploy::types::Tag::builder().key("emulator:instances").value("2").build());
+    if on_request {
+        group = group.auto_rollback_configuration(
+            AutoRollbackConfiguration::builder().enabled(true).events(AutoRollbackEvent::DeploymentStopOnRequest).build(),
+        );
+    }
+    group.send().await.unwrap();
+    let good = deploy(&cd, "v1.zip", false).await;
+    assert_eq!(wait_complete(&cd, &good).await.status, Some(DeploymentStatus::Succeeded));
+    (emulator, cd, good)
+}
+
+#[tokio::test]
+async fn stopping_with_rollback_enabled_restores_the_last_good_revision() {
+    let Some(moto) = moto() else { return };
+    let (_emulator, cd, good) = group_with_stop_rollback(&moto, false).await;
+    let bad = deploy(&cd, "v2.zip", false).await;
+    cd.stop_deployment().deployment_id(&bad).auto_rollback_enabled(true).send().await.unwrap();
+    let stopped = wait_complete(&cd, &bad).await;
+    assert_eq!(stopped.status, Some(DeploymentStatus::Stopped));
+    assert_eq!(stopped.previous_revision.unwrap().s3_location.unwrap().key.as_deref(), Some("v1.zip"));
+    let rollback_id = stopped.rollback_info.unwrap().rollback_deployment_id.expect("rollback created");
+    let rollback = wait_complete(&cd, &rollback_id).await;
+    assert_eq!(rollback.status, Some(DeploymentStatus::Succeeded));
+    assert_eq!(rollback.creator, Some(DeploymentCreator::CodeDeployRollback));
+    assert_eq!(rollback.rollback_info.unwrap().rollback_triggering_deployment_id, Some(bad));
+    assert_ne!(rollback_id, good);
+}
+
+#[tokio::test]
+async fn stop_on_request_rollback_follows_the_group_unless_the_caller_says_otherwise() {
+    let Some(moto) = moto() else { return };
+    let (_emulator, cd, _) = group_with_stop_rollback(&moto, true).await;
+    let bad = deploy(&cd, "v2.zip", false).await;
+    cd.stop_deployment().deployment_id(&bad).send().await.unwrap();
+    let stopped = wait_complete(&cd, &bad).await;
+    let rollback_id = stopped.rollback_info.unwrap().rollback_deployment_id.expect("group config asks for rollback");
+    assert_eq!(wait_complete(&cd, &rollback_id).await.status, Some(DeploymentStatus::Succeeded));
+
+    let again = deploy(&cd, "v2.zip", false).await;
+    cd.stop_deployment().deployment_id(&again).auto_rollback_enabled(false).send().await.unwrap();
+    let stopped = wait_complete(&cd, &again).await;
+    assert_eq!(stopped.status, Some(DeploymentStatus::Stopped));
+    assert!(stopped.rollback_info.is_none(), "autoRollbackEnabled=false overrides the group");
+}
