@@ -298,3 +298,26 @@ pub(crate) async fn pace(started: Instant, step: Duration) {
         tokio::time::sleep(left).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::max_unhealthy;
+
+    #[test]
+    fn batch_limits_follow_the_documented_examples() {
+        // AWS's own examples: nine instances, HOST_COUNT 6 → three at a time;
+        // FLEET_PERCENT 40 → five at a time.
+        assert_eq!(max_unhealthy("HOST_COUNT", 6, 9), Ok(3));
+        assert_eq!(max_unhealthy("FLEET_PERCENT", 40, 9), Ok(5));
+        assert_eq!(max_unhealthy("FLEET_PERCENT", 50, 5), Ok(2), "half, rounded down");
+        assert_eq!(max_unhealthy("MOST_CONCURRENCY", 1, 1), Ok(1));
+        assert_eq!(max_unhealthy("MOST_CONCURRENCY", 1, 10), Ok(1));
+        assert_eq!(max_unhealthy("HOST_COUNT", 0, 10), Ok(10));
+    }
+
+    #[test]
+    fn a_config_that_allows_no_unhealthy_instance_is_invalid() {
+        assert!(max_unhealthy("HOST_COUNT", 3, 3).is_err());
+        assert!(max_unhealthy("FLEET_PERCENT", 50, 1).is_err());
+    }
+}

@@ -5,6 +5,7 @@
 mod common;
 
 mod api;
+mod binary;
 mod configs;
 mod hooks;
 mod lifecycle;
