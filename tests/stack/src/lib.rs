@@ -29,6 +29,7 @@ mod moto;
 mod ports;
 mod spawn;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,7 +71,12 @@ pub struct StackOptions {
     pub external_id: Option<String>,
     /// The emulator's request-rate limits (requests per second by operation
     /// name, `*` for all): above them it answers `ThrottlingException`.
-    pub rate_limits: std::collections::BTreeMap<String, f64>,
+    pub rate_limits: BTreeMap<String, f64>,
+    /// Extra deployment group tags, e.g. the emulator's fault injection
+    /// (`emulator:fail-event`, `emulator:fail-instances`, `emulator:fail-rollbacks`).
+    pub group_tags: Vec<(String, String)>,
+    /// Give the deployment group automatic rollback on `DEPLOYMENT_FAILURE`.
+    pub auto_rollback: bool,
 }
 
 impl Default for StackOptions {
@@ -82,7 +88,9 @@ impl Default for StackOptions {
             application: "web".into(),
             deployment_group: "web-prod".into(),
             external_id: None,
-            rate_limits: Default::default(),
+            rate_limits: BTreeMap::new(),
+            group_tags: Vec::new(),
+            auto_rollback: false,
         }
     }
 }
@@ -167,6 +175,8 @@ impl Stack {
             default_instances: opts.instances,
             work_dir: Some(emulator_dir),
             rate_limits: opts.rate_limits.clone(),
+            // Instance ARNs belong to the account the fleet is in.
+            account_id: PRODUCTION_ACCOUNT.into(),
             ..EmulatorConfig::default()
         })
         .map_err(|e| format!("cannot start the CodeDeploy emulator: {e}"))?;
@@ -174,7 +184,16 @@ impl Stack {
         let codedeploy = aws::codedeploy(&Target { endpoint: &codedeploy_endpoint, region: REGION, keys: &accounts.prod });
         block_on_any(
             runtime.get(),
-            application::create(&codedeploy, &opts.application, &opts.deployment_group, opts.instances),
+            application::create(
+                &codedeploy,
+                &application::Group {
+                    application: &opts.application,
+                    name: &opts.deployment_group,
+                    instances: opts.instances,
+                    extra_tags: &opts.group_tags,
+                    auto_rollback: opts.auto_rollback,
+                },
+            ),
         )?;
 
         // Last: everything above acted as whichever account it liked.
