@@ -186,6 +186,14 @@ pub enum Event {
         /// How long the event took, once it ended.
         duration_ms: Option<u64>,
     },
+    /// An instance was skipped: CodeDeploy will not deploy to it (the
+    /// deployment failed or stopped before its turn).
+    TargetSkipped {
+        /// The deployment.
+        deployment_id: String,
+        /// Instance id.
+        target_id: String,
+    },
     /// A lifecycle event failed on an instance.
     LifecycleFailed {
         /// The deployment.

@@ -75,6 +75,9 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::DeploymentCreated { deployment_id, application, deployment_group } => {
             format!("created deployment {deployment_id} of {application} to {deployment_group}")
         }
+        Event::DeploymentStatus { deployment_id, status, overview } if overview.total() == 0 => {
+            format!("deployment {deployment_id} {status}")
+        }
         Event::DeploymentStatus { deployment_id, status, overview } => format!(
             "deployment {deployment_id} {status}: {} succeeded, {} in progress, {} pending, {} failed, {} skipped",
             overview.succeeded, overview.in_progress, overview.pending, overview.failed, overview.skipped
@@ -103,6 +106,7 @@ pub fn describe(event: &Event) -> Option<String> {
             Some(ms) => format!("  {target_id} {lifecycle_event} {status} ({})", human_ms(*ms)),
             None => format!("  {target_id} {lifecycle_event} {status}"),
         },
+        Event::TargetSkipped { target_id, .. } => format!("  {target_id} Skipped"),
         Event::Finished { deployment_id, outcome, error, overview, failed_instances, elapsed_ms } => {
             let word = match outcome {
                 Outcome::Created => "created",

@@ -126,20 +126,26 @@ pub async fn watch(
                 let status = info.status();
                 let word = status.map(|s| s.as_str().to_string()).unwrap_or_else(|| "Unknown".into());
                 let overview = to_overview(info);
-                let mut changed = last.as_ref() != Some(&(word.clone(), overview.clone()));
-                if changed {
+                let outcome = outcome_of(status, opts.wait_ready);
+                // Instance lines first, so the log reads in the order things happened.
+                let mut changed = match targets.refresh(cd, &overview, outcome.is_some(), reporter).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        if e.transient {
+                            poll.throttled();
+                        }
+                        // Instance detail is a bonus; the deployment's own status still decides.
+                        false
+                    }
+                };
+                if last.as_ref() != Some(&(word.clone(), overview.clone())) {
                     reporter.report(&Event::DeploymentStatus {
                         deployment_id: deployment_id.to_string(),
                         status: word.clone(),
                         overview: overview.clone(),
                     });
                     last = Some((word, overview.clone()));
-                }
-                let outcome = outcome_of(status, opts.wait_ready);
-                match targets.refresh(cd, &overview, outcome.is_some(), reporter).await {
-                    Ok(t) => changed |= t,
-                    Err(e) if e.transient => poll.throttled(),
-                    Err(_) => {} // Instance detail is a bonus; the deployment's own status still decides.
+                    changed = true;
                 }
                 if let Some(outcome) = outcome {
                     reporter.report(&Event::Finished {

@@ -132,9 +132,16 @@ impl Targets {
     fn update(&mut self, inst: &InstanceTarget, reporter: &dyn Reporter) -> bool {
         let id = inst.target_id().unwrap_or_default().to_string();
         let detailed = self.detailed();
+        let target_status = inst.status().map(|s| s.as_str()).unwrap_or_default().to_string();
         let state = self.state.entry(id.clone()).or_default();
         let mut changed = false;
         state.current = None;
+        // A skipped instance is one line, not seven "Skipped" events.
+        let skipped = target_status == "Skipped";
+        if skipped && !state.done {
+            reporter.report(&Event::TargetSkipped { deployment_id: self.deployment_id.clone(), target_id: id.clone() });
+            changed = true;
+        }
         for ev in inst.lifecycle_events() {
             let name = ev.lifecycle_event_name().unwrap_or_default().to_string();
             let status = ev.status().map(|s| s.as_str().to_string()).unwrap_or_default();
@@ -145,7 +152,7 @@ impl Targets {
                 continue;
             }
             state.events.insert(name.clone(), status.clone());
-            if status == "Pending" {
+            if status == "Pending" || (skipped && status == "Skipped") {
                 continue;
             }
             changed = true;
@@ -179,8 +186,7 @@ impl Targets {
                 });
             }
         }
-        let target_status = inst.status().map(|s| s.as_str()).unwrap_or_default();
-        state.done = matches!(target_status, "Succeeded" | "Failed" | "Skipped" | "Ready");
+        state.done = matches!(target_status.as_str(), "Succeeded" | "Failed" | "Skipped" | "Ready");
         changed
     }
 
