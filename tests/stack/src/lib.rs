@@ -393,10 +393,10 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(root) = self.root.take() {
-                eprintln!("ferry-test-stack: test failed; moto log and emulator files kept in {}", root.keep().display());
-            }
+        if std::thread::panicking()
+            && let Some(root) = self.root.take()
+        {
+            eprintln!("ferry-test-stack: test failed; moto log and emulator files kept in {}", root.keep().display());
         }
     }
 }

@@ -39,11 +39,11 @@ fn main() -> ExitCode {
     if let Some(path) = &args.env_file {
         stack.write_env_file(path);
     }
-    if let Some(path) = &args.config {
-        if let Err(e) = std::fs::write(path, stack.config_toml(&args.env_name)) {
-            eprintln!("ferry-test-stack: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.config
+        && let Err(e) = std::fs::write(path, stack.config_toml(&args.env_name))
+    {
+        eprintln!("ferry-test-stack: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
     }
     println!("moto (STS, IAM, S3): {}", stack.moto_endpoint());
     println!("CodeDeploy emulator: {}", stack.codedeploy_endpoint());

@@ -99,10 +99,10 @@ impl MotoServer {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 return Err(format!("moto_server exited ({status}) during start:\n{}", tail(&log, 2000)));
             }
-            if let Ok(resp) = http::request(self.addr, "GET", "/moto-api/", "") {
-                if resp.status == 200 {
-                    return Ok(());
-                }
+            if let Ok(resp) = http::request(self.addr, "GET", "/moto-api/", "")
+                && resp.status == 200
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 // Drop kills it.
