@@ -135,8 +135,11 @@ impl Stack {
                 stack
             }
             Err(e) => {
-                let kept = root.keep();
-                panic!("ferry-test-stack: {e}\n(logs kept in {})", kept.display())
+                let has_logs = std::fs::read_dir(root.path().join("logs")).is_ok_and(|mut d| d.next().is_some());
+                if has_logs {
+                    panic!("ferry-test-stack: {e}\n(logs kept in {})", root.keep().display())
+                }
+                panic!("ferry-test-stack: {e}")
             }
         }
     }

@@ -123,7 +123,8 @@ fn tail(s: &str, max: usize) -> &str {
 
 /// The repository root, where `scripts/setup-venv` puts `.venv`.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let stack_crate = Path::new(env!("CARGO_MANIFEST_DIR"));
+    stack_crate.parent().and_then(Path::parent).unwrap_or(stack_crate).to_owned()
 }
 
 /// `$FERRY_MOTO_SERVER`, else the repo's `.venv/bin/moto_server`.
