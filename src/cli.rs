@@ -36,6 +36,18 @@ pub enum Command {
     Watch(WatchArgs),
     /// Print a deployment's current state and its instances' lifecycle events once.
     Status(StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print ferry's man page (roff) to stdout.
+    Man,
+}
+
+/// `ferry completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Selects an environment and overrides any of its settings.

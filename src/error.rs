@@ -73,6 +73,9 @@ pub enum Error {
     /// Following the deployment failed (not the deployment itself).
     #[error(transparent)]
     Watch(#[from] crate::watch::WatchError),
+    /// Writing ferry's own output failed (e.g. stdout closed).
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 impl Error {
@@ -84,6 +87,7 @@ impl Error {
             Error::Upload(e) => e.exit_code(),
             Error::Deploy(e) => e.exit_code(),
             Error::Watch(_) => ExitCode::Aws,
+            Error::Output(_) => ExitCode::Usage,
         }
     }
 
@@ -96,6 +100,7 @@ impl Error {
             Error::Upload(_) => "upload",
             Error::Deploy(_) => "deploy",
             Error::Watch(_) => "watch",
+            Error::Output(_) => "output",
         }
     }
 }

@@ -41,6 +41,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Release(args) => cmd::release::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Watch(args) => cmd::watch::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Status(args) => cmd::status::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Completions(args) => cmd::completions::completions(args.shell),
+            Command::Man => cmd::completions::man(),
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! One file per subcommand, each a thin script over the pipeline modules.
 
+pub mod completions;
 pub mod release;
 pub mod status;
 pub mod watch;
