@@ -34,6 +34,16 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Follow an existing deployment (started by ferry or anything else) to its end.
     Watch(WatchArgs),
+    /// Print an IAM policy for the environment: the role's trust or deploy policy, or Jenkins'.
+    Policy(PolicyArgs),
+    /// Run a command with the environment's assumed credentials in its environment.
+    Exec(ExecArgs),
+    /// Print the assumed credentials as variables (sh, fish, json, github).
+    Env(EnvArgs),
+    /// Print credentials as `credential_process` JSON, for a profile in ~/.aws/config.
+    CredentialProcess(CredentialProcessArgs),
+    /// Check every link from this agent to the deployment group, with fixes.
+    Doctor(DoctorArgs),
 }
 
 /// Selects an environment and overrides any of its settings.
@@ -66,6 +76,9 @@ pub struct TargetArgs {
     /// CodeDeploy deployment configuration (default: the group's).
     #[arg(long)]
     pub deployment_config: Option<String>,
+    /// Test emulators only: session length in seconds below STS's 900 s floor.
+    #[arg(long, hide = true, env = "FERRY_UNSAFE_SESSION_SECONDS", value_name = "SECONDS")]
+    pub unsafe_session_seconds: Option<u64>,
 }
 
 impl TargetArgs {
@@ -83,7 +96,9 @@ impl TargetArgs {
                 application: self.application.clone(),
                 deployment_group: self.deployment_group.clone(),
                 deployment_config: self.deployment_config.clone(),
+                ..EnvSettings::default()
             },
+            unsafe_session_seconds: self.unsafe_session_seconds,
         }
     }
 }
@@ -117,6 +132,62 @@ pub struct WatchArgs {
     /// Give up after this long (e.g. 90s, 30m, 1h30m).
     #[arg(long, default_value = "60m", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+/// `ferry policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Which document.
+    #[arg(value_enum, default_value = "deploy")]
+    pub kind: crate::policy::Kind,
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// With `trust`: a principal ARN to trust (repeatable). Default: the
+    /// previous role of `role_chain`, else the identity running ferry.
+    #[arg(long, value_name = "ARN")]
+    pub principal: Vec<String>,
+}
+
+/// `ferry exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `ferry env`.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How to print the variables.
+    #[arg(long, value_enum, default_value = "sh")]
+    pub format: crate::handoff::Format,
+    /// Print secrets even though stdout is a terminal.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `ferry credential-process`.
+#[derive(Debug, Args)]
+pub struct CredentialProcessArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `ferry doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Parses `90s`, `30m`, `1h30m`, `2h` or a bare number of seconds.

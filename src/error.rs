@@ -31,6 +31,9 @@ pub enum ExitCode {
     Interrupted,
     /// Terminated by SIGTERM (Jenkins' abort).
     Terminated,
+    /// `ferry exec`: the command's own exit status (128+N if signal N killed
+    /// it; 127 if it could not be found, 126 if it could not be run).
+    Child(u8),
 }
 
 impl ExitCode {
@@ -45,6 +48,7 @@ impl ExitCode {
             ExitCode::TimedOut => 5,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
+            ExitCode::Child(code) => code,
         }
     }
 }
@@ -70,6 +74,9 @@ pub enum Error {
     /// Following the deployment failed (not the deployment itself).
     #[error(transparent)]
     Watch(#[from] crate::watch::WatchError),
+    /// Credentials could not be handed to another program.
+    #[error(transparent)]
+    Handoff(#[from] crate::handoff::HandoffError),
 }
 
 impl Error {
@@ -81,6 +88,7 @@ impl Error {
             Error::Upload(e) => e.exit_code(),
             Error::Deploy(e) => e.exit_code(),
             Error::Watch(_) => ExitCode::Aws,
+            Error::Handoff(e) => e.exit_code(),
         }
     }
 
@@ -93,6 +101,7 @@ impl Error {
             Error::Upload(_) => "upload",
             Error::Deploy(_) => "deploy",
             Error::Watch(_) => "watch",
+            Error::Handoff(_) => "handoff",
         }
     }
 }
