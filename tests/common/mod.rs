@@ -1,7 +1,7 @@
 //! Helpers shared by ferry's integration tests: running the real binary,
 //! making application trees, and checking output for leaked secrets.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
