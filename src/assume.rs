@@ -353,10 +353,45 @@ async fn classify(base: &SdkConfig, env: &Environment, err: &(dyn std::error::Er
 /// there is one, the full chain otherwise.
 fn credentials_detail(err: &CredentialsError) -> String {
     match find_source::<HopError>(err) {
-        Some(hop) if hop.of > 1 => format!("{hop}: {}", describe_sdk_error(&hop.source)),
-        Some(hop) => describe_sdk_error(&hop.source),
+        Some(hop) if hop.of > 1 => format!("{hop}: {}", describe_hop_error(hop)),
+        Some(hop) => describe_hop_error(hop),
         None => crate::error::chain(err),
     }
+}
+
+/// STS's code and message; when the SDK could not parse an error body (some
+/// proxies and emulators answer in another shape), its status and text.
+fn describe_hop_error(hop: &HopError) -> String {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    let described = describe_sdk_error(&hop.source);
+    let parsed = hop.source.as_service_error().is_some_and(|e| e.code().is_some());
+    match hop.source.raw_response() {
+        Some(raw) if !parsed => {
+            let body = raw.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+            let text = strip_markup(&body);
+            format!("HTTP {} from STS: {}", raw.status().as_u16(), if text.is_empty() { described } else { text })
+        }
+        _ => described,
+    }
+}
+
+/// The text of an XML error body, tags removed and whitespace collapsed,
+/// at most 300 characters.
+fn strip_markup(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect()
 }
 
 #[cfg(test)]
