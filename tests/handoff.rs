@@ -55,7 +55,13 @@ fn exec_forwards_sigterm_to_the_command() {
     let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(42), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(out.code, 42, "{}", out.all());
+    assert_no_secrets(&stack, &out);
 }
 
 #[test]
@@ -100,6 +106,7 @@ fn env_refuses_a_terminal_and_says_why() {
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stdout.contains("stdout is a terminal") && out.stdout.contains("--force"), "{}", out.all());
     assert_eq!(moto_sessions(&stack).len(), before, "a refusal must not assume the role");
+    assert_no_secrets(&stack, &out);
 }
 
 #[test]

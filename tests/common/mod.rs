@@ -116,6 +116,14 @@ fn moto_data(stack: &Stack) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto data.json is not JSON ({e}): {}", &body[..body.len().min(200)]))
 }
 
+/// Lets the next `n` requests to moto skip authentication. The stack's
+/// identities have no IAM rights (as in production), and tests that load
+/// generated policies into IAM need an administrator; moto's own switch is
+/// the only one the stack exposes.
+pub fn allow_unauthenticated_calls(stack: &Stack, n: u32) {
+    http(stack.moto_endpoint(), "POST", "/moto-api/reset-auth", &n.to_string());
+}
+
 /// A plain HTTP/1.1 request to a loopback server; returns the body.
 pub fn http(endpoint: &str, method: &str, path: &str, body: &str) -> String {
     use std::io::{Read, Write};
@@ -202,4 +210,87 @@ impl Tripwire {
         std::thread::sleep(Duration::from_millis(50));
         self.listener.accept().is_ok()
     }
+}
+
+/// A loopback TCP relay to `upstream` that keeps a copy of every request
+/// byte, to show what ferry sent when the server does not record it (moto
+/// ignores session tags and SourceIdentity). Bytes pass unchanged, so SigV4
+/// signatures (which cover the Host header) still verify.
+pub struct TeeProxy {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl TeeProxy {
+    /// Starts relaying to `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str) -> TeeProxy {
+        use std::io::{Read, Write};
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tee = seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
+                let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut s_in, mut c_out) = (server, client);
+                let tee = tee.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = c_in.read(&mut buf) {
+                        if n == 0 || s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        tee.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = s_out.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                });
+            }
+        });
+        TeeProxy { addr, seen }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request byte so far, URL-decoded (STS requests are forms).
+    pub fn requests(&self) -> String {
+        let raw = String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned();
+        url_decode(&raw)
+    }
+}
+
+fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                Err(_) => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
