@@ -64,11 +64,11 @@ pub fn default_principals(env: &Environment) -> Option<Vec<String>> {
 /// role; users and roles stay as they are.
 pub fn principal_for_caller(caller_arn: &str) -> String {
     let parts: Vec<&str> = caller_arn.splitn(6, ':').collect();
-    if let [_, partition, "sts", _, account, resource] = parts[..] {
-        if let Some(rest) = resource.strip_prefix("assumed-role/") {
-            let role = rest.split('/').next().unwrap_or(rest);
-            return format!("arn:{partition}:iam::{account}:role/{role}");
-        }
+    if let [_, partition, "sts", _, account, resource] = parts[..]
+        && let Some(rest) = resource.strip_prefix("assumed-role/")
+    {
+        let role = rest.split('/').next().unwrap_or(rest);
+        return format!("arn:{partition}:iam::{account}:role/{role}");
     }
     caller_arn.to_string()
 }

@@ -36,25 +36,30 @@ fn generated_policies_are_accepted_by_iam() {
     common::allow_unauthenticated_calls(&stack, 3);
     let iam = stack.iam_as_prod();
     stack.block_on(async {
-        iam.create_role()
-            .role_name("FerryGenerated")
-            .assume_role_policy_document(trust.to_string())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create-role refused the trust policy: {}", aws_smithy_types::error::display::DisplayErrorContext(e)));
-        iam.put_role_policy()
-            .role_name("FerryGenerated")
-            .policy_name("ferry-deploy")
-            .policy_document(deploy.to_string())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("put-role-policy refused the deploy policy: {}", aws_smithy_types::error::display::DisplayErrorContext(e)));
-        iam.put_role_policy()
-            .role_name("FerryGenerated")
-            .policy_name("ferry-jenkins")
-            .policy_document(jenkins.to_string())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("put-role-policy refused the jenkins policy: {}", aws_smithy_types::error::display::DisplayErrorContext(e)));
+        let created = iam.create_role().role_name("FerryGenerated").assume_role_policy_document(trust.to_string()).send().await;
+        accepted(created, "create-role with the trust policy");
+        for (name, doc) in [("ferry-deploy", &deploy), ("ferry-jenkins", &jenkins)] {
+            let put = iam.put_role_policy().role_name("FerryGenerated").policy_name(name).policy_document(doc.to_string()).send().await;
+            accepted(put, &format!("put-role-policy {name}"));
+        }
     });
+}
+
+fn accepted<T, E: std::error::Error>(result: Result<T, E>, what: &str) {
+    if let Err(e) = result {
+        panic!("IAM refused {what}: {}", aws_smithy_types::error::display::DisplayErrorContext(e));
+    }
+}
+
+#[test]
+fn trust_without_a_principal_names_the_caller_and_says_so() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let out = run(stack.ferry_command(FERRY).args(["policy", "trust", "--env", "production", "--config"]).arg(&config));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["Statement"][0]["Principal"]["AWS"], serde_json::json!(["arn:aws:iam::111111111111:user/jenkins"]));
+    assert!(out.stderr.contains("--principal"), "{}", out.stderr);
+    assert_no_secrets(&stack, &out);
 }
