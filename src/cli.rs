@@ -34,6 +34,16 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Follow an existing deployment (started by ferry or anything else) to its end.
     Watch(WatchArgs),
+    /// Print an IAM policy for the environment: the role's trust or deploy policy, or Jenkins'.
+    Policy(PolicyArgs),
+    /// Run a command with the environment's assumed credentials in its environment.
+    Exec(ExecArgs),
+    /// Print the assumed credentials as variables (sh, fish, json, github).
+    Env(EnvArgs),
+    /// Print credentials as `credential_process` JSON, for a profile in ~/.aws/config.
+    CredentialProcess(CredentialProcessArgs),
+    /// Check every link from this agent to the deployment group, with fixes.
+    Doctor(DoctorArgs),
     /// Print a deployment's current state and its instances' lifecycle events once.
     Status(StatusArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -80,6 +90,9 @@ pub struct TargetArgs {
     /// CodeDeploy deployment configuration (default: the group's).
     #[arg(long)]
     pub deployment_config: Option<String>,
+    /// Test emulators only: session length in seconds below STS's 900 s floor.
+    #[arg(long, hide = true, env = "FERRY_UNSAFE_SESSION_SECONDS", value_name = "SECONDS")]
+    pub unsafe_session_seconds: Option<u64>,
 }
 
 impl TargetArgs {
@@ -97,7 +110,9 @@ impl TargetArgs {
                 application: self.application.clone(),
                 deployment_group: self.deployment_group.clone(),
                 deployment_config: self.deployment_config.clone(),
+                ..EnvSettings::default()
             },
+            unsafe_session_seconds: self.unsafe_session_seconds,
         }
     }
 }
@@ -159,6 +174,62 @@ pub struct StatusArgs {
     #[arg(value_name = "DEPLOYMENT_ID")]
     pub deployment_id: String,
     /// Which environment (for the role and region), and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `ferry policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Which document.
+    #[arg(value_enum, default_value = "deploy")]
+    pub kind: crate::policy::Kind,
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// With `trust`: a principal ARN to trust (repeatable). Default: the
+    /// previous role of `role_chain`, else the identity running ferry.
+    #[arg(long, value_name = "ARN")]
+    pub principal: Vec<String>,
+}
+
+/// `ferry exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `ferry env`.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How to print the variables.
+    #[arg(long, value_enum, default_value = "sh")]
+    pub format: crate::handoff::Format,
+    /// Print secrets even though stdout is a terminal.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `ferry credential-process`.
+#[derive(Debug, Args)]
+pub struct CredentialProcessArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `ferry doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Which environment, and overrides.
     #[command(flatten)]
     pub target: TargetArgs,
 }

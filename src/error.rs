@@ -33,6 +33,9 @@ pub enum ExitCode {
     Interrupted,
     /// Terminated by SIGTERM (Jenkins' abort).
     Terminated,
+    /// `ferry exec`: the command's own exit status (128+N if signal N killed
+    /// it; 127 if it could not be found, 126 if it could not be run).
+    Child(u8),
 }
 
 impl ExitCode {
@@ -48,6 +51,7 @@ impl ExitCode {
             ExitCode::Ready => 6,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
+            ExitCode::Child(code) => code,
         }
     }
 }
@@ -76,6 +80,9 @@ pub enum Error {
     /// Writing ferry's own output failed (e.g. stdout closed).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    /// Credentials could not be handed to another program.
+    #[error(transparent)]
+    Handoff(#[from] crate::handoff::HandoffError),
 }
 
 impl Error {
@@ -88,6 +95,7 @@ impl Error {
             Error::Deploy(e) => e.exit_code(),
             Error::Watch(_) => ExitCode::Aws,
             Error::Output(_) => ExitCode::Usage,
+            Error::Handoff(e) => e.exit_code(),
         }
     }
 
@@ -101,6 +109,7 @@ impl Error {
             Error::Deploy(_) => "deploy",
             Error::Watch(_) => "watch",
             Error::Output(_) => "output",
+            Error::Handoff(_) => "handoff",
         }
     }
 }

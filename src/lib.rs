@@ -12,7 +12,10 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod deploy;
+pub mod doctor;
 pub mod error;
+pub mod handoff;
+pub mod policy;
 pub mod report;
 pub mod upload;
 pub mod watch;
@@ -43,6 +46,11 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Status(args) => cmd::status::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Completions(args) => cmd::completions::completions(args.shell),
             Command::Man => cmd::completions::man(),
+            Command::Policy(args) => cmd::policy::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Exec(args) => cmd::exec::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Env(args) => cmd::env::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::CredentialProcess(args) => cmd::credential_process::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Doctor(args) => cmd::doctor::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });
     match result {

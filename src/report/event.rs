@@ -227,13 +227,38 @@ pub enum Event {
         /// How long ferry followed the deployment.
         elapsed_ms: u64,
     },
-    /// Something worth knowing that is not an error (lost contact, retrying).
-    Warning {
-        /// The message.
-        message: String,
-    },
     /// The command's result.
     Receipt(Receipt),
+    /// ferry changed or noticed something the user should know about (a
+    /// clamped duration, lost contact with CodeDeploy, …).
+    Warning {
+        /// One sentence: what, why, and what to do.
+        message: String,
+    },
+    /// What the assumed session will carry, as CloudTrail will show it.
+    SessionPlanned {
+        /// Roles assumed, in order (the last is the environment's role).
+        hops: Vec<String>,
+        /// Requested lifetime of each set of credentials.
+        duration_seconds: u64,
+        /// Session tags as `key=value`.
+        tags: Vec<String>,
+        /// `SourceIdentity`, when set.
+        source_identity: Option<String>,
+        /// Whether a generated session policy narrows the session.
+        session_policy: bool,
+    },
+    /// One `ferry doctor` check.
+    Check {
+        /// What was checked (`source identity`, `assume role`, `bucket`, …).
+        name: String,
+        /// Whether it passed.
+        ok: bool,
+        /// What was found.
+        detail: String,
+        /// How to fix it, when it failed.
+        fix: Option<String>,
+    },
     /// The command failed.
     Error {
         /// Which step (config, assume, bundle, upload, deploy, watch).

@@ -4,6 +4,7 @@
 mod event;
 mod json;
 mod plain;
+mod product;
 mod tty;
 
 use std::io::IsTerminal;
@@ -11,6 +12,7 @@ use std::io::IsTerminal;
 pub use event::{Event, FailedInstance, Outcome, Overview, Receipt};
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
+pub use product::write_product;
 pub use tty::TtyReporter;
 
 /// Something that renders events. Implementations are internally locked so
@@ -134,6 +136,24 @@ pub fn describe(event: &Event) -> Option<String> {
         }
         Event::Warning { message } => format!("warning: {message}"),
         Event::Receipt(_) => return None,
+        Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {
+            let mut s = format!("session: {} ({duration_seconds} s per credentials, refreshed before expiry)", hops.join(" → "));
+            if !tags.is_empty() {
+                s.push_str(&format!(", tags {}", tags.join(" ")));
+            }
+            if let Some(id) = source_identity {
+                s.push_str(&format!(", source identity {id}"));
+            }
+            if *session_policy {
+                s.push_str(", scoped by ferry's session policy");
+            }
+            s
+        }
+        Event::Check { name, ok: true, detail, .. } => format!("✓ {name}: {detail}"),
+        Event::Check { name, ok: false, detail, fix } => match fix {
+            Some(fix) => format!("✗ {name}: {detail}\n    fix: {fix}"),
+            None => format!("✗ {name}: {detail}"),
+        },
         Event::Error { message, .. } => format!("error: {message}"),
     })
 }
