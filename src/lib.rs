@@ -5,6 +5,7 @@
 //! [`upload`] → [`deploy`] → [`watch`]. Steps emit [`report::Event`]s; only
 //! [`report`] prints. [`cmd`] holds one file per subcommand.
 
+pub mod abort;
 pub mod appspec;
 pub mod assume;
 pub mod bundle;
@@ -13,7 +14,13 @@ pub mod cmd;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod follow;
+pub mod history;
+pub mod launch;
+pub mod queue;
+pub mod receipt;
 pub mod report;
+pub mod rollback;
 pub mod upload;
 pub mod watch;
 
@@ -41,6 +48,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Release(args) => cmd::release::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Watch(args) => cmd::watch::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Status(args) => cmd::status::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Rollback(args) => cmd::rollback::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Stop(args) => cmd::stop::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::History(args) => cmd::history::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });
     match result {

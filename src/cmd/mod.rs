@@ -1,7 +1,10 @@
 //! One file per subcommand, each a thin script over the pipeline modules.
 
+pub mod history;
 pub mod release;
+pub mod rollback;
 pub mod status;
+pub mod stop;
 pub mod watch;
 
 use aws_config::SdkConfig;
