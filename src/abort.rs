@@ -99,6 +99,23 @@ pub struct Ended {
     pub signal: Option<Received>,
 }
 
+impl Ended {
+    /// Puts the outcome, rollback and signal into the receipt and returns
+    /// the exit code: the signal's when one came, else the outcome's.
+    pub fn record(self, receipt: &mut crate::report::Receipt) -> ExitCode {
+        receipt.outcome = Some(self.followed.outcome);
+        receipt.rollback_deployment_id = self.followed.rollback_deployment_id;
+        receipt.rollback_outcome = self.followed.rollback_outcome;
+        match self.signal {
+            Some(sig) => {
+                receipt.signal = Some(sig.name().into());
+                sig.exit_code()
+            }
+            None => self.followed.outcome.exit_code(),
+        }
+    }
+}
+
 /// Follows the deployment (and its rollback) unless a signal comes first,
 /// in which case `on_abort` is applied and reported within `grace`.
 pub async fn follow_or_abort(
@@ -197,10 +214,10 @@ async fn wait_final(cd: &aws_sdk_codedeploy::Client, deployment_id: &str) -> Str
     let mut interval = crate::watch::FAST;
     let started = Instant::now();
     loop {
-        if let Ok(status) = rollback::status_of(cd, deployment_id).await {
-            if !active.contains(&status) {
-                return status;
-            }
+        if let Ok(status) = rollback::status_of(cd, deployment_id).await
+            && !active.contains(&status)
+        {
+            return status;
         }
         tokio::time::sleep(interval).await;
         if started.elapsed() > Duration::from_secs(2) {

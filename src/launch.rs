@@ -12,6 +12,18 @@ use crate::queue::{self, Created, Request};
 use crate::report::{Event, Outcome, Receipt, Reporter};
 use crate::watch::WatchOptions;
 
+impl Following {
+    /// From the command line; `default_abort` when `--on-abort` is not given.
+    pub fn from_args(wait: bool, follow: &crate::cli::FollowArgs, ending: &crate::cli::EndingArgs, default_abort: OnAbort) -> Following {
+        Following {
+            wait,
+            watch: follow.options(),
+            on_abort: ending.on_abort.unwrap_or(default_abort),
+            abort_grace: ending.abort_grace,
+        }
+    }
+}
+
 /// How to follow the deployment once created.
 #[derive(Clone, Debug)]
 pub struct Following {
@@ -90,14 +102,5 @@ pub async fn launch(
         reporter,
     )
     .await?;
-    receipt.outcome = Some(ended.followed.outcome);
-    receipt.rollback_deployment_id = ended.followed.rollback_deployment_id;
-    receipt.rollback_outcome = ended.followed.rollback_outcome;
-    Ok(match ended.signal {
-        Some(sig) => {
-            receipt.signal = Some(sig.name().into());
-            sig.exit_code()
-        }
-        None => ended.followed.outcome.exit_code(),
-    })
+    Ok(ended.record(receipt))
 }

@@ -115,11 +115,11 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter
     let mut announced: Option<String> = None;
     let mut lost = 0;
     loop {
-        if let Some(build) = &req.build {
-            if let Some((deployment_id, newer_build)) = newer_build(cd, env, build).await.map_err(read)? {
-                reporter.report(&Event::Superseded { deployment_id: deployment_id.clone(), build: build.number, newer_build });
-                return Ok(Created::Superseded { deployment_id, newer_build });
-            }
+        if let Some(build) = &req.build
+            && let Some((deployment_id, newer_build)) = newer_build(cd, env, build).await.map_err(read)?
+        {
+            reporter.report(&Event::Superseded { deployment_id: deployment_id.clone(), build: build.number, newer_build });
+            return Ok(Created::Superseded { deployment_id, newer_build });
         }
         let err = match deploy::send(cd, env, req.revision.clone(), &req.description, req.auto_rollback.clone()).await {
             Ok(id) => return Ok(Created::New(id)),
@@ -243,5 +243,55 @@ async fn wait_until_ended(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, 
             return false;
         }
         tokio::time::sleep(crate::watch::SLOW.min(deadline - now)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codedeploy::types::{RevisionLocationType, S3Location};
+
+    fn revision(etag: &str) -> RevisionLocation {
+        let loc = S3Location::builder().bucket("b").key("releases/web/x.zip").e_tag(etag).build();
+        RevisionLocation::builder().revision_type(RevisionLocationType::S3).s3_location(loc).build()
+    }
+
+    fn env() -> Environment {
+        Environment {
+            name: "production".into(),
+            role: crate::assume::RoleArn::parse("arn:aws:iam::222222222222:role/R").unwrap(),
+            external_id: None,
+            region: "us-east-1".into(),
+            bucket: "b".into(),
+            prefix: "releases".into(),
+            application: "web".into(),
+            deployment_group: "web-prod".into(),
+            deployment_config: None,
+        }
+    }
+
+    #[test]
+    fn a_lost_create_is_matched_only_by_same_object_same_description_and_recent() {
+        let env = env();
+        let req = Request {
+            env: &env,
+            revision: revision("e1"),
+            description: "ferry build 7 of web by s (sha256 x)".into(),
+            auto_rollback: None,
+            build: None,
+            queue_timeout: Duration::ZERO,
+        };
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let info = |etag: &str, desc: &str, created: i64| {
+            DeploymentInfo::builder()
+                .revision(revision(etag))
+                .description(desc)
+                .create_time(DateTime::from_secs(created))
+                .build()
+        };
+        assert!(is_ours(&info("e1", &req.description, now - 5), &req));
+        assert!(!is_ours(&info("e2", &req.description, now - 5), &req), "other bytes under the same key");
+        assert!(!is_ours(&info("e1", "ferry build 8 of web by s (sha256 x)", now - 5), &req), "another build");
+        assert!(!is_ours(&info("e1", &req.description, now - 3600), &req), "too old to be this attempt");
     }
 }

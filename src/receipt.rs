@@ -38,6 +38,19 @@ pub fn build_from_env() -> Option<String> {
     std::env::var("BUILD_TAG").ok().or_else(|| std::env::var("BUILD_NUMBER").ok()).filter(|b| !b.is_empty())
 }
 
+/// Records where the command deploys to.
+pub fn set_target(receipt: &mut Receipt, env: &crate::config::Environment) {
+    receipt.environment = env.name.clone();
+    receipt.application = env.application.clone();
+    receipt.deployment_group = env.deployment_group.clone();
+}
+
+/// Records who the command acts as (role and session name; never credentials).
+pub fn set_session(receipt: &mut Receipt, session: &crate::assume::Session) {
+    receipt.role_arn = session.role_arn.clone();
+    receipt.session_name = session.session_name.clone();
+}
+
 /// Wall-clock and monotonic start of a command, for the receipt's timings.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {

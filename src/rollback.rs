@@ -291,13 +291,13 @@ async fn pin(s3: &aws_sdk_s3::Client, env: &Environment, loc: S3Location) -> Res
     let probe = Environment { bucket: bucket.clone(), ..env.clone() };
     let found = head(s3, &probe, &key, loc.version()).await.map_err(|detail| RollbackError::RevisionGone { url: url.clone(), detail })?;
     let etag = found.e_tag().unwrap_or_default().trim_matches('"').to_string();
-    if let Some(want) = loc.e_tag() {
-        if want.trim_matches('"') != etag {
-            return Err(RollbackError::RevisionGone {
-                url,
-                detail: format!("the object's eTag is now {etag}, not the {want} that was deployed (it was overwritten)"),
-            });
-        }
+    if let Some(want) = loc.e_tag()
+        && want.trim_matches('"') != etag
+    {
+        return Err(RollbackError::RevisionGone {
+            url,
+            detail: format!("the object's eTag is now {etag}, not the {want} that was deployed (it was overwritten)"),
+        });
     }
     let bundle_type = loc.bundle_type().cloned().unwrap_or_else(|| bundle_type_of(&key));
     Ok(S3Location::builder()

@@ -30,9 +30,7 @@ async fn release(
     r: &mut Receipt,
 ) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
-    r.environment = env.name.clone();
-    r.application = env.application.clone();
-    r.deployment_group = env.deployment_group.clone();
+    receipt::set_target(r, &env);
     let bundle = bundle::prepare(&args.path)?;
     reporter.report(&Event::BundleReady {
         path: args.path.display().to_string(),
@@ -44,8 +42,7 @@ async fn release(
     r.sha256 = bundle.sha256.clone();
 
     let (sdk, session) = super::assume_role(&env, reporter).await?;
-    r.role_arn = session.role_arn.clone();
-    r.session_name = session.session_name.clone();
+    receipt::set_session(r, &session);
 
     let mut metadata = vec![
         ("ferry-sha256".to_string(), bundle.sha256.clone()),
@@ -80,11 +77,6 @@ async fn release(
         build,
         queue_timeout: args.policy.queue_timeout,
     };
-    let following = Following {
-        wait: args.wait,
-        watch: args.follow.options(),
-        on_abort: args.ending.on_abort.unwrap_or(OnAbort::StopAndRollback),
-        abort_grace: args.ending.abort_grace,
-    };
+    let following = Following::from_args(args.wait, &args.follow, &args.ending, OnAbort::StopAndRollback);
     launch::launch(&cd, &request, &following, r, reporter).await
 }

@@ -23,12 +23,9 @@ pub async fn run(args: &RollbackArgs, config_path: Option<PathBuf>, reporter: &d
 
 async fn roll_back(args: &RollbackArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter, r: &mut Receipt) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
-    r.environment = env.name.clone();
-    r.application = env.application.clone();
-    r.deployment_group = env.deployment_group.clone();
+    receipt::set_target(r, &env);
     let (sdk, session) = super::assume_role(&env, reporter).await?;
-    r.role_arn = session.role_arn.clone();
-    r.session_name = session.session_name.clone();
+    receipt::set_session(r, &session);
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
     let s3 = upload::s3_client(&sdk);
 
@@ -53,11 +50,6 @@ async fn roll_back(args: &RollbackArgs, config_path: Option<PathBuf>, reporter: 
         // `plan` refused a busy group already; do not wait behind a newcomer.
         queue_timeout: Duration::ZERO,
     };
-    let following = Following {
-        wait: args.wait,
-        watch: args.follow.options(),
-        on_abort: args.ending.on_abort.unwrap_or(OnAbort::Leave),
-        abort_grace: args.ending.abort_grace,
-    };
+    let following = Following::from_args(args.wait, &args.follow, &args.ending, OnAbort::Leave);
     launch::launch(&cd, &request, &following, r, reporter).await
 }

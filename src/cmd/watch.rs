@@ -21,13 +21,10 @@ pub async fn run(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn 
 
 async fn watch(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter, r: &mut Receipt) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
-    r.environment = env.name.clone();
-    r.application = env.application.clone();
-    r.deployment_group = env.deployment_group.clone();
+    receipt::set_target(r, &env);
     let mut signals = Signals::install().ok();
     let (sdk, session) = super::assume_role(&env, reporter).await?;
-    r.role_arn = session.role_arn.clone();
-    r.session_name = session.session_name.clone();
+    receipt::set_session(r, &session);
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
     let on_abort = args.ending.on_abort.unwrap_or(OnAbort::Leave);
     let ended = match signals.as_mut() {
@@ -40,14 +37,5 @@ async fn watch(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn Re
             signal: None,
         },
     };
-    r.outcome = Some(ended.followed.outcome);
-    r.rollback_deployment_id = ended.followed.rollback_deployment_id;
-    r.rollback_outcome = ended.followed.rollback_outcome;
-    Ok(match ended.signal {
-        Some(sig) => {
-            r.signal = Some(sig.name().into());
-            sig.exit_code()
-        }
-        None => ended.followed.outcome.exit_code(),
-    })
+    Ok(ended.record(r))
 }
