@@ -46,6 +46,12 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print a deployment's current state and its instances' lifecycle events once.
     Status(StatusArgs),
+    /// Redeploy an earlier revision (default: the group's last good one before the current).
+    Rollback(RollbackArgs),
+    /// Stop a running deployment, optionally rolling it back.
+    Stop(StopArgs),
+    /// List the group's recent deployments from CodeDeploy (survives a Jenkins restart).
+    History(HistoryArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Print ferry's man page (roff) to stdout.
@@ -132,6 +138,12 @@ pub struct ReleaseArgs {
     /// How to follow, with --wait.
     #[command(flatten)]
     pub follow: FollowArgs,
+    /// Rollback policy and busy-group handling.
+    #[command(flatten)]
+    pub policy: RollbackPolicyArgs,
+    /// Abort handling and the receipt.
+    #[command(flatten)]
+    pub ending: EndingArgs,
 }
 
 /// How long and how far to follow a deployment.
@@ -165,6 +177,9 @@ pub struct WatchArgs {
     /// How to follow.
     #[command(flatten)]
     pub follow: FollowArgs,
+    /// Abort handling and the receipt.
+    #[command(flatten)]
+    pub ending: EndingArgs,
 }
 
 /// `ferry status`.
@@ -232,6 +247,88 @@ pub struct DoctorArgs {
     /// Which environment, and overrides.
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+/// How a release deployment may roll back, and how it waits for a busy group.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackPolicyArgs {
+    /// When CodeDeploy rolls this deployment back: `failure`, `stop` (failure
+    /// or stop) or `never`. Default: the deployment group's own setting.
+    /// With --wait, ferry follows the rollback; a successful rollback exits 7.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub rollback_on: Option<crate::rollback::RollbackOn>,
+    /// When another deployment runs in the group, wait this long for it, then
+    /// give up (exit 5). A newer build of the same job is never overwritten (exit 8).
+    #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
+    pub queue_timeout: Duration,
+}
+
+/// What to do on SIGINT/SIGTERM, and where the receipt goes.
+#[derive(Debug, Clone, Args)]
+pub struct EndingArgs {
+    /// On SIGINT/SIGTERM while following: `stop`, `stop-and-rollback` or
+    /// `leave` the deployment. Default: stop-and-rollback for release, leave
+    /// otherwise. Exits 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once.
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_abort: Option<crate::abort::OnAbort>,
+    /// How long an abort may wait for the stop and the rollback before reporting.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub abort_grace: Duration,
+    /// Write a JSON receipt here (default in Jenkins, i.e. with JENKINS_URL or
+    /// BUILD_TAG set: ./ferry-receipt.json). Written on success, failure and abort.
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+}
+
+/// `ferry rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The revision to restore: a deployment id (d-XXXXXXXXX), a bundle's
+    /// sha256 (12+ characters), or an S3 key in the bucket. Default: the
+    /// revision of the group's last successful deployment before the current one.
+    #[arg(long, value_name = "DEPLOYMENT|SHA256|KEY")]
+    pub to: Option<String>,
+    /// Follow the rollback deployment to its end.
+    #[arg(long)]
+    pub wait: bool,
+    /// How to follow, with --wait.
+    #[command(flatten)]
+    pub follow: FollowArgs,
+    /// Abort handling and the receipt.
+    #[command(flatten)]
+    pub ending: EndingArgs,
+}
+
+/// `ferry stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The deployment to stop (d-XXXXXXXXX).
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub deployment_id: String,
+    /// Have CodeDeploy roll back to the previous revision (and follow that).
+    /// Without it the instances keep whatever they have.
+    #[arg(long)]
+    pub rollback: bool,
+    /// Which environment (for the role and region), and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How long to follow the stop (and rollback).
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+/// `ferry history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How many deployments, newest first.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
 }
 
 /// Parses `90s`, `30m`, `1h30m`, `2h` or a bare number of seconds.

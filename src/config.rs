@@ -430,6 +430,31 @@ fn validate_external_id(id: &str) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
+impl Environment {
+    /// A valid environment for unit tests: role R in 222222222222, bucket
+    /// `b`, prefix `releases`, application `web`, group `web-prod`.
+    pub(crate) fn example() -> Environment {
+        Environment {
+            name: "production".into(),
+            role: RoleArn::parse("arn:aws:iam::222222222222:role/R").expect("valid ARN"),
+            external_id: None,
+            region: "us-east-1".into(),
+            bucket: "b".into(),
+            prefix: "releases".into(),
+            application: "web".into(),
+            deployment_group: "web-prod".into(),
+            deployment_config: None,
+            duration: std::time::Duration::from_secs(3600),
+            source_identity: None,
+            session_tags: false,
+            role_chain: Vec::new(),
+            session_policy: false,
+            kms_key_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -29,6 +29,13 @@ pub enum ExitCode {
     TimedOut,
     /// A blue/green deployment is Ready: installed, waiting for traffic to be rerouted.
     Ready,
+    /// The deployment failed or was stopped, and CodeDeploy's rollback
+    /// deployment then Succeeded: the group runs the previous revision again.
+    /// (A rollback that fails too is 3, [`ExitCode::DeploymentFailed`].)
+    RolledBack,
+    /// Not deployed: the group already runs, or is running, a newer build of
+    /// the same job (see docs/rollback.md, "Busy group"). Nothing was changed.
+    Superseded,
     /// Interrupted by SIGINT (Ctrl-C).
     Interrupted,
     /// Terminated by SIGTERM (Jenkins' abort).
@@ -49,6 +56,8 @@ impl ExitCode {
             ExitCode::Stopped => 4,
             ExitCode::TimedOut => 5,
             ExitCode::Ready => 6,
+            ExitCode::RolledBack => 7,
+            ExitCode::Superseded => 8,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
             ExitCode::Child(code) => code,
@@ -83,6 +92,15 @@ pub enum Error {
     /// Credentials could not be handed to another program.
     #[error(transparent)]
     Handoff(#[from] crate::handoff::HandoffError),
+    /// A rollback, stop or history request could not be carried out.
+    #[error(transparent)]
+    Rollback(#[from] crate::rollback::RollbackError),
+    /// No deployment was created: the group stayed busy, or CodeDeploy refused.
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    /// The receipt file could not be written.
+    #[error(transparent)]
+    Receipt(#[from] crate::receipt::ReceiptError),
 }
 
 impl Error {
@@ -96,6 +114,9 @@ impl Error {
             Error::Watch(_) => ExitCode::Aws,
             Error::Output(_) => ExitCode::Usage,
             Error::Handoff(e) => e.exit_code(),
+            Error::Rollback(e) => e.exit_code(),
+            Error::Queue(e) => e.exit_code(),
+            Error::Receipt(_) => ExitCode::Usage,
         }
     }
 
@@ -110,6 +131,9 @@ impl Error {
             Error::Watch(_) => "watch",
             Error::Output(_) => "output",
             Error::Handoff(_) => "handoff",
+            Error::Rollback(_) => "rollback",
+            Error::Queue(_) => "deploy",
+            Error::Receipt(_) => "receipt",
         }
     }
 }
@@ -191,6 +215,8 @@ mod tests {
             (ExitCode::Stopped, 4),
             (ExitCode::TimedOut, 5),
             (ExitCode::Ready, 6),
+            (ExitCode::RolledBack, 7),
+            (ExitCode::Superseded, 8),
             (ExitCode::Interrupted, 130),
             (ExitCode::Terminated, 143),
         ];

@@ -5,6 +5,7 @@
 //! [`upload`] → [`deploy`] → [`watch`]. Steps emit [`report::Event`]s; only
 //! [`report`] prints. [`cmd`] holds one file per subcommand.
 
+pub mod abort;
 pub mod appspec;
 pub mod assume;
 pub mod bundle;
@@ -16,7 +17,13 @@ pub mod doctor;
 pub mod error;
 pub mod handoff;
 pub mod policy;
+pub mod follow;
+pub mod history;
+pub mod launch;
+pub mod queue;
+pub mod receipt;
 pub mod report;
+pub mod rollback;
 pub mod upload;
 pub mod watch;
 
@@ -51,6 +58,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Env(args) => cmd::env::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::CredentialProcess(args) => cmd::credential_process::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Doctor(args) => cmd::doctor::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Rollback(args) => cmd::rollback::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Stop(args) => cmd::stop::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::History(args) => cmd::history::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });
     match result {

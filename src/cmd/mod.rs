@@ -6,8 +6,11 @@ pub mod doctor;
 pub mod env;
 pub mod exec;
 pub mod policy;
+pub mod history;
 pub mod release;
+pub mod rollback;
 pub mod status;
+pub mod stop;
 pub mod watch;
 
 use aws_config::SdkConfig;

@@ -9,7 +9,7 @@ mod tty;
 
 use std::io::IsTerminal;
 
-pub use event::{Event, FailedInstance, Outcome, Overview, Receipt};
+pub use event::{Event, FailedInstance, HistoryEntry, Outcome, Overview, Receipt};
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
 pub use product::write_product;
@@ -117,6 +117,9 @@ pub fn describe(event: &Event) -> Option<String> {
                 Outcome::Stopped => "STOPPED",
                 Outcome::TimedOut => "TIMED OUT",
                 Outcome::Ready => "is READY and waiting for traffic to be rerouted",
+                Outcome::RolledBack => "ROLLED BACK",
+                Outcome::Superseded => "SUPERSEDED",
+                Outcome::Aborted => "ABORTED",
             };
             let mut s = format!(
                 "deployment {deployment_id} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
@@ -134,6 +137,61 @@ pub fn describe(event: &Event) -> Option<String> {
             }
             s
         }
+        Event::RollbackStarted { deployment_id, rollback_deployment_id } => {
+            format!("CodeDeploy is rolling back {deployment_id} with deployment {rollback_deployment_id}; following it")
+        }
+        Event::RollbackSkipped { deployment_id, reason } => format!("no rollback of {deployment_id}: {reason}"),
+        Event::RollbackPlanned { deployment_group, from_deployment_id, from_revision, to_deployment_id, to_revision, to_etag, to_version_id } => {
+            let from = match (from_revision, from_deployment_id) {
+                (Some(r), Some(d)) => format!("{r} (deployment {d})"),
+                (Some(r), None) => r.clone(),
+                (None, Some(d)) => format!("deployment {d}"),
+                (None, None) => "an unknown revision".into(),
+            };
+            let mut to = to_revision.clone();
+            if let Some(d) = to_deployment_id {
+                to.push_str(&format!(" (deployment {d})"));
+            }
+            if let Some(e) = to_etag {
+                to.push_str(&format!(", etag {e}"));
+            }
+            if let Some(v) = to_version_id {
+                to.push_str(&format!(", version {v}"));
+            }
+            format!("rolling back {deployment_group} from {from} to {to}")
+        }
+        Event::StopRequested { deployment_id, rollback } => match rollback {
+            Some(true) => format!("stopping deployment {deployment_id} and rolling it back"),
+            Some(false) => format!("stopping deployment {deployment_id} without rollback"),
+            None => format!("stopping deployment {deployment_id} (rollback as the group is configured)"),
+        },
+        Event::Aborting { signal, deployment_id, action } => {
+            let what = match action.as_str() {
+                "leave" => "leaving it running".to_string(),
+                "stop" => "stopping it".to_string(),
+                _ => "stopping it and rolling back".to_string(),
+            };
+            format!("{signal} received while following {deployment_id}: {what} (a second signal exits at once)")
+        }
+        Event::Aborted { signal, deployment_id, status, rollback_deployment_id, rollback_status } => {
+            let mut s = format!("aborted by {signal}: deployment {deployment_id} is {status}");
+            if let Some(r) = rollback_deployment_id {
+                s.push_str(&format!(", rollback {r} is {}", rollback_status.as_deref().unwrap_or("Unknown")));
+            }
+            s
+        }
+        Event::Queued { deployment_id, creator, description, timeout_s } => format!(
+            "deployment group busy with {deployment_id} (started by {}{}); waiting up to {}s for it to end",
+            creator.as_deref().unwrap_or("unknown"),
+            description.as_deref().map(|d| format!(": \"{d}\"")).unwrap_or_default(),
+            timeout_s
+        ),
+        Event::Superseded { deployment_id, build, newer_build } => format!(
+            "not deploying build {build}: deployment {deployment_id} carries the newer build {newer_build} of this job"
+        ),
+        Event::DeploymentAdopted { deployment_id, reason } => format!("following deployment {deployment_id}: {reason}"),
+        Event::HistoryEntry(_) => return None,
+        Event::ReceiptWritten { path } => format!("receipt written to {path}"),
         Event::Warning { message } => format!("warning: {message}"),
         Event::Receipt(_) => return None,
         Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {
@@ -179,6 +237,23 @@ pub fn human_ms(ms: u64) -> String {
     } else {
         format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
     }
+}
+
+/// What text mode prints on stdout for one `ferry history` row: time,
+/// deployment, status, build, sha256 (short), creator, key. Tab-separated so
+/// `cut` and `awk` work on it.
+pub(crate) fn history_line(h: &HistoryEntry) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        dash(&h.created_at),
+        h.deployment_id,
+        h.status,
+        dash(&h.build),
+        h.sha256.as_deref().map(|s| s[..12.min(s.len())].to_string()).unwrap_or_else(|| "-".into()),
+        h.creator,
+        dash(&h.key)
+    )
 }
 
 /// What text mode prints on stdout for a receipt: the deployment id alone, so

@@ -77,6 +77,11 @@ impl Reporter for PlainReporter {
                 let _ = st.out.flush();
                 return;
             }
+            Event::HistoryEntry(h) => {
+                let _ = writeln!(st.out, "{}", sanitize(&super::history_line(h)));
+                let _ = st.out.flush();
+                return;
+            }
             Event::UploadProgress { sent, total } => {
                 let due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
                 if !due || sent >= total {

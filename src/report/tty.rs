@@ -99,6 +99,10 @@ impl Reporter for TtyReporter {
                 println!("{}", receipt_line(r));
                 return;
             }
+            Event::HistoryEntry(h) => {
+                println!("{}", super::plain::sanitize(&super::history_line(h)));
+                return;
+            }
             _ => {}
         }
         drop(bars);
