@@ -124,8 +124,10 @@ async fn run(shared: Arc<Shared>, id: String) {
         }
         next = end;
     };
-    // A stop that raced the last batch still wins, as the caller asked for it.
-    let (status, error) = if status == DeploymentStatus::Succeeded && ctx.stop_requested() {
+    // A stop that raced the last batch still wins, as the caller asked for
+    // it; so does a stop whose interrupted instances count as failed, or a
+    // one-instance deployment stopped mid-flight would end Failed.
+    let (status, error) = if status != DeploymentStatus::Stopped && ctx.stop_requested() {
         (DeploymentStatus::Stopped, Some(stop_error()))
     } else {
         (status, error)
