@@ -35,7 +35,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{FERRY, Run, Stack, StackOptions, run};
+use common::{FERRY, Run, Stack, StackOptions, command_with_endpoint, run};
 use serde::Deserialize;
 
 const BASE_CONFIG: &str = r#"[env.production]
@@ -158,18 +158,9 @@ impl Tripwire {
     }
 
     fn command(&self, cwd: &Path) -> Command {
-        let mut cmd = Command::new(FERRY);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", cwd)
-            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", cwd.join("no-aws-credentials"))
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .current_dir(cwd);
+        let mut cmd = command_with_endpoint(&self.endpoint, cwd);
+        // No developer profile may leak in.
+        cmd.env("AWS_CONFIG_FILE", cwd.join("no-aws-config")).env("AWS_SHARED_CREDENTIALS_FILE", cwd.join("no-aws-credentials"));
         cmd
     }
 
