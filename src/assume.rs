@@ -164,12 +164,15 @@ pub enum AssumeError {
     },
     /// STS could not be reached.
     #[error(
-        "could not reach STS to assume {role}: {detail}. Check the network or proxy from this agent, and \
+        "could not reach STS to assume {role}{source_identity}: {detail}. Check the network or proxy from this agent, and \
          AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS if you set them."
     )]
     Unreachable {
         /// The role we wanted.
         role: String,
+        /// " with access key <id>" naming the source credentials, when found
+        /// (STS, the service that could name the identity, is unreachable).
+        source_identity: String,
         /// The connection error.
         detail: String,
     },
@@ -318,7 +321,7 @@ pub async fn caller_arn(env: &Environment) -> Result<String, AssumeError> {
             let role = env.role.arn.clone();
             let detail = crate::error::chain(&err);
             if is_unreachable(&err) {
-                Err(AssumeError::Unreachable { role, detail })
+                Err(AssumeError::Unreachable { role, source_identity: source_access_key(&base).await, detail })
             } else if find_source::<CredentialsError>(&err).is_some() {
                 Err(AssumeError::NoSourceCredentials { role, detail })
             } else {
@@ -338,7 +341,7 @@ async fn classify(base: &SdkConfig, env: &Environment, err: &(dyn std::error::Er
         None => crate::error::chain(err),
     };
     if unreachable || detail.contains("dispatch failure") || detail.contains("error trying to connect") {
-        return AssumeError::Unreachable { role, detail };
+        return AssumeError::Unreachable { role, source_identity: source_access_key(base).await, detail };
     }
     // Naming the identity that was refused is the fastest way to a fix; it
     // costs one more call, made only on this error path.
@@ -347,6 +350,17 @@ async fn classify(base: &SdkConfig, env: &Environment, err: &(dyn std::error::Er
         Err(_) => String::new(),
     };
     AssumeError::Refused { role, source_identity, detail }
+}
+
+/// " with access key AKIA…" for the source credentials, read locally from
+/// the chain. The access key id is an identifier, not a secret.
+async fn source_access_key(base: &SdkConfig) -> String {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = base.credentials_provider() else { return String::new() };
+    match provider.provide_credentials().await {
+        Ok(creds) => format!(" with access key {}", creds.access_key_id()),
+        Err(_) => String::new(),
+    }
 }
 
 /// The useful part of a credentials error: the hop and STS's answer when

@@ -199,6 +199,23 @@ pub async fn upload(
     Ok(up)
 }
 
+/// Makes a value safe for an `x-amz-meta-*` header: printable ASCII stays,
+/// everything else (non-ASCII from a Jenkins folder name, control
+/// characters) and `%` itself are percent-encoded as UTF-8 bytes. Raw
+/// non-ASCII header bytes break the request signature (the server reads
+/// them differently from how the SDK signed them).
+pub fn header_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn uploaded_event(up: &Uploaded, size: u64) -> Event {
     Event::Uploaded {
         bucket: up.bucket.clone(),
@@ -282,6 +299,12 @@ mod tests {
         assert!(needs_path_style("http://[::1]:9000"));
         assert!(!needs_path_style("https://s3.eu-west-1.amazonaws.com"));
         assert!(!needs_path_style("https://bucket.vpce-123.s3.eu-west-1.vpce.amazonaws.com"));
+    }
+
+    #[test]
+    fn metadata_values_are_percent_encoded_outside_printable_ascii() {
+        assert_eq!(header_safe("jenkins-web deploy-42"), "jenkins-web deploy-42");
+        assert_eq!(header_safe("Bücher 100%\n"), "B%C3%BCcher 100%25%0A");
     }
 
     #[test]

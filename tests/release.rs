@@ -114,13 +114,7 @@ fn no_aws_call(args: &[&str], setup: impl FnOnce(&std::path::Path), expect: &str
     assert!(!wire.tripped(), "ferry called AWS although the input was bad");
 }
 
-const CONFIG: &str = r#"[env.production]
-role_arn = "arn:aws:iam::222222222222:role/CA_ServiceDeployer"
-region = "us-east-1"
-bucket = "ferry-prod-releases"
-application = "web"
-deployment_group = "web-prod"
-"#;
+use common::OFFLINE_CONFIG as CONFIG;
 
 #[test]
 fn directory_without_appspec_is_refused_before_any_aws_call() {

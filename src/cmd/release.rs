@@ -50,7 +50,7 @@ async fn release(
     ];
     for (key, var) in [("ferry-build", "BUILD_TAG"), ("ferry-build-url", "BUILD_URL"), ("ferry-commit", "GIT_COMMIT")] {
         if let Ok(v) = std::env::var(var) {
-            metadata.push((key.to_string(), v));
+            metadata.push((key.to_string(), upload::header_safe(&v)));
         }
     }
     let s3 = upload::s3_client(&sdk);

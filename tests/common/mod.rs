@@ -192,17 +192,7 @@ impl Tripwire {
     /// A ferry command whose every AWS endpoint is this tripwire, with fake
     /// keys, and a clean environment.
     pub fn command(&self, cwd: &Path) -> Command {
-        let mut cmd = Command::new(FERRY);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", cwd)
-            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ENDPOINT_URL", self.endpoint())
-            .current_dir(cwd);
-        cmd
+        command_with_endpoint(&self.endpoint(), cwd)
     }
 
     /// Whether anything connected.
@@ -294,3 +284,27 @@ fn url_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+/// A ferry command in `cwd` with a clean environment, fake keys, and every
+/// AWS endpoint at `endpoint`.
+pub fn command_with_endpoint(endpoint: &str, cwd: &Path) -> Command {
+    let mut cmd = Command::new(FERRY);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cwd)
+        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .current_dir(cwd);
+    cmd
+}
+
+/// A complete `[env.production]` for tests that never reach AWS.
+pub const OFFLINE_CONFIG: &str = r#"[env.production]
+role_arn = "arn:aws:iam::222222222222:role/CA_ServiceDeployer"
+region = "us-east-1"
+bucket = "ferry-prod-releases"
+application = "web"
+deployment_group = "web-prod"
+"#;
