@@ -204,21 +204,10 @@ mod tests {
 
     fn env() -> Environment {
         Environment {
-            name: "production".into(),
             role: RoleArn::parse("arn:aws:iam::222222222222:role/CA_ServiceDeployer").unwrap(),
-            external_id: None,
             region: "eu-west-1".into(),
             bucket: "acme-releases".into(),
-            prefix: "releases".into(),
-            application: "web".into(),
-            deployment_group: "web-prod".into(),
-            deployment_config: None,
-            duration: std::time::Duration::from_secs(3600),
-            source_identity: None,
-            session_tags: false,
-            role_chain: vec![],
-            session_policy: false,
-            kms_key_id: None,
+            ..Environment::example()
         }
     }
 
