@@ -124,10 +124,10 @@ fn thousand_instances_under_throttling_complete_without_showing_throttling() {
         let cd = aws_sdk_codedeploy::Client::from_conf(conf);
         let mut throttled = 0;
         for _ in 0..6 {
-            if let Err(e) = cd.list_applications().send().await {
-                if aws_sdk_codedeploy::error::ProvideErrorMetadata::code(&e) == Some("ThrottlingException") {
-                    throttled += 1;
-                }
+            if let Err(e) = cd.list_applications().send().await
+                && aws_sdk_codedeploy::error::ProvideErrorMetadata::code(&e) == Some("ThrottlingException")
+            {
+                throttled += 1;
             }
         }
         throttled
