@@ -34,6 +34,32 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Follow an existing deployment (started by ferry or anything else) to its end.
     Watch(WatchArgs),
+    /// Build the reproducible bundle of a directory into a file and print its SHA-256.
+    Bundle(BundleArgs),
+    /// Check an appspec.yml against its bundle (directory or archive) without AWS.
+    Check(CheckArgs),
+}
+
+/// `ferry bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// Application directory (must contain appspec.yml).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where to write the bundle.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// Archive format (default: from --output's extension, else zip).
+    #[arg(long, value_name = "zip|tar|tgz", value_parser = crate::bundle::BundleType::parse)]
+    pub bundle_type: Option<crate::bundle::BundleType>,
+}
+
+/// `ferry check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Application directory, its appspec.yml, or a ready .zip/.tar/.tgz bundle.
+    #[arg(value_name = "DIR|FILE")]
+    pub path: PathBuf,
 }
 
 /// Selects an environment and overrides any of its settings.
@@ -103,6 +129,12 @@ pub struct ReleaseArgs {
     /// With --wait: give up after this long (e.g. 90s, 30m, 1h30m).
     #[arg(long, default_value = "60m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Archive format when bundling a directory (a ready archive keeps its own).
+    #[arg(long, value_name = "zip|tar|tgz", default_value = "zip", value_parser = crate::bundle::BundleType::parse)]
+    pub bundle_type: crate::bundle::BundleType,
+    /// Upload parts in flight at once for a multipart upload (memory is about this times the part size).
+    #[arg(long, value_name = "N", default_value_t = crate::upload::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub upload_concurrency: u16,
 }
 
 /// `ferry watch`.

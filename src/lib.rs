@@ -40,6 +40,8 @@ pub fn run(cli: Cli) -> ExitCode {
         match &cli.command {
             Command::Release(args) => cmd::release::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Watch(args) => cmd::watch::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Bundle(args) => cmd::bundle::run(args, reporter.as_ref()).await,
+            Command::Check(args) => cmd::check::run(args, reporter.as_ref()).await,
         }
     });
     match result {

@@ -13,6 +13,9 @@ use crate::config::Environment;
 use crate::error::{ExitCode, describe_sdk_error, is_unreachable};
 use crate::report::{Event, Reporter};
 
+/// Parts in flight by default for a multipart upload.
+pub const DEFAULT_CONCURRENCY: u16 = 4;
+
 /// Where the bundle ended up; what the deployment is pinned to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Uploaded {

@@ -1,5 +1,7 @@
 //! One file per subcommand, each a thin script over the pipeline modules.
 
+pub mod bundle;
+pub mod check;
 pub mod release;
 pub mod watch;
 

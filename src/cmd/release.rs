@@ -14,7 +14,7 @@ use crate::{bundle, config, deploy, upload};
 /// Runs a release and returns the exit code its outcome maps to.
 pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
-    let bundle = bundle::prepare(&args.path)?;
+    let bundle = bundle::prepare_as(&args.path, args.bundle_type)?;
     reporter.report(&Event::BundleReady {
         path: args.path.display().to_string(),
         bundle_type: bundle.kind,

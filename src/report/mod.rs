@@ -112,7 +112,19 @@ pub fn describe(event: &Event) -> Option<String> {
                 None => format!("deployment {deployment_id} {word}"),
             }
         }
-        Event::Receipt(_) => return None,
+        Event::Receipt(_) | Event::BundleWritten { .. } => return None,
+        Event::AppSpecProblem { file, line, message } => match line {
+            Some(line) => format!("{file}:{line}: {message}"),
+            None => format!("{file}: {message}"),
+        },
+        Event::Checked { file, problems: 0 } => format!("{file}: no problems found"),
+        Event::Checked { file, problems } => format!("{file}: {problems} problem(s); nothing can be released until they are fixed"),
+        Event::UploadResumed { upload_id, parts, bytes } => {
+            format!("resuming multipart upload {upload_id}: {parts} part(s), {}, already in S3", human_bytes(*bytes))
+        }
+        Event::UploadSkipped { bucket, key } => {
+            format!("s3://{bucket}/{key} already holds this bundle (SHA-256 checked); nothing uploaded")
+        }
         Event::Error { message, .. } => format!("error: {message}"),
     })
 }

@@ -75,6 +75,11 @@ impl Reporter for PlainReporter {
                 let _ = st.out.flush();
                 return;
             }
+            Event::BundleWritten { sha256, .. } => {
+                let _ = writeln!(st.out, "{sha256}");
+                let _ = st.out.flush();
+                return;
+            }
             Event::UploadProgress { sent, total } => {
                 let due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
                 if !due || sent >= total {

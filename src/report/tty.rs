@@ -99,6 +99,10 @@ impl Reporter for TtyReporter {
                 println!("{}", receipt_line(r));
                 return;
             }
+            Event::BundleWritten { sha256, .. } => {
+                println!("{sha256}");
+                return;
+            }
             _ => {}
         }
         drop(bars);
