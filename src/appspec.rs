@@ -296,3 +296,184 @@ fn scalar(v: &Value) -> String {
         other => serde_yaml_ng::to_string(other).map(|s| s.trim().to_string()).unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A bundle in memory: path → (kind, bytes).
+    struct Fake(BTreeMap<&'static str, (Kind, &'static [u8])>);
+
+    impl Contents for Fake {
+        fn lookup(&self, path: &str) -> Option<Kind> {
+            self.0.get(path).map(|(k, _)| *k).or_else(|| {
+                self.0.keys().any(|k| k.starts_with(&format!("{path}/"))).then_some(Kind::Dir)
+            })
+        }
+        fn read(&self, path: &str) -> Option<Vec<u8>> {
+            self.0.get(path).map(|(_, b)| b.to_vec())
+        }
+    }
+
+    const EXEC: Kind = Kind::File { executable: true };
+
+    fn bundle() -> Fake {
+        Fake(BTreeMap::from([
+            ("site/index.html", (Kind::File { executable: false }, &b"<h1>hi</h1>"[..])),
+            ("scripts/start.sh", (EXEC, &b"#!/bin/bash\necho start\n"[..])),
+            ("scripts/plain.sh", (Kind::File { executable: false }, &b"#!/bin/bash\necho\n"[..])),
+            ("scripts/dos.sh", (EXEC, &b"#!/bin/bash\r\necho dos\r\n"[..])),
+            ("scripts/dos.bat", (EXEC, &b"echo dos\r\n"[..])),
+        ]))
+    }
+
+    fn spec(hooks: &str) -> String {
+        format!("version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /var/www\nhooks:\n{hooks}")
+    }
+
+    /// The only problem found, asserting there is exactly one.
+    fn only(text: &str) -> Problem {
+        let p = check_with(text, &bundle());
+        assert_eq!(p.len(), 1, "{p:#?}");
+        p.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn complete_appspec_with_files_and_hooks_passes() {
+        let text = spec("  ApplicationStart:\n    - location: scripts/start.sh\n      timeout: 300\n      runas: root\n");
+        assert_eq!(check_with(&text, &bundle()), vec![]);
+        assert_eq!(check("version: 0.0\nos: linux\n"), vec![]);
+    }
+
+    #[test]
+    fn invalid_yaml_names_the_line() {
+        let p = only("version: 0.0\nos: linux\nhooks:\n\t- bad\n");
+        assert_eq!(p.line, Some(4), "{p}");
+        assert!(p.message.contains("not valid YAML") && p.message.contains("tabs"), "{p}");
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_mapping_is_reported() {
+        let p = only("- version: 0.0\n");
+        assert!(p.message.contains("not a YAML mapping"), "{p}");
+    }
+
+    #[test]
+    fn wrong_version_is_reported_with_its_line() {
+        let p = only("os: linux\nversion: 1.0\n");
+        assert_eq!(p.line, Some(2));
+        assert!(p.message.contains("`version: 1.0`") && p.message.contains("Use `version: 0.0`"), "{p}");
+        assert_eq!(p.to_string(), format!("appspec.yml line 2: {}", p.message));
+    }
+
+    #[test]
+    fn missing_version_is_reported() {
+        let p = only("os: linux\n");
+        assert!(p.message.contains("no `version:` key"), "{p}");
+    }
+
+    #[test]
+    fn unknown_os_is_reported_with_its_line() {
+        let p = only("version: 0.0\nos: macos\n");
+        assert_eq!(p.line, Some(2));
+        assert!(p.message.contains("`os: macos`") && p.message.contains("`os: linux` or `os: windows`"), "{p}");
+    }
+
+    #[test]
+    fn missing_os_is_reported() {
+        let p = only("version: 0.0\n");
+        assert!(p.message.contains("no `os:` key"), "{p}");
+    }
+
+    #[test]
+    fn files_source_missing_from_the_bundle_is_reported() {
+        let p = only("version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /a\n  - source: /config/app.env\n    destination: /b\n");
+        assert_eq!(p.line, Some(6));
+        assert!(p.message.contains("`source: /config/app.env` is not in the bundle"), "{p}");
+    }
+
+    #[test]
+    fn files_item_without_destination_is_reported() {
+        let p = only("version: 0.0\nos: linux\nfiles:\n  - source: /\n");
+        assert_eq!(p.line, Some(4));
+        assert!(p.message.contains("has no `destination:`"), "{p}");
+    }
+
+    #[test]
+    fn hook_script_missing_from_the_bundle_is_reported() {
+        let p = only(&spec("  BeforeInstall:\n    - location: scripts/start.sh\n    - location: scripts/stop.sh\n"));
+        assert_eq!(p.line, Some(9));
+        assert!(p.message.contains("BeforeInstall script `scripts/stop.sh` is not in the bundle"), "{p}");
+    }
+
+    #[test]
+    fn hook_location_that_is_a_directory_is_reported() {
+        let p = only(&spec("  BeforeInstall:\n    - location: scripts\n"));
+        assert!(p.message.contains("is a directory"), "{p}");
+    }
+
+    #[test]
+    fn hook_script_without_the_executable_bit_is_reported_on_linux_only() {
+        let p = only(&spec("  AfterInstall:\n    - location: scripts/plain.sh\n"));
+        assert_eq!(p.line, Some(8));
+        assert!(p.message.contains("is not executable") && p.message.contains("chmod +x scripts/plain.sh"), "{p}");
+        let windows = spec("  AfterInstall:\n    - location: scripts/plain.sh\n").replace("os: linux", "os: windows");
+        assert_eq!(check_with(&windows, &bundle()), vec![]);
+    }
+
+    #[test]
+    fn crlf_line_endings_in_a_shebang_script_are_reported() {
+        let p = only(&spec("  ApplicationStart:\n    - location: scripts/dos.sh\n"));
+        assert!(p.message.contains("CRLF") && p.message.contains("dos2unix scripts/dos.sh"), "{p}");
+        // Without a #! line the interpreter is not named by the file: fine.
+        assert_eq!(check_with(&spec("  ApplicationStart:\n    - location: scripts/dos.bat\n"), &bundle()), vec![]);
+    }
+
+    #[test]
+    fn timeouts_outside_one_to_3600_seconds_are_reported() {
+        for bad in ["0", "3601", "ten", "1.5"] {
+            let p = only(&spec(&format!("  ValidateService:\n    - location: scripts/start.sh\n      timeout: {bad}\n")));
+            assert_eq!(p.line, Some(9), "{p}");
+            assert!(p.message.contains(&format!("`timeout: {bad}`")) && p.message.contains("from 1 to 3600"), "{p}");
+        }
+        assert_eq!(check_with(&spec("  ValidateService:\n    - location: scripts/start.sh\n      timeout: 3600\n"), &bundle()), vec![]);
+    }
+
+    #[test]
+    fn hook_item_without_location_is_reported() {
+        let p = only(&spec("  ValidateService:\n    - timeout: 30\n"));
+        assert!(p.message.contains("has no `location:`"), "{p}");
+    }
+
+    #[test]
+    fn reserved_lifecycle_events_cannot_have_scripts() {
+        let p = only(&spec("  DownloadBundle:\n    - location: scripts/start.sh\n"));
+        assert_eq!(p.line, Some(7));
+        assert!(p.message.contains("`DownloadBundle` is a lifecycle event CodeDeploy runs itself"), "{p}");
+        for reserved in ["Install", "Start", "End", "BlockTraffic", "AllowTraffic"] {
+            let p = only(&spec(&format!("  {reserved}:\n    - location: scripts/start.sh\n")));
+            assert!(p.message.contains("runs itself"), "{p}");
+        }
+    }
+
+    #[test]
+    fn hook_names_are_case_sensitive() {
+        let p = only(&spec("  afterinstall:\n    - location: scripts/start.sh\n"));
+        assert!(p.message.contains("Write `AfterInstall`"), "{p}");
+    }
+
+    #[test]
+    fn ecs_and_unknown_hook_names_are_reported() {
+        let p = only(&spec("  AfterAllowTestTraffic:\n    - location: scripts/start.sh\n"));
+        assert!(p.message.contains("for ECS deployments"), "{p}");
+        let p = only(&spec("  PostDeploy:\n    - location: scripts/start.sh\n"));
+        assert!(p.message.contains("`PostDeploy` is not a hook CodeDeploy knows") && p.message.contains("ValidateService"), "{p}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_just_the_first() {
+        let text = "version: 2\nos: linux\nhooks:\n  Install:\n    - location: nope.sh\n      timeout: 0\n";
+        assert_eq!(check_with(text, &bundle()).len(), 4);
+    }
+}
