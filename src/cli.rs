@@ -109,6 +109,7 @@ impl TargetArgs {
                 application: self.application.clone(),
                 deployment_group: self.deployment_group.clone(),
                 deployment_config: self.deployment_config.clone(),
+                ..EnvSettings::default()
             },
         }
     }

@@ -37,6 +37,9 @@ pub struct EnvSettings {
     pub deployment_group: Option<String>,
     /// CodeDeploy deployment configuration; the group's own when unset.
     pub deployment_config: Option<String>,
+    /// KMS key (id, alias or ARN) to encrypt bundles with (SSE-KMS); the
+    /// bucket's default encryption when unset.
+    pub kms_key_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +70,8 @@ pub struct Environment {
     pub deployment_group: String,
     /// Deployment configuration override.
     pub deployment_config: Option<String>,
+    /// SSE-KMS key for uploaded bundles.
+    pub kms_key_id: Option<String>,
 }
 
 /// Where the configuration comes from and which environment to take.
@@ -250,6 +255,7 @@ fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environ
         application,
         deployment_group,
         deployment_config: pick(&flags.deployment_config, file.deployment_config),
+        kms_key_id: pick(&flags.kms_key_id, file.kms_key_id),
     })
 }
 
@@ -322,6 +328,7 @@ bucket = "acme-prod-releases"
 prefix = "/releases/"
 application = "web"
 deployment_group = "web-prod"
+kms_key_id = "alias/releases"
 "#;
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -343,6 +350,7 @@ deployment_group = "web-prod"
         assert_eq!(env.prefix, "releases");
         assert_eq!(env.external_id.as_deref(), Some("ops-to-prod"));
         assert_eq!(env.deployment_config, None);
+        assert_eq!(env.kms_key_id.as_deref(), Some("alias/releases"));
     }
 
     #[test]

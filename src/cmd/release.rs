@@ -35,7 +35,8 @@ pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dy
         }
     }
     let s3 = upload::s3_client(&sdk);
-    let uploaded = upload::upload(&s3, &env, &bundle, &metadata, reporter).await?;
+    let opts = upload::UploadOptions { concurrency: args.upload_concurrency as usize, ..Default::default() };
+    let uploaded = upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter).await?;
 
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
     let build_tag = std::env::var("BUILD_TAG").ok();
