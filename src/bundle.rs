@@ -144,7 +144,7 @@ pub enum BundleError {
         /// The offending entry name.
         entry: String,
     },
-    /// `--output` names a directory or a file of another bundle type.
+    /// `--out` names a directory or a file of another bundle type.
     #[error("cannot write a {kind} bundle to {}: {reason}", path.display())]
     BadOutput {
         /// The output path.
@@ -215,7 +215,7 @@ pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, Str
         return Err(BundleError::BadOutput {
             path: output.to_path_buf(),
             kind: kind.extension(),
-            reason: "it is a directory. Pass a file name, e.g. --output app.zip.".into(),
+            reason: "it is a directory. Pass a file name, e.g. --out app.zip.".into(),
         });
     }
     if let Some(named) = BundleType::from_path(output).filter(|k| *k != kind) {

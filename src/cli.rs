@@ -46,10 +46,11 @@ pub struct BundleArgs {
     /// Application directory (must contain appspec.yml).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Where to write the bundle.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: PathBuf,
-    /// Archive format (default: from --output's extension, else zip).
+    /// Where to write the bundle. (`--output` is taken by the global output
+    /// format, so this is `--out`.)
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    /// Archive format (default: from --out's extension, else zip).
     #[arg(long, value_name = "zip|tar|tgz", value_parser = crate::bundle::BundleType::parse)]
     pub bundle_type: Option<crate::bundle::BundleType>,
 }

@@ -1,4 +1,4 @@
-//! `ferry bundle <DIR> --output <FILE>`: build the reproducible bundle alone,
+//! `ferry bundle <DIR> --out <FILE>`: build the reproducible bundle alone,
 //! with the same checks a release runs, and print its SHA-256.
 
 use crate::bundle;
@@ -8,18 +8,18 @@ use crate::report::{Event, Reporter};
 
 /// Writes the bundle and reports it; the SHA-256 goes to stdout.
 pub async fn run(args: &BundleArgs, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
-    let kind = args.bundle_type.or_else(|| bundle::BundleType::from_path(&args.output)).unwrap_or(bundle::BundleType::Zip);
+    let kind = args.bundle_type.or_else(|| bundle::BundleType::from_path(&args.out)).unwrap_or(bundle::BundleType::Zip);
     if !args.dir.is_dir() {
         return Err(bundle::BundleError::Missing { path: args.dir.clone() }.into());
     }
-    let (size, sha256) = bundle::write_to(&args.dir, kind, &args.output)?;
+    let (size, sha256) = bundle::write_to(&args.dir, kind, &args.out)?;
     reporter.report(&Event::BundleReady {
-        path: args.output.display().to_string(),
+        path: args.out.display().to_string(),
         bundle_type: kind,
         size,
         sha256: sha256.clone(),
         built: true,
     });
-    reporter.report(&Event::BundleWritten { path: args.output.display().to_string(), sha256 });
+    reporter.report(&Event::BundleWritten { path: args.out.display().to_string(), sha256 });
     Ok(ExitCode::Success)
 }

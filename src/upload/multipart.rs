@@ -47,7 +47,13 @@ pub(super) async fn upload(
     concurrency: usize,
     reporter: &dyn Reporter,
 ) -> Result<String, UploadError> {
-    let (upload_id, remote) = match resumable(t).await? {
+    // Resuming saves bytes but is not needed to upload: a role allowed to
+    // write but not to list unfinished uploads still gets a fresh upload.
+    let found = match resumable(t).await {
+        Err(UploadError::Refused { .. }) => None,
+        other => other?,
+    };
+    let (upload_id, remote) = match found {
         Some((id, parts)) => {
             let (count, bytes) = (parts.len() as u32, parts.values().map(|p| p.size).sum());
             reporter.report(&Event::UploadResumed { upload_id: id.clone(), parts: count, bytes });

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+pub mod proxy;
+
 pub use ferry_test_stack::{Stack, StackOptions};
 
 /// The ferry binary under test.
