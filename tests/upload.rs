@@ -302,3 +302,21 @@ fn failed_multipart_upload_is_aborted_leaving_no_parts_behind() {
     assert_eq!(pending, 0, "no orphaned multipart upload");
     assert!(!object, "no object was completed");
 }
+
+#[test]
+fn read_back_checksum_mismatch_is_an_error_and_nothing_is_deployed() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    proxy.tamper_checksums();
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = release(&stack, &proxy, dir.path(), &app);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("does not hold the bundle ferry uploaded") && out.stderr.contains("Nothing was deployed"), "{}", out.stderr);
+    let deployments = stack.block_on(async {
+        stack.codedeploy().list_deployments().application_name(stack.application())
+            .deployment_group_name(stack.deployment_group()).send().await.unwrap().deployments().len()
+    });
+    assert_eq!(deployments, 0);
+}

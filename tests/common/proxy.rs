@@ -42,6 +42,7 @@ pub struct S3Proxy {
     endpoint: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     fail_part: Arc<Mutex<Option<u32>>>,
+    tamper: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl S3Proxy {
@@ -53,17 +54,24 @@ impl S3Proxy {
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let fail_part = Arc::new(Mutex::new(None));
-        let (log, owner, fail) = (seen.clone(), bucket_owner.to_string(), fail_part.clone());
+        let tamper = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, owner, fail, tampering) = (seen.clone(), bucket_owner.to_string(), fail_part.clone(), tamper.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (log, owner, upstream, fail) = (log.clone(), owner.clone(), upstream.clone(), fail.clone());
+                let (log, owner, upstream) = (log.clone(), owner.clone(), upstream.clone());
+                let opts = Faults { fail_part: *fail.lock().unwrap(), tamper: tampering.load(std::sync::atomic::Ordering::SeqCst) };
                 std::thread::spawn(move || {
-                    let fail = *fail.lock().unwrap();
-                    let _ = serve(client, &upstream, &owner, fail, &log);
+                    let _ = serve(client, &upstream, &owner, opts, &log);
                 });
             }
         });
-        S3Proxy { endpoint, seen, fail_part }
+        S3Proxy { endpoint, seen, fail_part, tamper }
+    }
+
+    /// From now on, HEAD answers report a SHA-256 checksum other than the
+    /// one S3 stored, as if the object had been altered.
+    pub fn tamper_checksums(&self) {
+        self.tamper.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Denies every UploadPart of part `n` from now on, as S3 would deny a
@@ -121,7 +129,15 @@ fn write_head(w: &mut impl Write, lines: &[String]) -> std::io::Result<()> {
     w.write_all(out.as_bytes())
 }
 
-fn serve(client: TcpStream, upstream: &str, owner: &str, fail_part: Option<u32>, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+/// Faults the proxy injects into one connection.
+#[derive(Clone, Copy)]
+struct Faults {
+    fail_part: Option<u32>,
+    tamper: bool,
+}
+
+fn serve(client: TcpStream, upstream: &str, owner: &str, faults: Faults, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+    let fail_part = faults.fail_part;
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client_w = client;
     let head = read_head(&mut reader)?;
@@ -172,6 +188,11 @@ fn serve(client: TcpStream, upstream: &str, owner: &str, fail_part: Option<u32>,
         client_w.write_all(body.as_bytes())?;
         client_w.flush()?;
         return client_w.shutdown(std::net::Shutdown::Both);
+    }
+    if faults.tamper && method == "HEAD" {
+        for l in resp_head.iter_mut().filter(|l| l.to_ascii_lowercase().starts_with("x-amz-checksum-sha256:")) {
+            *l = "x-amz-checksum-sha256: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+        }
     }
     write_head(&mut client_w, &resp_head)?;
     std::io::copy(&mut up_r, &mut client_w)?;
