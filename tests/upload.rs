@@ -80,6 +80,21 @@ fn composite_of(path: &Path) -> (String, u32) {
     (base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&cat)), plan.parts)
 }
 
+/// How many deployments the emulator has for the stack's group.
+fn deployments(stack: &Stack) -> usize {
+    stack.block_on(async {
+        let listed = stack
+            .codedeploy()
+            .list_deployments()
+            .application_name(stack.application())
+            .deployment_group_name(stack.deployment_group())
+            .send()
+            .await
+            .unwrap();
+        listed.deployments().len()
+    })
+}
+
 fn assert_every_call_names_the_owner(proxy: &S3Proxy) {
     let seen = proxy.seen();
     assert!(!seen.is_empty());
@@ -274,11 +289,7 @@ fn bucket_owned_by_another_account_is_refused_and_nothing_is_deployed() {
     assert!(out.stderr.contains(&format!("owned by account {PRODUCTION_ACCOUNT}")), "{}", out.stderr);
     assert!(out.stderr.contains("403"), "{}", out.stderr);
     assert!(proxy.seen().iter().all(|s| s.method == "HEAD"), "nothing was written: {:#?}", proxy.seen());
-    let deployments = stack.block_on(async {
-        stack.codedeploy().list_deployments().application_name(stack.application())
-            .deployment_group_name(stack.deployment_group()).send().await.unwrap().deployments().len()
-    });
-    assert_eq!(deployments, 0);
+    assert_eq!(deployments(&stack), 0, "nothing was deployed");
 }
 
 #[test]
@@ -314,9 +325,5 @@ fn read_back_checksum_mismatch_is_an_error_and_nothing_is_deployed() {
     let out = release(&stack, &proxy, dir.path(), &app);
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("does not hold the bundle ferry uploaded") && out.stderr.contains("Nothing was deployed"), "{}", out.stderr);
-    let deployments = stack.block_on(async {
-        stack.codedeploy().list_deployments().application_name(stack.application())
-            .deployment_group_name(stack.deployment_group()).send().await.unwrap().deployments().len()
-    });
-    assert_eq!(deployments, 0);
+    assert_eq!(deployments(&stack), 0, "nothing was deployed");
 }
