@@ -38,6 +38,30 @@ pub enum Command {
     Bundle(BundleArgs),
     /// Check an appspec.yml against its bundle (directory or archive) without AWS.
     Check(CheckArgs),
+    /// Bundle, check and upload (verified) without deploying; prints the s3:// URI.
+    Upload(UploadArgs),
+}
+
+/// `ferry upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Application directory (must contain appspec.yml) or a ready .zip/.tar/.tgz bundle.
+    #[arg(value_name = "DIR|FILE")]
+    pub path: PathBuf,
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Archive format when bundling a directory (a ready archive keeps its own).
+    #[arg(long, value_name = "zip|tar|tgz", default_value = "zip", value_parser = crate::bundle::BundleType::parse)]
+    pub bundle_type: crate::bundle::BundleType,
+    /// Upload parts in flight at once for a multipart upload (memory is about this times the part size).
+    #[arg(long, value_name = "N", default_value_t = crate::upload::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub upload_concurrency: u16,
+    /// Use the ambient AWS credentials as they are instead of assuming role_arn
+    /// (for an agent that already runs as the production identity). role_arn's
+    /// account is still the expected bucket owner.
+    #[arg(long)]
+    pub no_assume: bool,
 }
 
 /// `ferry bundle`.

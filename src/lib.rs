@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Watch(args) => cmd::watch::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Bundle(args) => cmd::bundle::run(args, reporter.as_ref()).await,
             Command::Check(args) => cmd::check::run(args, reporter.as_ref()).await,
+            Command::Upload(args) => cmd::upload::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });
     match result {

@@ -149,6 +149,22 @@ fn needs_path_style(endpoint: &str) -> bool {
     host == "localhost" || host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
+/// The object metadata ferry records with a bundle: its SHA-256, the role
+/// session, and the Jenkins build and commit when set (`BUILD_TAG`,
+/// `BUILD_URL`, `GIT_COMMIT`).
+pub fn metadata_from_env(sha256: &str, session: Option<&str>) -> Vec<(String, String)> {
+    let mut metadata = vec![("ferry-sha256".to_string(), sha256.to_string())];
+    if let Some(s) = session {
+        metadata.push(("ferry-session".to_string(), s.to_string()));
+    }
+    for (key, var) in [("ferry-build", "BUILD_TAG"), ("ferry-build-url", "BUILD_URL"), ("ferry-commit", "GIT_COMMIT")] {
+        if let Ok(v) = std::env::var(var) {
+            metadata.push((key.to_string(), v));
+        }
+    }
+    metadata
+}
+
 /// How to upload: the parts of the upload that are policy, not target.
 #[derive(Clone, Debug)]
 pub struct UploadOptions {

@@ -327,3 +327,37 @@ fn read_back_checksum_mismatch_is_an_error_and_nothing_is_deployed() {
     assert!(out.stderr.contains("does not hold the bundle ferry uploaded") && out.stderr.contains("Nothing was deployed"), "{}", out.stderr);
     assert_eq!(deployments(&stack), 0, "nothing was deployed");
 }
+
+#[test]
+fn ferry_upload_stages_the_bundle_without_deploying_and_prints_its_uri() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let config = stack.write_config(dir.path(), "production");
+    let upload = |extra: &[&str]| {
+        run(stack
+            .ferry_command(FERRY)
+            .arg("upload")
+            .arg(&app)
+            .args(["--env", "production", "--config"])
+            .arg(&config)
+            .args(extra)
+            .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()))
+    };
+
+    let out = upload(&[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let uri = out.stdout.trim();
+    let key = uri.strip_prefix(&format!("s3://{}/", stack.bucket())).expect("stdout is the s3:// URI");
+    stack.block_on(async { stack.s3_as_prod().head_object().bucket(stack.bucket()).key(key).send().await.unwrap() });
+    assert_eq!(deployments(&stack), 0, "upload does not deploy");
+    assert_no_secrets(&stack, &out);
+
+    // --no-assume really uses the ambient identity: the Operations user's own
+    // keys, which the Production bucket denies.
+    let out = upload(&["--no-assume"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(!out.stderr.contains("assumed "), "{}", out.stderr);
+    assert!(out.stderr.contains("S3 refused"), "{}", out.stderr);
+}

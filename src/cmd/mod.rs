@@ -3,6 +3,7 @@
 pub mod bundle;
 pub mod check;
 pub mod release;
+pub mod upload;
 pub mod watch;
 
 use aws_config::SdkConfig;

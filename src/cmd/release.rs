@@ -25,15 +25,7 @@ pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dy
 
     let (sdk, session) = super::assume_role(&env, reporter).await?;
 
-    let mut metadata = vec![
-        ("ferry-sha256".to_string(), bundle.sha256.clone()),
-        ("ferry-session".to_string(), session.session_name.clone()),
-    ];
-    for (key, var) in [("ferry-build", "BUILD_TAG"), ("ferry-build-url", "BUILD_URL"), ("ferry-commit", "GIT_COMMIT")] {
-        if let Ok(v) = std::env::var(var) {
-            metadata.push((key.to_string(), v));
-        }
-    }
+    let metadata = upload::metadata_from_env(&bundle.sha256, Some(&session.session_name));
     let s3 = upload::s3_client(&sdk);
     let opts = upload::UploadOptions { concurrency: args.upload_concurrency as usize, ..Default::default() };
     let uploaded = upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter).await?;

@@ -194,6 +194,15 @@ pub enum Event {
         /// SHA-256, hex.
         sha256: String,
     },
+    /// `ferry upload` put the bundle in the bucket (the URI is the command's result).
+    Staged {
+        /// `s3://bucket/key`.
+        uri: String,
+        /// ETag without quotes, to pin a deployment to.
+        etag: String,
+        /// Version, on versioned buckets.
+        version_id: Option<String>,
+    },
     /// One problem `ferry check` (or a release) found in appspec.yml.
     AppSpecProblem {
         /// The appspec checked.

@@ -112,7 +112,7 @@ pub fn describe(event: &Event) -> Option<String> {
                 None => format!("deployment {deployment_id} {word}"),
             }
         }
-        Event::Receipt(_) | Event::BundleWritten { .. } => return None,
+        Event::Receipt(_) | Event::BundleWritten { .. } | Event::Staged { .. } => return None,
         Event::AppSpecProblem { file, line, message } => match line {
             Some(line) => format!("{file}:{line}: {message}"),
             None => format!("{file}: {message}"),
@@ -139,6 +139,17 @@ pub fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+/// What text mode prints on stdout for an event that is a command's result:
+/// the deployment id, a bundle's SHA-256, or an uploaded bundle's URI.
+pub(crate) fn result_line(event: &Event) -> Option<String> {
+    match event {
+        Event::Receipt(r) => Some(receipt_line(r)),
+        Event::BundleWritten { sha256, .. } => Some(sha256.clone()),
+        Event::Staged { uri, .. } => Some(uri.clone()),
+        _ => None,
+    }
 }
 
 /// What text mode prints on stdout for a receipt: the deployment id alone, so

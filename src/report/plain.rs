@@ -75,8 +75,10 @@ impl Reporter for PlainReporter {
                 let _ = st.out.flush();
                 return;
             }
-            Event::BundleWritten { sha256, .. } => {
-                let _ = writeln!(st.out, "{sha256}");
+            Event::BundleWritten { .. } | Event::Staged { .. } => {
+                if let Some(line) = super::result_line(event) {
+                    let _ = writeln!(st.out, "{line}");
+                }
                 let _ = st.out.flush();
                 return;
             }

@@ -99,8 +99,10 @@ impl Reporter for TtyReporter {
                 println!("{}", receipt_line(r));
                 return;
             }
-            Event::BundleWritten { sha256, .. } => {
-                println!("{sha256}");
+            Event::BundleWritten { .. } | Event::Staged { .. } => {
+                if let Some(line) = super::result_line(event) {
+                    println!("{line}");
+                }
                 return;
             }
             _ => {}
