@@ -487,6 +487,23 @@ mod tests {
     }
 
     #[test]
+    fn check_only_sees_the_contents_of_a_ready_archive() {
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("app.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let exec = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        zip.start_file("appspec.yml", exec).unwrap();
+        zip.write_all(b"version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: scripts/a.sh\n    - location: scripts/b.sh\n").unwrap();
+        zip.start_file("scripts/a.sh", exec).unwrap();
+        zip.write_all(b"#!/bin/sh\n").unwrap();
+        zip.finish().unwrap();
+        let (_, problems) = check_only(&path).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, Some(6));
+        assert!(problems[0].message.contains("`scripts/b.sh` is not in the bundle"), "{problems:?}");
+    }
+
+    #[test]
     fn broken_appspec_is_refused_before_zipping() {
         let dir = app_dir();
         std::fs::write(dir.path().join("appspec.yml"), "version: 1\nos: linux\n").unwrap();
