@@ -152,8 +152,9 @@ fn needs_path_style(endpoint: &str) -> bool {
 /// The object metadata ferry records with a bundle: its SHA-256, the role
 /// session, and the Jenkins build and commit when set (`BUILD_TAG`,
 /// `BUILD_URL`, `GIT_COMMIT`).
-pub fn metadata_from_env(sha256: &str, session: Option<&str>) -> Vec<(String, String)> {
-    let mut metadata = vec![("ferry-sha256".to_string(), sha256.to_string())];
+pub fn metadata_from_env(env: &Environment, sha256: &str, session: Option<&str>) -> Vec<(String, String)> {
+    let mut metadata: Vec<(String, String)> = env.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    metadata.push(("ferry-sha256".to_string(), sha256.to_string()));
     if let Some(s) = session {
         metadata.push(("ferry-session".to_string(), s.to_string()));
     }
@@ -163,6 +164,19 @@ pub fn metadata_from_env(sha256: &str, session: Option<&str>) -> Vec<(String, St
         }
     }
     metadata
+}
+
+/// `k=v&…` with keys and values percent-encoded, as `x-amz-tagging` wants.
+fn tagging(tags: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    fn enc(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    (!tags.is_empty()).then(|| tags.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&"))
 }
 
 /// How to upload: the parts of the upload that are policy, not target.
@@ -190,6 +204,8 @@ pub(crate) struct Target<'a> {
     pub(crate) owner: String,
     pub(crate) kms_key_id: Option<String>,
     pub(crate) metadata: &'a [(String, String)],
+    /// URL-encoded `k=v&…` for the `x-amz-tagging` header, if any tags.
+    pub(crate) tagging: Option<String>,
 }
 
 impl Target<'_> {
@@ -223,6 +239,7 @@ pub async fn upload(
         owner: env.role.account.clone(),
         kms_key_id: env.kms_key_id.clone(),
         metadata,
+        tagging: tagging(&env.tags),
     };
     let sha_b64 = plan::b64(&hex::decode(&bundle.sha256).expect("bundle sha256 is hex"));
     let multipart = bundle.size >= opts.multipart_threshold;
@@ -334,6 +351,9 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str) -> Result<()
     for (k, v) in t.metadata {
         put = put.metadata(k, v);
     }
+    if let Some(tags) = &t.tagging {
+        put = put.tagging(tags);
+    }
     put.send().await.map_err(|e| t.fail("the upload to", Failure::from_sdk(&e)))?;
     Ok(())
 }
@@ -418,6 +438,13 @@ mod tests {
         assert!(needs_path_style("http://[::1]:9000"));
         assert!(!needs_path_style("https://s3.eu-west-1.amazonaws.com"));
         assert!(!needs_path_style("https://bucket.vpce-123.s3.eu-west-1.vpce.amazonaws.com"));
+    }
+
+    #[test]
+    fn tags_are_percent_encoded_for_the_tagging_header() {
+        let tags = std::collections::BTreeMap::from([("team".to_string(), "web ops".to_string()), ("a&b".to_string(), "c=d".to_string())]);
+        assert_eq!(tagging(&tags).as_deref(), Some("a%26b=c%3Dd&team=web%20ops"));
+        assert_eq!(tagging(&Default::default()), None);
     }
 
     #[test]

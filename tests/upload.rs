@@ -52,7 +52,7 @@ fn big_bundle(dir: &Path) -> (PathBuf, String) {
 
 /// `ferry release <path>` with S3 through `proxy`.
 fn release(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path) -> common::Run {
-    let config = stack.write_config(dir, "production");
+    let config = config_with_tags(stack, dir);
     let out = run(stack
         .ferry_command(FERRY)
         .arg("release")
@@ -62,6 +62,26 @@ fn release(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path) -> common::R
         .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
     assert_no_secrets(stack, &out);
     out
+}
+
+/// The stack's ferry.toml plus object tags and metadata.
+fn config_with_tags(stack: &Stack, dir: &Path) -> PathBuf {
+    let config = stack.write_config(dir, "production");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[env.production.tags]\nteam = \"web ops\"\n\n[env.production.metadata]\nchange = \"CHG-1\"\n");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// The object's tags and user metadata, as S3 holds them.
+fn tags_and_metadata(stack: &Stack, key: &str) -> (Vec<(String, String)>, Option<String>) {
+    stack.block_on(async {
+        let s3 = stack.s3_as_prod();
+        let tags = s3.get_object_tagging().bucket(stack.bucket()).key(key).send().await.unwrap();
+        let tags = tags.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+        let head = s3.head_object().bucket(stack.bucket()).key(key).send().await.unwrap();
+        (tags, head.metadata().and_then(|m| m.get("change").cloned()))
+    })
 }
 
 fn key_of(sha: &str) -> String {
@@ -190,6 +210,9 @@ fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
     assert_eq!(checksum.split('-').next().unwrap(), composite, "the stored checksum is the composite of the part digests");
     assert_eq!(parts_count, Some(parts as i32));
     assert_eq!(len, Some(std::fs::metadata(&zip).unwrap().len() as i64));
+    let (tags, change) = tags_and_metadata(&stack, &key_of(&sha));
+    assert_eq!(tags, vec![("team".to_string(), "web ops".to_string())]);
+    assert_eq!(change.as_deref(), Some("CHG-1"));
 }
 
 #[test]
@@ -334,7 +357,7 @@ fn ferry_upload_stages_the_bundle_without_deploying_and_prints_its_uri() {
     let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
     let dir = tempfile::tempdir().unwrap();
     let app = app_tree(dir.path(), "exit 0");
-    let config = stack.write_config(dir.path(), "production");
+    let config = config_with_tags(&stack, dir.path());
     let upload = |extra: &[&str]| {
         run(stack
             .ferry_command(FERRY)
@@ -352,6 +375,9 @@ fn ferry_upload_stages_the_bundle_without_deploying_and_prints_its_uri() {
     let key = uri.strip_prefix(&format!("s3://{}/", stack.bucket())).expect("stdout is the s3:// URI");
     stack.block_on(async { stack.s3_as_prod().head_object().bucket(stack.bucket()).key(key).send().await.unwrap() });
     assert_eq!(deployments(&stack), 0, "upload does not deploy");
+    let (tags, change) = tags_and_metadata(&stack, key);
+    assert_eq!(tags, vec![("team".to_string(), "web ops".to_string())], "tags from ferry.toml");
+    assert_eq!(change.as_deref(), Some("CHG-1"), "metadata from ferry.toml");
     assert_no_secrets(&stack, &out);
 
     // --no-assume really uses the ambient identity: the Operations user's own

@@ -25,7 +25,7 @@ pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dy
 
     let (sdk, session) = super::assume_role(&env, reporter).await?;
 
-    let metadata = upload::metadata_from_env(&bundle.sha256, Some(&session.session_name));
+    let metadata = upload::metadata_from_env(&env, &bundle.sha256, Some(&session.session_name));
     let s3 = upload::s3_client(&sdk);
     let opts = upload::UploadOptions { concurrency: args.upload_concurrency as usize, ..Default::default() };
     let uploaded = upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter).await?;

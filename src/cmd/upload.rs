@@ -33,7 +33,7 @@ pub async fn run(args: &UploadArgs, config_path: Option<PathBuf>, reporter: &dyn
         let (sdk, session) = super::assume_role(&env, reporter).await?;
         (sdk, Some(session.session_name))
     };
-    let metadata = upload::metadata_from_env(&bundle.sha256, session.as_deref());
+    let metadata = upload::metadata_from_env(&env, &bundle.sha256, session.as_deref());
     let s3 = upload::s3_client(&sdk);
     let opts = upload::UploadOptions { concurrency: args.upload_concurrency as usize, ..Default::default() };
     let up = upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter).await?;

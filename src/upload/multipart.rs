@@ -225,6 +225,9 @@ async fn create(t: &Target<'_>, bundle: &Bundle) -> Result<String, UploadError> 
     for (k, v) in t.metadata {
         req = req.metadata(k, v);
     }
+    if let Some(tags) = &t.tagging {
+        req = req.tagging(tags);
+    }
     let out = req.send().await.map_err(|e| t.fail("to start a multipart upload to", Failure::from_sdk(&e)))?;
     out.upload_id()
         .map(String::from)
