@@ -354,7 +354,13 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str) -> Result<()
     if let Some(tags) = &t.tagging {
         put = put.tagging(tags);
     }
-    put.send().await.map_err(|e| t.fail("the upload to", Failure::from_sdk(&e)))?;
+    // The x-amz-checksum-sha256 header proves the body to S3; signing the
+    // payload as well would hash it a second time.
+    put.customize()
+        .disable_payload_signing()
+        .send()
+        .await
+        .map_err(|e| t.fail("the upload to", Failure::from_sdk(&e)))?;
     Ok(())
 }
 

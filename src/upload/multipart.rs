@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::Read;
 
 use aws_sdk_s3::primitives::ByteStream;
+use bytes::{Bytes, BytesMut};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
@@ -33,7 +34,7 @@ struct RemotePart {
 /// A part read from disk.
 struct ReadPart {
     number: u32,
-    data: Vec<u8>,
+    data: Bytes,
     digest: [u8; 32],
     md5_hex: Option<String>,
 }
@@ -84,8 +85,12 @@ async fn send_parts(
     let mut whole = Some(Sha256::new());
     let mut digests = Vec::with_capacity(plan.parts as usize);
     let mut done: Vec<CompletedPart> = Vec::with_capacity(plan.parts as usize);
-    let mut in_flight: JoinSet<Result<(CompletedPart, u64), UploadError>> = JoinSet::new();
+    let mut in_flight: JoinSet<PartResult> = JoinSet::new();
     let mut sent = 0u64;
+    // Part buffers come back when their upload is done and are read into
+    // again, so memory stays at (concurrency + 1) parts instead of drifting up
+    // with allocator fragmentation.
+    let mut pool: Vec<BytesMut> = Vec::with_capacity(concurrency + 1);
 
     for n in 1..=plan.parts {
         // Reading (and hashing) part n overlaps with the uploads in flight.
@@ -93,7 +98,8 @@ async fn send_parts(
         let known = remote.get(&(n as i32)).filter(|r| r.size == len).cloned();
         let (f, h) = (file.take().expect("file is returned"), whole.take().expect("hasher is returned"));
         let with_md5 = known.as_ref().is_some_and(|r| r.checksum_sha256.is_none());
-        let (f, h, part) = tokio::task::spawn_blocking(move || read_part(f, h, n, len, with_md5))
+        let buf = pool.pop().unwrap_or_default();
+        let (f, h, part) = tokio::task::spawn_blocking(move || read_part(f, h, buf, n, len, with_md5))
             .await
             .map_err(|e| read_err(std::io::Error::other(e)))?
             .map_err(read_err)?;
@@ -106,18 +112,20 @@ async fn send_parts(
             done.push(completed(n, &r.etag, &checksum));
             sent += len;
             reporter.report(&Event::UploadProgress { sent, total: plan.size });
+            pool.extend(part.data.try_into_mut().ok());
             continue;
         }
         while in_flight.len() >= concurrency {
-            let (p, bytes) = join_next(&mut in_flight).await?;
+            let (p, bytes, buf) = join_next(&mut in_flight).await?;
             done.push(p);
+            pool.extend(buf);
             sent += bytes;
             reporter.report(&Event::UploadProgress { sent, total: plan.size });
         }
         in_flight.spawn(upload_part(t, upload_id, part, checksum));
     }
     while !in_flight.is_empty() {
-        let (p, bytes) = join_next(&mut in_flight).await?;
+        let (p, bytes, _) = join_next(&mut in_flight).await?;
         done.push(p);
         sent += bytes;
         reporter.report(&Event::UploadProgress { sent, total: plan.size });
@@ -142,8 +150,16 @@ async fn send_parts(
 
 /// Reads part `n` (`len` bytes at the file's position), hashing it and
 /// feeding the whole-file hasher in the same pass.
-fn read_part(mut f: File, mut whole: Sha256, n: u32, len: u64, with_md5: bool) -> std::io::Result<(File, Sha256, ReadPart)> {
-    let mut data = vec![0u8; len as usize];
+fn read_part(
+    mut f: File,
+    mut whole: Sha256,
+    mut data: BytesMut,
+    n: u32,
+    len: u64,
+    with_md5: bool,
+) -> std::io::Result<(File, Sha256, ReadPart)> {
+    data.clear();
+    data.resize(len as usize, 0);
     f.read_exact(&mut data)?;
     whole.update(&data);
     let digest: [u8; 32] = Sha256::digest(&data).into();
@@ -151,7 +167,7 @@ fn read_part(mut f: File, mut whole: Sha256, n: u32, len: u64, with_md5: bool) -
         use md5::Digest as _;
         hex::encode(md5::Md5::digest(&data))
     });
-    Ok((f, whole, ReadPart { number: n, data, digest, md5_hex }))
+    Ok((f, whole, ReadPart { number: n, data: data.freeze(), digest, md5_hex }))
 }
 
 /// A remote part holds the local bytes if S3's SHA-256 for it matches, or,
@@ -168,9 +184,10 @@ fn completed(n: u32, etag: &str, checksum: &str) -> CompletedPart {
     CompletedPart::builder().part_number(n as i32).e_tag(etag).checksum_sha256(checksum).build()
 }
 
-async fn join_next(
-    set: &mut JoinSet<Result<(CompletedPart, u64), UploadError>>,
-) -> Result<(CompletedPart, u64), UploadError> {
+/// An uploaded part, its length, and its buffer when no one else holds it.
+type PartResult = Result<(CompletedPart, u64, Option<BytesMut>), UploadError>;
+
+async fn join_next(set: &mut JoinSet<PartResult>) -> PartResult {
     match set.join_next().await {
         Some(Ok(r)) => r,
         Some(Err(e)) => Err(UploadError::Read { path: "upload task".into(), detail: e.to_string() }),
@@ -183,7 +200,7 @@ fn upload_part(
     upload_id: &str,
     part: ReadPart,
     checksum: String,
-) -> impl Future<Output = Result<(CompletedPart, u64), UploadError>> + Send + 'static {
+) -> impl Future<Output = PartResult> + Send + 'static {
     let s3 = t.s3.clone();
     let (bucket, key, owner) = (t.bucket.clone(), t.key.clone(), t.owner.clone());
     let upload_id = upload_id.to_string();
@@ -201,11 +218,15 @@ fn upload_part(
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(&checksum)
             .content_length(len as i64)
-            .body(ByteStream::from(part.data))
+            .body(ByteStream::from(part.data.clone()))
+            // The x-amz-checksum-sha256 above already proves the body to S3;
+            // signing the payload too would hash every part a second time.
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| Failure::from_sdk(&e).into_error("the upload of a part to", &bucket, &key, &owner))?;
-        Ok((completed(part.number, &unquote(out.e_tag()), &checksum), len))
+        Ok((completed(part.number, &unquote(out.e_tag()), &checksum), len, part.data.try_into_mut().ok()))
     }
 }
 
