@@ -51,12 +51,9 @@ pub struct UploadArgs {
     /// Which environment, and overrides.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Archive format when bundling a directory (a ready archive keeps its own).
-    #[arg(long, value_name = "zip|tar|tgz", default_value = "zip", value_parser = crate::bundle::BundleType::parse)]
-    pub bundle_type: crate::bundle::BundleType,
-    /// Upload parts in flight at once for a multipart upload (memory is about this times the part size).
-    #[arg(long, value_name = "N", default_value_t = crate::upload::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub upload_concurrency: u16,
+    /// How the bundle is built and uploaded.
+    #[command(flatten)]
+    pub shipping: ShippingArgs,
     /// Use the ambient AWS credentials as they are instead of assuming role_arn
     /// (for an agent that already runs as the production identity). role_arn's
     /// account is still the expected bucket owner.
@@ -155,6 +152,14 @@ pub struct ReleaseArgs {
     /// With --wait: give up after this long (e.g. 90s, 30m, 1h30m).
     #[arg(long, default_value = "60m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// How the bundle is built and uploaded.
+    #[command(flatten)]
+    pub shipping: ShippingArgs,
+}
+
+/// Bundle format and upload settings, shared by `release` and `upload`.
+#[derive(Debug, Clone, Args)]
+pub struct ShippingArgs {
     /// Archive format when bundling a directory (a ready archive keeps its own).
     #[arg(long, value_name = "zip|tar|tgz", default_value = "zip", value_parser = crate::bundle::BundleType::parse)]
     pub bundle_type: crate::bundle::BundleType,

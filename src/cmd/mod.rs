@@ -8,7 +8,10 @@ pub mod watch;
 
 use aws_config::SdkConfig;
 
+use std::path::Path;
+
 use crate::assume::{self, AssumeOptions, Session};
+use crate::bundle::{Bundle, BundleType};
 use crate::config::Environment;
 use crate::error::Error;
 use crate::report::{Event, Reporter};
@@ -24,4 +27,17 @@ pub(crate) async fn assume_role(env: &Environment, reporter: &dyn Reporter) -> R
         assumed_arn: session.assumed_arn.clone(),
     });
     Ok((sdk, session))
+}
+
+/// Builds or takes the bundle at `path`, checked, and reports it.
+pub(crate) fn prepare_bundle(path: &Path, kind: BundleType, reporter: &dyn Reporter) -> Result<Bundle, Error> {
+    let bundle = crate::bundle::prepare_as(path, kind)?;
+    reporter.report(&Event::BundleReady {
+        path: path.display().to_string(),
+        bundle_type: bundle.kind,
+        size: bundle.size,
+        sha256: bundle.sha256.clone(),
+        built: bundle.built,
+    });
+    Ok(bundle)
 }

@@ -9,25 +9,18 @@ use crate::cli::ReleaseArgs;
 use crate::error::{Error, ExitCode};
 use crate::report::{Event, Outcome, Receipt, Reporter};
 use crate::watch::{self, WatchOptions};
-use crate::{bundle, config, deploy, upload};
+use crate::{config, deploy, upload};
 
 /// Runs a release and returns the exit code its outcome maps to.
 pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
-    let bundle = bundle::prepare_as(&args.path, args.bundle_type)?;
-    reporter.report(&Event::BundleReady {
-        path: args.path.display().to_string(),
-        bundle_type: bundle.kind,
-        size: bundle.size,
-        sha256: bundle.sha256.clone(),
-        built: bundle.built,
-    });
+    let bundle = super::prepare_bundle(&args.path, args.shipping.bundle_type, reporter)?;
 
     let (sdk, session) = super::assume_role(&env, reporter).await?;
 
     let metadata = upload::metadata_from_env(&env, &bundle.sha256, Some(&session.session_name));
     let s3 = upload::s3_client(&sdk);
-    let opts = upload::UploadOptions { concurrency: args.upload_concurrency as usize, ..Default::default() };
+    let opts = upload::UploadOptions { concurrency: args.shipping.upload_concurrency as usize, ..Default::default() };
     let uploaded = upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter).await?;
 
     let cd = aws_sdk_codedeploy::Client::new(&sdk);

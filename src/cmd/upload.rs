@@ -13,19 +13,12 @@ use aws_config::{BehaviorVersion, Region};
 use crate::cli::UploadArgs;
 use crate::error::{Error, ExitCode};
 use crate::report::{Event, Reporter};
-use crate::{bundle, config, upload};
+use crate::{config, upload};
 
 /// Uploads the bundle and reports where it is; prints its `s3://` URI.
 pub async fn run(args: &UploadArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
-    let bundle = bundle::prepare_as(&args.path, args.bundle_type)?;
-    reporter.report(&Event::BundleReady {
-        path: args.path.display().to_string(),
-        bundle_type: bundle.kind,
-        size: bundle.size,
-        sha256: bundle.sha256.clone(),
-        built: bundle.built,
-    });
+    let bundle = super::prepare_bundle(&args.path, args.shipping.bundle_type, reporter)?;
     let (sdk, session) = if args.no_assume {
         let sdk = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(env.region.clone())).load().await;
         (sdk, None)
@@ -35,7 +28,7 @@ pub async fn run(args: &UploadArgs, config_path: Option<PathBuf>, reporter: &dyn
     };
     let metadata = upload::metadata_from_env(&env, &bundle.sha256, session.as_deref());
     let s3 = upload::s3_client(&sdk);
-    let opts = upload::UploadOptions { concurrency: args.upload_concurrency as usize, ..Default::default() };
+    let opts = upload::UploadOptions { concurrency: args.shipping.upload_concurrency as usize, ..Default::default() };
     let up = upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter).await?;
     reporter.report(&Event::Staged { uri: format!("s3://{}/{}", up.bucket, up.key), etag: up.etag, version_id: up.version_id });
     Ok(ExitCode::Success)
