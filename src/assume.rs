@@ -4,14 +4,19 @@
 //! The assumed credentials live only inside the SDK's identity cache, which
 //! refreshes them before they expire; ferry never writes them anywhere.
 
-use std::fmt;
-use std::time::SystemTime;
+mod hop;
+pub mod provenance;
 
-use aws_config::sts::AssumeRoleProvider;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_sts::config::Region;
+
+pub use hop::{HopError, HopProvider, HopRequest};
 
 use crate::config::Environment;
 use crate::error::{ExitCode, describe_sdk_error, find_source, is_unreachable};
@@ -159,12 +164,15 @@ pub enum AssumeError {
     },
     /// STS could not be reached.
     #[error(
-        "could not reach STS to assume {role}: {detail}. Check the network or proxy from this agent, and \
+        "could not reach STS to assume {role}{source_identity}: {detail}. Check the network or proxy from this agent, and \
          AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS if you set them."
     )]
     Unreachable {
         /// The role we wanted.
         role: String,
+        /// " with access key <id>" naming the source credentials, when found
+        /// (STS, the service that could name the identity, is unreachable).
+        source_identity: String,
         /// The connection error.
         detail: String,
     },
@@ -178,37 +186,97 @@ impl AssumeError {
 }
 
 /// Options for assuming the role that do not come from the environment table.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct AssumeOptions {
     /// The role session name (see [`session_name`]).
     pub session_name: String,
-    /// How long each set of credentials lasts; STS's default (1 h) when `None`.
-    pub duration: Option<std::time::Duration>,
+    /// Overrides the environment's `duration` when set.
+    pub duration: Option<Duration>,
+    /// Session tags (see [`provenance::session_tags`]); sent on every hop.
+    pub tags: Vec<(String, String)>,
+    /// `SourceIdentity`, sent on the first hop; STS carries it down the chain.
+    pub source_identity: Option<String>,
+    /// Inline session policy for the last hop (see [`crate::policy::session`]).
+    pub policy: Option<String>,
+}
+
+/// STS's limit on sessions obtained with role-chained credentials.
+pub const CHAINED_SESSION_LIMIT: Duration = Duration::from_secs(3600);
+
+/// The AssumeRole calls ferry will make, in order, and sentences about what
+/// it had to adjust to make them valid (for the log).
+pub fn plan(env: &Environment, opts: &AssumeOptions) -> (Vec<HopRequest>, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut duration = opts.duration.unwrap_or(env.duration);
+    if duration < Duration::from_secs(*crate::config::SESSION_SECONDS.start()) {
+        notes.push(format!(
+            "sessions last only {} s (FERRY_UNSAFE_SESSION_SECONDS): real STS refuses less than 900 s, so this only works \
+             against an emulator; unset it for real deployments.",
+            duration.as_secs()
+        ));
+    }
+    if !env.role_chain.is_empty() && duration > CHAINED_SESSION_LIMIT {
+        notes.push(format!(
+            "duration is {} s, but STS limits role-chained sessions to 1 hour, so each hop of the {}-role chain asks \
+             for 3600 s; ferry refreshes the chain before it expires, so long deployments still finish.",
+            duration.as_secs(),
+            env.role_chain.len() + 1
+        ));
+        duration = CHAINED_SESSION_LIMIT;
+    }
+    let roles: Vec<&RoleArn> = env.role_chain.iter().chain(std::iter::once(&env.role)).collect();
+    let of = roles.len();
+    let hops = roles
+        .into_iter()
+        .enumerate()
+        .map(|(i, role)| {
+            let last = i + 1 == of;
+            HopRequest {
+                role: role.clone(),
+                position: i + 1,
+                of,
+                session_name: opts.session_name.clone(),
+                external_id: if last { env.external_id.clone() } else { None },
+                duration,
+                tags: opts.tags.clone(),
+                source_identity: if i == 0 { opts.source_identity.clone() } else { None },
+                policy: if last { opts.policy.clone() } else { None },
+            }
+        })
+        .collect();
+    (hops, notes)
+}
+
+/// Builds the chain of [`HopProvider`]s on top of `base`'s credentials and
+/// returns `base` with the last hop's credentials, behind `base`'s identity
+/// cache (which refreshes each hop before it expires).
+fn chain(base: &SdkConfig, hops: Vec<HopRequest>) -> SdkConfig {
+    let mut config = base.clone();
+    for hop in hops {
+        let sts = aws_sdk_sts::Client::new(&config);
+        let provider = HopProvider::new(sts, hop);
+        config = base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
+    }
+    config
+}
+
+async fn load_base(env: &Environment) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(env.region.clone()))
+        .load()
+        .await
 }
 
 /// Loads the standard chain's configuration for `env.region` and returns an
 /// `SdkConfig` whose credentials are the assumed role's, refreshed by the SDK.
 ///
-/// The first credentials are fetched here (one AssumeRole, one
+/// The first credentials are fetched here (the AssumeRole chain, then one
 /// GetCallerIdentity) so a trust-policy problem is reported as such, before
 /// any bundle is uploaded.
 pub async fn assume(env: &Environment, opts: &AssumeOptions) -> Result<(SdkConfig, Session), AssumeError> {
-    let base = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(env.region.clone()))
-        .load()
-        .await;
-    let mut builder = AssumeRoleProvider::builder(env.role.arn.clone())
-        .session_name(opts.session_name.clone())
-        .configure(&base);
-    if let Some(id) = &env.external_id {
-        builder = builder.external_id(id.clone());
-    }
-    if let Some(d) = opts.duration {
-        builder = builder.session_length(d);
-    }
-    let provider = builder.build().await;
-    let config = base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
-
+    let base = load_base(env).await;
+    let (hops, _) = plan(env, opts);
+    let config = chain(&base, hops);
     let sts = aws_sdk_sts::Client::new(&config);
     match sts.get_caller_identity().send().await {
         Ok(out) => Ok((
@@ -220,25 +288,60 @@ pub async fn assume(env: &Environment, opts: &AssumeOptions) -> Result<(SdkConfi
                 expires: None,
             },
         )),
-        Err(err) => Err(classify(&base, env, &err).await),
+        Err(err) => Err(classify(&base, env, &err, is_unreachable(&err)).await),
     }
 }
 
-async fn classify<R: fmt::Debug + 'static>(
-    base: &SdkConfig,
-    env: &Environment,
-    err: &aws_smithy_runtime_api::client::result::SdkError<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError, R>,
-) -> AssumeError {
+/// One set of the role's credentials, fetched now, for handing to another
+/// program (`ferry exec`, `ferry env`, `credential-process`). These are not
+/// refreshed: they last the configured `duration`.
+pub async fn credentials(env: &Environment, opts: &AssumeOptions) -> Result<Credentials, AssumeError> {
+    let base = load_base(env).await;
+    let (hops, _) = plan(env, opts);
+    let config = chain(&base, hops);
+    let Some(provider) = config.credentials_provider() else {
+        return Err(AssumeError::NoSourceCredentials { role: env.role.arn.clone(), detail: "no provider".into() });
+    };
+    match provider.provide_credentials().await {
+        Ok(creds) => Ok(creds),
+        Err(err) => {
+            let unreachable = find_source::<HopError>(&err).is_some_and(|h| is_unreachable(&h.source));
+            Err(classify(&base, env, &err, unreachable).await)
+        }
+    }
+}
+
+/// The ARN of the identity ferry starts from (the standard chain's
+/// credentials, before any AssumeRole), from GetCallerIdentity.
+pub async fn caller_arn(env: &Environment) -> Result<String, AssumeError> {
+    let base = load_base(env).await;
+    match aws_sdk_sts::Client::new(&base).get_caller_identity().send().await {
+        Ok(me) => Ok(me.arn().unwrap_or_default().to_string()),
+        Err(err) => {
+            let role = env.role.arn.clone();
+            let detail = crate::error::chain(&err);
+            if is_unreachable(&err) {
+                Err(AssumeError::Unreachable { role, source_identity: source_access_key(&base).await, detail })
+            } else if find_source::<CredentialsError>(&err).is_some() {
+                Err(AssumeError::NoSourceCredentials { role, detail })
+            } else {
+                Err(AssumeError::Refused { role, source_identity: String::new(), detail: describe_sdk_error(&err) })
+            }
+        }
+    }
+}
+
+async fn classify(base: &SdkConfig, env: &Environment, err: &(dyn std::error::Error + 'static), unreachable: bool) -> AssumeError {
     let role = env.role.arn.clone();
     let detail = match find_source::<CredentialsError>(err) {
         Some(CredentialsError::CredentialsNotLoaded(_)) => {
             return AssumeError::NoSourceCredentials { role, detail: crate::error::chain(err) };
         }
         Some(cred) => credentials_detail(cred),
-        None => describe_sdk_error(err),
+        None => crate::error::chain(err),
     };
-    if is_unreachable(err) || detail.contains("dispatch failure") || detail.contains("error trying to connect") {
-        return AssumeError::Unreachable { role, detail };
+    if unreachable || detail.contains("dispatch failure") || detail.contains("error trying to connect") {
+        return AssumeError::Unreachable { role, source_identity: source_access_key(base).await, detail };
     }
     // Naming the identity that was refused is the fastest way to a fix; it
     // costs one more call, made only on this error path.
@@ -249,16 +352,60 @@ async fn classify<R: fmt::Debug + 'static>(
     AssumeError::Refused { role, source_identity, detail }
 }
 
-/// The useful part of a credentials error: the STS service error when there
-/// is one, the full chain otherwise.
+/// " with access key AKIA…" for the source credentials, read locally from
+/// the chain. The access key id is an identifier, not a secret.
+async fn source_access_key(base: &SdkConfig) -> String {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = base.credentials_provider() else { return String::new() };
+    match provider.provide_credentials().await {
+        Ok(creds) => format!(" with access key {}", creds.access_key_id()),
+        Err(_) => String::new(),
+    }
+}
+
+/// The useful part of a credentials error: the hop and STS's answer when
+/// there is one, the full chain otherwise.
 fn credentials_detail(err: &CredentialsError) -> String {
-    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-    type AssumeSdkError = aws_smithy_runtime_api::client::result::SdkError<AssumeRoleError, HttpResponse>;
-    match find_source::<AssumeSdkError>(err) {
-        Some(sdk) => describe_sdk_error(sdk),
+    match find_source::<HopError>(err) {
+        Some(hop) if hop.of > 1 => format!("{hop}: {}", describe_hop_error(hop)),
+        Some(hop) => describe_hop_error(hop),
         None => crate::error::chain(err),
     }
+}
+
+/// STS's code and message; when the SDK could not parse an error body (some
+/// proxies and emulators answer in another shape), its status and text.
+fn describe_hop_error(hop: &HopError) -> String {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    let described = describe_sdk_error(&hop.source);
+    let parsed = hop.source.as_service_error().is_some_and(|e| e.code().is_some());
+    match hop.source.raw_response() {
+        Some(raw) if !parsed => {
+            let body = raw.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+            let text = strip_markup(&body);
+            format!("HTTP {} from STS: {}", raw.status().as_u16(), if text.is_empty() { described } else { text })
+        }
+        _ => described,
+    }
+}
+
+/// The text of an XML error body, tags removed and whitespace collapsed,
+/// at most 300 characters.
+fn strip_markup(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect()
 }
 
 #[cfg(test)]
@@ -309,6 +456,79 @@ mod tests {
         assert!(name.len() <= 64, "{}", name.len());
         assert!(name.starts_with("jenkins-My-Folder-web-app-"), "{name}");
         assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)));
+    }
+
+    fn env_with_chain(chain: &[&str], secs: u64) -> Environment {
+        Environment {
+            name: "production".into(),
+            role: RoleArn::parse("arn:aws:iam::222222222222:role/app").unwrap(),
+            external_id: Some("ops-to-prod".into()),
+            region: "eu-west-1".into(),
+            bucket: "acme-releases".into(),
+            prefix: String::new(),
+            application: "web".into(),
+            deployment_group: "web-prod".into(),
+            deployment_config: None,
+            duration: Duration::from_secs(secs),
+            source_identity: None,
+            session_tags: false,
+            role_chain: chain.iter().map(|a| RoleArn::parse(a).unwrap()).collect(),
+            session_policy: false,
+            kms_key_id: None,
+            tags: Default::default(),
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_single_role_is_one_hop_with_the_configured_duration() {
+        let (hops, notes) = plan(&env_with_chain(&[], 7200), &AssumeOptions::default());
+        assert_eq!(hops.len(), 1);
+        assert_eq!(hops[0].duration, Duration::from_secs(7200));
+        assert_eq!(hops[0].external_id.as_deref(), Some("ops-to-prod"));
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn chained_sessions_are_clamped_to_an_hour_and_the_clamp_is_explained() {
+        let env = env_with_chain(&["arn:aws:iam::111111111111:role/ops", "arn:aws:iam::333333333333:role/hub"], 7200);
+        let opts = AssumeOptions {
+            source_identity: Some("alice".into()),
+            policy: Some("{}".into()),
+            tags: vec![("ferry:job".into(), "web".into())],
+            ..AssumeOptions::default()
+        };
+        let (hops, notes) = plan(&env, &opts);
+        let roles: Vec<&str> = hops.iter().map(|h| h.role.name.as_str()).collect();
+        assert_eq!(roles, ["ops", "hub", "app"]);
+        assert!(hops.iter().all(|h| h.duration == CHAINED_SESSION_LIMIT));
+        assert!(notes.len() == 1 && notes[0].contains("1 hour") && notes[0].contains("7200"), "{notes:?}");
+        // Source identity is set once and carried by STS; the policy and
+        // external id belong to the environment's own role.
+        assert_eq!(hops.iter().map(|h| h.source_identity.is_some()).collect::<Vec<_>>(), [true, false, false]);
+        assert_eq!(hops.iter().map(|h| h.policy.is_some()).collect::<Vec<_>>(), [false, false, true]);
+        assert_eq!(hops.iter().map(|h| h.external_id.is_some()).collect::<Vec<_>>(), [false, false, true]);
+        assert!(hops.iter().all(|h| h.tags.len() == 1));
+    }
+
+    #[test]
+    fn a_chain_within_the_hour_is_not_clamped() {
+        let (hops, notes) = plan(&env_with_chain(&["arn:aws:iam::111111111111:role/ops"], 1800), &AssumeOptions::default());
+        assert!(hops.iter().all(|h| h.duration == Duration::from_secs(1800)));
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn sessions_below_stss_floor_come_with_a_warning() {
+        let (_, notes) = plan(&env_with_chain(&[], 5), &AssumeOptions::default());
+        assert!(notes.len() == 1 && notes[0].contains("FERRY_UNSAFE_SESSION_SECONDS"), "{notes:?}");
+    }
+
+    #[test]
+    fn hop_debug_output_hides_the_external_id() {
+        let (hops, _) = plan(&env_with_chain(&[], 3600), &AssumeOptions::default());
+        let text = format!("{:?}", hops[0]);
+        assert!(!text.contains("ops-to-prod") && text.contains("(hidden)"), "{text}");
     }
 
     #[test]

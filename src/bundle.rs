@@ -154,6 +154,17 @@ pub enum BundleError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A FIFO, socket or device file: reading it could block forever or
+    /// yield endless bytes, and CodeDeploy cannot unpack it anyway.
+    #[error(
+        "{} is not a regular file, directory or symlink (a FIFO, socket or device?); it cannot go into a bundle. \
+         Remove it from the application directory or build the bundle from a clean copy.",
+        path.display()
+    )]
+    SpecialFile {
+        /// The file.
+        path: PathBuf,
+    },
     /// Reading the input or writing the archive failed.
     #[error("cannot {action} {}: {source}. Check that the path is readable and the temp directory ($TMPDIR) has space.", path.display())]
     Io {
@@ -386,6 +397,17 @@ mod tests {
         let dir = app_dir();
         std::os::unix::fs::symlink("../../etc/passwd", dir.path().join("scripts/passwd")).unwrap();
         assert!(matches!(prepare(dir.path()), Err(BundleError::EscapingLink { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifo_in_the_tree_is_refused_without_opening_it() {
+        let dir = app_dir();
+        let fifo = dir.path().join("scripts/pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        // Opening a FIFO with no writer blocks; the check must not open it.
+        assert!(matches!(prepare(dir.path()), Err(BundleError::SpecialFile { .. })));
     }
 
     #[test]

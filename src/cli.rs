@@ -34,12 +34,99 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Follow an existing deployment (started by ferry or anything else) to its end.
     Watch(WatchArgs),
+    /// Print an IAM policy for the environment: the role's trust or deploy policy, or Jenkins'.
+    Policy(PolicyArgs),
+    /// Run a command with the environment's assumed credentials in its environment.
+    Exec(ExecArgs),
+    /// Print the assumed credentials as variables (sh, fish, json, github).
+    Env(EnvArgs),
+    /// Print credentials as `credential_process` JSON, for a profile in ~/.aws/config.
+    CredentialProcess(CredentialProcessArgs),
+    /// Check every link from this agent to the deployment group, with fixes.
+    Doctor(DoctorArgs),
+    /// Print a deployment's current state and its instances' lifecycle events once.
+    Status(StatusArgs),
+    /// Redeploy an earlier revision (default: the group's last good one before the current).
+    Rollback(RollbackArgs),
+    /// Stop a running deployment, optionally rolling it back.
+    Stop(StopArgs),
+    /// List the group's recent deployments from CodeDeploy (survives a Jenkins restart).
+    History(HistoryArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print ferry's man page (roff) to stdout.
+    Man,
     /// Build the reproducible bundle of a directory into a file and print its SHA-256.
     Bundle(BundleArgs),
     /// Check an appspec.yml against its bundle (directory or archive) without AWS.
     Check(CheckArgs),
     /// Bundle, check and upload (verified) without deploying; prints the s3:// URI.
     Upload(UploadArgs),
+}
+
+/// `ferry completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Selects an environment and overrides any of its settings.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Environment from ferry.toml (`[env.NAME]`).
+    #[arg(long = "env", short = 'e', env = "FERRY_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+    /// Role to assume in the target account.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// External ID the role's trust policy requires.
+    #[arg(long, value_name = "ID", env = "FERRY_EXTERNAL_ID", hide_env_values = true)]
+    pub external_id: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Bucket for bundles.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Key prefix in the bucket.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// CodeDeploy application.
+    #[arg(long)]
+    pub application: Option<String>,
+    /// CodeDeploy deployment group.
+    #[arg(long)]
+    pub deployment_group: Option<String>,
+    /// CodeDeploy deployment configuration (default: the group's).
+    #[arg(long)]
+    pub deployment_config: Option<String>,
+    /// Test emulators only: session length in seconds below STS's 900 s floor.
+    #[arg(long, hide = true, env = "FERRY_UNSAFE_SESSION_SECONDS", value_name = "SECONDS")]
+    pub unsafe_session_seconds: Option<u64>,
+}
+
+impl TargetArgs {
+    /// The config selection these flags describe.
+    pub fn selection(&self, config: Option<PathBuf>) -> Selection {
+        Selection {
+            path: config,
+            env: self.env.clone(),
+            overrides: EnvSettings {
+                role_arn: self.role_arn.clone(),
+                external_id: self.external_id.clone(),
+                region: self.region.clone(),
+                bucket: self.bucket.clone(),
+                prefix: self.prefix.clone(),
+                application: self.application.clone(),
+                deployment_group: self.deployment_group.clone(),
+                deployment_config: self.deployment_config.clone(),
+                ..EnvSettings::default()
+            },
+            unsafe_session_seconds: self.unsafe_session_seconds,
+        }
+    }
 }
 
 /// `ferry upload`.
@@ -84,59 +171,6 @@ pub struct CheckArgs {
     pub path: PathBuf,
 }
 
-/// Selects an environment and overrides any of its settings.
-#[derive(Debug, Clone, Args)]
-pub struct TargetArgs {
-    /// Environment from ferry.toml (`[env.NAME]`).
-    #[arg(long = "env", short = 'e', env = "FERRY_ENV", value_name = "NAME")]
-    pub env: Option<String>,
-    /// Role to assume in the target account.
-    #[arg(long, value_name = "ARN")]
-    pub role_arn: Option<String>,
-    /// External ID the role's trust policy requires.
-    #[arg(long, value_name = "ID", env = "FERRY_EXTERNAL_ID", hide_env_values = true)]
-    pub external_id: Option<String>,
-    /// AWS region.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Bucket for bundles.
-    #[arg(long)]
-    pub bucket: Option<String>,
-    /// Key prefix in the bucket.
-    #[arg(long)]
-    pub prefix: Option<String>,
-    /// CodeDeploy application.
-    #[arg(long)]
-    pub application: Option<String>,
-    /// CodeDeploy deployment group.
-    #[arg(long)]
-    pub deployment_group: Option<String>,
-    /// CodeDeploy deployment configuration (default: the group's).
-    #[arg(long)]
-    pub deployment_config: Option<String>,
-}
-
-impl TargetArgs {
-    /// The config selection these flags describe.
-    pub fn selection(&self, config: Option<PathBuf>) -> Selection {
-        Selection {
-            path: config,
-            env: self.env.clone(),
-            overrides: EnvSettings {
-                role_arn: self.role_arn.clone(),
-                external_id: self.external_id.clone(),
-                region: self.region.clone(),
-                bucket: self.bucket.clone(),
-                prefix: self.prefix.clone(),
-                application: self.application.clone(),
-                deployment_group: self.deployment_group.clone(),
-                deployment_config: self.deployment_config.clone(),
-                ..EnvSettings::default()
-            },
-        }
-    }
-}
-
 /// `ferry release`.
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
@@ -149,9 +183,15 @@ pub struct ReleaseArgs {
     /// Follow the deployment to its end; the exit code says how it ended.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: give up after this long (e.g. 90s, 30m, 1h30m).
-    #[arg(long, default_value = "60m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// How to follow, with --wait.
+    #[command(flatten)]
+    pub follow: FollowArgs,
+    /// Rollback policy and busy-group handling.
+    #[command(flatten)]
+    pub policy: RollbackPolicyArgs,
+    /// Abort handling and the receipt.
+    #[command(flatten)]
+    pub ending: EndingArgs,
     /// How the bundle is built and uploaded.
     #[command(flatten)]
     pub shipping: ShippingArgs,
@@ -168,6 +208,25 @@ pub struct ShippingArgs {
     pub upload_concurrency: u16,
 }
 
+/// How long and how far to follow a deployment.
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// Give up after this long (e.g. 90s, 30m, 1h30m); exit code 5.
+    #[arg(long, default_value = "60m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Blue/green: keep waiting while the deployment is Ready (waiting for
+    /// traffic to be rerouted) instead of exiting with code 6.
+    #[arg(long)]
+    pub wait_ready: bool,
+}
+
+impl FollowArgs {
+    /// The watch options these flags describe.
+    pub fn options(&self) -> crate::watch::WatchOptions {
+        crate::watch::WatchOptions { timeout: self.timeout, wait_ready: self.wait_ready }
+    }
+}
+
 /// `ferry watch`.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -177,9 +236,161 @@ pub struct WatchArgs {
     /// Which environment (for the role and region), and overrides.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Give up after this long (e.g. 90s, 30m, 1h30m).
-    #[arg(long, default_value = "60m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// How to follow.
+    #[command(flatten)]
+    pub follow: FollowArgs,
+    /// Abort handling and the receipt.
+    #[command(flatten)]
+    pub ending: EndingArgs,
+}
+
+/// `ferry status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The deployment to show (d-XXXXXXXXX).
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub deployment_id: String,
+    /// Which environment (for the role and region), and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `ferry policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Which document.
+    #[arg(value_enum, default_value = "deploy")]
+    pub kind: crate::policy::Kind,
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// With `trust`: a principal ARN to trust (repeatable). Default: the
+    /// previous role of `role_chain`, else the identity running ferry.
+    #[arg(long, value_name = "ARN")]
+    pub principal: Vec<String>,
+}
+
+/// `ferry exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `ferry env`.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How to print the variables.
+    #[arg(long, value_enum, default_value = "sh")]
+    pub format: crate::handoff::Format,
+    /// Print secrets even though stdout is a terminal.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `ferry credential-process`.
+#[derive(Debug, Args)]
+pub struct CredentialProcessArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `ferry doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// How a release deployment may roll back, and how it waits for a busy group.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackPolicyArgs {
+    /// When CodeDeploy rolls this deployment back: `failure`, `stop` (failure
+    /// or stop) or `never`. Default: the deployment group's own setting.
+    /// With --wait, ferry follows the rollback; a successful rollback exits 7.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub rollback_on: Option<crate::rollback::RollbackOn>,
+    /// When another deployment runs in the group, wait this long for it, then
+    /// give up (exit 5). A newer build of the same job is never overwritten (exit 8).
+    #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
+    pub queue_timeout: Duration,
+}
+
+/// What to do on SIGINT/SIGTERM, and where the receipt goes.
+#[derive(Debug, Clone, Args)]
+pub struct EndingArgs {
+    /// On SIGINT/SIGTERM while following: `stop`, `stop-and-rollback` or
+    /// `leave` the deployment. Default: stop-and-rollback for release, leave
+    /// otherwise. Exits 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once.
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_abort: Option<crate::abort::OnAbort>,
+    /// How long an abort may wait for the stop and the rollback before reporting.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub abort_grace: Duration,
+    /// Write a JSON receipt here (default in Jenkins, i.e. with JENKINS_URL or
+    /// BUILD_TAG set: ./ferry-receipt.json). Written on success, failure and abort.
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+}
+
+/// `ferry rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The revision to restore: a deployment id (d-XXXXXXXXX), a bundle's
+    /// sha256 (12+ characters), or an S3 key in the bucket. Default: the
+    /// revision of the group's last successful deployment before the current one.
+    #[arg(long, value_name = "DEPLOYMENT|SHA256|KEY")]
+    pub to: Option<String>,
+    /// Follow the rollback deployment to its end.
+    #[arg(long)]
+    pub wait: bool,
+    /// How to follow, with --wait.
+    #[command(flatten)]
+    pub follow: FollowArgs,
+    /// Abort handling and the receipt.
+    #[command(flatten)]
+    pub ending: EndingArgs,
+}
+
+/// `ferry stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The deployment to stop (d-XXXXXXXXX).
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub deployment_id: String,
+    /// Have CodeDeploy roll back to the previous revision (and follow that).
+    /// Without it the instances keep whatever they have.
+    #[arg(long)]
+    pub rollback: bool,
+    /// Which environment (for the role and region), and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How long to follow the stop (and rollback).
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+/// `ferry history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How many deployments, newest first.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
 }
 
 /// Parses `90s`, `30m`, `1h30m`, `2h` or a bare number of seconds.

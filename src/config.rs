@@ -37,8 +37,25 @@ pub struct EnvSettings {
     pub deployment_group: Option<String>,
     /// CodeDeploy deployment configuration; the group's own when unset.
     pub deployment_config: Option<String>,
-    /// KMS key (id, alias or ARN) to encrypt bundles with (SSE-KMS); the
-    /// bucket's default encryption when unset.
+    /// Lifetime of each set of assumed credentials: seconds or `1h`, `90m`
+    /// (900-43200; 3600 when unset). The SDK refreshes before expiry.
+    pub duration: Option<DurationSetting>,
+    /// `SourceIdentity` to set on the session (the role's trust policy must
+    /// allow `sts:SetSourceIdentity`). `"build-user"` means the build user
+    /// (`BUILD_USER_ID`, else `$USER`).
+    pub source_identity: Option<String>,
+    /// Tag the session with job, build number, commit and user (the trust
+    /// policy must allow `sts:TagSession`).
+    pub session_tags: Option<bool>,
+    /// Roles assumed in order before `role_arn`, each with the previous
+    /// hop's credentials (ops → hub → app).
+    pub role_chain: Option<Vec<String>>,
+    /// Scope the session down with an inline policy ferry generates from
+    /// this environment (bucket/prefix, application, group).
+    pub session_policy: Option<bool>,
+    /// KMS key the bucket's default encryption uses (SSE-KMS), for the
+    /// generated policies and `ferry doctor`; uploads also request SSE-KMS
+    /// with it explicitly.
     pub kms_key_id: Option<String>,
     /// S3 object tags for uploaded bundles (`[env.NAME.tags]`).
     pub tags: Option<BTreeMap<String, String>>,
@@ -46,6 +63,21 @@ pub struct EnvSettings {
     /// ferry's own `ferry-*` keys cannot be overridden.
     pub metadata: Option<BTreeMap<String, String>>,
 }
+
+/// `duration` as written: a number of seconds or a string like `1h`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum DurationSetting {
+    /// Seconds.
+    Seconds(u64),
+    /// `90m`, `1h`, `3600`.
+    Text(String),
+}
+
+/// STS's bounds for `DurationSeconds` on AssumeRole.
+pub const SESSION_SECONDS: std::ops::RangeInclusive<u64> = 900..=43200;
+/// What ferry asks for when `duration` is unset.
+pub const DEFAULT_SESSION_SECONDS: u64 = 3600;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +107,17 @@ pub struct Environment {
     pub deployment_group: String,
     /// Deployment configuration override.
     pub deployment_config: Option<String>,
-    /// SSE-KMS key for uploaded bundles.
+    /// How long each set of assumed credentials lasts.
+    pub duration: std::time::Duration,
+    /// `SourceIdentity` for the session, when configured.
+    pub source_identity: Option<String>,
+    /// Whether to tag the session with build provenance.
+    pub session_tags: bool,
+    /// Roles assumed before [`Environment::role`], in order.
+    pub role_chain: Vec<RoleArn>,
+    /// Whether to scope the session down with ferry's generated policy.
+    pub session_policy: bool,
+    /// KMS key (id, alias or ARN) of the bucket's default encryption.
     pub kms_key_id: Option<String>,
     /// Object tags for uploaded bundles.
     pub tags: BTreeMap<String, String>,
@@ -92,6 +134,9 @@ pub struct Selection {
     pub env: Option<String>,
     /// Command-line values that win over the file.
     pub overrides: EnvSettings,
+    /// `FERRY_UNSAFE_SESSION_SECONDS`: a session length below STS's 900 s
+    /// floor, which only emulators accept. For tests of credential refresh.
+    pub unsafe_session_seconds: Option<u64>,
 }
 
 /// Why the configuration could not be resolved. Each message names the cause
@@ -215,7 +260,18 @@ pub fn resolve(sel: &Selection) -> Result<Environment, ConfigError> {
         (None, Some(env)) => return Err(ConfigError::NoFile { env: env.clone() }),
         (None, None) => ("cli".to_string(), EnvSettings::default()),
     };
-    merge(name, from_file, &sel.overrides)
+    let mut env = merge(name, from_file, &sel.overrides)?;
+    if let Some(secs) = sel.unsafe_session_seconds {
+        if secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "duration",
+                value: "0".into(),
+                reason: "FERRY_UNSAFE_SESSION_SECONDS must be a positive number of seconds; unset it for real use.".into(),
+            });
+        }
+        env.duration = std::time::Duration::from_secs(secs);
+    }
+    Ok(env)
 }
 
 /// Parses ferry.toml text. Unknown keys are errors, named with their line.
@@ -254,6 +310,22 @@ fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environ
     if let Some(id) = &external_id {
         validate_external_id(id)?;
     }
+    let duration = match flags.duration.clone().or(file.duration) {
+        Some(d) => session_duration(&d)?,
+        None => std::time::Duration::from_secs(DEFAULT_SESSION_SECONDS),
+    };
+    let source_identity = pick(&flags.source_identity, file.source_identity);
+    if let Some(id) = &source_identity {
+        validate_source_identity(id)?;
+    }
+    let role_chain = flags
+        .role_chain
+        .clone()
+        .or(file.role_chain)
+        .unwrap_or_default()
+        .iter()
+        .map(|arn| RoleArn::parse(arn).map_err(|reason| ConfigError::Invalid { key: "role_chain", value: arn.clone(), reason }))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Environment {
         name,
         role,
@@ -264,10 +336,53 @@ fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environ
         application,
         deployment_group,
         deployment_config: pick(&flags.deployment_config, file.deployment_config),
+        duration,
+        source_identity,
+        session_tags: flags.session_tags.or(file.session_tags).unwrap_or(false),
+        role_chain,
+        session_policy: flags.session_policy.or(file.session_policy).unwrap_or(false),
         kms_key_id: pick(&flags.kms_key_id, file.kms_key_id),
         tags: validate_tags(file.tags.unwrap_or_default())?,
         metadata: validate_metadata(file.metadata.unwrap_or_default())?,
     })
+}
+
+/// `duration` in STS's accepted range. Real STS refuses anything outside
+/// 900-43200 s (and the role's own maximum, which only STS knows).
+fn session_duration(setting: &DurationSetting) -> Result<std::time::Duration, ConfigError> {
+    let (value, secs) = match setting {
+        DurationSetting::Seconds(n) => (n.to_string(), Some(*n)),
+        DurationSetting::Text(t) => (t.clone(), crate::cli::parse_duration(t).ok().map(|d| d.as_secs())),
+    };
+    match secs {
+        Some(n) if SESSION_SECONDS.contains(&n) => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(ConfigError::Invalid {
+            key: "duration",
+            value,
+            reason: "STS issues role sessions of 900 to 43200 seconds (15m to 12h); write seconds or a length \
+                     like `1h` or `90m`, and raise the role's MaxSessionDuration if you need more than 1h."
+                .into(),
+        }),
+    }
+}
+
+/// STS accepts 2-64 characters of `[\w+=,.@-]` as a source identity, and
+/// refuses values starting with `aws:`.
+fn validate_source_identity(id: &str) -> Result<(), ConfigError> {
+    let ok = (2..=64).contains(&id.len())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+        && !id.to_ascii_lowercase().starts_with("aws:");
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key: "source_identity",
+            value: id.to_string(),
+            reason: "STS accepts 2 to 64 characters of letters, digits and _+=,.@- as a source identity; \
+                     write `build-user` to use the build user (BUILD_USER_ID or $USER)."
+                .into(),
+        })
+    }
 }
 
 fn validate_region(region: &str) -> Result<(), ConfigError> {
@@ -361,6 +476,33 @@ fn validate_external_id(id: &str) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
+impl Environment {
+    /// A valid environment for unit tests: role R in 222222222222, bucket
+    /// `b`, prefix `releases`, application `web`, group `web-prod`.
+    pub(crate) fn example() -> Environment {
+        Environment {
+            name: "production".into(),
+            role: RoleArn::parse("arn:aws:iam::222222222222:role/R").expect("valid ARN"),
+            external_id: None,
+            region: "us-east-1".into(),
+            bucket: "b".into(),
+            prefix: "releases".into(),
+            application: "web".into(),
+            deployment_group: "web-prod".into(),
+            deployment_config: None,
+            duration: std::time::Duration::from_secs(3600),
+            source_identity: None,
+            session_tags: false,
+            role_chain: Vec::new(),
+            session_policy: false,
+            kms_key_id: None,
+            tags: Default::default(),
+            metadata: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -373,13 +515,6 @@ bucket = "acme-prod-releases"
 prefix = "/releases/"
 application = "web"
 deployment_group = "web-prod"
-kms_key_id = "alias/releases"
-
-[env.production.tags]
-team = "web"
-
-[env.production.metadata]
-change = "CHG-1"
 "#;
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -390,7 +525,7 @@ change = "CHG-1"
     }
 
     fn select(path: &Path, env: &str) -> Selection {
-        Selection { path: Some(path.to_path_buf()), env: Some(env.into()), overrides: EnvSettings::default() }
+        Selection { path: Some(path.to_path_buf()), env: Some(env.into()), ..Selection::default() }
     }
 
     #[test]
@@ -401,9 +536,6 @@ change = "CHG-1"
         assert_eq!(env.prefix, "releases");
         assert_eq!(env.external_id.as_deref(), Some("ops-to-prod"));
         assert_eq!(env.deployment_config, None);
-        assert_eq!(env.kms_key_id.as_deref(), Some("alias/releases"));
-        assert_eq!(env.tags.get("team").map(String::as_str), Some("web"));
-        assert_eq!(env.metadata.get("change").map(String::as_str), Some("CHG-1"));
     }
 
     #[test]
@@ -451,6 +583,76 @@ change = "CHG-1"
             assert!(validate_bucket(bad).is_err(), "{bad} should be refused");
         }
         validate_bucket("acme-prod.releases-1").unwrap();
+    }
+
+    #[test]
+    fn session_settings_default_to_an_hour_and_nothing_extra() {
+        let (_d, path) = write(GOOD);
+        let env = resolve(&select(&path, "production")).unwrap();
+        assert_eq!(env.duration, std::time::Duration::from_secs(3600));
+        assert_eq!(env.source_identity, None);
+        assert!(!env.session_tags && !env.session_policy);
+        assert!(env.role_chain.is_empty());
+    }
+
+    #[test]
+    fn duration_accepts_seconds_and_lengths() {
+        for (written, secs) in [("duration = 7200", 7200), ("duration = \"90m\"", 5400), ("duration = \"12h\"", 43200)] {
+            let (_d, path) = write(&format!("{GOOD}{written}\n"));
+            let env = resolve(&select(&path, "production")).unwrap();
+            assert_eq!(env.duration.as_secs(), secs, "{written}");
+        }
+    }
+
+    #[test]
+    fn duration_outside_what_sts_issues_is_refused_with_the_range() {
+        for written in ["duration = 60", "duration = \"13h\"", "duration = \"soon\""] {
+            let (_d, path) = write(&format!("{GOOD}{written}\n"));
+            let err = resolve(&select(&path, "production")).unwrap_err().to_string();
+            assert!(err.contains("`duration`") && err.contains("900 to 43200"), "{written}: {err}");
+        }
+    }
+
+    #[test]
+    fn unsafe_session_seconds_overrides_the_floor_only_when_asked() {
+        let (_d, path) = write(GOOD);
+        let mut sel = select(&path, "production");
+        sel.unsafe_session_seconds = Some(5);
+        assert_eq!(resolve(&sel).unwrap().duration.as_secs(), 5);
+        sel.unsafe_session_seconds = Some(0);
+        assert!(resolve(&sel).is_err());
+    }
+
+    #[test]
+    fn provenance_chain_and_policy_keys_are_read() {
+        let extra = r#"source_identity = "build-user"
+session_tags = true
+session_policy = true
+kms_key_id = "alias/releases"
+role_chain = ["arn:aws:iam::333333333333:role/hub", "arn:aws:iam::222222222222:role/app-hop"]
+"#;
+        let (_d, path) = write(&format!("{GOOD}{extra}"));
+        let env = resolve(&select(&path, "production")).unwrap();
+        assert_eq!(env.source_identity.as_deref(), Some("build-user"));
+        assert!(env.session_tags && env.session_policy);
+        assert_eq!(env.kms_key_id.as_deref(), Some("alias/releases"));
+        let names: Vec<&str> = env.role_chain.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["hub", "app-hop"]);
+    }
+
+    #[test]
+    fn malformed_chain_role_is_named() {
+        let (_d, path) = write(&format!("{GOOD}role_chain = [\"arn:aws:iam::1:role/x\"]\n"));
+        let err = resolve(&select(&path, "production")).unwrap_err().to_string();
+        assert!(err.contains("`role_chain`") && err.contains("not 12 digits"), "{err}");
+    }
+
+    #[test]
+    fn source_identity_sts_would_refuse_is_refused() {
+        for bad in ["x", "has space", "aws:me"] {
+            assert!(validate_source_identity(bad).is_err(), "{bad}");
+        }
+        validate_source_identity("alice@example.com").unwrap();
     }
 
     #[test]

@@ -63,6 +63,25 @@ pub async fn create(
     revision: RevisionLocation,
     description: &str,
 ) -> Result<String, DeployError> {
+    send(cd, env, revision, description, None).await.map_err(|e| to_error(&e, env))
+}
+
+/// The raw SDK error of CreateDeployment, for callers that handle some codes
+/// themselves (a busy group, a lost answer) before turning it into a [`DeployError`].
+pub type CreateFailure = aws_sdk_codedeploy::error::SdkError<
+    aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError,
+    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+>;
+
+/// One CreateDeployment call. `auto_rollback`, when given, overrides the
+/// group's automatic rollback settings for this deployment only.
+pub async fn send(
+    cd: &aws_sdk_codedeploy::Client,
+    env: &Environment,
+    revision: RevisionLocation,
+    description: &str,
+    auto_rollback: Option<aws_sdk_codedeploy::types::AutoRollbackConfiguration>,
+) -> Result<String, CreateFailure> {
     let out = cd
         .create_deployment()
         .application_name(&env.application)
@@ -70,17 +89,22 @@ pub async fn create(
         .set_deployment_config_name(env.deployment_config.clone())
         .revision(revision)
         .description(description)
+        .set_auto_rollback_configuration(auto_rollback)
         .send()
-        .await;
-    match out {
-        Ok(out) => Ok(out.deployment_id().unwrap_or_default().to_string()),
-        Err(e) if is_unreachable(&e) => Err(DeployError::Unreachable { detail: describe_sdk_error(&e) }),
-        Err(e) => Err(DeployError::Refused {
-            application: env.application.clone(),
-            deployment_group: env.deployment_group.clone(),
-            fix: fix_for(e.code().unwrap_or_default(), env),
-            detail: describe_sdk_error(&e),
-        }),
+        .await?;
+    Ok(out.deployment_id().unwrap_or_default().to_string())
+}
+
+/// The one-paragraph error for a failed CreateDeployment.
+pub fn to_error(e: &CreateFailure, env: &Environment) -> DeployError {
+    if is_unreachable(e) {
+        return DeployError::Unreachable { detail: describe_sdk_error(e) };
+    }
+    DeployError::Refused {
+        application: env.application.clone(),
+        deployment_group: env.deployment_group.clone(),
+        fix: fix_for(e.code().unwrap_or_default(), env),
+        detail: describe_sdk_error(e),
     }
 }
 

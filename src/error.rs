@@ -27,10 +27,22 @@ pub enum ExitCode {
     Stopped,
     /// `--timeout` elapsed before the deployment reached a final state.
     TimedOut,
+    /// A blue/green deployment is Ready: installed, waiting for traffic to be rerouted.
+    Ready,
+    /// The deployment failed or was stopped, and CodeDeploy's rollback
+    /// deployment then Succeeded: the group runs the previous revision again.
+    /// (A rollback that fails too is 3, [`ExitCode::DeploymentFailed`].)
+    RolledBack,
+    /// Not deployed: the group already runs, or is running, a newer build of
+    /// the same job (see docs/rollback.md, "Busy group"). Nothing was changed.
+    Superseded,
     /// Interrupted by SIGINT (Ctrl-C).
     Interrupted,
     /// Terminated by SIGTERM (Jenkins' abort).
     Terminated,
+    /// `ferry exec`: the command's own exit status (128+N if signal N killed
+    /// it; 127 if it could not be found, 126 if it could not be run).
+    Child(u8),
 }
 
 impl ExitCode {
@@ -43,8 +55,12 @@ impl ExitCode {
             ExitCode::DeploymentFailed => 3,
             ExitCode::Stopped => 4,
             ExitCode::TimedOut => 5,
+            ExitCode::Ready => 6,
+            ExitCode::RolledBack => 7,
+            ExitCode::Superseded => 8,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
+            ExitCode::Child(code) => code,
         }
     }
 }
@@ -70,6 +86,21 @@ pub enum Error {
     /// Following the deployment failed (not the deployment itself).
     #[error(transparent)]
     Watch(#[from] crate::watch::WatchError),
+    /// Writing ferry's own output failed (e.g. stdout closed).
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+    /// Credentials could not be handed to another program.
+    #[error(transparent)]
+    Handoff(#[from] crate::handoff::HandoffError),
+    /// A rollback, stop or history request could not be carried out.
+    #[error(transparent)]
+    Rollback(#[from] crate::rollback::RollbackError),
+    /// No deployment was created: the group stayed busy, or CodeDeploy refused.
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    /// The receipt file could not be written.
+    #[error(transparent)]
+    Receipt(#[from] crate::receipt::ReceiptError),
 }
 
 impl Error {
@@ -81,6 +112,11 @@ impl Error {
             Error::Upload(e) => e.exit_code(),
             Error::Deploy(e) => e.exit_code(),
             Error::Watch(_) => ExitCode::Aws,
+            Error::Output(_) => ExitCode::Usage,
+            Error::Handoff(e) => e.exit_code(),
+            Error::Rollback(e) => e.exit_code(),
+            Error::Queue(e) => e.exit_code(),
+            Error::Receipt(_) => ExitCode::Usage,
         }
     }
 
@@ -93,6 +129,11 @@ impl Error {
             Error::Upload(_) => "upload",
             Error::Deploy(_) => "deploy",
             Error::Watch(_) => "watch",
+            Error::Output(_) => "output",
+            Error::Handoff(_) => "handoff",
+            Error::Rollback(_) => "rollback",
+            Error::Queue(_) => "deploy",
+            Error::Receipt(_) => "receipt",
         }
     }
 }
@@ -173,6 +214,9 @@ mod tests {
             (ExitCode::DeploymentFailed, 3),
             (ExitCode::Stopped, 4),
             (ExitCode::TimedOut, 5),
+            (ExitCode::Ready, 6),
+            (ExitCode::RolledBack, 7),
+            (ExitCode::Superseded, 8),
             (ExitCode::Interrupted, 130),
             (ExitCode::Terminated, 143),
         ];

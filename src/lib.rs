@@ -5,6 +5,7 @@
 //! [`upload`] → [`deploy`] → [`watch`]. Steps emit [`report::Event`]s; only
 //! [`report`] prints. [`cmd`] holds one file per subcommand.
 
+pub mod abort;
 pub mod appspec;
 pub mod assume;
 pub mod bundle;
@@ -12,8 +13,17 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod deploy;
+pub mod doctor;
 pub mod error;
+pub mod handoff;
+pub mod policy;
+pub mod follow;
+pub mod history;
+pub mod launch;
+pub mod queue;
+pub mod receipt;
 pub mod report;
+pub mod rollback;
 pub mod upload;
 pub mod watch;
 
@@ -43,6 +53,17 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Bundle(args) => cmd::bundle::run(args, reporter.as_ref()).await,
             Command::Check(args) => cmd::check::run(args, reporter.as_ref()).await,
             Command::Upload(args) => cmd::upload::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Status(args) => cmd::status::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Completions(args) => cmd::completions::completions(args.shell),
+            Command::Man => cmd::completions::man(),
+            Command::Policy(args) => cmd::policy::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Exec(args) => cmd::exec::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Env(args) => cmd::env::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::CredentialProcess(args) => cmd::credential_process::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Doctor(args) => cmd::doctor::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Rollback(args) => cmd::rollback::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Stop(args) => cmd::stop::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::History(args) => cmd::history::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });
     match result {

@@ -153,14 +153,14 @@ fn needs_path_style(endpoint: &str) -> bool {
 /// session, and the Jenkins build and commit when set (`BUILD_TAG`,
 /// `BUILD_URL`, `GIT_COMMIT`).
 pub fn metadata_from_env(env: &Environment, sha256: &str, session: Option<&str>) -> Vec<(String, String)> {
-    let mut metadata: Vec<(String, String)> = env.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut metadata: Vec<(String, String)> = env.metadata.iter().map(|(k, v)| (k.clone(), header_safe(v))).collect();
     metadata.push(("ferry-sha256".to_string(), sha256.to_string()));
     if let Some(s) = session {
         metadata.push(("ferry-session".to_string(), s.to_string()));
     }
     for (key, var) in [("ferry-build", "BUILD_TAG"), ("ferry-build-url", "BUILD_URL"), ("ferry-commit", "GIT_COMMIT")] {
         if let Ok(v) = std::env::var(var) {
-            metadata.push((key.to_string(), v));
+            metadata.push((key.to_string(), header_safe(&v)));
         }
     }
     metadata
@@ -364,6 +364,23 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str) -> Result<()
     Ok(())
 }
 
+/// Makes a value safe for an `x-amz-meta-*` header: printable ASCII stays,
+/// everything else (non-ASCII from a Jenkins folder name, control
+/// characters) and `%` itself are percent-encoded as UTF-8 bytes. Raw
+/// non-ASCII header bytes break the request signature (the server reads
+/// them differently from how the SDK signed them).
+pub fn header_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn uploaded_event(up: &Uploaded, size: u64) -> Event {
     Event::Uploaded {
         bucket: up.bucket.clone(),
@@ -451,6 +468,12 @@ mod tests {
         let tags = std::collections::BTreeMap::from([("team".to_string(), "web ops".to_string()), ("a&b".to_string(), "c=d".to_string())]);
         assert_eq!(tagging(&tags).as_deref(), Some("a%26b=c%3Dd&team=web%20ops"));
         assert_eq!(tagging(&Default::default()), None);
+    }
+
+    #[test]
+    fn metadata_values_are_percent_encoded_outside_printable_ascii() {
+        assert_eq!(header_safe("jenkins-web deploy-42"), "jenkins-web deploy-42");
+        assert_eq!(header_safe("Bücher 100%\n"), "B%C3%BCcher 100%25%0A");
     }
 
     #[test]

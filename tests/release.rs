@@ -114,13 +114,7 @@ fn no_aws_call(args: &[&str], setup: impl FnOnce(&std::path::Path), expect: &str
     assert!(!wire.tripped(), "ferry called AWS although the input was bad");
 }
 
-const CONFIG: &str = r#"[env.production]
-role_arn = "arn:aws:iam::222222222222:role/CA_ServiceDeployer"
-region = "us-east-1"
-bucket = "ferry-prod-releases"
-application = "web"
-deployment_group = "web-prod"
-"#;
+use common::OFFLINE_CONFIG as CONFIG;
 
 #[test]
 fn directory_without_appspec_is_refused_before_any_aws_call() {
@@ -178,4 +172,40 @@ fn unknown_config_key_is_named_before_any_aws_call() {
         },
         "buckt",
     );
+}
+
+#[test]
+fn release_survives_credentials_expiring_mid_deployment() {
+    // Each session lasts 20 s (an emulator-only length, see
+    // FERRY_UNSAFE_SESSION_SECONDS); the deployment takes longer, so the
+    // SDK's cache must assume the role again while ferry is watching.
+    const SESSION_SECONDS: u64 = 20;
+    let stack = Stack::start_with(StackOptions { step_delay: std::time::Duration::from_millis(3000), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let config = stack.write_config(dir.path(), "production");
+
+    let started = std::time::Instant::now();
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "5m"])
+        .arg("--config")
+        .arg(&config)
+        .env("BUILD_TAG", "refresh-test")
+        .env("FERRY_UNSAFE_SESSION_SECONDS", SESSION_SECONDS.to_string()));
+    let elapsed = started.elapsed();
+
+    assert_eq!(out.code, 0, "the release must be followed to Succeeded:\n{}", out.all());
+    assert!(out.stderr.contains("Succeeded"), "{}", out.stderr);
+    assert!(out.stderr.contains("FERRY_UNSAFE_SESSION_SECONDS"), "the short session is announced:\n{}", out.stderr);
+    assert!(
+        elapsed.as_secs() > SESSION_SECONDS,
+        "the run ({elapsed:?}) must outlast one session for this test to mean anything; raise step_delay"
+    );
+    let assumed = common::moto_sessions(&stack)
+        .into_iter()
+        .filter(|s| s.session_name == "refresh-test" && s.role_arn == stack.role_arn())
+        .count();
+    assert!(assumed >= 2, "moto saw {assumed} AssumeRole call(s) by ferry; the credentials were never refreshed");
+    assert_no_secrets(&stack, &out);
 }

@@ -60,8 +60,20 @@ fn release(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path) -> common::R
         .args(["--env", "production", "--wait", "--timeout", "2m", "--config"])
         .arg(&config)
         .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
-    assert_no_secrets(stack, &out);
     out
+}
+
+/// Checks `runs` for the stack's long-term secrets. The full scan
+/// ([`assert_no_secrets`], which adds the session secrets moto issued) reads
+/// moto's /moto-api/data.json, and moto 5.2.5 answers that with a 500 once a
+/// multipart upload has created parts (a part's `status` looks up a bucket it
+/// has no name for); multipart tests fall back to this narrower check.
+fn assert_no_stack_secrets(stack: &Stack, runs: &[&common::Run]) {
+    for run in runs {
+        for secret in stack.secrets() {
+            assert!(!run.all().contains(&secret), "a secret leaked into ferry's output:\n{}", run.all());
+        }
+    }
 }
 
 /// The stack's ferry.toml plus object tags and metadata.
@@ -213,6 +225,7 @@ fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
     let (tags, change) = tags_and_metadata(&stack, &key_of(&sha));
     assert_eq!(tags, vec![("team".to_string(), "web ops".to_string())]);
     assert_eq!(change.as_deref(), Some("CHG-1"));
+    assert_no_stack_secrets(&stack, &[&out]);
 }
 
 #[test]
@@ -234,6 +247,8 @@ fn second_release_of_the_same_bundle_uploads_zero_bytes() {
     assert!(seen.iter().all(|s| s.method == "HEAD" && s.body_len == 0), "only a HEAD, no upload: {seen:#?}");
     assert!(second.stderr.contains("already holds this bundle"), "{}", second.stderr);
     assert_every_call_names_the_owner(&proxy);
+    assert_no_secrets(&stack, &first);
+    assert_no_secrets(&stack, &second);
 }
 
 #[test]
@@ -247,6 +262,7 @@ fn second_release_of_a_multipart_bundle_uploads_zero_bytes() {
     let again = release(&stack, &proxy, dir.path(), &zip);
     assert_eq!(again.code, 0, "{}", again.all());
     assert!(proxy.seen().iter().all(|s| s.method == "HEAD"), "{:#?}", proxy.seen());
+    assert_no_stack_secrets(&stack, &[&again]);
 }
 
 #[test]
@@ -297,6 +313,7 @@ fn interrupted_multipart_upload_resumes_reusing_the_parts_already_in_s3() {
     });
     assert_eq!(checksum.unwrap().split('-').next().unwrap(), composite_of(&zip).0);
     assert_eq!(pending, 0, "the resumed upload was completed, not left behind");
+    assert_no_stack_secrets(&stack, &[&out]);
 }
 
 #[test]
@@ -313,6 +330,7 @@ fn bucket_owned_by_another_account_is_refused_and_nothing_is_deployed() {
     assert!(out.stderr.contains("403"), "{}", out.stderr);
     assert!(proxy.seen().iter().all(|s| s.method == "HEAD"), "nothing was written: {:#?}", proxy.seen());
     assert_eq!(deployments(&stack), 0, "nothing was deployed");
+    assert_no_secrets(&stack, &out);
 }
 
 #[test]
@@ -335,6 +353,7 @@ fn failed_multipart_upload_is_aborted_leaving_no_parts_behind() {
     });
     assert_eq!(pending, 0, "no orphaned multipart upload");
     assert!(!object, "no object was completed");
+    assert_no_stack_secrets(&stack, &[&out]);
 }
 
 #[test]
@@ -349,6 +368,7 @@ fn read_back_checksum_mismatch_is_an_error_and_nothing_is_deployed() {
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("does not hold the bundle ferry uploaded") && out.stderr.contains("Nothing was deployed"), "{}", out.stderr);
     assert_eq!(deployments(&stack), 0, "nothing was deployed");
+    assert_no_secrets(&stack, &out);
 }
 
 #[test]

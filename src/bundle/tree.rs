@@ -85,9 +85,12 @@ impl Tree {
                     return Err(BundleError::EscapingLink { link: path, target });
                 }
                 EntryKind::Symlink { target: target.to_string_lossy().replace('\\', "/") }
-            } else {
+            } else if entry.file_type().is_file() {
                 let meta = std::fs::metadata(&path).map_err(io_err("read", &path))?;
                 EntryKind::File { executable: is_executable(&meta) }
+            } else {
+                // Never opened: reading a FIFO with no writer blocks forever.
+                return Err(BundleError::SpecialFile { path });
             };
             entries.push(Entry { name, path, kind });
         }

@@ -1,61 +1,68 @@
 //! `ferry release`: config → bundle → assume → upload → deploy [→ watch].
 //!
 //! Local checks (config, bundle, appspec) all run before the first AWS call,
-//! so bad input never leaves half a release behind.
+//! so bad input never leaves half a release behind. The receipt is filled in
+//! as each step succeeds and written however the release ends.
 
 use std::path::PathBuf;
 
+use crate::abort::OnAbort;
 use crate::cli::ReleaseArgs;
 use crate::error::{Error, ExitCode};
-use crate::report::{Event, Outcome, Receipt, Reporter};
-use crate::watch::{self, WatchOptions};
-use crate::{config, deploy, upload};
+use crate::history::Build;
+use crate::launch::{self, Following};
+use crate::receipt::{self, Clock};
+use crate::report::{Receipt, Reporter};
+use crate::{config, deploy, queue, upload};
 
 /// Runs a release and returns the exit code its outcome maps to.
 pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let clock = Clock::start();
+    let mut r = Receipt { build: receipt::build_from_env(), ..Default::default() };
+    let result = release(args, config_path, reporter, &mut r).await;
+    receipt::finish(result, r, clock, receipt::path(args.ending.receipt.as_deref()).as_deref(), true, reporter)
+}
+
+async fn release(
+    args: &ReleaseArgs,
+    config_path: Option<PathBuf>,
+    reporter: &dyn Reporter,
+    r: &mut Receipt,
+) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
+    receipt::set_target(r, &env);
     let bundle = super::prepare_bundle(&args.path, args.shipping.bundle_type, reporter)?;
+    r.sha256 = bundle.sha256.clone();
 
     let (sdk, session) = super::assume_role(&env, reporter).await?;
+    receipt::set_session(r, &session);
 
     let metadata = upload::metadata_from_env(&env, &bundle.sha256, Some(&session.session_name));
     let s3 = upload::s3_client(&sdk);
     let opts = upload::UploadOptions { concurrency: args.shipping.upload_concurrency as usize, ..Default::default() };
     let uploaded = upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter).await?;
+    r.bucket = uploaded.bucket.clone();
+    r.key = uploaded.key.clone();
+    r.etag = uploaded.etag.clone();
+    r.version_id = uploaded.version_id.clone();
 
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    let build_tag = std::env::var("BUILD_TAG").ok();
-    let description = format!(
-        "ferry release {} by {} (sha256 {})",
-        build_tag.as_deref().unwrap_or("manual"),
-        session.session_name,
-        &bundle.sha256[..12]
-    );
-    let deployment_id = deploy::create(&cd, &env, deploy::revision(&uploaded, bundle.kind), &description).await?;
-    reporter.report(&Event::DeploymentCreated {
-        deployment_id: deployment_id.clone(),
-        application: env.application.clone(),
-        deployment_group: env.deployment_group.clone(),
-    });
-
-    let outcome = if args.wait {
-        watch::watch(&cd, &deployment_id, &WatchOptions { timeout: args.timeout }, reporter).await?
-    } else {
-        Outcome::Created
+    let build = Build::from_env();
+    // The build marker leads the description: `queue` reads it back to keep
+    // an older build from overwriting a newer one.
+    let who = match &build {
+        Some(b) => b.marker(),
+        None => format!("ferry release {}", std::env::var("BUILD_TAG").as_deref().unwrap_or("manual")),
     };
-    reporter.report(&Event::Receipt(Receipt {
-        environment: env.name.clone(),
-        role_arn: session.role_arn,
-        session_name: session.session_name,
-        bucket: uploaded.bucket,
-        key: uploaded.key,
-        sha256: bundle.sha256.clone(),
-        etag: uploaded.etag,
-        version_id: uploaded.version_id,
-        application: env.application,
-        deployment_group: env.deployment_group,
-        deployment_id,
-        outcome: Some(outcome),
-    }));
-    Ok(outcome.exit_code())
+    let description = format!("{who} by {} (sha256 {})", session.session_name, &bundle.sha256[..12]);
+    let request = queue::Request {
+        env: &env,
+        revision: deploy::revision(&uploaded, bundle.kind),
+        description,
+        auto_rollback: args.policy.rollback_on.map(|p| p.configuration()),
+        build,
+        queue_timeout: args.policy.queue_timeout,
+    };
+    let following = Following::from_args(args.wait, &args.follow, &args.ending, OnAbort::StopAndRollback);
+    launch::launch(&cd, &request, &following, r, reporter).await
 }

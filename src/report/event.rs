@@ -44,6 +44,17 @@ pub enum Outcome {
     Stopped,
     /// `--timeout` elapsed first.
     TimedOut,
+    /// Blue/green: installed and waiting for traffic to be rerouted.
+    Ready,
+    /// Failed or stopped, and CodeDeploy's rollback deployment Succeeded:
+    /// the group runs the previous revision again (exit 7).
+    RolledBack,
+    /// Not deployed because the group runs (or is running) a newer build of
+    /// the same job (exit 8).
+    Superseded,
+    /// ferry was interrupted (SIGINT/SIGTERM) while following; what it did
+    /// about the deployment is in the `aborted` event (exit 130/143).
+    Aborted,
 }
 
 impl Outcome {
@@ -55,8 +66,22 @@ impl Outcome {
             Outcome::Failed => ExitCode::DeploymentFailed,
             Outcome::Stopped => ExitCode::Stopped,
             Outcome::TimedOut => ExitCode::TimedOut,
+            Outcome::Ready => ExitCode::Ready,
+            Outcome::RolledBack => ExitCode::RolledBack,
+            Outcome::Superseded => ExitCode::Superseded,
+            // The signal decides between 130 and 143; see `crate::abort`.
+            Outcome::Aborted => ExitCode::Interrupted,
         }
     }
+}
+
+/// An instance that failed, and the lifecycle events it failed in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailedInstance {
+    /// Instance id.
+    pub target_id: String,
+    /// ApplicationStop, DownloadBundle, …
+    pub lifecycle_events: Vec<String>,
 }
 
 /// What a release did, for `--output json` and archiving in Jenkins.
@@ -86,6 +111,52 @@ pub struct Receipt {
     pub deployment_id: String,
     /// How it ended.
     pub outcome: Option<Outcome>,
+    /// The Jenkins build (BUILD_TAG, else BUILD_NUMBER), when there was one.
+    pub build: Option<String>,
+    /// The rollback deployment CodeDeploy (or ferry, on abort) started, if any.
+    pub rollback_deployment_id: Option<String>,
+    /// How the rollback deployment ended, when ferry followed it.
+    pub rollback_outcome: Option<Outcome>,
+    /// When the command started, UTC (`2026-11-27T21:40:01Z`).
+    pub started_at: Option<String>,
+    /// When the command ended, UTC.
+    pub finished_at: Option<String>,
+    /// Milliseconds between the two.
+    pub elapsed_ms: Option<u64>,
+    /// The signal that aborted the command (`SIGINT`/`SIGTERM`), if any.
+    pub signal: Option<String>,
+    /// The error the command ended with, if it ended with one.
+    pub error: Option<String>,
+}
+
+/// One deployment of a group, as `ferry history` lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// The deployment.
+    pub deployment_id: String,
+    /// When CodeDeploy created it, UTC.
+    pub created_at: Option<String>,
+    /// When it ended, UTC.
+    pub completed_at: Option<String>,
+    /// CodeDeploy's status word.
+    pub status: String,
+    /// `user`, `autoscaling`, `codeDeployRollback`, …
+    pub creator: String,
+    /// The Jenkins build: from the deployment description (`ferry build N`)
+    /// or the bundle's `ferry-build` metadata.
+    pub build: Option<String>,
+    /// SHA-256 of the bundle, from ferry's key or the `ferry-sha256` metadata.
+    pub sha256: Option<String>,
+    /// Bucket of the revision.
+    pub bucket: Option<String>,
+    /// Key of the revision.
+    pub key: Option<String>,
+    /// ETag the revision is pinned to.
+    pub etag: Option<String>,
+    /// The deployment's description.
+    pub description: Option<String>,
+    /// The rollback CodeDeploy made of it, if any.
+    pub rollback_deployment_id: Option<String>,
 }
 
 /// One thing that happened. Serialized with an `event` tag, snake_case.
@@ -161,6 +232,27 @@ pub enum Event {
         /// Instance counts.
         overview: Overview,
     },
+    /// A lifecycle event of one instance changed status (fleets of up to 50).
+    TargetEventChanged {
+        /// The deployment.
+        deployment_id: String,
+        /// Instance id.
+        target_id: String,
+        /// ApplicationStop, DownloadBundle, …
+        lifecycle_event: String,
+        /// InProgress, Succeeded, Failed, Skipped.
+        status: String,
+        /// How long the event took, once it ended.
+        duration_ms: Option<u64>,
+    },
+    /// An instance was skipped: CodeDeploy will not deploy to it (the
+    /// deployment failed or stopped before its turn).
+    TargetSkipped {
+        /// The deployment.
+        deployment_id: String,
+        /// Instance id.
+        target_id: String,
+    },
     /// A lifecycle event failed on an instance.
     LifecycleFailed {
         /// The deployment.
@@ -184,8 +276,112 @@ pub enum Event {
         deployment_id: String,
         /// How it ended.
         outcome: Outcome,
-        /// CodeDeploy's error code and message, when it failed.
+        /// CodeDeploy's error code and message, when it failed; what was
+        /// still running, when it timed out.
         error: Option<String>,
+        /// Final instance counts.
+        overview: Overview,
+        /// Instances that failed, with their failed events.
+        failed_instances: Vec<FailedInstance>,
+        /// How long ferry followed the deployment.
+        elapsed_ms: u64,
+    },
+    /// CodeDeploy started an automatic rollback of a deployment that failed
+    /// or was stopped; ferry follows it next.
+    RollbackStarted {
+        /// The deployment that failed or stopped.
+        deployment_id: String,
+        /// The rollback deployment (`rollbackInfo.rollbackDeploymentId`).
+        rollback_deployment_id: String,
+    },
+    /// CodeDeploy did not roll back a deployment that failed or was stopped.
+    RollbackSkipped {
+        /// The deployment.
+        deployment_id: String,
+        /// CodeDeploy's `rollbackMessage`, or why ferry thinks none came.
+        reason: String,
+    },
+    /// `ferry rollback`: what is about to be deployed in place of what.
+    RollbackPlanned {
+        /// Group.
+        deployment_group: String,
+        /// The deployment whose revision the group runs now, if known.
+        from_deployment_id: Option<String>,
+        /// Its revision, `s3://bucket/key`.
+        from_revision: Option<String>,
+        /// The deployment whose revision is restored, if it came from one.
+        to_deployment_id: Option<String>,
+        /// The revision restored, `s3://bucket/key`.
+        to_revision: String,
+        /// The eTag it is pinned to.
+        to_etag: Option<String>,
+        /// The object version it is pinned to.
+        to_version_id: Option<String>,
+    },
+    /// StopDeployment was accepted.
+    StopRequested {
+        /// The deployment.
+        deployment_id: String,
+        /// Whether CodeDeploy was asked to roll back (`None`: the group's setting).
+        rollback: Option<bool>,
+    },
+    /// A signal arrived while following a deployment.
+    Aborting {
+        /// `SIGINT` or `SIGTERM`.
+        signal: String,
+        /// The deployment.
+        deployment_id: String,
+        /// `stop`, `stop-and-rollback` or `leave`.
+        action: String,
+    },
+    /// What the abort achieved, within its time bound.
+    Aborted {
+        /// `SIGINT` or `SIGTERM`.
+        signal: String,
+        /// The deployment.
+        deployment_id: String,
+        /// Its status when ferry gave up or finished (Stopped, InProgress, …).
+        status: String,
+        /// The rollback deployment, if one started.
+        rollback_deployment_id: Option<String>,
+        /// The rollback's status, if one started.
+        rollback_status: Option<String>,
+    },
+    /// CreateDeployment met another deployment in the group; ferry waits for it.
+    Queued {
+        /// The running deployment.
+        deployment_id: String,
+        /// Who started it (`user`, `codeDeployRollback`, …).
+        creator: Option<String>,
+        /// Its description (ferry's carries the build).
+        description: Option<String>,
+        /// How long ferry will wait at most.
+        timeout_s: u64,
+    },
+    /// Not deployed: the group has a newer build of the same job.
+    Superseded {
+        /// The deployment carrying the newer build.
+        deployment_id: String,
+        /// This build.
+        build: u64,
+        /// The newer one.
+        newer_build: u64,
+    },
+    /// CreateDeployment's answer was lost, and CodeDeploy turned out to have
+    /// created the deployment anyway: ferry follows that one instead of
+    /// creating a duplicate.
+    DeploymentAdopted {
+        /// The deployment.
+        deployment_id: String,
+        /// Why ferry believes it is this release's.
+        reason: String,
+    },
+    /// One row of `ferry history`.
+    HistoryEntry(HistoryEntry),
+    /// The receipt was written.
+    ReceiptWritten {
+        /// The file.
+        path: String,
     },
     /// `ferry bundle` wrote the bundle file (its SHA-256 is the command's result).
     BundleWritten {
@@ -237,6 +433,36 @@ pub enum Event {
     },
     /// The command's result.
     Receipt(Receipt),
+    /// ferry changed or noticed something the user should know about (a
+    /// clamped duration, lost contact with CodeDeploy, …).
+    Warning {
+        /// One sentence: what, why, and what to do.
+        message: String,
+    },
+    /// What the assumed session will carry, as CloudTrail will show it.
+    SessionPlanned {
+        /// Roles assumed, in order (the last is the environment's role).
+        hops: Vec<String>,
+        /// Requested lifetime of each set of credentials.
+        duration_seconds: u64,
+        /// Session tags as `key=value`.
+        tags: Vec<String>,
+        /// `SourceIdentity`, when set.
+        source_identity: Option<String>,
+        /// Whether a generated session policy narrows the session.
+        session_policy: bool,
+    },
+    /// One `ferry doctor` check.
+    Check {
+        /// What was checked (`source identity`, `assume role`, `bucket`, …).
+        name: String,
+        /// Whether it passed.
+        ok: bool,
+        /// What was found.
+        detail: String,
+        /// How to fix it, when it failed.
+        fix: Option<String>,
+    },
     /// The command failed.
     Error {
         /// Which step (config, assume, bundle, upload, deploy, watch).

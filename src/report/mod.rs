@@ -4,13 +4,15 @@
 mod event;
 mod json;
 mod plain;
+mod product;
 mod tty;
 
 use std::io::IsTerminal;
 
-pub use event::{Event, Outcome, Overview, Receipt};
+pub use event::{Event, FailedInstance, HistoryEntry, Outcome, Overview, Receipt};
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
+pub use product::write_product;
 pub use tty::TtyReporter;
 
 /// Something that renders events. Implementations are internally locked so
@@ -75,6 +77,9 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::DeploymentCreated { deployment_id, application, deployment_group } => {
             format!("created deployment {deployment_id} of {application} to {deployment_group}")
         }
+        Event::DeploymentStatus { deployment_id, status, overview } if overview.total() == 0 => {
+            format!("deployment {deployment_id} {status}")
+        }
         Event::DeploymentStatus { deployment_id, status, overview } => format!(
             "deployment {deployment_id} {status}: {} succeeded, {} in progress, {} pending, {} failed, {} skipped",
             overview.succeeded, overview.in_progress, overview.pending, overview.failed, overview.skipped
@@ -99,18 +104,38 @@ pub fn describe(event: &Event) -> Option<String> {
             }
             s
         }
-        Event::Finished { deployment_id, outcome, error } => {
+        Event::TargetEventChanged { target_id, lifecycle_event, status, duration_ms, .. } => match duration_ms {
+            Some(ms) => format!("  {target_id} {lifecycle_event} {status} ({})", human_ms(*ms)),
+            None => format!("  {target_id} {lifecycle_event} {status}"),
+        },
+        Event::TargetSkipped { target_id, .. } => format!("  {target_id} Skipped"),
+        Event::Finished { deployment_id, outcome, error, overview, failed_instances, elapsed_ms } => {
             let word = match outcome {
                 Outcome::Created => "created",
                 Outcome::Succeeded => "succeeded",
                 Outcome::Failed => "FAILED",
                 Outcome::Stopped => "STOPPED",
-                Outcome::TimedOut => "still running when --timeout elapsed",
+                Outcome::TimedOut => "TIMED OUT",
+                Outcome::Ready => "is READY and waiting for traffic to be rerouted",
+                Outcome::RolledBack => "ROLLED BACK",
+                Outcome::Superseded => "SUPERSEDED",
+                Outcome::Aborted => "ABORTED",
             };
-            match error {
-                Some(e) => format!("deployment {deployment_id} {word}: {e}"),
-                None => format!("deployment {deployment_id} {word}"),
+            let mut s = format!(
+                "deployment {deployment_id} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
+                human_ms(*elapsed_ms),
+                overview.succeeded,
+                overview.failed,
+                overview.skipped,
+                overview.total()
+            );
+            if let Some(e) = error {
+                s.push_str(&format!("\n  reason: {e}"));
             }
+            for f in failed_instances {
+                s.push_str(&format!("\n  failed: {} in {}", f.target_id, f.lifecycle_events.join(", ")));
+            }
+            s
         }
         Event::Receipt(_) | Event::BundleWritten { .. } | Event::Staged { .. } => return None,
         Event::AppSpecProblem { file, line, message } => match line {
@@ -125,6 +150,80 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::UploadSkipped { bucket, key } => {
             format!("s3://{bucket}/{key} already holds this bundle (SHA-256 checked); nothing uploaded")
         }
+        Event::RollbackStarted { deployment_id, rollback_deployment_id } => {
+            format!("CodeDeploy is rolling back {deployment_id} with deployment {rollback_deployment_id}; following it")
+        }
+        Event::RollbackSkipped { deployment_id, reason } => format!("no rollback of {deployment_id}: {reason}"),
+        Event::RollbackPlanned { deployment_group, from_deployment_id, from_revision, to_deployment_id, to_revision, to_etag, to_version_id } => {
+            let from = match (from_revision, from_deployment_id) {
+                (Some(r), Some(d)) => format!("{r} (deployment {d})"),
+                (Some(r), None) => r.clone(),
+                (None, Some(d)) => format!("deployment {d}"),
+                (None, None) => "an unknown revision".into(),
+            };
+            let mut to = to_revision.clone();
+            if let Some(d) = to_deployment_id {
+                to.push_str(&format!(" (deployment {d})"));
+            }
+            if let Some(e) = to_etag {
+                to.push_str(&format!(", etag {e}"));
+            }
+            if let Some(v) = to_version_id {
+                to.push_str(&format!(", version {v}"));
+            }
+            format!("rolling back {deployment_group} from {from} to {to}")
+        }
+        Event::StopRequested { deployment_id, rollback } => match rollback {
+            Some(true) => format!("stopping deployment {deployment_id} and rolling it back"),
+            Some(false) => format!("stopping deployment {deployment_id} without rollback"),
+            None => format!("stopping deployment {deployment_id} (rollback as the group is configured)"),
+        },
+        Event::Aborting { signal, deployment_id, action } => {
+            let what = match action.as_str() {
+                "leave" => "leaving it running".to_string(),
+                "stop" => "stopping it".to_string(),
+                _ => "stopping it and rolling back".to_string(),
+            };
+            format!("{signal} received while following {deployment_id}: {what} (a second signal exits at once)")
+        }
+        Event::Aborted { signal, deployment_id, status, rollback_deployment_id, rollback_status } => {
+            let mut s = format!("aborted by {signal}: deployment {deployment_id} is {status}");
+            if let Some(r) = rollback_deployment_id {
+                s.push_str(&format!(", rollback {r} is {}", rollback_status.as_deref().unwrap_or("Unknown")));
+            }
+            s
+        }
+        Event::Queued { deployment_id, creator, description, timeout_s } => format!(
+            "deployment group busy with {deployment_id} (started by {}{}); waiting up to {}s for it to end",
+            creator.as_deref().unwrap_or("unknown"),
+            description.as_deref().map(|d| format!(": \"{d}\"")).unwrap_or_default(),
+            timeout_s
+        ),
+        Event::Superseded { deployment_id, build, newer_build } => format!(
+            "not deploying build {build}: deployment {deployment_id} carries the newer build {newer_build} of this job"
+        ),
+        Event::DeploymentAdopted { deployment_id, reason } => format!("following deployment {deployment_id}: {reason}"),
+        Event::HistoryEntry(_) => return None,
+        Event::ReceiptWritten { path } => format!("receipt written to {path}"),
+        Event::Warning { message } => format!("warning: {message}"),
+        Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {
+            let mut s = format!("session: {} ({duration_seconds} s per credentials, refreshed before expiry)", hops.join(" → "));
+            if !tags.is_empty() {
+                s.push_str(&format!(", tags {}", tags.join(" ")));
+            }
+            if let Some(id) = source_identity {
+                s.push_str(&format!(", source identity {id}"));
+            }
+            if *session_policy {
+                s.push_str(", scoped by ferry's session policy");
+            }
+            s
+        }
+        Event::Check { name, ok: true, detail, .. } => format!("✓ {name}: {detail}"),
+        Event::Check { name, ok: false, detail, fix } => match fix {
+            Some(fix) => format!("✗ {name}: {detail}\n    fix: {fix}"),
+            None => format!("✗ {name}: {detail}"),
+        },
         Event::Error { message, .. } => format!("error: {message}"),
     })
 }
@@ -152,6 +251,34 @@ pub(crate) fn result_line(event: &Event) -> Option<String> {
     }
 }
 
+/// `850ms`, `12.3s`, `4m05s`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+/// What text mode prints on stdout for one `ferry history` row: time,
+/// deployment, status, build, sha256 (short), creator, key. Tab-separated so
+/// `cut` and `awk` work on it.
+pub(crate) fn history_line(h: &HistoryEntry) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        dash(&h.created_at),
+        h.deployment_id,
+        h.status,
+        dash(&h.build),
+        h.sha256.as_deref().map(|s| s[..12.min(s.len())].to_string()).unwrap_or_else(|| "-".into()),
+        h.creator,
+        dash(&h.key)
+    )
+}
+
 /// What text mode prints on stdout for a receipt: the deployment id alone, so
 /// `id=$(ferry release …)` works in a shell step.
 pub(crate) fn receipt_line(r: &Receipt) -> String {
@@ -159,8 +286,71 @@ pub(crate) fn receipt_line(r: &Receipt) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// One of each kind of event, with hostile hook output in it.
+    pub(crate) fn sample_events() -> Vec<Event> {
+        vec![
+            Event::BundleReady { path: "app".into(), bundle_type: crate::bundle::BundleType::Zip, size: 10, sha256: "ab".repeat(32), built: true },
+            Event::Assumed { role_arn: "arn:aws:iam::222222222222:role/R".into(), session_name: "s".into(), assumed_arn: "a".into() },
+            Event::UploadStarted { bucket: "b".into(), key: "k".into(), size: 10 },
+            Event::UploadProgress { sent: 5, total: 10 },
+            Event::Uploaded { bucket: "b".into(), key: "k".into(), etag: "e".into(), version_id: None, size: 10 },
+            Event::DeploymentCreated { deployment_id: "d-123".into(), application: "a".into(), deployment_group: "g".into() },
+            Event::DeploymentStatus { deployment_id: "d-123".into(), status: "InProgress".into(), overview: Overview::default() },
+            Event::TargetEventChanged { deployment_id: "d-123".into(), target_id: "i-1".into(), lifecycle_event: "Install".into(), status: "Succeeded".into(), duration_ms: Some(1500) },
+            Event::LifecycleFailed {
+                deployment_id: "d-123".into(),
+                target_id: "i-1".into(),
+                lifecycle_event: "AfterInstall".into(),
+                error_code: Some("ScriptFailed".into()),
+                script_name: Some("s.sh".into()),
+                message: Some("failed".into()),
+                log_tail: Some("\u{1b}[31mboom\u{1b}[0m\r\nprogress 50%\rprogress 100%".into()),
+            },
+            Event::Warning { message: "lost contact".into() },
+            Event::Finished {
+                deployment_id: "d-123".into(),
+                outcome: Outcome::Failed,
+                error: Some("HEALTH_CONSTRAINTS: too many failed".into()),
+                overview: Overview { failed: 1, ..Default::default() },
+                failed_instances: vec![FailedInstance { target_id: "i-1".into(), lifecycle_events: vec!["AfterInstall".into()] }],
+                elapsed_ms: 61_000,
+            },
+            Event::Receipt(Receipt { deployment_id: "d-123".into(), ..Default::default() }),
+            Event::Error { class: "deploy".into(), exit_code: 2, message: "refused".into() },
+        ]
+    }
+
+    #[test]
+    fn json_output_is_one_parseable_object_per_line_with_event_and_ts() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let r = JsonReporter::new(Box::new(buf.clone()));
+        let events = sample_events();
+        for e in &events {
+            r.report(e);
+        }
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), events.len());
+        for line in lines {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert!(v["event"].is_string() && v["ts"].is_string(), "{line}");
+        }
+        assert!(text.contains(r#""event":"receipt""#) && text.contains(r#""deployment_id":"d-123""#));
+    }
 
     #[test]
     fn human_bytes_uses_binary_units() {

@@ -19,6 +19,8 @@ struct State {
     err: Box<dyn Write + Send>,
     out: Box<dyn Write + Send>,
     last_progress: Option<Instant>,
+    /// Last deployment status line: status word and when it was printed.
+    last_status: Option<(String, Instant)>,
 }
 
 impl PlainReporter {
@@ -29,7 +31,7 @@ impl PlainReporter {
 
     /// Lines to `err`, results to `out` (tests use buffers).
     pub fn new(err: Box<dyn Write + Send>, out: Box<dyn Write + Send>) -> PlainReporter {
-        PlainReporter { state: Mutex::new(State { err, out, last_progress: None }) }
+        PlainReporter { state: Mutex::new(State { err, out, last_progress: None, last_status: None }) }
     }
 }
 
@@ -82,6 +84,11 @@ impl Reporter for PlainReporter {
                 let _ = st.out.flush();
                 return;
             }
+            Event::HistoryEntry(h) => {
+                let _ = writeln!(st.out, "{}", sanitize(&super::history_line(h)));
+                let _ = st.out.flush();
+                return;
+            }
             Event::UploadProgress { sent, total } => {
                 let due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
                 if !due || sent >= total {
@@ -92,6 +99,18 @@ impl Reporter for PlainReporter {
                 let line = format!("{} upload {pct}% ({} of {})", timestamp(), super::human_bytes(*sent), super::human_bytes(*total));
                 let _ = writeln!(st.err, "{line}");
                 return;
+            }
+            Event::DeploymentStatus { status, .. } => {
+                // Counts on a big fleet change every poll; a log gets a new
+                // status word at once, and counts every few seconds.
+                let same_word_recently = st
+                    .last_status
+                    .as_ref()
+                    .is_some_and(|(word, at)| word == status && at.elapsed() < PROGRESS_EVERY);
+                if same_word_recently {
+                    return;
+                }
+                st.last_status = Some((status.clone(), Instant::now()));
             }
             _ => {}
         }
@@ -108,6 +127,60 @@ impl Reporter for PlainReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::{Arc, Mutex as StdMutex};
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<StdMutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    #[test]
+    fn plain_output_has_no_ansi_or_carriage_return_even_from_hook_output() {
+        let (err, out) = (Buf::default(), Buf::default());
+        let r = PlainReporter::new(Box::new(err.clone()), Box::new(out.clone()));
+        for e in crate::report::tests::sample_events() {
+            r.report(&e);
+        }
+        let text = err.text();
+        assert!(text.contains("boom"), "{text}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        for line in text.lines() {
+            assert!(line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[19] == b'Z', "not timestamped: {line}");
+        }
+        assert_eq!(out.text(), "d-123\n", "stdout carries only the deployment id");
+    }
+
+    #[test]
+    fn repeated_status_counts_are_rate_limited_but_new_status_words_are_not() {
+        let (err, out) = (Buf::default(), Buf::default());
+        let r = PlainReporter::new(Box::new(err.clone()), Box::new(out));
+        let status = |word: &str, done: i64| Event::DeploymentStatus {
+            deployment_id: "d-1".into(),
+            status: word.into(),
+            overview: crate::report::Overview { succeeded: done, pending: 100 - done, ..Default::default() },
+        };
+        for i in 0..50 {
+            r.report(&status("InProgress", i));
+        }
+        r.report(&status("Succeeded", 100));
+        let text = err.text();
+        assert_eq!(text.lines().filter(|l| l.contains("InProgress")).count(), 1, "{text}");
+        assert_eq!(text.lines().filter(|l| l.contains("Succeeded")).count(), 1, "{text}");
+    }
 
     #[test]
     fn sanitize_removes_ansi_and_carriage_returns() {

@@ -105,12 +105,17 @@ impl Reporter for TtyReporter {
                 }
                 return;
             }
+            Event::HistoryEntry(h) => {
+                println!("{}", super::plain::sanitize(&super::history_line(h)));
+                return;
+            }
             _ => {}
         }
         drop(bars);
         if let Some(text) = describe(event) {
             let text = match event {
-                Event::Error { .. } | Event::LifecycleFailed { .. } => self.paint(text, "31"),
+                Event::Error { .. } | Event::LifecycleFailed { .. } | Event::Check { ok: false, .. } => self.paint(text, "31"),
+                Event::Warning { .. } => self.paint(text, "33"),
                 Event::Finished { outcome: Outcome::Succeeded, .. } => self.paint(text, "32"),
                 Event::Finished { .. } => self.paint(text, "31;1"),
                 _ => text,

@@ -248,3 +248,69 @@ pub fn confine(base: &Path, path: &str) -> Result<PathBuf, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, content.as_bytes()).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn tar_and_tgz_bundles_unpack_with_or_without_a_bundle_type() {
+        let tar = tar_of(&[("appspec.yml", "version: 0.0\nos: linux\n"), ("app/a.txt", "a")]);
+        let tgz = gzip(&tar);
+        for (bytes, kind) in [(&tar, Some("tar")), (&tgz, Some("tgz")), (&tar, None), (&tgz, None)] {
+            let dir = tempfile::tempdir().unwrap();
+            unpack(bytes, kind, dir.path()).unwrap();
+            assert_eq!(std::fs::read_to_string(dir.path().join("app/a.txt")).unwrap(), "a");
+            assert!(read_appspec(dir.path()).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_bundle_of_the_wrong_type_says_so() {
+        let tar = tar_of(&[("appspec.yml", "version: 0.0\nos: linux\n")]);
+        let dir = tempfile::tempdir().unwrap();
+        let err = unpack(&tar, Some("zip"), dir.path()).unwrap_err();
+        assert!(err.contains("could not be unpacked as a zip archive"), "{err}");
+    }
+
+    #[test]
+    fn appspec_version_os_and_reserved_hooks_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join("appspec.yml"), text).unwrap();
+        write("version: 1.0\nos: linux\n");
+        assert!(read_appspec(dir.path()).unwrap_err().contains("version"));
+        write("version: 0.0\nos: windows\n");
+        assert!(read_appspec(dir.path()).unwrap_err().contains("windows"));
+        write("version: 0.0\nos: linux\nhooks:\n  Install:\n    - location: x.sh\n");
+        assert!(read_appspec(dir.path()).unwrap_err().contains("reserved"));
+        write("version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: x.sh\n      timeout: 30\n");
+        let spec = read_appspec(dir.path()).unwrap();
+        assert_eq!(spec.hooks["AfterInstall"][0].timeout, Some(30));
+    }
+
+    #[test]
+    fn paths_cannot_escape_the_instance_root() {
+        let base = Path::new("/work/i-1");
+        assert_eq!(confine(base, "/var/www").unwrap(), Path::new("/work/i-1/var/www"));
+        assert!(confine(base, "/var/../../etc").is_err());
+    }
+}

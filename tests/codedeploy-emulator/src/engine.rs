@@ -124,8 +124,10 @@ async fn run(shared: Arc<Shared>, id: String) {
         }
         next = end;
     };
-    // A stop that raced the last batch still wins, as the caller asked for it.
-    let (status, error) = if status == DeploymentStatus::Succeeded && ctx.stop_requested() {
+    // A stop that raced the last batch still wins, as the caller asked for
+    // it; so does a stop whose interrupted instances count as failed, or a
+    // one-instance deployment stopped mid-flight would end Failed.
+    let (status, error) = if status != DeploymentStatus::Stopped && ctx.stop_requested() {
         (DeploymentStatus::Stopped, Some(stop_error()))
     } else {
         (status, error)
@@ -238,7 +240,7 @@ pub(crate) fn complete(
         end_time: Some(finished),
         create_time: d.create_time,
     };
-    let Some(group) = group else { return None };
+    let group = group?;
     if group.last_attempted.as_ref().is_some_and(|l| l.deployment_id == d.id) {
         group.last_attempted = Some(info.clone());
     }
@@ -296,5 +298,28 @@ pub(crate) fn unknown_error(message: String) -> Diagnostics {
 pub(crate) async fn pace(started: Instant, step: Duration) {
     if let Some(left) = step.checked_sub(started.elapsed()) {
         tokio::time::sleep(left).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_unhealthy;
+
+    #[test]
+    fn batch_limits_follow_the_documented_examples() {
+        // AWS's own examples: nine instances, HOST_COUNT 6 → three at a time;
+        // FLEET_PERCENT 40 → five at a time.
+        assert_eq!(max_unhealthy("HOST_COUNT", 6, 9), Ok(3));
+        assert_eq!(max_unhealthy("FLEET_PERCENT", 40, 9), Ok(5));
+        assert_eq!(max_unhealthy("FLEET_PERCENT", 50, 5), Ok(2), "half, rounded down");
+        assert_eq!(max_unhealthy("MOST_CONCURRENCY", 1, 1), Ok(1));
+        assert_eq!(max_unhealthy("MOST_CONCURRENCY", 1, 10), Ok(1));
+        assert_eq!(max_unhealthy("HOST_COUNT", 0, 10), Ok(10));
+    }
+
+    #[test]
+    fn a_config_that_allows_no_unhealthy_instance_is_invalid() {
+        assert!(max_unhealthy("HOST_COUNT", 3, 3).is_err());
+        assert!(max_unhealthy("FLEET_PERCENT", 50, 1).is_err());
     }
 }

@@ -51,6 +51,8 @@ pub struct Config {
     pub rate_limits: BTreeMap<String, f64>,
     /// Page size of the List* operations.
     pub page_size: usize,
+    /// Account id shown in instance ARNs.
+    pub account_id: String,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
             work_dir: None,
             rate_limits: BTreeMap::new(),
             page_size: 100,
+            account_id: "123456789012".to_string(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use codedeploy_emulator::{Config, serve};
 
-const USAGE: &str = "usage: codedeploy-emulator [--port N] [--s3-endpoint URL] [--step-delay-ms N] [--instances N] [--work-dir DIR] [--region R] [--rate-limit OP=PER_SECOND]... [--page-size N]
+const USAGE: &str = "usage: codedeploy-emulator [--port N] [--s3-endpoint URL] [--step-delay-ms N] [--instances N] [--work-dir DIR] [--region R] [--account-id ID] [--rate-limit OP=PER_SECOND]... [--page-size N]
 
 S3 credentials for bundle downloads come from EMULATOR_S3_ACCESS_KEY_ID and
 EMULATOR_S3_SECRET_ACCESS_KEY, else from the default AWS credential chain.";
@@ -28,6 +28,7 @@ fn parse(args: Vec<String>) -> Result<(u16, Config), String> {
             "--instances" => config.default_instances = number(value()?)? as usize,
             "--work-dir" => config.work_dir = Some(value()?.into()),
             "--region" => config.region = value()?,
+            "--account-id" => config.account_id = value()?,
             "--page-size" => config.page_size = number(value()?)?.max(1) as usize,
             "--rate-limit" => {
                 let v = value()?;

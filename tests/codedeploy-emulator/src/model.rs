@@ -300,9 +300,10 @@ pub struct DeploymentGroup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MinimumHealthyHosts {
     /// `HOST_COUNT`, `FLEET_PERCENT` (or `MOST_CONCURRENCY` for OneAtATime).
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub kind: String,
-    /// The value.
+    /// The value. Absent means 0: the SDKs leave out zero-valued numbers.
+    #[serde(default)]
     pub value: i64,
 }
 

@@ -29,6 +29,7 @@ mod moto;
 mod ports;
 mod spawn;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,6 +69,14 @@ pub struct StackOptions {
     /// `sts:ExternalId` written into the trust policy and ferry.toml.
     /// moto does not enforce it.
     pub external_id: Option<String>,
+    /// The emulator's request-rate limits (requests per second by operation
+    /// name, `*` for all): above them it answers `ThrottlingException`.
+    pub rate_limits: BTreeMap<String, f64>,
+    /// Extra deployment group tags, e.g. the emulator's fault injection
+    /// (`emulator:fail-event`, `emulator:fail-instances`, `emulator:fail-rollbacks`).
+    pub group_tags: Vec<(String, String)>,
+    /// Give the deployment group automatic rollback on `DEPLOYMENT_FAILURE`.
+    pub auto_rollback: bool,
 }
 
 impl Default for StackOptions {
@@ -79,6 +88,9 @@ impl Default for StackOptions {
             application: "web".into(),
             deployment_group: "web-prod".into(),
             external_id: None,
+            rate_limits: BTreeMap::new(),
+            group_tags: Vec::new(),
+            auto_rollback: false,
         }
     }
 }
@@ -123,8 +135,11 @@ impl Stack {
                 stack
             }
             Err(e) => {
-                let kept = root.keep();
-                panic!("ferry-test-stack: {e}\n(logs kept in {})", kept.display())
+                let has_logs = std::fs::read_dir(root.path().join("logs")).is_ok_and(|mut d| d.next().is_some());
+                if has_logs {
+                    panic!("ferry-test-stack: {e}\n(logs kept in {})", root.keep().display())
+                }
+                panic!("ferry-test-stack: {e}")
             }
         }
     }
@@ -162,6 +177,9 @@ impl Stack {
             step_delay: opts.step_delay,
             default_instances: opts.instances,
             work_dir: Some(emulator_dir),
+            rate_limits: opts.rate_limits.clone(),
+            // Instance ARNs belong to the account the fleet is in.
+            account_id: PRODUCTION_ACCOUNT.into(),
             ..EmulatorConfig::default()
         })
         .map_err(|e| format!("cannot start the CodeDeploy emulator: {e}"))?;
@@ -169,7 +187,16 @@ impl Stack {
         let codedeploy = aws::codedeploy(&Target { endpoint: &codedeploy_endpoint, region: REGION, keys: &accounts.prod });
         block_on_any(
             runtime.get(),
-            application::create(&codedeploy, &opts.application, &opts.deployment_group, opts.instances),
+            application::create(
+                &codedeploy,
+                &application::Group {
+                    application: &opts.application,
+                    name: &opts.deployment_group,
+                    instances: opts.instances,
+                    extra_tags: &opts.group_tags,
+                    auto_rollback: opts.auto_rollback,
+                },
+            ),
         )?;
 
         // Last: everything above acted as whichever account it liked.
@@ -263,13 +290,11 @@ impl Stack {
         cmd
     }
 
-    /// Writes `dir/ferry.toml` with `[env.<env_name>]` pointing at this stack
-    /// and returns its path.
-    ///
-    /// # Panics
-    /// If the file cannot be written.
-    pub fn write_config(&self, dir: &Path, env_name: &str) -> PathBuf {
-        let toml = ferry_env::ferry_toml(
+    /// ferry.toml text with one `[env.<env_name>]` table pointing at this
+    /// stack (role, external id if any, region, bucket, prefix `releases`,
+    /// application, deployment group).
+    pub fn config_toml(&self, env_name: &str) -> String {
+        ferry_env::ferry_toml(
             env_name,
             &ferry_env::EnvConfig {
                 role_arn: self.role_arn(),
@@ -280,9 +305,17 @@ impl Stack {
                 application: self.application(),
                 deployment_group: self.deployment_group(),
             },
-        );
+        )
+    }
+
+    /// Writes [`Stack::config_toml`] to `dir/ferry.toml` and returns its path.
+    ///
+    /// # Panics
+    /// If the file cannot be written.
+    pub fn write_config(&self, dir: &Path, env_name: &str) -> PathBuf {
         let path = dir.join("ferry.toml");
-        std::fs::write(&path, toml).unwrap_or_else(|e| panic!("ferry-test-stack: cannot write {}: {e}", path.display()));
+        std::fs::write(&path, self.config_toml(env_name))
+            .unwrap_or_else(|e| panic!("ferry-test-stack: cannot write {}: {e}", path.display()));
         path
     }
 
@@ -363,10 +396,10 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(root) = self.root.take() {
-                eprintln!("ferry-test-stack: test failed; moto log and emulator files kept in {}", root.keep().display());
-            }
+        if std::thread::panicking()
+            && let Some(root) = self.root.take()
+        {
+            eprintln!("ferry-test-stack: test failed; moto log and emulator files kept in {}", root.keep().display());
         }
     }
 }

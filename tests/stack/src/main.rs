@@ -39,14 +39,11 @@ fn main() -> ExitCode {
     if let Some(path) = &args.env_file {
         stack.write_env_file(path);
     }
-    if let Some(path) = &args.config {
-        // write_config names the file itself; honour the name we were given.
-        let dir = tempfile::tempdir().expect("temp dir");
-        let written = stack.write_config(dir.path(), &args.env_name);
-        if let Err(e) = std::fs::copy(&written, path) {
-            eprintln!("ferry-test-stack: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.config
+        && let Err(e) = std::fs::write(path, stack.config_toml(&args.env_name))
+    {
+        eprintln!("ferry-test-stack: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
     }
     println!("moto (STS, IAM, S3): {}", stack.moto_endpoint());
     println!("CodeDeploy emulator: {}", stack.codedeploy_endpoint());
@@ -54,6 +51,7 @@ fn main() -> ExitCode {
     println!("bucket:              {}", stack.bucket());
     println!("deployment group:    {}/{}", stack.application(), stack.deployment_group());
     println!("moto log:            {}", stack.moto_log().display());
+    println!("emulator work dir:   {}", stack.emulator_work_dir().display());
     // Scripts wait for exactly this line.
     println!("ferry-test-stack ready");
     stack.block_on(wait_for_stop_signal());

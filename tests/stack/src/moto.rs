@@ -99,10 +99,10 @@ impl MotoServer {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 return Err(format!("moto_server exited ({status}) during start:\n{}", tail(&log, 2000)));
             }
-            if let Ok(resp) = http::request(self.addr, "GET", "/moto-api/", "") {
-                if resp.status == 200 {
-                    return Ok(());
-                }
+            if let Ok(resp) = http::request(self.addr, "GET", "/moto-api/", "")
+                && resp.status == 200
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 // Drop kills it.
@@ -123,7 +123,8 @@ fn tail(s: &str, max: usize) -> &str {
 
 /// The repository root, where `scripts/setup-venv` puts `.venv`.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let stack_crate = Path::new(env!("CARGO_MANIFEST_DIR"));
+    stack_crate.parent().and_then(Path::parent).unwrap_or(stack_crate).to_owned()
 }
 
 /// `$FERRY_MOTO_SERVER`, else the repo's `.venv/bin/moto_server`.

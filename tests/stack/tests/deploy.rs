@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use aws_sdk_codedeploy::types::{BundleType, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location};
+use aws_sdk_codedeploy::types::{BundleType, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location};
 use aws_sdk_s3::primitives::ByteStream;
 use ferry_test_stack::{Stack, StackOptions};
 
@@ -32,9 +32,8 @@ fn bundle() -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-#[test]
-fn a_deployment_fetches_with_the_agent_keys_and_succeeds_on_every_instance() {
-    let stack = Stack::start_with(StackOptions { instances: 2, ..StackOptions::default() });
+/// Uploads the bundle as the deployer, deploys it, and waits for the end.
+fn deploy_and_wait(stack: &Stack) -> DeploymentInfo {
     let key = "releases/hello-1.zip";
     stack.block_on(async {
         stack
@@ -64,15 +63,39 @@ fn a_deployment_fetches_with_the_agent_keys_and_succeeds_on_every_instance() {
             .expect("deployment id");
 
         let deadline = Instant::now() + Duration::from_secs(30);
-        let info = loop {
+        loop {
             let info = codedeploy.get_deployment().deployment_id(&id).send().await.expect("get deployment").deployment_info.expect("info");
             match info.status() {
                 Some(DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped) => break info,
                 _ if Instant::now() > deadline => panic!("deployment still {:?} after 30 s", info.status()),
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
-        };
-        assert_eq!(info.status(), Some(&DeploymentStatus::Succeeded), "{:?}\nmoto log: {}", info.error_information(), stack.moto_log().display());
-        assert_eq!(info.deployment_overview().map(|o| o.succeeded()), Some(2), "both instances of the group");
+        }
+    })
+}
+
+#[test]
+fn a_deployment_fetches_with_the_agent_keys_and_succeeds_on_every_instance() {
+    let stack = Stack::start_with(StackOptions { instances: 2, ..StackOptions::default() });
+    let info = deploy_and_wait(&stack);
+    assert_eq!(info.status(), Some(&DeploymentStatus::Succeeded), "{:?}\nmoto log: {}", info.error_information(), stack.moto_log().display());
+    assert_eq!(info.deployment_overview().map(|o| o.succeeded()), Some(2), "both instances of the group");
+}
+
+#[test]
+fn group_tags_and_auto_rollback_reach_the_emulator() {
+    let stack = Stack::start_with(StackOptions {
+        group_tags: vec![("emulator:fail-event".into(), "ValidateService".into())],
+        auto_rollback: true,
+        ..StackOptions::default()
     });
+    let info = deploy_and_wait(&stack);
+    assert_eq!(info.status(), Some(&DeploymentStatus::Failed));
+    // A first deployment has nothing to roll back to; the group must still
+    // say rollback is on.
+    let group = stack.block_on(
+        stack.codedeploy().get_deployment_group().application_name(stack.application()).deployment_group_name(stack.deployment_group()).send(),
+    );
+    let group = group.expect("group").deployment_group_info.expect("info");
+    assert_eq!(group.auto_rollback_configuration().map(|c| c.enabled()), Some(true));
 }

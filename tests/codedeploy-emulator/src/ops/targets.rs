@@ -11,9 +11,6 @@ use crate::model::{Deployment, InstanceRun, TargetStatus};
 use crate::protocol::{ApiError, OpResult, input, required};
 use crate::store::Shared;
 
-/// The account id that appears in instance ARNs (moto's default account).
-const ACCOUNT_ID: &str = "123456789012";
-
 /// Most target ids BatchGetDeploymentTargets accepts.
 const MAX_TARGET_IDS: usize = 25;
 
@@ -44,7 +41,7 @@ fn target(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
         "instanceTarget": {
             "deploymentId": d.id,
             "targetId": run.instance_id,
-            "targetArn": format!("arn:aws:ec2:{}:{ACCOUNT_ID}:instance/{}", shared.config.region, run.instance_id),
+            "targetArn": format!("arn:aws:ec2:{}:{}:instance/{}", shared.config.region, shared.config.account_id, run.instance_id),
             "status": run.status,
             "lastUpdatedAt": run.last_updated,
             "lifecycleEvents": run.events,

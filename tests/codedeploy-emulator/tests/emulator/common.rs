@@ -119,6 +119,8 @@ impl Drop for Moto {
 pub fn moto() -> Option<Moto> {
     let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
     if !bin.exists() {
+        // CI sets up the venv; skipping there would hide the S3 round trip.
+        assert!(std::env::var_os("CI").is_none(), "moto_server missing at {} under CI", bin.display());
         eprintln!("moto_server not found at {}; skipping the S3 round trip", bin.display());
         return None;
     }
@@ -169,4 +171,19 @@ pub fn emulator_with_s3(endpoint: &str, tweak: impl FnOnce(&mut Config)) -> Emul
     config.s3_endpoint = Some(endpoint.to_string());
     tweak(&mut config);
     Emulator::start(config).unwrap()
+}
+
+/// Every target id of a deployment, following nextToken (the SDK has no
+/// paginator for ListDeploymentTargets).
+pub async fn all_target_ids(client: &Client, id: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client.list_deployment_targets().deployment_id(id).set_next_token(token).send().await.unwrap();
+        ids.extend(page.target_ids().iter().cloned());
+        token = page.next_token;
+        if token.is_none() {
+            return ids;
+        }
+    }
 }

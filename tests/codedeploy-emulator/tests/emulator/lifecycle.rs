@@ -117,6 +117,22 @@ async fn stop_deployment_stops_it_and_refuses_completed_ones() {
 }
 
 #[tokio::test]
+async fn stopping_a_one_instance_deployment_mid_flight_ends_stopped_not_failed() {
+    let mut cfg = config();
+    cfg.step_delay = Duration::from_millis(200);
+    let emulator = Emulator::start(cfg).unwrap();
+    let cd = client(&emulator);
+    app_and_group(&cd, "shop", "prod", 1, &[]).await;
+    let id = deploy(&cd, "prod", "releases", "shop.zip", None).await;
+    // Let the only instance get under way, so the stop interrupts it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cd.stop_deployment().deployment_id(&id).send().await.unwrap();
+    let info = wait_complete(&cd, &id).await;
+    assert_eq!(info.status, Some(DeploymentStatus::Stopped));
+    assert_eq!(info.error_information.unwrap().code.unwrap().as_str(), "MANUAL_STOP");
+}
+
+#[tokio::test]
 async fn targets_are_not_listed_before_the_deployment_starts() {
     let mut cfg = config();
     cfg.step_delay = Duration::from_millis(300);

@@ -5,5 +5,10 @@
 mod common;
 
 mod api;
+mod binary;
+mod configs;
+mod hooks;
 mod lifecycle;
+mod revisions;
+mod targets;
 mod wire;

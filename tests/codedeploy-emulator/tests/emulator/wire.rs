@@ -67,3 +67,20 @@ fn malformed_json_is_a_serialization_exception() {
     assert_eq!(status, 400);
     assert!(text.contains("SerializationException"), "{text}");
 }
+
+#[tokio::test]
+async fn requests_over_an_operations_rate_limit_are_throttled() {
+    let mut cfg = config();
+    cfg.rate_limits.insert("ListApplications".into(), 1.0);
+    let emulator = Emulator::start(cfg).unwrap();
+    let cd = crate::common::client(&emulator);
+    cd.list_applications().send().await.unwrap();
+    let throttled = cd.list_applications().send().await.unwrap_err();
+    use aws_sdk_codedeploy::error::ProvideErrorMetadata;
+    assert_eq!(throttled.code(), Some("ThrottlingException"));
+    // Other operations have their own (here unlimited) budget.
+    cd.list_deployment_configs().send().await.unwrap();
+    cd.list_deployment_configs().send().await.unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    cd.list_applications().send().await.unwrap();
+}

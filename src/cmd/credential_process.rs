@@ -1,0 +1,24 @@
+//! `ferry credential-process`: `credential_process` JSON (version 1) on
+//! stdout, so a profile in ~/.aws/config can get its credentials from ferry:
+//!
+//! ```ini
+//! [profile production]
+//! credential_process = ferry credential-process --env production
+//! ```
+
+use std::path::PathBuf;
+
+use crate::cli::CredentialProcessArgs;
+use crate::error::{Error, ExitCode};
+use crate::handoff::{self, HandoffError};
+use crate::report::{Reporter, write_product};
+use crate::{assume, config};
+
+/// Prints the JSON document on stdout.
+pub async fn run(args: &CredentialProcessArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let env = config::resolve(&args.target.selection(config_path))?;
+    let opts = super::assume_options(&env, reporter);
+    let creds = assume::credentials(&env, &opts).await?;
+    write_product(&handoff::credential_process_json(&creds)).map_err(|e| HandoffError::Write { detail: e.to_string() })?;
+    Ok(ExitCode::Success)
+}

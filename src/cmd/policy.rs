@@ -1,0 +1,42 @@
+//! `ferry policy [trust|deploy|jenkins]`: the IAM documents this environment
+//! needs, as JSON that `aws iam create-role` / `put-role-policy` accept.
+
+use std::path::PathBuf;
+
+use crate::cli::PolicyArgs;
+use crate::error::{Error, ExitCode};
+use crate::policy::{self, Kind};
+use crate::report::{Event, Reporter, write_product};
+use crate::{assume, config};
+
+/// Prints the requested policy document on stdout.
+pub async fn run(args: &PolicyArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let env = config::resolve(&args.target.selection(config_path))?;
+    let doc = match args.kind {
+        Kind::Deploy => policy::deploy(&env),
+        Kind::Jenkins => policy::jenkins(&env),
+        Kind::Trust => {
+            let principals = if !args.principal.is_empty() {
+                args.principal.clone()
+            } else if let Some(previous_hop) = policy::default_principals(&env) {
+                previous_hop
+            } else {
+                // Only the identity ferry runs as is known; say so, since a
+                // laptop's identity is rarely the one to trust.
+                let caller = assume::caller_arn(&env).await?;
+                let principal = policy::principal_for_caller(&caller);
+                reporter.report(&Event::Warning {
+                    message: format!(
+                        "trusting {principal}, the identity this ferry runs as ({caller}); pass --principal <ARN> to trust \
+                         another (e.g. the Jenkins agents' role), and add the role's path if it has one."
+                    ),
+                });
+                vec![principal]
+            };
+            policy::trust(&env, &principals)
+        }
+    };
+    let text = serde_json::to_string_pretty(&doc).expect("a JSON value serializes");
+    write_product(&format!("{text}\n")).map_err(|e| crate::handoff::HandoffError::Write { detail: e.to_string() })?;
+    Ok(ExitCode::Success)
+}

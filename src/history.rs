@@ -1,0 +1,244 @@
+//! history: a deployment group's recent deployments, read from CodeDeploy
+//! itself (ListDeployments + BatchGetDeployments) so it survives a Jenkins
+//! restart, and the build numbers ferry writes into deployment descriptions.
+//!
+//! `rollback`, `queue` and `ferry history` all read the group's past through
+//! here.
+
+use std::collections::HashMap;
+
+use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus, S3Location, TimeRange};
+use aws_smithy_types::DateTime;
+
+use crate::config::Environment;
+use crate::error::{describe_sdk_error, is_unreachable};
+use crate::report::HistoryEntry;
+
+/// BatchGetDeployments accepts at most this many ids.
+const BATCH: usize = 25;
+
+/// A CodeDeploy read that failed, reduced to what error messages need.
+#[derive(Debug, Clone)]
+pub struct ReadFailure {
+    /// The endpoint could not be reached (or timed out).
+    pub unreachable: bool,
+    /// What CodeDeploy (or the connection) said.
+    pub detail: String,
+}
+
+impl<E> From<aws_sdk_codedeploy::error::SdkError<E>> for ReadFailure
+where
+    E: aws_sdk_codedeploy::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn from(e: aws_sdk_codedeploy::error::SdkError<E>) -> Self {
+        ReadFailure { unreachable: is_unreachable(&e), detail: describe_sdk_error(&e) }
+    }
+}
+
+/// Which deployments of the group to list.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<DeploymentStatus>,
+    /// Only those created at or after this time.
+    pub created_after: Option<DateTime>,
+    /// At most this many (newest first).
+    pub limit: usize,
+}
+
+/// Statuses of a deployment that has not ended yet.
+pub fn active_statuses() -> Vec<DeploymentStatus> {
+    vec![
+        DeploymentStatus::Created,
+        DeploymentStatus::Queued,
+        DeploymentStatus::InProgress,
+        DeploymentStatus::Baking,
+        DeploymentStatus::Ready,
+    ]
+}
+
+/// The group's deployments matching `filter`, newest first, fully described.
+pub async fn list(cd: &aws_sdk_codedeploy::Client, env: &Environment, filter: &Filter) -> Result<Vec<DeploymentInfo>, ReadFailure> {
+    let mut ids = Vec::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        let mut req = cd
+            .list_deployments()
+            .application_name(&env.application)
+            .deployment_group_name(&env.deployment_group)
+            .set_next_token(next_token.take());
+        if !filter.statuses.is_empty() {
+            req = req.set_include_only_statuses(Some(filter.statuses.clone()));
+        }
+        if let Some(after) = filter.created_after {
+            req = req.create_time_range(TimeRange::builder().start(after).build());
+        }
+        let page = req.send().await?;
+        ids.extend(page.deployments().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() && ids.len() < filter.limit => next_token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    ids.truncate(filter.limit);
+    describe(cd, &ids).await
+}
+
+/// Describes `ids`, in the order given (BatchGetDeployments answers in any order).
+pub async fn describe(cd: &aws_sdk_codedeploy::Client, ids: &[String]) -> Result<Vec<DeploymentInfo>, ReadFailure> {
+    let mut by_id: HashMap<String, DeploymentInfo> = HashMap::new();
+    for chunk in ids.chunks(BATCH) {
+        let out = cd.batch_get_deployments().set_deployment_ids(Some(chunk.to_vec())).send().await?;
+        for info in out.deployments_info() {
+            by_id.insert(info.deployment_id().unwrap_or_default().to_string(), info.clone());
+        }
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// A deployment's S3 revision, if it has one.
+pub fn s3_location(info: &DeploymentInfo) -> Option<&S3Location> {
+    info.revision().and_then(|r| r.s3_location())
+}
+
+/// `s3://bucket/key` of a revision.
+pub fn s3_url(loc: &S3Location) -> String {
+    format!("s3://{}/{}", loc.bucket().unwrap_or_default(), loc.key().unwrap_or_default())
+}
+
+/// Whether two revisions are the same object: bucket, key, and eTag / version
+/// when both sides pin one.
+pub fn same_object(a: &S3Location, b: &S3Location) -> bool {
+    let pinned_equal = |x: Option<&str>, y: Option<&str>| match (x, y) {
+        (Some(x), Some(y)) => x.trim_matches('"') == y.trim_matches('"'),
+        _ => true,
+    };
+    a.bucket() == b.bucket()
+        && a.key() == b.key()
+        && pinned_equal(a.e_tag(), b.e_tag())
+        && pinned_equal(a.version(), b.version())
+}
+
+/// The SHA-256 in a key ferry wrote (`…/<64 hex>.zip`), if it is one.
+pub fn sha256_of_key(key: &str) -> Option<String> {
+    let file = key.rsplit('/').next()?;
+    let stem = file.split('.').next()?;
+    (stem.len() == 64 && stem.chars().all(|c| c.is_ascii_hexdigit())).then(|| stem.to_ascii_lowercase())
+}
+
+/// A Jenkins build as ferry records it in a deployment description:
+/// `ferry build 42 of web-deploy by …`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Build {
+    /// BUILD_NUMBER.
+    pub number: u64,
+    /// JOB_NAME (`-` when unknown). Numbers are only comparable within a job.
+    pub job: String,
+}
+
+impl Build {
+    /// The build of this process, from Jenkins' BUILD_NUMBER and JOB_NAME.
+    pub fn from_env() -> Option<Build> {
+        let number = std::env::var("BUILD_NUMBER").ok()?.trim().parse().ok()?;
+        let job = std::env::var("JOB_NAME").ok().filter(|j| !j.trim().is_empty()).unwrap_or_else(|| "-".into());
+        Some(Build { number, job })
+    }
+
+    /// The description prefix that [`Build::parse`] reads back.
+    pub fn marker(&self) -> String {
+        format!("ferry build {} of {}", self.number, self.job)
+    }
+
+    /// Reads the build back out of a deployment description.
+    pub fn parse(description: &str) -> Option<Build> {
+        let rest = description.strip_prefix("ferry build ")?;
+        let (number, rest) = rest.split_once(" of ")?;
+        let number = number.parse().ok()?;
+        let job = rest.split(" by ").next().unwrap_or(rest).trim();
+        (!job.is_empty()).then(|| Build { number, job: job.to_string() })
+    }
+}
+
+/// `2026-11-27T21:40:01Z`.
+pub fn utc(t: &DateTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t.secs())
+        .ok()
+        .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).ok())
+        .unwrap_or_default()
+}
+
+/// One history row from a deployment, before any S3 metadata is added.
+pub fn entry(info: &DeploymentInfo) -> HistoryEntry {
+    let loc = s3_location(info);
+    let description = info.description().map(String::from);
+    HistoryEntry {
+        deployment_id: info.deployment_id().unwrap_or_default().to_string(),
+        created_at: info.create_time().map(utc),
+        completed_at: info.complete_time().map(utc),
+        status: info.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "Unknown".into()),
+        creator: info.creator().map(|c| c.as_str().to_string()).unwrap_or_else(|| "unknown".into()),
+        build: description.as_deref().and_then(Build::parse).map(|b| b.number.to_string()),
+        sha256: loc.and_then(|l| l.key()).and_then(sha256_of_key),
+        bucket: loc.and_then(|l| l.bucket()).map(String::from),
+        key: loc.and_then(|l| l.key()).map(String::from),
+        etag: loc.and_then(|l| l.e_tag()).map(String::from),
+        description,
+        rollback_deployment_id: info.rollback_info().and_then(|r| r.rollback_deployment_id()).map(String::from),
+    }
+}
+
+/// Adds what the bundle's S3 metadata says (`ferry-build`, `ferry-sha256`)
+/// where the deployment itself does not: one HeadObject per distinct object,
+/// and a missing object or denied read just leaves the fields empty.
+pub async fn add_object_metadata(s3: &aws_sdk_s3::Client, owner: &str, entries: &mut [HistoryEntry]) {
+    let mut seen: HashMap<(String, String), Option<HashMap<String, String>>> = HashMap::new();
+    for e in entries.iter_mut() {
+        let (Some(bucket), Some(key)) = (e.bucket.clone(), e.key.clone()) else { continue };
+        if e.build.is_some() && e.sha256.is_some() {
+            continue;
+        }
+        let slot = (bucket.clone(), key.clone());
+        if !seen.contains_key(&slot) {
+            let head = s3.head_object().bucket(&bucket).key(&key).expected_bucket_owner(owner).send().await;
+            seen.insert(slot.clone(), head.ok().and_then(|h| h.metadata().cloned()));
+        }
+        if let Some(Some(meta)) = seen.get(&slot) {
+            if e.build.is_none() {
+                e.build = meta.get("ferry-build").cloned();
+            }
+            if e.sha256.is_none() {
+                e.sha256 = meta.get("ferry-sha256").cloned();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_marker_reads_back_with_its_job() {
+        let b = Build { number: 42, job: "web deploy".into() };
+        let desc = format!("{} by jenkins-web-42 (sha256 abc)", b.marker());
+        assert_eq!(Build::parse(&desc), Some(b));
+        assert_eq!(Build::parse("ferry release manual by me"), None);
+        assert_eq!(Build::parse("ferry build x of y"), None);
+    }
+
+    #[test]
+    fn sha256_is_read_only_from_content_addressed_keys() {
+        let sha = "ab".repeat(32);
+        assert_eq!(sha256_of_key(&format!("releases/web/{sha}.zip")), Some(sha.clone()));
+        assert_eq!(sha256_of_key("manual/app.zip"), None);
+        assert_eq!(sha256_of_key(&format!("{}.tar.gz", &sha[..63])), None);
+    }
+
+    #[test]
+    fn same_object_compares_pins_only_when_both_have_them() {
+        let loc = |etag: Option<&str>| S3Location::builder().bucket("b").key("k").set_e_tag(etag.map(String::from)).build();
+        assert!(same_object(&loc(Some("e1")), &loc(Some("\"e1\""))));
+        assert!(!same_object(&loc(Some("e1")), &loc(Some("e2"))));
+        assert!(same_object(&loc(None), &loc(Some("e2"))));
+    }
+}

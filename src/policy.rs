@@ -1,0 +1,391 @@
+//! IAM policy documents for an environment, generated from the same
+//! settings ferry deploys with: the production role's trust and permissions
+//! policies, the Jenkins role's policy, and the session policy that scopes an
+//! assumed session down to one environment.
+//!
+//! Every document is a `serde_json::Value` so it is valid JSON by
+//! construction; principals are always arrays (an object with two `"AWS"`
+//! keys is not an error in many parsers, it silently keeps the last one).
+
+use serde_json::{Value, json};
+
+use crate::config::Environment;
+
+/// IAM's policy language version.
+const VERSION: &str = "2012-10-17";
+
+/// Which document `ferry policy` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// Trust policy of the production role (who may assume it).
+    Trust,
+    /// Permissions of the production role: this environment's releases only.
+    Deploy,
+    /// Identity policy of the Jenkins role: assume exactly the first role.
+    Jenkins,
+}
+
+/// The STS actions a caller needs on a role, given the session features
+/// the environment turns on.
+fn assume_actions(env: &Environment) -> Vec<&'static str> {
+    let mut actions = vec!["sts:AssumeRole"];
+    if env.session_tags {
+        actions.push("sts:TagSession");
+    }
+    if env.source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    actions
+}
+
+/// The trust policy of `env.role`: `principals` may assume it, with the
+/// external id condition when one is configured.
+pub fn trust(env: &Environment, principals: &[String]) -> Value {
+    let mut statement = json!({
+        "Sid": "FerryAssume",
+        "Effect": "Allow",
+        "Principal": { "AWS": principals },
+        "Action": assume_actions(env),
+    });
+    if let Some(id) = &env.external_id {
+        statement["Condition"] = json!({ "StringEquals": { "sts:ExternalId": id } });
+    }
+    json!({ "Version": VERSION, "Statement": [statement] })
+}
+
+/// Who the trust policy should name when nobody was given: the previous hop
+/// of the chain if there is one (only it can assume the last role).
+pub fn default_principals(env: &Environment) -> Option<Vec<String>> {
+    env.role_chain.last().map(|r| vec![r.arn.clone()])
+}
+
+/// The principal ARN to trust for a caller STS reported: an assumed-role
+/// session (`arn:aws:sts::1:assumed-role/JenkinsRole/i-0abc`) becomes the
+/// role; users and roles stay as they are.
+pub fn principal_for_caller(caller_arn: &str) -> String {
+    let parts: Vec<&str> = caller_arn.splitn(6, ':').collect();
+    if let [_, partition, "sts", _, account, resource] = parts[..]
+        && let Some(rest) = resource.strip_prefix("assumed-role/")
+    {
+        let role = rest.split('/').next().unwrap_or(rest);
+        return format!("arn:{partition}:iam::{account}:role/{role}");
+    }
+    caller_arn.to_string()
+}
+
+/// The Jenkins role's policy: `sts:AssumeRole` (plus tagging and source
+/// identity when enabled) on exactly the first role ferry assumes.
+pub fn jenkins(env: &Environment) -> Value {
+    let first = env.role_chain.first().unwrap_or(&env.role);
+    json!({
+        "Version": VERSION,
+        "Statement": [{
+            "Sid": "FerryAssumeFirstHop",
+            "Effect": "Allow",
+            "Action": assume_actions(env),
+            "Resource": first.arn,
+        }]
+    })
+}
+
+/// The production role's permissions: releases under the environment's
+/// bucket/prefix, deployments of its application to its group, and the KMS
+/// key when the bucket encrypts with one.
+pub fn deploy(env: &Environment) -> Value {
+    let p = &env.role.partition;
+    let bucket_arn = format!("arn:{p}:s3:::{}", env.bucket);
+    let objects = if env.prefix.is_empty() { format!("{bucket_arn}/*") } else { format!("{bucket_arn}/{}/*", env.prefix) };
+    let mut list = json!({
+        "Sid": "ListReleases",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        "Resource": bucket_arn,
+    });
+    if !env.prefix.is_empty() {
+        list["Condition"] = json!({ "StringLike": { "s3:prefix": [env.prefix.clone(), format!("{}/*", env.prefix)] } });
+    }
+    let cd = format!("arn:{p}:codedeploy:{}:{}", env.region, env.role.account);
+    let configs = match &env.deployment_config {
+        Some(name) => vec![format!("{cd}:deploymentconfig:{name}")],
+        // The group's own configuration is not known offline.
+        None => vec![format!("{cd}:deploymentconfig:*")],
+    };
+    let mut statements = vec![
+        json!({
+            "Sid": "WriteReleases",
+            "Effect": "Allow",
+            "Action": [
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:GetObjectAttributes",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            "Resource": objects,
+        }),
+        list,
+        json!({
+            "Sid": "DeployToGroup",
+            "Effect": "Allow",
+            "Action": [
+                "codedeploy:CreateDeployment",
+                "codedeploy:GetDeployment",
+                "codedeploy:GetDeploymentGroup",
+                "codedeploy:StopDeployment",
+                // rollback, history and the busy-group queue read the group's past.
+                "codedeploy:ListDeployments",
+                "codedeploy:BatchGetDeployments",
+                "codedeploy:ListDeploymentTargets",
+                "codedeploy:BatchGetDeploymentTargets",
+                "codedeploy:ListDeploymentInstances",
+                "codedeploy:BatchGetDeploymentInstances",
+            ],
+            "Resource": format!("{cd}:deploymentgroup:{}/{}", env.application, env.deployment_group),
+        }),
+        json!({
+            "Sid": "RegisterRevisions",
+            "Effect": "Allow",
+            "Action": ["codedeploy:GetApplication", "codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
+            "Resource": format!("{cd}:application:{}", env.application),
+        }),
+        json!({
+            "Sid": "ReadDeploymentConfig",
+            "Effect": "Allow",
+            "Action": ["codedeploy:GetDeploymentConfig"],
+            "Resource": configs,
+        }),
+    ];
+    if let Some(key) = &env.kms_key_id {
+        statements.push(kms_statement(env, key));
+        // `ferry doctor` compares the bucket's default key with this one.
+        statements.push(json!({
+            "Sid": "ReadBucketEncryption",
+            "Effect": "Allow",
+            "Action": ["s3:GetEncryptionConfiguration"],
+            "Resource": format!("arn:{p}:s3:::{}", env.bucket),
+        }));
+    }
+    json!({ "Version": VERSION, "Statement": statements })
+}
+
+/// The session policy: the deploy policy, compact. A session gets the
+/// intersection of the role's policies and this, so a broad role used by
+/// several environments is narrowed to the one being deployed.
+pub fn session(env: &Environment) -> String {
+    deploy(env).to_string()
+}
+
+/// KMS rights for SSE-KMS uploads. An alias cannot be a policy resource for
+/// key use, so aliases are matched with the `kms:ResourceAliases` condition.
+fn kms_statement(env: &Environment, key: &str) -> Value {
+    let p = &env.role.partition;
+    let keys = format!("arn:{p}:kms:{}:{}:key", env.region, env.role.account);
+    let mut statement = json!({
+        "Sid": "EncryptReleases",
+        "Effect": "Allow",
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
+    });
+    if key.starts_with("arn:") && !key.contains(":alias/") {
+        statement["Resource"] = json!(key);
+    } else if let Some(alias) = key.rsplit_once(":alias/").map(|(_, a)| a).or_else(|| key.strip_prefix("alias/")) {
+        statement["Resource"] = json!(format!("{keys}/*"));
+        statement["Condition"] = json!({ "ForAnyValue:StringEquals": { "kms:ResourceAliases": [format!("alias/{alias}")] } });
+    } else {
+        statement["Resource"] = json!(format!("{keys}/{key}"));
+    }
+    statement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assume::RoleArn;
+
+    fn env() -> Environment {
+        Environment {
+            name: "production".into(),
+            role: RoleArn::parse("arn:aws:iam::222222222222:role/CA_ServiceDeployer").unwrap(),
+            external_id: None,
+            region: "eu-west-1".into(),
+            bucket: "acme-releases".into(),
+            prefix: "releases".into(),
+            application: "web".into(),
+            deployment_group: "web-prod".into(),
+            deployment_config: None,
+            duration: std::time::Duration::from_secs(3600),
+            source_identity: None,
+            session_tags: false,
+            role_chain: vec![],
+            session_policy: false,
+            kms_key_id: None,
+            tags: Default::default(),
+            metadata: Default::default(),
+        }
+    }
+
+    fn statement<'a>(doc: &'a Value, sid: &str) -> &'a Value {
+        doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).unwrap_or_else(|| panic!("no {sid} in {doc}"))
+    }
+
+    #[test]
+    fn trust_principals_are_one_array_under_one_aws_key() {
+        let principals = vec!["arn:aws:iam::111111111111:role/JenkinsRole".to_string(), "arn:aws:iam::111111111111:role/Ops".into()];
+        let doc = trust(&env(), &principals);
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        assert_eq!(text.matches("\"AWS\"").count(), 1, "{text}");
+        assert_eq!(doc["Statement"][0]["Principal"]["AWS"], json!(principals));
+        assert!(doc["Statement"][0].get("Condition").is_none());
+    }
+
+    #[test]
+    fn trust_requires_the_external_id_when_configured() {
+        let mut e = env();
+        e.external_id = Some("ops-to-prod".into());
+        let doc = trust(&e, &["arn:aws:iam::111111111111:role/JenkinsRole".into()]);
+        assert_eq!(doc["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"], "ops-to-prod");
+    }
+
+    #[test]
+    fn tagging_and_source_identity_are_allowed_only_when_enabled() {
+        let mut e = env();
+        assert_eq!(jenkins(&e)["Statement"][0]["Action"], json!(["sts:AssumeRole"]));
+        e.session_tags = true;
+        e.source_identity = Some("build-user".into());
+        let want = json!(["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]);
+        assert_eq!(jenkins(&e)["Statement"][0]["Action"], want);
+        assert_eq!(trust(&e, &[])["Statement"][0]["Action"], want);
+    }
+
+    #[test]
+    fn jenkins_may_assume_exactly_the_first_hop() {
+        let mut e = env();
+        assert_eq!(jenkins(&e)["Statement"][0]["Resource"], "arn:aws:iam::222222222222:role/CA_ServiceDeployer");
+        e.role_chain = vec![RoleArn::parse("arn:aws:iam::333333333333:role/hub").unwrap()];
+        assert_eq!(jenkins(&e)["Statement"][0]["Resource"], "arn:aws:iam::333333333333:role/hub");
+        assert_eq!(default_principals(&e), Some(vec!["arn:aws:iam::333333333333:role/hub".to_string()]));
+    }
+
+    #[test]
+    fn deploy_writes_only_under_the_prefix_and_lists_only_it() {
+        let doc = deploy(&env());
+        assert_eq!(statement(&doc, "WriteReleases")["Resource"], "arn:aws:s3:::acme-releases/releases/*");
+        let list = statement(&doc, "ListReleases");
+        assert_eq!(list["Resource"], "arn:aws:s3:::acme-releases");
+        assert_eq!(list["Condition"]["StringLike"]["s3:prefix"], json!(["releases", "releases/*"]));
+        let text = doc.to_string();
+        assert!(!text.contains("\"s3:*\"") && !text.contains("\"Resource\":\"*\""), "{text}");
+    }
+
+    /// Every SDK call ferry's code makes under the assumed role, and the IAM
+    /// action it needs. Scanning the sources keeps the generated policy from
+    /// falling behind a new feature: real AWS would deny what moto allows.
+    const CALLS: &[(&str, &str)] = &[
+        (".create_deployment()", "codedeploy:CreateDeployment"),
+        (".get_deployment()", "codedeploy:GetDeployment"),
+        (".get_deployment_group()", "codedeploy:GetDeploymentGroup"),
+        (".stop_deployment()", "codedeploy:StopDeployment"),
+        (".list_deployments()", "codedeploy:ListDeployments"),
+        (".batch_get_deployments()", "codedeploy:BatchGetDeployments"),
+        (".list_deployment_targets()", "codedeploy:ListDeploymentTargets"),
+        (".batch_get_deployment_targets()", "codedeploy:BatchGetDeploymentTargets"),
+        (".get_deployment_target()", "codedeploy:GetDeploymentTarget"),
+        (".get_application()", "codedeploy:GetApplication"),
+        (".get_deployment_config()", "codedeploy:GetDeploymentConfig"),
+        (".register_application_revision()", "codedeploy:RegisterApplicationRevision"),
+        (".get_application_revision()", "codedeploy:GetApplicationRevision"),
+        (".list_application_revisions()", "codedeploy:ListApplicationRevisions"),
+        (".put_object()", "s3:PutObject"),
+        (".create_multipart_upload()", "s3:PutObject"),
+        (".upload_part()", "s3:PutObject"),
+        (".complete_multipart_upload()", "s3:PutObject"),
+        (".abort_multipart_upload()", "s3:AbortMultipartUpload"),
+        (".list_parts()", "s3:ListMultipartUploadParts"),
+        (".list_multipart_uploads()", "s3:ListBucketMultipartUploads"),
+        (".head_object()", "s3:GetObject"),
+        (".get_object()", "s3:GetObject"),
+        (".get_object_attributes()", "s3:GetObjectAttributes"),
+        (".list_objects_v2()", "s3:ListBucket"),
+        (".get_object_tagging()", "s3:GetObjectTagging"),
+        (".put_object_tagging()", "s3:PutObjectTagging"),
+    ];
+
+    fn sources(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && !path.ends_with("doctor.rs")
+                && !path.ends_with("policy.rs")
+            {
+                // doctor probes links on purpose, and this file names every call.
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn deploy_policy_allows_every_call_ferry_makes() {
+        let mut src = String::new();
+        sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut src);
+        let policy = deploy(&env()).to_string();
+        let missing: Vec<&str> = CALLS
+            .iter()
+            .filter(|(call, _)| src.contains(call))
+            .map(|(_, action)| *action)
+            .filter(|action| !policy.contains(&format!("\"{action}\"")))
+            .collect();
+        assert!(missing.is_empty(), "ferry calls these but `ferry policy deploy` does not allow them: {missing:?}");
+    }
+
+    #[test]
+    fn deploy_names_the_application_group_and_config_arns() {
+        let mut e = env();
+        e.deployment_config = Some("CodeDeployDefault.OneAtATime".into());
+        let doc = deploy(&e);
+        assert_eq!(
+            statement(&doc, "DeployToGroup")["Resource"],
+            "arn:aws:codedeploy:eu-west-1:222222222222:deploymentgroup:web/web-prod"
+        );
+        assert_eq!(statement(&doc, "RegisterRevisions")["Resource"], "arn:aws:codedeploy:eu-west-1:222222222222:application:web");
+        assert_eq!(
+            statement(&doc, "ReadDeploymentConfig")["Resource"],
+            json!(["arn:aws:codedeploy:eu-west-1:222222222222:deploymentconfig:CodeDeployDefault.OneAtATime"])
+        );
+    }
+
+    #[test]
+    fn kms_statement_appears_only_with_a_key() {
+        let mut e = env();
+        assert!(deploy(&e).to_string().find("kms:").is_none());
+        e.kms_key_id = Some("1234abcd-12ab-34cd-56ef-1234567890ab".into());
+        let doc = deploy(&e);
+        assert_eq!(
+            statement(&doc, "EncryptReleases")["Resource"],
+            "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        );
+        e.kms_key_id = Some("alias/releases".into());
+        let doc = deploy(&e);
+        let s = statement(&doc, "EncryptReleases");
+        assert_eq!(s["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"], json!(["alias/releases"]));
+    }
+
+    #[test]
+    fn session_policy_fits_stss_size_limit() {
+        let mut e = env();
+        e.kms_key_id = Some("alias/releases".into());
+        e.deployment_config = Some("CodeDeployDefault.OneAtATime".into());
+        let p = session(&e);
+        assert!(p.len() <= 2048, "STS refuses session policies over 2048 characters: {}", p.len());
+    }
+
+    #[test]
+    fn caller_sessions_map_to_their_role() {
+        assert_eq!(
+            principal_for_caller("arn:aws:sts::111111111111:assumed-role/JenkinsRole/i-0abc"),
+            "arn:aws:iam::111111111111:role/JenkinsRole"
+        );
+        assert_eq!(principal_for_caller("arn:aws:iam::111111111111:user/jenkins"), "arn:aws:iam::111111111111:user/jenkins");
+    }
+}

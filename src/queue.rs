@@ -1,0 +1,287 @@
+//! queue: CreateDeployment for a group that may be busy, and whose answer may
+//! be lost.
+//!
+//! - Busy: CodeDeploy allows one running deployment per group and answers
+//!   `DeploymentLimitExceededException`. ferry says which deployment runs
+//!   and who started it, waits for it up to `--queue-timeout`, and retries.
+//! - Superseded: before each attempt, if a recent deployment of the group
+//!   carries a newer build of the same Jenkins job (`ferry build N of JOB`
+//!   in its description), this older build is not deployed over it.
+//! - Lost answer: when the call times out or the connection drops, CodeDeploy
+//!   may have created the deployment anyway (and the SDK's own retry then
+//!   meets it as "limit exceeded"). ferry looks for a deployment of the same
+//!   revision with the same description created in the last minutes and
+//!   follows it, instead of creating a duplicate.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, DeploymentInfo, RevisionLocation};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::DateTime;
+
+use crate::config::Environment;
+use crate::deploy::{self, CreateFailure, DeployError};
+use crate::error::ExitCode;
+use crate::history::{self, Build, Filter, ReadFailure, same_object};
+use crate::report::{Event, Reporter};
+
+/// How far back a lost CreateDeployment's deployment is looked for.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+/// How many recent deployments are checked for a newer build.
+const NEWER_BUILD_DEPTH: usize = 10;
+/// How often a lost answer is retried after finding no deployment.
+const TRANSPORT_RETRIES: u32 = 2;
+
+/// What to create.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// Where.
+    pub env: &'a Environment,
+    /// The pinned revision.
+    pub revision: RevisionLocation,
+    /// The description (starts with [`Build::marker`] when there is a build).
+    pub description: String,
+    /// `--rollback-on`: overrides the group's automatic rollback.
+    pub auto_rollback: Option<AutoRollbackConfiguration>,
+    /// This build, for the superseded check.
+    pub build: Option<Build>,
+    /// How long to wait for a busy group.
+    pub queue_timeout: Duration,
+}
+
+/// How the request ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// CodeDeploy created this deployment.
+    New(String),
+    /// An earlier, lost attempt of this request had created this deployment.
+    Adopted(String),
+    /// Not created: `deployment_id` carries a newer build of the same job.
+    Superseded {
+        /// The deployment with the newer build.
+        deployment_id: String,
+        /// Its build number.
+        newer_build: u64,
+    },
+}
+
+/// Why no deployment was created.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// CodeDeploy refused (or could not be reached).
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    /// The group stayed busy for `--queue-timeout`.
+    #[error(
+        "deployment group {deployment_group} was still busy with {deployment_id} after {waited_s}s; nothing was \
+         deployed. Raise --queue-timeout, or stop that deployment (`ferry stop {deployment_id}`)."
+    )]
+    TimedOut {
+        /// Group.
+        deployment_group: String,
+        /// The deployment that kept it busy.
+        deployment_id: String,
+        /// Seconds waited.
+        waited_s: u64,
+    },
+    /// The group's deployments could not be read.
+    #[error("cannot read the deployments of {deployment_group}: {detail}. The role needs codedeploy:ListDeployments and BatchGetDeployments.")]
+    Read {
+        /// Group.
+        deployment_group: String,
+        /// What CodeDeploy said.
+        detail: String,
+    },
+}
+
+impl QueueError {
+    /// Exit code: 5 when the wait ran out, else 2.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            QueueError::Deploy(e) => e.exit_code(),
+            QueueError::TimedOut { .. } => ExitCode::TimedOut,
+            QueueError::Read { .. } => ExitCode::Aws,
+        }
+    }
+}
+
+/// Creates the deployment, waiting behind a running one and never creating
+/// a duplicate of a lost attempt or overwriting a newer build.
+pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter: &dyn Reporter) -> Result<Created, QueueError> {
+    let env = req.env;
+    let read = |f: ReadFailure| QueueError::Read { deployment_group: env.deployment_group.clone(), detail: f.detail };
+    let started = Instant::now();
+    let deadline = started + req.queue_timeout;
+    let mut announced: Option<String> = None;
+    let mut lost = 0;
+    loop {
+        if let Some(build) = &req.build
+            && let Some((deployment_id, newer_build)) = newer_build(cd, env, build).await.map_err(read)?
+        {
+            reporter.report(&Event::Superseded { deployment_id: deployment_id.clone(), build: build.number, newer_build });
+            return Ok(Created::Superseded { deployment_id, newer_build });
+        }
+        let err = match deploy::send(cd, env, req.revision.clone(), &req.description, req.auto_rollback.clone()).await {
+            Ok(id) => return Ok(Created::New(id)),
+            Err(e) => e,
+        };
+        if answer_lost(&err) {
+            if let Some(id) = find_ours(cd, req).await.map_err(read)? {
+                return Ok(adopt(id, "CreateDeployment's answer was lost, but CodeDeploy had created it", reporter));
+            }
+            lost += 1;
+            if lost > TRANSPORT_RETRIES {
+                return Err(deploy::to_error(&err, env).into());
+            }
+            continue;
+        }
+        if !limit_exceeded(&err) {
+            return Err(deploy::to_error(&err, env).into());
+        }
+        let running = history::list(cd, env, &Filter { statuses: history::active_statuses(), limit: 1, ..Default::default() })
+            .await
+            .map_err(read)?;
+        let Some(running) = running.into_iter().next() else {
+            // It ended between the two calls: try again at once.
+            tokio::time::sleep(crate::watch::FAST).await;
+            continue;
+        };
+        let running_id = running.deployment_id().unwrap_or_default().to_string();
+        // The SDK retries a create whose answer was lost; the retry then
+        // meets the deployment the first attempt made.
+        if is_ours(&running, req) {
+            return Ok(adopt(running_id, "an earlier attempt of this CreateDeployment had created it", reporter));
+        }
+        if announced.as_deref() != Some(running_id.as_str()) {
+            reporter.report(&Event::Queued {
+                deployment_id: running_id.clone(),
+                creator: running.creator().map(|c| c.as_str().to_string()),
+                description: running.description().map(String::from),
+                timeout_s: req.queue_timeout.saturating_sub(started.elapsed()).as_secs(),
+            });
+            announced = Some(running_id.clone());
+        }
+        if !wait_until_ended(cd, &running_id, deadline).await {
+            return Err(QueueError::TimedOut {
+                deployment_group: env.deployment_group.clone(),
+                deployment_id: running_id,
+                waited_s: started.elapsed().as_secs(),
+            });
+        }
+    }
+}
+
+fn adopt(deployment_id: String, reason: &str, reporter: &dyn Reporter) -> Created {
+    reporter.report(&Event::DeploymentAdopted {
+        deployment_id: deployment_id.clone(),
+        reason: format!("{reason} (same revision and description); following it instead of creating another"),
+    });
+    Created::Adopted(deployment_id)
+}
+
+/// Whether the call may have reached CodeDeploy without ferry seeing the answer.
+fn answer_lost(e: &CreateFailure) -> bool {
+    matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
+}
+
+fn limit_exceeded(e: &CreateFailure) -> bool {
+    e.as_service_error().is_some_and(|s| s.is_deployment_limit_exceeded_exception())
+}
+
+/// Whether `info` is this request's own deployment: same object, same
+/// description, created within [`DUPLICATE_WINDOW`].
+fn is_ours(info: &DeploymentInfo, req: &Request<'_>) -> bool {
+    let recent = info.create_time().is_none_or(|t| t.secs() >= window_start().secs());
+    let same_revision = match (history::s3_location(info), req.revision.s3_location()) {
+        (Some(a), Some(b)) => same_object(a, b),
+        _ => false,
+    };
+    recent && same_revision && info.description() == Some(req.description.as_str())
+}
+
+fn window_start() -> DateTime {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    DateTime::from_secs(now.saturating_sub(DUPLICATE_WINDOW).as_secs() as i64)
+}
+
+/// A deployment of this request created in the last minutes, if any.
+async fn find_ours(
+    cd: &aws_sdk_codedeploy::Client,
+    req: &Request<'_>,
+) -> Result<Option<String>, ReadFailure> {
+    let recent =
+        history::list(cd, req.env, &Filter { created_after: Some(window_start()), limit: 25, ..Default::default() }).await?;
+    Ok(recent.iter().find(|d| is_ours(d, req)).and_then(|d| d.deployment_id()).map(String::from))
+}
+
+/// The newest recent deployment carrying a higher build number of the same job.
+async fn newer_build(
+    cd: &aws_sdk_codedeploy::Client,
+    env: &Environment,
+    build: &Build,
+) -> Result<Option<(String, u64)>, ReadFailure> {
+    let recent = history::list(cd, env, &Filter { limit: NEWER_BUILD_DEPTH, ..Default::default() }).await?;
+    Ok(recent.iter().find_map(|d| {
+        let theirs = Build::parse(d.description()?)?;
+        let id = d.deployment_id()?.to_string();
+        (theirs.job == build.job && theirs.number > build.number).then_some((id, theirs.number))
+    }))
+}
+
+/// Polls until the deployment is no longer running. `false` if `deadline` came first.
+async fn wait_until_ended(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, deadline: Instant) -> bool {
+    let active = history::active_statuses();
+    loop {
+        if let Ok(out) = cd.get_deployment().deployment_id(deployment_id).send().await {
+            let status = out.deployment_info().and_then(|i| i.status().cloned());
+            if status.is_some_and(|s| !active.contains(&s)) {
+                return true;
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(crate::watch::SLOW.min(deadline - now)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codedeploy::types::{RevisionLocationType, S3Location};
+
+    fn revision(etag: &str) -> RevisionLocation {
+        let loc = S3Location::builder().bucket("b").key("releases/web/x.zip").e_tag(etag).build();
+        RevisionLocation::builder().revision_type(RevisionLocationType::S3).s3_location(loc).build()
+    }
+
+    fn env() -> Environment {
+        Environment::example()
+    }
+
+    #[test]
+    fn a_lost_create_is_matched_only_by_same_object_same_description_and_recent() {
+        let env = env();
+        let req = Request {
+            env: &env,
+            revision: revision("e1"),
+            description: "ferry build 7 of web by s (sha256 x)".into(),
+            auto_rollback: None,
+            build: None,
+            queue_timeout: Duration::ZERO,
+        };
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let info = |etag: &str, desc: &str, created: i64| {
+            DeploymentInfo::builder()
+                .revision(revision(etag))
+                .description(desc)
+                .create_time(DateTime::from_secs(created))
+                .build()
+        };
+        assert!(is_ours(&info("e1", &req.description, now - 5), &req));
+        assert!(!is_ours(&info("e2", &req.description, now - 5), &req), "other bytes under the same key");
+        assert!(!is_ours(&info("e1", "ferry build 8 of web by s (sha256 x)", now - 5), &req), "another build");
+        assert!(!is_ours(&info("e1", &req.description, now - 3600), &req), "too old to be this attempt");
+    }
+}

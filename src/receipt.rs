@@ -1,0 +1,162 @@
+//! receipt: the JSON file a release leaves behind for Jenkins'
+//! `archiveArtifacts`, written on success, failure and abort alike.
+//!
+//! A [`Receipt`] is built only from typed, non-secret fields (names, ids,
+//! hashes, timings), so nothing secret can reach the file.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use crate::report::{Event, Receipt, Reporter};
+
+/// The file name used in Jenkins when `--receipt` is not given.
+pub const DEFAULT_FILE: &str = "ferry-receipt.json";
+
+/// The receipt file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the receipt {path}: {detail}. Point --receipt at a writable file, or run in a writable workspace.")]
+pub struct ReceiptError {
+    /// The file.
+    pub path: String,
+    /// The I/O error.
+    pub detail: String,
+}
+
+/// Where to write: `--receipt` if given, else `ferry-receipt.json` in the
+/// working directory when running in Jenkins (`JENKINS_URL` or `BUILD_TAG`
+/// set), else nowhere.
+pub fn path(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    let in_jenkins = std::env::var_os("JENKINS_URL").is_some() || std::env::var_os("BUILD_TAG").is_some();
+    in_jenkins.then(|| PathBuf::from(DEFAULT_FILE))
+}
+
+/// The build this process belongs to, as the receipt records it.
+pub fn build_from_env() -> Option<String> {
+    std::env::var("BUILD_TAG").ok().or_else(|| std::env::var("BUILD_NUMBER").ok()).filter(|b| !b.is_empty())
+}
+
+/// Records where the command deploys to.
+pub fn set_target(receipt: &mut Receipt, env: &crate::config::Environment) {
+    receipt.environment = env.name.clone();
+    receipt.application = env.application.clone();
+    receipt.deployment_group = env.deployment_group.clone();
+}
+
+/// Records who the command acts as (role and session name; never credentials).
+pub fn set_session(receipt: &mut Receipt, session: &crate::assume::Session) {
+    receipt.role_arn = session.role_arn.clone();
+    receipt.session_name = session.session_name.clone();
+}
+
+/// Wall-clock and monotonic start of a command, for the receipt's timings.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    wall: SystemTime,
+    mono: Instant,
+}
+
+impl Clock {
+    /// Now.
+    pub fn start() -> Clock {
+        Clock { wall: SystemTime::now(), mono: Instant::now() }
+    }
+
+    /// Fills the receipt's `started_at`, `finished_at` and `elapsed_ms`.
+    pub fn stamp(&self, receipt: &mut Receipt) {
+        receipt.started_at = Some(format_time(self.wall));
+        receipt.finished_at = Some(format_time(SystemTime::now()));
+        receipt.elapsed_ms = Some(self.mono.elapsed().as_millis() as u64);
+    }
+}
+
+fn format_time(t: SystemTime) -> String {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
+    crate::history::utc(&aws_smithy_types::DateTime::from_secs(secs))
+}
+
+/// Writes the receipt atomically (temp file + rename), so an archived
+/// receipt is never half a file, and reports where it went.
+pub fn write(path: &Path, receipt: &Receipt, reporter: &dyn Reporter) -> Result<(), ReceiptError> {
+    let err = |detail: String| ReceiptError { path: path.display().to_string(), detail };
+    let mut text = serde_json::to_string_pretty(receipt).map_err(|e| err(e.to_string()))?;
+    text.push('\n');
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| err(e.to_string()))?;
+    std::fs::write(tmp.path(), text).map_err(|e| err(e.to_string()))?;
+    tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
+    reporter.report(&Event::ReceiptWritten { path: path.display().to_string() });
+    Ok(())
+}
+
+/// Ends a command that keeps a receipt: stamps the timings, records the
+/// error if there was one, writes the file (when a path is set) and reports
+/// the receipt event once a deployment exists, when `announce` (text mode
+/// prints its deployment id on stdout). The command's own result wins over
+/// a failure to write the file, which is reported as a warning then.
+pub fn finish(
+    result: Result<crate::error::ExitCode, crate::error::Error>,
+    mut receipt: Receipt,
+    clock: Clock,
+    path: Option<&Path>,
+    announce: bool,
+    reporter: &dyn Reporter,
+) -> Result<crate::error::ExitCode, crate::error::Error> {
+    clock.stamp(&mut receipt);
+    if let Err(e) = &result {
+        receipt.error = Some(e.to_string());
+    }
+    let written = path.map(|p| write(p, &receipt, reporter)).transpose();
+    if announce && !receipt.deployment_id.is_empty() {
+        reporter.report(&Event::Receipt(receipt));
+    }
+    match (result, written) {
+        (Ok(code), Ok(_)) => Ok(code),
+        (Ok(_), Err(e)) => Err(e.into()),
+        (Err(e), Err(w)) => {
+            reporter.report(&Event::Warning { message: w.to_string() });
+            Err(e)
+        }
+        (Err(e), Ok(_)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn report(&self, _: &Event) {}
+    }
+
+    #[test]
+    fn receipt_file_holds_every_documented_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let mut r = Receipt { environment: "production".into(), deployment_id: "d-123456789".into(), ..Default::default() };
+        Clock::start().stamp(&mut r);
+        write(&path, &r, &Quiet).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for field in [
+            "environment", "role_arn", "session_name", "bucket", "key", "sha256", "etag", "version_id", "deployment_id",
+            "rollback_deployment_id", "rollback_outcome", "started_at", "finished_at", "elapsed_ms", "outcome", "build",
+            "signal", "error",
+        ] {
+            assert!(v.get(field).is_some(), "missing {field}: {v}");
+        }
+        assert_eq!(v["deployment_id"], "d-123456789");
+        assert!(v["started_at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn an_unwritable_receipt_path_names_the_file() {
+        let e = write(Path::new("/nonexistent-dir/r.json"), &Receipt::default(), &Quiet).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent-dir/r.json"), "{e}");
+    }
+}

@@ -1,0 +1,248 @@
+//! watch: follows a deployment until it reaches a final state, reporting
+//! each change of the deployment and of its instances' lifecycle events, and
+//! on failure which instance failed which event, with the hook's output.
+//!
+//! Polling adapts: fast right after something changed, slower while nothing
+//! does, never slower than [`SLOW`], so a finished deployment is noticed
+//! within two seconds. Throttling and lost connections slow the loop down
+//! instead of ending it: a network blip must not fail a release.
+
+mod poll;
+mod targets;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_codedeploy::error::ProvideErrorMetadata;
+use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
+
+use crate::error::{describe_sdk_error, is_unreachable};
+use crate::report::{Event, Outcome, Overview, Reporter};
+
+pub use poll::{FAST, SLOW};
+use poll::Poll;
+use targets::Targets;
+
+/// How to follow.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// Give up (exit 5) after this long.
+    pub timeout: Duration,
+    /// Keep waiting when a blue/green deployment is Ready (waiting for
+    /// traffic to be rerouted) instead of ending there.
+    pub wait_ready: bool,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions { timeout: Duration::from_secs(3600), wait_ready: false }
+    }
+}
+
+/// Why ferry could not follow the deployment (the deployment itself may be fine).
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// CodeDeploy refused to describe the deployment.
+    #[error(
+        "cannot read deployment {deployment_id}: {detail}. Check the deployment id, the region, and that the role \
+         may call codedeploy:GetDeployment, ListDeploymentTargets and BatchGetDeploymentTargets."
+    )]
+    Refused {
+        /// The deployment.
+        deployment_id: String,
+        /// CodeDeploy's code and message.
+        detail: String,
+    },
+}
+
+/// Whether an error is worth waiting out: throttling, 5xx, or no connection.
+fn transient<E: ProvideErrorMetadata + std::error::Error + 'static>(e: &aws_sdk_codedeploy::error::SdkError<E>) -> bool {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    is_unreachable(e)
+        || matches!(e.code(), Some("ThrottlingException" | "Throttling" | "RequestLimitExceeded"))
+        || matches!(e, SdkError::ResponseError(_))
+        || matches!(e, SdkError::ServiceError(ctx) if ctx.raw().status().is_server_error())
+}
+
+/// One deployment's state as last read.
+fn outcome_of(status: Option<&DeploymentStatus>, wait_ready: bool) -> Option<Outcome> {
+    match status? {
+        DeploymentStatus::Succeeded => Some(Outcome::Succeeded),
+        DeploymentStatus::Failed => Some(Outcome::Failed),
+        DeploymentStatus::Stopped => Some(Outcome::Stopped),
+        DeploymentStatus::Ready if !wait_ready => Some(Outcome::Ready),
+        _ => None,
+    }
+}
+
+fn to_overview(info: &DeploymentInfo) -> Overview {
+    info.deployment_overview()
+        .map(|o| Overview {
+            pending: o.pending,
+            in_progress: o.in_progress,
+            succeeded: o.succeeded,
+            failed: o.failed,
+            skipped: o.skipped,
+            ready: o.ready,
+        })
+        .unwrap_or_default()
+}
+
+fn error_of(info: &DeploymentInfo) -> Option<String> {
+    info.error_information().map(|e| {
+        let code = e.code().map(|c| c.as_str().to_string()).unwrap_or_default();
+        let msg = e.message().unwrap_or_default();
+        if code.is_empty() { msg.to_string() } else { format!("{code}: {msg}") }
+    })
+}
+
+/// Follows `deployment_id` until it ends or the timeout elapses, and returns
+/// how it ended.
+pub async fn watch(
+    cd: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+    opts: &WatchOptions,
+    reporter: &dyn Reporter,
+) -> Result<Outcome, WatchError> {
+    let started = Instant::now();
+    let deadline = started + opts.timeout;
+    let mut targets = Targets::new(deployment_id);
+    let mut poll = Poll::new();
+    let mut last: Option<(String, Overview)> = None;
+    let mut lost_contact = false;
+
+    loop {
+        match cd.get_deployment().deployment_id(deployment_id).send().await {
+            Ok(out) => {
+                if lost_contact {
+                    reporter.report(&Event::Warning { message: "contact with CodeDeploy restored".into() });
+                    lost_contact = false;
+                }
+                let Some(info) = out.deployment_info() else {
+                    return Err(WatchError::Refused {
+                        deployment_id: deployment_id.into(),
+                        detail: "CodeDeploy returned no deployment information".into(),
+                    });
+                };
+                let status = info.status();
+                let word = status.map(|s| s.as_str().to_string()).unwrap_or_else(|| "Unknown".into());
+                let overview = to_overview(info);
+                let outcome = outcome_of(status, opts.wait_ready);
+                // Instance lines first, so the log reads in the order things happened.
+                let mut changed = match targets.refresh(cd, &overview, outcome.is_some(), reporter).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        if e.transient {
+                            poll.throttled();
+                        }
+                        // Instance detail is a bonus; the deployment's own status still decides.
+                        false
+                    }
+                };
+                if last.as_ref() != Some(&(word.clone(), overview.clone())) {
+                    reporter.report(&Event::DeploymentStatus {
+                        deployment_id: deployment_id.to_string(),
+                        status: word.clone(),
+                        overview: overview.clone(),
+                    });
+                    last = Some((word, overview.clone()));
+                    changed = true;
+                }
+                if let Some(outcome) = outcome {
+                    reporter.report(&Event::Finished {
+                        deployment_id: deployment_id.to_string(),
+                        outcome,
+                        error: error_of(info),
+                        overview,
+                        failed_instances: targets.failed_instances(),
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                    });
+                    return Ok(outcome);
+                }
+                poll.observed(changed);
+            }
+            Err(e) if transient(&e) => {
+                if is_unreachable(&e) && !lost_contact {
+                    reporter.report(&Event::Warning {
+                        message: format!("lost contact with CodeDeploy ({}); still waiting", describe_sdk_error(&e)),
+                    });
+                    lost_contact = true;
+                }
+                poll.throttled();
+            }
+            Err(e) => {
+                return Err(WatchError::Refused { deployment_id: deployment_id.to_string(), detail: describe_sdk_error(&e) });
+            }
+        }
+
+        let now = Instant::now();
+        if now >= deadline {
+            let (status, overview) = last.unwrap_or_else(|| ("Unknown".into(), Overview::default()));
+            reporter.report(&Event::Finished {
+                deployment_id: deployment_id.to_string(),
+                outcome: Outcome::TimedOut,
+                error: Some(format!(
+                    "after {}s it was still {status} with {} of {} instances done{}; it may still be running \
+                     (ferry watch {deployment_id} follows it again)",
+                    opts.timeout.as_secs(),
+                    overview.succeeded + overview.failed + overview.skipped,
+                    overview.total(),
+                    targets.still_running()
+                )),
+                overview,
+                failed_instances: targets.failed_instances(),
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            });
+            return Ok(Outcome::TimedOut);
+        }
+        tokio::time::sleep(poll.interval().min(deadline - now)).await;
+    }
+}
+
+/// Reads a deployment once and reports its state and its instances' current
+/// lifecycle events (`ferry status`).
+pub async fn status(
+    cd: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+    reporter: &dyn Reporter,
+) -> Result<String, WatchError> {
+    let out = cd
+        .get_deployment()
+        .deployment_id(deployment_id)
+        .send()
+        .await
+        .map_err(|e| WatchError::Refused { deployment_id: deployment_id.to_string(), detail: describe_sdk_error(&e) })?;
+    let info = out.deployment_info().ok_or_else(|| WatchError::Refused {
+        deployment_id: deployment_id.into(),
+        detail: "CodeDeploy returned no deployment information".into(),
+    })?;
+    let word = info.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "Unknown".into());
+    let overview = to_overview(info);
+    reporter.report(&Event::DeploymentStatus { deployment_id: deployment_id.to_string(), status: word.clone(), overview: overview.clone() });
+    let mut targets = Targets::new(deployment_id);
+    targets
+        .snapshot(cd, &overview, reporter)
+        .await
+        .map_err(|e| WatchError::Refused { deployment_id: deployment_id.to_string(), detail: e.detail })?;
+    if let Some(error) = error_of(info) {
+        reporter.report(&Event::Warning { message: format!("deployment {deployment_id}: {error}") });
+    }
+    Ok(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_ends_the_watch_unless_asked_to_wait() {
+        assert_eq!(outcome_of(Some(&DeploymentStatus::Ready), false), Some(Outcome::Ready));
+        assert_eq!(outcome_of(Some(&DeploymentStatus::Ready), true), None);
+    }
+
+    #[test]
+    fn baking_and_in_progress_are_not_final() {
+        for s in [DeploymentStatus::Baking, DeploymentStatus::InProgress, DeploymentStatus::Created, DeploymentStatus::Queued] {
+            assert_eq!(outcome_of(Some(&s), false), None, "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Per-instance tracking: which lifecycle events changed since the last read.
+//!
+//! Small fleets get a line per lifecycle event change. Large fleets would
+//! drown the log (1,000 instances × 7 events), so above [`DETAIL_LIMIT`] only
+//! failures are read and reported; the deployment's counts show the rest.
+
+use std::collections::{BTreeMap, HashSet};
+
+use aws_sdk_codedeploy::types::{InstanceTarget, TargetFilterName};
+
+use crate::report::{Event, FailedInstance, Overview, Reporter};
+
+/// Fleets up to this size get per-event lines.
+pub const DETAIL_LIMIT: usize = 50;
+/// BatchGetDeploymentTargets accepts at most this many ids.
+const BATCH: usize = 25;
+
+/// A failed read of instance detail.
+#[derive(Debug)]
+pub struct ReadError {
+    /// Throttling, 5xx or no connection: try again later.
+    pub transient: bool,
+    /// What CodeDeploy said.
+    pub detail: String,
+}
+
+impl<E> From<aws_sdk_codedeploy::error::SdkError<E>> for ReadError
+where
+    E: aws_sdk_codedeploy::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn from(e: aws_sdk_codedeploy::error::SdkError<E>) -> Self {
+        ReadError { transient: super::transient(&e), detail: crate::error::describe_sdk_error(&e) }
+    }
+}
+
+#[derive(Debug, Default)]
+struct TargetState {
+    /// Lifecycle event name → last seen status.
+    events: BTreeMap<String, String>,
+    /// Succeeded, Failed, Skipped or Ready: not read again.
+    done: bool,
+    /// Names of the events that failed.
+    failed_events: Vec<String>,
+    /// The event in progress, for the timeout message.
+    current: Option<String>,
+}
+
+/// What ferry knows of one deployment's instances.
+#[derive(Debug)]
+pub struct Targets {
+    deployment_id: String,
+    ids: Vec<String>,
+    state: BTreeMap<String, TargetState>,
+    reported: HashSet<(String, String)>,
+    failed_seen: i64,
+    total: i64,
+}
+
+impl Targets {
+    /// Nothing known yet.
+    pub fn new(deployment_id: &str) -> Targets {
+        Targets {
+            deployment_id: deployment_id.to_string(),
+            ids: Vec::new(),
+            state: BTreeMap::new(),
+            reported: HashSet::new(),
+            failed_seen: 0,
+            total: 0,
+        }
+    }
+
+    fn detailed(&self) -> bool {
+        self.total as usize <= DETAIL_LIMIT
+    }
+
+    /// Reads what may have changed and reports it. Returns whether anything
+    /// changed. `last` forces a final read so every failure is reported
+    /// before the summary.
+    pub async fn refresh(
+        &mut self,
+        cd: &aws_sdk_codedeploy::Client,
+        overview: &Overview,
+        last: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<bool, ReadError> {
+        let total = overview.total();
+        if total == 0 {
+            return Ok(false);
+        }
+        self.total = total;
+        // Large fleets never need the full id list: only failures are read,
+        // and listing 1,000 ids every round would itself be throttled.
+        if self.detailed() && (self.ids.len() as i64) < total {
+            self.ids = list(cd, &self.deployment_id, None).await?;
+        }
+        let to_read: Vec<String> = if self.detailed() {
+            self.ids.iter().filter(|id| !self.state.get(*id).is_some_and(|s| s.done)).cloned().collect()
+        } else if overview.failed > self.failed_seen || (last && overview.failed > 0) {
+            let failed = list(cd, &self.deployment_id, Some("Failed")).await?;
+            failed.into_iter().filter(|id| !self.state.get(id).is_some_and(|s| s.done)).collect()
+        } else {
+            Vec::new()
+        };
+        let mut changed = false;
+        for chunk in to_read.chunks(BATCH) {
+            let out = cd
+                .batch_get_deployment_targets()
+                .deployment_id(&self.deployment_id)
+                .set_target_ids(Some(chunk.to_vec()))
+                .send()
+                .await?;
+            for target in out.deployment_targets() {
+                if let Some(inst) = target.instance_target() {
+                    changed |= self.update(inst, reporter);
+                }
+            }
+        }
+        self.failed_seen = overview.failed;
+        Ok(changed)
+    }
+
+    /// Reads every instance once and reports its current state (`ferry status`).
+    pub async fn snapshot(
+        &mut self,
+        cd: &aws_sdk_codedeploy::Client,
+        overview: &Overview,
+        reporter: &dyn Reporter,
+    ) -> Result<(), ReadError> {
+        self.refresh(cd, overview, true, reporter).await.map(|_| ())
+    }
+
+    fn update(&mut self, inst: &InstanceTarget, reporter: &dyn Reporter) -> bool {
+        let id = inst.target_id().unwrap_or_default().to_string();
+        let detailed = self.detailed();
+        let target_status = inst.status().map(|s| s.as_str()).unwrap_or_default().to_string();
+        let state = self.state.entry(id.clone()).or_default();
+        let mut changed = false;
+        state.current = None;
+        // A skipped instance is one line, not seven "Skipped" events.
+        let skipped = target_status == "Skipped";
+        if skipped && !state.done {
+            reporter.report(&Event::TargetSkipped { deployment_id: self.deployment_id.clone(), target_id: id.clone() });
+            changed = true;
+        }
+        for ev in inst.lifecycle_events() {
+            let name = ev.lifecycle_event_name().unwrap_or_default().to_string();
+            let status = ev.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+            if status == "InProgress" {
+                state.current = Some(name.clone());
+            }
+            if state.events.get(&name) == Some(&status) {
+                continue;
+            }
+            state.events.insert(name.clone(), status.clone());
+            if status == "Pending" || (skipped && status == "Skipped") {
+                continue;
+            }
+            changed = true;
+            if detailed {
+                let duration_ms = match (ev.start_time(), ev.end_time()) {
+                    (Some(s), Some(e)) => {
+                        let ms = (e.as_secs_f64() - s.as_secs_f64()) * 1000.0;
+                        Some(ms.max(0.0) as u64)
+                    }
+                    _ => None,
+                };
+                reporter.report(&Event::TargetEventChanged {
+                    deployment_id: self.deployment_id.clone(),
+                    target_id: id.clone(),
+                    lifecycle_event: name.clone(),
+                    status: status.clone(),
+                    duration_ms,
+                });
+            }
+            if status == "Failed" && self.reported.insert((id.clone(), name.clone())) {
+                state.failed_events.push(name.clone());
+                let diag = ev.diagnostics();
+                reporter.report(&Event::LifecycleFailed {
+                    deployment_id: self.deployment_id.clone(),
+                    target_id: id.clone(),
+                    lifecycle_event: name,
+                    error_code: diag.and_then(|d| d.error_code()).map(|c| c.as_str().to_string()),
+                    script_name: diag.and_then(|d| d.script_name()).map(String::from),
+                    message: diag.and_then(|d| d.message()).map(String::from),
+                    log_tail: diag.and_then(|d| d.log_tail()).map(String::from),
+                });
+            }
+        }
+        state.done = matches!(target_status.as_str(), "Succeeded" | "Failed" | "Skipped" | "Ready");
+        changed
+    }
+
+    /// Instances with failed events, for the final summary.
+    pub fn failed_instances(&self) -> Vec<FailedInstance> {
+        self.state
+            .iter()
+            .filter(|(_, s)| !s.failed_events.is_empty())
+            .map(|(id, s)| FailedInstance { target_id: id.clone(), lifecycle_events: s.failed_events.clone() })
+            .collect()
+    }
+
+    /// "; i-1 in AfterInstall, i-2 in Install" for the timeout message.
+    pub fn still_running(&self) -> String {
+        let running: Vec<String> = self
+            .state
+            .iter()
+            .filter(|(_, s)| !s.done)
+            .filter_map(|(id, s)| s.current.as_ref().map(|ev| format!("{id} in {ev}")))
+            .take(10)
+            .collect();
+        if running.is_empty() { String::new() } else { format!("; still running: {}", running.join(", ")) }
+    }
+}
+
+/// All target ids of the deployment, optionally only those in `status`.
+async fn list(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, status: Option<&str>) -> Result<Vec<String>, ReadError> {
+    let mut ids = Vec::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        let mut req = cd.list_deployment_targets().deployment_id(deployment_id).set_next_token(next_token.take());
+        if let Some(s) = status {
+            req = req.target_filters(TargetFilterName::TargetStatus, vec![s.to_string()]);
+        }
+        let page = req.send().await?;
+        ids.extend(page.target_ids().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => next_token = Some(t.to_string()),
+            _ => return Ok(ids),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Deployment targets and instances: filters, pagination, batch limits.
+
+// The instance operations are deprecated in favour of targets, but callers still use them.
+#![allow(deprecated)]
+
+use aws_sdk_codedeploy::error::ProvideErrorMetadata;
+use aws_sdk_codedeploy::types::{InstanceStatus, TargetFilterName, TargetStatus};
+use codedeploy_emulator::Emulator;
+
+use crate::common::{app_and_group, client, config, s3_revision, wait_complete};
+
+#[tokio::test]
+async fn targets_filter_by_status_page_and_limit_batches() {
+    let mut cfg = config();
+    cfg.page_size = 10;
+    let emulator = Emulator::start(cfg).unwrap();
+    let cd = client(&emulator);
+    app_and_group(&cd, "shop", "prod", 30, &[]).await;
+    // No S3 is reachable: the first instance fails and the other 29 are skipped.
+    let id = cd
+        .create_deployment()
+        .application_name("shop")
+        .deployment_group_name("prod")
+        .revision(s3_revision("releases", "app.zip", None))
+        .send()
+        .await
+        .unwrap()
+        .deployment_id
+        .unwrap();
+    wait_complete(&cd, &id).await;
+
+    let first = cd.list_deployment_targets().deployment_id(&id).send().await.unwrap();
+    assert_eq!(first.target_ids().len(), 10);
+    assert!(first.next_token.is_some());
+    let all: Vec<String> = crate::common::all_target_ids(&cd, &id).await;
+    assert_eq!(all.len(), 30);
+    let failed = cd
+        .list_deployment_targets()
+        .deployment_id(&id)
+        .target_filters(TargetFilterName::TargetStatus, vec!["Failed".to_string()])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.target_ids().len(), 1);
+    let bad_filter = cd
+        .list_deployment_targets()
+        .deployment_id(&id)
+        .target_filters(TargetFilterName::from("Colour"), vec!["Blue".to_string()])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(bad_filter.code(), Some("InvalidTargetFilterNameException"));
+
+    let too_many = cd
+        .batch_get_deployment_targets()
+        .deployment_id(&id)
+        .set_target_ids(Some(all[..26].to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Some("DeploymentTargetListSizeExceededException"));
+    let ok = cd.batch_get_deployment_targets().deployment_id(&id).set_target_ids(Some(all[..25].to_vec())).send().await.unwrap();
+    assert_eq!(ok.deployment_targets().len(), 25);
+    let one = cd.get_deployment_target().deployment_id(&id).target_id(&failed.target_ids()[0]).send().await.unwrap();
+    let target = one.deployment_target.unwrap();
+    assert_eq!(target.deployment_target_type.unwrap().as_str(), "InstanceTarget");
+    let instance = target.instance_target.unwrap();
+    assert_eq!(instance.status, Some(TargetStatus::Failed));
+    assert!(instance.target_arn.unwrap().starts_with("arn:aws:ec2:us-east-1:"));
+    let unknown = cd.get_deployment_target().deployment_id(&id).target_id("i-00000000000000000").send().await.unwrap_err();
+    assert_eq!(unknown.code(), Some("DeploymentTargetDoesNotExistException"));
+
+    let skipped = cd
+        .list_deployment_instances()
+        .deployment_id(&id)
+        .instance_status_filter(InstanceStatus::Skipped)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    assert_eq!(skipped.len(), 29);
+    let summaries = cd
+        .batch_get_deployment_instances()
+        .deployment_id(&id)
+        .set_instance_ids(Some(skipped[..3].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(summaries.instances_summary().len(), 3);
+    assert!(summaries.instances_summary().iter().all(|s| s.status == Some(InstanceStatus::Skipped)));
+    let single = cd.get_deployment_instance().deployment_id(&id).instance_id(&skipped[0]).send().await.unwrap();
+    assert_eq!(single.instance_summary.unwrap().lifecycle_events().len(), 7);
+}
