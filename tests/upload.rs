@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use common::proxy::S3Proxy;
-use common::{FERRY, Stack, Tripwire, app_tree, assert_no_secrets, run};
+use common::{FERRY, Stack, Tripwire, app_tree, assert_no_secrets, assert_no_stack_secrets, run};
 use ferry_test_stack::PRODUCTION_ACCOUNT;
 use sha2::{Digest, Sha256};
 
@@ -63,18 +63,6 @@ fn release(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path) -> common::R
     out
 }
 
-/// Checks `runs` for the stack's long-term secrets. The full scan
-/// ([`assert_no_secrets`], which adds the session secrets moto issued) reads
-/// moto's /moto-api/data.json, and moto 5.2.5 answers that with a 500 once a
-/// multipart upload has created parts (a part's `status` looks up a bucket it
-/// has no name for); multipart tests fall back to this narrower check.
-fn assert_no_stack_secrets(stack: &Stack, runs: &[&common::Run]) {
-    for run in runs {
-        for secret in stack.secrets() {
-            assert!(!run.all().contains(&secret), "a secret leaked into ferry's output:\n{}", run.all());
-        }
-    }
-}
 
 /// The stack's ferry.toml plus object tags and metadata.
 fn config_with_tags(stack: &Stack, dir: &Path) -> PathBuf {

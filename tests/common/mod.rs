@@ -50,6 +50,19 @@ pub fn assert_no_secrets(stack: &Stack, run: &Run) {
     assert_text_has_no_secrets(stack, &run.all());
 }
 
+/// Checks `runs` for the stack's long-term secrets. The full scan
+/// ([`assert_no_secrets`], which adds the session secrets moto issued) reads
+/// moto's /moto-api/data.json, and moto 5.2.5 answers that with a 500 once a
+/// multipart upload has created parts (a part's `status` looks up a bucket it
+/// has no name for); multipart tests fall back to this narrower check.
+pub fn assert_no_stack_secrets(stack: &Stack, runs: &[&Run]) {
+    for run in runs {
+        for secret in stack.secrets() {
+            assert!(!run.all().contains(&secret), "a secret leaked into ferry's output:\n{}", run.all());
+        }
+    }
+}
+
 /// [`assert_no_secrets`] for text other than a whole run, e.g. only the
 /// stderr of `ferry env`, whose stdout is the secrets by design.
 pub fn assert_text_has_no_secrets(stack: &Stack, text: &str) {
