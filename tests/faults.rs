@@ -56,17 +56,7 @@ fn big_zip(dir: &Path, size: usize) -> (PathBuf, String) {
 }
 
 fn deployments(stack: &Stack) -> Vec<String> {
-    stack.block_on(async {
-        let out = stack
-            .codedeploy()
-            .list_deployments()
-            .application_name(stack.application())
-            .deployment_group_name(stack.deployment_group())
-            .send()
-            .await
-            .unwrap();
-        out.deployments().to_vec()
-    })
+    common::deployment_ids(stack)
 }
 
 fn object_keys(stack: &Stack) -> Vec<String> {

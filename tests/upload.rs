@@ -53,14 +53,13 @@ fn big_bundle(dir: &Path) -> (PathBuf, String) {
 /// `ferry release <path>` with S3 through `proxy`.
 fn release(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path) -> common::Run {
     let config = config_with_tags(stack, dir);
-    let out = run(stack
+    run(stack
         .ferry_command(FERRY)
         .arg("release")
         .arg(path)
         .args(["--env", "production", "--wait", "--timeout", "2m", "--config"])
         .arg(&config)
-        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
-    out
+        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()))
 }
 
 
@@ -100,20 +99,6 @@ fn composite_of(path: &Path) -> (String, u32) {
     (base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&cat)), plan.parts)
 }
 
-/// How many deployments the emulator has for the stack's group.
-fn deployments(stack: &Stack) -> usize {
-    stack.block_on(async {
-        let listed = stack
-            .codedeploy()
-            .list_deployments()
-            .application_name(stack.application())
-            .deployment_group_name(stack.deployment_group())
-            .send()
-            .await
-            .unwrap();
-        listed.deployments().len()
-    })
-}
 
 fn assert_every_call_names_the_owner(proxy: &S3Proxy) {
     let seen = proxy.seen();
@@ -317,7 +302,7 @@ fn bucket_owned_by_another_account_is_refused_and_nothing_is_deployed() {
     assert!(out.stderr.contains(&format!("owned by account {PRODUCTION_ACCOUNT}")), "{}", out.stderr);
     assert!(out.stderr.contains("403"), "{}", out.stderr);
     assert!(proxy.seen().iter().all(|s| s.method == "HEAD"), "nothing was written: {:#?}", proxy.seen());
-    assert_eq!(deployments(&stack), 0, "nothing was deployed");
+    assert_eq!(common::deployment_ids(&stack).len(), 0, "nothing was deployed");
     assert_no_secrets(&stack, &out);
 }
 
@@ -355,7 +340,7 @@ fn read_back_checksum_mismatch_is_an_error_and_nothing_is_deployed() {
     let out = release(&stack, &proxy, dir.path(), &app);
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("does not hold the bundle ferry uploaded") && out.stderr.contains("Nothing was deployed"), "{}", out.stderr);
-    assert_eq!(deployments(&stack), 0, "nothing was deployed");
+    assert_eq!(common::deployment_ids(&stack).len(), 0, "nothing was deployed");
     assert_no_secrets(&stack, &out);
 }
 
@@ -382,7 +367,7 @@ fn ferry_upload_stages_the_bundle_without_deploying_and_prints_its_uri() {
     let uri = out.stdout.trim();
     let key = uri.strip_prefix(&format!("s3://{}/", stack.bucket())).expect("stdout is the s3:// URI");
     stack.block_on(async { stack.s3_as_prod().head_object().bucket(stack.bucket()).key(key).send().await.unwrap() });
-    assert_eq!(deployments(&stack), 0, "upload does not deploy");
+    assert_eq!(common::deployment_ids(&stack).len(), 0, "upload does not deploy");
     let (tags, change) = tags_and_metadata(&stack, key);
     assert_eq!(tags, vec![("team".to_string(), "web ops".to_string())], "tags from ferry.toml");
     assert_eq!(change.as_deref(), Some("CHG-1"), "metadata from ferry.toml");

@@ -63,6 +63,21 @@ pub fn assert_no_stack_secrets(stack: &Stack, runs: &[&Run]) {
     }
 }
 
+/// The ids of the deployments the emulator has for the stack's group.
+pub fn deployment_ids(stack: &Stack) -> Vec<String> {
+    stack.block_on(async {
+        let out = stack
+            .codedeploy()
+            .list_deployments()
+            .application_name(stack.application())
+            .deployment_group_name(stack.deployment_group())
+            .send()
+            .await
+            .unwrap();
+        out.deployments().to_vec()
+    })
+}
+
 /// [`assert_no_secrets`] for text other than a whole run, e.g. only the
 /// stderr of `ferry env`, whose stdout is the secrets by design.
 pub fn assert_text_has_no_secrets(stack: &Stack, text: &str) {
