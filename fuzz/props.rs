@@ -7,7 +7,8 @@
 pub fn appspec(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     for problem in ferry::appspec::check(text) {
-        assert!(problem.0.contains("appspec.yml"), "problem does not name the file: {:?}", problem.0);
+        let text = problem.to_string();
+        assert!(text.contains("appspec.yml"), "problem does not name the file: {text:?}");
     }
 }
 

@@ -475,6 +475,8 @@ mod tests {
             role_chain: chain.iter().map(|a| RoleArn::parse(a).unwrap()).collect(),
             session_policy: false,
             kms_key_id: None,
+            tags: Default::default(),
+            metadata: Default::default(),
         }
     }
 

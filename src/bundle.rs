@@ -1,9 +1,18 @@
-//! bundle: a directory becomes a CodeDeploy zip; a ready archive is taken as
-//! is. Either way the appspec is checked and the SHA-256 known before upload.
+//! bundle: a directory becomes a reproducible CodeDeploy zip or tgz; a ready
+//! archive is taken as is. Either way the appspec is checked against the
+//! bundle's contents and the SHA-256 is known before upload.
+//!
+//! [`tree`] walks a directory (ignore rules, link checks), [`archive`] writes
+//! it byte-for-byte reproducibly, [`inspect`] reads a ready archive.
+
+pub mod archive;
+pub mod ignore;
+pub mod inspect;
+pub mod tree;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -28,6 +37,16 @@ impl BundleType {
             BundleType::Zip => "zip",
             BundleType::Tar => "tar",
             BundleType::Tgz => "tgz",
+        }
+    }
+
+    /// Parses `zip`, `tar` or `tgz` (as given to `--bundle-type`).
+    pub fn parse(s: &str) -> Result<BundleType, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "zip" => Ok(BundleType::Zip),
+            "tar" => Ok(BundleType::Tar),
+            "tgz" | "tar.gz" => Ok(BundleType::Tgz),
+            other => Err(format!("`{other}` is not a bundle type; use zip, tar or tgz")),
         }
     }
 
@@ -111,6 +130,30 @@ pub enum BundleError {
         /// Where it points.
         target: PathBuf,
     },
+    /// A ready archive holds an entry that could be written outside the
+    /// deployment directory when unpacked.
+    #[error(
+        "{} contains the entry `{entry}`, which is an absolute path or goes up with `..`; unpacked on an instance it \
+         could land outside the deployment directory. Rebuild the archive with paths relative to the application root \
+         (or let ferry build it from the directory).",
+        path.display()
+    )]
+    UnsafeEntry {
+        /// The archive.
+        path: PathBuf,
+        /// The offending entry name.
+        entry: String,
+    },
+    /// `--out` names a directory or a file of another bundle type.
+    #[error("cannot write a {kind} bundle to {}: {reason}", path.display())]
+    BadOutput {
+        /// The output path.
+        path: PathBuf,
+        /// The bundle type asked for.
+        kind: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// A FIFO, socket or device file: reading it could block forever or
     /// yield endless bytes, and CodeDeploy cannot unpack it anyway.
     #[error(
@@ -144,13 +187,20 @@ pub enum BundleError {
     },
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BundleError + use<> {
+
+pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BundleError + use<> {
     let path = path.to_path_buf();
     move |source| BundleError::Io { action, path, source }
 }
 
 /// Turns `input` into a checked bundle: zips a directory, or checks an archive.
 pub fn prepare(input: &Path) -> Result<Bundle, BundleError> {
+    prepare_as(input, BundleType::Zip)
+}
+
+/// Like [`prepare`], building a directory as `kind` (a ready archive keeps
+/// its own type).
+pub fn prepare_as(input: &Path, kind: BundleType) -> Result<Bundle, BundleError> {
     let meta = match std::fs::metadata(input) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -159,137 +209,118 @@ pub fn prepare(input: &Path) -> Result<Bundle, BundleError> {
         Err(e) => return Err(io_err("read", input)(e)),
     };
     if meta.is_dir() {
-        return zip_dir(input);
+        return build_temp(input, kind);
     }
     let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
-    let text = read_appspec_from_archive(input, kind)?
-        .ok_or_else(|| BundleError::NoAppSpec { path: input.to_path_buf() })?;
-    check_appspec(input, &text)?;
+    let index = inspect::ArchiveIndex::open(input, kind)?;
+    check_appspec(input, &index)?;
     let (size, sha256) = hash_file(input)?;
     Ok(Bundle { path: input.to_path_buf(), kind, size, sha256, built: false, _temp: None })
 }
 
-fn check_appspec(path: &Path, text: &str) -> Result<(), BundleError> {
-    let problems = appspec::check(text);
+/// Builds `dir` as a `kind` archive at `output` (written to a temporary file
+/// beside it and renamed, so a failed run leaves no partial bundle) and
+/// returns its size and SHA-256.
+pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, String), BundleError> {
+    if output.is_dir() {
+        return Err(BundleError::BadOutput {
+            path: output.to_path_buf(),
+            kind: kind.extension(),
+            reason: "it is a directory. Pass a file name, e.g. --out app.zip.".into(),
+        });
+    }
+    if let Some(named) = BundleType::from_path(output).filter(|k| *k != kind) {
+        return Err(BundleError::BadOutput {
+            path: output.to_path_buf(),
+            kind: kind.extension(),
+            reason: format!(
+                "its name says {}. Name it .{} or pass --bundle-type {}.",
+                named.extension(),
+                kind.extension(),
+                named.extension()
+            ),
+        });
+    }
+    let tree = load_dir(dir)?;
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".ferry-bundle-")
+        .tempfile_in(parent)
+        .map_err(io_err("create a temporary file beside", output))?;
+    let (file, temp_path) = tmp.into_parts();
+    let (size, sha256) = archive::write(&tree, kind, file)?;
+    temp_path.persist(output).map_err(|e| io_err("write", output)(e.error))?;
+    Ok((size, sha256))
+}
+
+/// Checks the appspec of a directory or archive without building anything:
+/// what `ferry check` runs. Returns the appspec's location and its problems.
+pub fn check_only(input: &Path) -> Result<(PathBuf, Vec<appspec::Problem>), BundleError> {
+    let meta = std::fs::metadata(input).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => BundleError::Missing { path: input.to_path_buf() },
+        _ => io_err("read", input)(e),
+    })?;
+    if meta.is_dir() {
+        let tree = tree::Tree::walk(input)?;
+        let text = appspec_text(input, &tree)?;
+        Ok((input.join(appspec::FILE_NAME), appspec::check_with(&text, &tree)))
+    } else if input.file_name().is_some_and(|n| n == appspec::FILE_NAME) {
+        // A lone appspec.yml: its directory is the bundle.
+        let dir = input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        check_only(dir)
+    } else {
+        let kind =
+            BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
+        let index = inspect::ArchiveIndex::open(input, kind)?;
+        let text = index.appspec_text(input)?;
+        Ok((input.join(appspec::FILE_NAME), appspec::check_with(&text, &index)))
+    }
+}
+
+fn appspec_text(dir: &Path, tree: &tree::Tree) -> Result<String, BundleError> {
+    if appspec::Contents::lookup(tree, appspec::FILE_NAME).is_none() {
+        return Err(BundleError::NoAppSpec { path: dir.to_path_buf() });
+    }
+    let path = dir.join(appspec::FILE_NAME);
+    std::fs::read_to_string(&path).map_err(io_err("read", &path))
+}
+
+fn check_appspec(path: &Path, contents: &dyn appspec::Contents) -> Result<(), BundleError> {
+    let text = match contents.read(appspec::FILE_NAME) {
+        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        None => return Err(BundleError::NoAppSpec { path: path.to_path_buf() }),
+    };
+    let problems = appspec::check_with(&text, contents);
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(BundleError::AppSpec { path: path.to_path_buf(), problems: problems.into_iter().map(|p| p.0).collect() })
+        Err(BundleError::AppSpec { path: path.to_path_buf(), problems: problems.iter().map(|p| p.to_string()).collect() })
     }
 }
 
-/// Files under `dir` in the order they go into the archive, relative paths
-/// with `/` separators. Sorted so the same tree always gives the same bytes.
-fn collect(dir: &Path) -> Result<Vec<(String, PathBuf)>, BundleError> {
-    let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name().into_iter();
-    for entry in walker.filter_entry(|e| e.depth() == 0 || e.file_name() != ".git") {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(dir).to_path_buf();
-            BundleError::Io { action: "read", path, source: e.into() }
-        })?;
-        if entry.depth() == 0 || entry.file_type().is_dir() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(dir).expect("walkdir yields paths under its root");
-        let name = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-        out.push((name, entry.path().to_path_buf()));
-    }
-    Ok(out)
+/// Walks `dir` and checks its appspec against what will be in the bundle.
+fn load_dir(dir: &Path) -> Result<tree::Tree, BundleError> {
+    let tree = tree::Tree::walk(dir)?;
+    check_appspec(dir, &tree)?;
+    Ok(tree)
 }
 
-/// Whether a symlink at `link` (relative name `rel`) resolves inside the tree.
-fn link_stays_inside(rel: &str, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
-    }
-    let mut depth: i64 = rel.matches('/').count() as i64;
-    for c in target.components() {
-        match c {
-            Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            _ => return false,
-        }
-        if depth < 0 {
-            return false;
-        }
-    }
-    true
-}
-
-fn zip_dir(dir: &Path) -> Result<Bundle, BundleError> {
-    let appspec_path = dir.join(appspec::FILE_NAME);
-    let text = match std::fs::read_to_string(&appspec_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(BundleError::NoAppSpec { path: dir.to_path_buf() });
-        }
-        Err(e) => return Err(io_err("read", &appspec_path)(e)),
-    };
-    check_appspec(dir, &text)?;
-
-    let files = collect(dir)?;
+fn build_temp(dir: &Path, kind: BundleType) -> Result<Bundle, BundleError> {
+    let tree = load_dir(dir)?;
     let tmp = tempfile::Builder::new()
         .prefix("ferry-bundle-")
-        .suffix(".zip")
+        .suffix(&format!(".{}", kind.extension()))
         .tempfile()
         .map_err(io_err("create a temporary file for", dir))?;
     let (file, temp_path) = tmp.into_parts();
-    let mut zip = zip::ZipWriter::new(io::BufWriter::new(file));
-    // Fixed timestamp and normalised modes: a rebuild of the same tree gives
-    // the same bytes, so the same SHA-256 and the same S3 key.
-    let base = zip::write::SimpleFileOptions::default()
-        .last_modified_time(zip::DateTime::default())
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(false);
-    let zerr = |path: &Path, e: zip::result::ZipError| BundleError::Io {
-        action: "write the bundle for",
-        path: path.to_path_buf(),
-        source: io::Error::other(e),
-    };
-    for (name, path) in &files {
-        let meta = std::fs::symlink_metadata(path).map_err(io_err("read", path))?;
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(path).map_err(io_err("read", path))?;
-            if !link_stays_inside(name, &target) {
-                return Err(BundleError::EscapingLink { link: path.clone(), target });
-            }
-            zip.add_symlink(name, target.to_string_lossy(), base.unix_permissions(0o777))
-                .map_err(|e| zerr(path, e))?;
-            continue;
-        }
-        if !meta.is_file() {
-            return Err(BundleError::SpecialFile { path: path.clone() });
-        }
-        let mode = if is_executable(&meta) { 0o755 } else { 0o644 };
-        let opts = base.unix_permissions(mode).large_file(meta.len() >= 0xFFFF_FFFF);
-        zip.start_file(name, opts).map_err(|e| zerr(path, e))?;
-        let mut src = File::open(path).map_err(io_err("read", path))?;
-        io::copy(&mut src, &mut zip).map_err(io_err("read", path))?;
-    }
-    let mut out = zip.finish().map_err(|e| zerr(dir, e))?;
-    out.flush().map_err(io_err("write the bundle for", dir))?;
-    drop(out);
+    let (size, sha256) = archive::write(&tree, kind, file)?;
     let path = temp_path.to_path_buf();
-    let (size, sha256) = hash_file(&path)?;
-    Ok(Bundle { path, kind: BundleType::Zip, size, sha256, built: true, _temp: Some(temp_path) })
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &std::fs::Metadata) -> bool {
-    false
+    Ok(Bundle { path, kind, size, sha256, built: true, _temp: Some(temp_path) })
 }
 
 /// Size and lowercase hex SHA-256 of a file, read once.
 pub fn hash_file(path: &Path) -> Result<(u64, String), BundleError> {
-    let mut f = BufReader::with_capacity(1 << 20, File::open(path).map_err(io_err("read", path))?);
+    let mut f = File::open(path).map_err(io_err("read", path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
@@ -304,48 +335,10 @@ pub fn hash_file(path: &Path) -> Result<(u64, String), BundleError> {
     Ok((size, hex::encode(hasher.finalize())))
 }
 
-fn read_appspec_from_archive(path: &Path, kind: BundleType) -> Result<Option<String>, BundleError> {
-    let file = File::open(path).map_err(io_err("read", path))?;
-    match kind {
-        BundleType::Zip => {
-            let corrupt = |e: zip::result::ZipError| BundleError::Corrupt {
-                path: path.to_path_buf(),
-                kind: "zip",
-                detail: e.to_string(),
-            };
-            let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(corrupt)?;
-            let mut entry = match archive.by_name(appspec::FILE_NAME) {
-                Ok(e) => e,
-                Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-                Err(e) => return Err(corrupt(e)),
-            };
-            let mut text = String::new();
-            entry.read_to_string(&mut text).map_err(io_err("read appspec.yml from", path))?;
-            Ok(Some(text))
-        }
-        BundleType::Tar => find_in_tar(path, "tar", BufReader::new(file)),
-        BundleType::Tgz => find_in_tar(path, "tgz", flate2::read::GzDecoder::new(BufReader::new(file))),
-    }
-}
-
-fn find_in_tar<R: Read>(path: &Path, kind: &'static str, reader: R) -> Result<Option<String>, BundleError> {
-    let corrupt = |e: io::Error| BundleError::Corrupt { path: path.to_path_buf(), kind, detail: e.to_string() };
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(corrupt)? {
-        let mut entry = entry.map_err(corrupt)?;
-        let name = entry.path().map_err(corrupt)?.to_string_lossy().trim_start_matches("./").to_string();
-        if name == appspec::FILE_NAME {
-            let mut text = String::new();
-            entry.read_to_string(&mut text).map_err(corrupt)?;
-            return Ok(Some(text));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn app_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -419,6 +412,7 @@ mod tests {
 
     #[test]
     fn link_inside_the_tree_is_allowed() {
+        use tree::link_stays_inside;
         assert!(link_stays_inside("scripts/current", Path::new("../appspec.yml")));
         assert!(!link_stays_inside("current", Path::new("../x")));
         assert!(!link_stays_inside("a", Path::new("/etc/passwd")));
@@ -448,6 +442,87 @@ mod tests {
         assert_eq!(bundle.kind, BundleType::Tgz);
         assert!(!bundle.built);
         assert_eq!(bundle.path, path);
+    }
+
+    #[test]
+    fn same_tree_bundles_to_the_same_tgz_bytes() {
+        let dir = app_dir();
+        let a = prepare_as(dir.path(), BundleType::Tgz).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(dir.path().join("scripts/start.sh"), "#!/bin/bash\necho hi\n").unwrap();
+        let b = prepare_as(dir.path(), BundleType::Tgz).unwrap();
+        assert_eq!(a.sha256, b.sha256);
+        assert_eq!(hash_file(&a.path).unwrap().1, a.sha256, "the streamed hash is the file's hash");
+    }
+
+    #[test]
+    fn tgz_keeps_modes_fixes_owner_and_time_and_skips_git() {
+        let dir = app_dir();
+        let bundle = prepare_as(dir.path(), BundleType::Tgz).unwrap();
+        let gz = flate2::read::GzDecoder::new(File::open(&bundle.path).unwrap());
+        let mut tar = tar::Archive::new(gz);
+        let mut seen = Vec::new();
+        for e in tar.entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap(), h.mtime().unwrap()), (0, 0, 315_532_800), "{name}");
+            seen.push((name, h.mode().unwrap() & 0o777));
+        }
+        assert_eq!(seen, vec![("appspec.yml".to_string(), 0o644), ("scripts/start.sh".to_string(), 0o755)]);
+    }
+
+    #[test]
+    fn ferryignore_patterns_and_the_ignore_file_itself_are_left_out() {
+        let dir = app_dir();
+        std::fs::write(dir.path().join(".ferryignore"), "*.log\n/tmp/\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::write(dir.path().join("tmp/cache"), "x").unwrap();
+        std::fs::write(dir.path().join("scripts/debug.log"), "x").unwrap();
+        let tree = tree::Tree::walk(dir.path()).unwrap();
+        let names: Vec<&str> = tree.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["appspec.yml", "scripts/start.sh"]);
+    }
+
+    #[test]
+    fn ready_archive_with_a_parent_dir_entry_is_refused() {
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("evil.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        zip.start_file("appspec.yml", opts).unwrap();
+        zip.write_all(b"version: 0.0\nos: linux\n").unwrap();
+        zip.start_file("../../etc/cron.d/evil", opts).unwrap();
+        zip.write_all(b"x").unwrap();
+        zip.finish().unwrap();
+        let err = prepare(&path).unwrap_err();
+        assert!(matches!(&err, BundleError::UnsafeEntry { entry, .. } if entry == "../../etc/cron.d/evil"), "{err}");
+    }
+
+    #[test]
+    fn write_to_refuses_an_output_named_for_another_type() {
+        let dir = app_dir();
+        let out = tempfile::tempdir().unwrap();
+        let err = write_to(dir.path(), BundleType::Tgz, &out.path().join("app.zip")).unwrap_err().to_string();
+        assert!(err.contains("--bundle-type zip"), "{err}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing half-written is left behind");
+    }
+
+    #[test]
+    fn check_only_sees_the_contents_of_a_ready_archive() {
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("app.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let exec = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        zip.start_file("appspec.yml", exec).unwrap();
+        zip.write_all(b"version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: scripts/a.sh\n    - location: scripts/b.sh\n").unwrap();
+        zip.start_file("scripts/a.sh", exec).unwrap();
+        zip.write_all(b"#!/bin/sh\n").unwrap();
+        zip.finish().unwrap();
+        let (_, problems) = check_only(&path).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, Some(6));
+        assert!(problems[0].message.contains("`scripts/b.sh` is not in the bundle"), "{problems:?}");
     }
 
     #[test]

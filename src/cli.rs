@@ -56,6 +56,12 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print ferry's man page (roff) to stdout.
     Man,
+    /// Build the reproducible bundle of a directory into a file and print its SHA-256.
+    Bundle(BundleArgs),
+    /// Check an appspec.yml against its bundle (directory or archive) without AWS.
+    Check(CheckArgs),
+    /// Bundle, check and upload (verified) without deploying; prints the s3:// URI.
+    Upload(UploadArgs),
 }
 
 /// `ferry completions`.
@@ -123,6 +129,48 @@ impl TargetArgs {
     }
 }
 
+/// `ferry upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Application directory (must contain appspec.yml) or a ready .zip/.tar/.tgz bundle.
+    #[arg(value_name = "DIR|FILE")]
+    pub path: PathBuf,
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How the bundle is built and uploaded.
+    #[command(flatten)]
+    pub shipping: ShippingArgs,
+    /// Use the ambient AWS credentials as they are instead of assuming role_arn
+    /// (for an agent that already runs as the production identity). role_arn's
+    /// account is still the expected bucket owner.
+    #[arg(long)]
+    pub no_assume: bool,
+}
+
+/// `ferry bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// Application directory (must contain appspec.yml).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where to write the bundle. (`--output` is taken by the global output
+    /// format, so this is `--out`.)
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    /// Archive format (default: from --out's extension, else zip).
+    #[arg(long, value_name = "zip|tar|tgz", value_parser = crate::bundle::BundleType::parse)]
+    pub bundle_type: Option<crate::bundle::BundleType>,
+}
+
+/// `ferry check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Application directory, its appspec.yml, or a ready .zip/.tar/.tgz bundle.
+    #[arg(value_name = "DIR|FILE")]
+    pub path: PathBuf,
+}
+
 /// `ferry release`.
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
@@ -144,6 +192,20 @@ pub struct ReleaseArgs {
     /// Abort handling and the receipt.
     #[command(flatten)]
     pub ending: EndingArgs,
+    /// How the bundle is built and uploaded.
+    #[command(flatten)]
+    pub shipping: ShippingArgs,
+}
+
+/// Bundle format and upload settings, shared by `release` and `upload`.
+#[derive(Debug, Clone, Args)]
+pub struct ShippingArgs {
+    /// Archive format when bundling a directory (a ready archive keeps its own).
+    #[arg(long, value_name = "zip|tar|tgz", default_value = "zip", value_parser = crate::bundle::BundleType::parse)]
+    pub bundle_type: crate::bundle::BundleType,
+    /// Upload parts in flight at once for a multipart upload (memory is about this times the part size).
+    #[arg(long, value_name = "N", default_value_t = crate::upload::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub upload_concurrency: u16,
 }
 
 /// How long and how far to follow a deployment.

@@ -54,8 +54,14 @@ pub struct EnvSettings {
     /// this environment (bucket/prefix, application, group).
     pub session_policy: Option<bool>,
     /// KMS key the bucket's default encryption uses (SSE-KMS), for the
-    /// generated policies and `ferry doctor`.
+    /// generated policies and `ferry doctor`; uploads also request SSE-KMS
+    /// with it explicitly.
     pub kms_key_id: Option<String>,
+    /// S3 object tags for uploaded bundles (`[env.NAME.tags]`).
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Extra S3 user metadata for uploaded bundles (`[env.NAME.metadata]`);
+    /// ferry's own `ferry-*` keys cannot be overridden.
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 /// `duration` as written: a number of seconds or a string like `1h`.
@@ -113,6 +119,10 @@ pub struct Environment {
     pub session_policy: bool,
     /// KMS key (id, alias or ARN) of the bucket's default encryption.
     pub kms_key_id: Option<String>,
+    /// Object tags for uploaded bundles.
+    pub tags: BTreeMap<String, String>,
+    /// Extra user metadata for uploaded bundles.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Where the configuration comes from and which environment to take.
@@ -332,6 +342,8 @@ fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environ
         role_chain,
         session_policy: flags.session_policy.or(file.session_policy).unwrap_or(false),
         kms_key_id: pick(&flags.kms_key_id, file.kms_key_id),
+        tags: validate_tags(file.tags.unwrap_or_default())?,
+        metadata: validate_metadata(file.metadata.unwrap_or_default())?,
     })
 }
 
@@ -414,6 +426,40 @@ fn validate_bucket(bucket: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// S3 allows 10 tags per object, keys up to 128 and values up to 256
+/// characters.
+fn validate_tags(tags: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
+    let invalid = |value: String, reason: &str| ConfigError::Invalid { key: "tags", value, reason: reason.into() };
+    if tags.len() > 10 {
+        return Err(invalid(format!("{} tags", tags.len()), "S3 allows at most 10 tags per object; remove some."));
+    }
+    for (k, v) in &tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 || k.starts_with("aws:") {
+            return Err(invalid(
+                k.clone(),
+                "tag keys are 1-128 characters, not starting with `aws:`, and values at most 256 characters.",
+            ));
+        }
+    }
+    Ok(tags)
+}
+
+/// Metadata keys become `x-amz-meta-*` headers: lowercase token characters,
+/// and not ferry's own.
+fn validate_metadata(meta: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
+    for k in meta.keys() {
+        let token = !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !token || k.starts_with("ferry-") {
+            return Err(ConfigError::Invalid {
+                key: "metadata",
+                value: k.clone(),
+                reason: "metadata keys are lowercase letters, digits, `-` and `_`, and `ferry-*` keys are ferry's own.".into(),
+            });
+        }
+    }
+    Ok(meta)
+}
+
 /// STS accepts 2-1224 characters of `[\w+=,.@:/-]` as an external ID.
 fn validate_external_id(id: &str) -> Result<(), ConfigError> {
     let ok = (2..=1224).contains(&id.len())
@@ -450,6 +496,8 @@ impl Environment {
             role_chain: Vec::new(),
             session_policy: false,
             kms_key_id: None,
+            tags: Default::default(),
+            metadata: Default::default(),
         }
     }
 }
@@ -605,6 +653,19 @@ role_chain = ["arn:aws:iam::333333333333:role/hub", "arn:aws:iam::222222222222:r
             assert!(validate_source_identity(bad).is_err(), "{bad}");
         }
         validate_source_identity("alice@example.com").unwrap();
+    }
+
+    #[test]
+    fn metadata_cannot_override_ferrys_own_keys() {
+        let err = validate_metadata(BTreeMap::from([("ferry-sha256".to_string(), "x".to_string())])).unwrap_err();
+        assert!(err.to_string().contains("ferry's own"), "{err}");
+        assert!(validate_metadata(BTreeMap::from([("Has Space".to_string(), "x".to_string())])).is_err());
+    }
+
+    #[test]
+    fn more_than_ten_tags_are_refused() {
+        let tags = (0..11).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        assert!(validate_tags(tags).unwrap_err().to_string().contains("at most 10 tags"));
     }
 
     #[test]

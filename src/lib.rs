@@ -50,6 +50,9 @@ pub fn run(cli: Cli) -> ExitCode {
         match &cli.command {
             Command::Release(args) => cmd::release::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Watch(args) => cmd::watch::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Bundle(args) => cmd::bundle::run(args, reporter.as_ref()).await,
+            Command::Check(args) => cmd::check::run(args, reporter.as_ref()).await,
+            Command::Upload(args) => cmd::upload::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Status(args) => cmd::status::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Completions(args) => cmd::completions::completions(args.shell),
             Command::Man => cmd::completions::man(),

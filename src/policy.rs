@@ -156,6 +156,11 @@ pub fn deploy(env: &Environment) -> Value {
             "Resource": configs,
         }),
     ];
+    if !env.tags.is_empty() {
+        // Tags ride on the PUT / CreateMultipartUpload (x-amz-tagging), which
+        // S3 authorises as s3:PutObjectTagging as well.
+        statements[0]["Action"].as_array_mut().expect("a list of actions").push(json!("s3:PutObjectTagging"));
+    }
     if let Some(key) = &env.kms_key_id {
         statements.push(kms_statement(env, key));
         // `ferry doctor` compares the bucket's default key with this one.
@@ -213,6 +218,15 @@ mod tests {
 
     fn statement<'a>(doc: &'a Value, sid: &str) -> &'a Value {
         doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).unwrap_or_else(|| panic!("no {sid} in {doc}"))
+    }
+
+    #[test]
+    fn tagging_is_allowed_only_when_tags_are_configured() {
+        let actions = |e: &Environment| deploy(e)["Statement"][0]["Action"].to_string();
+        let mut e = env();
+        assert!(!actions(&e).contains("s3:PutObjectTagging"));
+        e.tags.insert("team".into(), "web".into());
+        assert!(actions(&e).contains("s3:PutObjectTagging"));
     }
 
     #[test]

@@ -23,6 +23,9 @@ fn versioned_app(dir: &Path, version: &str, validate: &str) -> PathBuf {
     )
     .unwrap();
     std::fs::write(app.join("scripts/validate.sh"), format!("#!/bin/bash\n{validate}\n")).unwrap();
+    // ferry refuses hook scripts without the executable bit (os: linux).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(app.join("scripts/validate.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     app
 }
 

@@ -1,5 +1,7 @@
 //! One file per subcommand, each a thin script over the pipeline modules.
 
+pub mod bundle;
+pub mod check;
 pub mod completions;
 pub mod credential_process;
 pub mod doctor;
@@ -11,11 +13,15 @@ pub mod release;
 pub mod rollback;
 pub mod status;
 pub mod stop;
+pub mod upload;
 pub mod watch;
 
 use aws_config::SdkConfig;
 
+use std::path::Path;
+
 use crate::assume::{self, AssumeOptions, Session, provenance};
+use crate::bundle::{Bundle, BundleType};
 use crate::config::Environment;
 use crate::error::Error;
 use crate::report::{Event, Reporter};
@@ -31,6 +37,19 @@ pub(crate) async fn assume_role(env: &Environment, reporter: &dyn Reporter) -> R
         assumed_arn: session.assumed_arn.clone(),
     });
     Ok((sdk, session))
+}
+
+/// Builds or takes the bundle at `path`, checked, and reports it.
+pub(crate) fn prepare_bundle(path: &Path, kind: BundleType, reporter: &dyn Reporter) -> Result<Bundle, Error> {
+    let bundle = crate::bundle::prepare_as(path, kind)?;
+    reporter.report(&Event::BundleReady {
+        path: path.display().to_string(),
+        bundle_type: bundle.kind,
+        size: bundle.size,
+        sha256: bundle.sha256.clone(),
+        built: bundle.built,
+    });
+    Ok(bundle)
 }
 
 /// The session ferry asks STS for, from the environment's settings and the

@@ -12,8 +12,8 @@ use crate::error::{Error, ExitCode};
 use crate::history::Build;
 use crate::launch::{self, Following};
 use crate::receipt::{self, Clock};
-use crate::report::{Event, Receipt, Reporter};
-use crate::{bundle, config, deploy, queue, upload};
+use crate::report::{Receipt, Reporter};
+use crate::{config, deploy, queue, upload};
 
 /// Runs a release and returns the exit code its outcome maps to.
 pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
@@ -31,30 +31,16 @@ async fn release(
 ) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
     receipt::set_target(r, &env);
-    let bundle = bundle::prepare(&args.path)?;
-    reporter.report(&Event::BundleReady {
-        path: args.path.display().to_string(),
-        bundle_type: bundle.kind,
-        size: bundle.size,
-        sha256: bundle.sha256.clone(),
-        built: bundle.built,
-    });
+    let bundle = super::prepare_bundle(&args.path, args.shipping.bundle_type, reporter)?;
     r.sha256 = bundle.sha256.clone();
 
     let (sdk, session) = super::assume_role(&env, reporter).await?;
     receipt::set_session(r, &session);
 
-    let mut metadata = vec![
-        ("ferry-sha256".to_string(), bundle.sha256.clone()),
-        ("ferry-session".to_string(), session.session_name.clone()),
-    ];
-    for (key, var) in [("ferry-build", "BUILD_TAG"), ("ferry-build-url", "BUILD_URL"), ("ferry-commit", "GIT_COMMIT")] {
-        if let Ok(v) = std::env::var(var) {
-            metadata.push((key.to_string(), upload::header_safe(&v)));
-        }
-    }
+    let metadata = upload::metadata_from_env(&env, &bundle.sha256, Some(&session.session_name));
     let s3 = upload::s3_client(&sdk);
-    let uploaded = upload::upload(&s3, &env, &bundle, &metadata, reporter).await?;
+    let opts = upload::UploadOptions { concurrency: args.shipping.upload_concurrency as usize, ..Default::default() };
+    let uploaded = upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter).await?;
     r.bucket = uploaded.bucket.clone();
     r.key = uploaded.key.clone();
     r.etag = uploaded.etag.clone();

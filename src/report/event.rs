@@ -383,6 +383,54 @@ pub enum Event {
         /// The file.
         path: String,
     },
+    /// `ferry bundle` wrote the bundle file (its SHA-256 is the command's result).
+    BundleWritten {
+        /// The file written.
+        path: String,
+        /// SHA-256, hex.
+        sha256: String,
+    },
+    /// `ferry upload` put the bundle in the bucket (the URI is the command's result).
+    Staged {
+        /// `s3://bucket/key`.
+        uri: String,
+        /// ETag without quotes, to pin a deployment to.
+        etag: String,
+        /// Version, on versioned buckets.
+        version_id: Option<String>,
+    },
+    /// One problem `ferry check` (or a release) found in appspec.yml.
+    AppSpecProblem {
+        /// The appspec checked.
+        file: String,
+        /// 1-based line, where known.
+        line: Option<usize>,
+        /// Cause and fix.
+        message: String,
+    },
+    /// `ferry check` finished.
+    Checked {
+        /// The appspec checked.
+        file: String,
+        /// How many problems were found.
+        problems: usize,
+    },
+    /// A multipart upload left by an earlier run is continued.
+    UploadResumed {
+        /// S3's upload id.
+        upload_id: String,
+        /// Parts already in S3 and verified, not sent again.
+        parts: u32,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// The bucket already holds exactly this bundle (checksum compared); nothing was sent.
+    UploadSkipped {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
     /// The command's result.
     Receipt(Receipt),
     /// ferry changed or noticed something the user should know about (a

@@ -137,6 +137,19 @@ pub fn describe(event: &Event) -> Option<String> {
             }
             s
         }
+        Event::Receipt(_) | Event::BundleWritten { .. } | Event::Staged { .. } => return None,
+        Event::AppSpecProblem { file, line, message } => match line {
+            Some(line) => format!("{file}:{line}: {message}"),
+            None => format!("{file}: {message}"),
+        },
+        Event::Checked { file, problems: 0 } => format!("{file}: no problems found"),
+        Event::Checked { file, problems } => format!("{file}: {problems} problem(s); nothing can be released until they are fixed"),
+        Event::UploadResumed { upload_id, parts, bytes } => {
+            format!("resuming multipart upload {upload_id}: {parts} part(s), {}, already in S3", human_bytes(*bytes))
+        }
+        Event::UploadSkipped { bucket, key } => {
+            format!("s3://{bucket}/{key} already holds this bundle (SHA-256 checked); nothing uploaded")
+        }
         Event::RollbackStarted { deployment_id, rollback_deployment_id } => {
             format!("CodeDeploy is rolling back {deployment_id} with deployment {rollback_deployment_id}; following it")
         }
@@ -193,7 +206,6 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::HistoryEntry(_) => return None,
         Event::ReceiptWritten { path } => format!("receipt written to {path}"),
         Event::Warning { message } => format!("warning: {message}"),
-        Event::Receipt(_) => return None,
         Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {
             let mut s = format!("session: {} ({duration_seconds} s per credentials, refreshed before expiry)", hops.join(" → "));
             if !tags.is_empty() {
@@ -226,6 +238,17 @@ pub fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+/// What text mode prints on stdout for an event that is a command's result:
+/// the deployment id, a bundle's SHA-256, or an uploaded bundle's URI.
+pub(crate) fn result_line(event: &Event) -> Option<String> {
+    match event {
+        Event::Receipt(r) => Some(receipt_line(r)),
+        Event::BundleWritten { sha256, .. } => Some(sha256.clone()),
+        Event::Staged { uri, .. } => Some(uri.clone()),
+        _ => None,
+    }
 }
 
 /// `850ms`, `12.3s`, `4m05s`.

@@ -77,6 +77,13 @@ impl Reporter for PlainReporter {
                 let _ = st.out.flush();
                 return;
             }
+            Event::BundleWritten { .. } | Event::Staged { .. } => {
+                if let Some(line) = super::result_line(event) {
+                    let _ = writeln!(st.out, "{line}");
+                }
+                let _ = st.out.flush();
+                return;
+            }
             Event::HistoryEntry(h) => {
                 let _ = writeln!(st.out, "{}", sanitize(&super::history_line(h)));
                 let _ = st.out.flush();

@@ -99,6 +99,12 @@ impl Reporter for TtyReporter {
                 println!("{}", receipt_line(r));
                 return;
             }
+            Event::BundleWritten { .. } | Event::Staged { .. } => {
+                if let Some(line) = super::result_line(event) {
+                    println!("{line}");
+                }
+                return;
+            }
             Event::HistoryEntry(h) => {
                 println!("{}", super::plain::sanitize(&super::history_line(h)));
                 return;

@@ -1,0 +1,157 @@
+//! The files of an application directory that go into its bundle: `.git/`,
+//! `.ferryignore` and what it names are left out; links that leave the tree
+//! are refused.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::ignore::{self, IgnoreRules};
+use super::{BundleError, io_err};
+use crate::appspec::{self, Contents, Kind};
+
+/// One file or symlink, under its `/`-separated name relative to the root.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Name in the archive.
+    pub name: String,
+    /// Where it is on disk.
+    pub path: PathBuf,
+    /// File or link.
+    pub kind: EntryKind,
+}
+
+/// What an [`Entry`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File {
+        /// Any execute bit set on disk.
+        executable: bool,
+    },
+    /// A symlink that stays inside the tree.
+    Symlink {
+        /// Its (relative) target, as written.
+        target: String,
+    },
+}
+
+/// A directory's bundle contents, sorted by name so the archive is the same
+/// whatever order the file system lists them in.
+#[derive(Debug)]
+pub struct Tree {
+    /// The directory.
+    pub root: PathBuf,
+    /// Files and links, sorted by name.
+    pub entries: Vec<Entry>,
+    by_name: BTreeMap<String, usize>,
+}
+
+impl Tree {
+    /// Walks `dir`, applying `.ferryignore` and the link checks.
+    pub fn walk(dir: &Path) -> Result<Tree, BundleError> {
+        let ignore_path = dir.join(ignore::FILE_NAME);
+        let rules = match std::fs::read_to_string(&ignore_path) {
+            Ok(text) => IgnoreRules::parse(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => IgnoreRules::default(),
+            Err(e) => return Err(io_err("read", &ignore_path)(e)),
+        };
+        let mut entries = Vec::new();
+        let walker = walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name().into_iter();
+        let skip = |e: &walkdir::DirEntry| {
+            if e.depth() == 0 {
+                return false;
+            }
+            let rel = rel_name(dir, e.path());
+            // The appspec always ships: an ignore rule cannot make a bundle
+            // CodeDeploy would reject.
+            if rel == appspec::FILE_NAME {
+                return false;
+            }
+            rel == ".git" || rel == ignore::FILE_NAME || rules.is_ignored(&rel, e.file_type().is_dir())
+        };
+        for entry in walker.filter_entry(|e| !skip(e)) {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                BundleError::Io { action: "read", path, source: e.into() }
+            })?;
+            if entry.depth() == 0 || entry.file_type().is_dir() {
+                continue;
+            }
+            let name = rel_name(dir, entry.path());
+            let path = entry.path().to_path_buf();
+            let kind = if entry.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).map_err(io_err("read", &path))?;
+                if !link_stays_inside(&name, &target) {
+                    return Err(BundleError::EscapingLink { link: path, target });
+                }
+                EntryKind::Symlink { target: target.to_string_lossy().replace('\\', "/") }
+            } else if entry.file_type().is_file() {
+                let meta = std::fs::metadata(&path).map_err(io_err("read", &path))?;
+                EntryKind::File { executable: is_executable(&meta) }
+            } else {
+                // Never opened: reading a FIFO with no writer blocks forever.
+                return Err(BundleError::SpecialFile { path });
+            };
+            entries.push(Entry { name, path, kind });
+        }
+        // walkdir sorts per directory by OS string; sort the full names so the
+        // order depends on nothing but the names.
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
+        Ok(Tree { root: dir.to_path_buf(), entries, by_name })
+    }
+}
+
+impl Contents for Tree {
+    fn lookup(&self, path: &str) -> Option<Kind> {
+        if let Some(&i) = self.by_name.get(path) {
+            return Some(match &self.entries[i].kind {
+                EntryKind::File { executable } => Kind::File { executable: *executable },
+                EntryKind::Symlink { .. } => Kind::Symlink,
+            });
+        }
+        let prefix = format!("{path}/");
+        self.by_name.range(prefix.clone()..).next().filter(|(n, _)| n.starts_with(&prefix)).map(|_| Kind::Dir)
+    }
+
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        let &i = self.by_name.get(path)?;
+        std::fs::read(&self.entries[i].path).ok()
+    }
+}
+
+fn rel_name(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).expect("walkdir yields paths under its root");
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// Whether a symlink named `rel` pointing at `target` resolves inside the tree.
+pub fn link_stays_inside(rel: &str, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut depth: i64 = rel.matches('/').count() as i64;
+    for c in target.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            _ => return false,
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}

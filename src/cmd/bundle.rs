@@ -1,0 +1,25 @@
+//! `ferry bundle <DIR> --out <FILE>`: build the reproducible bundle alone,
+//! with the same checks a release runs, and print its SHA-256.
+
+use crate::bundle;
+use crate::cli::BundleArgs;
+use crate::error::{Error, ExitCode};
+use crate::report::{Event, Reporter};
+
+/// Writes the bundle and reports it; the SHA-256 goes to stdout.
+pub async fn run(args: &BundleArgs, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let kind = args.bundle_type.or_else(|| bundle::BundleType::from_path(&args.out)).unwrap_or(bundle::BundleType::Zip);
+    if !args.dir.is_dir() {
+        return Err(bundle::BundleError::Missing { path: args.dir.clone() }.into());
+    }
+    let (size, sha256) = bundle::write_to(&args.dir, kind, &args.out)?;
+    reporter.report(&Event::BundleReady {
+        path: args.out.display().to_string(),
+        bundle_type: kind,
+        size,
+        sha256: sha256.clone(),
+        built: true,
+    });
+    reporter.report(&Event::BundleWritten { path: args.out.display().to_string(), sha256 });
+    Ok(ExitCode::Success)
+}

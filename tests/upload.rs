@@ -1,0 +1,382 @@
+//! Bundling and uploading, end to end: reproducible bundles, `ferry check`,
+//! multipart with composite SHA-256, skip, resume, abort, and bucket
+//! ownership. S3 traffic goes through a recording proxy in front of moto
+//! (tests/common/proxy.rs) because moto neither checks ExpectedBucketOwner
+//! nor reports what went over the wire.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use common::proxy::S3Proxy;
+use common::{FERRY, Stack, Tripwire, app_tree, assert_no_secrets, assert_no_stack_secrets, run};
+use ferry_test_stack::PRODUCTION_ACCOUNT;
+use sha2::{Digest, Sha256};
+
+/// Incompressible bytes, so a zip of them is as big as they are.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// `ferry bundle app --out <out>`; returns the printed SHA-256.
+fn bundle(cwd: &Path, app: &Path, out: &Path, extra: &[&str]) -> String {
+    let wire = Tripwire::new();
+    let r = run(wire.command(cwd).arg("bundle").arg(app).arg("--out").arg(out).args(extra));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!wire.tripped(), "bundling calls no AWS service");
+    r.stdout.trim().to_string()
+}
+
+fn sha256_hex(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// A 50 MiB application bundled into a zip; returns (zip path, sha256).
+fn big_bundle(dir: &Path) -> (PathBuf, String) {
+    let app = app_tree(dir, "exit 0");
+    std::fs::write(app.join("site/big.bin"), noise(50 << 20, 7)).unwrap();
+    let zip = dir.join("big.zip");
+    let sha = bundle(dir, &app, &zip, &[]);
+    (zip, sha)
+}
+
+/// `ferry release <path>` with S3 through `proxy`.
+fn release(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path) -> common::Run {
+    let config = config_with_tags(stack, dir);
+    run(stack
+        .ferry_command(FERRY)
+        .arg("release")
+        .arg(path)
+        .args(["--env", "production", "--wait", "--timeout", "2m", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()))
+}
+
+
+/// The stack's ferry.toml plus object tags and metadata.
+fn config_with_tags(stack: &Stack, dir: &Path) -> PathBuf {
+    let config = stack.write_config(dir, "production");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[env.production.tags]\nteam = \"web ops\"\n\n[env.production.metadata]\nchange = \"CHG-1\"\n");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// The object's tags and user metadata, as S3 holds them.
+fn tags_and_metadata(stack: &Stack, key: &str) -> (Vec<(String, String)>, Option<String>) {
+    stack.block_on(async {
+        let s3 = stack.s3_as_prod();
+        let tags = s3.get_object_tagging().bucket(stack.bucket()).key(key).send().await.unwrap();
+        let tags = tags.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+        let head = s3.head_object().bucket(stack.bucket()).key(key).send().await.unwrap();
+        (tags, head.metadata().and_then(|m| m.get("change").cloned()))
+    })
+}
+
+fn key_of(sha: &str) -> String {
+    format!("{}/{}/{sha}.zip", ferry_test_stack::PREFIX, "web")
+}
+
+/// base64(sha256(part digests…)) for `path` cut as ferry's plan cuts it,
+/// computed here from the file, independently of ferry.
+fn composite_of(path: &Path) -> (String, u32) {
+    let data = std::fs::read(path).unwrap();
+    let plan = ferry::upload::Plan::for_size(data.len() as u64);
+    let mut cat = Vec::new();
+    for chunk in data.chunks(plan.part_size as usize) {
+        cat.extend_from_slice(&Sha256::digest(chunk));
+    }
+    (base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&cat)), plan.parts)
+}
+
+
+fn assert_every_call_names_the_owner(proxy: &S3Proxy) {
+    let seen = proxy.seen();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert_eq!(s.expected_owner.as_deref(), Some(PRODUCTION_ACCOUNT), "{} {} without ExpectedBucketOwner", s.method, s.target);
+    }
+}
+
+#[test]
+fn same_directory_bundled_twice_gives_identical_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    for kind in ["zip", "tgz"] {
+        let a = dir.path().join(format!("a.{kind}"));
+        let b = dir.path().join(format!("b.{kind}"));
+        let sha_a = bundle(dir.path(), &app, &a, &["--bundle-type", kind]);
+        // New mtimes and a fresh copy of the tree: only names, bytes and modes count.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(app.join("site/index.html"), "<h1>hello from ferry</h1>\n").unwrap();
+        let sha_b = bundle(dir.path(), &app, &b, &["--bundle-type", kind]);
+        assert_eq!(sha_a, sha_b, "{kind}");
+        assert_eq!(sha_a, sha256_hex(&a), "the printed SHA-256 is the file's ({kind})");
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    }
+}
+
+#[test]
+fn ferry_check_lists_each_problem_with_file_line_and_fix_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    std::fs::write(
+        app.join("appspec.yml"),
+        "version: 0.0\nos: linux\nfiles:\n  - source: missing\n    destination: /x\nhooks:\n  Install:\n    - location: scripts/validate.sh\n      timeout: 7200\n",
+    )
+    .unwrap();
+    let wire = Tripwire::new();
+    let out = run(wire.command(dir.path()).arg("check").arg(&app));
+    assert_eq!(out.code, 1, "{}", out.all());
+    let spec = app.join("appspec.yml").display().to_string();
+    assert!(out.stderr.contains(&format!("{spec}:4: `source: missing` is not in the bundle")), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("{spec}:7: `Install` is a lifecycle event CodeDeploy runs itself")), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("{spec}:9: `timeout: 7200`")), "{}", out.stderr);
+    assert!(out.stderr.contains("3 problem(s)"), "{}", out.stderr);
+    assert!(!wire.tripped());
+
+    let clean = app_tree(&dir.path().join("clean"), "exit 0");
+    let out = run(wire.command(dir.path()).arg("check").arg(&clean));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("no problems found"), "{}", out.stderr);
+}
+
+#[test]
+fn release_refuses_a_bundle_with_appspec_problems_before_any_aws_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(app.join("scripts/validate.sh"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), "[env.production]\nrole_arn = \"arn:aws:iam::222222222222:role/CA_ServiceDeployer\"\nregion = \"us-east-1\"\nbucket = \"ferry-prod-releases\"\napplication = \"web\"\ndeployment_group = \"web-prod\"\n").unwrap();
+    let wire = Tripwire::new();
+    let out = run(wire.command(dir.path()).args(["release", "app", "--env", "production"]));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("appspec.yml line 8: the ValidateService script `scripts/validate.sh` is not executable"), "{}", out.stderr);
+    assert!(!wire.tripped());
+}
+
+#[test]
+fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let (zip, sha) = big_bundle(dir.path());
+
+    let out = release(&stack, &proxy, dir.path(), &zip);
+    assert_eq!(out.code, 0, "{}", out.all());
+
+    let (composite, parts) = composite_of(&zip);
+    assert_eq!(parts, 7, "50 MiB in 8 MiB parts");
+    let sent: Vec<u32> = proxy.seen().iter().filter_map(|s| s.part_number()).collect();
+    let mut sorted = sent.clone();
+    sorted.sort();
+    assert_eq!(sorted, (1..=parts).collect::<Vec<_>>(), "every part sent once");
+    assert_every_call_names_the_owner(&proxy);
+
+    // What moto computed from the parts it received, not what ferry claims.
+    let (checksum, parts_count, len) = stack.block_on(async {
+        let s3 = stack.s3_as_prod();
+        let head = s3.head_object().bucket(stack.bucket()).key(key_of(&sha))
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled).send().await.unwrap();
+        let part1 = s3.head_object().bucket(stack.bucket()).key(key_of(&sha)).part_number(1).send().await.unwrap();
+        (head.checksum_sha256().map(String::from), part1.parts_count(), head.content_length())
+    });
+    let checksum = checksum.expect("the object keeps a SHA-256 checksum");
+    assert_eq!(checksum.split('-').next().unwrap(), composite, "the stored checksum is the composite of the part digests");
+    assert_eq!(parts_count, Some(parts as i32));
+    assert_eq!(len, Some(std::fs::metadata(&zip).unwrap().len() as i64));
+    let (tags, change) = tags_and_metadata(&stack, &key_of(&sha));
+    assert_eq!(tags, vec![("team".to_string(), "web ops".to_string())]);
+    assert_eq!(change.as_deref(), Some("CHG-1"));
+    assert_no_stack_secrets(&stack, &[&out]);
+}
+
+#[test]
+fn second_release_of_the_same_bundle_uploads_zero_bytes() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let first = release(&stack, &proxy, dir.path(), &app);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let uploaded: u64 = proxy.seen().iter().filter(|s| s.method == "PUT").map(|s| s.body_len).sum();
+    assert!(uploaded > 0);
+    proxy.clear();
+
+    let second = release(&stack, &proxy, dir.path(), &app);
+    assert_eq!(second.code, 0, "{}", second.all());
+    let seen = proxy.seen();
+    assert!(seen.iter().all(|s| s.method == "HEAD" && s.body_len == 0), "only a HEAD, no upload: {seen:#?}");
+    assert!(second.stderr.contains("already holds this bundle"), "{}", second.stderr);
+    assert_every_call_names_the_owner(&proxy);
+    assert_no_secrets(&stack, &first);
+    assert_no_secrets(&stack, &second);
+}
+
+#[test]
+fn second_release_of_a_multipart_bundle_uploads_zero_bytes() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let (zip, _) = big_bundle(dir.path());
+    assert_eq!(release(&stack, &proxy, dir.path(), &zip).code, 0);
+    proxy.clear();
+    let again = release(&stack, &proxy, dir.path(), &zip);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(proxy.seen().iter().all(|s| s.method == "HEAD"), "{:#?}", proxy.seen());
+    assert_no_stack_secrets(&stack, &[&again]);
+}
+
+#[test]
+fn interrupted_multipart_upload_resumes_reusing_the_parts_already_in_s3() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let (zip, sha) = big_bundle(dir.path());
+    let data = std::fs::read(&zip).unwrap();
+    let plan = ferry::upload::Plan::for_size(data.len() as u64);
+    let part = |n: u32| {
+        let (off, len) = plan.range(n);
+        data[off as usize..(off + len) as usize].to_vec()
+    };
+
+    // A previous run died after parts 1-3; its part 2 holds other bytes (as
+    // if the file had been rebuilt differently), so it must not be reused.
+    let upload_id = stack.block_on(async {
+        let s3 = stack.s3_as_prod();
+        let created = s3.create_multipart_upload().bucket(stack.bucket()).key(key_of(&sha))
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256).send().await.unwrap();
+        let id = created.upload_id().unwrap().to_string();
+        for n in 1..=3u32 {
+            let body = if n == 2 { noise(plan.part_size as usize, 99) } else { part(n) };
+            s3.upload_part().bucket(stack.bucket()).key(key_of(&sha)).upload_id(&id).part_number(n as i32)
+                .body(body.into()).send().await.unwrap();
+        }
+        id
+    });
+
+    let out = release(&stack, &proxy, dir.path(), &zip);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains(&format!("resuming multipart upload {upload_id}: 3 part(s)")), "{}", out.stderr);
+    let mut sent: Vec<u32> = proxy.seen().iter().filter_map(|s| s.part_number()).collect();
+    sent.sort();
+    assert_eq!(sent, vec![2, 4, 5, 6, 7], "parts 1 and 3 were reused, the wrong part 2 was sent again");
+    assert!(proxy.seen().iter().any(|s| s.method == "GET" && s.target.contains(&format!("uploadId={upload_id}"))), "ListParts was asked");
+
+    let (checksum, pending) = stack.block_on(async {
+        let s3 = stack.s3_as_prod();
+        let head = s3.head_object().bucket(stack.bucket()).key(key_of(&sha))
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled).send().await.unwrap();
+        let body = s3.get_object().bucket(stack.bucket()).key(key_of(&sha)).send().await.unwrap()
+            .body.collect().await.unwrap().into_bytes();
+        assert_eq!(hex::encode(Sha256::digest(&body)), sha, "the object is exactly the bundle");
+        let pending = s3.list_multipart_uploads().bucket(stack.bucket()).send().await.unwrap().uploads().len();
+        (head.checksum_sha256().map(String::from), pending)
+    });
+    assert_eq!(checksum.unwrap().split('-').next().unwrap(), composite_of(&zip).0);
+    assert_eq!(pending, 0, "the resumed upload was completed, not left behind");
+    assert_no_stack_secrets(&stack, &[&out]);
+}
+
+#[test]
+fn bucket_owned_by_another_account_is_refused_and_nothing_is_deployed() {
+    let stack = Stack::start();
+    // The bucket answers as if owned by another account than the role's.
+    let proxy = S3Proxy::start(stack.moto_endpoint(), "999999999999");
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = release(&stack, &proxy, dir.path(), &app);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains(&format!("owned by account {PRODUCTION_ACCOUNT}")), "{}", out.stderr);
+    assert!(out.stderr.contains("403"), "{}", out.stderr);
+    assert!(proxy.seen().iter().all(|s| s.method == "HEAD"), "nothing was written: {:#?}", proxy.seen());
+    assert_eq!(common::deployment_ids(&stack).len(), 0, "nothing was deployed");
+    assert_no_secrets(&stack, &out);
+}
+
+#[test]
+fn failed_multipart_upload_is_aborted_leaving_no_parts_behind() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    proxy.fail_part(5);
+    let dir = tempfile::tempdir().unwrap();
+    let (zip, sha) = big_bundle(dir.path());
+
+    let out = release(&stack, &proxy, dir.path(), &zip);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("S3 refused the upload of a part to"), "{}", out.stderr);
+    assert!(proxy.seen().iter().any(|s| s.method == "DELETE" && s.target.contains("uploadId=")), "AbortMultipartUpload was sent");
+    let (pending, object) = stack.block_on(async {
+        let s3 = stack.s3_as_prod();
+        let pending = s3.list_multipart_uploads().bucket(stack.bucket()).send().await.unwrap().uploads().len();
+        let object = s3.head_object().bucket(stack.bucket()).key(key_of(&sha)).send().await.is_ok();
+        (pending, object)
+    });
+    assert_eq!(pending, 0, "no orphaned multipart upload");
+    assert!(!object, "no object was completed");
+    assert_no_stack_secrets(&stack, &[&out]);
+}
+
+#[test]
+fn read_back_checksum_mismatch_is_an_error_and_nothing_is_deployed() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    proxy.tamper_checksums();
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = release(&stack, &proxy, dir.path(), &app);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("does not hold the bundle ferry uploaded") && out.stderr.contains("Nothing was deployed"), "{}", out.stderr);
+    assert_eq!(common::deployment_ids(&stack).len(), 0, "nothing was deployed");
+    assert_no_secrets(&stack, &out);
+}
+
+#[test]
+fn ferry_upload_stages_the_bundle_without_deploying_and_prints_its_uri() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let config = config_with_tags(&stack, dir.path());
+    let upload = |extra: &[&str]| {
+        run(stack
+            .ferry_command(FERRY)
+            .arg("upload")
+            .arg(&app)
+            .args(["--env", "production", "--config"])
+            .arg(&config)
+            .args(extra)
+            .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()))
+    };
+
+    let out = upload(&[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let uri = out.stdout.trim();
+    let key = uri.strip_prefix(&format!("s3://{}/", stack.bucket())).expect("stdout is the s3:// URI");
+    stack.block_on(async { stack.s3_as_prod().head_object().bucket(stack.bucket()).key(key).send().await.unwrap() });
+    assert_eq!(common::deployment_ids(&stack).len(), 0, "upload does not deploy");
+    let (tags, change) = tags_and_metadata(&stack, key);
+    assert_eq!(tags, vec![("team".to_string(), "web ops".to_string())], "tags from ferry.toml");
+    assert_eq!(change.as_deref(), Some("CHG-1"), "metadata from ferry.toml");
+    assert_no_secrets(&stack, &out);
+
+    // --no-assume really uses the ambient identity: the Operations user's own
+    // keys, which the Production bucket denies.
+    let out = upload(&["--no-assume"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(!out.stderr.contains("assumed "), "{}", out.stderr);
+    assert!(out.stderr.contains("S3 refused"), "{}", out.stderr);
+}
