@@ -22,6 +22,11 @@ pub struct Cli {
     /// Progress display: bars on a terminal, timestamped lines in CI.
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub progress: Progress,
+    /// Log what ferry and the AWS SDK do (each request, retry, credential
+    /// refresh) to stderr. Secrets are never logged: the SDK's signing and
+    /// wire-level logs, which carry the session token, stay off.
+    #[arg(long, global = true)]
+    pub debug: bool,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,

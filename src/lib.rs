@@ -35,6 +35,9 @@ use crate::report::Event;
 /// reported through the reporter, never printed here.
 pub fn run(cli: Cli) -> ExitCode {
     let reporter = report::choose(cli.output, cli.progress);
+    if cli.debug {
+        report::debug::init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

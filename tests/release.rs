@@ -209,3 +209,23 @@ fn release_survives_credentials_expiring_mid_deployment() {
     assert!(assumed >= 2, "moto saw {assumed} AssumeRole call(s) by ferry; the credentials were never refreshed");
     assert_no_secrets(&stack, &out);
 }
+
+#[test]
+fn debug_output_shows_the_sdk_at_work_and_never_a_secret() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let config = stack.write_config(dir.path(), "production");
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(["--debug", "release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m"])
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(out.code, 0, "{}", out.all());
+    // The SDK's own tracing is there: the operations ferry ran, one by one.
+    for op in ["AssumeRole", "PutObject", "CreateDeployment", "GetDeployment"] {
+        assert!(out.stderr.contains(op), "--debug does not show {op}:\n{}", out.stderr);
+    }
+    // …and none of the secret keys or session tokens moto issued.
+    assert_no_secrets(&stack, &out);
+}

@@ -1,6 +1,7 @@
 //! report: the only code that prints. The pipeline emits [`Event`]s; a
 //! [`Reporter`] renders them for a terminal, a Jenkins log, or a machine.
 
+pub mod debug;
 mod event;
 mod json;
 mod plain;
