@@ -96,3 +96,43 @@ fn role_chain_assumes_each_hop_with_the_previous_hops_credentials() {
     assert!(out.stderr.contains("limits role-chained sessions to 1 hour") && out.stderr.contains("7200"), "{}", out.stderr);
     assert_no_secrets(&stack, &out);
 }
+
+#[test]
+fn role_chain_through_a_hub_releases_with_each_hop_signed_by_the_previous_one() {
+    // jenkins → HubDeployer (444444444444) → CA_ServiceDeployer (222222222222).
+    // moto enforces identity policies: jenkins may assume both roles, the hub
+    // may assume only the deployer, and the deployer may assume nothing.
+    let stack = Stack::start();
+    let sts = TeeProxy::start(stack.moto_endpoint());
+    let dir = tempfile::tempdir().unwrap();
+    let app = common::app_tree(dir.path(), "exit 0");
+    let config = stack.write_config(dir.path(), "production");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}role_chain = [\"{}\"]\n", stack.hub_role_arn())).unwrap();
+
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL_STS", sts.endpoint())
+        .env("BUILD_TAG", "jenkins-web-deploy-43"));
+    assert_eq!(out.code, 0, "a chained release succeeds:\n{}", out.all());
+    assert!(out.stderr.contains("assumed-role/CA_ServiceDeployer/jenkins-web-deploy-43"), "{}", out.stderr);
+    assert_no_secrets(&stack, &out);
+
+    // Which key signed each AssumeRole, read off the wire: hop 1 with
+    // jenkins' own key, hop 2 with the hub session's key (moto's record).
+    let hub = moto_sessions(&stack)
+        .into_iter()
+        .find(|s| s.role_arn == stack.hub_role_arn() && s.session_name == "jenkins-web-deploy-43")
+        .expect("moto issued the hub session");
+    let sent = sts.requests();
+    let signer_of = |role: &str| -> String {
+        let at = sent.find(&format!("RoleArn={role}")).unwrap_or_else(|| panic!("no AssumeRole for {role}:\n{sent}"));
+        let head = &sent[..at];
+        let cred = head.rfind("Credential=").expect("a signed request");
+        head[cred + "Credential=".len()..].split('/').next().unwrap().to_string()
+    };
+    assert_eq!(signer_of(stack.hub_role_arn()), stack.ops_access_key(), "hop 1 is signed by the source identity");
+    assert_eq!(signer_of(stack.role_arn()), hub.access_key_id, "hop 2 is signed by hop 1's session");
+}

@@ -21,11 +21,18 @@ pub const JENKINS_USER: &str = "jenkins";
 pub const DEPLOYER_ROLE: &str = "CA_ServiceDeployer";
 /// IAM user standing in for the instance profile of the CodeDeploy agent.
 pub const AGENT_USER: &str = "codedeploy-agent";
+/// Account id of a hub account between Operations and Production, for role chains.
+pub const HUB_ACCOUNT: &str = "444444444444";
+/// The role in the hub account that may assume the deployer role
+/// (ops → hub → prod, ferry's `role_chain`).
+pub const HUB_ROLE: &str = "HubDeployer";
 
 /// What setup hands out.
 pub struct Accounts {
     /// `arn:aws:iam::222222222222:role/CA_ServiceDeployer`.
     pub role_arn: String,
+    /// `arn:aws:iam::444444444444:role/HubDeployer`.
+    pub hub_role_arn: String,
     /// Access key of the `jenkins` user: ferry's source credentials.
     pub ops: Keys,
     /// A session of the deployer role, for tests that inspect Production.
@@ -46,6 +53,7 @@ pub struct Layout<'a> {
 /// [`crate::moto::MotoServer::enforce_auth`].
 pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Result<Accounts> {
     let role_arn = format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{DEPLOYER_ROLE}");
+    let hub_role_arn = format!("arn:aws:iam::{HUB_ACCOUNT}:role/{HUB_ROLE}");
     let jenkins_arn = format!("arn:aws:iam::{OPERATIONS_ACCOUNT}:user/{JENKINS_USER}");
     let bootstrap = Keys::unknown();
     let sts = aws::sts(&Target { endpoint, region, keys: &bootstrap });
@@ -54,10 +62,28 @@ pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Resul
         aws::assume_role(&sts, &arn, "setup", None).await
     };
 
-    // Operations: jenkins may do nothing but assume the deployer role.
+    // Operations: jenkins may do nothing but assume the deployer role (or
+    // the hub role, for chained tests).
     let ops_admin = admin_of(OPERATIONS_ACCOUNT).await?;
     let iam = aws::iam(&Target { endpoint, region, keys: &ops_admin });
-    let ops = create_user_with_key(&iam, JENKINS_USER, &jenkins_policy(&role_arn)).await?;
+    let ops = create_user_with_key(&iam, JENKINS_USER, &jenkins_policy(&[&role_arn, &hub_role_arn])).await?;
+
+    // Hub: a role that trusts jenkins and may only assume the deployer role.
+    let hub_admin = admin_of(HUB_ACCOUNT).await?;
+    let iam = aws::iam(&Target { endpoint, region, keys: &hub_admin });
+    iam.create_role()
+        .role_name(HUB_ROLE)
+        .assume_role_policy_document(trust_policy(&jenkins_arn, None).to_string())
+        .send()
+        .await
+        .map_err(err(format!("iam:CreateRole {HUB_ROLE}")))?;
+    iam.put_role_policy()
+        .role_name(HUB_ROLE)
+        .policy_name("assume-deployer")
+        .policy_document(jenkins_policy(&[&role_arn]).to_string())
+        .send()
+        .await
+        .map_err(err(format!("iam:PutRolePolicy {HUB_ROLE}")))?;
 
     // Production: the role Jenkins assumes, and the agent's read-only user.
     let prod_admin = admin_of(PRODUCTION_ACCOUNT).await?;
@@ -88,7 +114,7 @@ pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Resul
         .await
         .map_err(err(format!("s3:CreateBucket {}", layout.bucket)))?;
 
-    Ok(Accounts { role_arn, ops, prod, agent })
+    Ok(Accounts { role_arn, hub_role_arn, ops, prod, agent })
 }
 
 async fn create_user_with_key(iam: &aws_sdk_iam::Client, user: &str, policy: &Value) -> Result<Keys> {
@@ -111,15 +137,16 @@ async fn create_user_with_key(iam: &aws_sdk_iam::Client, user: &str, policy: &Va
     Ok(Keys { access_key_id: key.access_key_id, secret_access_key: key.secret_access_key, session_token: None })
 }
 
-/// Jenkins' identity policy: one action on one role, as in production.
-fn jenkins_policy(role_arn: &str) -> Value {
+/// An identity policy allowing one action on the named roles only, as
+/// Jenkins' (and the hub's) would be in production.
+fn jenkins_policy(role_arns: &[&str]) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "AssumeProductionDeployer",
+            "Sid": "AssumeDeployer",
             "Effect": "Allow",
             "Action": "sts:AssumeRole",
-            "Resource": role_arn,
+            "Resource": role_arns,
         }]
     })
 }

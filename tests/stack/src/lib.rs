@@ -38,7 +38,7 @@ use std::time::Duration;
 use codedeploy_emulator::{Config as EmulatorConfig, Emulator};
 use tokio::runtime::Runtime;
 
-pub use accounts::{AGENT_USER, DEPLOYER_ROLE, JENKINS_USER, OPERATIONS_ACCOUNT, PRODUCTION_ACCOUNT};
+pub use accounts::{AGENT_USER, DEPLOYER_ROLE, HUB_ACCOUNT, HUB_ROLE, JENKINS_USER, OPERATIONS_ACCOUNT, PRODUCTION_ACCOUNT};
 pub use application::INSTANCES_TAG;
 pub use moto::MOTO_SERVER_ENV;
 
@@ -222,6 +222,12 @@ impl Stack {
     /// `arn:aws:iam::222222222222:role/CA_ServiceDeployer`.
     pub fn role_arn(&self) -> &str {
         &self.accounts.role_arn
+    }
+
+    /// `arn:aws:iam::444444444444:role/HubDeployer`: trusted by jenkins,
+    /// allowed only to assume [`Stack::role_arn`]; the middle hop of a chain.
+    pub fn hub_role_arn(&self) -> &str {
+        &self.accounts.hub_role_arn
     }
 
     /// Access key id of the Operations `jenkins` user (ferry's source credentials).
