@@ -64,20 +64,6 @@ fn instance_pages(stack: &Stack) -> Vec<String> {
     pages
 }
 
-fn group_deployments(stack: &Stack) -> Vec<String> {
-    stack.block_on(async {
-        stack
-            .codedeploy()
-            .list_deployments()
-            .application_name(stack.application())
-            .deployment_group_name(stack.deployment_group())
-            .send()
-            .await
-            .unwrap()
-            .deployments()
-            .to_vec()
-    })
-}
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
@@ -159,7 +145,7 @@ fn rollback_without_argument_returns_the_group_to_the_previous_successful_revisi
     let nothing = run(&mut ferry(&stack, &config, &["rollback", "--env", "production"]));
     assert_eq!(nothing.code, 1, "{}", nothing.all());
     assert!(nothing.stderr.contains("nothing to roll back to in web-prod"), "{}", nothing.stderr);
-    assert_eq!(group_deployments(&stack).len(), 1, "a refused rollback creates nothing");
+    assert_eq!(common::deployment_ids(&stack).len(), 1, "a refused rollback creates nothing");
 
     let second = release(&stack, &config, &versioned_app(dir.path(), "v2", "exit 0"), &[]);
     assert_eq!(second.code, 0, "{}", second.all());
@@ -301,7 +287,7 @@ fn two_concurrent_releases_finish_in_build_order_and_history_shows_them() {
     };
     let first = build("1", "v1").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while group_deployments(&stack).is_empty() {
+    while common::deployment_ids(&stack).is_empty() {
         assert!(Instant::now() < deadline, "build 1 never created its deployment");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -327,7 +313,7 @@ fn two_concurrent_releases_finish_in_build_order_and_history_shows_them() {
     let late = run(&mut build("1", "v1"));
     assert_eq!(late.code, 8, "{}", late.all());
     assert!(late.stderr.contains(&format!("deployment {} carries the newer build 2", d2.deployment_id().unwrap())), "{}", late.stderr);
-    assert_eq!(group_deployments(&stack).len(), 2);
+    assert_eq!(common::deployment_ids(&stack).len(), 2);
 
     let history = run(&mut ferry(&stack, &config, &["history", "--env", "production", "--output", "json"]));
     assert_eq!(history.code, 0, "{}", history.all());

@@ -86,18 +86,9 @@ pub(super) fn list_targets(shared: &Arc<Shared>, body: Value) -> OpResult {
             }
         }
     }
-    let ids: Vec<String> = {
-        let store = shared.lock();
-        let d = started(super::deployments::existing(&store, &req.deployment_id)?)?;
-        // Every in-place instance is labelled Blue.
-        let blue_ok = labels.is_empty() || labels.iter().any(|l| l == "Blue");
-        d.instances
-            .iter()
-            .filter(|_| blue_ok)
-            .filter(|i| statuses.is_empty() || statuses.contains(&i.status))
-            .map(|i| i.instance_id.clone())
-            .collect()
-    };
+    // Every in-place instance is labelled Blue.
+    let blue_ok = labels.is_empty() || labels.iter().any(|l| l == "Blue");
+    let ids = matching_ids(shared, &req.deployment_id, blue_ok, &statuses)?;
     let (page, next) = super::paginate(ids, req.next_token.as_deref(), shared.config.page_size)?;
     Ok(json!({ "targetIds": page, "nextToken": next }))
 }
@@ -175,18 +166,27 @@ pub(super) fn list_instances(shared: &Arc<Shared>, body: Value) -> OpResult {
         return Err(ApiError::new("InvalidInstanceTypeException", format!("Invalid instance type: {bad}")));
     }
     let blue_ok = req.instance_type_filter.is_empty() || req.instance_type_filter.iter().any(|t| t == "Blue");
-    let ids: Vec<String> = {
-        let store = shared.lock();
-        let d = started(super::deployments::existing(&store, &req.deployment_id)?)?;
-        d.instances
-            .iter()
-            .filter(|_| blue_ok)
-            .filter(|i| statuses.is_empty() || statuses.contains(&i.status))
-            .map(|i| i.instance_id.clone())
-            .collect()
-    };
+    let ids = matching_ids(shared, &req.deployment_id, blue_ok, &statuses)?;
     let (page, next) = super::paginate(ids, req.next_token.as_deref(), shared.config.page_size)?;
     Ok(json!({ "instancesList": page, "nextToken": next }))
+}
+
+/// Ids of a started deployment's instances, in order, that pass the
+/// Blue/Green and status filters shared by the target and instance lists.
+fn matching_ids(
+    shared: &Arc<Shared>,
+    deployment_id: &Option<String>,
+    blue_ok: bool,
+    statuses: &[TargetStatus],
+) -> Result<Vec<String>, ApiError> {
+    let store = shared.lock();
+    let d = started(super::deployments::existing(&store, deployment_id)?)?;
+    Ok(d.instances
+        .iter()
+        .filter(|_| blue_ok)
+        .filter(|i| statuses.is_empty() || statuses.contains(&i.status))
+        .map(|i| i.instance_id.clone())
+        .collect())
 }
 
 #[derive(Deserialize)]
