@@ -90,6 +90,14 @@ pub async fn send(
         .revision(revision)
         .description(description)
         .set_auto_rollback_configuration(auto_rollback)
+        // CreateDeployment has no idempotency token: an SDK retry after a
+        // lost answer starts a second rollout. queue::create retries itself,
+        // after checking whether the first attempt created the deployment.
+        .customize()
+        .config_override(
+            aws_sdk_codedeploy::config::Builder::default()
+                .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled()),
+        )
         .send()
         .await?;
     Ok(out.deployment_id().unwrap_or_default().to_string())

@@ -7,11 +7,13 @@
 //! - Superseded: before each attempt, if a recent deployment of the group
 //!   carries a newer build of the same Jenkins job (`ferry build N of JOB`
 //!   in its description), this older build is not deployed over it.
-//! - Lost answer: when the call times out or the connection drops, CodeDeploy
-//!   may have created the deployment anyway (and the SDK's own retry then
-//!   meets it as "limit exceeded"). ferry looks for a deployment of the same
-//!   revision with the same description created in the last minutes and
-//!   follows it, instead of creating a duplicate.
+//! - Lost answer: when the call times out, the connection drops or the
+//!   service answers 5xx, CodeDeploy may have created the deployment anyway.
+//!   CreateDeployment has no idempotency token, so the SDK does not retry it
+//!   (see `deploy::send`); ferry looks for a deployment of the same revision
+//!   with the same description created in the last minutes and follows it,
+//!   and only creates again when there is none.
+//! - Throttled: nothing was created; ferry backs off and tries again.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,6 +33,8 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 const NEWER_BUILD_DEPTH: usize = 10;
 /// How often a lost answer is retried after finding no deployment.
 const TRANSPORT_RETRIES: u32 = 2;
+/// How often a throttled CreateDeployment is retried, backing off from 1 s.
+const THROTTLE_RETRIES: u32 = 4;
 
 /// What to create.
 #[derive(Clone, Debug)]
@@ -114,6 +118,7 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter
     let deadline = started + req.queue_timeout;
     let mut announced: Option<String> = None;
     let mut lost = 0;
+    let mut throttled = 0;
     loop {
         if let Some(build) = &req.build
             && let Some((deployment_id, newer_build)) = newer_build(cd, env, build).await.map_err(read)?
@@ -133,6 +138,14 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter
             if lost > TRANSPORT_RETRIES {
                 return Err(deploy::to_error(&err, env).into());
             }
+            continue;
+        }
+        if is_throttled(&err) {
+            throttled += 1;
+            if throttled > THROTTLE_RETRIES {
+                return Err(deploy::to_error(&err, env).into());
+            }
+            tokio::time::sleep(Duration::from_secs(1 << (throttled - 1))).await;
             continue;
         }
         if !limit_exceeded(&err) {
@@ -181,7 +194,16 @@ fn adopt(deployment_id: String, reason: &str, reporter: &dyn Reporter) -> Create
 
 /// Whether the call may have reached CodeDeploy without ferry seeing the answer.
 fn answer_lost(e: &CreateFailure) -> bool {
-    matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(ctx) => ctx.raw().status().is_server_error(),
+        _ => false,
+    }
+}
+
+/// Throttled: CodeDeploy refused before creating anything.
+fn is_throttled(e: &CreateFailure) -> bool {
+    matches!(aws_sdk_codedeploy::error::ProvideErrorMetadata::code(e), Some("ThrottlingException" | "Throttling"))
 }
 
 fn limit_exceeded(e: &CreateFailure) -> bool {

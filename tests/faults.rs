@@ -400,3 +400,46 @@ fn a_full_disk_while_bundling_is_a_clear_error_and_leaves_no_partial_bundle() {
     assert!(out.stderr.contains("left in TMPDIR: []"), "no partial bundle left:\n{}", out.stderr);
     assert_nothing_left(&wire, &tmp);
 }
+
+#[test]
+fn a_lost_create_deployment_answer_does_not_deploy_twice() {
+    // CodeDeploy creates the deployment, but the answer never arrives: the
+    // SDK retries, and a second CreateDeployment would be a second rollout.
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.codedeploy_endpoint(), SEED);
+    proxy.set_rules(vec![Rule::new(Match::Ops(vec!["CreateDeployment"]), Chance::FirstN(1), Fault::LoseResponse)]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = run(release(&stack, dir.path(), &app)
+        .args(["--wait", "--timeout", "2m"])
+        .env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint()));
+
+    assert_eq!(proxy.stats().fault("lose-response"), 1, "{:?}", proxy.stats());
+    assert_eq!(out.code, 0, "{}", out.all());
+    let ids = common::deployment_ids(&stack);
+    assert_eq!(ids.len(), 1, "exactly one deployment exists: {ids:?}\n{}", out.all());
+    assert_eq!(out.stdout.trim(), ids[0], "ferry followed the deployment CodeDeploy did create");
+    assert!(out.stderr.contains(&format!("following deployment {}", ids[0])), "ferry says it adopted it:\n{}", out.stderr);
+    assert_no_secrets(&stack, &out);
+}
+
+#[test]
+fn a_throttled_create_deployment_is_retried_and_deploys_once() {
+    // The SDK does not retry CreateDeployment (no idempotency token); ferry
+    // must, when CodeDeploy said no before creating anything.
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.codedeploy_endpoint(), SEED);
+    proxy.set_rules(vec![Rule::new(Match::Ops(vec!["CreateDeployment"]), Chance::FirstN(2), Fault::Throttle)]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = run(release(&stack, dir.path(), &app)
+        .args(["--wait", "--timeout", "2m"])
+        .env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint()));
+
+    assert_eq!(proxy.stats().fault("ThrottlingException"), 2, "{:?}", proxy.stats());
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(common::deployment_ids(&stack).len(), 1);
+    assert!(!out.stderr.to_lowercase().contains("throttl"), "throttling is not the user's problem:\n{}", out.stderr);
+}

@@ -106,6 +106,10 @@ pub enum Fault {
     /// there is one (nothing is forwarded), otherwise halfway through the
     /// upstream's response body.
     Reset,
+    /// Forward the whole request, so the server acts on it, then cut the
+    /// connection halfway through its answer: the client never learns what
+    /// happened (a lost CreateDeployment answer).
+    LoseResponse,
     /// Wait this long, then forward normally.
     Delay(Duration),
     /// Flip one byte in the middle of the request body, optionally drop a
@@ -127,6 +131,7 @@ impl Fault {
             Fault::S3Error { code, .. } | Fault::StsError { code, .. } => code,
             Fault::Throttle => "ThrottlingException",
             Fault::Reset => "reset",
+            Fault::LoseResponse => "lose-response",
             Fault::Delay(_) => "delay",
             Fault::CorruptBody { .. } => "corrupt",
             Fault::DropHeader(_) => "drop-header",
@@ -407,8 +412,8 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     }
     let bytes = resp_body.collect().await?.to_bytes();
 
-    if matches!(fault, Some(Fault::Reset)) {
-        // No request body to cut: cut the response instead, after half of it.
+    if matches!(fault, Some(Fault::Reset | Fault::LoseResponse)) {
+        // No request body to cut (or asked to): cut the response after half of it.
         let half = bytes.slice(..bytes.len() / 2);
         resp_parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len().max(1)));
         return Ok(Response::from_parts(resp_parts, ProxyBody::Cut(CutBody::new(half))));
