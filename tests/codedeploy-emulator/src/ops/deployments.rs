@@ -206,15 +206,7 @@ pub(crate) fn info(d: &Deployment) -> Value {
 }
 
 pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
-    let echoed: Map<String, Value> = body
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| ECHOED.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let echoed = super::echoed(&body, ECHOED);
     let req: CreateInput = input(body)?;
     let app = super::applications::check_name(&req.application_name)?.to_string();
     let group_name = super::groups::check_name(&req.deployment_group_name)?.to_string();

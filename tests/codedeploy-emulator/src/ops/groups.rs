@@ -138,15 +138,7 @@ pub(crate) fn info(group: &DeploymentGroup) -> Value {
 }
 
 pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
-    let echoed: Map<String, Value> = body
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| ECHOED.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let echoed = super::echoed(&body, ECHOED);
     let req: CreateInput = input(body)?;
     let app = super::applications::check_name(&req.application_name)?;
     let name = check_name(&req.deployment_group_name)?;

@@ -55,6 +55,14 @@ pub fn dispatch(shared: &Arc<Shared>, operation: &str, input: Value) -> OpResult
 }
 
 /// One page of `items` starting at `next_token`, and the token of the next page.
+/// The request members in `keys`, kept verbatim: settings the emulator
+/// stores and returns as sent (e.g. `autoRollbackConfiguration`).
+pub(crate) fn echoed(body: &Value, keys: &[&str]) -> serde_json::Map<String, Value> {
+    body.as_object()
+        .map(|m| m.iter().filter(|(k, _)| keys.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
 pub(crate) fn paginate<T>(
     items: Vec<T>,
     next_token: Option<&str>,
