@@ -9,7 +9,7 @@ use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError
 use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, AutoRollbackEvent, DeploymentStatus, FileExistsBehavior};
 use codedeploy_emulator::Emulator;
 
-use crate::common::{app_and_group, client, config, s3_revision, wait_complete};
+use crate::common::{app_and_group, create_deployment, client, config, s3_revision, wait_complete};
 
 fn code<E: ProvideErrorMetadata>(err: &E) -> String {
     err.code().unwrap_or("<none>").to_string()
@@ -246,16 +246,7 @@ async fn list_deployments_filters_and_pages_newest_first() {
         .unwrap();
     let mut prod = Vec::new();
     for _ in 0..3 {
-        let id = cd
-            .create_deployment()
-            .application_name("shop")
-            .deployment_group_name("prod")
-            .revision(s3_revision("bucket", "app.zip", None))
-            .send()
-            .await
-            .unwrap()
-            .deployment_id
-            .unwrap();
+        let id = create_deployment(&cd, "prod", "bucket", "app.zip", None).await;
         wait_complete(&cd, &id).await;
         prod.push(id);
     }

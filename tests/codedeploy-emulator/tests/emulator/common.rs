@@ -58,6 +58,19 @@ pub async fn app_and_group(client: &Client, app: &str, group: &str, instances: u
 }
 
 /// An S3 revision.
+/// CreateDeployment of `bucket/key` to `group` of application `shop`; its id.
+pub async fn create_deployment(cd: &Client, group: &str, bucket: &str, key: &str, etag: Option<&str>) -> String {
+    cd.create_deployment()
+        .application_name("shop")
+        .deployment_group_name(group)
+        .revision(s3_revision(bucket, key, etag))
+        .send()
+        .await
+        .unwrap()
+        .deployment_id
+        .unwrap()
+}
+
 pub fn s3_revision(bucket: &str, key: &str, etag: Option<&str>) -> RevisionLocation {
     RevisionLocation::builder()
         .revision_type(RevisionLocationType::S3)

@@ -8,21 +8,10 @@ use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{DeploymentStatus, InstanceTarget, LifecycleEventStatus, TargetStatus};
 use codedeploy_emulator::Emulator;
 
-use crate::common::{app_and_group, client, config, emulator_with_s3, moto, put, s3, s3_revision, wait_complete, zip_of};
+use crate::common::{app_and_group, create_deployment, client, config, emulator_with_s3, moto, put, s3, wait_complete, zip_of};
 
 const APPSPEC: &str = "version: 0.0\nos: linux\nfiles:\n  - source: /index.html\n    destination: /var/www\n";
 
-async fn deploy(cd: &Client, group: &str, bucket: &str, key: &str, etag: Option<&str>) -> String {
-    cd.create_deployment()
-        .application_name("shop")
-        .deployment_group_name(group)
-        .revision(s3_revision(bucket, key, etag))
-        .send()
-        .await
-        .unwrap()
-        .deployment_id
-        .unwrap()
-}
 
 async fn targets(cd: &Client, id: &str) -> Vec<InstanceTarget> {
     let ids = cd.list_deployment_targets().deployment_id(id).send().await.unwrap().target_ids.unwrap_or_default();
@@ -57,7 +46,7 @@ async fn unreachable_s3_fails_download_bundle_and_skips_the_rest() {
     let emulator = Emulator::start(config()).unwrap();
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 1, &[]).await;
-    let id = deploy(&cd, "prod", "releases", "shop.zip", None).await;
+    let id = create_deployment(&cd, "prod", "releases", "shop.zip", None).await;
     let first = cd.get_deployment().deployment_id(&id).send().await.unwrap().deployment_info.unwrap();
     assert_eq!(first.status, Some(DeploymentStatus::Created));
 
@@ -90,7 +79,7 @@ async fn remaining_instances_are_skipped_once_one_at_a_time_fails() {
     let emulator = Emulator::start(config()).unwrap();
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 3, &[]).await;
-    let id = deploy(&cd, "prod", "releases", "shop.zip", None).await;
+    let id = create_deployment(&cd, "prod", "releases", "shop.zip", None).await;
     let info = wait_complete(&cd, &id).await;
     assert_eq!(info.status, Some(DeploymentStatus::Failed));
     let overview = info.deployment_overview.unwrap();
@@ -106,7 +95,7 @@ async fn stop_deployment_stops_it_and_refuses_completed_ones() {
     let emulator = Emulator::start(cfg).unwrap();
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 2, &[]).await;
-    let id = deploy(&cd, "prod", "releases", "shop.zip", None).await;
+    let id = create_deployment(&cd, "prod", "releases", "shop.zip", None).await;
     let stop = cd.stop_deployment().deployment_id(&id).send().await.unwrap();
     assert_eq!(stop.status.unwrap().as_str(), "Pending");
     let info = wait_complete(&cd, &id).await;
@@ -123,7 +112,7 @@ async fn stopping_a_one_instance_deployment_mid_flight_ends_stopped_not_failed()
     let emulator = Emulator::start(cfg).unwrap();
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 1, &[]).await;
-    let id = deploy(&cd, "prod", "releases", "shop.zip", None).await;
+    let id = create_deployment(&cd, "prod", "releases", "shop.zip", None).await;
     // Let the only instance get under way, so the stop interrupts it.
     tokio::time::sleep(Duration::from_millis(300)).await;
     cd.stop_deployment().deployment_id(&id).send().await.unwrap();
@@ -139,7 +128,7 @@ async fn targets_are_not_listed_before_the_deployment_starts() {
     let emulator = Emulator::start(cfg).unwrap();
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 1, &[]).await;
-    let id = deploy(&cd, "prod", "releases", "shop.zip", None).await;
+    let id = create_deployment(&cd, "prod", "releases", "shop.zip", None).await;
     let early = cd.list_deployment_targets().deployment_id(&id).send().await.unwrap_err();
     assert_eq!(early.code(), Some("DeploymentNotStartedException"));
     cd.stop_deployment().deployment_id(&id).send().await.unwrap();
@@ -154,7 +143,7 @@ async fn bundle_from_s3_deploys_to_every_instance() {
     let emulator = emulator_with_s3(&moto.endpoint, |_| {});
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 3, &[]).await;
-    let id = deploy(&cd, "prod", "releases", "shop-1.zip", Some(&etag)).await;
+    let id = create_deployment(&cd, "prod", "releases", "shop-1.zip", Some(&etag)).await;
     let info = wait_complete(&cd, &id).await;
     assert_eq!(info.status, Some(DeploymentStatus::Succeeded), "{info:?}");
     assert!(info.error_information.is_none());
@@ -198,7 +187,7 @@ async fn bundle_download_failures_say_what_went_wrong() {
         ("no-appspec.zip", None, "AppSpec"),
     ];
     for (key, etag, expected) in cases {
-        let id = deploy(&cd, "prod", "releases", key, etag).await;
+        let id = create_deployment(&cd, "prod", "releases", key, etag).await;
         let info = wait_complete(&cd, &id).await;
         assert_eq!(info.status, Some(DeploymentStatus::Failed), "{key}");
         let message = download_message(&targets(&cd, &id).await[0]);

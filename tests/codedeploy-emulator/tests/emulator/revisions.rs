@@ -4,7 +4,7 @@ use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{ApplicationRevisionSortBy, ListStateFilterAction, SortOrder};
 use codedeploy_emulator::Emulator;
 
-use crate::common::{app_and_group, client, config, s3_revision, wait_complete};
+use crate::common::{app_and_group, create_deployment, client, config, s3_revision, wait_complete};
 
 #[tokio::test]
 async fn revisions_are_registered_listed_and_linked_to_their_deployments() {
@@ -30,16 +30,7 @@ async fn revisions_are_registered_listed_and_linked_to_their_deployments() {
     assert!(info.register_time.is_some() && info.first_used_time.is_none());
     assert!(info.deployment_groups().is_empty());
 
-    let id = cd
-        .create_deployment()
-        .application_name("shop")
-        .deployment_group_name("prod")
-        .revision(s3_revision("releases", "v2.zip", None))
-        .send()
-        .await
-        .unwrap()
-        .deployment_id
-        .unwrap();
+    let id = create_deployment(&cd, "prod", "releases", "v2.zip", None).await;
     wait_complete(&cd, &id).await;
 
     let all = cd.list_application_revisions().application_name("shop").send().await.unwrap();

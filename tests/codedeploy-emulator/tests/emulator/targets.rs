@@ -7,7 +7,7 @@ use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{InstanceStatus, TargetFilterName, TargetStatus};
 use codedeploy_emulator::Emulator;
 
-use crate::common::{app_and_group, client, config, s3_revision, wait_complete};
+use crate::common::{app_and_group, create_deployment, client, config, wait_complete};
 
 #[tokio::test]
 async fn targets_filter_by_status_page_and_limit_batches() {
@@ -17,16 +17,7 @@ async fn targets_filter_by_status_page_and_limit_batches() {
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 30, &[]).await;
     // No S3 is reachable: the first instance fails and the other 29 are skipped.
-    let id = cd
-        .create_deployment()
-        .application_name("shop")
-        .deployment_group_name("prod")
-        .revision(s3_revision("releases", "app.zip", None))
-        .send()
-        .await
-        .unwrap()
-        .deployment_id
-        .unwrap();
+    let id = create_deployment(&cd, "prod", "releases", "app.zip", None).await;
     wait_complete(&cd, &id).await;
 
     let first = cd.list_deployment_targets().deployment_id(&id).send().await.unwrap();
