@@ -182,7 +182,13 @@ fn outcome_word(status: &str) -> Outcome {
     }
 }
 
-async fn apply(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, on_abort: OnAbort, state: &mut AbortState, reporter: &dyn Reporter) {
+async fn apply(
+    cd: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+    on_abort: OnAbort,
+    state: &mut AbortState,
+    reporter: &dyn Reporter,
+) {
     let rollback = match on_abort {
         OnAbort::Leave => {
             state.status = rollback::status_of(cd, deployment_id).await.unwrap_or_else(|_| "Unknown".into());

@@ -124,10 +124,7 @@ impl<'a> Checker<'a> {
             }
         };
         let Value::Mapping(top) = doc else {
-            self.push(
-                Some(1),
-                "the file is not a YAML mapping of keys. Start it with `version: 0.0` and `os: linux`.".into(),
-            );
+            self.push(Some(1), "the file is not a YAML mapping of keys. Start it with `version: 0.0` and `os: linux`.".into());
             return self.problems;
         };
         self.version(top.get("version"));
@@ -151,10 +148,9 @@ impl<'a> Checker<'a> {
         match v {
             _ if ok => {}
             None => self.push(None, "there is no `version:` key. Add `version: 0.0` as the first line.".into()),
-            Some(v) => self.push(
-                line,
-                format!("`version: {}` is not a version CodeDeploy accepts. Use `version: 0.0`.", scalar(v)),
-            ),
+            Some(v) => {
+                self.push(line, format!("`version: {}` is not a version CodeDeploy accepts. Use `version: 0.0`.", scalar(v)))
+            }
         }
     }
 
@@ -168,7 +164,10 @@ impl<'a> Checker<'a> {
             }
             Some(other) => {
                 let line = self.at.top_key("os");
-                self.push(line, format!("`os: {}` is not an os CodeDeploy knows. Use `os: linux` or `os: windows`.", scalar(other)));
+                self.push(
+                    line,
+                    format!("`os: {}` is not an os CodeDeploy knows. Use `os: linux` or `os: windows`.", scalar(other)),
+                );
                 None
             }
         }
@@ -178,10 +177,7 @@ impl<'a> Checker<'a> {
         let section = self.at.top_key("files");
         let Value::Sequence(items) = files else {
             if !files.is_null() {
-                self.push(
-                    section,
-                    "`files:` must be a list of `- source: … destination: …` items.".into(),
-                );
+                self.push(section, "`files:` must be a list of `- source: … destination: …` items.".into());
             }
             return;
         };
@@ -213,7 +209,11 @@ impl<'a> Checker<'a> {
         let section = self.at.top_key("hooks");
         let Value::Mapping(map) = hooks else {
             if !hooks.is_null() {
-                self.push(section, "`hooks:` must map hook names (BeforeInstall, ApplicationStart, …) to lists of `- location: …` scripts.".into());
+                self.push(
+                    section,
+                    "`hooks:` must map hook names (BeforeInstall, ApplicationStart, …) to lists of `- location: …` scripts."
+                        .into(),
+                );
             }
             return;
         };
@@ -241,7 +241,9 @@ impl<'a> Checker<'a> {
             return;
         }
         let msg = if RESERVED.contains(&name) {
-            format!("`{name}` is a lifecycle event CodeDeploy runs itself; scripts cannot be attached to it. Move them to BeforeInstall or AfterInstall.")
+            format!(
+                "`{name}` is a lifecycle event CodeDeploy runs itself; scripts cannot be attached to it. Move them to BeforeInstall or AfterInstall."
+            )
         } else if OTHER_PLATFORMS.contains(&name) {
             format!("`{name}` is a hook for ECS deployments, not EC2/on-premises. Use one of: {}.", HOOKS.join(", "))
         } else if let Some(right) = HOOKS.iter().find(|h| h.eq_ignore_ascii_case(name)) {
@@ -254,14 +256,26 @@ impl<'a> Checker<'a> {
 
     fn script(&mut self, hook: &str, script: &Value, line: Option<usize>, os: Option<&str>) {
         let Some(location) = script.get("location").and_then(Value::as_str) else {
-            self.push(line, format!("a `{hook}` item has no `location:`. Give the script's path in the bundle, e.g. `- location: scripts/{}.sh`.", hook.to_ascii_lowercase()));
+            self.push(
+                line,
+                format!(
+                    "a `{hook}` item has no `location:`. Give the script's path in the bundle, e.g. `- location: scripts/{}.sh`.",
+                    hook.to_ascii_lowercase()
+                ),
+            );
             return;
         };
         if let Some(t) = script.get("timeout") {
             let t_line = self.at.key_after("timeout", line.unwrap_or(0)).or(line);
             match t.as_i64() {
                 Some(secs) if (1..=MAX_TIMEOUT).contains(&secs) => {}
-                _ => self.push(t_line, format!("`timeout: {}` for {location} is out of range. Give whole seconds from 1 to {MAX_TIMEOUT} (one hour).", scalar(t))),
+                _ => self.push(
+                    t_line,
+                    format!(
+                        "`timeout: {}` for {location} is out of range. Give whole seconds from 1 to {MAX_TIMEOUT} (one hour).",
+                        scalar(t)
+                    ),
+                ),
             }
         }
         let Some(contents) = self.contents else { return };
@@ -307,9 +321,10 @@ mod tests {
 
     impl Contents for Fake {
         fn lookup(&self, path: &str) -> Option<Kind> {
-            self.0.get(path).map(|(k, _)| *k).or_else(|| {
-                self.0.keys().any(|k| k.starts_with(&format!("{path}/"))).then_some(Kind::Dir)
-            })
+            self.0
+                .get(path)
+                .map(|(k, _)| *k)
+                .or_else(|| self.0.keys().any(|k| k.starts_with(&format!("{path}/"))).then_some(Kind::Dir))
         }
         fn read(&self, path: &str) -> Option<Vec<u8>> {
             self.0.get(path).map(|(_, b)| b.to_vec())
@@ -388,7 +403,9 @@ mod tests {
 
     #[test]
     fn files_source_missing_from_the_bundle_is_reported() {
-        let p = only("version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /a\n  - source: /config/app.env\n    destination: /b\n");
+        let p = only(
+            "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /a\n  - source: /config/app.env\n    destination: /b\n",
+        );
         assert_eq!(p.line, Some(6));
         assert!(p.message.contains("`source: /config/app.env` is not in the bundle"), "{p}");
     }
@@ -437,7 +454,10 @@ mod tests {
             assert_eq!(p.line, Some(9), "{p}");
             assert!(p.message.contains(&format!("`timeout: {bad}`")) && p.message.contains("from 1 to 3600"), "{p}");
         }
-        assert_eq!(check_with(&spec("  ValidateService:\n    - location: scripts/start.sh\n      timeout: 3600\n"), &bundle()), vec![]);
+        assert_eq!(
+            check_with(&spec("  ValidateService:\n    - location: scripts/start.sh\n      timeout: 3600\n"), &bundle()),
+            vec![]
+        );
     }
 
     #[test]
@@ -468,7 +488,10 @@ mod tests {
         let p = only(&spec("  AfterAllowTestTraffic:\n    - location: scripts/start.sh\n"));
         assert!(p.message.contains("for ECS deployments"), "{p}");
         let p = only(&spec("  PostDeploy:\n    - location: scripts/start.sh\n"));
-        assert!(p.message.contains("`PostDeploy` is not a hook CodeDeploy knows") && p.message.contains("ValidateService"), "{p}");
+        assert!(
+            p.message.contains("`PostDeploy` is not a hook CodeDeploy knows") && p.message.contains("ValidateService"),
+            "{p}"
+        );
     }
 
     #[test]

@@ -60,20 +60,14 @@ impl RoleArn {
             return Err(format!("`{resource}` is not a role (users and policies cannot be assumed); {SHAPE}."));
         };
         let name = path_and_name.rsplit('/').next().unwrap_or_default();
-        let name_ok = !name.is_empty()
-            && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        let name_ok =
+            !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
         if !name_ok {
             return Err(format!(
                 "the role name `{name}` is empty, longer than 64 characters, or has characters IAM does not allow; {SHAPE}."
             ));
         }
-        Ok(RoleArn {
-            arn: s.to_string(),
-            partition: partition.to_string(),
-            account: account.to_string(),
-            name: name.to_string(),
-        })
+        Ok(RoleArn { arn: s.to_string(), partition: partition.to_string(), account: account.to_string(), name: name.to_string() })
     }
 }
 
@@ -261,10 +255,7 @@ fn chain(base: &SdkConfig, hops: Vec<HopRequest>) -> SdkConfig {
 }
 
 async fn load_base(env: &Environment) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(env.region.clone()))
-        .load()
-        .await
+    aws_config::defaults(BehaviorVersion::latest()).region(Region::new(env.region.clone())).load().await
 }
 
 /// Loads the standard chain's configuration for `env.region` and returns an
@@ -331,7 +322,12 @@ pub async fn caller_arn(env: &Environment) -> Result<String, AssumeError> {
     }
 }
 
-async fn classify(base: &SdkConfig, env: &Environment, err: &(dyn std::error::Error + 'static), unreachable: bool) -> AssumeError {
+async fn classify(
+    base: &SdkConfig,
+    env: &Environment,
+    err: &(dyn std::error::Error + 'static),
+    unreachable: bool,
+) -> AssumeError {
     let role = env.role.arn.clone();
     let detail = match find_source::<CredentialsError>(err) {
         Some(CredentialsError::CredentialsNotLoaded(_)) => {

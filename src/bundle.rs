@@ -187,7 +187,6 @@ pub enum BundleError {
     },
 }
 
-
 pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BundleError + use<> {
     let path = path.to_path_buf();
     move |source| BundleError::Io { action, path, source }
@@ -269,8 +268,7 @@ pub fn check_only(input: &Path) -> Result<(PathBuf, Vec<appspec::Problem>), Bund
         let dir = input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         check_only(dir)
     } else {
-        let kind =
-            BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
+        let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
         let index = inspect::ArchiveIndex::open(input, kind)?;
         let text = index.appspec_text(input)?;
         Ok((input.join(appspec::FILE_NAME), appspec::check_with(&text, &index)))
@@ -348,8 +346,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.path().join("scripts/start.sh"), std::fs::Permissions::from_mode(0o755))
-                .unwrap();
+            std::fs::set_permissions(dir.path().join("scripts/start.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         std::fs::create_dir_all(dir.path().join(".git")).unwrap();
         std::fs::write(dir.path().join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
@@ -515,7 +512,10 @@ mod tests {
         let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
         let exec = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
         zip.start_file("appspec.yml", exec).unwrap();
-        zip.write_all(b"version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: scripts/a.sh\n    - location: scripts/b.sh\n").unwrap();
+        zip.write_all(
+            b"version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: scripts/a.sh\n    - location: scripts/b.sh\n",
+        )
+        .unwrap();
         zip.start_file("scripts/a.sh", exec).unwrap();
         zip.write_all(b"#!/bin/sh\n").unwrap();
         zip.finish().unwrap();

@@ -201,9 +201,7 @@ pub enum ConfigError {
         known: Vec<String>,
     },
     /// A required setting has no value from the file or the flags.
-    #[error(
-        "environment `{env}` has no `{key}`. Add `{key} = \"...\"` under [env.{env}] in ferry.toml, or pass --{flag}."
-    )]
+    #[error("environment `{env}` has no `{key}`. Add `{key} = \"...\"` under [env.{env}] in ferry.toml, or pass --{flag}.")]
     Missing {
         /// The environment.
         env: String,
@@ -246,11 +244,7 @@ pub fn resolve(sel: &Selection) -> Result<Environment, ConfigError> {
         (Some(mut file), Some(env)) => match file.env.remove(env) {
             Some(settings) => (env.clone(), settings),
             None => {
-                return Err(ConfigError::UnknownEnv {
-                    env: env.clone(),
-                    path,
-                    known: file.env.keys().cloned().collect(),
-                });
+                return Err(ConfigError::UnknownEnv { env: env.clone(), path, known: file.env.keys().cloned().collect() });
             }
         },
         (Some(file), None) if !file.env.is_empty() => {
@@ -280,10 +274,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<BTreeMap<String, EnvSetting
 }
 
 fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
-    toml::from_str::<FileSettings>(text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string().trim_end().replace('\n', " "),
-    })
+    toml::from_str::<FileSettings>(text)
+        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string().trim_end().replace('\n', " ") })
 }
 
 fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environment, ConfigError> {
@@ -293,11 +285,8 @@ fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environ
     };
 
     let role_arn = required("role_arn", pick(&flags.role_arn, file.role_arn))?;
-    let role = RoleArn::parse(&role_arn).map_err(|reason| ConfigError::Invalid {
-        key: "role_arn",
-        value: role_arn.clone(),
-        reason,
-    })?;
+    let role =
+        RoleArn::parse(&role_arn).map_err(|reason| ConfigError::Invalid { key: "role_arn", value: role_arn.clone(), reason })?;
     let region = required("region", pick(&flags.region, file.region))?;
     validate_region(&region)?;
     let bucket = required("bucket", pick(&flags.bucket, file.bucket))?;
@@ -408,7 +397,9 @@ fn validate_bucket(bucket: &str) -> Result<(), ConfigError> {
     let invalid = |reason: &str| ConfigError::Invalid {
         key: "bucket",
         value: bucket.to_string(),
-        reason: format!("{reason} S3 bucket names are 3-63 characters of lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit."),
+        reason: format!(
+            "{reason} S3 bucket names are 3-63 characters of lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit."
+        ),
     };
     if !(3..=63).contains(&bucket.len()) {
         return Err(invalid("it has the wrong length."));
@@ -462,8 +453,7 @@ fn validate_metadata(meta: BTreeMap<String, String>) -> Result<BTreeMap<String, 
 
 /// STS accepts 2-1224 characters of `[\w+=,.@:/-]` as an external ID.
 fn validate_external_id(id: &str) -> Result<(), ConfigError> {
-    let ok = (2..=1224).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+    let ok = (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
     if ok {
         Ok(())
     } else {

@@ -119,14 +119,12 @@ pub fn to_error(e: &CreateFailure, env: &Environment) -> DeployError {
 fn fix_for(code: &str, env: &Environment) -> String {
     let place = format!("account {} region {}", env.role.account, env.region);
     match code {
-        "ApplicationDoesNotExistException" => format!(
-            "Create application `{}` in {place}, or fix `application` in ferry.toml.",
-            env.application
-        ),
-        "DeploymentGroupDoesNotExistException" => format!(
-            "Create deployment group `{}` in {place}, or fix `deployment_group` in ferry.toml.",
-            env.deployment_group
-        ),
+        "ApplicationDoesNotExistException" => {
+            format!("Create application `{}` in {place}, or fix `application` in ferry.toml.", env.application)
+        }
+        "DeploymentGroupDoesNotExistException" => {
+            format!("Create deployment group `{}` in {place}, or fix `deployment_group` in ferry.toml.", env.deployment_group)
+        }
         "DeploymentConfigDoesNotExistException" => {
             "Use a CodeDeployDefault.* configuration or create this one, or remove `deployment_config`.".into()
         }

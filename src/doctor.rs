@@ -41,7 +41,8 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Repor
             c.fail(
                 "source identity",
                 e.to_string(),
-                "give this agent AWS credentials: an instance role, AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".into(),
+                "give this agent AWS credentials: an instance role, AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+                    .into(),
             );
             return false;
         }
@@ -95,9 +96,9 @@ async fn bucket(c: &mut Checks<'_>, env: &Environment, sdk: &aws_config::SdkConf
                     "create bucket {} in account {} (region {}), or correct `bucket` in [env.{}]",
                     env.bucket, env.role.account, env.region, env.name
                 ),
-                Some("AccessDenied") => format!(
-                    "the bucket belongs to another account, or the role may not list {place}; {hint}"
-                ),
+                Some("AccessDenied") => {
+                    format!("the bucket belongs to another account, or the role may not list {place}; {hint}")
+                }
                 _ => format!("check AWS_ENDPOINT_URL_S3 and the network; {hint}"),
             };
             c.fail("bucket", format!("{place}: {}", describe_sdk_error(&e)), fix);
@@ -132,7 +133,11 @@ async fn kms(c: &mut Checks<'_>, env: &Environment, s3: &aws_sdk_s3::Client, key
     } else {
         c.fail(
             "kms key",
-            format!("bucket {} encrypts with {} , not {key}", env.bucket, if found.is_empty() { "no KMS key".into() } else { found.join(", ") }),
+            format!(
+                "bucket {} encrypts with {} , not {key}",
+                env.bucket,
+                if found.is_empty() { "no KMS key".into() } else { found.join(", ") }
+            ),
             format!("set the bucket's default encryption to SSE-KMS with {key}, or correct `kms_key_id` in [env.{}]", env.name),
         );
     }

@@ -76,12 +76,10 @@ pub async fn rollback_of(
 ) -> Result<Option<String>, WatchError> {
     let deadline = Instant::now() + ROLLBACK_LINK_WAIT;
     loop {
-        let out = cd
-            .get_deployment()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| WatchError::Refused { deployment_id: deployment_id.into(), detail: crate::error::describe_sdk_error(&e) })?;
+        let out = cd.get_deployment().deployment_id(deployment_id).send().await.map_err(|e| WatchError::Refused {
+            deployment_id: deployment_id.into(),
+            detail: crate::error::describe_sdk_error(&e),
+        })?;
         let Some(info) = out.deployment_info() else { return Ok(None) };
         let rollback = info.rollback_info();
         if let Some(id) = rollback.and_then(|r| r.rollback_deployment_id()).filter(|id| !id.is_empty()) {

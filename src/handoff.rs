@@ -120,9 +120,7 @@ pub fn credential_process_json(creds: &Credentials) -> String {
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::from(t).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 fn single_quote(s: &str) -> String {
@@ -190,7 +188,13 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn creds() -> Credentials {
-        Credentials::new("ASIAEXAMPLE", "se'cret", Some("tok".into()), Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)), "test")
+        Credentials::new(
+            "ASIAEXAMPLE",
+            "se'cret",
+            Some("tok".into()),
+            Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            "test",
+        )
     }
 
     #[test]

@@ -58,7 +58,11 @@ pub fn active_statuses() -> Vec<DeploymentStatus> {
 }
 
 /// The group's deployments matching `filter`, newest first, fully described.
-pub async fn list(cd: &aws_sdk_codedeploy::Client, env: &Environment, filter: &Filter) -> Result<Vec<DeploymentInfo>, ReadFailure> {
+pub async fn list(
+    cd: &aws_sdk_codedeploy::Client,
+    env: &Environment,
+    filter: &Filter,
+) -> Result<Vec<DeploymentInfo>, ReadFailure> {
     let mut ids = Vec::new();
     let mut next_token: Option<String> = None;
     loop {
@@ -113,10 +117,7 @@ pub fn same_object(a: &S3Location, b: &S3Location) -> bool {
         (Some(x), Some(y)) => x.trim_matches('"') == y.trim_matches('"'),
         _ => true,
     };
-    a.bucket() == b.bucket()
-        && a.key() == b.key()
-        && pinned_equal(a.e_tag(), b.e_tag())
-        && pinned_equal(a.version(), b.version())
+    a.bucket() == b.bucket() && a.key() == b.key() && pinned_equal(a.e_tag(), b.e_tag()) && pinned_equal(a.version(), b.version())
 }
 
 /// The SHA-256 in a key ferry wrote (`…/<64 hex>.zip`), if it is one.

@@ -14,7 +14,12 @@ use crate::watch::WatchOptions;
 
 impl Following {
     /// From the command line; `default_abort` when `--on-abort` is not given.
-    pub fn from_args(wait: bool, follow: &crate::cli::FollowArgs, ending: &crate::cli::EndingArgs, default_abort: OnAbort) -> Following {
+    pub fn from_args(
+        wait: bool,
+        follow: &crate::cli::FollowArgs,
+        ending: &crate::cli::EndingArgs,
+        default_abort: OnAbort,
+    ) -> Following {
         Following {
             wait,
             watch: follow.options(),
@@ -51,7 +56,9 @@ pub async fn launch(
         match Signals::install() {
             Ok(s) => Some(s),
             Err(e) => {
-                reporter.report(&Event::Warning { message: format!("cannot catch SIGINT/SIGTERM ({e}); an abort will not stop the deployment") });
+                reporter.report(&Event::Warning {
+                    message: format!("cannot catch SIGINT/SIGTERM ({e}); an abort will not stop the deployment"),
+                });
                 None
             }
         }

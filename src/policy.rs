@@ -231,7 +231,8 @@ mod tests {
 
     #[test]
     fn trust_principals_are_one_array_under_one_aws_key() {
-        let principals = vec!["arn:aws:iam::111111111111:role/JenkinsRole".to_string(), "arn:aws:iam::111111111111:role/Ops".into()];
+        let principals =
+            vec!["arn:aws:iam::111111111111:role/JenkinsRole".to_string(), "arn:aws:iam::111111111111:role/Ops".into()];
         let doc = trust(&env(), &principals);
         let text = serde_json::to_string_pretty(&doc).unwrap();
         assert_eq!(text.matches("\"AWS\"").count(), 1, "{text}");
@@ -316,9 +317,7 @@ mod tests {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 sources(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs")
-                && !path.ends_with("doctor.rs")
-                && !path.ends_with("policy.rs")
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("doctor.rs") && !path.ends_with("policy.rs")
             {
                 // doctor probes links on purpose, and this file names every call.
                 out.push_str(&std::fs::read_to_string(&path).unwrap());

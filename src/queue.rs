@@ -89,7 +89,9 @@ pub enum QueueError {
         waited_s: u64,
     },
     /// The group's deployments could not be read.
-    #[error("cannot read the deployments of {deployment_group}: {detail}. The role needs codedeploy:ListDeployments and BatchGetDeployments.")]
+    #[error(
+        "cannot read the deployments of {deployment_group}: {detail}. The role needs codedeploy:ListDeployments and BatchGetDeployments."
+    )]
     Read {
         /// Group.
         deployment_group: String,
@@ -227,10 +229,7 @@ fn window_start() -> DateTime {
 }
 
 /// A deployment of this request created in the last minutes, if any.
-async fn find_ours(
-    cd: &aws_sdk_codedeploy::Client,
-    req: &Request<'_>,
-) -> Result<Option<String>, ReadFailure> {
+async fn find_ours(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>) -> Result<Option<String>, ReadFailure> {
     let recent =
         history::list(cd, req.env, &Filter { created_after: Some(window_start()), limit: 25, ..Default::default() }).await?;
     Ok(recent.iter().find(|d| is_ours(d, req)).and_then(|d| d.deployment_id()).map(String::from))
@@ -295,11 +294,7 @@ mod tests {
         };
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
         let info = |etag: &str, desc: &str, created: i64| {
-            DeploymentInfo::builder()
-                .revision(revision(etag))
-                .description(desc)
-                .create_time(DateTime::from_secs(created))
-                .build()
+            DeploymentInfo::builder().revision(revision(etag)).description(desc).create_time(DateTime::from_secs(created)).build()
         };
         assert!(is_ours(&info("e1", &req.description, now - 5), &req));
         assert!(!is_ours(&info("e2", &req.description, now - 5), &req), "other bytes under the same key");

@@ -144,9 +144,24 @@ mod tests {
         write(&path, &r, &Quiet).unwrap();
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for field in [
-            "environment", "role_arn", "session_name", "bucket", "key", "sha256", "etag", "version_id", "deployment_id",
-            "rollback_deployment_id", "rollback_outcome", "started_at", "finished_at", "elapsed_ms", "outcome", "build",
-            "signal", "error",
+            "environment",
+            "role_arn",
+            "session_name",
+            "bucket",
+            "key",
+            "sha256",
+            "etag",
+            "version_id",
+            "deployment_id",
+            "rollback_deployment_id",
+            "rollback_outcome",
+            "started_at",
+            "finished_at",
+            "elapsed_ms",
+            "outcome",
+            "build",
+            "signal",
+            "error",
         ] {
             assert!(v.get(field).is_some(), "missing {field}: {v}");
         }

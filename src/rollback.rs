@@ -19,7 +19,9 @@ const HISTORY_DEPTH: usize = 100;
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
     /// There is no earlier good revision.
-    #[error("nothing to roll back to in {deployment_group}: {reason}. Use --to <deployment-id|sha256|s3 key> to name a revision.")]
+    #[error(
+        "nothing to roll back to in {deployment_group}: {reason}. Use --to <deployment-id|sha256|s3 key> to name a revision."
+    )]
     NothingToRollBackTo {
         /// Group.
         deployment_group: String,
@@ -63,7 +65,9 @@ pub enum RollbackError {
         detail: String,
     },
     /// The deployment had already ended.
-    #[error("deployment {deployment_id} has already ended ({status}); there is nothing to stop. `ferry rollback` restores the previous revision.")]
+    #[error(
+        "deployment {deployment_id} has already ended ({status}); there is nothing to stop. `ferry rollback` restores the previous revision."
+    )]
     AlreadyEnded {
         /// The deployment.
         deployment_id: String,
@@ -71,7 +75,9 @@ pub enum RollbackError {
         status: String,
     },
     /// CodeDeploy or S3 refused a call.
-    #[error("CodeDeploy refused to {action}: {detail}. Check the deployment id, the environment's region, and the role's codedeploy permissions.")]
+    #[error(
+        "CodeDeploy refused to {action}: {detail}. Check the deployment id, the environment's region, and the role's codedeploy permissions."
+    )]
     Refused {
         /// What ferry tried.
         action: String,
@@ -79,7 +85,9 @@ pub enum RollbackError {
         detail: String,
     },
     /// CodeDeploy could not be reached.
-    #[error("could not reach CodeDeploy to {action}: {detail}. Check the network or proxy, and AWS_ENDPOINT_URL_CODEDEPLOY if you set it.")]
+    #[error(
+        "could not reach CodeDeploy to {action}: {detail}. Check the network or proxy, and AWS_ENDPOINT_URL_CODEDEPLOY if you set it."
+    )]
     Unreachable {
         /// What ferry tried.
         action: String,
@@ -289,7 +297,8 @@ async fn pin(s3: &aws_sdk_s3::Client, env: &Environment, loc: S3Location) -> Res
     let bucket = loc.bucket().unwrap_or(&env.bucket).to_string();
     let key = loc.key().unwrap_or_default().to_string();
     let probe = Environment { bucket: bucket.clone(), ..env.clone() };
-    let found = head(s3, &probe, &key, loc.version()).await.map_err(|detail| RollbackError::RevisionGone { url: url.clone(), detail })?;
+    let found =
+        head(s3, &probe, &key, loc.version()).await.map_err(|detail| RollbackError::RevisionGone { url: url.clone(), detail })?;
     let etag = found.e_tag().unwrap_or_default().trim_matches('"').to_string();
     if let Some(want) = loc.e_tag()
         && want.trim_matches('"') != etag
@@ -358,7 +367,10 @@ pub async fn request_stop(
             Err(RollbackError::AlreadyEnded { deployment_id: deployment_id.into(), status })
         }
         Err(e) if is_unreachable(&e) => Err(RollbackError::Unreachable { action, detail: describe_sdk_error(&e) }),
-        Err(e) => Err(RollbackError::Refused { action, detail: format!("{} {}", e.code().unwrap_or_default(), describe_sdk_error(&e)).trim().to_string() }),
+        Err(e) => Err(RollbackError::Refused {
+            action,
+            detail: format!("{} {}", e.code().unwrap_or_default(), describe_sdk_error(&e)).trim().to_string(),
+        }),
     }
 }
 

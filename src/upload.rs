@@ -65,7 +65,9 @@ pub enum UploadError {
         detail: String,
     },
     /// The endpoint could not be reached.
-    #[error("could not reach S3 to upload s3://{bucket}/{key}: {detail}. Check the network or proxy, and AWS_ENDPOINT_URL_S3 if you set it.")]
+    #[error(
+        "could not reach S3 to upload s3://{bucket}/{key}: {detail}. Check the network or proxy, and AWS_ENDPOINT_URL_S3 if you set it."
+    )]
     Unreachable {
         /// Bucket.
         bucket: String,
@@ -277,8 +279,7 @@ pub async fn upload(
     let ok = match &expected {
         Expected::Full(v) => found == v,
         Expected::Composite { value, parts } => {
-            matches_composite(found, value, *parts)
-                && stored.checksum_type().is_none_or(|ty| *ty == ChecksumType::Composite)
+            matches_composite(found, value, *parts) && stored.checksum_type().is_none_or(|ty| *ty == ChecksumType::Composite)
         }
     };
     if !ok {
@@ -332,19 +333,18 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str) -> Result<()
     if read_sha != bundle.sha256 {
         return Err(t.changed(bundle, read_sha));
     }
-    let mut put = t
-        .s3
-        .put_object()
-        .bucket(&t.bucket)
-        .key(&t.key)
-        .expected_bucket_owner(&t.owner)
-        // S3 verifies the body against this before storing it; the
-        // algorithm header is what makes S3 keep it for the read-back.
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .checksum_sha256(sha_b64)
-        .content_type(content_type(bundle))
-        .content_length(body.len() as i64)
-        .body(ByteStream::from(body));
+    let mut put =
+        t.s3.put_object()
+            .bucket(&t.bucket)
+            .key(&t.key)
+            .expected_bucket_owner(&t.owner)
+            // S3 verifies the body against this before storing it; the
+            // algorithm header is what makes S3 keep it for the read-back.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(sha_b64)
+            .content_type(content_type(bundle))
+            .content_length(body.len() as i64)
+            .body(ByteStream::from(body));
     if let Some(kms) = &t.kms_key_id {
         put = put.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms);
     }
@@ -356,11 +356,7 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str) -> Result<()
     }
     // The x-amz-checksum-sha256 header proves the body to S3; signing the
     // payload as well would hash it a second time.
-    put.customize()
-        .disable_payload_signing()
-        .send()
-        .await
-        .map_err(|e| t.fail("the upload to", Failure::from_sdk(&e)))?;
+    put.customize().disable_payload_signing().send().await.map_err(|e| t.fail("the upload to", Failure::from_sdk(&e)))?;
     Ok(())
 }
 
@@ -465,7 +461,10 @@ mod tests {
 
     #[test]
     fn tags_are_percent_encoded_for_the_tagging_header() {
-        let tags = std::collections::BTreeMap::from([("team".to_string(), "web ops".to_string()), ("a&b".to_string(), "c=d".to_string())]);
+        let tags = std::collections::BTreeMap::from([
+            ("team".to_string(), "web ops".to_string()),
+            ("a&b".to_string(), "c=d".to_string()),
+        ]);
         assert_eq!(tagging(&tags).as_deref(), Some("a%26b=c%3Dd&team=web%20ops"));
         assert_eq!(tagging(&Default::default()), None);
     }

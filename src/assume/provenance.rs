@@ -41,10 +41,7 @@ pub fn source_identity(configured: Option<&str>, lookup: impl Fn(&str) -> Option
 /// STS tag values: up to 256 characters of letters, digits, spaces and
 /// `_.:/=+-@`. Anything else becomes `-` rather than failing the release.
 fn sanitize_tag_value(raw: &str) -> String {
-    raw.chars()
-        .map(|c| if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) { c } else { '-' })
-        .take(256)
-        .collect()
+    raw.chars().map(|c| if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) { c } else { '-' }).take(256).collect()
 }
 
 #[cfg(test)]

@@ -35,8 +35,7 @@ pub fn write(tree: &Tree, kind: BundleType, file: File) -> Result<(u64, String),
         }
         BundleType::Tgz => {
             // GzBuilder's defaults leave the header's mtime 0 and no file name.
-            let gz = flate2::GzBuilder::new()
-                .write(HashingWriter::new(BufWriter::new(file)), flate2::Compression::default());
+            let gz = flate2::GzBuilder::new().write(HashingWriter::new(BufWriter::new(file)), flate2::Compression::default());
             let gz = write_tar(tree, gz)?;
             let out = gz.finish().map_err(io_err("write the bundle for", &tree.root))?;
             out.finish(&tree.root)
@@ -94,8 +93,7 @@ fn write_zip(tree: &Tree, file: File) -> Result<(u64, String), BundleError> {
             EntryKind::File { .. } => {
                 let mut src = File::open(&entry.path).map_err(io_err("read", &entry.path))?;
                 let len = src.metadata().map_err(io_err("read", &entry.path))?.len();
-                zip.start_file(entry.name.as_str(), opts.large_file(len >= 0xFFFF_FFFF))
-                    .map_err(|e| zerr(&entry.path, e))?;
+                zip.start_file(entry.name.as_str(), opts.large_file(len >= 0xFFFF_FFFF)).map_err(|e| zerr(&entry.path, e))?;
                 io::copy(&mut src, &mut zip).map_err(io_err("read", &entry.path))?;
             }
         }

@@ -23,8 +23,8 @@ impl ArchiveIndex {
     pub fn open(path: &Path, kind: BundleType) -> Result<ArchiveIndex, BundleError> {
         let mut entries = BTreeMap::new();
         let mut add = |raw: &str, k: Kind| -> Result<(), BundleError> {
-            let name = normalize(raw)
-                .ok_or_else(|| BundleError::UnsafeEntry { path: path.to_path_buf(), entry: raw.to_string() })?;
+            let name =
+                normalize(raw).ok_or_else(|| BundleError::UnsafeEntry { path: path.to_path_buf(), entry: raw.to_string() })?;
             if !name.is_empty() {
                 entries.insert(name, k);
             }
@@ -49,7 +49,8 @@ impl ArchiveIndex {
             }
             BundleType::Tar | BundleType::Tgz => {
                 let label = if kind == BundleType::Tar { "tar" } else { "tgz" };
-                let corrupt = |e: io::Error| BundleError::Corrupt { path: path.to_path_buf(), kind: label, detail: e.to_string() };
+                let corrupt =
+                    |e: io::Error| BundleError::Corrupt { path: path.to_path_buf(), kind: label, detail: e.to_string() };
                 let reader = tar_reader(file, kind);
                 let mut archive = tar::Archive::new(reader);
                 for entry in archive.entries().map_err(corrupt)? {

@@ -21,7 +21,12 @@ pub async fn run(args: &RollbackArgs, config_path: Option<PathBuf>, reporter: &d
     receipt::finish(result, r, clock, receipt::path(args.ending.receipt.as_deref()).as_deref(), true, reporter)
 }
 
-async fn roll_back(args: &RollbackArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter, r: &mut Receipt) -> Result<ExitCode, Error> {
+async fn roll_back(
+    args: &RollbackArgs,
+    config_path: Option<PathBuf>,
+    reporter: &dyn Reporter,
+    r: &mut Receipt,
+) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
     receipt::set_target(r, &env);
     let (sdk, session) = super::assume_role(&env, reporter).await?;

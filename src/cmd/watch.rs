@@ -19,7 +19,12 @@ pub async fn run(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn 
     receipt::finish(result, r, clock, receipt::path(args.ending.receipt.as_deref()).as_deref(), false, reporter)
 }
 
-async fn watch(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter, r: &mut Receipt) -> Result<ExitCode, Error> {
+async fn watch(
+    args: &WatchArgs,
+    config_path: Option<PathBuf>,
+    reporter: &dyn Reporter,
+    r: &mut Receipt,
+) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
     receipt::set_target(r, &env);
     let mut signals = Signals::install().ok();
@@ -29,8 +34,16 @@ async fn watch(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn Re
     let on_abort = args.ending.on_abort.unwrap_or(OnAbort::Leave);
     let ended = match signals.as_mut() {
         Some(signals) => {
-            abort::follow_or_abort(&cd, &args.deployment_id, &args.follow.options(), on_abort, args.ending.abort_grace, signals, reporter)
-                .await?
+            abort::follow_or_abort(
+                &cd,
+                &args.deployment_id,
+                &args.follow.options(),
+                on_abort,
+                args.ending.abort_grace,
+                signals,
+                reporter,
+            )
+            .await?
         }
         None => abort::Ended {
             followed: crate::follow::follow(&cd, &args.deployment_id, &args.follow.options(), reporter).await?,

@@ -67,7 +67,12 @@ pub fn describe(event: &Event) -> Option<String> {
         }
         Event::BundleReady { path, bundle_type, size, sha256, built } => {
             let what = if *built { "built" } else { "using" };
-            format!("{what} {} bundle {path} ({}, sha256 {})", bundle_type.extension(), human_bytes(*size), &sha256[..12.min(sha256.len())])
+            format!(
+                "{what} {} bundle {path} ({}, sha256 {})",
+                bundle_type.extension(),
+                human_bytes(*size),
+                &sha256[..12.min(sha256.len())]
+            )
         }
         Event::UploadStarted { bucket, key, size } => format!("uploading {} to s3://{bucket}/{key}", human_bytes(*size)),
         Event::UploadProgress { .. } => return None,
@@ -144,7 +149,9 @@ pub fn describe(event: &Event) -> Option<String> {
             None => format!("{file}: {message}"),
         },
         Event::Checked { file, problems: 0 } => format!("{file}: no problems found"),
-        Event::Checked { file, problems } => format!("{file}: {problems} problem(s); nothing can be released until they are fixed"),
+        Event::Checked { file, problems } => {
+            format!("{file}: {problems} problem(s); nothing can be released until they are fixed")
+        }
         Event::UploadResumed { upload_id, parts, bytes } => {
             format!("resuming multipart upload {upload_id}: {parts} part(s), {}, already in S3", human_bytes(*bytes))
         }
@@ -155,7 +162,15 @@ pub fn describe(event: &Event) -> Option<String> {
             format!("CodeDeploy is rolling back {deployment_id} with deployment {rollback_deployment_id}; following it")
         }
         Event::RollbackSkipped { deployment_id, reason } => format!("no rollback of {deployment_id}: {reason}"),
-        Event::RollbackPlanned { deployment_group, from_deployment_id, from_revision, to_deployment_id, to_revision, to_etag, to_version_id } => {
+        Event::RollbackPlanned {
+            deployment_group,
+            from_deployment_id,
+            from_revision,
+            to_deployment_id,
+            to_revision,
+            to_etag,
+            to_version_id,
+        } => {
             let from = match (from_revision, from_deployment_id) {
                 (Some(r), Some(d)) => format!("{r} (deployment {d})"),
                 (Some(r), None) => r.clone(),
@@ -200,9 +215,9 @@ pub fn describe(event: &Event) -> Option<String> {
             description.as_deref().map(|d| format!(": \"{d}\"")).unwrap_or_default(),
             timeout_s
         ),
-        Event::Superseded { deployment_id, build, newer_build } => format!(
-            "not deploying build {build}: deployment {deployment_id} carries the newer build {newer_build} of this job"
-        ),
+        Event::Superseded { deployment_id, build, newer_build } => {
+            format!("not deploying build {build}: deployment {deployment_id} carries the newer build {newer_build} of this job")
+        }
         Event::DeploymentAdopted { deployment_id, reason } => format!("following deployment {deployment_id}: {reason}"),
         Event::HistoryEntry(_) => return None,
         Event::ReceiptWritten { path } => format!("receipt written to {path}"),
@@ -293,14 +308,30 @@ pub(crate) mod tests {
     /// One of each kind of event, with hostile hook output in it.
     pub(crate) fn sample_events() -> Vec<Event> {
         vec![
-            Event::BundleReady { path: "app".into(), bundle_type: crate::bundle::BundleType::Zip, size: 10, sha256: "ab".repeat(32), built: true },
-            Event::Assumed { role_arn: "arn:aws:iam::222222222222:role/R".into(), session_name: "s".into(), assumed_arn: "a".into() },
+            Event::BundleReady {
+                path: "app".into(),
+                bundle_type: crate::bundle::BundleType::Zip,
+                size: 10,
+                sha256: "ab".repeat(32),
+                built: true,
+            },
+            Event::Assumed {
+                role_arn: "arn:aws:iam::222222222222:role/R".into(),
+                session_name: "s".into(),
+                assumed_arn: "a".into(),
+            },
             Event::UploadStarted { bucket: "b".into(), key: "k".into(), size: 10 },
             Event::UploadProgress { sent: 5, total: 10 },
             Event::Uploaded { bucket: "b".into(), key: "k".into(), etag: "e".into(), version_id: None, size: 10 },
             Event::DeploymentCreated { deployment_id: "d-123".into(), application: "a".into(), deployment_group: "g".into() },
             Event::DeploymentStatus { deployment_id: "d-123".into(), status: "InProgress".into(), overview: Overview::default() },
-            Event::TargetEventChanged { deployment_id: "d-123".into(), target_id: "i-1".into(), lifecycle_event: "Install".into(), status: "Succeeded".into(), duration_ms: Some(1500) },
+            Event::TargetEventChanged {
+                deployment_id: "d-123".into(),
+                target_id: "i-1".into(),
+                lifecycle_event: "Install".into(),
+                status: "Succeeded".into(),
+                duration_ms: Some(1500),
+            },
             Event::LifecycleFailed {
                 deployment_id: "d-123".into(),
                 target_id: "i-1".into(),

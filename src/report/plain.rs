@@ -38,8 +38,7 @@ impl PlainReporter {
 /// `2026-11-27T21:40:01Z`, UTC so logs from agents in any zone line up.
 pub(crate) fn timestamp() -> String {
     let now = time::OffsetDateTime::now_utc();
-    now.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
-        .unwrap_or_default()
+    now.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).unwrap_or_default()
 }
 
 /// Strips anything that could move the cursor or colour the log: a hook's
@@ -96,17 +95,16 @@ impl Reporter for PlainReporter {
                 }
                 st.last_progress = Some(Instant::now());
                 let pct = if *total == 0 { 100 } else { sent * 100 / total };
-                let line = format!("{} upload {pct}% ({} of {})", timestamp(), super::human_bytes(*sent), super::human_bytes(*total));
+                let line =
+                    format!("{} upload {pct}% ({} of {})", timestamp(), super::human_bytes(*sent), super::human_bytes(*total));
                 let _ = writeln!(st.err, "{line}");
                 return;
             }
             Event::DeploymentStatus { status, .. } => {
                 // Counts on a big fleet change every poll; a log gets a new
                 // status word at once, and counts every few seconds.
-                let same_word_recently = st
-                    .last_status
-                    .as_ref()
-                    .is_some_and(|(word, at)| word == status && at.elapsed() < PROGRESS_EVERY);
+                let same_word_recently =
+                    st.last_status.as_ref().is_some_and(|(word, at)| word == status && at.elapsed() < PROGRESS_EVERY);
                 if same_word_recently {
                     return;
                 }

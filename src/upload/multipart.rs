@@ -13,8 +13,8 @@ use std::fs::File;
 use std::io::Read;
 
 use aws_sdk_s3::primitives::ByteStream;
-use bytes::{Bytes, BytesMut};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
+use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
@@ -231,15 +231,14 @@ fn upload_part(
 }
 
 async fn create(t: &Target<'_>, bundle: &Bundle) -> Result<String, UploadError> {
-    let mut req = t
-        .s3
-        .create_multipart_upload()
-        .bucket(&t.bucket)
-        .key(&t.key)
-        .expected_bucket_owner(&t.owner)
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .checksum_type(ChecksumType::Composite)
-        .content_type(content_type(bundle));
+    let mut req =
+        t.s3.create_multipart_upload()
+            .bucket(&t.bucket)
+            .key(&t.key)
+            .expected_bucket_owner(&t.owner)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_type(ChecksumType::Composite)
+            .content_type(content_type(bundle));
     if let Some(kms) = &t.kms_key_id {
         req = req.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms);
     }
@@ -259,15 +258,14 @@ async fn create(t: &Target<'_>, bundle: &Bundle) -> Result<String, UploadError> 
 /// Older ones, or ones without SHA-256 (whose composite checksum could never
 /// match), are aborted.
 async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, RemotePart>)>, UploadError> {
-    let listed = t
-        .s3
-        .list_multipart_uploads()
-        .bucket(&t.bucket)
-        .prefix(&t.key)
-        .expected_bucket_owner(&t.owner)
-        .send()
-        .await
-        .map_err(|e| t.fail("to list unfinished uploads to", Failure::from_sdk(&e)))?;
+    let listed =
+        t.s3.list_multipart_uploads()
+            .bucket(&t.bucket)
+            .prefix(&t.key)
+            .expected_bucket_owner(&t.owner)
+            .send()
+            .await
+            .map_err(|e| t.fail("to list unfinished uploads to", Failure::from_sdk(&e)))?;
     let mut uploads: Vec<_> = listed.uploads().iter().filter(|u| u.key() == Some(t.key.as_str())).collect();
     uploads.sort_by_key(|u| std::cmp::Reverse(u.initiated().map(|d| (d.secs(), d.subsec_nanos()))));
     let mut chosen = None;
@@ -283,17 +281,16 @@ async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, Remot
     let mut parts = BTreeMap::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = t
-            .s3
-            .list_parts()
-            .bucket(&t.bucket)
-            .key(&t.key)
-            .upload_id(&id)
-            .expected_bucket_owner(&t.owner)
-            .set_part_number_marker(marker.clone())
-            .send()
-            .await
-            .map_err(|e| t.fail("to list the uploaded parts of", Failure::from_sdk(&e)))?;
+        let page =
+            t.s3.list_parts()
+                .bucket(&t.bucket)
+                .key(&t.key)
+                .upload_id(&id)
+                .expected_bucket_owner(&t.owner)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| t.fail("to list the uploaded parts of", Failure::from_sdk(&e)))?;
         for p in page.parts() {
             if let (Some(n), Some(size)) = (p.part_number(), p.size()) {
                 let remote = RemotePart {
@@ -314,15 +311,14 @@ async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, Remot
 
 /// Best effort: the upload's own error is what the user needs to see.
 async fn abort(t: &Target<'_>, upload_id: &str) {
-    let _ = t
-        .s3
-        .abort_multipart_upload()
-        .bucket(&t.bucket)
-        .key(&t.key)
-        .upload_id(upload_id)
-        .expected_bucket_owner(&t.owner)
-        .send()
-        .await;
+    let _ =
+        t.s3.abort_multipart_upload()
+            .bucket(&t.bucket)
+            .key(&t.key)
+            .upload_id(upload_id)
+            .expected_bucket_owner(&t.owner)
+            .send()
+            .await;
 }
 
 #[cfg(test)]

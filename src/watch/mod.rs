@@ -18,8 +18,8 @@ use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 use crate::error::{describe_sdk_error, is_unreachable};
 use crate::report::{Event, Outcome, Overview, Reporter};
 
-pub use poll::{FAST, SLOW};
 use poll::Poll;
+pub use poll::{FAST, SLOW};
 use targets::Targets;
 
 /// How to follow.
@@ -200,11 +200,7 @@ pub async fn watch(
 
 /// Reads a deployment once and reports its state and its instances' current
 /// lifecycle events (`ferry status`).
-pub async fn status(
-    cd: &aws_sdk_codedeploy::Client,
-    deployment_id: &str,
-    reporter: &dyn Reporter,
-) -> Result<String, WatchError> {
+pub async fn status(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, reporter: &dyn Reporter) -> Result<String, WatchError> {
     let out = cd
         .get_deployment()
         .deployment_id(deployment_id)
@@ -217,7 +213,11 @@ pub async fn status(
     })?;
     let word = info.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "Unknown".into());
     let overview = to_overview(info);
-    reporter.report(&Event::DeploymentStatus { deployment_id: deployment_id.to_string(), status: word.clone(), overview: overview.clone() });
+    reporter.report(&Event::DeploymentStatus {
+        deployment_id: deployment_id.to_string(),
+        status: word.clone(),
+        overview: overview.clone(),
+    });
     let mut targets = Targets::new(deployment_id);
     targets
         .snapshot(cd, &overview, reporter)
