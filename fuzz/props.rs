@@ -20,7 +20,7 @@ pub fn config(data: &[u8]) {
     match ferry::config::parse_file(path, text) {
         Ok(envs) => {
             for settings in envs.values() {
-                if let Some(Ok(arn)) = settings.role_arn.as_deref().map(ferry::assume::RoleArn::parse) {
+                if let Some(Ok(arn)) = settings.role_arn.as_deref().map(ferry::config::RoleArn::parse) {
                     assert!(arn.account.len() == 12 && arn.account.bytes().all(|b| b.is_ascii_digit()), "{arn:?}");
                     assert!(!arn.name.is_empty(), "{arn:?}");
                 }

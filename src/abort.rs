@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::error::ExitCode;
+use crate::deployments;
+use crate::event::{Event, Outcome, Reporter};
+use crate::exit::ExitCode;
 use crate::follow::{self, Followed};
-use crate::history;
-use crate::report::{Event, Outcome, Reporter};
 use crate::rollback::{self, RollbackError};
 use crate::watch::{WatchError, WatchOptions};
 
 /// `--on-abort`: what to do with the deployment on SIGINT/SIGTERM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnAbort {
     /// StopDeployment without rollback: instances keep what they have.
     Stop,
@@ -102,7 +102,7 @@ pub struct Ended {
 impl Ended {
     /// Puts the outcome, rollback and signal into the receipt and returns
     /// the exit code: the signal's when one came, else the outcome's.
-    pub fn record(self, receipt: &mut crate::report::Receipt) -> ExitCode {
+    pub fn record(self, receipt: &mut crate::event::Receipt) -> ExitCode {
         receipt.outcome = Some(self.followed.outcome);
         receipt.rollback_deployment_id = self.followed.rollback_deployment_id;
         receipt.rollback_outcome = self.followed.rollback_outcome;
@@ -216,7 +216,7 @@ async fn apply(
 /// Polls until the deployment has ended and returns its final status word.
 /// The caller bounds the time.
 async fn wait_final(cd: &aws_sdk_codedeploy::Client, deployment_id: &str) -> String {
-    let active: Vec<String> = history::active_statuses().iter().map(|s| s.as_str().to_string()).collect();
+    let active: Vec<String> = deployments::active_statuses().iter().map(|s| s.as_str().to_string()).collect();
     let mut interval = crate::watch::FAST;
     let started = Instant::now();
     loop {

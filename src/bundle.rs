@@ -18,52 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::appspec;
 
-/// Archive formats CodeDeploy accepts for EC2 deployments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BundleType {
-    /// `.zip`
-    Zip,
-    /// `.tar`
-    Tar,
-    /// `.tgz` / `.tar.gz`
-    Tgz,
-}
-
-impl BundleType {
-    /// The file extension ferry uses for keys.
-    pub fn extension(self) -> &'static str {
-        match self {
-            BundleType::Zip => "zip",
-            BundleType::Tar => "tar",
-            BundleType::Tgz => "tgz",
-        }
-    }
-
-    /// Parses `zip`, `tar` or `tgz` (as given to `--bundle-type`).
-    pub fn parse(s: &str) -> Result<BundleType, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "zip" => Ok(BundleType::Zip),
-            "tar" => Ok(BundleType::Tar),
-            "tgz" | "tar.gz" => Ok(BundleType::Tgz),
-            other => Err(format!("`{other}` is not a bundle type; use zip, tar or tgz")),
-        }
-    }
-
-    /// Recognises a bundle file by its name.
-    pub fn from_path(path: &Path) -> Option<BundleType> {
-        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-        if name.ends_with(".zip") {
-            Some(BundleType::Zip)
-        } else if name.ends_with(".tgz") || name.ends_with(".tar.gz") {
-            Some(BundleType::Tgz)
-        } else if name.ends_with(".tar") {
-            Some(BundleType::Tar)
-        } else {
-            None
-        }
-    }
-}
+pub use crate::config::BundleType;
 
 /// A bundle ready to upload.
 #[derive(Debug)]
@@ -99,6 +54,14 @@ pub enum BundleError {
     UnknownType {
         /// What was given.
         path: PathBuf,
+    },
+    /// A `.ferryignore` line is not a valid gitignore pattern.
+    #[error("{} has a pattern git's glob syntax refuses: {reason}. Fix or escape it (`\\[` for a literal bracket).", path.display())]
+    Ignore {
+        /// The .ferryignore file.
+        path: PathBuf,
+        /// The line and the reason.
+        reason: String,
     },
     /// No appspec.yml at the bundle's root.
     #[error(

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::assume::RoleArn;
+mod arn;
+pub use arn::RoleArn;
 
 /// The file ferry looks for in the working directory when neither `--config`
 /// nor `FERRY_CONFIG` names one.
@@ -341,7 +342,7 @@ fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environ
 fn session_duration(setting: &DurationSetting) -> Result<std::time::Duration, ConfigError> {
     let (value, secs) = match setting {
         DurationSetting::Seconds(n) => (n.to_string(), Some(*n)),
-        DurationSetting::Text(t) => (t.clone(), crate::cli::parse_duration(t).ok().map(|d| d.as_secs())),
+        DurationSetting::Text(t) => (t.clone(), crate::duration::parse(t).ok().map(|d| d.as_secs())),
     };
     match secs {
         Some(n) if SESSION_SECONDS.contains(&n) => Ok(std::time::Duration::from_secs(n)),
@@ -462,6 +463,53 @@ fn validate_external_id(id: &str) -> Result<(), ConfigError> {
             value: "(hidden)".into(),
             reason: "STS accepts 2 to 1224 characters of letters, digits and _+=,.@:/- as an external ID.".into(),
         })
+    }
+}
+
+/// Archive formats CodeDeploy accepts for EC2 deployments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BundleType {
+    /// `.zip`
+    Zip,
+    /// `.tar`
+    Tar,
+    /// `.tgz` / `.tar.gz`
+    Tgz,
+}
+
+impl BundleType {
+    /// The file extension ferry uses for keys.
+    pub fn extension(self) -> &'static str {
+        match self {
+            BundleType::Zip => "zip",
+            BundleType::Tar => "tar",
+            BundleType::Tgz => "tgz",
+        }
+    }
+
+    /// Parses `zip`, `tar` or `tgz` (as given to `--bundle-type`).
+    pub fn parse(s: &str) -> Result<BundleType, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "zip" => Ok(BundleType::Zip),
+            "tar" => Ok(BundleType::Tar),
+            "tgz" | "tar.gz" => Ok(BundleType::Tgz),
+            other => Err(format!("`{other}` is not a bundle type; use zip, tar or tgz")),
+        }
+    }
+
+    /// Recognises a bundle file by its name.
+    pub fn from_path(path: &Path) -> Option<BundleType> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        if name.ends_with(".zip") {
+            Some(BundleType::Zip)
+        } else if name.ends_with(".tgz") || name.ends_with(".tar.gz") {
+            Some(BundleType::Tgz)
+        } else if name.ends_with(".tar") {
+            Some(BundleType::Tar)
+        } else {
+            None
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{BundleType as CdBundleType, RevisionLocation, RevisionLocationType, S3Location};
 
+use crate::aws_error::{describe_sdk_error, is_unreachable};
 use crate::bundle::BundleType;
 use crate::config::Environment;
-use crate::error::{ExitCode, describe_sdk_error, is_unreachable};
+use crate::exit::ExitCode;
 use crate::upload::Uploaded;
 
 /// Why CodeDeploy did not create the deployment. Nothing was deployed.

@@ -7,9 +7,9 @@
 use aws_sdk_codedeploy::error::ProvideErrorMetadata as _;
 
 use crate::assume::{self, AssumeOptions};
+use crate::aws_error::describe_sdk_error;
 use crate::config::Environment;
-use crate::error::describe_sdk_error;
-use crate::report::{Event, Reporter};
+use crate::event::{Event, Reporter};
 
 struct Checks<'a> {
     reporter: &'a dyn Reporter,

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::report::{Event, Outcome, Reporter};
+use crate::event::{Event, Outcome, Reporter};
 use crate::watch::{self, WatchError, WatchOptions};
 
 /// How long to keep re-reading a failed deployment whose configuration asks
@@ -78,7 +78,7 @@ pub async fn rollback_of(
     loop {
         let out = cd.get_deployment().deployment_id(deployment_id).send().await.map_err(|e| WatchError::Refused {
             deployment_id: deployment_id.into(),
-            detail: crate::error::describe_sdk_error(&e),
+            detail: crate::aws_error::describe_sdk_error(&e),
         })?;
         let Some(info) = out.deployment_info() else { return Ok(None) };
         let rollback = info.rollback_info();

@@ -11,10 +11,10 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 use serde_json::json;
 
-use crate::error::ExitCode;
+use crate::exit::ExitCode;
 
 /// `ferry env --format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// `export NAME='value'` lines for sh, bash, zsh (`eval "$(ferry env …)"`).
     Sh,

@@ -7,26 +7,20 @@
 use std::time::Duration;
 
 use crate::abort::{self, OnAbort, Signals};
-use crate::error::{Error, ExitCode};
-use crate::queue::{self, Created, Request};
-use crate::report::{Event, Outcome, Receipt, Reporter};
-use crate::watch::WatchOptions;
+use crate::event::{Event, Outcome, Receipt, Reporter};
+use crate::exit::ExitCode;
+use crate::queue::{self, Created, QueueError, Request};
+use crate::watch::{WatchError, WatchOptions};
 
-impl Following {
-    /// From the command line; `default_abort` when `--on-abort` is not given.
-    pub fn from_args(
-        wait: bool,
-        follow: &crate::cli::FollowArgs,
-        ending: &crate::cli::EndingArgs,
-        default_abort: OnAbort,
-    ) -> Following {
-        Following {
-            wait,
-            watch: follow.options(),
-            on_abort: ending.on_abort.unwrap_or(default_abort),
-            abort_grace: ending.abort_grace,
-        }
-    }
+/// Why a launch ended without an outcome to report.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// No deployment was created.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The deployment exists, but following it failed.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
 /// How to follow the deployment once created.
@@ -49,7 +43,7 @@ pub async fn launch(
     following: &Following,
     receipt: &mut Receipt,
     reporter: &dyn Reporter,
-) -> Result<ExitCode, Error> {
+) -> Result<ExitCode, LaunchError> {
     // Caught from before CreateDeployment, so an abort that lands while it is
     // in flight is handled once the deployment id is known.
     let mut signals = if following.wait {

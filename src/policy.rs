@@ -15,7 +15,7 @@ use crate::config::Environment;
 const VERSION: &str = "2012-10-17";
 
 /// Which document `ferry policy` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Trust policy of the production role (who may assume it).
     Trust,
@@ -205,7 +205,7 @@ fn kms_statement(env: &Environment, key: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assume::RoleArn;
+    use crate::config::RoleArn;
 
     fn env() -> Environment {
         Environment {

@@ -23,9 +23,9 @@ use aws_smithy_types::DateTime;
 
 use crate::config::Environment;
 use crate::deploy::{self, CreateFailure, DeployError};
-use crate::error::ExitCode;
-use crate::history::{self, Build, Filter, ReadFailure, same_object};
-use crate::report::{Event, Reporter};
+use crate::deployments::{self, Build, Filter, ReadFailure, same_object};
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
 
 /// How far back a lost CreateDeployment's deployment is looked for.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
@@ -153,9 +153,10 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter
         if !limit_exceeded(&err) {
             return Err(deploy::to_error(&err, env).into());
         }
-        let running = history::list(cd, env, &Filter { statuses: history::active_statuses(), limit: 1, ..Default::default() })
-            .await
-            .map_err(read)?;
+        let running =
+            deployments::list(cd, env, &Filter { statuses: deployments::active_statuses(), limit: 1, ..Default::default() })
+                .await
+                .map_err(read)?;
         let Some(running) = running.into_iter().next() else {
             // It ended between the two calls: try again at once.
             tokio::time::sleep(crate::watch::FAST).await;
@@ -216,7 +217,7 @@ fn limit_exceeded(e: &CreateFailure) -> bool {
 /// description, created within [`DUPLICATE_WINDOW`].
 fn is_ours(info: &DeploymentInfo, req: &Request<'_>) -> bool {
     let recent = info.create_time().is_none_or(|t| t.secs() >= window_start().secs());
-    let same_revision = match (history::s3_location(info), req.revision.s3_location()) {
+    let same_revision = match (deployments::s3_location(info), req.revision.s3_location()) {
         (Some(a), Some(b)) => same_object(a, b),
         _ => false,
     };
@@ -231,7 +232,7 @@ fn window_start() -> DateTime {
 /// A deployment of this request created in the last minutes, if any.
 async fn find_ours(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>) -> Result<Option<String>, ReadFailure> {
     let recent =
-        history::list(cd, req.env, &Filter { created_after: Some(window_start()), limit: 25, ..Default::default() }).await?;
+        deployments::list(cd, req.env, &Filter { created_after: Some(window_start()), limit: 25, ..Default::default() }).await?;
     Ok(recent.iter().find(|d| is_ours(d, req)).and_then(|d| d.deployment_id()).map(String::from))
 }
 
@@ -241,7 +242,7 @@ async fn newer_build(
     env: &Environment,
     build: &Build,
 ) -> Result<Option<(String, u64)>, ReadFailure> {
-    let recent = history::list(cd, env, &Filter { limit: NEWER_BUILD_DEPTH, ..Default::default() }).await?;
+    let recent = deployments::list(cd, env, &Filter { limit: NEWER_BUILD_DEPTH, ..Default::default() }).await?;
     Ok(recent.iter().find_map(|d| {
         let theirs = Build::parse(d.description()?)?;
         let id = d.deployment_id()?.to_string();
@@ -251,7 +252,7 @@ async fn newer_build(
 
 /// Polls until the deployment is no longer running. `false` if `deadline` came first.
 async fn wait_until_ended(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, deadline: Instant) -> bool {
-    let active = history::active_statuses();
+    let active = deployments::active_statuses();
     loop {
         if let Ok(out) = cd.get_deployment().deployment_id(deployment_id).send().await {
             let status = out.deployment_info().and_then(|i| i.status().cloned());

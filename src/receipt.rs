@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use crate::report::{Event, Receipt, Reporter};
+use crate::event::{Event, Receipt, Reporter};
+use crate::exit::ExitCode;
+use crate::jenkins::BuildEnv;
 
 /// The file name used in Jenkins when `--receipt` is not given.
 pub const DEFAULT_FILE: &str = "ferry-receipt.json";
@@ -29,13 +31,12 @@ pub fn path(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
     }
-    let in_jenkins = std::env::var_os("JENKINS_URL").is_some() || std::env::var_os("BUILD_TAG").is_some();
-    in_jenkins.then(|| PathBuf::from(DEFAULT_FILE))
+    BuildEnv::current().in_jenkins().then(|| PathBuf::from(DEFAULT_FILE))
 }
 
 /// The build this process belongs to, as the receipt records it.
 pub fn build_from_env() -> Option<String> {
-    std::env::var("BUILD_TAG").ok().or_else(|| std::env::var("BUILD_NUMBER").ok()).filter(|b| !b.is_empty())
+    BuildEnv::current().build().map(str::to_string)
 }
 
 /// Records where the command deploys to.
@@ -74,7 +75,7 @@ impl Clock {
 
 fn format_time(t: SystemTime) -> String {
     let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
-    crate::history::utc(&aws_smithy_types::DateTime::from_secs(secs))
+    crate::deployments::utc(&aws_smithy_types::DateTime::from_secs(secs))
 }
 
 /// Writes the receipt atomically (temp file + rename), so an archived
@@ -99,14 +100,14 @@ pub fn write(path: &Path, receipt: &Receipt, reporter: &dyn Reporter) -> Result<
 /// the receipt event once a deployment exists, when `announce` (text mode
 /// prints its deployment id on stdout). The command's own result wins over
 /// a failure to write the file, which is reported as a warning then.
-pub fn finish(
-    result: Result<crate::error::ExitCode, crate::error::Error>,
+pub fn finish<E: std::fmt::Display + From<ReceiptError>>(
+    result: Result<ExitCode, E>,
     mut receipt: Receipt,
     clock: Clock,
     path: Option<&Path>,
     announce: bool,
     reporter: &dyn Reporter,
-) -> Result<crate::error::ExitCode, crate::error::Error> {
+) -> Result<ExitCode, E> {
     clock.stamp(&mut receipt);
     if let Err(e) = &result {
         receipt.error = Some(e.to_string());

@@ -7,10 +7,11 @@ use aws_sdk_codedeploy::types::{
     BundleType as CdBundleType, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location,
 };
 
+use crate::aws_error::{describe_sdk_error, is_unreachable};
 use crate::config::Environment;
-use crate::error::{ExitCode, describe_sdk_error, is_unreachable};
-use crate::history::{self, Filter, ReadFailure, s3_location, s3_url, same_object, sha256_of_key};
-use crate::report::{Event, Reporter};
+use crate::deployments::{self, Filter, ReadFailure, s3_location, s3_url, same_object, sha256_of_key};
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
 
 /// How far back `ferry rollback` looks in the group's history.
 const HISTORY_DEPTH: usize = 100;
@@ -122,7 +123,7 @@ impl RollbackError {
 
 /// `--rollback-on`: which endings make CodeDeploy roll a release back,
 /// overriding the deployment group's setting for this deployment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RollbackOn {
     /// Roll back when the deployment fails (DEPLOYMENT_FAILURE).
     Failure,
@@ -189,7 +190,7 @@ pub async fn plan(
     env: &Environment,
     to: Option<&str>,
 ) -> Result<Plan, RollbackError> {
-    let recent = history::list(cd, env, &Filter { limit: HISTORY_DEPTH, ..Default::default() })
+    let recent = deployments::list(cd, env, &Filter { limit: HISTORY_DEPTH, ..Default::default() })
         .await
         .map_err(|f| RollbackError::read("list the group's deployments", f))?;
     if let Some(running) = recent.iter().find(|d| d.status().is_some_and(is_active)) {
@@ -208,7 +209,7 @@ pub async fn plan(
 }
 
 fn is_active(s: &DeploymentStatus) -> bool {
-    history::active_statuses().contains(s)
+    deployments::active_statuses().contains(s)
 }
 
 fn default_target(env: &Environment, recent: &[DeploymentInfo]) -> Result<(Option<String>, S3Location), RollbackError> {
@@ -245,7 +246,7 @@ async fn named_target(
     };
     let with_loc = |d: &DeploymentInfo| s3_location(d).map(|l| (d.deployment_id().map(String::from), l.clone()));
     if to.starts_with("d-") {
-        let found = history::describe(cd, &[to.to_string()])
+        let found = deployments::describe(cd, &[to.to_string()])
             .await
             .map_err(|f| RollbackError::read(&format!("describe deployment {to}"), f))?;
         return found.first().and_then(with_loc).ok_or_else(not_found);

@@ -20,10 +20,11 @@ use sha2::{Digest, Sha256};
 pub use plan::Plan;
 use plan::matches_composite;
 
+use crate::aws_error::{describe_sdk_error, is_unreachable};
 use crate::bundle::Bundle;
 use crate::config::Environment;
-use crate::error::{ExitCode, describe_sdk_error, is_unreachable};
-use crate::report::{Event, Reporter};
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
 
 /// Parts in flight by default for a multipart upload.
 pub const DEFAULT_CONCURRENCY: u16 = 4;

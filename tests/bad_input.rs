@@ -172,11 +172,8 @@ impl Tripwire {
 /// The class and message ferry reported: its JSON error event, or for
 /// argument-parser refusals (no event) class "cli" and stderr.
 fn reported(out: &Run) -> (Option<String>, String) {
-    let event = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["event"] == "error");
+    let event =
+        out.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "error");
     match event {
         Some(e) => (e["class"].as_str().map(String::from), e["message"].as_str().unwrap_or_default().to_string()),
         None if out.code == 0 => (None, out.stderr.clone()),
@@ -228,8 +225,9 @@ fn check(name: &str, case: &Case) -> Option<String> {
             }
         }
     }
-    (!problems.is_empty())
-        .then(|| format!("{name} ({}): {}\n--- stdout\n{}--- stderr\n{}", case.description, problems.join("; "), out.stdout, out.stderr))
+    (!problems.is_empty()).then(|| {
+        format!("{name} ({}): {}\n--- stdout\n{}--- stderr\n{}", case.description, problems.join("; "), out.stdout, out.stderr)
+    })
 }
 
 #[test]
@@ -246,6 +244,10 @@ fn every_bad_input_in_the_corpus_gets_its_error_class_and_exit_code_without_call
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     let local = cases.iter().filter(|(_, c)| !c.expect.aws).count();
-    println!("bad-input corpus: {} cases ({local} refused before any AWS call, {} reaching AWS)", cases.len(), cases.len() - local);
+    println!(
+        "bad-input corpus: {} cases ({local} refused before any AWS call, {} reaching AWS)",
+        cases.len(),
+        cases.len() - local
+    );
     assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
 }

@@ -44,7 +44,11 @@ fn doctor_marks_a_wrong_role_with_the_trust_and_jenkins_policy_fix() {
     assert!(out.stderr.contains("✓ source identity: arn:aws:iam::111111111111:user/jenkins"), "{}", out.stderr);
     assert!(out.stderr.contains("✗ assume role"), "{}", out.stderr);
     assert!(out.stderr.contains("not authorized to perform: sts:AssumeRole"), "STS's reason is shown:\n{}", out.stderr);
-    assert!(out.stderr.contains("NotTheDeployer") && out.stderr.contains("ferry policy --env production jenkins"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("NotTheDeployer") && out.stderr.contains("ferry policy --env production jenkins"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("✓ bucket"), "nothing past a failed AssumeRole can be checked:\n{}", out.stderr);
     assert_no_secrets(&stack, &out);
 }

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{FERRY, OFFLINE_CONFIG, Run, Stack, StackOptions, Tripwire, app_tree, assert_no_secrets, run};
-use faultproxy::{Chance, FaultProxy, Fault, Match, Rule};
+use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
 use sha2::{Digest, Sha256};
 
 /// Seed for every proxy here: a failing run replays exactly.
@@ -132,9 +132,7 @@ fn a_corrupted_upload_body_is_refused_by_the_read_back_and_nothing_is_deployed()
     let dir = tempfile::tempdir().unwrap();
     let app = app_tree(dir.path(), "exit 0");
 
-    let out = run(release(&stack, dir.path(), &app)
-        .args(["--output", "json"])
-        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
+    let out = run(release(&stack, dir.path(), &app).args(["--output", "json"]).env("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
 
     assert_eq!(out.code, 2, "a corrupted upload is an AWS-side failure:\n{}", out.all());
     let err = error_event(&out);
@@ -264,7 +262,6 @@ fn codedeploy_down_for_thirty_seconds_mid_watch_then_watch_resumes_and_reports_t
 
 // Bundling faults: all before any AWS call, so a tripwire proves nothing was
 // sent, let alone uploaded.
-
 
 /// A temp dir any user may enter, holding ferry.toml, an app tree and a
 /// private TMPDIR for ferry's bundle.

@@ -29,8 +29,32 @@ impl Rng {
 
 /// Bytes that matter to YAML and TOML, so mutations reach the parsers' edges.
 const INTERESTING: &[&[u8]] = &[
-    b":", b"- ", b"\t", b"\n", b"\"", b"'", b"[", b"]", b"{", b"}", b"=", b"#", b"&a", b"*a", b"!!binary ", b"---\n",
-    b"0.0", b"1e400", b"-0", b"\\u0000", b"\xff", b"\xc3\xbc", b"arn:aws:iam::", b"role/", b"[env.", b"\"\"\"",
+    b":",
+    b"- ",
+    b"\t",
+    b"\n",
+    b"\"",
+    b"'",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"=",
+    b"#",
+    b"&a",
+    b"*a",
+    b"!!binary ",
+    b"---\n",
+    b"0.0",
+    b"1e400",
+    b"-0",
+    b"\\u0000",
+    b"\xff",
+    b"\xc3\xbc",
+    b"arn:aws:iam::",
+    b"role/",
+    b"[env.",
+    b"\"\"\"",
 ];
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], input: &mut Vec<u8>) {

@@ -21,7 +21,8 @@ fn exec_passes_the_commands_exit_code_through_with_assumed_credentials() {
     let stack = Stack::start();
     let dir = tempfile::tempdir().unwrap();
     let seen = dir.path().join("key");
-    let script = format!("printf %s \"$AWS_ACCESS_KEY_ID\" > '{}'; test -n \"$AWS_SESSION_TOKEN\" || exit 99; exit 7", seen.display());
+    let script =
+        format!("printf %s \"$AWS_ACCESS_KEY_ID\" > '{}'; test -n \"$AWS_SESSION_TOKEN\" || exit 99; exit 7", seen.display());
     let out = run(ferry(&stack, dir.path(), &["exec"]).args(["--", "sh", "-c", &script]));
 
     assert_eq!(out.code, 7, "ferry exec must exit with the command's code:\n{}", out.all());
@@ -159,7 +160,9 @@ fn credential_process_output_is_accepted_by_the_sdk_as_a_profile() {
     });
     // The jenkins keys alone are denied on this bucket, so success means the
     // SDK signed with the role session ferry printed.
-    put.unwrap_or_else(|e| panic!("S3 through the credential_process profile failed: {}", aws_smithy_types::error::display::DisplayErrorContext(e)));
+    put.unwrap_or_else(|e| {
+        panic!("S3 through the credential_process profile failed: {}", aws_smithy_types::error::display::DisplayErrorContext(e))
+    });
     assert!(moto_sessions(&stack).iter().any(|s| s.session_name == "credential-process-test" && s.role_arn == stack.role_arn()));
 }
 

@@ -138,9 +138,9 @@ fn jenkinsfile_sh_steps_release_to_staging_and_production_and_leave_receipts() {
 
     for receipt in ["ferry-receipt-staging.json", "ferry-receipt.json"] {
         let path = ws.root.join(receipt);
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("archiveArtifacts looks for {}: {e}", path.display())
-        }))
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("archiveArtifacts looks for {}: {e}", path.display())),
+        )
         .unwrap();
         assert_eq!(json["outcome"], "succeeded", "{receipt}: {json}");
         assert_eq!(json["session_name"], "jenkins-web-main-41");

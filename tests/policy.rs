@@ -8,7 +8,8 @@ mod common;
 
 use common::{FERRY, Stack, assert_no_secrets, run};
 
-const EXTRA: &str = "external_id = \"ops-to-prod\"\nsession_tags = true\nsource_identity = \"build-user\"\nkms_key_id = \"alias/releases\"\n";
+const EXTRA: &str =
+    "external_id = \"ops-to-prod\"\nsession_tags = true\nsource_identity = \"build-user\"\nkms_key_id = \"alias/releases\"\n";
 
 fn policy(stack: &Stack, kind: &str, extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
@@ -24,7 +25,11 @@ fn policy(stack: &Stack, kind: &str, extra: &[&str]) -> serde_json::Value {
 #[test]
 fn generated_policies_are_accepted_by_iam() {
     let stack = Stack::start();
-    let trust = policy(&stack, "trust", &["--principal", "arn:aws:iam::111111111111:user/jenkins", "--principal", "arn:aws:iam::111111111111:role/Ops"]);
+    let trust = policy(
+        &stack,
+        "trust",
+        &["--principal", "arn:aws:iam::111111111111:user/jenkins", "--principal", "arn:aws:iam::111111111111:role/Ops"],
+    );
     let deploy = policy(&stack, "deploy", &[]);
     let jenkins = policy(&stack, "jenkins", &[]);
 
@@ -39,7 +44,8 @@ fn generated_policies_are_accepted_by_iam() {
         let created = iam.create_role().role_name("FerryGenerated").assume_role_policy_document(trust.to_string()).send().await;
         accepted(created, "create-role with the trust policy");
         for (name, doc) in [("ferry-deploy", &deploy), ("ferry-jenkins", &jenkins)] {
-            let put = iam.put_role_policy().role_name("FerryGenerated").policy_name(name).policy_document(doc.to_string()).send().await;
+            let put =
+                iam.put_role_policy().role_name("FerryGenerated").policy_name(name).policy_document(doc.to_string()).send().await;
             accepted(put, &format!("put-role-policy {name}"));
         }
     });

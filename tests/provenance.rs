@@ -89,7 +89,8 @@ fn role_chain_assumes_each_hop_with_the_previous_hops_credentials() {
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("hop 2 of 2"), "the failing hop is named:\n{}", out.stderr);
     assert!(
-        out.stderr.contains("assumed-role/CA_ServiceDeployer") && out.stderr.contains("not authorized to perform: sts:AssumeRole"),
+        out.stderr.contains("assumed-role/CA_ServiceDeployer")
+            && out.stderr.contains("not authorized to perform: sts:AssumeRole"),
         "the second hop was signed by the first hop's session:\n{}",
         out.stderr
     );

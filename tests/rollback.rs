@@ -64,7 +64,6 @@ fn instance_pages(stack: &Stack) -> Vec<String> {
     pages
 }
 
-
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
@@ -84,7 +83,14 @@ fn rollback_on_failure_with_a_failing_hook_ends_rolled_back_with_exit_7() {
         &config,
         &versioned_app(dir.path(), "v2", "echo broken >&2; exit 1"),
         // AllAtOnce: with OneAtATime a failure on the last instance does not fail the deployment.
-        &["--rollback-on", "failure", "--deployment-config", "CodeDeployDefault.AllAtOnce", "--receipt", receipt.to_str().unwrap()],
+        &[
+            "--rollback-on",
+            "failure",
+            "--deployment-config",
+            "CodeDeployDefault.AllAtOnce",
+            "--receipt",
+            receipt.to_str().unwrap(),
+        ],
     );
     assert_eq!(bad.code, 7, "failed-and-rolled-back must be exit 7:\n{}", bad.all());
     let failed_id = bad.stdout.trim();
@@ -203,7 +209,8 @@ fn stop_with_rollback_stops_the_deployment_and_restores_the_previous_revision() 
     let config = stack.write_config(dir.path(), "production");
     assert_eq!(release(&stack, &config, &versioned_app(dir.path(), "v1", "exit 0"), &[]).code, 0);
     let v2 = versioned_app(dir.path(), "v2", "exit 0");
-    let created = run(&mut ferry(&stack, &config, &["release", v2.to_str().unwrap(), "--env", "production", "--queue-timeout", "1m"]));
+    let created =
+        run(&mut ferry(&stack, &config, &["release", v2.to_str().unwrap(), "--env", "production", "--queue-timeout", "1m"]));
     assert_eq!(created.code, 0, "{}", created.all());
     let id = created.stdout.trim().to_string();
 
@@ -234,11 +241,15 @@ fn sigterm_during_release_wait_stops_rolls_back_writes_the_receipt_and_exits_143
 
     let receipt = dir.path().join("receipt.json");
     let v2 = versioned_app(dir.path(), "v2", "exit 0");
-    let mut child = ferry(&stack, &config, &["release", v2.to_str().unwrap(), "--env", "production", "--wait", "--receipt", receipt.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = ferry(
+        &stack,
+        &config,
+        &["release", v2.to_str().unwrap(), "--env", "production", "--wait", "--receipt", receipt.to_str().unwrap()],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut log = String::new();
     // Signal once the deployment is running on the instance.
@@ -281,7 +292,8 @@ fn two_concurrent_releases_finish_in_build_order_and_history_shows_them() {
     let config = stack.write_config(dir.path(), "production");
     let build = |n: &str, version: &str| {
         let app = versioned_app(dir.path(), version, "exit 0");
-        let mut cmd = ferry(&stack, &config, &["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m"]);
+        let mut cmd =
+            ferry(&stack, &config, &["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m"]);
         cmd.env("BUILD_NUMBER", n).env("JOB_NAME", "web-deploy").env("BUILD_TAG", format!("jenkins-web-deploy-{n}"));
         cmd
     };
@@ -302,7 +314,9 @@ fn two_concurrent_releases_finish_in_build_order_and_history_shows_them() {
     assert_eq!(second.code, 0, "{}", second.all());
     let (d1, d2) = (deployment(&stack, first.stdout.trim()), deployment(&stack, second.stdout.trim()));
     assert!(
-        second.stderr.contains(&format!("busy with {} (started by user: \"ferry build 1 of web-deploy", d1.deployment_id().unwrap())),
+        second
+            .stderr
+            .contains(&format!("busy with {} (started by user: \"ferry build 1 of web-deploy", d1.deployment_id().unwrap())),
         "build 2 says which deployment it waits for and who started it:\n{}",
         second.stderr
     );
@@ -312,7 +326,11 @@ fn two_concurrent_releases_finish_in_build_order_and_history_shows_them() {
     // An older build arriving late is refused, and nothing is deployed.
     let late = run(&mut build("1", "v1"));
     assert_eq!(late.code, 8, "{}", late.all());
-    assert!(late.stderr.contains(&format!("deployment {} carries the newer build 2", d2.deployment_id().unwrap())), "{}", late.stderr);
+    assert!(
+        late.stderr.contains(&format!("deployment {} carries the newer build 2", d2.deployment_id().unwrap())),
+        "{}",
+        late.stderr
+    );
     assert_eq!(common::deployment_ids(&stack).len(), 2);
 
     let history = run(&mut ferry(&stack, &config, &["history", "--env", "production", "--output", "json"]));

@@ -62,7 +62,6 @@ fn release(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path) -> common::R
         .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()))
 }
 
-
 /// The stack's ferry.toml plus object tags and metadata.
 fn config_with_tags(stack: &Stack, dir: &Path) -> PathBuf {
     let config = stack.write_config(dir, "production");
@@ -99,12 +98,17 @@ fn composite_of(path: &Path) -> (String, u32) {
     (base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&cat)), plan.parts)
 }
 
-
 fn assert_every_call_names_the_owner(proxy: &S3Proxy) {
     let seen = proxy.seen();
     assert!(!seen.is_empty());
     for s in &seen {
-        assert_eq!(s.expected_owner.as_deref(), Some(PRODUCTION_ACCOUNT), "{} {} without ExpectedBucketOwner", s.method, s.target);
+        assert_eq!(
+            s.expected_owner.as_deref(),
+            Some(PRODUCTION_ACCOUNT),
+            "{} {} without ExpectedBucketOwner",
+            s.method,
+            s.target
+        );
     }
 }
 
@@ -161,7 +165,11 @@ fn release_refuses_a_bundle_with_appspec_problems_before_any_aws_call() {
     let wire = Tripwire::new();
     let out = run(wire.command(dir.path()).args(["release", "app", "--env", "production"]));
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("appspec.yml line 8: the ValidateService script `scripts/validate.sh` is not executable"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("appspec.yml line 8: the ValidateService script `scripts/validate.sh` is not executable"),
+        "{}",
+        out.stderr
+    );
     assert!(!wire.tripped());
 }
 
@@ -186,8 +194,14 @@ fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
     // What moto computed from the parts it received, not what ferry claims.
     let (checksum, parts_count, len) = stack.block_on(async {
         let s3 = stack.s3_as_prod();
-        let head = s3.head_object().bucket(stack.bucket()).key(key_of(&sha))
-            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled).send().await.unwrap();
+        let head = s3
+            .head_object()
+            .bucket(stack.bucket())
+            .key(key_of(&sha))
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
         let part1 = s3.head_object().bucket(stack.bucket()).key(key_of(&sha)).part_number(1).send().await.unwrap();
         (head.checksum_sha256().map(String::from), part1.parts_count(), head.content_length())
     });
@@ -255,13 +269,26 @@ fn interrupted_multipart_upload_resumes_reusing_the_parts_already_in_s3() {
     // if the file had been rebuilt differently), so it must not be reused.
     let upload_id = stack.block_on(async {
         let s3 = stack.s3_as_prod();
-        let created = s3.create_multipart_upload().bucket(stack.bucket()).key(key_of(&sha))
-            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256).send().await.unwrap();
+        let created = s3
+            .create_multipart_upload()
+            .bucket(stack.bucket())
+            .key(key_of(&sha))
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .unwrap();
         let id = created.upload_id().unwrap().to_string();
         for n in 1..=3u32 {
             let body = if n == 2 { noise(plan.part_size as usize, 99) } else { part(n) };
-            s3.upload_part().bucket(stack.bucket()).key(key_of(&sha)).upload_id(&id).part_number(n as i32)
-                .body(body.into()).send().await.unwrap();
+            s3.upload_part()
+                .bucket(stack.bucket())
+                .key(key_of(&sha))
+                .upload_id(&id)
+                .part_number(n as i32)
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
         }
         id
     });
@@ -272,14 +299,33 @@ fn interrupted_multipart_upload_resumes_reusing_the_parts_already_in_s3() {
     let mut sent: Vec<u32> = proxy.seen().iter().filter_map(|s| s.part_number()).collect();
     sent.sort();
     assert_eq!(sent, vec![2, 4, 5, 6, 7], "parts 1 and 3 were reused, the wrong part 2 was sent again");
-    assert!(proxy.seen().iter().any(|s| s.method == "GET" && s.target.contains(&format!("uploadId={upload_id}"))), "ListParts was asked");
+    assert!(
+        proxy.seen().iter().any(|s| s.method == "GET" && s.target.contains(&format!("uploadId={upload_id}"))),
+        "ListParts was asked"
+    );
 
     let (checksum, pending) = stack.block_on(async {
         let s3 = stack.s3_as_prod();
-        let head = s3.head_object().bucket(stack.bucket()).key(key_of(&sha))
-            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled).send().await.unwrap();
-        let body = s3.get_object().bucket(stack.bucket()).key(key_of(&sha)).send().await.unwrap()
-            .body.collect().await.unwrap().into_bytes();
+        let head = s3
+            .head_object()
+            .bucket(stack.bucket())
+            .key(key_of(&sha))
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        let body = s3
+            .get_object()
+            .bucket(stack.bucket())
+            .key(key_of(&sha))
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
         assert_eq!(hex::encode(Sha256::digest(&body)), sha, "the object is exactly the bundle");
         let pending = s3.list_multipart_uploads().bucket(stack.bucket()).send().await.unwrap().uploads().len();
         (head.checksum_sha256().map(String::from), pending)
@@ -339,7 +385,11 @@ fn read_back_checksum_mismatch_is_an_error_and_nothing_is_deployed() {
 
     let out = release(&stack, &proxy, dir.path(), &app);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("does not hold the bundle ferry uploaded") && out.stderr.contains("Nothing was deployed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("does not hold the bundle ferry uploaded") && out.stderr.contains("Nothing was deployed"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(common::deployment_ids(&stack).len(), 0, "nothing was deployed");
     assert_no_secrets(&stack, &out);
 }

@@ -81,21 +81,13 @@ fn failed_after_install_on_second_instance_names_instance_event_and_output() {
 fn thousand_instances_under_throttling_complete_without_showing_throttling() {
     // Well below what ferry asks at its fastest (4 GetDeployment a second),
     // so throttling certainly happens and the SDK's retries must absorb it.
-    let rate_limits: BTreeMap<String, f64> = [
-        ("*", 5.0),
-        ("GetDeployment", 2.0),
-        ("ListDeploymentTargets", 2.0),
-        ("BatchGetDeploymentTargets", 2.0),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let stack = Stack::start_with(StackOptions {
-        instances: 1000,
-        step_delay: Duration::ZERO,
-        rate_limits,
-        ..Default::default()
-    });
+    let rate_limits: BTreeMap<String, f64> =
+        [("*", 5.0), ("GetDeployment", 2.0), ("ListDeploymentTargets", 2.0), ("BatchGetDeploymentTargets", 2.0)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+    let stack =
+        Stack::start_with(StackOptions { instances: 1000, step_delay: Duration::ZERO, rate_limits, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
     let app = app_without_hooks(dir.path());
     let config = stack.write_config(dir.path(), "production");
@@ -155,15 +147,8 @@ fn watch_attaches_to_a_deployment_created_by_another_client() {
     let _ = app;
     let deployment_id = stack.block_on(async {
         let bytes = std::fs::read(&bundle).unwrap();
-        let put = stack
-            .s3_as_prod()
-            .put_object()
-            .bucket(stack.bucket())
-            .key("manual/app.zip")
-            .body(bytes.into())
-            .send()
-            .await
-            .unwrap();
+        let put =
+            stack.s3_as_prod().put_object().bucket(stack.bucket()).key("manual/app.zip").body(bytes.into()).send().await.unwrap();
         let s3 = aws_sdk_codedeploy::types::S3Location::builder()
             .bucket(stack.bucket())
             .key("manual/app.zip")
@@ -192,11 +177,8 @@ fn watch_attaches_to_a_deployment_created_by_another_client() {
         .arg("--config")
         .arg(&config));
     assert_eq!(out.code, 0, "{}", out.all());
-    let events: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let events: Vec<serde_json::Value> =
+        out.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
     let finished = events.iter().find(|e| e["event"] == "finished").expect("a finished event");
     assert_eq!(finished["deployment_id"], deployment_id.as_str());
     assert_eq!(finished["outcome"], "succeeded");
@@ -205,11 +187,8 @@ fn watch_attaches_to_a_deployment_created_by_another_client() {
     assert!(events.iter().any(|e| e["event"] == "target_event_changed" && e["lifecycle_event"] == "Install"));
     assert!(out.stderr.is_empty(), "json mode keeps stderr clean: {}", out.stderr);
 
-    let status = run(stack
-        .ferry_command(FERRY)
-        .args(["status", &deployment_id, "--env", "production"])
-        .arg("--config")
-        .arg(&config));
+    let status =
+        run(stack.ferry_command(FERRY).args(["status", &deployment_id, "--env", "production"]).arg("--config").arg(&config));
     assert_eq!(status.code, 0, "{}", status.all());
     assert!(status.stderr.contains(&format!("deployment {deployment_id} Succeeded")), "{}", status.stderr);
 }

@@ -1,38 +1,30 @@
 //! Who and what is behind a session, from the Jenkins environment: session
 //! tags and the source identity, as CloudTrail will show them.
 
-/// Session tag keys ferry sets, and the variables their values come from.
-/// `user` is special-cased (BUILD_USER_ID, else USER).
-const TAG_SOURCES: [(&str, &[&str]); 4] = [
-    ("ferry:job", &["JOB_NAME"]),
-    ("ferry:build", &["BUILD_NUMBER"]),
-    ("ferry:commit", &["GIT_COMMIT"]),
-    ("ferry:user", &["BUILD_USER_ID", "USER"]),
-];
+use crate::jenkins::BuildEnv;
 
 /// The `source_identity` value that stands for the build user.
 pub const BUILD_USER: &str = "build-user";
 
-/// Session tags from `lookup` (the process environment in production):
-/// job, build number, commit and user, each only when known.
-pub fn session_tags(lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
-    TAG_SOURCES
-        .iter()
-        .filter_map(|(key, vars)| {
-            let value = vars.iter().find_map(|v| lookup(v).filter(|s| !s.trim().is_empty()))?;
-            Some((key.to_string(), sanitize_tag_value(&value)))
-        })
-        .collect()
+/// Session tags for the build: job, build number, commit and user, each only
+/// when known.
+pub fn session_tags(build: &BuildEnv) -> Vec<(String, String)> {
+    [
+        ("ferry:job", &build.job_name),
+        ("ferry:build", &build.build_number),
+        ("ferry:commit", &build.git_commit),
+        ("ferry:user", &build.user),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_string(), sanitize_tag_value(value.as_deref()?))))
+    .collect()
 }
 
 /// The source identity to send: the configured value, with [`BUILD_USER`]
 /// replaced by the build user, mapped onto STS's alphabet.
-pub fn source_identity(configured: Option<&str>, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+pub fn source_identity(configured: Option<&str>, build: &BuildEnv) -> Option<String> {
     let value = match configured? {
-        BUILD_USER => {
-            let user = ["BUILD_USER_ID", "USER"].iter().find_map(|v| lookup(v).filter(|s| !s.trim().is_empty()));
-            format!("ferry-{}", user.unwrap_or_else(|| "unknown".into()))
-        }
+        BUILD_USER => format!("ferry-{}", build.user.as_deref().unwrap_or("unknown")),
         other => other.to_string(),
     };
     Some(super::sanitize_session_name(&value))
@@ -48,14 +40,13 @@ fn sanitize_tag_value(raw: &str) -> String {
 mod tests {
     use super::*;
 
-    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    fn env(vars: &[(&str, &str)]) -> BuildEnv {
+        BuildEnv::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
     }
 
     #[test]
     fn tags_name_job_build_commit_and_user() {
-        let tags = session_tags(env(&[
+        let tags = session_tags(&env(&[
             ("JOB_NAME", "web/deploy"),
             ("BUILD_NUMBER", "42"),
             ("GIT_COMMIT", "0123abc"),
@@ -68,25 +59,25 @@ mod tests {
 
     #[test]
     fn unknown_values_are_left_out_not_sent_empty() {
-        let tags = session_tags(env(&[("USER", "bob"), ("JOB_NAME", " ")]));
+        let tags = session_tags(&env(&[("USER", "bob"), ("JOB_NAME", " ")]));
         assert_eq!(tags, [("ferry:user".to_string(), "bob".to_string())]);
     }
 
     #[test]
     fn tag_values_sts_would_refuse_are_mapped() {
-        let tags = session_tags(env(&[("JOB_NAME", "web » deploy#1")]));
+        let tags = session_tags(&env(&[("JOB_NAME", "web » deploy#1")]));
         assert_eq!(tags[0].1, "web - deploy-1");
     }
 
     #[test]
     fn source_identity_is_off_unless_configured() {
-        assert_eq!(source_identity(None, env(&[("USER", "bob")])), None);
-        assert_eq!(source_identity(Some("release-bot"), env(&[])).as_deref(), Some("release-bot"));
+        assert_eq!(source_identity(None, &env(&[("USER", "bob")])), None);
+        assert_eq!(source_identity(Some("release-bot"), &env(&[])).as_deref(), Some("release-bot"));
     }
 
     #[test]
     fn build_user_source_identity_prefers_the_jenkins_user() {
-        let id = source_identity(Some(BUILD_USER), env(&[("BUILD_USER_ID", "alice smith"), ("USER", "jenkins")]));
+        let id = source_identity(Some(BUILD_USER), &env(&[("BUILD_USER_ID", "alice smith"), ("USER", "jenkins")]));
         assert_eq!(id.as_deref(), Some("ferry-alice-smith"));
     }
 }

@@ -51,7 +51,7 @@ impl Tree {
     pub fn walk(dir: &Path) -> Result<Tree, BundleError> {
         let ignore_path = dir.join(ignore::FILE_NAME);
         let rules = match std::fs::read_to_string(&ignore_path) {
-            Ok(text) => IgnoreRules::parse(&text),
+            Ok(text) => IgnoreRules::parse(&text).map_err(|reason| BundleError::Ignore { path: ignore_path.clone(), reason })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => IgnoreRules::default(),
             Err(e) => return Err(io_err("read", &ignore_path)(e)),
         };

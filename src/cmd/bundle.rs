@@ -3,8 +3,9 @@
 
 use crate::bundle;
 use crate::cli::BundleArgs;
-use crate::error::{Error, ExitCode};
-use crate::report::{Event, Reporter};
+use crate::cmd::error::Error;
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
 
 /// Writes the bundle and reports it; the SHA-256 goes to stdout.
 pub async fn run(args: &BundleArgs, reporter: &dyn Reporter) -> Result<ExitCode, Error> {

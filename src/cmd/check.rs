@@ -3,8 +3,9 @@
 
 use crate::bundle;
 use crate::cli::CheckArgs;
-use crate::error::{Error, ExitCode};
-use crate::report::{Event, Reporter};
+use crate::cmd::error::Error;
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
 
 /// Reports each problem; exit code 1 when there is any, 0 when clean.
 pub async fn run(args: &CheckArgs, reporter: &dyn Reporter) -> Result<ExitCode, Error> {

@@ -6,7 +6,8 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use crate::cli::Cli;
-use crate::error::{Error, ExitCode};
+use crate::cmd::error::Error;
+use crate::exit::ExitCode;
 
 /// Writes the completion script for `shell` to stdout.
 pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode, Error> {
@@ -18,8 +19,8 @@ pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode, Error> {
 /// Writes the man page (roff) to stdout: `ferry man > /usr/local/share/man/man1/ferry.1`.
 pub fn man() -> Result<ExitCode, Error> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut out).map_err(crate::error::Error::Output)?;
-    std::io::stdout().write_all(&out).map_err(crate::error::Error::Output)?;
+    clap_mangen::Man::new(Cli::command()).render(&mut out).map_err(crate::cmd::error::Error::Output)?;
+    std::io::stdout().write_all(&out).map_err(crate::cmd::error::Error::Output)?;
     Ok(ExitCode::Success)
 }
 

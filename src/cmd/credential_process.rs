@@ -9,9 +9,11 @@
 use std::path::PathBuf;
 
 use crate::cli::CredentialProcessArgs;
-use crate::error::{Error, ExitCode};
+use crate::cmd::error::Error;
+use crate::event::Reporter;
+use crate::exit::ExitCode;
 use crate::handoff::{self, HandoffError};
-use crate::report::{Reporter, write_product};
+use crate::report::write_product;
 use crate::{assume, config};
 
 /// Prints the JSON document on stdout.

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use crate::cli::DoctorArgs;
-use crate::error::{Error, ExitCode};
-use crate::report::Reporter;
+use crate::cmd::error::Error;
+use crate::event::Reporter;
+use crate::exit::ExitCode;
 use crate::{config, doctor};
 
 /// Runs the checks; the exit code says whether all passed.

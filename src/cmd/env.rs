@@ -5,9 +5,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::cli::EnvArgs;
-use crate::error::{Error, ExitCode};
+use crate::cmd::error::Error;
+use crate::event::Reporter;
+use crate::exit::ExitCode;
 use crate::handoff::{self, HandoffError};
-use crate::report::{Reporter, write_product};
+use crate::report::write_product;
 use crate::{assume, config};
 
 /// Prints the variables on stdout.

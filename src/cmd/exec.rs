@@ -7,8 +7,9 @@
 use std::path::PathBuf;
 
 use crate::cli::ExecArgs;
-use crate::error::{Error, ExitCode};
-use crate::report::Reporter;
+use crate::cmd::error::Error;
+use crate::event::Reporter;
+use crate::exit::ExitCode;
 use crate::{assume, config, handoff};
 
 /// Runs the command and returns its exit status.

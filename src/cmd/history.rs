@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use crate::cli::HistoryArgs;
-use crate::error::{Error, ExitCode};
-use crate::history::{self, Filter};
-use crate::report::{Event, Reporter};
+use crate::cmd::error::Error;
+use crate::deployments::{self, Filter};
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
 use crate::rollback::RollbackError;
 use crate::{config, upload};
 
@@ -16,7 +17,7 @@ pub async fn run(args: &HistoryArgs, config_path: Option<PathBuf>, reporter: &dy
     let env = config::resolve(&args.target.selection(config_path))?;
     let (sdk, _session) = super::assume_role(&env, reporter).await?;
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    let found = history::list(&cd, &env, &Filter { limit: args.limit.max(1), ..Default::default() }).await.map_err(|f| {
+    let found = deployments::list(&cd, &env, &Filter { limit: args.limit.max(1), ..Default::default() }).await.map_err(|f| {
         let action = format!("list the deployments of {}", env.deployment_group);
         if f.unreachable {
             RollbackError::Unreachable { action, detail: f.detail }
@@ -24,8 +25,8 @@ pub async fn run(args: &HistoryArgs, config_path: Option<PathBuf>, reporter: &dy
             RollbackError::Refused { action, detail: f.detail }
         }
     })?;
-    let mut entries: Vec<_> = found.iter().map(history::entry).collect();
-    history::add_object_metadata(&upload::s3_client(&sdk), &env.role.account, &mut entries).await;
+    let mut entries: Vec<_> = found.iter().map(deployments::entry).collect();
+    deployments::add_object_metadata(&upload::s3_client(&sdk), &env.role.account, &mut entries).await;
     if entries.is_empty() {
         reporter.report(&Event::Warning { message: format!("{} has no deployments", env.deployment_group) });
     }

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod credential_process;
 pub mod doctor;
 pub mod env;
+pub mod error;
 pub mod exec;
 pub mod history;
 pub mod policy;
@@ -20,11 +21,64 @@ use aws_config::SdkConfig;
 
 use std::path::Path;
 
+use crate::cli::{Cli, Command};
+use crate::exit::ExitCode;
+use crate::jenkins::BuildEnv;
+use crate::report;
+
 use crate::assume::{self, AssumeOptions, Session, provenance};
 use crate::bundle::{Bundle, BundleType};
+use crate::cmd::error::Error;
 use crate::config::Environment;
-use crate::error::Error;
-use crate::report::{Event, Reporter};
+use crate::event::{Event, Reporter};
+
+/// Runs a parsed command line and returns the process exit code. Errors are
+/// reported through the reporter, never printed here.
+pub fn run(cli: Cli) -> ExitCode {
+    let reporter = report::choose(cli.output, cli.progress);
+    if cli.debug {
+        report::debug::init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            reporter.report(&Event::Error {
+                class: "internal".into(),
+                exit_code: ExitCode::Aws.code(),
+                message: format!("cannot start the async runtime: {e}"),
+            });
+            return ExitCode::Aws;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Release(args) => release::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Watch(args) => watch::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Bundle(args) => bundle::run(args, reporter.as_ref()).await,
+            Command::Check(args) => check::run(args, reporter.as_ref()).await,
+            Command::Upload(args) => upload::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Status(args) => status::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Completions(args) => completions::completions(args.shell),
+            Command::Man => completions::man(),
+            Command::Policy(args) => policy::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Exec(args) => exec::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Env(args) => env::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::CredentialProcess(args) => credential_process::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Doctor(args) => doctor::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Rollback(args) => rollback::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Stop(args) => stop::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::History(args) => history::run(args, cli.config.clone(), reporter.as_ref()).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let code = err.exit_code();
+            reporter.report(&Event::Error { class: err.class().into(), exit_code: code.code(), message: err.to_string() });
+            code
+        }
+    }
+}
 
 /// Assumes the environment's role with the session name from the process
 /// environment, and reports who ferry now is.
@@ -55,12 +109,12 @@ pub(crate) fn prepare_bundle(path: &Path, kind: BundleType, reporter: &dyn Repor
 /// The session ferry asks STS for, from the environment's settings and the
 /// build's variables; reports the plan and anything ferry had to adjust.
 pub(crate) fn assume_options(env: &Environment, reporter: &dyn Reporter) -> AssumeOptions {
-    let lookup = |k: &str| std::env::var(k).ok();
+    let build = BuildEnv::current();
     let opts = AssumeOptions {
-        session_name: assume::session_name_from_env(),
+        session_name: assume::session_name_for(build),
         duration: None,
-        tags: if env.session_tags { provenance::session_tags(lookup) } else { Vec::new() },
-        source_identity: provenance::source_identity(env.source_identity.as_deref(), lookup),
+        tags: if env.session_tags { provenance::session_tags(build) } else { Vec::new() },
+        source_identity: provenance::source_identity(env.source_identity.as_deref(), build),
         policy: env.session_policy.then(|| crate::policy::session(env)),
     };
     let (hops, notes) = assume::plan(env, &opts);

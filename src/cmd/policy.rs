@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use crate::cli::PolicyArgs;
-use crate::error::{Error, ExitCode};
+use crate::cmd::error::Error;
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
 use crate::policy::{self, Kind};
-use crate::report::{Event, Reporter, write_product};
+use crate::report::write_product;
 use crate::{assume, config};
 
 /// Prints the requested policy document on stdout.

@@ -8,11 +8,13 @@ use std::path::PathBuf;
 
 use crate::abort::OnAbort;
 use crate::cli::ReleaseArgs;
-use crate::error::{Error, ExitCode};
-use crate::history::Build;
-use crate::launch::{self, Following};
+use crate::cmd::error::Error;
+use crate::deployments::Build;
+use crate::event::{Receipt, Reporter};
+use crate::exit::ExitCode;
+use crate::jenkins::BuildEnv;
+use crate::launch;
 use crate::receipt::{self, Clock};
-use crate::report::{Receipt, Reporter};
 use crate::{config, deploy, queue, upload};
 
 /// Runs a release and returns the exit code its outcome maps to.
@@ -47,12 +49,12 @@ async fn release(
     r.version_id = uploaded.version_id.clone();
 
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    let build = Build::from_env();
+    let build = Build::of(BuildEnv::current());
     // The build marker leads the description: `queue` reads it back to keep
     // an older build from overwriting a newer one.
     let who = match &build {
         Some(b) => b.marker(),
-        None => format!("ferry release {}", std::env::var("BUILD_TAG").as_deref().unwrap_or("manual")),
+        None => format!("ferry release {}", BuildEnv::current().build_tag.as_deref().unwrap_or("manual")),
     };
     let description = format!("{who} by {} (sha256 {})", session.session_name, &bundle.sha256[..12]);
     let request = queue::Request {
@@ -63,6 +65,6 @@ async fn release(
         build,
         queue_timeout: args.policy.queue_timeout,
     };
-    let following = Following::from_args(args.wait, &args.follow, &args.ending, OnAbort::StopAndRollback);
-    launch::launch(&cd, &request, &following, r, reporter).await
+    let following = args.ending.following(args.wait, &args.follow, OnAbort::StopAndRollback);
+    Ok(launch::launch(&cd, &request, &following, r, reporter).await?)
 }

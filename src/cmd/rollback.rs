@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use crate::abort::OnAbort;
 use crate::cli::RollbackArgs;
-use crate::error::{Error, ExitCode};
-use crate::launch::{self, Following};
+use crate::cmd::error::Error;
+use crate::event::{Receipt, Reporter};
+use crate::exit::ExitCode;
+use crate::launch;
 use crate::receipt::{self, Clock};
-use crate::report::{Receipt, Reporter};
-use crate::{config, history, queue, rollback, upload};
+use crate::{config, deployments, queue, rollback, upload};
 
 /// Plans the rollback, reports it, creates the deployment and, with
 /// `--wait`, follows it.
@@ -41,10 +42,10 @@ async fn roll_back(
     r.key = rev.key().unwrap_or_default().to_string();
     r.etag = rev.e_tag().unwrap_or_default().to_string();
     r.version_id = rev.version().map(String::from);
-    r.sha256 = history::sha256_of_key(&r.key).unwrap_or_default();
+    r.sha256 = deployments::sha256_of_key(&r.key).unwrap_or_default();
 
     let from = plan.from.as_ref().and_then(|d| d.deployment_id()).unwrap_or("nothing");
-    let description = format!("ferry rollback by {} from {from} to {}", session.session_name, history::s3_url(rev));
+    let description = format!("ferry rollback by {} from {from} to {}", session.session_name, deployments::s3_url(rev));
     let request = queue::Request {
         env: &env,
         revision: plan.revision_location(),
@@ -55,6 +56,6 @@ async fn roll_back(
         // `plan` refused a busy group already; do not wait behind a newcomer.
         queue_timeout: Duration::ZERO,
     };
-    let following = Following::from_args(args.wait, &args.follow, &args.ending, OnAbort::Leave);
-    launch::launch(&cd, &request, &following, r, reporter).await
+    let following = args.ending.following(args.wait, &args.follow, OnAbort::Leave);
+    Ok(launch::launch(&cd, &request, &following, r, reporter).await?)
 }

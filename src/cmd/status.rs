@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use crate::cli::StatusArgs;
+use crate::cmd::error::Error;
 use crate::config;
-use crate::error::{Error, ExitCode};
-use crate::report::Reporter;
+use crate::event::Reporter;
+use crate::exit::ExitCode;
 use crate::watch;
 
 /// Prints the state. Exits 0 whenever the state could be read: the state is

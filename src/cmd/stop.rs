@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use crate::cli::StopArgs;
-use crate::error::{Error, ExitCode};
-use crate::report::{Event, Outcome, Reporter};
+use crate::cmd::error::Error;
+use crate::event::{Event, Outcome, Reporter};
+use crate::exit::ExitCode;
 use crate::{config, follow, rollback};
 
 /// Exits 0 when the deployment stopped (and, with `--rollback`, the rollback

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use aws_config::{BehaviorVersion, Region};
 
 use crate::cli::UploadArgs;
-use crate::error::{Error, ExitCode};
-use crate::report::{Event, Reporter};
+use crate::cmd::error::Error;
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
 use crate::{config, upload};
 
 /// Uploads the bundle and reports where it is; prints its `s3://` URI.

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use crate::abort::{self, OnAbort, Signals};
 use crate::cli::WatchArgs;
+use crate::cmd::error::Error;
 use crate::config;
-use crate::error::{Error, ExitCode};
+use crate::event::{Receipt, Reporter};
+use crate::exit::ExitCode;
 use crate::receipt::{self, Clock};
-use crate::report::{Receipt, Reporter};
 
 /// Follows the deployment and returns the exit code of its outcome.
 pub async fn run(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {

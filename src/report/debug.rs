@@ -20,9 +20,8 @@ aws_smithy_http_client=info,aws_sigv4=off,hyper=off,hyper_util=off,h2=off,rustls
 pub fn init() {
     let filter = EnvFilter::builder().parse_lossy(DIRECTIVES);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none()
-        && std::env::var_os("CI").is_none()
-        && std::env::var_os("JENKINS_URL").is_none();
+        && !crate::jenkins::BuildEnv::current().no_color
+        && !crate::jenkins::BuildEnv::current().in_ci();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

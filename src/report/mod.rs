@@ -2,7 +2,6 @@
 //! [`Reporter`] renders them for a terminal, a Jenkins log, or a machine.
 
 pub mod debug;
-mod event;
 mod json;
 mod plain;
 mod product;
@@ -10,21 +9,16 @@ mod tty;
 
 use std::io::IsTerminal;
 
-pub use event::{Event, FailedInstance, HistoryEntry, Outcome, Overview, Receipt};
+use crate::event::{Event, HistoryEntry, Outcome, Receipt, Reporter};
+use crate::jenkins::BuildEnv;
+
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
 pub use product::write_product;
 pub use tty::TtyReporter;
 
-/// Something that renders events. Implementations are internally locked so
-/// the pipeline can share one by reference.
-pub trait Reporter: Send + Sync {
-    /// Renders one event.
-    fn report(&self, event: &Event);
-}
-
 /// `--output`: what stdout is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
     /// Human lines on stderr; the result (deployment id) on stdout.
     Text,
@@ -33,7 +27,7 @@ pub enum OutputFormat {
 }
 
 /// `--progress`: how human lines look.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
     /// Bars on a terminal, plain lines in CI.
     Auto,
@@ -49,7 +43,7 @@ pub fn choose(output: OutputFormat, progress: Progress) -> Box<dyn Reporter> {
     if output == OutputFormat::Json {
         return Box::new(JsonReporter::stdout());
     }
-    let in_ci = std::env::var_os("CI").is_some() || std::env::var_os("JENKINS_URL").is_some();
+    let in_ci = BuildEnv::current().in_ci();
     let tty = match progress {
         Progress::Tty => true,
         Progress::Plain => false,
@@ -67,12 +61,7 @@ pub fn describe(event: &Event) -> Option<String> {
         }
         Event::BundleReady { path, bundle_type, size, sha256, built } => {
             let what = if *built { "built" } else { "using" };
-            format!(
-                "{what} {} bundle {path} ({}, sha256 {})",
-                bundle_type.extension(),
-                human_bytes(*size),
-                &sha256[..12.min(sha256.len())]
-            )
+            format!("{what} {} bundle {path} ({}, sha256 {})", bundle_type.extension(), human_bytes(*size), short(sha256, 12))
         }
         Event::UploadStarted { bucket, key, size } => format!("uploading {} to s3://{bucket}/{key}", human_bytes(*size)),
         Event::UploadProgress { .. } => return None,
@@ -244,16 +233,25 @@ pub fn describe(event: &Event) -> Option<String> {
     })
 }
 
-/// `1.2 MiB`-style sizes for log lines.
+/// `1.50 MiB`-style sizes for log lines (indicatif's, as the bars show them).
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
+    indicatif::HumanBytes(n).to_string()
+}
+
+/// `850ms`, `12s 300ms`, `4m 5s`: exact to the tenth of a second below a
+/// minute, to the second above (humantime's units, which `--timeout` takes).
+pub fn human_ms(ms: u64) -> String {
+    let ms = if ms < 60_000 { ms / 100 * 100 } else { ms / 1000 * 1000 };
+    if ms == 0 {
+        return "0ms".into();
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
+}
+
+/// The first `n` characters of `s`, for hashes in log lines. Characters, not
+/// bytes: a SHA-256 read from S3 metadata is whatever someone wrote there.
+pub fn short(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
 }
 
 /// What text mode prints on stdout for an event that is a command's result:
@@ -264,17 +262,6 @@ pub(crate) fn result_line(event: &Event) -> Option<String> {
         Event::BundleWritten { sha256, .. } => Some(sha256.clone()),
         Event::Staged { uri, .. } => Some(uri.clone()),
         _ => None,
-    }
-}
-
-/// `850ms`, `12.3s`, `4m05s`.
-pub fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
     }
 }
 
@@ -289,7 +276,7 @@ pub(crate) fn history_line(h: &HistoryEntry) -> String {
         h.deployment_id,
         h.status,
         dash(&h.build),
-        h.sha256.as_deref().map(|s| s[..12.min(s.len())].to_string()).unwrap_or_else(|| "-".into()),
+        h.sha256.as_deref().map(|s| short(s, 12)).unwrap_or("-"),
         h.creator,
         dash(&h.key)
     )
@@ -304,13 +291,14 @@ pub(crate) fn receipt_line(r: &Receipt) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::event::{FailedInstance, Overview};
 
     /// One of each kind of event, with hostile hook output in it.
     pub(crate) fn sample_events() -> Vec<Event> {
         vec![
             Event::BundleReady {
                 path: "app".into(),
-                bundle_type: crate::bundle::BundleType::Zip,
+                bundle_type: crate::config::BundleType::Zip,
                 size: 10,
                 sha256: "ab".repeat(32),
                 built: true,
@@ -385,10 +373,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn human_bytes_uses_binary_units() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(50 * 1024 * 1024), "50.0 MiB");
+    fn durations_in_log_lines_keep_tenths_below_a_minute_and_seconds_above() {
+        assert_eq!(human_ms(850), "800ms");
+        assert_eq!(human_ms(12_345), "12s 300ms");
+        assert_eq!(human_ms(245_900), "4m 5s");
+        assert_eq!(human_ms(40), "0ms");
+    }
+
+    #[test]
+    fn a_non_ascii_sha256_from_s3_metadata_is_shortened_not_panicked_on() {
+        let h =
+            HistoryEntry {
+                deployment_id: "d-1".into(), sha256: Some("ünïcødé-ünïcødé-ünïcødé".into()), ..Default::default()
+            };
+        assert!(history_line(&h).contains("\tünïcødé-ünïc\t"), "{}", history_line(&h));
     }
 
     #[test]

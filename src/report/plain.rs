@@ -41,30 +41,16 @@ pub(crate) fn timestamp() -> String {
     now.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).unwrap_or_default()
 }
 
-/// Strips anything that could move the cursor or colour the log: a hook's
-/// output is relayed verbatim otherwise, and may contain both.
+/// Strips anything that could move the cursor, colour the log or hide a
+/// link in it: a hook's output is relayed verbatim otherwise. Escape
+/// sequences of every kind (CSI, OSC such as OSC-8 hyperlinks, DCS) go by
+/// `strip-ansi-escapes`' VT parser; any control character left (a lone ESC,
+/// CR, BEL) is dropped after it.
 pub(crate) fn sanitize(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => {
-                // CSI sequence: ESC [ params final-byte
-                if chars.peek() == Some(&'[') {
-                    chars.next();
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-            }
-            '\r' => {}
-            c if c.is_control() && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    // The parser keeps line feeds but drops tabs, which `ferry history`
+    // separates its columns with: strip between them.
+    let pieces: Vec<String> = line.split('\t').map(strip_ansi_escapes::strip_str).collect();
+    pieces.join("\t").chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect()
 }
 
 impl Reporter for PlainReporter {
@@ -169,7 +155,7 @@ mod tests {
         let status = |word: &str, done: i64| Event::DeploymentStatus {
             deployment_id: "d-1".into(),
             status: word.into(),
-            overview: crate::report::Overview { succeeded: done, pending: 100 - done, ..Default::default() },
+            overview: crate::event::Overview { succeeded: done, pending: 100 - done, ..Default::default() },
         };
         for i in 0..50 {
             r.report(&status("InProgress", i));
@@ -183,5 +169,14 @@ mod tests {
     #[test]
     fn sanitize_removes_ansi_and_carriage_returns() {
         assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m\r done"), "red done");
+        assert_eq!(sanitize("a\tb\nc"), "a\tb\nc", "tabs and line feeds are kept");
+    }
+
+    #[test]
+    fn sanitize_removes_osc8_hyperlinks_but_keeps_their_text() {
+        let link = "see \u{1b}]8;;https://example.invalid/x\u{1b}\\the docs\u{1b}]8;;\u{1b}\\ now";
+        assert_eq!(sanitize(link), "see the docs now");
+        let bel = "\u{1b}]0;title\u{7}done";
+        assert_eq!(sanitize(bel), "done");
     }
 }

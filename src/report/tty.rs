@@ -27,7 +27,7 @@ impl TtyReporter {
         TtyReporter {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(Bars::default()),
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            color: !crate::jenkins::BuildEnv::current().no_color,
         }
     }
 

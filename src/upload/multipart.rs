@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use super::plan::{self, Plan};
 use super::{Failure, Target, UploadError, content_type, unquote};
 use crate::bundle::Bundle;
-use crate::report::{Event, Reporter};
+use crate::event::{Event, Reporter};
 
 /// A part S3 already holds for an upload being resumed.
 #[derive(Debug, Clone)]

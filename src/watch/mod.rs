@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 
-use crate::error::{describe_sdk_error, is_unreachable};
-use crate::report::{Event, Outcome, Overview, Reporter};
+use crate::aws_error::{describe_sdk_error, is_unreachable};
+use crate::event::{Event, Outcome, Overview, Reporter};
 
 use poll::Poll;
 pub use poll::{FAST, SLOW};

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use aws_sdk_codedeploy::types::{InstanceTarget, TargetFilterName};
 
-use crate::report::{Event, FailedInstance, Overview, Reporter};
+use crate::event::{Event, FailedInstance, Overview, Reporter};
 
 /// Fleets up to this size get per-event lines.
 pub const DETAIL_LIMIT: usize = 50;
@@ -29,7 +29,7 @@ where
     E: aws_sdk_codedeploy::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     fn from(e: aws_sdk_codedeploy::error::SdkError<E>) -> Self {
-        ReadError { transient: super::transient(&e), detail: crate::error::describe_sdk_error(&e) }
+        ReadError { transient: super::transient(&e), detail: crate::aws_error::describe_sdk_error(&e) }
     }
 }
 

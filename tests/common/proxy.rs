@@ -59,7 +59,8 @@ impl S3Proxy {
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (log, owner, upstream) = (log.clone(), owner.clone(), upstream.clone());
-                let opts = Faults { fail_part: *fail.lock().unwrap(), tamper: tampering.load(std::sync::atomic::Ordering::SeqCst) };
+                let opts =
+                    Faults { fail_part: *fail.lock().unwrap(), tamper: tampering.load(std::sync::atomic::Ordering::SeqCst) };
                 std::thread::spawn(move || {
                     let _ = serve(client, &upstream, &owner, opts, &log);
                 });
@@ -157,7 +158,8 @@ fn serve(client: TcpStream, upstream: &str, owner: &str, faults: Faults, log: &M
         let body = if method == "HEAD" {
             String::new()
         } else {
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>".to_string()
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                .to_string()
         };
         let resp = format!(
             "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",

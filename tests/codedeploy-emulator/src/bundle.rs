@@ -75,12 +75,7 @@ pub async fn download(shared: &Shared, location: &S3Location) -> Result<Arc<Vec<
             "The bundle {url} does not match the expected ETag: expected {expected}, but S3 has {actual}. The object was changed after the deployment was created."
         ));
     }
-    let bytes = response
-        .body
-        .collect()
-        .await
-        .map_err(|e| format!("Failed to read bundle {url} from S3: {e}"))?
-        .into_bytes();
+    let bytes = response.body.collect().await.map_err(|e| format!("Failed to read bundle {url} from S3: {e}"))?.into_bytes();
     Ok(Arc::new(bytes.to_vec()))
 }
 
@@ -97,7 +92,9 @@ where
             let message = e.message().unwrap_or("");
             match code {
                 "NoSuchKey" => format!("The bundle {url} does not exist: the specified key does not exist. (NoSuchKey)"),
-                "NoSuchBucket" => format!("The bundle {url} could not be downloaded: the specified bucket does not exist. (NoSuchBucket)"),
+                "NoSuchBucket" => {
+                    format!("The bundle {url} could not be downloaded: the specified bucket does not exist. (NoSuchBucket)")
+                }
                 "PreconditionFailed" => format!(
                     "The bundle {url} does not match the expected ETag {}: the object was changed after the deployment was created. (PreconditionFailed)",
                     etag.unwrap_or("")
@@ -107,10 +104,9 @@ where
                 _ => format!("Failed to download the bundle {url}: {code} {message}").trim_end().to_string(),
             }
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => format!(
-            "Failed to download the bundle {url}: could not reach S3 at {endpoint}: {}",
-            DisplayErrorContext(&err)
-        ),
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            format!("Failed to download the bundle {url}: could not reach S3 at {endpoint}: {}", DisplayErrorContext(&err))
+        }
         _ => format!("Failed to download the bundle {url}: {}", DisplayErrorContext(&err)),
     }
 }
@@ -126,13 +122,11 @@ pub fn unpack(bytes: &[u8], bundle_type: Option<&str>, dest: &Path) -> Result<()
         None => "tar".to_string(),
     };
     let result = match kind.as_str() {
-        "zip" => zip::ZipArchive::new(Cursor::new(bytes))
-            .and_then(|mut archive| archive.extract(dest))
-            .map_err(|e| e.to_string()),
+        "zip" => {
+            zip::ZipArchive::new(Cursor::new(bytes)).and_then(|mut archive| archive.extract(dest)).map_err(|e| e.to_string())
+        }
         "tar" => tar::Archive::new(Cursor::new(bytes)).unpack(dest).map_err(|e| e.to_string()),
-        "tgz" => tar::Archive::new(flate2::read::GzDecoder::new(Cursor::new(bytes)))
-            .unpack(dest)
-            .map_err(|e| e.to_string()),
+        "tgz" => tar::Archive::new(flate2::read::GzDecoder::new(Cursor::new(bytes))).unpack(dest).map_err(|e| e.to_string()),
         other => Err(format!("unsupported bundle type {other}")),
     };
     result.map_err(|e| format!("The bundle could not be unpacked as a {kind} archive: {e}"))
@@ -197,8 +191,7 @@ pub fn read_appspec(archive: &Path) -> Result<AppSpec, String> {
         )
     })?;
     let text = std::fs::read_to_string(&path).map_err(|e| format!("Cannot read {}: {e}", path.display()))?;
-    let raw: RawAppSpec =
-        serde_yaml_ng::from_str(&text).map_err(|e| format!("The AppSpec file is not valid YAML: {e}"))?;
+    let raw: RawAppSpec = serde_yaml_ng::from_str(&text).map_err(|e| format!("The AppSpec file is not valid YAML: {e}"))?;
     let version_ok = match &raw.version {
         Some(serde_yaml_ng::Value::Number(n)) => n.as_f64() == Some(0.0),
         Some(serde_yaml_ng::Value::String(s)) => s == "0.0",
@@ -212,12 +205,8 @@ pub fn read_appspec(archive: &Path) -> Result<AppSpec, String> {
         Some(other) => return Err(format!("The AppSpec file names os {other}; the emulator runs linux revisions only.")),
         None => return Err("The AppSpec file does not name an os.".to_string()),
     }
-    let hooks: BTreeMap<String, Vec<HookScript>> = raw
-        .hooks
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(event, scripts)| (event, scripts.unwrap_or_default()))
-        .collect();
+    let hooks: BTreeMap<String, Vec<HookScript>> =
+        raw.hooks.unwrap_or_default().into_iter().map(|(event, scripts)| (event, scripts.unwrap_or_default())).collect();
     for (event, scripts) in &hooks {
         if matches!(event.as_str(), "DownloadBundle" | "Install") {
             return Err(format!("The AppSpec file has a hook for {event}, which is reserved for the CodeDeploy agent."));
@@ -226,11 +215,7 @@ pub fn read_appspec(archive: &Path) -> Result<AppSpec, String> {
             return Err(format!("The hook script {} has a timeout above the maximum of 3600 seconds.", bad.location));
         }
     }
-    Ok(AppSpec {
-        files: raw.files.unwrap_or_default(),
-        hooks,
-        file_exists_behavior: raw.file_exists_behavior,
-    })
+    Ok(AppSpec { files: raw.files.unwrap_or_default(), hooks, file_exists_behavior: raw.file_exists_behavior })
 }
 
 /// Maps a path in the bundle or an absolute instance path onto `base`,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::{
-    Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun, LIFECYCLE_EVENTS,
-    LastDeploymentInfo, RevisionLocation, RollbackInfo, TargetStatus, now,
+    Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun, LIFECYCLE_EVENTS, LastDeploymentInfo,
+    RevisionLocation, RollbackInfo, TargetStatus, now,
 };
 use crate::store::{Shared, Store};
 
@@ -156,12 +156,7 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
         return Start::Finished(complete(store, id, DeploymentStatus::Stopped, Some(stop_error())));
     }
     let fail = |store: &mut Store, code: &str, message: String| {
-        Start::Finished(complete(
-            store,
-            id,
-            DeploymentStatus::Failed,
-            Some(ErrorInformation { code: code.into(), message }),
-        ))
+        Start::Finished(complete(store, id, DeploymentStatus::Failed, Some(ErrorInformation { code: code.into(), message })))
     };
     let Some(group) = store.groups.get(&(d.application_name.clone(), d.group_name.clone())) else {
         let message = format!("The deployment group {} no longer exists.", d.group_name);
@@ -211,12 +206,7 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
 /// Finishes a deployment: settles instance states, updates its group and,
 /// when the rollback settings ask for it, creates the rollback deployment
 /// (whose id is returned for the caller to start).
-pub(crate) fn complete(
-    store: &mut Store,
-    id: &str,
-    status: DeploymentStatus,
-    error: Option<ErrorInformation>,
-) -> Option<String> {
+pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, error: Option<ErrorInformation>) -> Option<String> {
     let finished = now();
     let d = store.deployments.get_mut(id)?;
     for instance in &mut d.instances {
@@ -234,12 +224,7 @@ pub(crate) fn complete(
     let d = store.deployments.get(id)?.clone();
     let key = (d.application_name.clone(), d.group_name.clone());
     let group = store.groups.get_mut(&key);
-    let info = LastDeploymentInfo {
-        deployment_id: d.id.clone(),
-        status,
-        end_time: Some(finished),
-        create_time: d.create_time,
-    };
+    let info = LastDeploymentInfo { deployment_id: d.id.clone(), status, end_time: Some(finished), create_time: d.create_time };
     let group = group?;
     if group.last_attempted.as_ref().is_some_and(|l| l.deployment_id == d.id) {
         group.last_attempted = Some(info.clone());
@@ -272,10 +257,8 @@ pub(crate) fn complete(
         return None;
     };
     let rollback = crate::ops::new_rollback(store, &d, target);
-    store.deployments.get_mut(id)?.rollback_info = Some(RollbackInfo {
-        rollback_deployment_id: Some(rollback.clone()),
-        ..Default::default()
-    });
+    store.deployments.get_mut(id)?.rollback_info =
+        Some(RollbackInfo { rollback_deployment_id: Some(rollback.clone()), ..Default::default() });
     Some(rollback)
 }
 

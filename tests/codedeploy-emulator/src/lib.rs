@@ -97,37 +97,26 @@ impl Emulator {
             .enable_all()
             .build()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("codedeploy-emulator".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            eprintln!("codedeploy-emulator: cannot adopt listener: {e}");
-                            return;
-                        }
-                    };
-                    let shutdown = async move {
-                        let _ = rx.await;
-                    };
-                    if let Err(e) = axum::serve(listener, router(shared))
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                    {
-                        eprintln!("codedeploy-emulator: server error: {e}");
+        let thread = std::thread::Builder::new().name("codedeploy-emulator".into()).spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("codedeploy-emulator: cannot adopt listener: {e}");
+                        return;
                     }
-                });
-                // Background deployments and their hook processes die with the runtime.
-                runtime.shutdown_timeout(Duration::from_secs(2));
-            })?;
-        Ok(Emulator {
-            addr,
-            work_dir,
-            shutdown: Some(tx),
-            thread: Some(thread),
-            _temp: temp,
-        })
+                };
+                let shutdown = async move {
+                    let _ = rx.await;
+                };
+                if let Err(e) = axum::serve(listener, router(shared)).with_graceful_shutdown(shutdown).await {
+                    eprintln!("codedeploy-emulator: server error: {e}");
+                }
+            });
+            // Background deployments and their hook processes die with the runtime.
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        })?;
+        Ok(Emulator { addr, work_dir, shutdown: Some(tx), thread: Some(thread), _temp: temp })
     }
 
     /// The endpoint URL, `http://127.0.0.1:PORT`.
@@ -186,8 +175,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     if !shared.throttle.admit(&operation) {
         return ApiError::new("ThrottlingException", "Rate exceeded").into_response();
     }
-    let result = protocol::parse_body(&body)
-        .and_then(|input| ops::dispatch(&shared, &operation, input));
+    let result = protocol::parse_body(&body).and_then(|input| ops::dispatch(&shared, &operation, input));
     match result {
         Ok(value) => protocol::ok_response(value),
         Err(e) => {

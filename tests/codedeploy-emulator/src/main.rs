@@ -39,10 +39,7 @@ fn parse(args: Vec<String>) -> Result<(u16, Config), String> {
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
-    if let (Ok(id), Ok(secret)) = (
-        std::env::var("EMULATOR_S3_ACCESS_KEY_ID"),
-        std::env::var("EMULATOR_S3_SECRET_ACCESS_KEY"),
-    ) {
+    if let (Ok(id), Ok(secret)) = (std::env::var("EMULATOR_S3_ACCESS_KEY_ID"), std::env::var("EMULATOR_S3_SECRET_ACCESS_KEY")) {
         config.s3_credentials = Some((id, secret));
     }
     Ok((port, config))
@@ -66,7 +63,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        eprintln!("codedeploy-emulator: work dir {}", config.work_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(temporary)".into()));
+        eprintln!(
+            "codedeploy-emulator: work dir {}",
+            config.work_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(temporary)".into())
+        );
         println!("codedeploy-emulator listening on http://{addr}");
         use std::io::Write;
         std::io::stdout().flush()?;

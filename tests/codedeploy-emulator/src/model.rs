@@ -61,11 +61,7 @@ impl RevisionLocation {
     /// `s3://bucket/key` for messages.
     pub fn describe(&self) -> String {
         match &self.s3_location {
-            Some(s3) => format!(
-                "s3://{}/{}",
-                s3.bucket.as_deref().unwrap_or(""),
-                s3.key.as_deref().unwrap_or("")
-            ),
+            Some(s3) => format!("s3://{}/{}", s3.bucket.as_deref().unwrap_or(""), s3.key.as_deref().unwrap_or("")),
             None => format!("{} revision", self.revision_type.as_deref().unwrap_or("unknown")),
         }
     }
@@ -171,15 +167,8 @@ pub struct LifecycleEvent {
 }
 
 /// The in-place lifecycle events, in the order the agent runs them.
-pub const LIFECYCLE_EVENTS: [&str; 7] = [
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-];
+pub const LIFECYCLE_EVENTS: [&str; 7] =
+    ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall", "ApplicationStart", "ValidateService"];
 
 /// One instance's part in a deployment.
 #[derive(Debug, Clone)]
@@ -396,14 +385,8 @@ pub struct Deployment {
 impl Deployment {
     /// The per-status instance counts of `deploymentOverview`.
     pub fn overview(&self) -> Value {
-        let mut counts = BTreeMap::from([
-            ("Pending", 0u64),
-            ("InProgress", 0),
-            ("Succeeded", 0),
-            ("Failed", 0),
-            ("Skipped", 0),
-            ("Ready", 0),
-        ]);
+        let mut counts =
+            BTreeMap::from([("Pending", 0u64), ("InProgress", 0), ("Succeeded", 0), ("Failed", 0), ("Skipped", 0), ("Ready", 0)]);
         for instance in &self.instances {
             let key = match instance.status {
                 TargetStatus::Pending | TargetStatus::Unknown => "Pending",
@@ -419,12 +402,7 @@ impl Deployment {
     }
 
     /// The rollback settings in force: the deployment's, else the group's.
-    pub fn effective_auto_rollback<'a>(
-        &'a self,
-        group: Option<&'a DeploymentGroup>,
-    ) -> Option<&'a AutoRollbackConfiguration> {
-        self.auto_rollback
-            .as_ref()
-            .or_else(|| group.and_then(|g| g.auto_rollback.as_ref()))
+    pub fn effective_auto_rollback<'a>(&'a self, group: Option<&'a DeploymentGroup>) -> Option<&'a AutoRollbackConfiguration> {
+        self.auto_rollback.as_ref().or_else(|| group.and_then(|g| g.auto_rollback.as_ref()))
     }
 }

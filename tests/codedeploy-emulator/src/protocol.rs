@@ -49,9 +49,7 @@ impl IntoResponse for ApiError {
 pub fn ok_response(mut body: Value) -> Response {
     strip_nulls(&mut body);
     let mut response = (StatusCode::OK, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     response
 }
 
@@ -60,26 +58,14 @@ pub fn ok_response(mut body: Value) -> Response {
 /// The SigV4 signature is not verified: only its presence is, so a client that
 /// forgot to sign (or has no credentials) fails the way it would against AWS.
 pub fn operation_of(headers: &HeaderMap) -> Result<String, ApiError> {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !auth.starts_with("AWS4-HMAC-SHA256 ") || !auth.contains("Credential=") {
-        return Err(ApiError::new(
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-        ));
+        return Err(ApiError::new("MissingAuthenticationTokenException", "Missing Authentication Token"));
     }
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     match target.strip_prefix(TARGET_PREFIX) {
         Some(op) if !op.is_empty() => Ok(op.to_string()),
-        _ => Err(ApiError::new(
-            "UnknownOperationException",
-            format!("Unknown operation target '{target}'"),
-        )),
+        _ => Err(ApiError::new("UnknownOperationException", format!("Unknown operation target '{target}'"))),
     }
 }
 
@@ -88,8 +74,8 @@ pub fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Default::default()));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new("SerializationException", format!("Malformed JSON body: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::new("SerializationException", format!("Malformed JSON body: {e}")))?;
     if !value.is_object() {
         return Err(ApiError::new("SerializationException", "Request body must be a JSON object"));
     }
@@ -99,17 +85,12 @@ pub fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
 /// Deserialises an operation's input, reporting type mismatches the way the
 /// service does (a `SerializationException`).
 pub fn input<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_json::from_value(body)
-        .map_err(|e| ApiError::new("SerializationException", format!("Invalid request: {e}")))
+    serde_json::from_value(body).map_err(|e| ApiError::new("SerializationException", format!("Invalid request: {e}")))
 }
 
 /// Returns `Some(value)` when it is present and non-empty, else the given
 /// "required" error, matching the service's `*RequiredException`s.
-pub fn required<'a>(
-    value: &'a Option<String>,
-    code: &'static str,
-    what: &str,
-) -> Result<&'a str, ApiError> {
+pub fn required<'a>(value: &'a Option<String>, code: &'static str, what: &str) -> Result<&'a str, ApiError> {
     match value.as_deref() {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(ApiError::new(code, format!("{what} must be specified."))),

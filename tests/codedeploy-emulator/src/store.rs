@@ -6,10 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::Config;
-use crate::model::{
-    Application, Deployment, DeploymentConfig, DeploymentGroup, MinimumHealthyHosts,
-    RegisteredRevision, now,
-};
+use crate::model::{Application, Deployment, DeploymentConfig, DeploymentGroup, MinimumHealthyHosts, RegisteredRevision, now};
 
 /// Everything the service knows.
 #[derive(Debug, Default)]
@@ -53,9 +50,7 @@ impl Store {
 
     /// The deployment currently active in a group, if any.
     pub fn active_deployment(&self, app: &str, group: &str) -> Option<&Deployment> {
-        self.deployments.values().find(|d| {
-            d.application_name == app && d.group_name == group && !d.status.is_complete()
-        })
+        self.deployments.values().find(|d| d.application_name == app && d.group_name == group && !d.status.is_complete())
     }
 }
 
@@ -100,18 +95,14 @@ impl Shared {
 pub fn new_deployment_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    let tail: String = bytes[..9]
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect();
+    let tail: String = bytes[..9].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
     format!("d-{tail}")
 }
 
 /// Whether `id` has the shape of a deployment id.
 pub fn is_deployment_id(id: &str) -> bool {
-    id.strip_prefix("d-").is_some_and(|rest| {
-        rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    })
+    id.strip_prefix("d-")
+        .is_some_and(|rest| rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
 }
 
 /// A new EC2 instance id, `i-` and 17 hex digits.

@@ -257,9 +257,7 @@ impl FaultProxy {
             .enable_all()
             .build()
             .expect("faultproxy: tokio runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("faultproxy: bind a loopback port");
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).expect("faultproxy: bind a loopback port");
         let addr = listener.local_addr().expect("faultproxy: local address");
         let shared = Arc::new(Shared {
             upstream,
@@ -325,10 +323,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ =
+                hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -490,8 +486,6 @@ fn throttle() -> Response<ProxyBody> {
         .header("content-type", "application/x-amz-json-1.1")
         .header("x-amzn-errortype", "ThrottlingException")
         .header("x-amzn-requestid", "FAULTPROXY")
-        .body(ProxyBody::Full(Full::new(Bytes::from_static(
-            br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
-        ))))
+        .body(ProxyBody::Full(Full::new(Bytes::from_static(br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#))))
         .expect("static response")
 }

@@ -35,9 +35,9 @@ pub async fn create(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>) -> R
         .chain(g.extra_tags.iter().cloned())
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
-    let rollback = g.auto_rollback.then(|| {
-        AutoRollbackConfiguration::builder().enabled(true).events(AutoRollbackEvent::DeploymentFailure).build()
-    });
+    let rollback = g
+        .auto_rollback
+        .then(|| AutoRollbackConfiguration::builder().enabled(true).events(AutoRollbackEvent::DeploymentFailure).build());
     codedeploy
         .create_deployment_group()
         .application_name(g.application)

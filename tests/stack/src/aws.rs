@@ -30,13 +30,7 @@ impl Keys {
     }
 
     fn credentials(&self) -> Credentials {
-        Credentials::new(
-            &self.access_key_id,
-            &self.secret_access_key,
-            self.session_token.clone(),
-            None,
-            "ferry-test-stack",
-        )
+        Credentials::new(&self.access_key_id, &self.secret_access_key, self.session_token.clone(), None, "ferry-test-stack")
     }
 }
 
@@ -99,14 +93,8 @@ pub async fn assume_role(
         .send()
         .await
         .map_err(err(format!("sts:AssumeRole {role_arn}")))?;
-    let c = out
-        .credentials
-        .ok_or_else(|| format!("sts:AssumeRole {role_arn}: no credentials in the answer"))?;
-    Ok(Keys {
-        access_key_id: c.access_key_id,
-        secret_access_key: c.secret_access_key,
-        session_token: Some(c.session_token),
-    })
+    let c = out.credentials.ok_or_else(|| format!("sts:AssumeRole {role_arn}: no credentials in the answer"))?;
+    Ok(Keys { access_key_id: c.access_key_id, secret_access_key: c.secret_access_key, session_token: Some(c.session_token) })
 }
 
 /// Formats an SDK error with its whole cause chain, prefixed with what failed.

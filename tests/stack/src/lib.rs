@@ -155,14 +155,16 @@ impl Stack {
         dir("home")?;
         dir("work")?;
 
-        let runtime = BackgroundRuntime(Some(tokio::runtime::Builder::new_multi_thread()
-            // Tests run many stacks at once on 2 cores; one worker is plenty
-            // for a handful of loopback requests.
-            .worker_threads(1)
-            .thread_name("ferry-test-stack")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot build a tokio runtime: {e}"))?));
+        let runtime = BackgroundRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                // Tests run many stacks at once on 2 cores; one worker is plenty
+                // for a handful of loopback requests.
+                .worker_threads(1)
+                .thread_name("ferry-test-stack")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot build a tokio runtime: {e}"))?,
+        ));
 
         let moto = MotoServer::start(&logs)?;
         let moto_endpoint = moto.endpoint();
@@ -439,4 +441,3 @@ where
     }
     std::thread::scope(|s| s.spawn(|| runtime.block_on(f)).join().expect("setup thread panicked"))
 }
-

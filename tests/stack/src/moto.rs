@@ -55,8 +55,7 @@ impl MotoServer {
     /// From now on moto checks signatures and identity policies on every
     /// request (`INITIAL_NO_AUTH_ACTION_COUNT` = 0, counter reset).
     pub fn enforce_auth(&self) -> Result<()> {
-        let resp = http::request(self.addr, "POST", "/moto-api/reset-auth", "0")
-            .map_err(|e| format!("moto reset-auth: {e}"))?;
+        let resp = http::request(self.addr, "POST", "/moto-api/reset-auth", "0").map_err(|e| format!("moto reset-auth: {e}"))?;
         if resp.status != 200 {
             return Err(format!("moto reset-auth answered {}: {}", resp.status, resp.body));
         }
@@ -84,8 +83,7 @@ fn start_on(bin: &Path, port: u16, log: &Path) -> Result<MotoServer> {
         .env_remove("MOTO_ACCOUNT_ID")
         .env_remove("INITIAL_NO_AUTH_ACTION_COUNT")
         .env("PYTHONUNBUFFERED", "1");
-    let child = spawn::spawn_tied_to_process(cmd)
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let child = spawn::spawn_tied_to_process(cmd).map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     let mut server = MotoServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log: log.to_owned() };
     server.wait_ready()?;
     Ok(server)
@@ -141,9 +139,5 @@ fn find_moto_server() -> Result<PathBuf> {
         };
     }
     let path = repo_root().join(".venv/bin/moto_server");
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!("moto not found at {}: run scripts/setup-venv", path.display()))
-    }
+    if path.is_file() { Ok(path) } else { Err(format!("moto not found at {}: run scripts/setup-venv", path.display())) }
 }

@@ -35,11 +35,8 @@ pub fn spawn_tied_to_process(cmd: Command) -> io::Result<Child> {
         tx
     });
     let (tx, rx) = channel();
-    spawner
-        .send((cmd, tx))
-        .map_err(|_| io::Error::other("spawner thread is gone"))?;
-    rx.recv()
-        .map_err(|_| io::Error::other("spawner thread is gone"))?
+    spawner.send((cmd, tx)).map_err(|_| io::Error::other("spawner thread is gone"))?;
+    rx.recv().map_err(|_| io::Error::other("spawner thread is gone"))?
 }
 
 fn spawn_here(mut cmd: Command) -> io::Result<Child> {

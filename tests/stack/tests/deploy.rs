@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use aws_sdk_codedeploy::types::{BundleType, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location};
+use aws_sdk_codedeploy::types::{
+    BundleType, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location,
+};
 use aws_sdk_s3::primitives::ByteStream;
 use ferry_test_stack::{Stack, StackOptions};
 
@@ -25,7 +27,9 @@ const VALIDATE: &str = "#!/bin/bash\nset -e\ntest -f \"${EMULATOR_INSTANCE_ROOT:
 fn bundle() -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let file = zip::write::SimpleFileOptions::default();
-    for (name, body, mode) in [("appspec.yml", APPSPEC, 0o644), ("index.html", "hello\n", 0o644), ("validate.sh", VALIDATE, 0o755)] {
+    for (name, body, mode) in
+        [("appspec.yml", APPSPEC, 0o644), ("index.html", "hello\n", 0o644), ("validate.sh", VALIDATE, 0o755)]
+    {
         zip.start_file(name, file.unix_permissions(mode)).unwrap();
         zip.write_all(body.as_bytes()).unwrap();
     }
@@ -64,7 +68,14 @@ fn deploy_and_wait(stack: &Stack) -> DeploymentInfo {
 
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let info = codedeploy.get_deployment().deployment_id(&id).send().await.expect("get deployment").deployment_info.expect("info");
+            let info = codedeploy
+                .get_deployment()
+                .deployment_id(&id)
+                .send()
+                .await
+                .expect("get deployment")
+                .deployment_info
+                .expect("info");
             match info.status() {
                 Some(DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped) => break info,
                 _ if Instant::now() > deadline => panic!("deployment still {:?} after 30 s", info.status()),
@@ -78,7 +89,13 @@ fn deploy_and_wait(stack: &Stack) -> DeploymentInfo {
 fn a_deployment_fetches_with_the_agent_keys_and_succeeds_on_every_instance() {
     let stack = Stack::start_with(StackOptions { instances: 2, ..StackOptions::default() });
     let info = deploy_and_wait(&stack);
-    assert_eq!(info.status(), Some(&DeploymentStatus::Succeeded), "{:?}\nmoto log: {}", info.error_information(), stack.moto_log().display());
+    assert_eq!(
+        info.status(),
+        Some(&DeploymentStatus::Succeeded),
+        "{:?}\nmoto log: {}",
+        info.error_information(),
+        stack.moto_log().display()
+    );
     assert_eq!(info.deployment_overview().map(|o| o.succeeded()), Some(2), "both instances of the group");
 }
 
@@ -94,7 +111,12 @@ fn group_tags_and_auto_rollback_reach_the_emulator() {
     // A first deployment has nothing to roll back to; the group must still
     // say rollback is on.
     let group = stack.block_on(
-        stack.codedeploy().get_deployment_group().application_name(stack.application()).deployment_group_name(stack.deployment_group()).send(),
+        stack
+            .codedeploy()
+            .get_deployment_group()
+            .application_name(stack.application())
+            .deployment_group_name(stack.deployment_group())
+            .send(),
     );
     let group = group.expect("group").deployment_group_info.expect("info");
     assert_eq!(group.auto_rollback_configuration().map(|c| c.enabled()), Some(true));

@@ -29,13 +29,12 @@ impl Fault {
     pub fn from_tags(tags: &BTreeMap<String, String>) -> Result<Option<Fault>, String> {
         let Some(event) = tags.get(FAIL_EVENT_TAG) else { return Ok(None) };
         if !LIFECYCLE_EVENTS.contains(&event.as_str()) {
-            return Err(format!(
-                "Tag {FAIL_EVENT_TAG} names {event}, which is not one of {}.",
-                LIFECYCLE_EVENTS.join(", ")
-            ));
+            return Err(format!("Tag {FAIL_EVENT_TAG} names {event}, which is not one of {}.", LIFECYCLE_EVENTS.join(", ")));
         }
         let instances = match tags.get(FAIL_INSTANCES_TAG) {
-            Some(n) => Some(n.trim().parse().map_err(|_| format!("Tag {FAIL_INSTANCES_TAG} must be a whole number, got '{n}'."))?),
+            Some(n) => {
+                Some(n.trim().parse().map_err(|_| format!("Tag {FAIL_INSTANCES_TAG} must be a whole number, got '{n}'."))?)
+            }
             None => None,
         };
         let rollbacks = tags.get(FAIL_ROLLBACKS_TAG).is_some_and(|v| v == "true");

@@ -185,12 +185,7 @@ async fn download_bundle(ctx: &Context, layout: &Layout) -> Result<AppSpec, Diag
     let Some(s3) = ctx.revision.s3_location.clone() else {
         return Err(unknown_error("The revision has no S3 location.".into()));
     };
-    let bytes = ctx
-        .bundle
-        .get_or_init(|| bundle::download(&ctx.shared, &s3))
-        .await
-        .clone()
-        .map_err(unknown_error)?;
+    let bytes = ctx.bundle.get_or_init(|| bundle::download(&ctx.shared, &s3)).await.clone().map_err(unknown_error)?;
     let archive = Layout::archive(&layout.deployment_dir);
     let bundle_type = s3.bundle_type.clone();
     tokio::task::spawn_blocking(move || {
@@ -248,7 +243,10 @@ async fn run_hooks(
             Outcome::Succeeded => last = success(location.clone(), run.log_tail.clone()),
             Outcome::Failed(code) => {
                 let code = code.map(|c| c.to_string()).unwrap_or_else(|| "unknown (killed by a signal)".into());
-                return Err(fail("ScriptFailed", format!("Script at specified location: {location} failed with exit code {code}")));
+                return Err(fail(
+                    "ScriptFailed",
+                    format!("Script at specified location: {location} failed with exit code {code}"),
+                ));
             }
             Outcome::TimedOut => {
                 return Err(fail(

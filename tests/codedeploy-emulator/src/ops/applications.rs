@@ -20,22 +20,17 @@ struct NameInput {
 pub(crate) fn check_name(name: &Option<String>) -> Result<&str, ApiError> {
     let name = required(name, "ApplicationNameRequiredException", "The name of an application")?;
     if name.len() > 100 {
-        return Err(ApiError::new(
-            "InvalidApplicationNameException",
-            "The application name was specified in an invalid format.",
-        ));
+        return Err(ApiError::new("InvalidApplicationNameException", "The application name was specified in an invalid format."));
     }
     Ok(name)
 }
 
 /// Looks up an application or fails with `ApplicationDoesNotExistException`.
 pub(crate) fn existing<'a>(store: &'a Store, name: &str) -> Result<&'a Application, ApiError> {
-    store.applications.get(name).ok_or_else(|| {
-        ApiError::new(
-            "ApplicationDoesNotExistException",
-            format!("No application found for name: {name}"),
-        )
-    })
+    store
+        .applications
+        .get(name)
+        .ok_or_else(|| ApiError::new("ApplicationDoesNotExistException", format!("No application found for name: {name}")))
 }
 
 fn info(app: &Application) -> Value {
@@ -60,10 +55,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     }
     let mut store = shared.lock();
     if store.applications.contains_key(name) {
-        return Err(ApiError::new(
-            "ApplicationAlreadyExistsException",
-            format!("{name} already exists in the account."),
-        ));
+        return Err(ApiError::new("ApplicationAlreadyExistsException", format!("{name} already exists in the account.")));
     }
     let app = Application {
         id: uuid::Uuid::new_v4().to_string(),
@@ -107,11 +99,7 @@ pub(super) fn batch_get(shared: &Arc<Shared>, body: Value) -> OpResult {
     let req: BatchInput = input(body)?;
     super::check_batch(&req.application_names, 100)?;
     let store = shared.lock();
-    let infos = req
-        .application_names
-        .iter()
-        .map(|name| existing(&store, name).map(info))
-        .collect::<Result<Vec<_>, _>>()?;
+    let infos = req.application_names.iter().map(|name| existing(&store, name).map(info)).collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "applicationsInfo": infos }))
 }
 

@@ -49,13 +49,8 @@ fn info(cfg: &DeploymentConfig) -> Value {
 pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let req: CreateInput = input(body)?;
     let name = check_name(&req.deployment_config_name)?;
-    if req.compute_platform.as_deref().is_some_and(|p| p != "Server")
-        || req.traffic_routing_config.is_some()
-    {
-        return Err(ApiError::new(
-            "InvalidComputePlatformException",
-            "The emulator only models Server deployment configs.",
-        ));
+    if req.compute_platform.as_deref().is_some_and(|p| p != "Server") || req.traffic_routing_config.is_some() {
+        return Err(ApiError::new("InvalidComputePlatformException", "The emulator only models Server deployment configs."));
     }
     if req.zonal_config.is_some() {
         return Err(ApiError::new(
@@ -100,10 +95,7 @@ pub(super) fn get(shared: &Arc<Shared>, body: Value) -> OpResult {
     let name = check_name(&req.deployment_config_name)?;
     let store = shared.lock();
     let cfg = store.configs.get(name).ok_or_else(|| {
-        ApiError::new(
-            "DeploymentConfigDoesNotExistException",
-            format!("No deployment configuration found for name: {name}"),
-        )
+        ApiError::new("DeploymentConfigDoesNotExistException", format!("No deployment configuration found for name: {name}"))
     })?;
     Ok(json!({ "deploymentConfigInfo": info(cfg) }))
 }
@@ -125,17 +117,11 @@ pub(super) fn delete(shared: &Arc<Shared>, body: Value) -> OpResult {
     let req: NameInput = input(body)?;
     let name = check_name(&req.deployment_config_name)?;
     if name.starts_with("CodeDeployDefault.") {
-        return Err(ApiError::new(
-            "InvalidOperationException",
-            "The built-in deployment configurations cannot be deleted.",
-        ));
+        return Err(ApiError::new("InvalidOperationException", "The built-in deployment configurations cannot be deleted."));
     }
     let mut store = shared.lock();
     if store.groups.values().any(|g| g.deployment_config_name == name) {
-        return Err(ApiError::new(
-            "DeploymentConfigInUseException",
-            format!("The deployment configuration {name} is in use."),
-        ));
+        return Err(ApiError::new("DeploymentConfigInUseException", format!("The deployment configuration {name} is in use.")));
     }
     store.configs.remove(name);
     Ok(json!({}))

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::{
-    AutoRollbackConfiguration, Deployment, DeploymentStatus, LastDeploymentInfo,
-    RegisteredRevision, RevisionLocation, RollbackInfo, StopRequest, now,
+    AutoRollbackConfiguration, Deployment, DeploymentStatus, LastDeploymentInfo, RegisteredRevision, RevisionLocation,
+    RollbackInfo, StopRequest, now,
 };
 use crate::protocol::{ApiError, OpResult, input, required};
 use crate::store::{Shared, Store, is_deployment_id, new_deployment_id};
@@ -36,9 +36,7 @@ struct CreateInput {
 
 /// Validates a revision the emulator can deploy (S3 bundles only).
 pub(crate) fn check_revision(revision: &Option<RevisionLocation>) -> Result<&RevisionLocation, ApiError> {
-    let revision = revision
-        .as_ref()
-        .ok_or_else(|| ApiError::new("RevisionRequiredException", "Revision must be specified."))?;
+    let revision = revision.as_ref().ok_or_else(|| ApiError::new("RevisionRequiredException", "Revision must be specified."))?;
     let invalid = |m: &str| Err(ApiError::new("InvalidRevisionException", m.to_string()));
     match revision.revision_type.as_deref() {
         Some("S3") => {}
@@ -69,9 +67,10 @@ pub(crate) fn check_revision(revision: &Option<RevisionLocation>) -> Result<&Rev
 pub(crate) fn existing<'a>(store: &'a Store, id: &Option<String>) -> Result<&'a Deployment, ApiError> {
     let id = required(id, "DeploymentIdRequiredException", "The deployment ID")?;
     check_id(id)?;
-    store.deployments.get(id).ok_or_else(|| {
-        ApiError::new("DeploymentDoesNotExistException", format!("The deployment {id} could not be found."))
-    })
+    store
+        .deployments
+        .get(id)
+        .ok_or_else(|| ApiError::new("DeploymentDoesNotExistException", format!("The deployment {id} could not be found.")))
 }
 
 /// Fails with `InvalidDeploymentIdException` unless `id` looks like `d-XXXXXXXXX`.
@@ -79,10 +78,7 @@ pub(crate) fn check_id(id: &str) -> Result<(), ApiError> {
     if is_deployment_id(id) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            "InvalidDeploymentIdException",
-            format!("Specified DeploymentId is not in the valid format: {id}"),
-        ))
+        Err(ApiError::new("InvalidDeploymentIdException", format!("Specified DeploymentId is not in the valid format: {id}")))
     }
 }
 
@@ -223,10 +219,8 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         let mut store = shared.lock();
         let group = super::groups::existing(&store, &app, &group_name)?;
         let revision = check_revision(&req.revision)?.clone();
-        let config_name = req
-            .deployment_config_name
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| group.deployment_config_name.clone());
+        let config_name =
+            req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| group.deployment_config_name.clone());
         if !store.configs.contains_key(&config_name) {
             return Err(ApiError::new(
                 "DeploymentConfigDoesNotExistException",
@@ -292,12 +286,7 @@ pub(super) fn batch_get(shared: &Arc<Shared>, body: Value) -> OpResult {
     }
     let store = shared.lock();
     // Unknown ids are left out of the answer, as the service does.
-    let infos: Vec<Value> = req
-        .deployment_ids
-        .iter()
-        .filter_map(|id| store.deployments.get(id))
-        .map(info)
-        .collect();
+    let infos: Vec<Value> = req.deployment_ids.iter().filter_map(|id| store.deployments.get(id)).map(info).collect();
     Ok(json!({ "deploymentsInfo": infos }))
 }
 
@@ -340,9 +329,8 @@ pub(super) fn list(shared: &Arc<Shared>, body: Value) -> OpResult {
     }
     let mut statuses = Vec::new();
     for s in &req.include_only_statuses {
-        let status: DeploymentStatus = serde_json::from_value(json!(s)).map_err(|_| {
-            ApiError::new("InvalidDeploymentStatusException", format!("Invalid deployment status: {s}"))
-        })?;
+        let status: DeploymentStatus = serde_json::from_value(json!(s))
+            .map_err(|_| ApiError::new("InvalidDeploymentStatusException", format!("Invalid deployment status: {s}")))?;
         statuses.push(status);
     }
     if let Some(TimeRange { start: Some(s), end: Some(e) }) = &req.create_time_range
@@ -365,9 +353,7 @@ pub(super) fn list(shared: &Arc<Shared>, body: Value) -> OpResult {
             .filter(|d| group.as_ref().is_none_or(|g| *g == d.group_name))
             .filter(|d| statuses.is_empty() || statuses.contains(&d.status))
             .filter(|d| match &req.create_time_range {
-                Some(r) => {
-                    r.start.is_none_or(|s| d.create_time >= s) && r.end.is_none_or(|e| d.create_time <= e)
-                }
+                Some(r) => r.start.is_none_or(|s| d.create_time >= s) && r.end.is_none_or(|e| d.create_time <= e),
                 None => true,
             })
             .map(|d| d.id.clone())
@@ -383,10 +369,7 @@ pub(super) fn stop(shared: &Arc<Shared>, body: Value) -> OpResult {
     let id = existing(&store, &req.deployment_id)?.id.clone();
     let deployment = store.deployments.get_mut(&id).expect("checked above");
     if deployment.status.is_complete() {
-        return Err(ApiError::new(
-            "DeploymentAlreadyCompletedException",
-            format!("The deployment {id} has already completed."),
-        ));
+        return Err(ApiError::new("DeploymentAlreadyCompletedException", format!("The deployment {id} has already completed.")));
     }
     deployment.stop = Some(StopRequest { auto_rollback: req.auto_rollback_enabled });
     Ok(json!({

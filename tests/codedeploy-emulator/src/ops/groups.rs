@@ -74,21 +74,11 @@ pub(crate) fn check_name(name: &Option<String>) -> Result<&str, ApiError> {
 }
 
 /// Looks up a group of an existing application.
-pub(crate) fn existing<'a>(
-    store: &'a Store,
-    app: &str,
-    group: &str,
-) -> Result<&'a DeploymentGroup, ApiError> {
+pub(crate) fn existing<'a>(store: &'a Store, app: &str, group: &str) -> Result<&'a DeploymentGroup, ApiError> {
     super::applications::existing(store, app)?;
-    store
-        .groups
-        .get(&(app.to_string(), group.to_string()))
-        .ok_or_else(|| {
-            ApiError::new(
-                "DeploymentGroupDoesNotExistException",
-                format!("No Deployment Group found for name: {group}"),
-            )
-        })
+    store.groups.get(&(app.to_string(), group.to_string())).ok_or_else(|| {
+        ApiError::new("DeploymentGroupDoesNotExistException", format!("No Deployment Group found for name: {group}"))
+    })
 }
 
 /// Validates a rollback configuration's event names.
@@ -96,10 +86,7 @@ pub(crate) fn check_auto_rollback(cfg: &Option<AutoRollbackConfiguration>) -> Re
     let Some(cfg) = cfg else { return Ok(()) };
     const EVENTS: &[&str] = &["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"];
     if let Some(bad) = cfg.events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
-        return Err(ApiError::new(
-            "InvalidAutoRollbackConfigException",
-            format!("Invalid auto rollback event: {bad}"),
-        ));
+        return Err(ApiError::new("InvalidAutoRollbackConfigException", format!("Invalid auto rollback event: {bad}")));
     }
     if cfg.enabled && cfg.events.is_empty() {
         return Err(ApiError::new(
@@ -117,10 +104,7 @@ pub(crate) fn info(group: &DeploymentGroup) -> Value {
     out.insert("deploymentGroupName".into(), json!(group.name));
     out.insert("deploymentConfigName".into(), json!(group.deployment_config_name));
     out.insert("computePlatform".into(), json!("Server"));
-    out.insert(
-        "deploymentStyle".into(),
-        json!({ "deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL" }),
-    );
+    out.insert("deploymentStyle".into(), json!({ "deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL" }));
     out.entry("outdatedInstancesStrategy").or_insert(json!("UPDATE"));
     if let Some(cfg) = &group.auto_rollback {
         out.insert("autoRollbackConfiguration".into(), json!(cfg));
@@ -143,26 +127,16 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let app = super::applications::check_name(&req.application_name)?;
     let name = check_name(&req.deployment_group_name)?;
     required(&req.service_role_arn, "RoleRequiredException", "The service role ARN")?;
-    let style_type = req
-        .deployment_style
-        .as_ref()
-        .and_then(|s| s.get("deploymentType"))
-        .and_then(Value::as_str);
+    let style_type = req.deployment_style.as_ref().and_then(|s| s.get("deploymentType")).and_then(Value::as_str);
     if style_type.is_some_and(|t| t != "IN_PLACE") || req.blue_green_deployment_configuration.is_some() {
-        return Err(ApiError::new(
-            "InvalidDeploymentStyleException",
-            "The emulator only models IN_PLACE deployments.",
-        ));
+        return Err(ApiError::new("InvalidDeploymentStyleException", "The emulator only models IN_PLACE deployments."));
     }
     if req.ecs_services.is_some() {
         return Err(ApiError::new("InvalidECSServiceException", "The emulator does not model ECS."));
     }
     check_auto_rollback(&req.auto_rollback_configuration)?;
-    let tags: BTreeMap<String, String> = req
-        .tags
-        .into_iter()
-        .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
-        .collect();
+    let tags: BTreeMap<String, String> =
+        req.tags.into_iter().filter_map(|t| Some((t.key?, t.value.unwrap_or_default()))).collect();
     let instance_count = match tags.get(INSTANCES_TAG) {
         Some(v) => v.trim().parse::<usize>().map_err(|_| {
             ApiError::new("InvalidTagException", format!("Tag {INSTANCES_TAG} must be a whole number, got '{v}'"))
@@ -170,10 +144,8 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         None => shared.config.default_instances,
     };
     crate::engine::Fault::from_tags(&tags).map_err(|m| ApiError::new("InvalidTagException", m))?;
-    let config_name = req
-        .deployment_config_name
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| super::deployments::DEFAULT_CONFIG.to_string());
+    let config_name =
+        req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| super::deployments::DEFAULT_CONFIG.to_string());
 
     let mut store = shared.lock();
     super::applications::existing(&store, app)?;
@@ -258,8 +230,7 @@ pub(super) fn batch_get(shared: &Arc<Shared>, body: Value) -> OpResult {
             None => missing.push(name.clone()),
         }
     }
-    let error_message = (!missing.is_empty())
-        .then(|| format!("Deployment groups not found: {}", missing.join(", ")));
+    let error_message = (!missing.is_empty()).then(|| format!("Deployment groups not found: {}", missing.join(", ")));
     Ok(json!({ "deploymentGroupsInfo": infos, "errorMessage": error_message }))
 }
 

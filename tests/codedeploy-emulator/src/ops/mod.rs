@@ -47,10 +47,7 @@ pub fn dispatch(shared: &Arc<Shared>, operation: &str, input: Value) -> OpResult
         "GetApplicationRevision" => revisions::get(shared, input),
         "ListApplicationRevisions" => revisions::list(shared, input),
         "BatchGetApplicationRevisions" => revisions::batch_get(shared, input),
-        other => Err(ApiError::new(
-            "UnknownOperationException",
-            format!("The emulator does not implement operation {other}"),
-        )),
+        other => Err(ApiError::new("UnknownOperationException", format!("The emulator does not implement operation {other}"))),
     }
 }
 

@@ -33,17 +33,14 @@ pub(super) fn register(shared: &Arc<Shared>, body: Value) -> OpResult {
     let revision = super::deployments::check_revision(&req.revision)?;
     let mut store = shared.lock();
     super::applications::existing(&store, app)?;
-    let entry = store
-        .revisions
-        .entry((app.to_string(), revision.identity()))
-        .or_insert_with(|| RegisteredRevision {
-            location: revision.clone(),
-            description: None,
-            deployment_groups: Vec::new(),
-            first_used_time: None,
-            last_used_time: None,
-            register_time: now(),
-        });
+    let entry = store.revisions.entry((app.to_string(), revision.identity())).or_insert_with(|| RegisteredRevision {
+        location: revision.clone(),
+        description: None,
+        deployment_groups: Vec::new(),
+        first_used_time: None,
+        last_used_time: None,
+        register_time: now(),
+    });
     if req.description.is_some() {
         entry.description = req.description;
     }
@@ -115,20 +112,13 @@ pub(super) fn list(shared: &Arc<Shared>, body: Value) -> OpResult {
     let mut found: Vec<RegisteredRevision> = {
         let store = shared.lock();
         super::applications::existing(&store, app)?;
-        store
-            .revisions
-            .iter()
-            .filter(|((a, _), _)| a == app)
-            .map(|(_, r)| r.clone())
-            .collect()
+        store.revisions.iter().filter(|((a, _), _)| a == app).map(|(_, r)| r.clone()).collect()
     };
     found.retain(|r| {
         let s3 = r.location.s3_location.as_ref();
         let bucket_ok = req.s3_bucket.as_ref().is_none_or(|b| s3.and_then(|s| s.bucket.as_ref()) == Some(b));
-        let prefix_ok = req
-            .s3_key_prefix
-            .as_ref()
-            .is_none_or(|p| s3.and_then(|s| s.key.as_ref()).is_some_and(|k| k.starts_with(p.as_str())));
+        let prefix_ok =
+            req.s3_key_prefix.as_ref().is_none_or(|p| s3.and_then(|s| s.key.as_ref()).is_some_and(|k| k.starts_with(p.as_str())));
         let deployed_ok = match deployed {
             "include" => r.first_used_time.is_some(),
             "exclude" => r.first_used_time.is_none(),

@@ -16,10 +16,7 @@ const MAX_TARGET_IDS: usize = 25;
 
 fn started(d: &Deployment) -> Result<&Deployment, ApiError> {
     if d.instances.is_empty() && !d.status.is_complete() {
-        return Err(ApiError::new(
-            "DeploymentNotStartedException",
-            format!("The deployment {} has not started yet.", d.id),
-        ));
+        return Err(ApiError::new("DeploymentNotStartedException", format!("The deployment {} has not started yet.", d.id)));
     }
     Ok(d)
 }
@@ -28,9 +25,8 @@ fn parse_statuses(values: &[String]) -> Result<Vec<TargetStatus>, ApiError> {
     values
         .iter()
         .map(|s| {
-            serde_json::from_value(json!(s)).map_err(|_| {
-                ApiError::new("InvalidInstanceStatusException", format!("Invalid instance status: {s}"))
-            })
+            serde_json::from_value(json!(s))
+                .map_err(|_| ApiError::new("InvalidInstanceStatusException", format!("Invalid instance status: {s}")))
         })
         .collect()
 }
@@ -115,11 +111,7 @@ pub(super) fn batch_get_targets(shared: &Arc<Shared>, body: Value) -> OpResult {
         ));
     }
     let d = started(d)?;
-    let targets = req
-        .target_ids
-        .iter()
-        .map(|id| find(d, id).map(|run| target(shared, d, run)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let targets = req.target_ids.iter().map(|id| find(d, id).map(|run| target(shared, d, run))).collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "deploymentTargets": targets }))
 }
 

@@ -9,7 +9,7 @@ use aws_sdk_codedeploy::operation::get_deployment_group::GetDeploymentGroupError
 use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, AutoRollbackEvent, DeploymentStatus, FileExistsBehavior};
 use codedeploy_emulator::Emulator;
 
-use crate::common::{app_and_group, create_deployment, client, config, s3_revision, wait_complete};
+use crate::common::{app_and_group, client, config, create_deployment, s3_revision, wait_complete};
 
 fn code<E: ProvideErrorMetadata>(err: &E) -> String {
     err.code().unwrap_or("<none>").to_string()
@@ -294,12 +294,7 @@ async fn list_deployments_filters_and_pages_newest_first() {
         .collect::<Vec<_>>()
         .await;
     assert_eq!(failed.len(), 4, "no S3 is reachable, so every deployment failed");
-    let none = cd
-        .list_deployments()
-        .include_only_statuses(DeploymentStatus::Succeeded)
-        .send()
-        .await
-        .unwrap();
+    let none = cd.list_deployments().include_only_statuses(DeploymentStatus::Succeeded).send().await.unwrap();
     assert!(none.deployments().is_empty());
     let half = cd.list_deployments().application_name("shop").send().await.unwrap_err();
     assert_eq!(code(&half), "DeploymentGroupNameRequiredException");

@@ -167,14 +167,7 @@ pub fn s3(endpoint: &str) -> aws_sdk_s3::Client {
 /// Puts `body` at bucket/key (creating the bucket) and returns the object's eTag.
 pub async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) -> String {
     let _ = s3.create_bucket().bucket(bucket).send().await;
-    let out = s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .unwrap();
+    let out = s3.put_object().bucket(bucket).key(key).body(body.into()).send().await.unwrap();
     out.e_tag().unwrap().trim_matches('"').to_string()
 }
 

@@ -41,7 +41,11 @@ fn counts(info: &DeploymentInfo) -> (i64, i64, i64) {
 }
 
 /// Starts moto + emulator with a group of `n` instances tagged `tags`.
-async fn setup(n: usize, tags: &[(&str, &str)], step: Duration) -> Option<(crate::common::Moto, codedeploy_emulator::Emulator, Client)> {
+async fn setup(
+    n: usize,
+    tags: &[(&str, &str)],
+    step: Duration,
+) -> Option<(crate::common::Moto, codedeploy_emulator::Emulator, Client)> {
     let moto = moto()?;
     put(&s3(&moto.endpoint), "releases", "app.zip", zip_of(&[("appspec.yml", APPSPEC)])).await;
     let emulator = emulator_with_s3(&moto.endpoint, |c| c.step_delay = step);

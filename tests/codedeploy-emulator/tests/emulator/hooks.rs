@@ -3,8 +3,7 @@
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::types::{
-    AutoRollbackConfiguration, AutoRollbackEvent, DeploymentCreator, DeploymentStatus, Diagnostics,
-    LifecycleEventStatus,
+    AutoRollbackConfiguration, AutoRollbackEvent, DeploymentCreator, DeploymentStatus, Diagnostics, LifecycleEventStatus,
 };
 
 use crate::common::{app_and_group, client, emulator_with_s3, moto, put, s3, s3_revision, wait_complete, zip_of};
@@ -19,7 +18,8 @@ fn appspec(validate_timeout: Option<u32>) -> String {
 }
 
 fn bundle(version: &str, validate: &str, timeout: Option<u32>) -> Vec<u8> {
-    let stop = format!("#!/bin/bash\necho \"stopping {version} during $DEPLOYMENT_ID\" >> \"$EMULATOR_INSTANCE_ROOT/stops.log\"\n");
+    let stop =
+        format!("#!/bin/bash\necho \"stopping {version} during $DEPLOYMENT_ID\" >> \"$EMULATOR_INSTANCE_ROOT/stops.log\"\n");
     let env = "#!/bin/bash\nprintf '%s|%s|%s|%s|%s|%s\\n' \"$LIFECYCLE_EVENT\" \"$DEPLOYMENT_ID\" \"$APPLICATION_NAME\" \"$DEPLOYMENT_GROUP_NAME\" \"$DEPLOYMENT_GROUP_ID\" \"$PWD\" > \"$EMULATOR_INSTANCE_ROOT/env.txt\"\n";
     zip_of(&[
         ("appspec.yml", &appspec(timeout)),
@@ -49,12 +49,7 @@ async fn diagnostics(cd: &Client, id: &str, event: &str) -> (LifecycleEventStatu
     let ids = cd.list_deployment_targets().deployment_id(id).send().await.unwrap().target_ids.unwrap();
     let target = cd.get_deployment_target().deployment_id(id).target_id(&ids[0]).send().await.unwrap();
     let instance = target.deployment_target.unwrap().instance_target.unwrap();
-    let e = instance
-        .lifecycle_events()
-        .iter()
-        .find(|e| e.lifecycle_event_name.as_deref() == Some(event))
-        .unwrap()
-        .clone();
+    let e = instance.lifecycle_events().iter().find(|e| e.lifecycle_event_name.as_deref() == Some(event)).unwrap().clone();
     (e.status.unwrap(), e.diagnostics)
 }
 
@@ -206,10 +201,16 @@ async fn disallow_refuses_to_overwrite_files_it_did_not_install() {
         .unwrap();
     assert_eq!(wait_complete(&cd, &again).await.status, Some(DeploymentStatus::Succeeded));
     // ...but not a file someone else put where the bundle wants to write.
-    put(&s3, "releases", "v3.zip", zip_of(&[
-        ("appspec.yml", "version: 0.0\nos: linux\nfiles:\n  - source: extra.txt\n    destination: /srv/shop\n"),
-        ("extra.txt", "new"),
-    ])).await;
+    put(
+        &s3,
+        "releases",
+        "v3.zip",
+        zip_of(&[
+            ("appspec.yml", "version: 0.0\nos: linux\nfiles:\n  - source: extra.txt\n    destination: /srv/shop\n"),
+            ("extra.txt", "new"),
+        ]),
+    )
+    .await;
     std::fs::write(root.join("srv/shop/extra.txt"), "someone else's").unwrap();
     let clash = cd
         .create_deployment()

@@ -8,10 +8,9 @@ use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{DeploymentStatus, InstanceTarget, LifecycleEventStatus, TargetStatus};
 use codedeploy_emulator::Emulator;
 
-use crate::common::{app_and_group, create_deployment, client, config, emulator_with_s3, moto, put, s3, wait_complete, zip_of};
+use crate::common::{app_and_group, client, config, create_deployment, emulator_with_s3, moto, put, s3, wait_complete, zip_of};
 
 const APPSPEC: &str = "version: 0.0\nos: linux\nfiles:\n  - source: /index.html\n    destination: /var/www\n";
-
 
 async fn targets(cd: &Client, id: &str) -> Vec<InstanceTarget> {
     let ids = cd.list_deployment_targets().deployment_id(id).send().await.unwrap().target_ids.unwrap_or_default();
@@ -31,11 +30,7 @@ fn event_status(target: &InstanceTarget, name: &str) -> LifecycleEventStatus {
 }
 
 fn download_message(target: &InstanceTarget) -> String {
-    let event = target
-        .lifecycle_events()
-        .iter()
-        .find(|e| e.lifecycle_event_name.as_deref() == Some("DownloadBundle"))
-        .unwrap();
+    let event = target.lifecycle_events().iter().find(|e| e.lifecycle_event_name.as_deref() == Some("DownloadBundle")).unwrap();
     let diagnostics = event.diagnostics.clone().unwrap();
     assert_eq!(diagnostics.error_code.unwrap().as_str(), "UnknownError");
     diagnostics.message.unwrap()

@@ -4,7 +4,7 @@ use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{ApplicationRevisionSortBy, ListStateFilterAction, SortOrder};
 use codedeploy_emulator::Emulator;
 
-use crate::common::{app_and_group, create_deployment, client, config, s3_revision, wait_complete};
+use crate::common::{app_and_group, client, config, create_deployment, s3_revision, wait_complete};
 
 #[tokio::test]
 async fn revisions_are_registered_listed_and_linked_to_their_deployments() {
@@ -45,13 +45,8 @@ async fn revisions_are_registered_listed_and_linked_to_their_deployments() {
         .await
         .unwrap();
     assert_eq!(newest_first.revisions()[0].s3_location.clone().unwrap().key.as_deref(), Some("v2.zip"));
-    let deployed = cd
-        .list_application_revisions()
-        .application_name("shop")
-        .deployed(ListStateFilterAction::Include)
-        .send()
-        .await
-        .unwrap();
+    let deployed =
+        cd.list_application_revisions().application_name("shop").deployed(ListStateFilterAction::Include).send().await.unwrap();
     assert_eq!(deployed.revisions().len(), 1);
 
     let batch = cd

@@ -7,7 +7,7 @@ use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{InstanceStatus, TargetFilterName, TargetStatus};
 use codedeploy_emulator::Emulator;
 
-use crate::common::{app_and_group, create_deployment, client, config, wait_complete};
+use crate::common::{app_and_group, client, config, create_deployment, wait_complete};
 
 #[tokio::test]
 async fn targets_filter_by_status_page_and_limit_batches() {
@@ -42,13 +42,8 @@ async fn targets_filter_by_status_page_and_limit_batches() {
         .unwrap_err();
     assert_eq!(bad_filter.code(), Some("InvalidTargetFilterNameException"));
 
-    let too_many = cd
-        .batch_get_deployment_targets()
-        .deployment_id(&id)
-        .set_target_ids(Some(all[..26].to_vec()))
-        .send()
-        .await
-        .unwrap_err();
+    let too_many =
+        cd.batch_get_deployment_targets().deployment_id(&id).set_target_ids(Some(all[..26].to_vec())).send().await.unwrap_err();
     assert_eq!(too_many.code(), Some("DeploymentTargetListSizeExceededException"));
     let ok = cd.batch_get_deployment_targets().deployment_id(&id).set_target_ids(Some(all[..25].to_vec())).send().await.unwrap();
     assert_eq!(ok.deployment_targets().len(), 25);

@@ -1,4 +1,4 @@
-//! history: a deployment group's recent deployments, read from CodeDeploy
+//! deployments: a deployment group's recent deployments, read from CodeDeploy
 //! itself (ListDeployments + BatchGetDeployments) so it survives a Jenkins
 //! restart, and the build numbers ferry writes into deployment descriptions.
 //!
@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus, S3Location, TimeRange};
 use aws_smithy_types::DateTime;
 
+use crate::aws_error::{describe_sdk_error, is_unreachable};
 use crate::config::Environment;
-use crate::error::{describe_sdk_error, is_unreachable};
-use crate::report::HistoryEntry;
+use crate::event::HistoryEntry;
+use crate::jenkins::BuildEnv;
 
 /// BatchGetDeployments accepts at most this many ids.
 const BATCH: usize = 25;
@@ -139,9 +140,9 @@ pub struct Build {
 
 impl Build {
     /// The build of this process, from Jenkins' BUILD_NUMBER and JOB_NAME.
-    pub fn from_env() -> Option<Build> {
-        let number = std::env::var("BUILD_NUMBER").ok()?.trim().parse().ok()?;
-        let job = std::env::var("JOB_NAME").ok().filter(|j| !j.trim().is_empty()).unwrap_or_else(|| "-".into());
+    pub fn of(env: &BuildEnv) -> Option<Build> {
+        let number = env.build_number.as_deref()?.trim().parse().ok()?;
+        let job = env.job_name.clone().unwrap_or_else(|| "-".into());
         Some(Build { number, job })
     }
 

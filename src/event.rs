@@ -4,7 +4,15 @@
 
 use serde::Serialize;
 
-use crate::bundle::BundleType;
+use crate::config::BundleType;
+use crate::exit::ExitCode;
+
+/// Something that renders events. Implementations are internally locked so
+/// the pipeline can share one by reference.
+pub trait Reporter: Send + Sync {
+    /// Renders one event.
+    fn report(&self, event: &Event);
+}
 
 /// Deployment-wide instance counts, as CodeDeploy's `deploymentOverview`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -59,8 +67,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The exit code the outcome maps to.
-    pub fn exit_code(self) -> crate::error::ExitCode {
-        use crate::error::ExitCode;
+    pub fn exit_code(self) -> ExitCode {
         match self {
             Outcome::Created | Outcome::Succeeded => ExitCode::Success,
             Outcome::Failed => ExitCode::DeploymentFailed,

@@ -1,0 +1,90 @@
+//! The error every command returns.
+//!
+//! Each stage and orchestration step has its own error enum (see `config`,
+//! `assume`, `bundle`, `upload`, `deploy`, `watch`, `launch`, …); the face
+//! gathers them here so `run` can report one paragraph and exit with the code
+//! from the documented table ([`ExitCode`]).
+
+use crate::exit::ExitCode;
+
+/// Any error a ferry command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// ferry.toml or the command line was wrong.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The production role could not be assumed.
+    #[error(transparent)]
+    Assume(#[from] crate::assume::AssumeError),
+    /// The bundle could not be built or failed its checks.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    /// The bundle could not be put into the production bucket.
+    #[error(transparent)]
+    Upload(#[from] crate::upload::UploadError),
+    /// CodeDeploy refused to create the deployment.
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
+    /// Following the deployment failed (not the deployment itself).
+    #[error(transparent)]
+    Watch(#[from] crate::watch::WatchError),
+    /// Writing ferry's own output failed (e.g. stdout closed).
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+    /// Credentials could not be handed to another program.
+    #[error(transparent)]
+    Handoff(#[from] crate::handoff::HandoffError),
+    /// A rollback, stop or history request could not be carried out.
+    #[error(transparent)]
+    Rollback(#[from] crate::rollback::RollbackError),
+    /// No deployment was created: the group stayed busy, or CodeDeploy refused.
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    /// The receipt file could not be written.
+    #[error(transparent)]
+    Receipt(#[from] crate::receipt::ReceiptError),
+}
+
+impl Error {
+    /// Which row of the exit-code table this error belongs to.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Config(_) | Error::Bundle(_) => ExitCode::Usage,
+            Error::Assume(e) => e.exit_code(),
+            Error::Upload(e) => e.exit_code(),
+            Error::Deploy(e) => e.exit_code(),
+            Error::Watch(_) => ExitCode::Aws,
+            Error::Output(_) => ExitCode::Usage,
+            Error::Handoff(e) => e.exit_code(),
+            Error::Rollback(e) => e.exit_code(),
+            Error::Queue(e) => e.exit_code(),
+            Error::Receipt(_) => ExitCode::Usage,
+        }
+    }
+
+    /// A short stable name for the kind of error, used in `--output json` and tests.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Assume(_) => "assume",
+            Error::Bundle(_) => "bundle",
+            Error::Upload(_) => "upload",
+            Error::Deploy(_) => "deploy",
+            Error::Watch(_) => "watch",
+            Error::Output(_) => "output",
+            Error::Handoff(_) => "handoff",
+            Error::Rollback(_) => "rollback",
+            Error::Queue(_) => "deploy",
+            Error::Receipt(_) => "receipt",
+        }
+    }
+}
+
+impl From<crate::launch::LaunchError> for Error {
+    fn from(e: crate::launch::LaunchError) -> Error {
+        match e {
+            crate::launch::LaunchError::Queue(e) => Error::Queue(e),
+            crate::launch::LaunchError::Watch(e) => Error::Watch(e),
+        }
+    }
+}
