@@ -7,7 +7,7 @@
 mod hop;
 pub mod provenance;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
@@ -66,9 +66,6 @@ pub struct Session {
     pub session_name: String,
     /// The assumed-role principal STS reports.
     pub assumed_arn: String,
-    /// When the current credentials expire; the SDK refreshes them before then.
-    #[serde(skip)]
-    pub expires: Option<SystemTime>,
 }
 
 /// Why the role could not be assumed.
@@ -219,7 +216,6 @@ pub async fn assume(env: &Environment, opts: &AssumeOptions) -> Result<(SdkConfi
                 role_arn: env.role.arn.clone(),
                 session_name: opts.session_name.clone(),
                 assumed_arn: out.arn().unwrap_or_default().to_string(),
-                expires: None,
             },
         )),
         Err(err) => Err(classify(&base, env, &err, is_unreachable(&err)).await),

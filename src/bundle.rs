@@ -155,13 +155,8 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error
     move |source| BundleError::Io { action, path, source }
 }
 
-/// Turns `input` into a checked bundle: zips a directory, or checks an archive.
-pub fn prepare(input: &Path) -> Result<Bundle, BundleError> {
-    prepare_as(input, BundleType::Zip)
-}
-
-/// Like [`prepare`], building a directory as `kind` (a ready archive keeps
-/// its own type).
+/// Turns `input` into a checked bundle: builds a directory as `kind`, or
+/// checks a ready archive (which keeps its own type).
 pub fn prepare_as(input: &Path, kind: BundleType) -> Result<Bundle, BundleError> {
     let meta = match std::fs::metadata(input) {
         Ok(m) => m,
@@ -299,6 +294,10 @@ pub fn hash_file(path: &Path) -> Result<(u64, String), BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn prepare(input: &Path) -> Result<Bundle, BundleError> {
+        prepare_as(input, BundleType::Zip)
+    }
     use std::io::Write;
 
     fn app_dir() -> tempfile::TempDir {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::abort::OnAbort;
-use crate::config::{EnvSettings, Selection};
+use crate::config::{Overrides, Selection};
 use crate::handoff::Format as EnvFormat;
 use crate::policy::Kind as PolicyKind;
 use crate::report::{OutputFormat, Progress};
@@ -171,7 +171,7 @@ impl TargetArgs {
         Selection {
             path: config,
             env: self.env.clone(),
-            overrides: EnvSettings {
+            overrides: Overrides {
                 role_arn: self.role_arn.clone(),
                 external_id: self.external_id.clone(),
                 region: self.region.clone(),
@@ -180,7 +180,6 @@ impl TargetArgs {
                 application: self.application.clone(),
                 deployment_group: self.deployment_group.clone(),
                 deployment_config: self.deployment_config.clone(),
-                ..EnvSettings::default()
             },
             unsafe_session_seconds: self.unsafe_session_seconds,
         }

@@ -126,6 +126,28 @@ pub struct Environment {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// The settings a command-line flag can override; the rest come only from
+/// ferry.toml, so `merge` has no branch for a flag that does not exist.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--role-arn`.
+    pub role_arn: Option<String>,
+    /// `--external-id` / `FERRY_EXTERNAL_ID`.
+    pub external_id: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--bucket`.
+    pub bucket: Option<String>,
+    /// `--prefix`.
+    pub prefix: Option<String>,
+    /// `--application`.
+    pub application: Option<String>,
+    /// `--deployment-group`.
+    pub deployment_group: Option<String>,
+    /// `--deployment-config`.
+    pub deployment_config: Option<String>,
+}
+
 /// Where the configuration comes from and which environment to take.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -134,7 +156,7 @@ pub struct Selection {
     /// `--env`.
     pub env: Option<String>,
     /// Command-line values that win over the file.
-    pub overrides: EnvSettings,
+    pub overrides: Overrides,
     /// `FERRY_UNSAFE_SESSION_SECONDS`: a session length below STS's 900 s
     /// floor, which only emulators accept. For tests of credential refresh.
     pub unsafe_session_seconds: Option<u64>,
@@ -279,7 +301,7 @@ fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
         .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string().trim_end().replace('\n', " ") })
 }
 
-fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environment, ConfigError> {
+fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environment, ConfigError> {
     let pick = |flag: &Option<String>, file: Option<String>| flag.clone().or(file).filter(|v| !v.is_empty());
     let required = |key: &'static str, v: Option<String>| {
         v.ok_or_else(|| ConfigError::Missing { env: name.clone(), key, flag: key.replace('_', "-") })
@@ -300,18 +322,16 @@ fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environ
     if let Some(id) = &external_id {
         validate_external_id(id)?;
     }
-    let duration = match flags.duration.clone().or(file.duration) {
+    let duration = match file.duration {
         Some(d) => session_duration(&d)?,
         None => std::time::Duration::from_secs(DEFAULT_SESSION_SECONDS),
     };
-    let source_identity = pick(&flags.source_identity, file.source_identity);
+    let source_identity = file.source_identity.filter(|v| !v.is_empty());
     if let Some(id) = &source_identity {
         validate_source_identity(id)?;
     }
-    let role_chain = flags
+    let role_chain = file
         .role_chain
-        .clone()
-        .or(file.role_chain)
         .unwrap_or_default()
         .iter()
         .map(|arn| RoleArn::parse(arn).map_err(|reason| ConfigError::Invalid { key: "role_chain", value: arn.clone(), reason }))
@@ -328,10 +348,10 @@ fn merge(name: String, file: EnvSettings, flags: &EnvSettings) -> Result<Environ
         deployment_config: pick(&flags.deployment_config, file.deployment_config),
         duration,
         source_identity,
-        session_tags: flags.session_tags.or(file.session_tags).unwrap_or(false),
+        session_tags: file.session_tags.unwrap_or(false),
         role_chain,
-        session_policy: flags.session_policy.or(file.session_policy).unwrap_or(false),
-        kms_key_id: pick(&flags.kms_key_id, file.kms_key_id),
+        session_policy: file.session_policy.unwrap_or(false),
+        kms_key_id: file.kms_key_id.filter(|v| !v.is_empty()),
         tags: validate_tags(file.tags.unwrap_or_default())?,
         metadata: validate_metadata(file.metadata.unwrap_or_default())?,
     })

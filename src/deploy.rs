@@ -57,16 +57,6 @@ pub fn revision(uploaded: &Uploaded, kind: BundleType) -> RevisionLocation {
     RevisionLocation::builder().revision_type(RevisionLocationType::S3).s3_location(s3).build()
 }
 
-/// Creates the deployment and returns its id.
-pub async fn create(
-    cd: &aws_sdk_codedeploy::Client,
-    env: &Environment,
-    revision: RevisionLocation,
-    description: &str,
-) -> Result<String, DeployError> {
-    send(cd, env, revision, description, None).await.map_err(|e| to_error(&e, env))
-}
-
 /// The raw SDK error of CreateDeployment, for callers that handle some codes
 /// themselves (a busy group, a lost answer) before turning it into a [`DeployError`].
 pub type CreateFailure = aws_sdk_codedeploy::error::SdkError<

@@ -22,37 +22,43 @@
 //! 4. **face**: [`cli`] (clap) and [`cmd`] (one file per subcommand, and the
 //!    error every command ends with). Only the face names clap or `cli`.
 
+// Only what tests/, fuzz/ and main.rs use is public; the rest is
+// crate-private so rustc reports what nothing calls.
+
 // layer: data
-pub mod aws_error;
+pub(crate) mod aws_error;
 pub mod config;
-pub mod duration;
-pub mod event;
-pub mod exit;
-pub mod jenkins;
-pub mod report;
+pub(crate) mod duration;
+pub(crate) mod event;
+pub(crate) mod exit;
+pub(crate) mod jenkins;
+pub(crate) mod report;
 
 // layer: stages
 pub mod appspec;
-pub mod assume;
-pub mod bundle;
-pub mod deploy;
-pub mod deployments;
-pub mod handoff;
-pub mod policy;
-pub mod upload;
-pub mod watch;
+pub(crate) mod assume;
+pub(crate) mod bundle;
+pub(crate) mod deploy;
+pub(crate) mod deployments;
+pub(crate) mod handoff;
+pub(crate) mod policy;
+pub(crate) mod upload;
+pub(crate) mod watch;
 
 // layer: orchestration
-pub mod abort;
-pub mod doctor;
-pub mod follow;
-pub mod launch;
-pub mod queue;
-pub mod receipt;
-pub mod rollback;
+pub(crate) mod abort;
+pub(crate) mod doctor;
+pub(crate) mod follow;
+pub(crate) mod launch;
+pub(crate) mod queue;
+pub(crate) mod receipt;
+pub(crate) mod rollback;
 
 // layer: face
 pub mod cli;
-pub mod cmd;
+pub(crate) mod cmd;
 
 pub use cmd::run;
+pub use exit::ExitCode;
+/// How a bundle of a given size is split into parts (the upload tests check it against S3).
+pub use upload::Plan as UploadPlan;

@@ -6,7 +6,7 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // clap exits 2 for usage errors; ferry's table says 1 (2 means AWS).
             let _ = e.print();
-            let code = if e.use_stderr() { ferry::exit::ExitCode::Usage.code() } else { 0 };
+            let code = if e.use_stderr() { ferry::ExitCode::Usage.code() } else { 0 };
             return std::process::ExitCode::from(code);
         }
     };

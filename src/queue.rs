@@ -163,8 +163,9 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter
             continue;
         };
         let running_id = running.deployment_id().unwrap_or_default().to_string();
-        // The SDK retries a create whose answer was lost; the retry then
-        // meets the deployment the first attempt made.
+        // ferry re-sends a create whose answer was lost (the SDK's own retry
+        // is off for it); the re-send then meets the deployment the first
+        // attempt made.
         if is_ours(&running, req) {
             return Ok(adopt(running_id, "an earlier attempt of this CreateDeployment had created it", reporter));
         }

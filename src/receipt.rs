@@ -98,8 +98,9 @@ pub fn write(path: &Path, receipt: &Receipt, reporter: &dyn Reporter) -> Result<
 /// Ends a command that keeps a receipt: stamps the timings, records the
 /// error if there was one, writes the file (when a path is set) and reports
 /// the receipt event once a deployment exists, when `announce` (text mode
-/// prints its deployment id on stdout). The command's own result wins over
-/// a failure to write the file, which is reported as a warning then.
+/// prints its deployment id on stdout). When the command failed, its own
+/// error wins and a failure to write the file is only a warning; when it
+/// succeeded, the failure to write is the command's error.
 pub fn finish<E: std::fmt::Display + From<ReceiptError>>(
     result: Result<ExitCode, E>,
     mut receipt: Receipt,

@@ -25,7 +25,7 @@ fn layers_from_lib(lib: &str) -> BTreeMap<String, usize> {
         if let Some(name) = line.strip_prefix("// layer:") {
             let name = name.trim();
             layer = Some(LAYERS.iter().position(|l| *l == name).unwrap_or_else(|| panic!("unknown layer `{name}` in lib.rs")));
-        } else if let Some(rest) = line.strip_prefix("pub mod ").or_else(|| line.strip_prefix("mod ")) {
+        } else if let Some(rest) = ["pub mod ", "pub(crate) mod ", "mod "].iter().find_map(|p| line.strip_prefix(p)) {
             let module = rest.trim_end_matches(';').trim().to_string();
             let layer = layer.unwrap_or_else(|| panic!("module `{module}` in lib.rs has no `// layer:` marker above it"));
             out.insert(module, layer);

@@ -90,7 +90,7 @@ fn key_of(sha: &str) -> String {
 /// computed here from the file, independently of ferry.
 fn composite_of(path: &Path) -> (String, u32) {
     let data = std::fs::read(path).unwrap();
-    let plan = ferry::upload::Plan::for_size(data.len() as u64);
+    let plan = ferry::UploadPlan::for_size(data.len() as u64);
     let mut cat = Vec::new();
     for chunk in data.chunks(plan.part_size as usize) {
         cat.extend_from_slice(&Sha256::digest(chunk));
@@ -259,7 +259,7 @@ fn interrupted_multipart_upload_resumes_reusing_the_parts_already_in_s3() {
     let dir = tempfile::tempdir().unwrap();
     let (zip, sha) = big_bundle(dir.path());
     let data = std::fs::read(&zip).unwrap();
-    let plan = ferry::upload::Plan::for_size(data.len() as u64);
+    let plan = ferry::UploadPlan::for_size(data.len() as u64);
     let part = |n: u32| {
         let (off, len) = plan.range(n);
         data[off as usize..(off + len) as usize].to_vec()

@@ -32,14 +32,56 @@ pub fn init() {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
-    #[test]
-    fn signing_and_wire_logs_are_always_off() {
-        for target in ["aws_sigv4=off", "hyper=off", "hyper_util=off", "h2=off"] {
-            assert!(DIRECTIVES.contains(target), "{target}");
+    /// What the `--debug` filter lets through, for events sent under `targets`.
+    fn shown(events: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
         }
-        // No trace level anywhere: that is where request and response bodies go.
-        assert!(!DIRECTIVES.contains("trace"));
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::builder().parse_lossy(DIRECTIVES))
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, events);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn signing_and_wire_crates_log_nothing_even_at_error() {
+        let text = shown(|| {
+            tracing::error!(target: "aws_sigv4", "canonical request");
+            tracing::error!(target: "hyper", "wire bytes");
+            tracing::error!(target: "hyper_util", "pool");
+            tracing::error!(target: "rustls", "handshake");
+            tracing::error!(target: "h2", "frame");
+        });
+        assert!(text.is_empty(), "{text}");
+    }
+
+    #[test]
+    fn sdk_requests_show_at_debug_but_never_at_trace() {
+        let text = shown(|| {
+            tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "sending request");
+            tracing::debug!(target: "ferry::upload", "part 3");
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "whole response body");
+            tracing::trace!(target: "ferry::upload", "trace detail");
+        });
+        assert!(text.contains("sending request") && text.contains("part 3"), "{text}");
+        assert!(!text.contains("whole response body") && !text.contains("trace detail"), "{text}");
     }
 }

@@ -32,10 +32,6 @@ impl Reporter for JsonReporter {
         };
         if let Some(obj) = value.as_object_mut() {
             obj.insert("ts".into(), serde_json::Value::String(super::plain::timestamp()));
-            if let Event::Receipt(_) = event {
-                // Receipt is a newtype variant; keep its fields at top level.
-                obj.insert("event".into(), "receipt".into());
-            }
         }
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(out, "{value}");
