@@ -138,23 +138,36 @@ fn prepare(dir: &Path, case: &Case) {
 /// Stands in for every AWS endpoint: counts connections and closes them at
 /// once, so a case that wrongly reaches AWS fails fast instead of hanging.
 struct Tripwire {
+    addr: std::net::SocketAddr,
     endpoint: String,
     hits: Arc<AtomicUsize>,
+    /// The local port of the connection [`Tripwire::hits`] makes itself.
+    sentinel: Arc<std::sync::Mutex<Option<u16>>>,
+    sentinel_seen: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
 }
 
 impl Tripwire {
     fn new() -> Tripwire {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let endpoint = format!("http://{addr}");
         let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
+        let sentinel: Arc<std::sync::Mutex<Option<u16>>> = Arc::default();
+        let sentinel_seen: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)> = Arc::default();
+        let (counter, marker, seen) = (hits.clone(), sentinel.clone(), sentinel_seen.clone());
         std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                counter.fetch_add(1, Ordering::SeqCst);
+            for conn in listener.incoming().flatten() {
+                let port = conn.peer_addr().map(|a| a.port()).ok();
+                if port.is_some() && *marker.lock().unwrap() == port {
+                    *seen.0.lock().unwrap() = true;
+                    seen.1.notify_all();
+                } else {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
                 drop(conn);
             }
         });
-        Tripwire { endpoint, hits }
+        Tripwire { addr, endpoint, hits, sentinel, sentinel_seen }
     }
 
     fn command(&self, cwd: &Path) -> Command {
@@ -164,7 +177,21 @@ impl Tripwire {
         cmd
     }
 
+    /// Connections so far, all of them: every connection ferry opened was
+    /// established before it exited, so it sits in the accept queue ahead of
+    /// a sentinel connection made now; once the sentinel is accepted, the
+    /// queue (first in, first out) has been counted.
     fn hits(&self) -> usize {
+        {
+            // Held while connecting, so the acceptor cannot look at the
+            // sentinel before its port is known.
+            let mut marker = self.sentinel.lock().unwrap();
+            let probe = std::net::TcpStream::connect(self.addr).unwrap();
+            *marker = Some(probe.local_addr().unwrap().port());
+        }
+        let (seen, cv) = &*self.sentinel_seen;
+        let (seen, timeout) = cv.wait_timeout_while(seen.lock().unwrap(), std::time::Duration::from_secs(10), |s| !*s).unwrap();
+        assert!(*seen && !timeout.timed_out(), "the tripwire's acceptor never reached the sentinel");
         self.hits.load(Ordering::SeqCst)
     }
 }

@@ -293,20 +293,35 @@ fn release_wrapped(wire: &Tripwire, dir: &Path, tmp: &Path, wrapper: &[&str]) ->
         .args(["release", "app", "--env", "production"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(30));
-        // Only reached if ferry hangs; the test then fails on the exit code.
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-    });
-    let out = child.wait_with_output().unwrap();
-    drop(watchdog);
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut child = cmd.spawn().unwrap();
+    // Pipes drain on their own threads so a chatty ferry cannot block on a
+    // full pipe while the deadline loop below waits.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    use std::io::Read;
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            // Only reached if ferry hangs. `Child::kill` can only reach our
+            // own, not yet reaped, child: never a recycled PID.
+            child.kill().unwrap();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Run { code: status.code().unwrap_or(-1), stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
 
 fn assert_nothing_left(wire: &Tripwire, tmp: &Path) {
@@ -353,8 +368,8 @@ fn a_fifo_in_the_app_is_refused_instead_of_hanging_the_build() {
     assert_nothing_left(&wire, &tmp);
 }
 
-#[test]
-fn a_full_disk_while_bundling_is_a_clear_error_and_leaves_no_partial_bundle() {
+/// A 1 MiB incompressible file in a fresh bundling dir, for the disk tests.
+fn bundling_dir_with_a_big_file() -> (tempfile::TempDir, PathBuf) {
     let (dir, app, tmp) = bundling_dir();
     let mut data = vec![0u8; 1 << 20];
     let mut x: u32 = 12345;
@@ -365,37 +380,50 @@ fn a_full_disk_while_bundling_is_a_clear_error_and_leaves_no_partial_bundle() {
         *b = x as u8;
     }
     std::fs::write(app.join("site/blob.bin"), data).unwrap();
+    (dir, tmp)
+}
+
+/// Runs a release whose bundle cannot fit, under `wrapper` (which mounts the
+/// small disk or sets the limit); `cause` is the OS's own words for it.
+fn assert_no_room_is_a_clear_error(dir: &Path, tmp: &Path, wrapper: &[&str], cause: &str) {
     let wire = Tripwire::new();
-    // A real full disk where a private 256 KiB tmpfs can be mounted (root with
-    // CAP_SYS_ADMIN); elsewhere a 256 KiB file-size limit, which fails the
-    // same write with EFBIG instead of ENOSPC.
-    let tmpfs_works = is_root()
-        && Command::new("unshare")
-            .args(["-m", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    let tmp_s = tmp.to_str().unwrap().to_string();
-    // The listing after ferry exits shows what it left in the full TMPDIR,
-    // which vanishes with the private mount.
-    let after = format!("\"$@\"; rc=$?; echo \"left in TMPDIR: [$(ls -A '{tmp_s}')]\" >&2; exit $rc");
-    let mount = format!("mount -t tmpfs -o size=256k tmpfs '{tmp_s}' && {after}");
-    let limit = format!("trap '' XFSZ; ulimit -f 256; {after}");
-    let wrapper: Vec<&str> = if tmpfs_works {
-        vec!["unshare", "-m", "sh", "-c", &mount, "sh"]
-    } else {
-        eprintln!("disk-full test: no tmpfs mount possible here, using a file-size limit instead");
-        vec!["bash", "-c", &limit, "bash"]
-    };
-
-    let out = release_wrapped(&wire, dir.path(), &tmp, &wrapper);
-
+    let out = release_wrapped(&wire, dir, tmp, wrapper);
     assert_eq!(out.code, 1, "{}", out.all());
-    let full = if tmpfs_works { "No space left on device" } else { "File too large" };
-    assert!(out.stderr.contains(full), "names the cause:\n{}", out.stderr);
+    assert!(out.stderr.contains(cause), "names the cause:\n{}", out.stderr);
     assert!(out.stderr.contains("TMPDIR") && out.stderr.contains("space"), "says what to fix:\n{}", out.stderr);
     assert!(out.stderr.contains("left in TMPDIR: []"), "no partial bundle left:\n{}", out.stderr);
-    assert_nothing_left(&wire, &tmp);
+    assert_nothing_left(&wire, tmp);
+}
+
+/// The listing after ferry exits shows what it left in TMPDIR (which, for
+/// the tmpfs, vanishes with the private mount).
+fn after_ferry(tmp: &Path) -> String {
+    let tmp = tmp.to_str().unwrap();
+    format!("\"$@\"; rc=$?; echo \"left in TMPDIR: [$(ls -A '{tmp}')]\" >&2; exit $rc")
+}
+
+/// A real full disk: a private 256 KiB tmpfs as TMPDIR. Needs root with
+/// CAP_SYS_ADMIN (CI has it); elsewhere this fails and says so rather than
+/// quietly testing something else.
+#[test]
+fn a_full_disk_while_bundling_is_a_clear_error_and_leaves_no_partial_bundle() {
+    let (dir, tmp) = bundling_dir_with_a_big_file();
+    let probe = Command::new("unshare").args(["-m", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"]).output();
+    assert!(
+        is_root() && probe.as_ref().is_ok_and(|o| o.status.success()),
+        "this test needs root and `unshare -m` to mount a small tmpfs (as CI has): {probe:?}"
+    );
+    let mount = format!("mount -t tmpfs -o size=256k tmpfs '{}' && {}", tmp.display(), after_ferry(&tmp));
+    assert_no_room_is_a_clear_error(dir.path(), &tmp, &["unshare", "-m", "sh", "-c", &mount, "sh"], "No space left on device");
+}
+
+/// The same write refused by a file-size limit (EFBIG), as on agents with
+/// `ulimit -f`: the same clear error and nothing left.
+#[test]
+fn a_file_size_limit_while_bundling_is_a_clear_error_and_leaves_no_partial_bundle() {
+    let (dir, tmp) = bundling_dir_with_a_big_file();
+    let limit = format!("trap '' XFSZ; ulimit -f 256; {}", after_ferry(&tmp));
+    assert_no_room_is_a_clear_error(dir.path(), &tmp, &["bash", "-c", &limit, "bash"], "File too large");
 }
 
 #[test]

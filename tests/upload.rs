@@ -120,9 +120,11 @@ fn same_directory_bundled_twice_gives_identical_sha256() {
         let a = dir.path().join(format!("a.{kind}"));
         let b = dir.path().join(format!("b.{kind}"));
         let sha_a = bundle(dir.path(), &app, &a, &["--bundle-type", kind]);
-        // New mtimes and a fresh copy of the tree: only names, bytes and modes count.
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        // New mtimes and a fresh copy of the file: only names, bytes and modes count.
         std::fs::write(app.join("site/index.html"), "<h1>hello from ferry</h1>\n").unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(app.join("site/index.html")).unwrap().set_modified(later).unwrap();
+        std::fs::File::open(&app).unwrap().set_modified(later).unwrap();
         let sha_b = bundle(dir.path(), &app, &b, &["--bundle-type", kind]);
         assert_eq!(sha_a, sha_b, "{kind}");
         assert_eq!(sha_a, sha256_hex(&a), "the printed SHA-256 is the file's ({kind})");
