@@ -64,28 +64,23 @@ pub async fn list(
     env: &Environment,
     filter: &Filter,
 ) -> Result<Vec<DeploymentInfo>, ReadFailure> {
+    let mut req = cd.list_deployments().application_name(&env.application).deployment_group_name(&env.deployment_group);
+    if !filter.statuses.is_empty() {
+        req = req.set_include_only_statuses(Some(filter.statuses.clone()));
+    }
+    if let Some(after) = filter.created_after {
+        req = req.create_time_range(TimeRange::builder().start(after).build());
+    }
+    // The SDK's paginator follows nextToken; stopping at the limit leaves
+    // later pages unrequested.
+    let mut items = req.into_paginator().items().send();
     let mut ids = Vec::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let mut req = cd
-            .list_deployments()
-            .application_name(&env.application)
-            .deployment_group_name(&env.deployment_group)
-            .set_next_token(next_token.take());
-        if !filter.statuses.is_empty() {
-            req = req.set_include_only_statuses(Some(filter.statuses.clone()));
-        }
-        if let Some(after) = filter.created_after {
-            req = req.create_time_range(TimeRange::builder().start(after).build());
-        }
-        let page = req.send().await?;
-        ids.extend(page.deployments().iter().cloned());
-        match page.next_token() {
-            Some(t) if !t.is_empty() && ids.len() < filter.limit => next_token = Some(t.to_string()),
-            _ => break,
+    while ids.len() < filter.limit {
+        match items.next().await {
+            Some(id) => ids.push(id?),
+            None => break,
         }
     }
-    ids.truncate(filter.limit);
     describe(cd, &ids).await
 }
 

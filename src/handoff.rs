@@ -146,18 +146,19 @@ pub async fn run_child(command: &[OsString], vars: &[(&'static str, String)]) ->
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| spawn_error(&name, e))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| spawn_error(&name, e))?;
     let mut child = cmd.spawn().map_err(|e| spawn_error(&name, e))?;
-    let pid = child.id().and_then(|p| i32::try_from(p).ok());
-    let forward = |sig: i32| {
+    // The child is not reaped before `wait` returns, so its pid cannot have
+    // been reused while we forward to it.
+    let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
+    let forward = |sig: rustix::process::Signal| {
         if let Some(pid) = pid {
-            // SAFETY: kill(2) with a pid we spawned and a valid signal number.
-            unsafe { libc::kill(pid, sig) };
+            let _ = rustix::process::kill_process(pid, sig);
         }
     };
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
-            _ = sigint.recv() => forward(libc::SIGINT),
-            _ = sigterm.recv() => forward(libc::SIGTERM),
+            _ = sigint.recv() => forward(rustix::process::Signal::INT),
+            _ = sigterm.recv() => forward(rustix::process::Signal::TERM),
         }
     };
     let status = status.map_err(|e| spawn_error(&name, e))?;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use aws_sdk_codedeploy::types::{InstanceTarget, TargetFilterName};
+use aws_sdk_codedeploy::types::{InstanceTarget, LifecycleEventStatus, TargetFilterName, TargetStatus};
 
 use crate::event::{Event, FailedInstance, Overview, Reporter};
 
@@ -36,7 +36,7 @@ where
 #[derive(Debug, Default)]
 struct TargetState {
     /// Lifecycle event name → last seen status.
-    events: BTreeMap<String, String>,
+    events: BTreeMap<String, LifecycleEventStatus>,
     /// Succeeded, Failed, Skipped or Ready: not read again.
     done: bool,
     /// Names of the events that failed.
@@ -96,7 +96,7 @@ impl Targets {
         let to_read: Vec<String> = if self.detailed() {
             self.ids.iter().filter(|id| !self.state.get(*id).is_some_and(|s| s.done)).cloned().collect()
         } else if overview.failed > self.failed_seen || (last && overview.failed > 0) {
-            let failed = list(cd, &self.deployment_id, Some("Failed")).await?;
+            let failed = list(cd, &self.deployment_id, Some(TargetStatus::Failed)).await?;
             failed.into_iter().filter(|id| !self.state.get(id).is_some_and(|s| s.done)).collect()
         } else {
             Vec::new()
@@ -132,27 +132,28 @@ impl Targets {
     fn update(&mut self, inst: &InstanceTarget, reporter: &dyn Reporter) -> bool {
         let id = inst.target_id().unwrap_or_default().to_string();
         let detailed = self.detailed();
-        let target_status = inst.status().map(|s| s.as_str()).unwrap_or_default().to_string();
+        let target_status = inst.status();
         let state = self.state.entry(id.clone()).or_default();
         let mut changed = false;
         state.current = None;
         // A skipped instance is one line, not seven "Skipped" events.
-        let skipped = target_status == "Skipped";
+        let skipped = target_status == Some(&TargetStatus::Skipped);
         if skipped && !state.done {
             reporter.report(&Event::TargetSkipped { deployment_id: self.deployment_id.clone(), target_id: id.clone() });
             changed = true;
         }
         for ev in inst.lifecycle_events() {
             let name = ev.lifecycle_event_name().unwrap_or_default().to_string();
-            let status = ev.status().map(|s| s.as_str().to_string()).unwrap_or_default();
-            if status == "InProgress" {
+            // An event without a status has nothing to report yet.
+            let Some(status) = ev.status().cloned() else { continue };
+            if status == LifecycleEventStatus::InProgress {
                 state.current = Some(name.clone());
             }
             if state.events.get(&name) == Some(&status) {
                 continue;
             }
             state.events.insert(name.clone(), status.clone());
-            if status == "Pending" || (skipped && status == "Skipped") {
+            if status == LifecycleEventStatus::Pending || (skipped && status == LifecycleEventStatus::Skipped) {
                 continue;
             }
             changed = true;
@@ -168,11 +169,11 @@ impl Targets {
                     deployment_id: self.deployment_id.clone(),
                     target_id: id.clone(),
                     lifecycle_event: name.clone(),
-                    status: status.clone(),
+                    status: status.as_str().to_string(),
                     duration_ms,
                 });
             }
-            if status == "Failed" && self.reported.insert((id.clone(), name.clone())) {
+            if status == LifecycleEventStatus::Failed && self.reported.insert((id.clone(), name.clone())) {
                 state.failed_events.push(name.clone());
                 let diag = ev.diagnostics();
                 reporter.report(&Event::LifecycleFailed {
@@ -186,7 +187,10 @@ impl Targets {
                 });
             }
         }
-        state.done = matches!(target_status.as_str(), "Succeeded" | "Failed" | "Skipped" | "Ready");
+        state.done = matches!(
+            target_status,
+            Some(TargetStatus::Succeeded | TargetStatus::Failed | TargetStatus::Skipped | TargetStatus::Ready)
+        );
         changed
     }
 
@@ -213,13 +217,19 @@ impl Targets {
 }
 
 /// All target ids of the deployment, optionally only those in `status`.
-async fn list(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, status: Option<&str>) -> Result<Vec<String>, ReadError> {
+/// ListDeploymentTargets is not marked paginated in CodeDeploy's model, so
+/// the SDK has no paginator for it: nextToken is followed here.
+async fn list(
+    cd: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+    status: Option<TargetStatus>,
+) -> Result<Vec<String>, ReadError> {
     let mut ids = Vec::new();
     let mut next_token: Option<String> = None;
     loop {
         let mut req = cd.list_deployment_targets().deployment_id(deployment_id).set_next_token(next_token.take());
-        if let Some(s) = status {
-            req = req.target_filters(TargetFilterName::TargetStatus, vec![s.to_string()]);
+        if let Some(s) = &status {
+            req = req.target_filters(TargetFilterName::TargetStatus, vec![s.as_str().to_string()]);
         }
         let page = req.send().await?;
         ids.extend(page.target_ids().iter().cloned());
