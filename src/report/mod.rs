@@ -9,7 +9,7 @@ mod tty;
 
 use std::io::IsTerminal;
 
-use crate::event::{Event, HistoryEntry, Outcome, Receipt, Reporter};
+use crate::event::{Event, FailedInstance, HistoryEntry, Outcome, Overview, Receipt, Reporter};
 use crate::jenkins::BuildEnv;
 
 pub use json::JsonReporter;
@@ -80,24 +80,14 @@ pub fn describe(event: &Event) -> Option<String> {
             overview.succeeded, overview.in_progress, overview.pending, overview.failed, overview.skipped
         ),
         Event::LifecycleFailed { target_id, lifecycle_event, error_code, script_name, message, log_tail, .. } => {
-            let mut s = format!("instance {target_id} failed {lifecycle_event}");
-            if let Some(code) = error_code {
-                s.push_str(&format!(" [{code}]"));
-            }
-            if let Some(script) = script_name.as_deref().filter(|s| !s.is_empty()) {
-                s.push_str(&format!(" in {script}"));
-            }
-            if let Some(msg) = message.as_deref().filter(|m| !m.is_empty()) {
-                s.push_str(&format!(": {msg}"));
-            }
-            if let Some(tail) = log_tail.as_deref().filter(|t| !t.trim().is_empty()) {
-                s.push_str("\n    --- script output (last lines) ---");
-                for line in tail.lines() {
-                    s.push_str("\n    ");
-                    s.push_str(line);
-                }
-            }
-            s
+            lifecycle_failure(
+                target_id,
+                lifecycle_event,
+                error_code.as_deref(),
+                script_name.as_deref(),
+                message.as_deref(),
+                log_tail.as_deref(),
+            )
         }
         Event::TargetEventChanged { target_id, lifecycle_event, status, duration_ms, .. } => match duration_ms {
             Some(ms) => format!("  {target_id} {lifecycle_event} {status} ({})", human_ms(*ms)),
@@ -105,32 +95,7 @@ pub fn describe(event: &Event) -> Option<String> {
         },
         Event::TargetSkipped { target_id, .. } => format!("  {target_id} Skipped"),
         Event::Finished { deployment_id, outcome, error, overview, failed_instances, elapsed_ms } => {
-            let word = match outcome {
-                Outcome::Created => "created",
-                Outcome::Succeeded => "succeeded",
-                Outcome::Failed => "FAILED",
-                Outcome::Stopped => "STOPPED",
-                Outcome::TimedOut => "TIMED OUT",
-                Outcome::Ready => "is READY and waiting for traffic to be rerouted",
-                Outcome::RolledBack => "ROLLED BACK",
-                Outcome::Superseded => "SUPERSEDED",
-                Outcome::Aborted => "ABORTED",
-            };
-            let mut s = format!(
-                "deployment {deployment_id} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
-                human_ms(*elapsed_ms),
-                overview.succeeded,
-                overview.failed,
-                overview.skipped,
-                overview.total()
-            );
-            if let Some(e) = error {
-                s.push_str(&format!("\n  reason: {e}"));
-            }
-            for f in failed_instances {
-                s.push_str(&format!("\n  failed: {} in {}", f.target_id, f.lifecycle_events.join(", ")));
-            }
-            s
+            finished(deployment_id, *outcome, error.as_deref(), overview, failed_instances, *elapsed_ms)
         }
         Event::Receipt(_) | Event::BundleWritten { .. } | Event::Staged { .. } => return None,
         Event::AppSpecProblem { file, line, message } => match line {
@@ -151,33 +116,7 @@ pub fn describe(event: &Event) -> Option<String> {
             format!("CodeDeploy is rolling back {deployment_id} with deployment {rollback_deployment_id}; following it")
         }
         Event::RollbackSkipped { deployment_id, reason } => format!("no rollback of {deployment_id}: {reason}"),
-        Event::RollbackPlanned {
-            deployment_group,
-            from_deployment_id,
-            from_revision,
-            to_deployment_id,
-            to_revision,
-            to_etag,
-            to_version_id,
-        } => {
-            let from = match (from_revision, from_deployment_id) {
-                (Some(r), Some(d)) => format!("{r} (deployment {d})"),
-                (Some(r), None) => r.clone(),
-                (None, Some(d)) => format!("deployment {d}"),
-                (None, None) => "an unknown revision".into(),
-            };
-            let mut to = to_revision.clone();
-            if let Some(d) = to_deployment_id {
-                to.push_str(&format!(" (deployment {d})"));
-            }
-            if let Some(e) = to_etag {
-                to.push_str(&format!(", etag {e}"));
-            }
-            if let Some(v) = to_version_id {
-                to.push_str(&format!(", version {v}"));
-            }
-            format!("rolling back {deployment_group} from {from} to {to}")
-        }
+        Event::RollbackPlanned { .. } => rollback_plan(event),
         Event::StopRequested { deployment_id, rollback } => match rollback {
             Some(true) => format!("stopping deployment {deployment_id} and rolling it back"),
             Some(false) => format!("stopping deployment {deployment_id} without rollback"),
@@ -212,17 +151,7 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::ReceiptWritten { path } => format!("receipt written to {path}"),
         Event::Warning { message } => format!("warning: {message}"),
         Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {
-            let mut s = format!("session: {} ({duration_seconds} s per credentials, refreshed before expiry)", hops.join(" → "));
-            if !tags.is_empty() {
-                s.push_str(&format!(", tags {}", tags.join(" ")));
-            }
-            if let Some(id) = source_identity {
-                s.push_str(&format!(", source identity {id}"));
-            }
-            if *session_policy {
-                s.push_str(", scoped by ferry's session policy");
-            }
-            s
+            session_plan(hops, *duration_seconds, tags, source_identity.as_deref(), *session_policy)
         }
         Event::Check { name, ok: true, detail, .. } => format!("✓ {name}: {detail}"),
         Event::Check { name, ok: false, detail, fix } => match fix {
@@ -231,6 +160,121 @@ pub fn describe(event: &Event) -> Option<String> {
         },
         Event::Error { message, .. } => format!("error: {message}"),
     })
+}
+
+/// A failed lifecycle event with its diagnostics: the script, the agent's
+/// message and the script's last output, indented under it.
+fn lifecycle_failure(
+    target_id: &str,
+    lifecycle_event: &str,
+    error_code: Option<&str>,
+    script_name: Option<&str>,
+    message: Option<&str>,
+    log_tail: Option<&str>,
+) -> String {
+    let mut s = format!("instance {target_id} failed {lifecycle_event}");
+    if let Some(code) = error_code {
+        s.push_str(&format!(" [{code}]"));
+    }
+    if let Some(script) = script_name.filter(|s| !s.is_empty()) {
+        s.push_str(&format!(" in {script}"));
+    }
+    if let Some(msg) = message.filter(|m| !m.is_empty()) {
+        s.push_str(&format!(": {msg}"));
+    }
+    if let Some(tail) = log_tail.filter(|t| !t.trim().is_empty()) {
+        s.push_str("\n    --- script output (last lines) ---");
+        for line in tail.lines() {
+            s.push_str("\n    ");
+            s.push_str(line);
+        }
+    }
+    s
+}
+
+/// The deployment's last line: outcome, time, counts, reason, failed instances.
+fn finished(
+    deployment_id: &str,
+    outcome: Outcome,
+    error: Option<&str>,
+    overview: &Overview,
+    failed_instances: &[FailedInstance],
+    elapsed_ms: u64,
+) -> String {
+    let word = match outcome {
+        Outcome::Created => "created",
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed => "FAILED",
+        Outcome::Stopped => "STOPPED",
+        Outcome::TimedOut => "TIMED OUT",
+        Outcome::Ready => "is READY and waiting for traffic to be rerouted",
+        Outcome::RolledBack => "ROLLED BACK",
+        Outcome::Superseded => "SUPERSEDED",
+        Outcome::Aborted => "ABORTED",
+    };
+    let mut s = format!(
+        "deployment {deployment_id} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
+        human_ms(elapsed_ms),
+        overview.succeeded,
+        overview.failed,
+        overview.skipped,
+        overview.total()
+    );
+    if let Some(e) = error {
+        s.push_str(&format!("\n  reason: {e}"));
+    }
+    for f in failed_instances {
+        s.push_str(&format!("\n  failed: {} in {}", f.target_id, f.lifecycle_events.join(", ")));
+    }
+    s
+}
+
+/// `rolling back GROUP from REVISION (deployment …) to REVISION (…)`.
+fn rollback_plan(event: &Event) -> String {
+    let Event::RollbackPlanned {
+        deployment_group,
+        from_deployment_id,
+        from_revision,
+        to_deployment_id,
+        to_revision,
+        to_etag,
+        to_version_id,
+    } = event
+    else {
+        unreachable!("rollback_plan is only called for RollbackPlanned")
+    };
+    let from = match (from_revision, from_deployment_id) {
+        (Some(r), Some(d)) => format!("{r} (deployment {d})"),
+        (Some(r), None) => r.clone(),
+        (None, Some(d)) => format!("deployment {d}"),
+        (None, None) => "an unknown revision".into(),
+    };
+    let mut to = to_revision.clone();
+    if let Some(d) = to_deployment_id {
+        to.push_str(&format!(" (deployment {d})"));
+    }
+    if let Some(e) = to_etag {
+        to.push_str(&format!(", etag {e}"));
+    }
+    if let Some(v) = to_version_id {
+        to.push_str(&format!(", version {v}"));
+    }
+    format!("rolling back {deployment_group} from {from} to {to}")
+}
+
+/// The session ferry will ask STS for: hops, length, tags, identity, policy.
+fn session_plan(hops: &[String], duration_seconds: u64, tags: &[String], source_identity: Option<&str>, policy: bool) -> String {
+    let mut s = format!("session: {} ({duration_seconds} s per credentials, refreshed before expiry)", hops.join(" → "));
+    if !tags.is_empty() {
+        s.push_str(&format!(", tags {}", tags.join(" ")));
+    }
+    if let Some(id) = source_identity {
+        s.push_str(&format!(", source identity {id}"));
+    }
+    if policy {
+        s.push_str(", scoped by ferry's session policy");
+    }
+    s
 }
 
 /// `1.50 MiB`-style sizes for log lines (indicatif's, as the bars show them).
@@ -291,7 +335,6 @@ pub(crate) fn receipt_line(r: &Receipt) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::event::{FailedInstance, Overview};
 
     /// One of each kind of event, with hostile hook output in it.
     pub(crate) fn sample_events() -> Vec<Event> {
