@@ -80,6 +80,11 @@ pub struct Cli {
     /// wire-level logs, which carry the session token, stay off.
     #[arg(long, global = true)]
     pub debug: bool,
+    /// Also write a JUnit XML report here (one testsuite per deployment, one
+    /// testcase per instance) for Jenkins' `junit` step. Rewritten whenever a
+    /// deployment ends, the command fails or an abort is reported.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,

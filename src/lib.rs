@@ -10,7 +10,8 @@
 //!
 //! 1. **data**: what everything else speaks: [`config`] (ferry.toml, role
 //!    ARNs, bundle types), [`duration`], [`exit`] (the exit-code table),
-//!    [`aws_error`] (AWS errors as sentences), [`jenkins`] (the build's
+//!    [`aws_error`] (AWS errors as sentences), [`agent_log`] (the CodeDeploy
+//!    agent's log tail, decoded), [`jenkins`] (the build's
 //!    environment, read once), [`event`] (the typed events the core emits)
 //!    and [`report`], the renderers: the only code that prints.
 //! 2. **stages**: one AWS or local step each, with its own error enum:
@@ -26,6 +27,7 @@
 // crate-private so rustc reports what nothing calls.
 
 // layer: data
+pub(crate) mod agent_log;
 pub(crate) mod aws_error;
 pub mod config;
 pub(crate) mod duration;

@@ -209,3 +209,57 @@ fn timeout_exits_5_and_says_what_was_still_running() {
     assert!(out.stderr.contains("still InProgress") && out.stderr.contains("still running: i-"), "{}", out.stderr);
     assert!(out.stderr.contains("ferry watch d-"), "says how to follow again:\n{}", out.stderr);
 }
+
+/// `--junit`: what Jenkins' `junit` step reads, parsed by a JUnit parser
+/// that is not ferry's writer: one suite for the deployment, the first
+/// instance passed with its lifecycle events, the second failed with the
+/// event, the agent's error code and the hook's stderr, the third skipped.
+#[test]
+fn junit_report_has_a_testcase_per_instance_with_the_failure_and_the_skip() {
+    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_failing_on_second_instance(dir.path());
+    let config = stack.write_config(dir.path(), "production");
+    let junit = dir.path().join("reports/ferry.xml");
+    std::fs::create_dir_all(junit.parent().unwrap()).unwrap();
+
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(["release", app.to_str().unwrap(), "--env", "production", "--wait"])
+        .args(["--deployment-config", "CodeDeployDefault.OneAtATime", "--timeout", "2m", "--junit"])
+        .arg(&junit)
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(out.code, 3, "{}", out.all());
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let report = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes())).unwrap();
+    assert_eq!(report.suites.len(), 1, "{xml}");
+    let suite = &report.suites[0];
+    assert_eq!((suite.tests, suite.failures, suite.skipped), (3, 1, 1), "{xml}");
+    assert_eq!(suite.properties.hashmap.get("outcome").map(String::as_str), Some("failed"), "{xml}");
+    let mut passed = 0;
+    for case in &suite.cases {
+        assert!(case.original_name.starts_with("i-"), "{xml}");
+        assert_eq!(case.classname.as_deref(), Some("web.web-prod"), "{xml}");
+        match &case.status {
+            junit_parser::TestStatus::Success => {
+                passed += 1;
+                let out = case.system_out.as_deref().unwrap_or_default();
+                assert!(out.contains("AfterInstall Succeeded") && out.contains("ValidateService Succeeded"), "{xml}");
+                assert!(case.time > 0.0, "lifecycle durations add up to the case's time: {xml}");
+            }
+            junit_parser::TestStatus::Failure(f) => {
+                assert_eq!(f.failure_type, "ScriptFailed", "{xml}");
+                assert!(f.message.starts_with("AfterInstall failed [ScriptFailed]"), "{xml}");
+                // junit-parser splits text at entity references (the quotes
+                // around "users" are &quot;), so match a part without them.
+                assert!(f.text.contains("ERROR: relation") && f.text.contains("already exists"), "the hook's output: {f:?}");
+            }
+            junit_parser::TestStatus::Skipped(_) => {}
+            other => panic!("unexpected {other:?}: {xml}"),
+        }
+    }
+    assert_eq!(passed, 1, "{xml}");
+    assert_no_secrets(&stack, &out);
+}

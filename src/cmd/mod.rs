@@ -35,7 +35,10 @@ use crate::event::{Event, Reporter};
 /// Runs a parsed command line and returns the process exit code. Errors are
 /// reported through the reporter, never printed here.
 pub fn run(cli: Cli) -> ExitCode {
-    let reporter = report::choose(cli.output, cli.progress);
+    let mut reporter = report::choose(cli.output, cli.progress);
+    if let Some(path) = &cli.junit {
+        reporter = Box::new(report::junit::Tee(reporter, Box::new(report::junit::JunitReporter::new(path))));
+    }
     if cli.debug {
         report::debug::init();
     }

@@ -3,6 +3,7 @@
 
 pub mod debug;
 mod json;
+pub mod junit;
 mod plain;
 mod product;
 mod tty;
