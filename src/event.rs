@@ -251,6 +251,20 @@ pub enum Event {
         status: String,
         /// How long the event took, once it ended.
         duration_ms: Option<u64>,
+        /// Where the event stands among the instance's lifecycle events
+        /// (1-based), and how many it runs: the live board's bar.
+        position: u32,
+        /// How many lifecycle events the instance runs in this deployment.
+        events_total: u32,
+    },
+    /// An instance reached its end in this deployment (fleets of up to 50).
+    TargetFinished {
+        /// The deployment.
+        deployment_id: String,
+        /// Instance id.
+        target_id: String,
+        /// Succeeded, Failed, Skipped or Ready.
+        status: String,
     },
     /// An instance was skipped: CodeDeploy will not deploy to it (the
     /// deployment failed or stopped before its turn).

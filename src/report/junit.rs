@@ -126,7 +126,7 @@ impl JunitReporter {
                 state.suite(deployment_id);
                 false
             }
-            Event::TargetEventChanged { deployment_id, target_id, lifecycle_event, status, duration_ms } => {
+            Event::TargetEventChanged { deployment_id, target_id, lifecycle_event, status, duration_ms, .. } => {
                 let instance = state.suite(deployment_id).instances.entry(target_id.clone()).or_default();
                 instance.events.push((lifecycle_event.clone(), status.clone(), *duration_ms));
                 false
@@ -317,6 +317,8 @@ mod tests {
                 lifecycle_event: "AfterInstall".into(),
                 status: "Failed".into(),
                 duration_ms: Some(1200),
+                position: 5,
+                events_total: 7,
             },
             Event::LifecycleFailed {
                 deployment_id: "d-1".into(),

@@ -95,6 +95,8 @@ pub fn describe(event: &Event) -> Option<String> {
             None => format!("  {target_id} {lifecycle_event} {status}"),
         },
         Event::TargetSkipped { target_id, .. } => format!("  {target_id} Skipped"),
+        // The event lines already said it; only the live board and JSON use it.
+        Event::TargetFinished { .. } => return None,
         Event::Finished { deployment_id, outcome, error, overview, failed_instances, elapsed_ms } => {
             finished(deployment_id, *outcome, error.as_deref(), overview, failed_instances, *elapsed_ms)
         }
@@ -363,6 +365,8 @@ pub(crate) mod tests {
                 lifecycle_event: "Install".into(),
                 status: "Succeeded".into(),
                 duration_ms: Some(1500),
+                position: 4,
+                events_total: 7,
             },
             Event::LifecycleFailed {
                 deployment_id: "d-123".into(),

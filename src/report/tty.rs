@@ -1,8 +1,18 @@
-//! TTY renderer: indicatif bars for the upload and the deployment's
-//! instances, with event lines printed above them.
+//! TTY renderer: indicatif bars for the upload, and a live board for the
+//! deployment, with event lines printed above them.
+//!
+//! The board, as nextest shows running tests: one row per instance in
+//! flight (instance, current lifecycle event, a bar through its events,
+//! elapsed), finished instances folding into the counter on the totals line,
+//! a failed instance pinned with its event and error, and the deployment's
+//! totals last. Fleets taller than the terminal show as many rows as fit and
+//! count the rest. Only fleets that watch follows per instance (up to 50)
+//! have rows; larger ones show the totals line alone.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -13,21 +23,51 @@ pub struct TtyReporter {
     multi: MultiProgress,
     bars: Mutex<Bars>,
     color: bool,
+    /// Instance rows the terminal has room for.
+    max_rows: usize,
 }
 
 #[derive(Default)]
 struct Bars {
     upload: Option<ProgressBar>,
+    /// The board: instance rows above the deployment's totals, drawn as one
+    /// bar so rows and totals can never be redrawn out of step.
     deploy: Option<ProgressBar>,
+    /// Instance → its row, while in flight (or pinned after failing).
+    rows: BTreeMap<String, Row>,
+    /// Instances in flight that have no row for want of room.
+    unshown: BTreeSet<String>,
+    /// Instances that finished, by how.
+    succeeded: u64,
+    failed: u64,
+    skipped: u64,
+    /// CodeDeploy's status word for the totals line.
+    status: String,
 }
+
+struct Row {
+    event: String,
+    status: String,
+    position: u32,
+    total: u32,
+    started: Instant,
+    /// `✗ EVENT CODE` once the instance failed: the row then stays.
+    failure: Option<String>,
+}
+
+/// Width of a row's bar through the instance's lifecycle events.
+const ROW_BAR: usize = 14;
 
 impl TtyReporter {
     /// Draws on stderr. Honours `NO_COLOR`.
     pub fn new() -> TtyReporter {
+        let height = rustix::termios::tcgetwinsize(std::io::stderr()).map(|w| w.ws_row as usize).unwrap_or(24);
         TtyReporter {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(Bars::default()),
             color: !crate::jenkins::BuildEnv::current().no_color,
+            // Room for the lines printed above, the upload bar and the totals.
+            max_rows: height.saturating_sub(8).max(3),
         }
     }
 
@@ -38,12 +78,144 @@ impl TtyReporter {
     fn paint(&self, text: String, code: &str) -> String {
         if self.color { format!("\u{1b}[{code}m{text}\u{1b}[0m") } else { text }
     }
+
+    fn totals_message(bars: &Bars) -> String {
+        let mut m = bars.status.clone();
+        m.push_str(&format!(" · {} done", bars.succeeded));
+        if bars.failed > 0 {
+            m.push_str(&format!(", {} failed", bars.failed));
+        }
+        if bars.skipped > 0 {
+            m.push_str(&format!(", {} skipped", bars.skipped));
+        }
+        if !bars.unshown.is_empty() {
+            m.push_str(&format!(", {} more in flight", bars.unshown.len()));
+        }
+        m
+    }
+
+    fn row_line(&self, target: &str, row: &Row) -> String {
+        if let Some(failure) = &row.failure {
+            return format!("  {target:<22} {}", self.paint(failure.clone(), "31"));
+        }
+        let total = row.total.max(1) as usize;
+        let filled = (row.position as usize).min(total) * ROW_BAR / total;
+        let bar: String = (0..ROW_BAR)
+            .map(|i| {
+                if i < filled {
+                    '='
+                } else if i == filled {
+                    '>'
+                } else {
+                    ' '
+                }
+            })
+            .collect();
+        let elapsed = row.started.elapsed().as_secs();
+        format!(
+            "  {target:<22} {:<28} [{bar}] {}/{} {elapsed}s",
+            format!("{} {}", row.event, row.status),
+            row.position,
+            row.total
+        )
+    }
+
+    /// Redraws the board after its state changed.
+    fn redraw(&self, bars: &Bars) {
+        let Some(board) = &bars.deploy else { return };
+        let rows: Vec<String> = bars.rows.iter().map(|(t, r)| self.row_line(t, r)).collect();
+        let totals = "  {spinner} {msg} [{bar:30}] {pos}/{len} instances {elapsed}";
+        let template = if rows.is_empty() { totals.to_string() } else { format!("{{prefix}}\n{totals}") };
+        board.set_style(ProgressStyle::with_template(&template).expect("board template").progress_chars("=> "));
+        board.set_prefix(rows.join("\n"));
+        board.set_message(Self::totals_message(bars));
+    }
+
+    /// Updates the board; returns whether the event is fully rendered by it
+    /// (no line printed above).
+    fn board(&self, bars: &mut Bars, event: &Event) -> bool {
+        let shown = match event {
+            Event::DeploymentStatus { status, overview, .. } => {
+                let total = overview.total().max(1) as u64;
+                let done = (overview.succeeded + overview.failed + overview.skipped) as u64;
+                let bar = bars.deploy.get_or_insert_with(|| {
+                    let bar = self.multi.add(ProgressBar::new(total));
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar
+                });
+                bar.set_length(total);
+                bar.set_position(done);
+                bars.status = status.clone();
+                false
+            }
+            Event::TargetEventChanged { target_id, lifecycle_event, status, position, events_total, .. } => {
+                if !bars.rows.contains_key(target_id) && bars.rows.len() >= self.max_rows {
+                    bars.unshown.insert(target_id.clone());
+                } else {
+                    let row = bars.rows.entry(target_id.clone()).or_insert_with(|| Row {
+                        event: String::new(),
+                        status: String::new(),
+                        position: 0,
+                        total: *events_total,
+                        started: Instant::now(),
+                        failure: None,
+                    });
+                    let finished = status != "InProgress";
+                    row.position = if finished { *position } else { position.saturating_sub(1) };
+                    row.total = *events_total;
+                    row.event = lifecycle_event.clone();
+                    row.status = status.clone();
+                }
+                // Rows replace the per-event lines on a terminal.
+                true
+            }
+            Event::LifecycleFailed { target_id, lifecycle_event, error_code, .. } => {
+                if let Some(row) = bars.rows.get_mut(target_id) {
+                    row.failure = Some(format!("✗ {lifecycle_event} {}", error_code.as_deref().unwrap_or("failed")));
+                }
+                false
+            }
+            Event::TargetFinished { target_id, status, .. } => {
+                match status.as_str() {
+                    "Failed" => bars.failed += 1,
+                    "Skipped" => bars.skipped += 1,
+                    _ => bars.succeeded += 1,
+                }
+                bars.unshown.remove(target_id);
+                // A failed row stays pinned; the others fold into the counter.
+                if status != "Failed" {
+                    bars.rows.remove(target_id);
+                }
+                true
+            }
+            Event::TargetSkipped { .. } => true,
+            _ => return false,
+        };
+        self.redraw(bars);
+        shown
+    }
+
+    fn clear_board(&self, bars: &mut Bars) {
+        bars.rows.clear();
+        bars.unshown.clear();
+        if let Some(bar) = bars.deploy.take() {
+            bar.finish_and_clear();
+        }
+        (bars.succeeded, bars.failed, bars.skipped) = (0, 0, 0);
+    }
 }
 
 impl Default for TtyReporter {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Writes a command's result on stdout; a closed pipe (`ferry history | head`)
+/// ends the output quietly instead of panicking like `println!`.
+fn stdout_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
 }
 
 impl Reporter for TtyReporter {
@@ -70,49 +242,38 @@ impl Reporter for TtyReporter {
                     bar.finish_and_clear();
                 }
             }
-            Event::DeploymentStatus { status, overview, .. } => {
-                let total = overview.total().max(1) as u64;
-                let done = (overview.succeeded + overview.failed + overview.skipped) as u64;
-                let bar = bars.deploy.get_or_insert_with(|| {
-                    let bar = self.multi.add(ProgressBar::new(total));
-                    bar.set_style(
-                        ProgressStyle::with_template("  {spinner} {msg} [{bar:30}] {pos}/{len} instances {elapsed}")
-                            .expect("static template")
-                            .progress_chars("=> "),
-                    );
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    bar
-                });
-                bar.set_length(total);
-                bar.set_position(done);
-                bar.set_message(status.clone());
-            }
             Event::Finished { .. } | Event::Error { .. } => {
-                if let Some(bar) = bars.deploy.take() {
-                    bar.finish_and_clear();
-                }
+                self.clear_board(&mut bars);
                 if let Some(bar) = bars.upload.take() {
                     bar.finish_and_clear();
                 }
             }
             Event::Receipt(r) => {
-                println!("{}", receipt_line(r));
+                stdout_line(&receipt_line(r));
                 return;
             }
             Event::BundleWritten { .. } | Event::Staged { .. } => {
                 if let Some(line) = super::result_line(event) {
-                    println!("{line}");
+                    stdout_line(&line);
                 }
                 return;
             }
             Event::HistoryEntry(h) => {
-                println!("{}", super::plain::sanitize(&super::history_line(h)));
+                stdout_line(&super::plain::sanitize(&super::history_line(h)));
                 return;
             }
-            _ => {}
+            _ => {
+                if self.board(&mut bars, event) {
+                    return;
+                }
+            }
         }
         drop(bars);
         if let Some(text) = describe(event) {
+            // Hook output and AWS messages reach the terminal as text only:
+            // an escape sequence in them must not move the cursor or retitle
+            // the window. ferry's own colour is added after.
+            let text = super::plain::sanitize(&text);
             let text = match event {
                 Event::Error { .. } | Event::LifecycleFailed { .. } | Event::Check { ok: false, .. } => self.paint(text, "31"),
                 Event::Warning { .. } => self.paint(text, "33"),

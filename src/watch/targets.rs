@@ -142,7 +142,8 @@ impl Targets {
             reporter.report(&Event::TargetSkipped { deployment_id: self.deployment_id.clone(), target_id: id.clone() });
             changed = true;
         }
-        for ev in inst.lifecycle_events() {
+        let events_total = inst.lifecycle_events().len() as u32;
+        for (index, ev) in inst.lifecycle_events().iter().enumerate() {
             let name = ev.lifecycle_event_name().unwrap_or_default().to_string();
             // An event without a status has nothing to report yet.
             let Some(status) = ev.status().cloned() else { continue };
@@ -171,6 +172,8 @@ impl Targets {
                     lifecycle_event: name.clone(),
                     status: status.as_str().to_string(),
                     duration_ms,
+                    position: index as u32 + 1,
+                    events_total,
                 });
             }
             if status == LifecycleEventStatus::Failed && self.reported.insert((id.clone(), name.clone())) {
@@ -187,10 +190,19 @@ impl Targets {
                 });
             }
         }
+        let was_done = state.done;
         state.done = matches!(
             target_status,
             Some(TargetStatus::Succeeded | TargetStatus::Failed | TargetStatus::Skipped | TargetStatus::Ready)
         );
+        if detailed && state.done && !was_done {
+            reporter.report(&Event::TargetFinished {
+                deployment_id: self.deployment_id.clone(),
+                target_id: id,
+                status: target_status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            });
+            changed = true;
+        }
         changed
     }
 

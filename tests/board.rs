@@ -1,0 +1,189 @@
+//! The live board on a terminal: ferry runs on a pseudo-terminal, its output
+//! is replayed into a VT100 screen (the `vt100` crate), and the test reads
+//! the screens a person would have seen. The same release with plain output
+//! has no terminal codes at all.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{FERRY, Stack, StackOptions, run};
+
+const ROWS: u16 = 40;
+const COLS: u16 = 160;
+
+fn app(dir: &Path) -> std::path::PathBuf {
+    let app = dir.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("appspec.yml"), "version: 0.0\nos: linux\n").unwrap();
+    std::fs::write(app.join("index.html"), "hi\n").unwrap();
+    app
+}
+
+/// A pseudo-terminal pair of `ROWS`×`COLS`: (controller, terminal).
+fn pty() -> (OwnedFd, OwnedFd) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&controller).unwrap();
+    unlockpt(&controller).unwrap();
+    let name = ptsname(&controller, Vec::new()).unwrap();
+    let terminal: OwnedFd = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap().into();
+    let size = rustix::termios::Winsize { ws_row: ROWS, ws_col: COLS, ws_xpixel: 0, ws_ypixel: 0 };
+    rustix::termios::tcsetwinsize(&terminal, size).unwrap();
+    // As a terminal emulator's pty is: output post-processed, \n as \r\n.
+    let mut attrs = rustix::termios::tcgetattr(&terminal).unwrap();
+    attrs.output_modes |= rustix::termios::OutputModes::OPOST | rustix::termios::OutputModes::ONLCR;
+    rustix::termios::tcsetattr(&terminal, rustix::termios::OptionalActions::Now, &attrs).unwrap();
+    (controller, terminal)
+}
+
+/// Runs `ferry release` with stderr on a terminal; returns every distinct
+/// screen seen while it ran, the last screen, and the exit code.
+fn release_on_a_terminal(stack: &Stack, dir: &Path, extra: &[&str]) -> (Vec<String>, String, i32) {
+    let app = app(dir);
+    let config = stack.write_config(dir, "production");
+    let (controller, terminal) = pty();
+    let mut cmd = stack.ferry_command(FERRY);
+    cmd.args(["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m", "--config"])
+        .arg(&config)
+        .args(extra)
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
+    let mut child = cmd.spawn().unwrap();
+    // Only ferry may hold the terminal side open, so that its exit ends
+    // the reader below (EIO); the Command keeps its copy until dropped.
+    drop(cmd);
+    drop(terminal);
+
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
+    let screens = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let (parser, screens) = (parser.clone(), screens.clone());
+        let mut file = std::fs::File::from(controller);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            // EIO once the last terminal side closes: ferry has exited.
+            while let Ok(n) = file.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut p = parser.lock().unwrap();
+                p.process(&buf[..n]);
+                let screen = rows(p.screen());
+                let mut s = screens.lock().unwrap();
+                if s.last() != Some(&screen) {
+                    s.push(screen);
+                }
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "ferry did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    reader.join().unwrap();
+    let last = rows(parser.lock().unwrap().screen());
+    let screens = screens.lock().unwrap().clone();
+    (screens, last, status.code().unwrap_or(-1))
+}
+
+/// The screen row by row (`contents()` would join a row that fills the
+/// width with the next, as if it had wrapped).
+fn rows(screen: &vt100::Screen) -> String {
+    screen.rows(0, COLS).map(|r| r.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// A board row: `  i-… <event> <status> [bar] n/m elapsed`.
+fn row_of(screen: &str) -> Option<&str> {
+    screen.lines().find(|l| l.trim_start().starts_with("i-") && l.contains('[') && l.contains('/'))
+}
+
+#[test]
+fn the_board_shows_a_row_per_instance_in_flight_and_folds_finished_ones_into_the_totals() {
+    // Half at a time: two instances side by side, then the other two while
+    // the first two already count as done.
+    let stack = Stack::start_with(StackOptions { instances: 4, step_delay: Duration::from_millis(300), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let (screens, last, code) =
+        release_on_a_terminal(&stack, dir.path(), &["--deployment-config", "CodeDeployDefault.HalfAtATime"]);
+    assert_eq!(code, 0, "{last}");
+
+    // A screen is read after every chunk ferry writes, so some are frames
+    // half drawn; a whole frame ends with the totals line.
+    let whole = |s: &&String| s.lines().rfind(|l| !l.is_empty()).is_some_and(|l| l.contains("instances"));
+    let with_rows: Vec<&String> = screens.iter().filter(|s| row_of(s).is_some()).filter(whole).collect();
+    assert!(!with_rows.is_empty(), "no screen showed an instance row:\n{}", screens.join("\n-----\n"));
+    let busiest = with_rows.iter().max_by_key(|s| s.lines().filter(|l| row_of(l).is_some()).count()).unwrap();
+    let rows: Vec<&str> = busiest.lines().filter(|l| row_of(l).is_some()).collect();
+    // Shown with --no-capture: the capture in docs/output.md comes from here.
+    eprintln!("busiest screen:\n{busiest}");
+    assert!(rows.len() >= 2, "instances running side by side each have their own row:\n{busiest}");
+    let events =
+        ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall", "ApplicationStart", "ValidateService"];
+    for row in &rows {
+        assert!(events.iter().any(|e| row.contains(e)), "a row names its lifecycle event: {row}");
+        assert!(row.contains("/7"), "a row's bar runs through the revision's seven events: {row}");
+    }
+    // The totals line sits below the rows and counts finished instances.
+    let totals = busiest.lines().collect::<Vec<_>>().iter().rposition(|l| l.contains("instances")).expect("a totals line");
+    let last_row = busiest.lines().collect::<Vec<_>>().iter().rposition(|l| row_of(l).is_some()).unwrap();
+    assert!(totals > last_row, "the totals line is last:\n{busiest}");
+    assert!(
+        screens.iter().any(|s| s.contains("· 2 done") && row_of(s).is_some()),
+        "the first half folds into the counter while the second half runs:\n{}",
+        screens.join("\n-----\n")
+    );
+
+    // At the end the board is gone and the outcome is printed.
+    assert!(row_of(&last).is_none(), "no row left after the end:\n{last}");
+    assert!(last.contains("succeeded"), "{last}");
+}
+
+#[test]
+fn a_failed_instance_stays_pinned_with_its_event_and_error_code() {
+    let stack = Stack::start_with(StackOptions {
+        instances: 3,
+        step_delay: Duration::from_millis(300),
+        group_tags: vec![("emulator:fail-event".into(), "AfterInstall".into()), ("emulator:fail-instances".into(), "1".into())],
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    // One at a time: the first instance's failure fails the deployment.
+    let (screens, last, code) =
+        release_on_a_terminal(&stack, dir.path(), &["--deployment-config", "CodeDeployDefault.OneAtATime"]);
+    assert_eq!(code, 3, "{last}");
+    let pinned = screens
+        .iter()
+        .find_map(|s| s.lines().find(|l| l.trim_start().starts_with("i-") && l.contains("✗ AfterInstall ScriptFailed")));
+    assert!(pinned.is_some(), "the failed row shows ✗, the event and the code:\n{}", screens.join("\n-----\n"));
+    if let Some(screen) = screens.iter().rfind(|s| s.contains("✗ AfterInstall") && s.contains("instances")) {
+        eprintln!("pinned screen:\n{screen}");
+    }
+    assert!(screens.iter().any(|s| s.contains("1 failed")), "the totals count the failure");
+}
+
+#[test]
+fn plain_output_of_the_same_release_has_no_terminal_codes() {
+    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let config = stack.write_config(dir.path(), "production");
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(["release", app.to_str().unwrap(), "--env", "production", "--wait", "--progress", "plain", "--config"])
+        .arg(&config));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stderr.contains('\u{1b}') && !out.stderr.contains('\r'), "{}", out.stderr);
+    assert!(out.stderr.contains("AfterInstall Succeeded"), "plain keeps its per-event lines:\n{}", out.stderr);
+}
