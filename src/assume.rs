@@ -386,6 +386,7 @@ mod tests {
             kms_key_id: None,
             tags: Default::default(),
             metadata: Default::default(),
+            deploy: Default::default(),
         }
     }
 

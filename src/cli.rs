@@ -113,6 +113,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Stop a running deployment, optionally rolling it back.
     Stop(StopArgs),
+    /// Continue a blue/green deployment that is Ready: reroute traffic, then follow it to its end.
+    Continue(ContinueArgs),
     /// List the group's recent deployments from CodeDeploy (survives a Jenkins restart).
     History(HistoryArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -185,6 +187,7 @@ impl TargetArgs {
                 application: self.application.clone(),
                 deployment_group: self.deployment_group.clone(),
                 deployment_config: self.deployment_config.clone(),
+                ..Overrides::default()
             },
             unsafe_session_seconds: self.unsafe_session_seconds,
         }
@@ -257,6 +260,59 @@ pub struct ReleaseArgs {
     /// How the bundle is built and uploaded.
     #[command(flatten)]
     pub shipping: ShippingArgs,
+    /// CreateDeployment options.
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+/// CreateDeployment options, as `aws deploy create-deployment` names them;
+/// each overrides the ferry.toml key of the same name.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// What the agent does with a file at the destination that the previous
+    /// revision did not install: DISALLOW (fail Install), OVERWRITE or RETAIN.
+    #[arg(long, value_name = "BEHAVIOR", value_parser = crate::config::FileExistsBehavior::parse)]
+    pub file_exists_behavior: Option<crate::config::FileExistsBehavior>,
+    /// A failing ApplicationStop hook (of the revision being replaced) does not fail the deployment.
+    #[arg(long)]
+    pub ignore_application_stop_failures: bool,
+    /// Deploy only to these instances of the group: tag:KEY=VALUE, tag:KEY or
+    /// asg:NAME; repeat for more (replaces ferry.toml's target_instances).
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target_instances: Vec<String>,
+    /// Deploy only to instances not already running the group's current revision.
+    #[arg(long)]
+    pub update_outdated_instances_only: bool,
+    /// Text put before ferry's own deployment description (which keeps the build).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Go on when CloudWatch cannot be polled for the alarms of the
+    /// environment's override_alarm_configuration.
+    #[arg(long)]
+    pub ignore_poll_alarm_failure: bool,
+}
+
+fn parse_target(s: &str) -> Result<String, String> {
+    crate::config::TargetInstances::default().add_flag(s).map(|()| s.to_string())
+}
+
+impl DeployArgs {
+    /// Puts these flags into the overrides of a selection.
+    pub fn apply(&self, o: &mut Overrides) {
+        o.file_exists_behavior = self.file_exists_behavior;
+        o.ignore_application_stop_failures = self.ignore_application_stop_failures;
+        if !self.target_instances.is_empty() {
+            let mut t = crate::config::TargetInstances::default();
+            for v in &self.target_instances {
+                // Each value passed parse_target already.
+                let _ = t.add_flag(v);
+            }
+            o.target_instances = Some(t);
+        }
+        o.update_outdated_instances_only = self.update_outdated_instances_only;
+        o.description = self.description.clone();
+        o.ignore_poll_alarm_failure = self.ignore_poll_alarm_failure;
+    }
 }
 
 /// Bundle format and upload settings, shared by `release` and `upload`.
@@ -424,6 +480,26 @@ pub struct RollbackArgs {
     /// Abort handling and the receipt.
     #[command(flatten)]
     pub ending: EndingArgs,
+    /// CreateDeployment options.
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+/// `ferry continue`.
+#[derive(Debug, Args)]
+pub struct ContinueArgs {
+    /// The deployment waiting in Ready (d-XXXXXXXXX).
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub deployment_id: String,
+    /// Which environment (for the role and region), and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only ask CodeDeploy to continue; do not follow the deployment.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How to follow.
+    #[command(flatten)]
+    pub follow: FollowArgs,
 }
 
 /// `ferry stop`.

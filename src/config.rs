@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod arn;
+mod deploy_options;
 pub use arn::RoleArn;
+pub use deploy_options::{
+    AlarmOverride, BUILD_MARKER, DeployOptions, FileExistsBehavior, TagFilter, TagFilterType, TargetInstances,
+};
 
 /// The file ferry looks for in the working directory when neither `--config`
 /// nor `FERRY_CONFIG` names one.
@@ -63,6 +67,19 @@ pub struct EnvSettings {
     /// Extra S3 user metadata for uploaded bundles (`[env.NAME.metadata]`);
     /// ferry's own `ferry-*` keys cannot be overridden.
     pub metadata: Option<BTreeMap<String, String>>,
+    /// CreateDeployment `fileExistsBehavior`: DISALLOW, OVERWRITE or RETAIN.
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+    /// CreateDeployment `ignoreApplicationStopFailures`.
+    pub ignore_application_stop_failures: Option<bool>,
+    /// CreateDeployment `targetInstances` (`[env.NAME.target_instances]`).
+    pub target_instances: Option<TargetInstances>,
+    /// CreateDeployment `updateOutdatedInstancesOnly`.
+    pub update_outdated_instances_only: Option<bool>,
+    /// Text put before ferry's own deployment description.
+    pub description: Option<String>,
+    /// CreateDeployment `overrideAlarmConfiguration`
+    /// (`[env.NAME.override_alarm_configuration]`).
+    pub override_alarm_configuration: Option<AlarmOverride>,
 }
 
 /// `duration` as written: a number of seconds or a string like `1h`.
@@ -124,6 +141,8 @@ pub struct Environment {
     pub tags: BTreeMap<String, String>,
     /// Extra user metadata for uploaded bundles.
     pub metadata: BTreeMap<String, String>,
+    /// CreateDeployment's options beyond revision and group.
+    pub deploy: DeployOptions,
 }
 
 /// The settings a command-line flag can override; the rest come only from
@@ -146,6 +165,18 @@ pub struct Overrides {
     pub deployment_group: Option<String>,
     /// `--deployment-config`.
     pub deployment_config: Option<String>,
+    /// `--file-exists-behavior`.
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+    /// `--ignore-application-stop-failures`.
+    pub ignore_application_stop_failures: bool,
+    /// `--target-instances` (replaces the file's when given).
+    pub target_instances: Option<TargetInstances>,
+    /// `--update-outdated-instances-only`.
+    pub update_outdated_instances_only: bool,
+    /// `--description`.
+    pub description: Option<String>,
+    /// `--ignore-poll-alarm-failure`: sets it on the alarm override.
+    pub ignore_poll_alarm_failure: bool,
 }
 
 /// Where the configuration comes from and which environment to take.
@@ -307,6 +338,7 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         v.ok_or_else(|| ConfigError::Missing { env: name.clone(), key, flag: key.replace('_', "-") })
     };
 
+    let deploy = deploy_options(&file, flags)?;
     let role_arn = required("role_arn", pick(&flags.role_arn, file.role_arn))?;
     let role =
         RoleArn::parse(&role_arn).map_err(|reason| ConfigError::Invalid { key: "role_arn", value: role_arn.clone(), reason })?;
@@ -354,7 +386,40 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         kms_key_id: file.kms_key_id.filter(|v| !v.is_empty()),
         tags: validate_tags(file.tags.unwrap_or_default())?,
         metadata: validate_metadata(file.metadata.unwrap_or_default())?,
+        deploy,
     })
+}
+
+/// The CreateDeployment options: a flag wins over the file, a true switch
+/// on either side turns the option on.
+fn deploy_options(file: &EnvSettings, flags: &Overrides) -> Result<DeployOptions, ConfigError> {
+    let mut override_alarm_configuration = file.override_alarm_configuration.clone();
+    if flags.ignore_poll_alarm_failure {
+        match override_alarm_configuration.as_mut() {
+            Some(o) => o.ignore_poll_alarm_failure = true,
+            None => {
+                return Err(ConfigError::Invalid {
+                    key: "override_alarm_configuration",
+                    value: "--ignore-poll-alarm-failure".into(),
+                    reason: "the flag changes this deployment's alarm override, and the environment has none: add \
+                             [env.NAME.override_alarm_configuration] with `enabled` and `alarms` to ferry.toml"
+                        .into(),
+                });
+            }
+        }
+    }
+    let options = DeployOptions {
+        file_exists_behavior: flags.file_exists_behavior.or(file.file_exists_behavior),
+        ignore_application_stop_failures: flags.ignore_application_stop_failures
+            || file.ignore_application_stop_failures.unwrap_or(false),
+        target_instances: flags.target_instances.clone().or_else(|| file.target_instances.clone()),
+        update_outdated_instances_only: flags.update_outdated_instances_only
+            || file.update_outdated_instances_only.unwrap_or(false),
+        description: flags.description.clone().or_else(|| file.description.clone()),
+        override_alarm_configuration,
+    };
+    options.validate().map_err(|(key, value, reason)| ConfigError::Invalid { key, value, reason })?;
+    Ok(options)
 }
 
 /// `duration` in STS's accepted range. Real STS refuses anything outside
@@ -556,6 +621,7 @@ impl Environment {
             kms_key_id: None,
             tags: Default::default(),
             metadata: Default::default(),
+            deploy: Default::default(),
         }
     }
 }

@@ -133,6 +133,7 @@ pub fn deploy(env: &Environment) -> Value {
                 "codedeploy:GetDeployment",
                 "codedeploy:GetDeploymentGroup",
                 "codedeploy:StopDeployment",
+                "codedeploy:ContinueDeployment",
                 // rollback, history and the busy-group queue read the group's past.
                 "codedeploy:ListDeployments",
                 "codedeploy:BatchGetDeployments",
@@ -287,6 +288,7 @@ mod tests {
         (".get_deployment()", "codedeploy:GetDeployment"),
         (".get_deployment_group()", "codedeploy:GetDeploymentGroup"),
         (".stop_deployment()", "codedeploy:StopDeployment"),
+        (".continue_deployment()", "codedeploy:ContinueDeployment"),
         (".list_deployments()", "codedeploy:ListDeployments"),
         (".batch_get_deployments()", "codedeploy:BatchGetDeployments"),
         (".list_deployment_targets()", "codedeploy:ListDeploymentTargets"),

@@ -31,7 +31,9 @@ async fn release(
     reporter: &dyn Reporter,
     r: &mut Receipt,
 ) -> Result<ExitCode, Error> {
-    let env = config::resolve(&args.target.selection(config_path))?;
+    let mut selection = args.target.selection(config_path);
+    args.deploy.apply(&mut selection.overrides);
+    let env = config::resolve(&selection)?;
     receipt::set_target(r, &env);
     let bundle = super::prepare_bundle(&args.path, args.shipping.bundle_type, reporter)?;
     r.sha256 = bundle.sha256.clone();
@@ -56,7 +58,7 @@ async fn release(
         Some(b) => b.marker(),
         None => format!("ferry release {}", BuildEnv::current().build_tag.as_deref().unwrap_or("manual")),
     };
-    let description = format!("{who} by {} (sha256 {})", session.session_name, &bundle.sha256[..12]);
+    let description = env.deploy.describe(&format!("{who} by {} (sha256 {})", session.session_name, &bundle.sha256[..12]));
     let request = queue::Request {
         env: &env,
         revision: deploy::revision(&uploaded, bundle.kind),

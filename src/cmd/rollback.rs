@@ -28,7 +28,9 @@ async fn roll_back(
     reporter: &dyn Reporter,
     r: &mut Receipt,
 ) -> Result<ExitCode, Error> {
-    let env = config::resolve(&args.target.selection(config_path))?;
+    let mut selection = args.target.selection(config_path);
+    args.deploy.apply(&mut selection.overrides);
+    let env = config::resolve(&selection)?;
     receipt::set_target(r, &env);
     let (sdk, session) = super::assume_role(&env, reporter).await?;
     receipt::set_session(r, &session);
@@ -45,7 +47,8 @@ async fn roll_back(
     r.sha256 = deployments::sha256_of_key(&r.key).unwrap_or_default();
 
     let from = plan.from.as_ref().and_then(|d| d.deployment_id()).unwrap_or("nothing");
-    let description = format!("ferry rollback by {} from {from} to {}", session.session_name, deployments::s3_url(rev));
+    let description =
+        env.deploy.describe(&format!("ferry rollback by {} from {from} to {}", session.session_name, deployments::s3_url(rev)));
     let request = queue::Request {
         env: &env,
         revision: plan.revision_location(),
