@@ -167,6 +167,14 @@ pub struct TargetArgs {
     /// CodeDeploy deployment configuration (default: the group's).
     #[arg(long)]
     pub deployment_config: Option<String>,
+    /// Keyless: a file holding an OIDC id token to exchange with
+    /// AssumeRoleWithWebIdentity (Jenkins' OpenID Connect Provider plugin).
+    #[arg(long, env = "AWS_WEB_IDENTITY_TOKEN_FILE", value_name = "FILE", hide_env_values = true)]
+    pub web_identity_token_file: Option<PathBuf>,
+    /// Keyless: the role the token is exchanged for; when it is the deployer
+    /// role itself, ferry makes no further AssumeRole.
+    #[arg(long, env = "AWS_ROLE_ARN", value_name = "ARN")]
+    pub web_identity_role_arn: Option<String>,
     /// Test emulators only: session length in seconds below STS's 900 s floor.
     #[arg(long, hide = true, env = "FERRY_UNSAFE_SESSION_SECONDS", value_name = "SECONDS")]
     pub unsafe_session_seconds: Option<u64>,
@@ -187,6 +195,8 @@ impl TargetArgs {
                 application: self.application.clone(),
                 deployment_group: self.deployment_group.clone(),
                 deployment_config: self.deployment_config.clone(),
+                web_identity_token_file: self.web_identity_token_file.clone(),
+                web_identity_role_arn: self.web_identity_role_arn.clone(),
                 ..Overrides::default()
             },
             unsafe_session_seconds: self.unsafe_session_seconds,
@@ -386,6 +396,19 @@ pub struct PolicyArgs {
     /// previous role of `role_chain`, else the identity running ferry.
     #[arg(long, value_name = "ARN")]
     pub principal: Vec<String>,
+    /// With `trust`: trust tokens from this OIDC issuer instead (keyless
+    /// Jenkins: the OpenID Connect Provider plugin's issuer, e.g.
+    /// https://jenkins.example.com/oidc). Default: ferry.toml's `oidc_issuer`.
+    #[arg(long, value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// With --oidc-issuer: the token audience the role accepts (default:
+    /// ferry.toml's `oidc_audience`, else sts.amazonaws.com).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+    /// With --oidc-issuer: the `sub` claim the role accepts, e.g. the job's
+    /// URL https://jenkins.example.com/job/web-deploy/ (`*` and `?` match).
+    #[arg(long, value_name = "PATTERN")]
+    pub subject: Option<String>,
 }
 
 /// `ferry exec`.

@@ -80,6 +80,31 @@ pub struct EnvSettings {
     /// CreateDeployment `overrideAlarmConfiguration`
     /// (`[env.NAME.override_alarm_configuration]`).
     pub override_alarm_configuration: Option<AlarmOverride>,
+    /// Keyless first hop: the file holding an OIDC token (Jenkins' OpenID
+    /// Connect Provider plugin); the standard `AWS_WEB_IDENTITY_TOKEN_FILE`
+    /// otherwise.
+    pub web_identity_token_file: Option<PathBuf>,
+    /// The role the token is exchanged for; `AWS_ROLE_ARN` otherwise. When it
+    /// is `role_arn` itself, no further AssumeRole is made.
+    pub web_identity_role_arn: Option<String>,
+    /// The OIDC issuer the token must come from (`ferry doctor` checks it;
+    /// `ferry policy trust` trusts it).
+    pub oidc_issuer: Option<String>,
+    /// The audience the token must carry (`sts.amazonaws.com` by convention).
+    pub oidc_audience: Option<String>,
+}
+
+/// A first hop by web identity (AssumeRoleWithWebIdentity).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebIdentity {
+    /// The token file, read at every refresh.
+    pub token_file: PathBuf,
+    /// The role the token is exchanged for.
+    pub role: RoleArn,
+    /// The issuer the token must come from, when configured.
+    pub issuer: Option<String>,
+    /// The audience the token must carry, when configured.
+    pub audience: Option<String>,
 }
 
 /// `duration` as written: a number of seconds or a string like `1h`.
@@ -143,6 +168,8 @@ pub struct Environment {
     pub metadata: BTreeMap<String, String>,
     /// CreateDeployment's options beyond revision and group.
     pub deploy: DeployOptions,
+    /// A keyless first hop, when configured.
+    pub web_identity: Option<WebIdentity>,
 }
 
 /// The settings a command-line flag can override; the rest come only from
@@ -177,6 +204,10 @@ pub struct Overrides {
     pub description: Option<String>,
     /// `--ignore-poll-alarm-failure`: sets it on the alarm override.
     pub ignore_poll_alarm_failure: bool,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` (or `--web-identity-token-file`).
+    pub web_identity_token_file: Option<PathBuf>,
+    /// `AWS_ROLE_ARN` (or `--web-identity-role-arn`).
+    pub web_identity_role_arn: Option<String>,
 }
 
 /// Where the configuration comes from and which environment to take.
@@ -339,6 +370,7 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
     };
 
     let deploy = deploy_options(&file, flags)?;
+    let web_identity = web_identity(&file, flags)?;
     let role_arn = required("role_arn", pick(&flags.role_arn, file.role_arn))?;
     let role =
         RoleArn::parse(&role_arn).map_err(|reason| ConfigError::Invalid { key: "role_arn", value: role_arn.clone(), reason })?;
@@ -387,7 +419,48 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         tags: validate_tags(file.tags.unwrap_or_default())?,
         metadata: validate_metadata(file.metadata.unwrap_or_default())?,
         deploy,
+        web_identity,
     })
+}
+
+/// The web identity hop from the file's keys and the standard variables;
+/// the token file and the role come together or not at all.
+fn web_identity(file: &EnvSettings, flags: &Overrides) -> Result<Option<WebIdentity>, ConfigError> {
+    let token_file = flags.web_identity_token_file.clone().or_else(|| file.web_identity_token_file.clone());
+    let role = flags.web_identity_role_arn.clone().or_else(|| file.web_identity_role_arn.clone());
+    let (token_file, role) = match (token_file, role) {
+        (None, None) => return Ok(None),
+        (Some(t), Some(r)) => (t, r),
+        (Some(t), None) => {
+            return Err(ConfigError::Invalid {
+                key: "web_identity_role_arn",
+                value: String::new(),
+                reason: format!(
+                    "a web identity token file is set ({}) but no role to exchange it for: set AWS_ROLE_ARN (as \
+                     withCredentials does for the OIDC plugin's credential) or `web_identity_role_arn`",
+                    t.display()
+                ),
+            });
+        }
+        (None, Some(r)) => {
+            return Err(ConfigError::Invalid {
+                key: "web_identity_token_file",
+                value: String::new(),
+                reason: format!(
+                    "a web identity role is set ({r}) but no token file: bind the OIDC plugin's \
+                     \"id token as file\" credential to AWS_WEB_IDENTITY_TOKEN_FILE, or set `web_identity_token_file`"
+                ),
+            });
+        }
+    };
+    let role =
+        RoleArn::parse(&role).map_err(|reason| ConfigError::Invalid { key: "web_identity_role_arn", value: role, reason })?;
+    Ok(Some(WebIdentity {
+        token_file,
+        role,
+        issuer: file.oidc_issuer.clone().filter(|s| !s.is_empty()),
+        audience: file.oidc_audience.clone().filter(|s| !s.is_empty()),
+    }))
 }
 
 /// The CreateDeployment options: a flag wins over the file, a true switch
@@ -622,6 +695,7 @@ impl Environment {
             tags: Default::default(),
             metadata: Default::default(),
             deploy: Default::default(),
+            web_identity: None,
         }
     }
 }
