@@ -315,12 +315,12 @@ fn expected(code: &str) -> (&'static str, &'static [&'static str]) {
 /// One harness run: a JSON line per code, keyed by code.
 fn harness(args: &[&str]) -> std::collections::BTreeMap<String, serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
-    let receipts = dir.path().join("receipts.json");
-    std::fs::write(&receipts, receipts().to_string()).unwrap();
+    let receipts_file = dir.path().join("receipts.json");
+    std::fs::write(&receipts_file, receipts().to_string()).unwrap();
     let out = groovy()
         .arg("scripts/groovy/harness.groovy")
         .arg("--receipts")
-        .arg(&receipts)
+        .arg(&receipts_file)
         .arg("--codes")
         .arg(CODES.join(","))
         .args(args)
@@ -502,7 +502,7 @@ fn shared_library_steps_set_the_documented_result_for_each_exit_code() {
         let returned = &release[code]["returned"];
         assert_eq!(returned["result"], result, "{returned}");
         assert_eq!(returned["code"], code.parse::<i64>().unwrap());
-        assert_eq!(returned["deploymentId"], format!("d-TEST{:0>5}", code), "{returned}");
+        assert_eq!(returned["deploymentId"], format!("d-TEST{code:0>5}"), "{returned}");
     }
     assert_eq!(release["7"]["returned"]["rollbackDeploymentId"], "d-ROLL00007");
     let script = release["0"]["sh"][0].as_str().unwrap();
