@@ -1,27 +1,39 @@
 // Shared-library step: ferryRelease(env: 'production', bundle: 'build/app')
 //
-// Runs `ferry release <bundle> --env <env> --wait …` in one sh step and fails
-// the build with ferry's exit code. See ferryRelease.txt for every option.
+// Runs `ferry release <bundle> --env <env> …` in one sh step: ferry bundles,
+// uploads, deploys and follows the deployment to its end. Its exit code then
+// sets the build result through ferryResult (docs/jenkins.md, "Exit codes and
+// the build result"), with the deployment id and outcome from the receipt.
+// See ferryRelease.txt for every option.
 
 def call(Map args = [:]) {
     String environment = required(args, 'env')
     String bundle = required(args, 'bundle')
+    String receipt = (args.receipt ?: 'ferry-receipt.json') as String
     List<String> cmd = [(args.ferry ?: 'ferry') as String, 'release', bundle, '--env', environment]
     if (args.get('wait', true)) {
-        cmd << '--wait'
         cmd += ['--timeout', (args.timeout ?: '50m') as String]
+    } else {
+        // Only create the deployment; exit 0 once CodeDeploy has it.
+        cmd << '--no-wait'
     }
+    cmd += ['--queue-timeout', (args.queueTimeout ?: '30m') as String]
     if (args.rollbackOn) {
         cmd += ['--rollback-on', args.rollbackOn as String]
     }
-    cmd += ['--receipt', (args.receipt ?: 'ferry-receipt.json') as String]
+    cmd += ['--receipt', receipt]
     if (args.config) {
         cmd += ['--config', args.config as String]
     }
     for (Object extra : (args.extraArgs ?: [])) {
         cmd << (extra as String)
     }
-    return sh(label: "ferry release ${environment}", script: cmd.collect { quote(it) }.join(' '), returnStatus: args.returnStatus ?: false)
+    int code = sh(label: "ferry release ${environment}", script: cmd.collect { quote(it) }.join(' '), returnStatus: true)
+    if (args.returnStatus) {
+        // The caller maps the code itself (see ferryResult).
+        return code
+    }
+    return ferryResult(code: code, receipt: receipt, label: "ferry release ${environment}", env: environment)
 }
 
 private String required(Map args, String key) {
