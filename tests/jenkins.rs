@@ -308,12 +308,12 @@ fn expected(code: &str) -> (&'static str, &'static [&'static str]) {
 /// One harness run: a JSON line per code, keyed by code.
 fn harness(args: &[&str]) -> std::collections::BTreeMap<String, serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
-    let receipts = dir.path().join("receipts.json");
-    std::fs::write(&receipts, receipts().to_string()).unwrap();
+    let receipts_file = dir.path().join("receipts.json");
+    std::fs::write(&receipts_file, receipts().to_string()).unwrap();
     let out = groovy()
         .arg("scripts/groovy/harness.groovy")
         .arg("--receipts")
-        .arg(&receipts)
+        .arg(&receipts_file)
         .arg("--codes")
         .arg(CODES.join(","))
         .args(args)
