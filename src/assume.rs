@@ -16,7 +16,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_sts::config::Region;
 
-pub use hop::{HopError, HopProvider, HopRequest};
+pub use hop::{HopError, HopFailure, HopProvider, HopRequest};
 
 use crate::aws_error::{describe_sdk_error, find_source, is_unreachable};
 use crate::config::{Environment, RoleArn};
@@ -167,8 +167,13 @@ pub struct AssumeOptions {
 /// STS's limit on sessions obtained with role-chained credentials.
 pub const CHAINED_SESSION_LIMIT: Duration = Duration::from_secs(3600);
 
-/// The AssumeRole calls ferry will make, in order, and sentences about what
-/// it had to adjust to make them valid (for the log).
+/// The STS calls ferry will make, in order, and sentences about what it
+/// had to adjust to make them valid (for the log).
+///
+/// With a web identity (`web_identity_*` or the standard
+/// `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`), the first call is
+/// AssumeRoleWithWebIdentity; when its role is the deployer itself, it is
+/// the only call: no long-lived key and no second role anywhere.
 pub fn plan(env: &Environment, opts: &AssumeOptions) -> (Vec<HopRequest>, Vec<String>) {
     let mut notes = Vec::new();
     let mut duration = opts.duration.unwrap_or(env.duration);
@@ -179,36 +184,85 @@ pub fn plan(env: &Environment, opts: &AssumeOptions) -> (Vec<HopRequest>, Vec<St
             duration.as_secs()
         ));
     }
-    if !env.role_chain.is_empty() && duration > CHAINED_SESSION_LIMIT {
+    // The web identity hop, unless its role is the deployer: then it is the
+    // deployer's hop itself.
+    let direct = env.web_identity.as_ref().is_some_and(|w| w.role == env.role && env.role_chain.is_empty());
+    let first: Option<&RoleArn> = env.web_identity.as_ref().filter(|_| !direct).map(|w| &w.role);
+    let assumed: Vec<&RoleArn> = env.role_chain.iter().chain(std::iter::once(&env.role)).collect();
+    let chained = assumed.len() > 1 || first.is_some();
+    if chained && duration > CHAINED_SESSION_LIMIT {
         notes.push(format!(
             "duration is {} s, but STS limits role-chained sessions to 1 hour, so each hop of the {}-role chain asks \
              for 3600 s; ferry refreshes the chain before it expires, so long deployments still finish.",
             duration.as_secs(),
-            env.role_chain.len() + 1
+            assumed.len() + usize::from(first.is_some())
         ));
         duration = CHAINED_SESSION_LIMIT;
     }
-    let roles: Vec<&RoleArn> = env.role_chain.iter().chain(std::iter::once(&env.role)).collect();
-    let of = roles.len();
-    let hops = roles
-        .into_iter()
-        .enumerate()
-        .map(|(i, role)| {
-            let last = i + 1 == of;
-            HopRequest {
-                role: role.clone(),
-                position: i + 1,
-                of,
-                session_name: opts.session_name.clone(),
-                external_id: if last { env.external_id.clone() } else { None },
-                duration,
-                tags: opts.tags.clone(),
-                source_identity: if i == 0 { opts.source_identity.clone() } else { None },
-                policy: if last { opts.policy.clone() } else { None },
+    if direct {
+        for (set, what) in [
+            (env.external_id.is_some(), "external_id"),
+            (!opts.tags.is_empty(), "session_tags"),
+            (opts.source_identity.is_some(), "source_identity"),
+        ] {
+            if set {
+                notes.push(format!(
+                    "{what} is not sent: the role is assumed with a web identity, where the OIDC token's claims stand in \
+                     for it (pin them in the trust policy, see `ferry policy trust --oidc-issuer`)."
+                ));
             }
-        })
-        .collect();
+        }
+    }
+    let of = assumed.len() + usize::from(first.is_some());
+    let mut hops = Vec::with_capacity(of);
+    if let (Some(role), Some(w)) = (first, &env.web_identity) {
+        hops.push(web_identity_hop(role, &w.token_file, of, opts, duration, None));
+    }
+    let offset = hops.len();
+    for (i, role) in assumed.into_iter().enumerate() {
+        let position = offset + i + 1;
+        let last = position == of;
+        if direct && let Some(w) = &env.web_identity {
+            hops.push(web_identity_hop(role, &w.token_file, of, opts, duration, opts.policy.clone()));
+            continue;
+        }
+        hops.push(HopRequest {
+            role: role.clone(),
+            position,
+            of,
+            session_name: opts.session_name.clone(),
+            external_id: if last { env.external_id.clone() } else { None },
+            duration,
+            tags: opts.tags.clone(),
+            // STS carries it down the chain from the first AssumeRole.
+            source_identity: if i == 0 { opts.source_identity.clone() } else { None },
+            policy: if last { opts.policy.clone() } else { None },
+            web_identity_token_file: None,
+        });
+    }
     (hops, notes)
+}
+
+fn web_identity_hop(
+    role: &RoleArn,
+    token_file: &std::path::Path,
+    of: usize,
+    opts: &AssumeOptions,
+    duration: Duration,
+    policy: Option<String>,
+) -> HopRequest {
+    HopRequest {
+        role: role.clone(),
+        position: 1,
+        of,
+        session_name: opts.session_name.clone(),
+        external_id: None,
+        duration,
+        tags: Vec::new(),
+        source_identity: None,
+        policy,
+        web_identity_token_file: Some(token_file.to_path_buf()),
+    }
 }
 
 /// Builds the chain of [`HopProvider`]s on top of `base`'s credentials and
@@ -217,7 +271,15 @@ pub fn plan(env: &Environment, opts: &AssumeOptions) -> (Vec<HopRequest>, Vec<St
 fn chain(base: &SdkConfig, hops: Vec<HopRequest>) -> SdkConfig {
     let mut config = base.clone();
     for hop in hops {
-        let sts = aws_sdk_sts::Client::new(&config);
+        let sts = if hop.web_identity_token_file.is_some() {
+            // The token is the credential: the call goes unsigned, so an
+            // agent without any AWS key never needs one.
+            let mut unsigned = aws_sdk_sts::config::Builder::from(&config);
+            unsigned.set_credentials_provider(None);
+            aws_sdk_sts::Client::from_conf(unsigned.build())
+        } else {
+            aws_sdk_sts::Client::new(&config)
+        };
         let provider = HopProvider::new(sts, hop);
         config = base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
     }
@@ -265,7 +327,7 @@ pub async fn credentials(env: &Environment, opts: &AssumeOptions) -> Result<Cred
     match provider.provide_credentials().await {
         Ok(creds) => Ok(creds),
         Err(err) => {
-            let unreachable = find_source::<HopError>(&err).is_some_and(|h| is_unreachable(&h.source));
+            let unreachable = find_source::<HopError>(&err).is_some_and(|h| h.source.unreachable());
             Err(classify(&base, env, &err, unreachable).await)
         }
     }
@@ -358,10 +420,22 @@ fn credentials_detail(err: &CredentialsError) -> String {
 /// STS's code and message; when the SDK could not parse an error body (some
 /// proxies and emulators answer in another shape), its status and text.
 fn describe_hop_error(hop: &HopError) -> String {
-    use aws_sdk_sts::error::ProvideErrorMetadata;
-    let described = describe_sdk_error(&hop.source);
-    let parsed = hop.source.as_service_error().is_some_and(|e| e.code().is_some());
-    match hop.source.raw_response() {
+    match &hop.source {
+        HopFailure::AssumeRole(e) => describe_sts_error(e),
+        HopFailure::WebIdentity(e) => describe_sts_error(e),
+        other => other.to_string(),
+    }
+}
+
+fn describe_sts_error<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> String
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let described = describe_sdk_error(e);
+    let parsed = e.as_service_error().is_some_and(|e| e.code().is_some());
+    match e.raw_response() {
         Some(raw) if !parsed => {
             let body = raw.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
             let text = strip_markup(&body);
@@ -487,6 +561,8 @@ mod tests {
             kms_key_id: None,
             tags: Default::default(),
             metadata: Default::default(),
+            deploy: Default::default(),
+            web_identity: None,
         }
     }
 

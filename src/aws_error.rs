@@ -42,6 +42,11 @@ pub fn is_unreachable<E, R>(err: &aws_smithy_runtime_api::client::result::SdkErr
 
 /// Joins an error and its sources with ": ", skipping repeats, so nested
 /// SDK errors read as one sentence.
+///
+/// Not `aws_smithy_types::error::display::DisplayErrorContext`: that one
+/// also appends the error's `Debug` form (the raw response with its
+/// headers), which is neither one sentence nor something a Jenkins log
+/// should carry.
 pub fn chain(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);

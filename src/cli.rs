@@ -113,6 +113,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Stop a running deployment, optionally rolling it back.
     Stop(StopArgs),
+    /// Continue a blue/green deployment that is Ready: reroute traffic, then follow it to its end.
+    Continue(ContinueArgs),
     /// List the group's recent deployments from CodeDeploy (survives a Jenkins restart).
     History(HistoryArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -168,6 +170,14 @@ pub struct TargetArgs {
     /// Role session name for CloudTrail (default: Jenkins' BUILD_TAG, else ferry-$USER).
     #[arg(long, value_name = "NAME")]
     pub session_name: Option<String>,
+    /// Keyless: a file holding an OIDC id token to exchange with
+    /// AssumeRoleWithWebIdentity (Jenkins' OpenID Connect Provider plugin).
+    #[arg(long, env = "AWS_WEB_IDENTITY_TOKEN_FILE", value_name = "FILE", hide_env_values = true)]
+    pub web_identity_token_file: Option<PathBuf>,
+    /// Keyless: the role the token is exchanged for; when it is the deployer
+    /// role itself, ferry makes no further AssumeRole.
+    #[arg(long, env = "AWS_ROLE_ARN", value_name = "ARN")]
+    pub web_identity_role_arn: Option<String>,
     /// Test emulators only: session length in seconds below STS's 900 s floor.
     #[arg(long, hide = true, env = "FERRY_UNSAFE_SESSION_SECONDS", value_name = "SECONDS")]
     pub unsafe_session_seconds: Option<u64>,
@@ -189,6 +199,9 @@ impl TargetArgs {
                 deployment_group: self.deployment_group.clone(),
                 deployment_config: self.deployment_config.clone(),
                 session_name: self.session_name.clone(),
+                web_identity_token_file: self.web_identity_token_file.clone(),
+                web_identity_role_arn: self.web_identity_role_arn.clone(),
+                ..Overrides::default()
             },
             unsafe_session_seconds: self.unsafe_session_seconds,
         }
@@ -266,6 +279,59 @@ pub struct ReleaseArgs {
     /// How the bundle is built and uploaded.
     #[command(flatten)]
     pub shipping: ShippingArgs,
+    /// CreateDeployment options.
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+/// CreateDeployment options, as `aws deploy create-deployment` names them;
+/// each overrides the ferry.toml key of the same name.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// What the agent does with a file at the destination that the previous
+    /// revision did not install: DISALLOW (fail Install), OVERWRITE or RETAIN.
+    #[arg(long, value_name = "BEHAVIOR", value_parser = crate::config::FileExistsBehavior::parse)]
+    pub file_exists_behavior: Option<crate::config::FileExistsBehavior>,
+    /// A failing ApplicationStop hook (of the revision being replaced) does not fail the deployment.
+    #[arg(long)]
+    pub ignore_application_stop_failures: bool,
+    /// Deploy only to these instances of the group: tag:KEY=VALUE, tag:KEY or
+    /// asg:NAME; repeat for more (replaces ferry.toml's target_instances).
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target_instances: Vec<String>,
+    /// Deploy only to instances not already running the group's current revision.
+    #[arg(long)]
+    pub update_outdated_instances_only: bool,
+    /// Text put before ferry's own deployment description (which keeps the build).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Go on when CloudWatch cannot be polled for the alarms of the
+    /// environment's override_alarm_configuration.
+    #[arg(long)]
+    pub ignore_poll_alarm_failure: bool,
+}
+
+fn parse_target(s: &str) -> Result<String, String> {
+    crate::config::TargetInstances::default().add_flag(s).map(|()| s.to_string())
+}
+
+impl DeployArgs {
+    /// Puts these flags into the overrides of a selection.
+    pub fn apply(&self, o: &mut Overrides) {
+        o.file_exists_behavior = self.file_exists_behavior;
+        o.ignore_application_stop_failures = self.ignore_application_stop_failures;
+        if !self.target_instances.is_empty() {
+            let mut t = crate::config::TargetInstances::default();
+            for v in &self.target_instances {
+                // Each value passed parse_target already.
+                let _ = t.add_flag(v);
+            }
+            o.target_instances = Some(t);
+        }
+        o.update_outdated_instances_only = self.update_outdated_instances_only;
+        o.description = self.description.clone();
+        o.ignore_poll_alarm_failure = self.ignore_poll_alarm_failure;
+    }
 }
 
 /// Bundle format and upload settings, shared by `release` and `upload`.
@@ -339,6 +405,19 @@ pub struct PolicyArgs {
     /// previous role of `role_chain`, else the identity running ferry.
     #[arg(long, value_name = "ARN")]
     pub principal: Vec<String>,
+    /// With `trust`: trust tokens from this OIDC issuer instead (keyless
+    /// Jenkins: the OpenID Connect Provider plugin's issuer, e.g.
+    /// https://jenkins.example.com/oidc). Default: ferry.toml's `oidc_issuer`.
+    #[arg(long, value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// With --oidc-issuer: the token audience the role accepts (default:
+    /// ferry.toml's `oidc_audience`, else sts.amazonaws.com).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+    /// With --oidc-issuer: the `sub` claim the role accepts, e.g. the job's
+    /// URL https://jenkins.example.com/job/web-deploy/ (`*` and `?` match).
+    #[arg(long, value_name = "PATTERN")]
+    pub subject: Option<String>,
 }
 
 /// `ferry exec`.
@@ -437,6 +516,26 @@ pub struct RollbackArgs {
     /// Abort handling and the receipt.
     #[command(flatten)]
     pub ending: EndingArgs,
+    /// CreateDeployment options.
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+/// `ferry continue`.
+#[derive(Debug, Args)]
+pub struct ContinueArgs {
+    /// The deployment waiting in Ready (d-XXXXXXXXX).
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub deployment_id: String,
+    /// Which environment (for the role and region), and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only ask CodeDeploy to continue; do not follow the deployment.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How to follow.
+    #[command(flatten)]
+    pub follow: FollowArgs,
 }
 
 /// `ferry stop`.

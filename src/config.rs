@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod arn;
+mod deploy_options;
 pub use arn::RoleArn;
+pub use deploy_options::{
+    AlarmOverride, BUILD_MARKER, DeployOptions, FileExistsBehavior, TagFilter, TagFilterType, TargetInstances,
+};
 
 /// The file ferry looks for in the working directory when neither `--config`
 /// nor `FERRY_CONFIG` names one.
@@ -67,6 +71,44 @@ pub struct EnvSettings {
     /// Extra S3 user metadata for uploaded bundles (`[env.NAME.metadata]`);
     /// ferry's own `ferry-*` keys cannot be overridden.
     pub metadata: Option<BTreeMap<String, String>>,
+    /// CreateDeployment `fileExistsBehavior`: DISALLOW, OVERWRITE or RETAIN.
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+    /// CreateDeployment `ignoreApplicationStopFailures`.
+    pub ignore_application_stop_failures: Option<bool>,
+    /// CreateDeployment `targetInstances` (`[env.NAME.target_instances]`).
+    pub target_instances: Option<TargetInstances>,
+    /// CreateDeployment `updateOutdatedInstancesOnly`.
+    pub update_outdated_instances_only: Option<bool>,
+    /// Text put before ferry's own deployment description.
+    pub description: Option<String>,
+    /// CreateDeployment `overrideAlarmConfiguration`
+    /// (`[env.NAME.override_alarm_configuration]`).
+    pub override_alarm_configuration: Option<AlarmOverride>,
+    /// Keyless first hop: the file holding an OIDC token (Jenkins' OpenID
+    /// Connect Provider plugin); the standard `AWS_WEB_IDENTITY_TOKEN_FILE`
+    /// otherwise.
+    pub web_identity_token_file: Option<PathBuf>,
+    /// The role the token is exchanged for; `AWS_ROLE_ARN` otherwise. When it
+    /// is `role_arn` itself, no further AssumeRole is made.
+    pub web_identity_role_arn: Option<String>,
+    /// The OIDC issuer the token must come from (`ferry doctor` checks it;
+    /// `ferry policy trust` trusts it).
+    pub oidc_issuer: Option<String>,
+    /// The audience the token must carry (`sts.amazonaws.com` by convention).
+    pub oidc_audience: Option<String>,
+}
+
+/// A first hop by web identity (AssumeRoleWithWebIdentity).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebIdentity {
+    /// The token file, read at every refresh.
+    pub token_file: PathBuf,
+    /// The role the token is exchanged for.
+    pub role: RoleArn,
+    /// The issuer the token must come from, when configured.
+    pub issuer: Option<String>,
+    /// The audience the token must carry, when configured.
+    pub audience: Option<String>,
 }
 
 /// `duration` as written: a number of seconds or a string like `1h`.
@@ -131,6 +173,10 @@ pub struct Environment {
     pub tags: BTreeMap<String, String>,
     /// Extra user metadata for uploaded bundles.
     pub metadata: BTreeMap<String, String>,
+    /// CreateDeployment's options beyond revision and group.
+    pub deploy: DeployOptions,
+    /// A keyless first hop, when configured.
+    pub web_identity: Option<WebIdentity>,
 }
 
 /// The settings a command-line flag can override; the rest come only from
@@ -155,6 +201,22 @@ pub struct Overrides {
     pub deployment_config: Option<String>,
     /// `--session-name`.
     pub session_name: Option<String>,
+    /// `--file-exists-behavior`.
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+    /// `--ignore-application-stop-failures`.
+    pub ignore_application_stop_failures: bool,
+    /// `--target-instances` (replaces the file's when given).
+    pub target_instances: Option<TargetInstances>,
+    /// `--update-outdated-instances-only`.
+    pub update_outdated_instances_only: bool,
+    /// `--description`.
+    pub description: Option<String>,
+    /// `--ignore-poll-alarm-failure`: sets it on the alarm override.
+    pub ignore_poll_alarm_failure: bool,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` (or `--web-identity-token-file`).
+    pub web_identity_token_file: Option<PathBuf>,
+    /// `AWS_ROLE_ARN` (or `--web-identity-role-arn`).
+    pub web_identity_role_arn: Option<String>,
 }
 
 /// Where the configuration comes from and which environment to take.
@@ -291,6 +353,16 @@ const ENV_KEYS: &[&str] = &[
     "kms_key_id",
     "tags",
     "metadata",
+    "file_exists_behavior",
+    "ignore_application_stop_failures",
+    "target_instances",
+    "update_outdated_instances_only",
+    "description",
+    "override_alarm_configuration",
+    "web_identity_token_file",
+    "web_identity_role_arn",
+    "oidc_issuer",
+    "oidc_audience",
 ];
 
 /// The candidate closest to `input`, when one is close enough to be what
@@ -420,6 +492,8 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         v.ok_or_else(|| ConfigError::Missing { env: name.clone(), key, flag: key.replace('_', "-") })
     };
 
+    let deploy = deploy_options(&file, flags)?;
+    let web_identity = web_identity(&file, flags)?;
     let role_arn = required("role_arn", pick(&flags.role_arn, file.role_arn))?;
     let role =
         RoleArn::parse(&role_arn).map_err(|reason| ConfigError::Invalid { key: "role_arn", value: role_arn.clone(), reason })?;
@@ -468,7 +542,81 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         kms_key_id: file.kms_key_id.filter(|v| !v.is_empty()),
         tags: validate_tags(file.tags.unwrap_or_default())?,
         metadata: validate_metadata(file.metadata.unwrap_or_default())?,
+        deploy,
+        web_identity,
     })
+}
+
+/// The web identity hop from the file's keys and the standard variables;
+/// the token file and the role come together or not at all.
+fn web_identity(file: &EnvSettings, flags: &Overrides) -> Result<Option<WebIdentity>, ConfigError> {
+    let token_file = flags.web_identity_token_file.clone().or_else(|| file.web_identity_token_file.clone());
+    let role = flags.web_identity_role_arn.clone().or_else(|| file.web_identity_role_arn.clone());
+    let (token_file, role) = match (token_file, role) {
+        (None, None) => return Ok(None),
+        (Some(t), Some(r)) => (t, r),
+        (Some(t), None) => {
+            return Err(ConfigError::Invalid {
+                key: "web_identity_role_arn",
+                value: String::new(),
+                reason: format!(
+                    "a web identity token file is set ({}) but no role to exchange it for: set AWS_ROLE_ARN (as \
+                     withCredentials does for the OIDC plugin's credential) or `web_identity_role_arn`",
+                    t.display()
+                ),
+            });
+        }
+        (None, Some(r)) => {
+            return Err(ConfigError::Invalid {
+                key: "web_identity_token_file",
+                value: String::new(),
+                reason: format!(
+                    "a web identity role is set ({r}) but no token file: bind the OIDC plugin's \
+                     \"id token as file\" credential to AWS_WEB_IDENTITY_TOKEN_FILE, or set `web_identity_token_file`"
+                ),
+            });
+        }
+    };
+    let role =
+        RoleArn::parse(&role).map_err(|reason| ConfigError::Invalid { key: "web_identity_role_arn", value: role, reason })?;
+    Ok(Some(WebIdentity {
+        token_file,
+        role,
+        issuer: file.oidc_issuer.clone().filter(|s| !s.is_empty()),
+        audience: file.oidc_audience.clone().filter(|s| !s.is_empty()),
+    }))
+}
+
+/// The CreateDeployment options: a flag wins over the file, a true switch
+/// on either side turns the option on.
+fn deploy_options(file: &EnvSettings, flags: &Overrides) -> Result<DeployOptions, ConfigError> {
+    let mut override_alarm_configuration = file.override_alarm_configuration.clone();
+    if flags.ignore_poll_alarm_failure {
+        match override_alarm_configuration.as_mut() {
+            Some(o) => o.ignore_poll_alarm_failure = true,
+            None => {
+                return Err(ConfigError::Invalid {
+                    key: "override_alarm_configuration",
+                    value: "--ignore-poll-alarm-failure".into(),
+                    reason: "the flag changes this deployment's alarm override, and the environment has none: add \
+                             [env.NAME.override_alarm_configuration] with `enabled` and `alarms` to ferry.toml"
+                        .into(),
+                });
+            }
+        }
+    }
+    let options = DeployOptions {
+        file_exists_behavior: flags.file_exists_behavior.or(file.file_exists_behavior),
+        ignore_application_stop_failures: flags.ignore_application_stop_failures
+            || file.ignore_application_stop_failures.unwrap_or(false),
+        target_instances: flags.target_instances.clone().or_else(|| file.target_instances.clone()),
+        update_outdated_instances_only: flags.update_outdated_instances_only
+            || file.update_outdated_instances_only.unwrap_or(false),
+        description: flags.description.clone().or_else(|| file.description.clone()),
+        override_alarm_configuration,
+    };
+    options.validate().map_err(|(key, value, reason)| ConfigError::Invalid { key, value, reason })?;
+    Ok(options)
 }
 
 /// `duration` in STS's accepted range. Real STS refuses anything outside
@@ -671,6 +819,8 @@ impl Environment {
             kms_key_id: None,
             tags: Default::default(),
             metadata: Default::default(),
+            deploy: Default::default(),
+            web_identity: None,
         }
     }
 }

@@ -2,7 +2,10 @@
 //! that was uploaded (bucket, key, eTag and, when versioned, version).
 
 use aws_sdk_codedeploy::error::ProvideErrorMetadata;
-use aws_sdk_codedeploy::types::{BundleType as CdBundleType, RevisionLocation, RevisionLocationType, S3Location};
+use aws_sdk_codedeploy::types::{
+    Alarm, AlarmConfiguration, BundleType as CdBundleType, Ec2TagFilter, Ec2TagFilterType, FileExistsBehavior, RevisionLocation,
+    RevisionLocationType, S3Location, TargetInstances,
+};
 
 use crate::aws_error::{describe_sdk_error, is_unreachable};
 use crate::bundle::BundleType;
@@ -20,6 +23,16 @@ pub enum DeployError {
         application: String,
         /// Group.
         deployment_group: String,
+        /// CodeDeploy's code and message.
+        detail: String,
+        /// What to do about it.
+        fix: String,
+    },
+    /// ContinueDeployment was refused.
+    #[error("CodeDeploy refused to continue {deployment_id}: {detail}. {fix}")]
+    NotContinued {
+        /// The deployment.
+        deployment_id: String,
         /// CodeDeploy's code and message.
         detail: String,
         /// What to do about it.
@@ -81,6 +94,11 @@ pub async fn send(
         .revision(revision)
         .description(description)
         .set_auto_rollback_configuration(auto_rollback)
+        .set_file_exists_behavior(env.deploy.file_exists_behavior.map(|b| FileExistsBehavior::from(b.as_str())))
+        .ignore_application_stop_failures(env.deploy.ignore_application_stop_failures)
+        .set_target_instances(env.deploy.target_instances.as_ref().map(target_instances))
+        .update_outdated_instances_only(env.deploy.update_outdated_instances_only)
+        .set_override_alarm_configuration(env.deploy.override_alarm_configuration.as_ref().map(alarm_configuration))
         // CreateDeployment has no idempotency token: an SDK retry after a
         // lost answer starts a second rollout. queue::create retries itself,
         // after checking whether the first attempt created the deployment.
@@ -92,6 +110,59 @@ pub async fn send(
         .send()
         .await?;
     Ok(out.deployment_id().unwrap_or_default().to_string())
+}
+
+fn target_instances(t: &crate::config::TargetInstances) -> TargetInstances {
+    let filters = t
+        .tag_filters
+        .iter()
+        .map(|f| {
+            Ec2TagFilter::builder()
+                .set_key(f.key.clone())
+                .set_value(f.value.clone())
+                .r#type(Ec2TagFilterType::from(f.kind.as_str()))
+                .build()
+        })
+        .collect::<Vec<_>>();
+    TargetInstances::builder()
+        .set_tag_filters((!filters.is_empty()).then_some(filters))
+        .set_auto_scaling_groups((!t.auto_scaling_groups.is_empty()).then(|| t.auto_scaling_groups.clone()))
+        .build()
+}
+
+fn alarm_configuration(a: &crate::config::AlarmOverride) -> AlarmConfiguration {
+    AlarmConfiguration::builder()
+        .enabled(a.enabled)
+        .ignore_poll_alarm_failure(a.ignore_poll_alarm_failure)
+        .set_alarms(Some(a.alarms.iter().map(|name| Alarm::builder().name(name).build()).collect()))
+        .build()
+}
+
+/// ContinueDeployment for a blue/green deployment waiting in Ready: CodeDeploy
+/// reroutes traffic to the replacement instances.
+pub async fn continue_deployment(cd: &aws_sdk_codedeploy::Client, deployment_id: &str) -> Result<(), DeployError> {
+    let sent = cd
+        .continue_deployment()
+        .deployment_id(deployment_id)
+        .deployment_wait_type(aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if is_unreachable(&e) => Err(DeployError::Unreachable { detail: describe_sdk_error(&e) }),
+        Err(e) => {
+            let fix = match e.code().unwrap_or_default() {
+                "DeploymentIsNotInReadyStateException" => format!(
+                    "Only a blue/green deployment waiting in Ready (exit 6) can be continued; `ferry status {deployment_id}` \
+                     shows where this one is."
+                ),
+                "DeploymentAlreadyCompletedException" => "It has already ended; nothing to continue.".into(),
+                "AccessDeniedException" => "Give the role codedeploy:ContinueDeployment (see `ferry policy deploy`).".into(),
+                _ => format!("Check deployment {deployment_id} in the CodeDeploy console."),
+            };
+            Err(DeployError::NotContinued { deployment_id: deployment_id.into(), detail: describe_sdk_error(&e), fix })
+        }
+    }
 }
 
 /// The one-paragraph error for a failed CreateDeployment.

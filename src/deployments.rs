@@ -11,7 +11,7 @@ use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus, S3Location, Ti
 use aws_smithy_types::DateTime;
 
 use crate::aws_error::{describe_sdk_error, is_unreachable};
-use crate::config::Environment;
+use crate::config::{BUILD_MARKER, Environment};
 use crate::event::HistoryEntry;
 use crate::jenkins::BuildEnv;
 
@@ -143,12 +143,14 @@ impl Build {
 
     /// The description prefix that [`Build::parse`] reads back.
     pub fn marker(&self) -> String {
-        format!("ferry build {} of {}", self.number, self.job)
+        format!("{BUILD_MARKER}{} of {}", self.number, self.job)
     }
 
-    /// Reads the build back out of a deployment description.
+    /// Reads the build back out of a deployment description (after the
+    /// user's `description` prefix, when there is one).
     pub fn parse(description: &str) -> Option<Build> {
-        let rest = description.strip_prefix("ferry build ")?;
+        let at = description.find(BUILD_MARKER)?;
+        let rest = &description[at + BUILD_MARKER.len()..];
         let (number, rest) = rest.split_once(" of ")?;
         let number = number.parse().ok()?;
         let job = rest.split(" by ").next().unwrap_or(rest).trim();
@@ -221,6 +223,13 @@ mod tests {
         assert_eq!(Build::parse(&desc), Some(b));
         assert_eq!(Build::parse("ferry release manual by me"), None);
         assert_eq!(Build::parse("ferry build x of y"), None);
+    }
+
+    #[test]
+    fn build_marker_reads_back_after_a_description_prefix() {
+        let b = Build { number: 7, job: "web".into() };
+        let desc = format!("JIRA-12 hotfix · {} by jenkins-web-7 (sha256 abc)", b.marker());
+        assert_eq!(Build::parse(&desc), Some(b));
     }
 
     #[test]

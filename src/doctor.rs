@@ -33,20 +33,29 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Repor
     let select = if env.name.is_empty() { String::new() } else { format!(" --env {}", env.name) };
     let policy_hint = |kind: &str| format!("`ferry policy{select} {kind}` prints the policy it needs");
 
-    let caller = match assume::caller_arn(env).await {
-        Ok(arn) => {
-            c.ok("source identity", arn.clone());
-            arn
-        }
-        Err(e) => {
-            c.fail(
-                "source identity",
-                e.to_string(),
-                "give this agent AWS credentials: an instance role, AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-                    .into(),
-            );
-            return false;
-        }
+    if let Some(w) = &env.web_identity
+        && !web_identity_token(&mut c, w)
+    {
+        return false;
+    }
+    let caller = match &env.web_identity {
+        // Keyless: the token is the source identity; there is no key to ask STS about.
+        Some(w) => format!("web identity token for {}", w.role.arn),
+        None => match assume::caller_arn(env).await {
+            Ok(arn) => {
+                c.ok("source identity", arn.clone());
+                arn
+            }
+            Err(e) => {
+                c.fail(
+                    "source identity",
+                    e.to_string(),
+                    "give this agent AWS credentials: an instance role, AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+                        .into(),
+                );
+                return false;
+            }
+        },
     };
 
     let sdk = match assume::assume(env, opts).await {
@@ -73,6 +82,80 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Repor
     bucket(&mut c, env, &sdk, &policy_hint("deploy")).await;
     codedeploy(&mut c, env, &sdk, &policy_hint("deploy")).await;
     c.all_ok
+}
+
+/// The OIDC token file: there, a JWT, not expired, from the configured
+/// issuer for the configured audience. Shows the claims that matter for the
+/// trust policy (iss, aud, sub), never the token.
+fn web_identity_token(c: &mut Checks<'_>, w: &crate::config::WebIdentity) -> bool {
+    let name = "web identity token";
+    let path = w.token_file.display();
+    let claims = match std::fs::read_to_string(&w.token_file).map_err(|e| e.to_string()).and_then(|t| token_claims(&t)) {
+        Ok(claims) => claims,
+        Err(e) => {
+            c.fail(
+                name,
+                format!("{path}: {e}"),
+                "bind the OpenID Connect Provider plugin's \"id token as file\" credential to AWS_WEB_IDENTITY_TOKEN_FILE \
+                 (withCredentials), or fix `web_identity_token_file`"
+                    .into(),
+            );
+            return false;
+        }
+    };
+    let text = |k: &str| match &claims[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","),
+        _ => String::new(),
+    };
+    let (iss, aud, sub) = (text("iss"), text("aud"), text("sub"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let exp = claims["exp"].as_u64().unwrap_or(0);
+    if exp <= now {
+        let ago = now.saturating_sub(exp);
+        c.fail(
+            name,
+            format!("{path} expired {ago} s ago (sub {sub})"),
+            "the plugin writes a fresh token each time \
+             withCredentials binds it: run ferry inside that block, not after it"
+                .into(),
+        );
+        return false;
+    }
+    if let Some(want) = w.issuer.as_deref().filter(|want| want.trim_end_matches('/') != iss.trim_end_matches('/')) {
+        c.fail(
+            name,
+            format!("{path} was issued by {iss}, not {want}"),
+            "use the credential of the issuer the role trusts, \
+             or fix `oidc_issuer`"
+                .into(),
+        );
+        return false;
+    }
+    if let Some(want) = w.audience.as_deref().filter(|want| !aud.split(',').any(|a| a == *want)) {
+        c.fail(
+            name,
+            format!("{path} is for audience {aud}, not {want}"),
+            "set the credential's audience in Jenkins to the \
+             one the role's trust policy names (sts.amazonaws.com by convention), or fix `oidc_audience`"
+                .into(),
+        );
+        return false;
+    }
+    c.ok(name, format!("{path}: issuer {iss}, audience {aud}, subject {sub}, valid {} more s", exp - now));
+    true
+}
+
+/// The claims of a JWT, decoded but not verified (STS verifies the
+/// signature against the issuer's keys).
+fn token_claims(token: &str) -> Result<serde_json::Value, String> {
+    use base64::Engine;
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    let [_, payload, _] = parts[..] else { return Err("is not a JWT (three dot-separated parts)".into()) };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| "is not a JWT (its claims are not base64url)".to_string())?;
+    serde_json::from_slice(&bytes).map_err(|_| "is not a JWT (its claims are not JSON)".into())
 }
 
 async fn bucket(c: &mut Checks<'_>, env: &Environment, sdk: &aws_config::SdkConfig, hint: &str) {
@@ -203,4 +286,74 @@ async fn codedeploy(c: &mut Checks<'_>, env: &Environment, sdk: &aws_config::Sdk
 /// flag when no environment was selected.
 fn where_set(env: &Environment, key: &str) -> String {
     if env.name.is_empty() { format!("--{}", key.replace('_', "-")) } else { format!("`{key}` in [env.{}]", env.name) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use base64::Engine;
+
+    use super::*;
+    use crate::config::{RoleArn, WebIdentity};
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<Event>>);
+    impl Reporter for Seen {
+        fn report(&self, e: &Event) {
+            self.0.lock().unwrap().push(e.clone());
+        }
+    }
+
+    fn token(claims: serde_json::Value) -> String {
+        let enc = |v: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!("{}.{}.sig", enc("{\"alg\":\"RS256\"}".into()), enc(claims.to_string()))
+    }
+
+    fn check_token(text: &str, issuer: Option<&str>, audience: Option<&str>) -> (bool, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, text).unwrap();
+        let w = WebIdentity {
+            token_file: path,
+            role: RoleArn::parse("arn:aws:iam::222222222222:role/CA_ServiceDeployer").unwrap(),
+            issuer: issuer.map(String::from),
+            audience: audience.map(String::from),
+        };
+        let seen = Seen::default();
+        let mut c = Checks { reporter: &seen, all_ok: true };
+        let ok = web_identity_token(&mut c, &w);
+        let events = seen.0.lock().unwrap();
+        let Some(Event::Check { detail, fix, .. }) = events.last() else { panic!("no check reported") };
+        (ok, format!("{detail} | {}", fix.clone().unwrap_or_default()))
+    }
+
+    fn in_an_hour() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600
+    }
+
+    #[test]
+    fn a_valid_token_shows_its_claims_but_never_itself() {
+        let claims = serde_json::json!({"iss": "https://ci.example.test/oidc", "aud": "sts.amazonaws.com",
+            "sub": "https://ci.example.test/job/web/", "exp": in_an_hour()});
+        let text = token(claims);
+        let (ok, said) = check_token(&text, Some("https://ci.example.test/oidc/"), Some("sts.amazonaws.com"));
+        assert!(ok, "{said}");
+        assert!(said.contains("subject https://ci.example.test/job/web/"), "{said}");
+        assert!(!said.contains(&text) && !said.contains(text.split('.').nth(1).unwrap()), "{said}");
+    }
+
+    #[test]
+    fn an_expired_token_a_wrong_issuer_and_a_wrong_audience_each_fail_with_a_fix() {
+        let base = |exp: u64, iss: &str, aud: &str| token(serde_json::json!({"iss": iss, "aud": aud, "sub": "s", "exp": exp}));
+        let (ok, said) = check_token(&base(1_000, "https://ci/oidc", "sts.amazonaws.com"), None, None);
+        assert!(!ok && said.contains("expired") && said.contains("withCredentials"), "{said}");
+        let (ok, said) =
+            check_token(&base(in_an_hour(), "https://other/oidc", "sts.amazonaws.com"), Some("https://ci/oidc"), None);
+        assert!(!ok && said.contains("issued by https://other/oidc"), "{said}");
+        let (ok, said) = check_token(&base(in_an_hour(), "https://ci/oidc", "vault"), None, Some("sts.amazonaws.com"));
+        assert!(!ok && said.contains("audience vault"), "{said}");
+        let (ok, said) = check_token("not-a-jwt", None, None);
+        assert!(!ok && said.contains("is not a JWT"), "{said}");
+    }
 }

@@ -373,6 +373,11 @@ pub enum Event {
         /// The object version it is pinned to.
         to_version_id: Option<String>,
     },
+    /// ContinueDeployment was accepted: a blue/green deployment reroutes traffic.
+    ContinueRequested {
+        /// The deployment.
+        deployment_id: String,
+    },
     /// StopDeployment was accepted.
     StopRequested {
         /// The deployment.

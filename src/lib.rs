@@ -16,7 +16,8 @@
 //!    and [`report`], the renderers: the only code that prints.
 //! 2. **stages**: one AWS or local step each, with its own error enum:
 //!    [`assume`], [`appspec`], [`bundle`], [`upload`], [`deploy`], [`watch`],
-//!    [`deployments`] (what CodeDeploy records of a group), [`policy`],
+//!    [`deployments`] (what CodeDeploy records of a group), [`promote`]
+//!    (`release s3://…`), [`policy`],
 //!    [`handoff`] (credentials to other programs).
 //! 3. **orchestration**: stages put together: [`queue`], [`launch`],
 //!    [`follow`], [`abort`], [`rollback`], [`receipt`], [`doctor`].
@@ -44,6 +45,7 @@ pub(crate) mod deploy;
 pub(crate) mod deployments;
 pub(crate) mod handoff;
 pub(crate) mod policy;
+pub(crate) mod promote;
 pub(crate) mod upload;
 pub(crate) mod watch;
 

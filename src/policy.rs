@@ -53,6 +53,46 @@ pub fn trust(env: &Environment, principals: &[String]) -> Value {
     json!({ "Version": VERSION, "Statement": [statement] })
 }
 
+/// The IAM OIDC provider's name for an issuer URL, as condition keys and
+/// the provider ARN spell it: `https://jenkins.example.com/oidc` →
+/// `jenkins.example.com/oidc`. The issuer must be https, as IAM requires.
+pub fn oidc_provider_name(issuer: &str) -> Result<String, String> {
+    let Some(rest) = issuer.strip_prefix("https://") else {
+        return Err(format!("`{issuer}` is not an https:// URL; IAM only trusts OIDC issuers served over https"));
+    };
+    let name = rest.trim_end_matches('/');
+    if name.is_empty() || name.contains(['?', '#', ' ']) {
+        return Err(format!("`{issuer}` is not an issuer URL like https://jenkins.example.com/oidc"));
+    }
+    Ok(name.to_string())
+}
+
+/// The trust policy of a role assumed with an OIDC token (Jenkins' OpenID
+/// Connect Provider plugin): the issuer's IAM OIDC provider may call
+/// `sts:AssumeRoleWithWebIdentity` for tokens whose `aud` is `audience` and
+/// whose `sub` (the plugin's default: the job's URL) matches `subject`.
+pub fn trust_oidc(env: &Environment, issuer: &str, audience: &str, subject: Option<&str>) -> Result<Value, String> {
+    let name = oidc_provider_name(issuer)?;
+    let role = env.web_identity.as_ref().map_or(&env.role, |w| &w.role);
+    let provider = format!("arn:{}:iam::{}:oidc-provider/{name}", role.partition, role.account);
+    let mut condition = json!({ "StringEquals": { format!("{name}:aud"): audience } });
+    if let Some(subject) = subject {
+        // A pattern with wildcards needs StringLike; an exact job URL is safest as StringEquals.
+        let op = if subject.contains(['*', '?']) { "StringLike" } else { "StringEquals" };
+        condition[op][format!("{name}:sub")] = json!(subject);
+    }
+    Ok(json!({
+        "Version": VERSION,
+        "Statement": [{
+            "Sid": "FerryAssumeWithJenkinsOidc",
+            "Effect": "Allow",
+            "Principal": { "Federated": provider },
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": condition,
+        }]
+    }))
+}
+
 /// Who the trust policy should name when nobody was given: the previous hop
 /// of the chain if there is one (only it can assume the last role).
 pub fn default_principals(env: &Environment) -> Option<Vec<String>> {
@@ -133,6 +173,7 @@ pub fn deploy(env: &Environment) -> Value {
                 "codedeploy:GetDeployment",
                 "codedeploy:GetDeploymentGroup",
                 "codedeploy:StopDeployment",
+                "codedeploy:ContinueDeployment",
                 // rollback, history and the busy-group queue read the group's past.
                 "codedeploy:ListDeployments",
                 "codedeploy:BatchGetDeployments",
@@ -205,6 +246,35 @@ fn kms_statement(env: &Environment, key: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oidc_trust_names_the_issuers_provider_and_pins_audience_and_subject() {
+        let env = env();
+        let doc = trust_oidc(
+            &env,
+            "https://jenkins.example.com/oidc/",
+            "sts.amazonaws.com",
+            Some("https://jenkins.example.com/job/web/"),
+        )
+        .unwrap();
+        let st = &doc["Statement"][0];
+        assert_eq!(st["Principal"]["Federated"], "arn:aws:iam::222222222222:oidc-provider/jenkins.example.com/oidc");
+        assert_eq!(st["Action"], "sts:AssumeRoleWithWebIdentity");
+        assert_eq!(st["Condition"]["StringEquals"]["jenkins.example.com/oidc:aud"], "sts.amazonaws.com");
+        assert_eq!(st["Condition"]["StringEquals"]["jenkins.example.com/oidc:sub"], "https://jenkins.example.com/job/web/");
+        let wild = trust_oidc(
+            &env,
+            "https://jenkins.example.com/oidc",
+            "sts.amazonaws.com",
+            Some("https://jenkins.example.com/job/web/*"),
+        )
+        .unwrap();
+        assert_eq!(
+            wild["Statement"][0]["Condition"]["StringLike"]["jenkins.example.com/oidc:sub"],
+            "https://jenkins.example.com/job/web/*"
+        );
+        assert!(trust_oidc(&env, "http://jenkins/oidc", "a", None).unwrap_err().contains("https"));
+    }
     use crate::config::RoleArn;
 
     fn env() -> Environment {
@@ -287,6 +357,7 @@ mod tests {
         (".get_deployment()", "codedeploy:GetDeployment"),
         (".get_deployment_group()", "codedeploy:GetDeploymentGroup"),
         (".stop_deployment()", "codedeploy:StopDeployment"),
+        (".continue_deployment()", "codedeploy:ContinueDeployment"),
         (".list_deployments()", "codedeploy:ListDeployments"),
         (".batch_get_deployments()", "codedeploy:BatchGetDeployments"),
         (".list_deployment_targets()", "codedeploy:ListDeploymentTargets"),

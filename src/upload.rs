@@ -130,12 +130,22 @@ impl UploadError {
 /// The S3 key for a bundle: content-addressed, so the same bytes always land
 /// on the same key and are never uploaded twice.
 pub fn key_for(env: &Environment, bundle: &Bundle) -> String {
-    let name = format!("{}.{}", bundle.sha256, bundle.kind.extension());
+    content_key(env, &bundle.sha256, bundle.kind)
+}
+
+/// The content address of bytes with this SHA-256 (hex) and type.
+pub fn content_key(env: &Environment, sha256: &str, kind: crate::config::BundleType) -> String {
+    let name = format!("{sha256}.{}", kind.extension());
     if env.prefix.is_empty() {
         format!("{}/{name}", env.application)
     } else {
         format!("{}/{}/{name}", env.prefix, env.application)
     }
+}
+
+/// S3's spelling of a SHA-256 given in hex: base64 of the digest.
+pub fn b64_of_hex(hex_digest: &str) -> String {
+    hex::decode(hex_digest).map(|d| plan::b64(&d)).unwrap_or_default()
 }
 
 /// An S3 client for `config`. Path-style addressing when the endpoint is a

@@ -40,6 +40,9 @@ pub enum Error {
     /// No deployment was created: the group stayed busy, or CodeDeploy refused.
     #[error(transparent)]
     Queue(#[from] crate::queue::QueueError),
+    /// A bundle already in S3 could not be promoted.
+    #[error(transparent)]
+    Promote(#[from] crate::promote::PromoteError),
     /// The receipt file could not be written.
     #[error(transparent)]
     Receipt(#[from] crate::receipt::ReceiptError),
@@ -59,6 +62,7 @@ impl Error {
             Error::Rollback(e) => e.exit_code(),
             Error::Queue(e) => e.exit_code(),
             Error::Receipt(_) => ExitCode::Usage,
+            Error::Promote(e) => e.exit_code(),
         }
     }
 
@@ -76,6 +80,7 @@ impl Error {
             Error::Rollback(_) => "rollback",
             Error::Queue(_) => "deploy",
             Error::Receipt(_) => "receipt",
+            Error::Promote(_) => "upload",
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod bundle;
 pub mod check;
 pub mod completions;
+pub mod continue_deployment;
 pub mod credential_process;
 pub mod doctor;
 pub mod env;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Doctor(args) => doctor::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Rollback(args) => rollback::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Stop(args) => stop::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Continue(args) => continue_deployment::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::History(args) => history::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });

@@ -17,6 +17,24 @@ pub async fn run(args: &PolicyArgs, config_path: Option<PathBuf>, reporter: &dyn
     let doc = match args.kind {
         Kind::Deploy => policy::deploy(&env),
         Kind::Jenkins => policy::jenkins(&env),
+        Kind::Trust if args.oidc_issuer.is_some() || env.web_identity.as_ref().is_some_and(|w| w.issuer.is_some()) => {
+            let web = env.web_identity.as_ref();
+            let issuer = args.oidc_issuer.clone().or_else(|| web.and_then(|w| w.issuer.clone())).unwrap_or_default();
+            let audience = args
+                .audience
+                .clone()
+                .or_else(|| web.and_then(|w| w.audience.clone()))
+                .unwrap_or_else(|| "sts.amazonaws.com".into());
+            if args.subject.is_none() {
+                reporter.report(&Event::Warning {
+                    message: "no --subject: every job of this issuer could assume the role; pin it to the job, e.g. \
+                              --subject https://jenkins.example.com/job/web-deploy/"
+                        .into(),
+                });
+            }
+            policy::trust_oidc(&env, &issuer, &audience, args.subject.as_deref())
+                .map_err(|reason| config::ConfigError::Invalid { key: "oidc_issuer", value: issuer.clone(), reason })?
+        }
         Kind::Trust => {
             let principals = if !args.principal.is_empty() {
                 args.principal.clone()

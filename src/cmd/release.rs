@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::abort::{self, Guard, OnAbort, Phase, Received};
+use crate::bundle::Bundle;
 use crate::cli::ReleaseArgs;
 use crate::cmd::error::Error;
 use crate::config::Environment;
@@ -18,6 +19,7 @@ use crate::event::{Event, Receipt, Reporter};
 use crate::exit::ExitCode;
 use crate::jenkins::BuildEnv;
 use crate::launch;
+use crate::promote::{self, S3Uri};
 use crate::receipt::{self, Clock, Keeper};
 use crate::{config, deploy, queue, upload};
 
@@ -40,22 +42,32 @@ async fn release(
     guard: &mut Guard,
     keeper: &mut Keeper,
 ) -> Result<ExitCode, Error> {
-    let env = config::resolve(&args.target.selection(config_path))?;
+    let mut selection = args.target.selection(config_path);
+    args.deploy.apply(&mut selection.overrides);
+    let env = config::resolve(&selection)?;
     receipt::set_target(&mut keeper.receipt, &env);
     keeper.receipt.session_name = super::planned_session_name(&env);
-
     // A directory is bundled in a temporary directory of ferry's own, which
     // an interrupt removes (half-written archive included) at once.
     let temp = super::bundle_temp_dir()?;
-    let bundle = match guard.run(super::prepare_bundle_in(&args.path, args.shipping.bundle_type, temp.path(), reporter)).await {
-        Ok(bundle) => bundle?,
-        Err(sig) => {
-            drop(temp);
-            return Ok(abort::interrupted(keeper, sig, Phase::Bundle, reporter));
+    // `s3://…` promotes a bundle already uploaded; anything else is built
+    // and checked here, before any AWS call.
+    let shipping = match args.path.to_str().and_then(S3Uri::parse) {
+        Some(uri) => Shipping::Promote(uri),
+        None => {
+            let prepared = super::prepare_bundle_in(&args.path, args.shipping.bundle_type, temp.path(), reporter);
+            let bundle = match guard.run(prepared).await {
+                Ok(bundle) => bundle?,
+                Err(sig) => {
+                    drop(temp);
+                    return Ok(abort::interrupted(keeper, sig, Phase::Bundle, reporter));
+                }
+            };
+            keeper.receipt.sha256 = bundle.sha256.clone();
+            keeper.receipt.key = upload::key_for(&env, &bundle);
+            Shipping::Upload(bundle)
         }
     };
-    keeper.receipt.sha256 = bundle.sha256.clone();
-    keeper.receipt.key = upload::key_for(&env, &bundle);
 
     let (sdk, session) = match guard.run(super::assume_role(&env, reporter)).await {
         Ok(assumed) => assumed?,
@@ -63,22 +75,46 @@ async fn release(
     };
     receipt::set_session(&mut keeper.receipt, &session);
 
-    let metadata = upload::metadata_from_env(&env, &bundle.sha256, Some(&session.session_name));
     let s3 = upload::s3_client(&sdk);
-    let opts = upload::UploadOptions { concurrency: args.shipping.upload_concurrency as usize, ..Default::default() };
-    let uploaded = match guard.run(upload::upload(&s3, &env, &bundle, &metadata, &opts, reporter)).await {
-        Ok(uploaded) => uploaded?,
-        Err(sig) => return Ok(upload_interrupted(&s3, &env, sig, guard, keeper, reporter).await),
+    let (uploaded, sha256, kind) = match &shipping {
+        Shipping::Promote(uri) => {
+            let p = match guard.run(promote::promote(&s3, &env, uri)).await {
+                Ok(p) => p?,
+                Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Upload, reporter)),
+            };
+            let u = &p.uploaded;
+            reporter.report(&if u.reused {
+                Event::UploadSkipped { bucket: u.bucket.clone(), key: u.key.clone() }
+            } else {
+                Event::Uploaded {
+                    bucket: u.bucket.clone(),
+                    key: u.key.clone(),
+                    etag: u.etag.clone(),
+                    version_id: u.version_id.clone(),
+                    size: p.size,
+                }
+            });
+            keeper.receipt.sha256 = p.sha256.clone();
+            (p.uploaded, p.sha256, p.kind)
+        }
+        Shipping::Upload(bundle) => {
+            let metadata = upload::metadata_from_env(&env, &bundle.sha256, Some(&session.session_name));
+            let opts = upload::UploadOptions { concurrency: args.shipping.upload_concurrency as usize, ..Default::default() };
+            let uploaded = match guard.run(upload::upload(&s3, &env, bundle, &metadata, &opts, reporter)).await {
+                Ok(uploaded) => uploaded?,
+                Err(sig) => return Ok(upload_interrupted(&s3, &env, sig, guard, keeper, reporter).await),
+            };
+            (uploaded, bundle.sha256.clone(), bundle.kind)
+        }
     };
     let r = &mut keeper.receipt;
     r.bucket = uploaded.bucket.clone();
     r.key = uploaded.key.clone();
     r.etag = uploaded.etag.clone();
     r.version_id = uploaded.version_id.clone();
-    let (kind, sha_prefix) = (bundle.kind, bundle.sha256[..12].to_string());
     // The bundle is in S3: its temporary file goes now, not at exit, so no
     // later way out (a second signal included) can leave it behind.
-    drop(bundle);
+    drop(shipping);
     drop(temp);
 
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
@@ -89,7 +125,7 @@ async fn release(
         Some(b) => b.marker(),
         None => format!("ferry release {}", BuildEnv::current().build_tag.as_deref().unwrap_or("manual")),
     };
-    let description = format!("{who} by {} (sha256 {sha_prefix})", session.session_name);
+    let description = env.deploy.describe(&format!("{who} by {} (sha256 {})", session.session_name, &sha256[..12]));
     let request = queue::Request {
         env: &env,
         revision: deploy::revision(&uploaded, kind),
@@ -100,6 +136,14 @@ async fn release(
     };
     let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
     Ok(launch::launch(&cd, &request, &following, guard, keeper, reporter).await?)
+}
+
+/// What a release ships: a bundle built or checked here, or one already in S3.
+enum Shipping {
+    /// Bundled from a directory or a ready archive; uploaded next.
+    Upload(Bundle),
+    /// `s3://…`: promoted as it is.
+    Promote(S3Uri),
 }
 
 /// A signal stopped the upload: the receipt is written at once, then every

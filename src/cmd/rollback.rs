@@ -30,7 +30,9 @@ async fn roll_back(
     guard: &mut Guard,
     keeper: &mut Keeper,
 ) -> Result<ExitCode, Error> {
-    let env = config::resolve(&args.target.selection(config_path))?;
+    let mut selection = args.target.selection(config_path);
+    args.deploy.apply(&mut selection.overrides);
+    let env = config::resolve(&selection)?;
     receipt::set_target(&mut keeper.receipt, &env);
     keeper.receipt.session_name = super::planned_session_name(&env);
     let (sdk, session) = match guard.run(super::assume_role(&env, reporter)).await {
@@ -55,7 +57,8 @@ async fn roll_back(
     r.sha256 = deployments::sha256_of_key(&r.key).unwrap_or_default();
 
     let from = plan.from.as_ref().and_then(|d| d.deployment_id()).unwrap_or("nothing");
-    let description = format!("ferry rollback by {} from {from} to {}", session.session_name, deployments::s3_url(rev));
+    let description =
+        env.deploy.describe(&format!("ferry rollback by {} from {from} to {}", session.session_name, deployments::s3_url(rev)));
     let request = queue::Request {
         env: &env,
         revision: plan.revision_location(),

@@ -120,6 +120,9 @@ pub fn describe(event: &Event) -> Option<String> {
         }
         Event::RollbackSkipped { deployment_id, reason } => format!("no rollback of {deployment_id}: {reason}"),
         Event::RollbackPlanned { .. } => rollback_plan(event),
+        Event::ContinueRequested { deployment_id } => {
+            format!("CodeDeploy is continuing {deployment_id}: rerouting traffic to the replacement instances")
+        }
         Event::StopRequested { deployment_id, rollback } => match rollback {
             Some(true) => format!("stopping deployment {deployment_id} and rolling it back"),
             Some(false) => format!("stopping deployment {deployment_id} without rollback"),

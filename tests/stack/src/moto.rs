@@ -97,7 +97,13 @@ impl MotoServer {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 return Err(format!("moto_server exited ({status}) during start:\n{}", tail(&log, 2000)));
             }
-            if let Ok(resp) = http::request(self.addr, "GET", "/moto-api/", "")
+            // An answer on the port proves only that *a* moto listens there:
+            // when two test processes picked the same free port, the loser's
+            // probe reaches the winner's server. werkzeug logs "Running on"
+            // once it has bound, and only ours writes our log.
+            let bound = std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains("Running on"));
+            if bound
+                && let Ok(resp) = http::request(self.addr, "GET", "/moto-api/", "")
                 && resp.status == 200
             {
                 return Ok(());

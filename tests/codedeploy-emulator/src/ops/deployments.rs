@@ -377,3 +377,21 @@ pub(super) fn stop(shared: &Arc<Shared>, body: Value) -> OpResult {
         "statusMessage": "Stopping Pending. Stopping to schedule commands in the deployment instances",
     }))
 }
+
+/// ContinueDeployment. Blue/green is not modelled, so no deployment is ever
+/// Ready: the answer is the service's for a deployment that is not.
+pub(super) fn continue_deployment(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: IdInput = input(body)?;
+    let store = shared.lock();
+    let deployment = existing(&store, &req.deployment_id)?;
+    if deployment.status.is_complete() {
+        return Err(ApiError::new(
+            "DeploymentAlreadyCompletedException",
+            format!("The deployment {} has already completed.", deployment.id),
+        ));
+    }
+    Err(ApiError::new(
+        "DeploymentIsNotInReadyStateException",
+        "The deployment does not have a status of Ready and can't continue yet.".to_string(),
+    ))
+}

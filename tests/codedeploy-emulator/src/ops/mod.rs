@@ -37,6 +37,7 @@ pub fn dispatch(shared: &Arc<Shared>, operation: &str, input: Value) -> OpResult
         "BatchGetDeployments" => deployments::batch_get(shared, input),
         "ListDeployments" => deployments::list(shared, input),
         "StopDeployment" => deployments::stop(shared, input),
+        "ContinueDeployment" => deployments::continue_deployment(shared, input),
         "ListDeploymentTargets" => targets::list_targets(shared, input),
         "BatchGetDeploymentTargets" => targets::batch_get_targets(shared, input),
         "GetDeploymentTarget" => targets::get_target(shared, input),

@@ -128,28 +128,39 @@ impl Drop for Moto {
     }
 }
 
-/// Starts moto from the repo's `.venv`, or `None` when it isn't installed.
-pub fn moto() -> Option<Moto> {
+/// Starts moto from the repo's `.venv`. A missing moto fails the test (run
+/// `scripts/setup-venv`, as `scripts/test` does): a skip would pass silently.
+pub fn moto() -> Moto {
     let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
-    if !bin.exists() {
-        // CI sets up the venv; skipping there would hide the S3 round trip.
-        assert!(std::env::var_os("CI").is_none(), "moto_server missing at {} under CI", bin.display());
-        eprintln!("moto_server not found at {}; skipping the S3 round trip", bin.display());
-        return None;
+    assert!(bin.exists(), "moto_server missing at {}: run scripts/setup-venv (scripts/test does)", bin.display());
+    // The free port is free only when asked: another test may take it
+    // before moto binds. werkzeug logs "Running on" once bound, and only
+    // our moto writes our log, so an answer from someone else's server on
+    // the same port is never mistaken for ours.
+    for _ in 0..5 {
+        let port = dead_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("PYTHONUNBUFFERED", "1")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break; // lost the port race; try another
+            }
+            let bound = std::fs::read_to_string(log.path()).is_ok_and(|l| l.contains("Running on"));
+            if bound && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+            }
+            assert!(Instant::now() < deadline, "moto did not listen within 30s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    let port = dead_port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen within 30s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(Moto { child, endpoint: format!("http://127.0.0.1:{port}") })
+    panic!("moto_server could not bind a free port in 5 attempts")
 }
 
 /// An S3 client for moto.

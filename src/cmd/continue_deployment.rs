@@ -1,0 +1,24 @@
+//! `ferry continue <deployment-id>`: ContinueDeployment for a blue/green
+//! deployment that is Ready (ferry exited 6), then follow it to its end.
+
+use std::path::PathBuf;
+
+use crate::cli::ContinueArgs;
+use crate::cmd::error::Error;
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
+use crate::{config, deploy, follow};
+
+/// Exits with the outcome's code, or 0 right after the request with `--no-wait`.
+pub async fn run(args: &ContinueArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let env = config::resolve(&args.target.selection(config_path))?;
+    let (sdk, _session) = super::assume_role(&env, reporter).await?;
+    let cd = aws_sdk_codedeploy::Client::new(&sdk);
+    deploy::continue_deployment(&cd, &args.deployment_id).await?;
+    reporter.report(&Event::ContinueRequested { deployment_id: args.deployment_id.clone() });
+    if args.no_wait {
+        return Ok(ExitCode::Success);
+    }
+    let followed = follow::follow(&cd, &args.deployment_id, &args.follow.options(), reporter).await?;
+    Ok(followed.outcome.exit_code())
+}

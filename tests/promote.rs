@@ -1,0 +1,123 @@
+//! `ferry release s3://BUCKET/KEY`: promote a bundle that is already in S3
+//! to a deployment without rebuilding it, the same bytes proven by S3's
+//! SHA-256 against the `ferry-sha256` ferry recorded.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{FERRY, Run, Stack, StackOptions, assert_no_secrets, run};
+
+fn app(dir: &Path) -> PathBuf {
+    let app = dir.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("appspec.yml"), "version: 0.0\nos: linux\n").unwrap();
+    std::fs::write(app.join("index.html"), "promoted\n").unwrap();
+    app
+}
+
+fn ferry(stack: &Stack, config: &Path, args: &[&str]) -> Run {
+    run(stack.ferry_command(FERRY).args(args).arg("--config").arg(config))
+}
+
+fn events(out: &Run, kind: &str) -> Vec<serde_json::Value> {
+    out.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|e| e["event"] == kind).collect()
+}
+
+fn revision_of(stack: &Stack, id: &str) -> (String, String, String) {
+    let info = stack.block_on(async {
+        stack.codedeploy().get_deployment().deployment_id(id).send().await.unwrap().deployment_info().unwrap().clone()
+    });
+    let s3 = info.revision().unwrap().s3_location().unwrap().clone();
+    (s3.bucket().unwrap().into(), s3.key().unwrap().into(), s3.e_tag().unwrap_or_default().into())
+}
+
+#[test]
+fn a_staged_bundle_is_deployed_where_it_is_without_uploading_again() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let staged = ferry(&stack, &config, &["upload", app(dir.path()).to_str().unwrap(), "--env", "production"]);
+    assert_eq!(staged.code, 0, "{}", staged.all());
+    let uri = staged.stdout.trim().to_string();
+    assert!(uri.starts_with("s3://"), "{uri}");
+
+    let out = ferry(&stack, &config, &["release", &uri, "--env", "production", "--wait", "--output", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(events(&out, "upload_started").is_empty() && events(&out, "bundle_ready").is_empty(), "nothing built or sent");
+    assert_eq!(events(&out, "upload_skipped").len(), 1, "{}", out.stdout);
+    let receipt = &events(&out, "receipt")[0];
+    let (bucket, key, _) = revision_of(&stack, receipt["deployment_id"].as_str().unwrap());
+    assert_eq!(format!("s3://{bucket}/{key}"), uri, "the deployment is pinned to the staged object");
+    assert!(key.contains(receipt["sha256"].as_str().unwrap()), "the receipt names the proven SHA-256");
+    assert_no_secrets(&stack, &out);
+}
+
+#[test]
+fn a_bundle_from_another_bucket_is_copied_under_its_content_address_and_verified() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    // A staging bucket the deployer may read and write (moto's admin switch
+    // lets the two set-up calls through).
+    common::allow_unauthenticated_calls(&stack, 2);
+    stack.block_on(async {
+        stack.s3_as_prod().create_bucket().bucket("ferry-staging").send().await.unwrap();
+        let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::ferry-staging", "arn:aws:s3:::ferry-staging/*"]}]});
+        stack
+            .iam_as_prod()
+            .put_role_policy()
+            .role_name("CA_ServiceDeployer")
+            .policy_name("staging")
+            .policy_document(grant.to_string())
+            .send()
+            .await
+            .unwrap();
+    });
+    let staged = ferry(
+        &stack,
+        &config,
+        &["upload", app(dir.path()).to_str().unwrap(), "--env", "production", "--bucket", "ferry-staging"],
+    );
+    assert_eq!(staged.code, 0, "{}", staged.all());
+    let uri = staged.stdout.trim().to_string();
+    assert!(uri.starts_with("s3://ferry-staging/"), "{uri}");
+
+    let out = ferry(&stack, &config, &["release", &uri, "--env", "production", "--wait", "--output", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let receipt = &events(&out, "receipt")[0];
+    let (bucket, key, _) = revision_of(&stack, receipt["deployment_id"].as_str().unwrap());
+    assert_eq!(bucket, stack.bucket(), "deployed from the production bucket");
+    assert_eq!(key, uri.trim_start_matches("s3://ferry-staging/"), "under the same content address");
+    assert_eq!(events(&out, "uploaded").len(), 1, "the copy is reported: {}", out.stdout);
+}
+
+#[test]
+fn an_object_ferry_did_not_upload_is_refused_with_nothing_deployed() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let zip = dir.path().join("handmade.zip");
+    std::fs::write(&zip, b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
+    stack.block_on(async {
+        stack
+            .s3_as_prod()
+            .put_object()
+            .bucket(stack.bucket())
+            .key("releases/web/handmade.zip")
+            .body(std::fs::read(&zip).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let uri = format!("s3://{}/releases/web/handmade.zip", stack.bucket());
+    let out = ferry(&stack, &config, &["release", &uri, "--env", "production"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("no ferry-sha256 metadata"), "{}", out.stderr);
+    assert!(common::deployment_ids(&stack).is_empty());
+
+    let not_bundle = ferry(&stack, &config, &["release", &format!("s3://{}/notes.txt", stack.bucket()), "--env", "production"]);
+    assert_eq!(not_bundle.code, 1, "{}", not_bundle.all());
+    assert!(not_bundle.stderr.contains("is not a .zip, .tar or .tgz bundle"), "{}", not_bundle.stderr);
+}
