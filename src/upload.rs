@@ -7,6 +7,7 @@
 //! checksum ([`plan`]), resumed from an earlier interrupted run and aborted
 //! on failure ([`multipart`]). Retries are the SDK's.
 
+mod abandon;
 mod multipart;
 pub mod plan;
 
@@ -17,6 +18,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, ServerSideEncryption};
 use sha2::{Digest, Sha256};
 
+pub use abandon::abandon;
 pub use plan::Plan;
 use plan::matches_composite;
 

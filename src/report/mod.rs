@@ -136,6 +136,15 @@ pub fn describe(event: &Event) -> Option<String> {
             };
             format!("{signal} received while following {deployment_id}: {what} (a second signal exits at once)")
         }
+        Event::Interrupted { signal, phase, detail } => format!("{signal} received during {phase}: {detail}"),
+        Event::UploadAborted { bucket, key, upload_ids, open: 0 } => format!(
+            "aborted {} multipart upload(s) of s3://{bucket}/{key}; S3 lists none still open for that key",
+            upload_ids.len()
+        ),
+        Event::UploadAborted { bucket, key, open, .. } => format!(
+            "S3 still lists {open} open multipart upload(s) of s3://{bucket}/{key}; a bucket lifecycle rule \
+             (AbortIncompleteMultipartUpload) removes them, or the next release of this bundle resumes one"
+        ),
         Event::Aborted { signal, deployment_id, status, rollback_deployment_id, rollback_status } => {
             let mut s = format!("aborted by {signal}: deployment {deployment_id} is {status}");
             if let Some(r) = rollback_deployment_id {
