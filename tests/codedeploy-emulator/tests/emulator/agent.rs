@@ -12,8 +12,8 @@ use crate::common::{Moto, app_and_group, client, create_deployment, emulator_wit
 
 /// Deploys a bundle of `files` with `appspec` to a one-instance group and
 /// returns what it needs to look at the result.
-async fn deploy(appspec: &str, files: &[(&str, &str)]) -> Option<(Moto, Emulator, Client, String, InstanceTarget)> {
-    let moto = moto()?;
+async fn deploy(appspec: &str, files: &[(&str, &str)]) -> (Moto, Emulator, Client, String, InstanceTarget) {
+    let moto = moto();
     let mut all = vec![("appspec.yml", appspec)];
     all.extend_from_slice(files);
     put(&s3(&moto.endpoint), "releases", "app.zip", zip_of(&all)).await;
@@ -25,7 +25,7 @@ async fn deploy(appspec: &str, files: &[(&str, &str)]) -> Option<(Moto, Emulator
     let ids = crate::common::all_target_ids(&cd, &id).await;
     let target = cd.get_deployment_target().deployment_id(&id).target_id(&ids[0]).send().await.unwrap();
     let instance = target.deployment_target.unwrap().instance_target.unwrap();
-    Some((moto, emulator, cd, id, instance))
+    (moto, emulator, cd, id, instance)
 }
 
 fn event(instance: &InstanceTarget, name: &str) -> (LifecycleEventStatus, Option<Diagnostics>) {
@@ -43,7 +43,7 @@ async fn a_failed_hooks_log_tail_is_the_agents_event_log() {
     // reads stdout and stderr on two threads, so only time orders them.
     let script = "#!/bin/bash\necho 'checking http://localhost/health'\nsleep 0.2\necho 'health check returned 503' >&2\nsleep 0.2\nprintf 'no newline at the end'\nexit 7\n";
     let appspec = hook("ValidateService", "scripts/check.sh", "      timeout: 30\n");
-    let Some((_moto, emulator, _cd, id, instance)) = deploy(&appspec, &[("scripts/check.sh", script)]).await else { return };
+    let (_moto, emulator, _cd, id, instance) = deploy(&appspec, &[("scripts/check.sh", script)]).await;
     let (status, diag) = event(&instance, "ValidateService");
     assert_eq!(status, LifecycleEventStatus::Failed);
     let diag = diag.unwrap();
@@ -80,7 +80,7 @@ async fn a_failed_hooks_log_tail_is_the_agents_event_log() {
 async fn a_long_log_keeps_what_the_agents_rule_keeps() {
     let script = "#!/bin/bash\nfor i in $(seq 1 400); do echo \"migrating table $i of 400\"; done\nexit 1\n";
     let appspec = hook("AfterInstall", "scripts/migrate.sh", "");
-    let Some((_moto, _emulator, _cd, _id, instance)) = deploy(&appspec, &[("scripts/migrate.sh", script)]).await else { return };
+    let (_moto, _emulator, _cd, _id, instance) = deploy(&appspec, &[("scripts/migrate.sh", script)]).await;
     let (_, diag) = event(&instance, "AfterInstall");
     let tail = diag.unwrap().log_tail.unwrap();
     let mut expected = ScriptLog::new();
@@ -99,7 +99,7 @@ async fn a_long_log_keeps_what_the_agents_rule_keeps() {
 async fn a_succeeded_event_reports_no_script_and_no_log() {
     let script = "#!/bin/bash\necho 'all good'\necho 'a warning' >&2\n";
     let appspec = hook("ValidateService", "scripts/check.sh", "");
-    let Some((_moto, _emulator, cd, id, instance)) = deploy(&appspec, &[("scripts/check.sh", script)]).await else { return };
+    let (_moto, _emulator, cd, id, instance) = deploy(&appspec, &[("scripts/check.sh", script)]).await;
     assert_eq!(wait_complete(&cd, &id).await.status, Some(DeploymentStatus::Succeeded));
     for e in instance.lifecycle_events() {
         let diag = e.diagnostics.clone().unwrap();
@@ -114,7 +114,7 @@ async fn a_succeeded_event_reports_no_script_and_no_log() {
 async fn a_timed_out_hook_keeps_its_output_and_the_agents_message() {
     let script = "#!/bin/bash\necho waiting\nsleep 30\n";
     let appspec = hook("ValidateService", "scripts/slow.sh", "      timeout: 1\n      runas: root\n");
-    let Some((_moto, _emulator, _cd, _id, instance)) = deploy(&appspec, &[("scripts/slow.sh", script)]).await else { return };
+    let (_moto, _emulator, _cd, _id, instance) = deploy(&appspec, &[("scripts/slow.sh", script)]).await;
     let (status, diag) = event(&instance, "ValidateService");
     assert_eq!(status, LifecycleEventStatus::Failed);
     let diag = diag.unwrap();
@@ -126,10 +126,7 @@ async fn a_timed_out_hook_keeps_its_output_and_the_agents_message() {
 #[tokio::test]
 async fn a_failure_names_the_user_a_script_runs_as() {
     let appspec = hook("BeforeInstall", "scripts/x.sh", "      runas: deploy\n");
-    let Some((_moto, _emulator, _cd, _id, instance)) = deploy(&appspec, &[("scripts/x.sh", "#!/bin/bash\nexit 2\n")]).await
-    else {
-        return;
-    };
+    let (_moto, _emulator, _cd, _id, instance) = deploy(&appspec, &[("scripts/x.sh", "#!/bin/bash\nexit 2\n")]).await;
     let (_, diag) = event(&instance, "BeforeInstall");
     assert_eq!(
         diag.unwrap().message.as_deref(),
@@ -140,7 +137,7 @@ async fn a_failure_names_the_user_a_script_runs_as() {
 #[tokio::test]
 async fn a_missing_script_is_named_by_its_path_on_the_instance() {
     let appspec = hook("BeforeInstall", "scripts/nope.sh", "");
-    let Some((_moto, _emulator, cd, id, instance)) = deploy(&appspec, &[]).await else { return };
+    let (_moto, _emulator, cd, id, instance) = deploy(&appspec, &[]).await;
     let group_id = cd
         .get_deployment_group()
         .application_name("shop")
@@ -175,7 +172,7 @@ async fn a_background_process_holding_stdout_fails_the_hook_at_its_timeout() {
     let script = "#!/bin/bash\necho starting\nsleep 30 &\necho started\n";
     let appspec = hook("ApplicationStart", "scripts/start.sh", "      timeout: 1\n");
     let started = std::time::Instant::now();
-    let Some((_moto, _emulator, _cd, _id, instance)) = deploy(&appspec, &[("scripts/start.sh", script)]).await else { return };
+    let (_moto, _emulator, _cd, _id, instance) = deploy(&appspec, &[("scripts/start.sh", script)]).await;
     assert!(started.elapsed().as_secs() < 15);
     let (status, diag) = event(&instance, "ApplicationStart");
     assert_eq!(status, LifecycleEventStatus::Failed);

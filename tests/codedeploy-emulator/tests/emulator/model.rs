@@ -108,7 +108,7 @@ async fn every_operation_answers_within_the_model_in_success_and_error() {
 #[tokio::test]
 async fn real_deployments_answer_within_the_model() {
     // Hooks that succeed and fail, a rollback, a stop: the answers ferry reads.
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let s3 = s3(&moto.endpoint);
     let appspec = "version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: /srv/app\nhooks:\n  AfterInstall:\n    - location: check.sh\n      timeout: 30\n";
     put(&s3, "releases", "good.zip", zip_of(&[("appspec.yml", appspec), ("app/v", "1"), ("check.sh", "#!/bin/bash\necho ok\n")]))
