@@ -55,7 +55,10 @@ pub struct Caller {
 /// Looks up the [`Caller`] behind an access key id. Called once per key (the
 /// answer is cached); it may block briefly.
 #[derive(Clone)]
-pub struct CallerResolver(pub Arc<dyn Fn(&str) -> Option<Caller> + Send + Sync>);
+pub struct CallerResolver(pub Arc<ResolveCaller>);
+
+/// Maps an access key id to the caller it belongs to.
+pub type ResolveCaller = dyn Fn(&str) -> Option<Caller> + Send + Sync;
 
 impl std::fmt::Debug for CallerResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
