@@ -6,6 +6,7 @@
 
 mod hop;
 pub mod provenance;
+pub mod sources;
 
 use std::time::Duration;
 
@@ -32,16 +33,31 @@ pub fn session_name(build_tag: Option<&str>, user: Option<&str>) -> String {
     sanitize_session_name(&raw)
 }
 
-/// [`session_name`] for a build: `BUILD_TAG`, then `BUILD_USER_ID`
-/// (Jenkins' build-user plugin) or `USER`.
-pub fn session_name_for(build: &BuildEnv) -> String {
-    session_name(build.build_tag.as_deref(), build.user.as_deref())
+/// [`session_name`] for a build: the configured `session_name`
+/// (`--session-name`, ferry.toml) when set, else `BUILD_TAG`, then
+/// `BUILD_USER_ID` (Jenkins' build-user plugin) or `USER`.
+pub fn session_name_for(build: &BuildEnv, configured: Option<&str>) -> String {
+    match configured.filter(|c| !c.trim().is_empty()) {
+        Some(name) => sanitize_session_name(name),
+        None => session_name(build.build_tag.as_deref(), build.user.as_deref()),
+    }
 }
 
+/// STS's longest role session name (and source identity).
+const SESSION_NAME_MAX: usize = 64;
+/// Characters kept from the start of a name too long for STS.
+const KEEP_HEAD: usize = 20;
+/// Hex digits of the hash that stands for the cut middle.
+const CUT_HASH: usize = 8;
+
 /// Maps a string onto STS's role-session-name alphabet (`[\w+=,.@-]`, 2-64
-/// characters): other characters become `-`, runs of them collapse.
+/// characters): other characters become `-`, runs of them collapse. A name
+/// longer than 64 keeps its start and its end, where Jenkins' `BUILD_TAG`
+/// (`jenkins-FOLDER-JOB-BRANCH-NUMBER`) holds the branch and the build
+/// number, and the cut middle becomes a short hash of itself: two builds of
+/// one long job get different names, one build always the same.
 pub fn sanitize_session_name(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len().min(64));
+    let mut out = String::with_capacity(raw.len().min(SESSION_NAME_MAX));
     for c in raw.chars() {
         let c = if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) { c } else { '-' };
         if c == '-' && out.ends_with('-') {
@@ -49,12 +65,26 @@ pub fn sanitize_session_name(raw: &str) -> String {
         }
         out.push(c);
     }
-    let mut out: String = out.trim_matches('-').chars().take(64).collect();
+    let mut out = shorten(out.trim_matches('-'));
     while out.len() < 2 {
         out.push_str("-x");
         out = out.trim_start_matches('-').to_string();
     }
     out
+}
+
+/// `head-HASH-tail` in 64 characters, for an ASCII name longer than that.
+fn shorten(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if name.len() <= SESSION_NAME_MAX {
+        return name.to_string();
+    }
+    let tail_len = SESSION_NAME_MAX - KEEP_HEAD - CUT_HASH - 2;
+    let (head, rest) = name.split_at(KEEP_HEAD);
+    let (middle, tail) = rest.split_at(rest.len() - tail_len);
+    let hash = hex::encode(Sha256::digest(middle.as_bytes()));
+    // A `-` at either cut would double the separator.
+    format!("{}-{}-{}", head.trim_end_matches('-'), &hash[..CUT_HASH], tail.trim_start_matches('-'))
 }
 
 /// Who ferry is deploying as, for the log and the receipt. No secrets.
@@ -73,9 +103,9 @@ pub struct Session {
 pub enum AssumeError {
     /// No source credentials were found in the standard chain.
     #[error(
-        "no AWS credentials found to assume {role} with: {detail}. On a Jenkins agent attach an instance role \
-         (e.g. JenkinsRole) or wrap the step in withAWS/withCredentials; elsewhere set AWS_PROFILE or \
-         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."
+        "no AWS credentials on this agent to assume {role} with: nothing reached STS, because there was nothing to \
+         sign the request with. {}",
+        sources::explain(&sources::survey(|k| std::env::var(k).ok(), std::env::var_os("HOME").map(Into::into)))
     )]
     NoSourceCredentials {
         /// The role we wanted.
@@ -312,10 +342,13 @@ pub async fn caller_arn(env: &Environment) -> Result<String, AssumeError> {
         Err(err) => {
             let role = env.role.arn.clone();
             let detail = crate::aws_error::chain(&err);
-            if is_unreachable(&err) {
-                Err(AssumeError::Unreachable { role, source_identity: source_access_key(&base).await, detail })
-            } else if find_source::<CredentialsError>(&err).is_some() {
+            // Without credentials the SDK never sends the call, and says so
+            // as a dispatch failure: ask the chain before blaming the network.
+            let unsent = err.as_service_error().is_none();
+            if find_source::<CredentialsError>(&err).is_some() || (unsent && !has_source_credentials(&base).await) {
                 Err(AssumeError::NoSourceCredentials { role, detail })
+            } else if is_unreachable(&err) {
+                Err(AssumeError::Unreachable { role, source_identity: source_access_key(&base).await, detail })
             } else {
                 Err(AssumeError::Refused { role, source_identity: String::new(), detail: describe_sdk_error(&err) })
             }
@@ -338,6 +371,11 @@ async fn classify(
         None => crate::aws_error::chain(err),
     };
     if unreachable || detail.contains("dispatch failure") || detail.contains("error trying to connect") {
+        // The SDK reports "no credentials to sign with" as a dispatch
+        // failure of the STS call: ask the chain itself before blaming the network.
+        if !has_source_credentials(base).await {
+            return AssumeError::NoSourceCredentials { role, detail };
+        }
         return AssumeError::Unreachable { role, source_identity: source_access_key(base).await, detail };
     }
     // Naming the identity that was refused is the fastest way to a fix; it
@@ -347,6 +385,15 @@ async fn classify(
         Err(_) => String::new(),
     };
     AssumeError::Refused { role, source_identity, detail }
+}
+
+/// Whether the standard chain yields any credentials at all.
+async fn has_source_credentials(base: &SdkConfig) -> bool {
+    use aws_credential_types::provider::ProvideCredentials;
+    match base.credentials_provider() {
+        Some(provider) => provider.provide_credentials().await.is_ok(),
+        None => false,
+    }
 }
 
 /// " with access key AKIA…" for the source credentials, read locally from
@@ -437,8 +484,61 @@ mod tests {
         let tag = format!("jenkins-My Folder/web app-{}", "x".repeat(200));
         let name = session_name(Some(&tag), None);
         assert!(name.len() <= 64, "{}", name.len());
-        assert!(name.starts_with("jenkins-My-Folder-web-app-"), "{name}");
+        assert!(name.starts_with("jenkins-My-Folder-we"), "{name}");
         assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)));
+    }
+
+    /// A multibranch BUILD_TAG: `jenkins-` + folder/repo/branch (the branch
+    /// URL-encoded) + build number.
+    fn multibranch(branch: &str, number: u32) -> String {
+        format!("jenkins-platform-team/payments-service-monorepo/{branch}-{number}")
+    }
+
+    #[test]
+    fn two_builds_of_one_long_multibranch_job_get_different_session_names() {
+        let branch = "feature%2FPAY-1234-rework-the-settlement-batch-exporter";
+        let (b57, b58) = (session_name(Some(&multibranch(branch, 57)), None), session_name(Some(&multibranch(branch, 58)), None));
+        assert!(multibranch(branch, 57).len() > 64);
+        assert!(b57.len() <= 64 && b57.len() >= 60, "{b57}");
+        assert_eq!(b57.len(), b58.len(), "{b57} {b58}");
+        assert_ne!(b57, b58);
+        assert!(b57.ends_with("-settlement-batch-exporter-57"), "the job's end and the build number survive: {b57}");
+        assert!(b58.ends_with("-settlement-batch-exporter-58"), "{b58}");
+        assert!(b57.starts_with("jenkins-platform-tea"), "{b57}");
+        assert!(b57.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)), "{b57}");
+    }
+
+    #[test]
+    fn one_build_always_gets_the_same_session_name() {
+        let tag = multibranch("release%2F2026.11-hotfix-for-the-ledger-reconciliation", 1204);
+        assert_eq!(session_name(Some(&tag), None), session_name(Some(&tag), None));
+        assert_eq!(session_name(Some(&tag), None), sanitize_session_name(&tag));
+    }
+
+    #[test]
+    fn long_tags_that_differ_only_in_the_cut_middle_still_differ() {
+        let a = multibranch("feature%2FPAY-1111-rework-the-settlement-batch-exporter", 7);
+        let b = multibranch("feature%2FPAY-2222-rework-the-settlement-batch-exporter", 7);
+        let (na, nb) = (session_name(Some(&a), None), session_name(Some(&b), None));
+        assert_ne!(na, nb, "the hash stands for the middle");
+        assert_eq!(na.len(), nb.len());
+        assert_eq!(na[..19], nb[..19]);
+        assert_eq!(na[na.len() - 30..], nb[nb.len() - 30..]);
+    }
+
+    #[test]
+    fn names_up_to_64_characters_are_kept_whole() {
+        let tag = format!("jenkins-web-{}", "a".repeat(52));
+        assert_eq!(tag.len(), 64);
+        assert_eq!(session_name(Some(&tag), None), tag);
+    }
+
+    #[test]
+    fn a_configured_session_name_wins_over_build_tag() {
+        let build = BuildEnv { build_tag: Some("jenkins-web-42".into()), ..Default::default() };
+        assert_eq!(session_name_for(&build, Some("deploy web/42")), "deploy-web-42");
+        assert_eq!(session_name_for(&build, None), "jenkins-web-42");
+        assert_eq!(session_name_for(&build, Some(" ")), "jenkins-web-42");
     }
 
     fn env_with_chain(chain: &[&str], secs: u64) -> Environment {
@@ -455,6 +555,7 @@ mod tests {
             duration: Duration::from_secs(secs),
             source_identity: None,
             session_tags: false,
+            session_name: None,
             role_chain: chain.iter().map(|a| RoleArn::parse(a).unwrap()).collect(),
             session_policy: false,
             kms_key_id: None,

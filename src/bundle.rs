@@ -158,6 +158,14 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error
 /// Turns `input` into a checked bundle: builds a directory as `kind`, or
 /// checks a ready archive (which keeps its own type).
 pub fn prepare_as(input: &Path, kind: BundleType) -> Result<Bundle, BundleError> {
+    prepare_in(input, kind, None)
+}
+
+/// Like [`prepare_as`], with a built archive's temporary file inside
+/// `temp_dir` (default: `$TMPDIR`): a release interrupted while bundling
+/// removes that directory, and with it the half-written file, without
+/// waiting for the bundling thread.
+pub fn prepare_in(input: &Path, kind: BundleType, temp_dir: Option<&Path>) -> Result<Bundle, BundleError> {
     let meta = match std::fs::metadata(input) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -166,7 +174,7 @@ pub fn prepare_as(input: &Path, kind: BundleType) -> Result<Bundle, BundleError>
         Err(e) => return Err(io_err("read", input)(e)),
     };
     if meta.is_dir() {
-        return build_temp(input, kind);
+        return build_temp(input, kind, temp_dir);
     }
     let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
     let index = inspect::ArchiveIndex::open(input, kind)?;
@@ -261,13 +269,16 @@ fn load_dir(dir: &Path) -> Result<tree::Tree, BundleError> {
     Ok(tree)
 }
 
-fn build_temp(dir: &Path, kind: BundleType) -> Result<Bundle, BundleError> {
+fn build_temp(dir: &Path, kind: BundleType, temp_dir: Option<&Path>) -> Result<Bundle, BundleError> {
     let tree = load_dir(dir)?;
-    let tmp = tempfile::Builder::new()
-        .prefix("ferry-bundle-")
-        .suffix(&format!(".{}", kind.extension()))
-        .tempfile()
-        .map_err(io_err("create a temporary file for", dir))?;
+    let suffix = format!(".{}", kind.extension());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("ferry-bundle-").suffix(&suffix);
+    let tmp = match temp_dir {
+        Some(d) => builder.tempfile_in(d),
+        None => builder.tempfile(),
+    }
+    .map_err(io_err("create a temporary file for", dir))?;
     let (file, temp_path) = tmp.into_parts();
     let (size, sha256) = archive::write(&tree, kind, file)?;
     let path = temp_path.to_path_buf();

@@ -93,7 +93,7 @@ pub struct Cli {
 /// ferry's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Bundle, upload and deploy a release: assume → bundle → upload → deploy [→ watch].
+    /// Bundle, upload and deploy a release, and follow it to the end: bundle → assume → upload → deploy → watch.
     Release(ReleaseArgs),
     /// Follow an existing deployment (started by ferry or anything else) to its end.
     Watch(WatchArgs),
@@ -167,6 +167,9 @@ pub struct TargetArgs {
     /// CodeDeploy deployment configuration (default: the group's).
     #[arg(long)]
     pub deployment_config: Option<String>,
+    /// Role session name for CloudTrail (default: Jenkins' BUILD_TAG, else ferry-$USER).
+    #[arg(long, value_name = "NAME")]
+    pub session_name: Option<String>,
     /// Keyless: a file holding an OIDC id token to exchange with
     /// AssumeRoleWithWebIdentity (Jenkins' OpenID Connect Provider plugin).
     #[arg(long, env = "AWS_WEB_IDENTITY_TOKEN_FILE", value_name = "FILE", hide_env_values = true)]
@@ -195,6 +198,7 @@ impl TargetArgs {
                 application: self.application.clone(),
                 deployment_group: self.deployment_group.clone(),
                 deployment_config: self.deployment_config.clone(),
+                session_name: self.session_name.clone(),
                 web_identity_token_file: self.web_identity_token_file.clone(),
                 web_identity_role_arn: self.web_identity_role_arn.clone(),
                 ..Overrides::default()
@@ -255,10 +259,15 @@ pub struct ReleaseArgs {
     /// Which environment, and overrides.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Follow the deployment to its end; the exit code says how it ended.
-    #[arg(long)]
+    /// Only create the deployment and exit 0 once CodeDeploy accepted it,
+    /// without following it. By default ferry follows the deployment (and
+    /// its rollback) to the end, and the exit code says how it ended.
+    #[arg(long, overrides_with = "wait")]
+    pub no_wait: bool,
+    /// Accepted for compatibility: following is the default now.
+    #[arg(long, hide = true, overrides_with = "no_wait")]
     pub wait: bool,
-    /// How to follow, with --wait.
+    /// How to follow.
     #[command(flatten)]
     pub follow: FollowArgs,
     /// Rollback policy and busy-group handling.
@@ -457,7 +466,7 @@ pub struct DoctorArgs {
 pub struct RollbackPolicyArgs {
     /// When CodeDeploy rolls this deployment back: `failure`, `stop` (failure
     /// or stop) or `never`. Default: the deployment group's own setting.
-    /// With --wait, ferry follows the rollback; a successful rollback exits 7.
+    /// ferry follows the rollback (unless --no-wait); a successful rollback exits 7.
     #[arg(long, value_enum, value_name = "WHEN")]
     pub rollback_on: Option<crate::rollback::RollbackOn>,
     /// When another deployment runs in the group, wait this long for it, then
@@ -469,12 +478,16 @@ pub struct RollbackPolicyArgs {
 /// What to do on SIGINT/SIGTERM, and where the receipt goes.
 #[derive(Debug, Clone, Args)]
 pub struct EndingArgs {
-    /// On SIGINT/SIGTERM while following: `stop`, `stop-and-rollback` or
-    /// `leave` the deployment. Default: stop-and-rollback for release, leave
-    /// otherwise. Exits 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once.
+    /// On SIGINT/SIGTERM once a deployment exists: `stop`, `stop-and-rollback`
+    /// or `leave` it. Default: stop-and-rollback for release, leave otherwise.
+    /// Before that (bundling, uploading) the step is stopped and cleaned up.
+    /// The receipt is written at once and as the stop progresses. Exits 130
+    /// (SIGINT) or 143 (SIGTERM); a second signal exits at once.
     #[arg(long, value_enum, value_name = "ACTION")]
     pub on_abort: Option<crate::abort::OnAbort>,
-    /// How long an abort may wait for the stop and the rollback before reporting.
+    /// How long an abort may wait for the stop and the rollback before
+    /// reporting. Keep it below Jenkins' SoftKillWaitSeconds (5 s by default:
+    /// past it, the receipt on disk says how far the stop had got).
     #[arg(long, default_value = "60s", value_parser = crate::duration::parse_nonzero, value_name = "DURATION")]
     pub abort_grace: Duration,
     /// Write a JSON receipt here (default in Jenkins, i.e. with JENKINS_URL or
@@ -494,10 +507,14 @@ pub struct RollbackArgs {
     /// revision of the group's last successful deployment before the current one.
     #[arg(long, value_name = "DEPLOYMENT|SHA256|KEY")]
     pub to: Option<String>,
-    /// Follow the rollback deployment to its end.
-    #[arg(long)]
+    /// Only create the rollback deployment, without following it. By default
+    /// ferry follows it to the end, and the exit code says how it ended.
+    #[arg(long, overrides_with = "wait")]
+    pub no_wait: bool,
+    /// Accepted for compatibility: following is the default now.
+    #[arg(long, hide = true, overrides_with = "no_wait")]
     pub wait: bool,
-    /// How to follow, with --wait.
+    /// How to follow.
     #[command(flatten)]
     pub follow: FollowArgs,
     /// Abort handling and the receipt.
@@ -575,5 +592,37 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    fn release_args(args: &[&str]) -> ReleaseArgs {
+        let argv = ["ferry", "release", "app"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Release(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn release_follows_by_default_no_wait_only_creates_and_wait_is_still_accepted() {
+        assert!(!release_args(&[]).no_wait, "following is the default");
+        assert!(release_args(&["--no-wait"]).no_wait);
+        assert!(!release_args(&["--wait"]).no_wait, "--wait is accepted and changes nothing");
+        assert!(!release_args(&["--no-wait", "--wait"]).no_wait, "the last one given wins");
+        assert!(release_args(&["--wait", "--no-wait"]).no_wait);
+        use clap::CommandFactory;
+        let help = Cli::command().find_subcommand_mut("release").unwrap().render_long_help().to_string();
+        assert!(help.contains("--no-wait") && !help.contains("--wait "), "--wait is hidden:\n{help}");
+    }
+
+    #[test]
+    fn rollback_follows_by_default_too() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(["ferry", "rollback"].iter().chain(args).copied()).unwrap().command
+        {
+            Command::Rollback(r) => r.no_wait,
+            other => panic!("{other:?}"),
+        };
+        assert!(!parse(&[]));
+        assert!(!parse(&["--wait"]));
+        assert!(parse(&["--no-wait"]));
     }
 }

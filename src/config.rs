@@ -52,6 +52,10 @@ pub struct EnvSettings {
     /// Tag the session with job, build number, commit and user (the trust
     /// policy must allow `sts:TagSession`).
     pub session_tags: Option<bool>,
+    /// The role session name CloudTrail shows, instead of Jenkins'
+    /// `BUILD_TAG` (mapped onto STS's alphabet; over 64 characters it keeps
+    /// its start and end around a hash of the middle).
+    pub session_name: Option<String>,
     /// Roles assumed in order before `role_arn`, each with the previous
     /// hop's credentials (ops → hub → app).
     pub role_chain: Option<Vec<String>>,
@@ -132,7 +136,8 @@ struct FileSettings {
 /// A fully resolved, validated target environment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Environment {
-    /// The environment's name (`production`), or `cli` when only flags were given.
+    /// The environment's name (`production`); empty when only flags were
+    /// given (no `[env.NAME]` was selected).
     pub name: String,
     /// The role to assume; its account is the expected bucket owner.
     pub role: RoleArn,
@@ -156,6 +161,8 @@ pub struct Environment {
     pub source_identity: Option<String>,
     /// Whether to tag the session with build provenance.
     pub session_tags: bool,
+    /// The role session name to use instead of `BUILD_TAG`, when configured.
+    pub session_name: Option<String>,
     /// Roles assumed before [`Environment::role`], in order.
     pub role_chain: Vec<RoleArn>,
     /// Whether to scope the session down with ferry's generated policy.
@@ -192,6 +199,8 @@ pub struct Overrides {
     pub deployment_group: Option<String>,
     /// `--deployment-config`.
     pub deployment_config: Option<String>,
+    /// `--session-name`.
+    pub session_name: Option<String>,
     /// `--file-exists-behavior`.
     pub file_exists_behavior: Option<FileExistsBehavior>,
     /// `--ignore-application-stop-failures`.
@@ -255,11 +264,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The config file is not valid TOML or has an unknown key.
-    #[error("config file {} is invalid: {message}", path.display())]
+    #[error("config file {} is invalid:{message}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The parser's explanation, with line and column.
+        /// The parser's report on lines of its own (position, the line, a caret,
+        /// the reason), each line led by a newline; a did-you-mean last.
         message: String,
     },
     /// The file has environments but `--env` was not given.
@@ -273,8 +283,9 @@ pub enum ConfigError {
     },
     /// `--env` names an environment the file does not define.
     #[error(
-        "environment `{env}` is not defined in {}. Defined environments: {}. Add an [env.{env}] table or pick one of those.",
+        "environment `{env}` is not defined in {}.{} Defined environments: {}. Add an [env.{env}] table or pick one of those.",
         path.display(),
+        suggestion.as_ref().map(|s| format!(" Did you mean `--env {s}`?")).unwrap_or_default(),
         if known.is_empty() { "none".to_string() } else { known.join(", ") }
     )]
     UnknownEnv {
@@ -284,11 +295,13 @@ pub enum ConfigError {
         path: PathBuf,
         /// The environments the file defines.
         known: Vec<String>,
+        /// The defined name closest to `env`, if one is close.
+        suggestion: Option<String>,
     },
     /// A required setting has no value from the file or the flags.
-    #[error("environment `{env}` has no `{key}`. Add `{key} = \"...\"` under [env.{env}] in ferry.toml, or pass --{flag}.")]
+    #[error("{}", missing_message(env, key, flag))]
     Missing {
-        /// The environment.
+        /// The environment; empty when no `[env.NAME]` was selected.
         env: String,
         /// The ferry.toml key.
         key: &'static str,
@@ -305,6 +318,98 @@ pub enum ConfigError {
         /// What is wrong and what a valid value looks like.
         reason: String,
     },
+}
+
+/// The message for [`ConfigError::Missing`]: with a selected environment,
+/// where to add the key; with flags only, the flag, or ferry.toml and
+/// `--env` (never an environment the user did not name).
+fn missing_message(env: &str, key: &str, flag: &str) -> String {
+    if env.is_empty() {
+        format!(
+            "no `{key}` was given. Pass --{flag}, or write the settings into ferry.toml under an [env.NAME] table \
+             (e.g. [env.production]) and select it with --env NAME."
+        )
+    } else {
+        format!("environment `{env}` has no `{key}`. Add `{key} = \"...\"` under [env.{env}] in ferry.toml, or pass --{flag}.")
+    }
+}
+
+/// The keys of an `[env.NAME]` table, for did-you-mean.
+const ENV_KEYS: &[&str] = &[
+    "role_arn",
+    "external_id",
+    "region",
+    "bucket",
+    "prefix",
+    "application",
+    "deployment_group",
+    "deployment_config",
+    "duration",
+    "source_identity",
+    "session_tags",
+    "session_name",
+    "role_chain",
+    "session_policy",
+    "kms_key_id",
+    "tags",
+    "metadata",
+    "file_exists_behavior",
+    "ignore_application_stop_failures",
+    "target_instances",
+    "update_outdated_instances_only",
+    "description",
+    "override_alarm_configuration",
+    "web_identity_token_file",
+    "web_identity_role_arn",
+    "oidc_issuer",
+    "oidc_audience",
+];
+
+/// The candidate closest to `input`, when one is close enough to be what
+/// was meant: the same apart from case, `_` and `-`; a prefix of it (or it
+/// of `input`, 3+ characters); or a few edits away.
+pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let norm = |s: &str| s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect::<String>();
+    let wanted = norm(input);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let cand = norm(c);
+        let score = if cand == wanted {
+            0
+        } else if wanted.len() >= 3 && (cand.starts_with(&wanted) || wanted.starts_with(&cand)) {
+            1
+        } else {
+            let d = edit_distance(&wanted, &cand);
+            if d > 2.max(wanted.len() / 4) {
+                continue;
+            }
+            1 + d
+        };
+        if best.is_none_or(|(b, _)| score < b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Levenshtein distance, counting an adjacent swap as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Reads the configuration file (if any) and merges the selected environment
@@ -329,15 +434,17 @@ pub fn resolve(sel: &Selection) -> Result<Environment, ConfigError> {
         (Some(mut file), Some(env)) => match file.env.remove(env) {
             Some(settings) => (env.clone(), settings),
             None => {
-                return Err(ConfigError::UnknownEnv { env: env.clone(), path, known: file.env.keys().cloned().collect() });
+                let known: Vec<String> = file.env.keys().cloned().collect();
+                let suggestion = did_you_mean(env, known.iter().map(String::as_str)).map(String::from);
+                return Err(ConfigError::UnknownEnv { env: env.clone(), path, known, suggestion });
             }
         },
         (Some(file), None) if !file.env.is_empty() => {
             return Err(ConfigError::NoEnvSelected { known: file.env.keys().cloned().collect() });
         }
-        (Some(_), None) => ("cli".to_string(), EnvSettings::default()),
+        (Some(_), None) => (String::new(), EnvSettings::default()),
         (None, Some(env)) => return Err(ConfigError::NoFile { env: env.clone() }),
-        (None, None) => ("cli".to_string(), EnvSettings::default()),
+        (None, None) => (String::new(), EnvSettings::default()),
     };
     let mut env = merge(name, from_file, &sel.overrides)?;
     if let Some(secs) = sel.unsafe_session_seconds {
@@ -359,8 +466,24 @@ pub fn parse_file(path: &Path, text: &str) -> Result<BTreeMap<String, EnvSetting
 }
 
 fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
-    toml::from_str::<FileSettings>(text)
-        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string().trim_end().replace('\n', " ") })
+    toml::from_str::<FileSettings>(text).map_err(|e| {
+        // The parser's own layout (the line, a caret under the column, the
+        // reason) is kept as it is: flattened onto one line it is unreadable.
+        let mut message = format!("\n{}", e.to_string().trim_end());
+        if let Some(hint) = unknown_key_hint(e.message()) {
+            message.push_str(&format!("\n{hint}"));
+        }
+        ConfigError::Parse { path: path.to_path_buf(), message }
+    })
+}
+
+/// "Did you mean `deployment_group`?" for a misspelt key or table.
+fn unknown_key_hint(message: &str) -> Option<String> {
+    let unknown = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let (candidates, what): (&[&str], &str) =
+        if message.contains("expected `env`") { (&["env"], "table") } else { (ENV_KEYS, "key") };
+    let near = did_you_mean(unknown, candidates.iter().copied())?;
+    Some(format!("Did you mean `{near}`? (`{unknown}` is not a ferry.toml {what}; docs/configuration.md lists them all.)"))
 }
 
 fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environment, ConfigError> {
@@ -413,6 +536,7 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         duration,
         source_identity,
         session_tags: file.session_tags.unwrap_or(false),
+        session_name: pick(&flags.session_name, file.session_name),
         role_chain,
         session_policy: file.session_policy.unwrap_or(false),
         kms_key_id: file.kms_key_id.filter(|v| !v.is_empty()),
@@ -689,6 +813,7 @@ impl Environment {
             duration: std::time::Duration::from_secs(3600),
             source_identity: None,
             session_tags: false,
+            session_name: None,
             role_chain: Vec::new(),
             session_policy: false,
             kms_key_id: None,
@@ -720,6 +845,67 @@ deployment_group = "web-prod"
         let path = dir.path().join("ferry.toml");
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn did_you_mean_finds_the_key_or_environment_that_was_meant() {
+        assert_eq!(did_you_mean("deploymentgroup", ENV_KEYS.iter().copied()), Some("deployment_group"));
+        assert_eq!(did_you_mean("buckt", ENV_KEYS.iter().copied()), Some("bucket"));
+        assert_eq!(did_you_mean("Role-ARN", ENV_KEYS.iter().copied()), Some("role_arn"));
+        assert_eq!(did_you_mean("regoin", ENV_KEYS.iter().copied()), Some("region"));
+        assert_eq!(did_you_mean("prod", ["staging", "production"]), Some("production"));
+        assert_eq!(did_you_mean("stagign", ["staging", "production"]), Some("staging"));
+        assert_eq!(did_you_mean("frobnicate", ENV_KEYS.iter().copied()), None);
+        assert_eq!(did_you_mean("qa", ["staging", "production"]), None);
+    }
+
+    #[test]
+    fn env_keys_are_exactly_the_keys_the_parser_accepts() {
+        let e = parse(Path::new("f.toml"), "[env.p]\nnot_a_key = 1\n").unwrap_err().to_string();
+        let expected: Vec<&str> = e.split("expected one of ").nth(1).unwrap().split('`').skip(1).step_by(2).collect();
+        assert_eq!(expected, ENV_KEYS, "{e}");
+    }
+
+    #[test]
+    fn a_misspelt_key_keeps_the_parsers_line_and_column_layout_and_suggests_the_key() {
+        let text = GOOD.replace("deployment_group", "deploymentgroup");
+        let e = parse(Path::new("ferry.toml"), &text).unwrap_err().to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines[0], "config file ferry.toml is invalid:", "{e}");
+        assert!(lines[1].starts_with("TOML parse error at line 9, column 1"), "{e}");
+        assert!(lines.iter().any(|l| l.starts_with("9 | deploymentgroup")), "the offending line is shown: {e}");
+        assert!(lines.iter().any(|l| l.trim_start().starts_with("| ^")), "a caret marks the column: {e}");
+        assert!(e.ends_with("Did you mean `deployment_group`? (`deploymentgroup` is not a ferry.toml key; docs/configuration.md lists them all.)"), "{e}");
+    }
+
+    #[test]
+    fn a_misspelt_top_level_table_suggests_env() {
+        let e = parse(Path::new("ferry.toml"), "[envs.production]\nregion = \"eu-west-1\"\n").unwrap_err().to_string();
+        assert!(e.contains("Did you mean `env`?"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_env_suggests_the_closest_defined_one() {
+        let (_d, path) = write(GOOD);
+        let sel = Selection { path: Some(path), env: Some("prod".into()), ..Default::default() };
+        let e = resolve(&sel).unwrap_err().to_string();
+        assert!(e.contains("environment `prod` is not defined"), "{e}");
+        assert!(e.contains("Did you mean `--env production`?"), "{e}");
+    }
+
+    #[test]
+    fn without_ferry_toml_a_missing_setting_names_the_flag_and_no_internal_environment() {
+        let sel = Selection {
+            path: None,
+            env: None,
+            overrides: Overrides { region: Some("eu-west-1".into()), ..Default::default() },
+            ..Default::default()
+        };
+        // resolve() looks for ./ferry.toml: unit tests run in the crate root, which has none.
+        assert!(!Path::new(DEFAULT_FILE).exists());
+        let e = resolve(&sel).unwrap_err().to_string();
+        assert!(e.contains("no `role_arn` was given. Pass --role-arn"), "{e}");
+        assert!(!e.contains("env.cli") && !e.contains("`cli`"), "{e}");
     }
 
     fn select(path: &Path, env: &str) -> Selection {

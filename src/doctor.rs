@@ -30,7 +30,8 @@ impl Checks<'_> {
 /// Runs every check for `env`; true when all passed.
 pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Reporter) -> bool {
     let mut c = Checks { reporter, all_ok: true };
-    let policy_hint = |kind: &str| format!("`ferry policy --env {} {kind}` prints the policy it needs", env.name);
+    let select = if env.name.is_empty() { String::new() } else { format!(" --env {}", env.name) };
+    let policy_hint = |kind: &str| format!("`ferry policy{select} {kind}` prints the policy it needs");
 
     if let Some(w) = &env.web_identity
         && !web_identity_token(&mut c, w)
@@ -176,8 +177,11 @@ async fn bucket(c: &mut Checks<'_>, env: &Environment, sdk: &aws_config::SdkConf
         Err(e) => {
             let fix = match e.code() {
                 Some("NoSuchBucket") => format!(
-                    "create bucket {} in account {} (region {}), or correct `bucket` in [env.{}]",
-                    env.bucket, env.role.account, env.region, env.name
+                    "create bucket {} in account {} (region {}), or correct {}",
+                    env.bucket,
+                    env.role.account,
+                    env.region,
+                    where_set(env, "bucket")
                 ),
                 Some("AccessDenied") => {
                     format!("the bucket belongs to another account, or the role may not list {place}; {hint}")
@@ -221,7 +225,7 @@ async fn kms(c: &mut Checks<'_>, env: &Environment, s3: &aws_sdk_s3::Client, key
                 env.bucket,
                 if found.is_empty() { "no KMS key".into() } else { found.join(", ") }
             ),
-            format!("set the bucket's default encryption to SSE-KMS with {key}, or correct `kms_key_id` in [env.{}]", env.name),
+            format!("set the bucket's default encryption to SSE-KMS with {key}, or correct {}", where_set(env, "kms_key_id")),
         );
     }
 }
@@ -276,6 +280,12 @@ async fn codedeploy(c: &mut Checks<'_>, env: &Environment, sdk: &aws_config::Sdk
             format!("create deployment configuration {config} in {place}, or correct `deployment_config`"),
         ),
     }
+}
+
+/// Where a setting came from, for a fix: the environment's table, or the
+/// flag when no environment was selected.
+fn where_set(env: &Environment, key: &str) -> String {
+    if env.name.is_empty() { format!("--{}", key.replace('_', "-")) } else { format!("`{key}` in [env.{}]", env.name) }
 }
 
 #[cfg(test)]

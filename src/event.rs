@@ -42,7 +42,7 @@ impl Overview {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// Created and not followed (no `--wait`).
+    /// Created and not followed (`--no-wait`).
     Created,
     /// CodeDeploy says Succeeded.
     Succeeded,
@@ -114,8 +114,8 @@ pub struct Receipt {
     pub application: String,
     /// CodeDeploy deployment group.
     pub deployment_group: String,
-    /// The deployment.
-    pub deployment_id: String,
+    /// The deployment; null when the command failed before creating one.
+    pub deployment_id: Option<String>,
     /// How it ended.
     pub outcome: Option<Outcome>,
     /// The Jenkins build (BUILD_TAG, else BUILD_NUMBER), when there was one.
@@ -134,6 +134,40 @@ pub struct Receipt {
     pub signal: Option<String>,
     /// The error the command ended with, if it ended with one.
     pub error: Option<String>,
+    /// What ferry did about a SIGINT/SIGTERM, when one came: rewritten as the
+    /// stop and the rollback progress, so a SIGKILL at any moment leaves the
+    /// last state ferry knew.
+    pub abort: Option<Box<AbortRecord>>,
+}
+
+/// The receipt's account of an abort (SIGINT/SIGTERM), in whatever step it
+/// came.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AbortRecord {
+    /// The step the command was in: `bundle`, `assume`, `plan`, `upload`,
+    /// `deploy` (CreateDeployment, or queued behind a busy group) or `watch`.
+    pub phase: String,
+    /// What was done to the deployment: `stop`, `stop-and-rollback`,
+    /// `leave`, or `none` when no deployment existed.
+    pub action: String,
+    /// When the signal arrived, UTC.
+    pub received_at: String,
+    /// When CodeDeploy accepted StopDeployment, UTC.
+    pub stop_requested_at: Option<String>,
+    /// Milliseconds from the signal to CodeDeploy accepting StopDeployment.
+    pub stop_requested_after_ms: Option<u64>,
+    /// The deployment's status as ferry last saw it (InProgress, Stopped, …).
+    pub deployment_status: Option<String>,
+    /// The rollback deployment's status as ferry last saw it.
+    pub rollback_status: Option<String>,
+    /// Multipart uploads of the bundle's key that ferry aborted.
+    pub uploads_aborted: Option<u32>,
+    /// Multipart uploads of that key still open afterwards, as
+    /// ListMultipartUploads reported (0: none left to pay for).
+    pub uploads_open: Option<u32>,
+    /// Whether ferry saw the abort through (the stop and rollback ended, or
+    /// the upload was aborted and confirmed) before it exited.
+    pub complete: bool,
 }
 
 /// One deployment of a group, as `ferry history` lists it.
@@ -360,6 +394,27 @@ pub enum Event {
         /// `stop`, `stop-and-rollback` or `leave`.
         action: String,
     },
+    /// A signal arrived before a deployment existed (bundling, assuming the
+    /// role, uploading, or creating the deployment): the work was stopped.
+    Interrupted {
+        /// `SIGINT` or `SIGTERM`.
+        signal: String,
+        /// The step that was stopped (see [`AbortRecord::phase`]).
+        phase: String,
+        /// What that means for the release, in one sentence.
+        detail: String,
+    },
+    /// The multipart upload of an interrupted release was aborted.
+    UploadAborted {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// The upload ids aborted.
+        upload_ids: Vec<String>,
+        /// Uploads of the key still open afterwards (0: confirmed none).
+        open: u32,
+    },
     /// What the abort achieved, within its time bound.
     Aborted {
         /// `SIGINT` or `SIGTERM`.
@@ -449,6 +504,18 @@ pub enum Event {
         parts: u32,
         /// Their bytes.
         bytes: u64,
+    },
+    /// S3 answered that a body's bytes arrived damaged (`BadDigest`): ferry
+    /// re-reads it from the local file and sends it again.
+    UploadResent {
+        /// The part, or none for the single PUT of a small bundle.
+        part: Option<u32>,
+        /// The send about to be made (2 is the first re-send).
+        attempt: u32,
+        /// Sends allowed for one body.
+        attempts: u32,
+        /// S3's code and message.
+        detail: String,
     },
     /// The bucket already holds exactly this bundle (checksum compared); nothing was sent.
     UploadSkipped {

@@ -10,7 +10,7 @@
 #[serde(rename_all = "snake_case")]
 pub enum ExitCode {
     /// The command did what was asked (for a release: the deployment Succeeded,
-    /// or it was created and `--wait` was not given).
+    /// or, with `--no-wait`, it was created).
     Success,
     /// Bad input: command line, ferry.toml, bundle or appspec. Nothing was sent to AWS.
     Usage,

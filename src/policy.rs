@@ -14,6 +14,14 @@ use crate::config::Environment;
 /// IAM's policy language version.
 const VERSION: &str = "2012-10-17";
 
+/// The CodeDeploy actions ferry calls that support no resource type.
+const STAR_ONLY_CODEDEPLOY: [&str; 4] = [
+    "codedeploy:StopDeployment",
+    "codedeploy:ContinueDeployment",
+    "codedeploy:ListDeploymentTargets",
+    "codedeploy:BatchGetDeploymentTargets",
+];
+
 /// Which document `ferry policy` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -29,6 +37,16 @@ pub enum Kind {
 /// the environment turns on.
 fn assume_actions(env: &Environment) -> Vec<&'static str> {
     let mut actions = vec!["sts:AssumeRole"];
+    actions.extend(session_actions(env));
+    actions
+}
+
+/// What the session features add to `sts:AssumeRole`: tagging the session
+/// (`session_tags`, sent on every hop) and setting its source identity
+/// (`source_identity`, set on the first hop and carried down a chain, where
+/// every later role's trust must allow it too).
+fn session_actions(env: &Environment) -> Vec<&'static str> {
+    let mut actions = Vec::new();
     if env.session_tags {
         actions.push("sts:TagSession");
     }
@@ -40,17 +58,33 @@ fn assume_actions(env: &Environment) -> Vec<&'static str> {
 
 /// The trust policy of `env.role`: `principals` may assume it, with the
 /// external id condition when one is configured.
+///
+/// Session tags and source identity get a statement of their own: the
+/// Service Authorization Reference lists `sts:ExternalId` for
+/// `sts:AssumeRole` only, not for `sts:TagSession` or
+/// `sts:SetSourceIdentity`. Without the condition they grant nothing alone:
+/// STS checks them only as part of the AssumeRole that still needs the id.
 pub fn trust(env: &Environment, principals: &[String]) -> Value {
-    let mut statement = json!({
+    let mut assume = json!({
         "Sid": "FerryAssume",
         "Effect": "Allow",
         "Principal": { "AWS": principals },
-        "Action": assume_actions(env),
+        "Action": ["sts:AssumeRole"],
     });
     if let Some(id) = &env.external_id {
-        statement["Condition"] = json!({ "StringEquals": { "sts:ExternalId": id } });
+        assume["Condition"] = json!({ "StringEquals": { "sts:ExternalId": id } });
     }
-    json!({ "Version": VERSION, "Statement": [statement] })
+    let mut statements = vec![assume];
+    let session = session_actions(env);
+    if !session.is_empty() {
+        statements.push(json!({
+            "Sid": "FerrySessionTagsAndIdentity",
+            "Effect": "Allow",
+            "Principal": { "AWS": principals },
+            "Action": session,
+        }));
+    }
+    json!({ "Version": VERSION, "Statement": statements })
 }
 
 /// The IAM OIDC provider's name for an issuer URL, as condition keys and
@@ -138,12 +172,21 @@ pub fn deploy(env: &Environment) -> Value {
     let mut list = json!({
         "Sid": "ListReleases",
         "Effect": "Allow",
-        "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        "Action": ["s3:ListBucket"],
         "Resource": bucket_arn,
     });
     if !env.prefix.is_empty() {
         list["Condition"] = json!({ "StringLike": { "s3:prefix": [env.prefix.clone(), format!("{}/*", env.prefix)] } });
     }
+    // Resuming an interrupted upload lists the uploads in progress. The
+    // action takes no s3:prefix key (S3 never sets it for this call), so a
+    // prefix condition would deny it: it is granted on the bucket alone.
+    let uploads = json!({
+        "Sid": "ListUploadsInProgress",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucketMultipartUploads"],
+        "Resource": bucket_arn,
+    });
     let cd = format!("arn:{p}:codedeploy:{}:{}", env.region, env.role.account);
     let configs = match &env.deployment_config {
         Some(name) => vec![format!("{cd}:deploymentconfig:{name}")],
@@ -165,6 +208,7 @@ pub fn deploy(env: &Environment) -> Value {
             "Resource": objects,
         }),
         list,
+        uploads,
         json!({
             "Sid": "DeployToGroup",
             "Effect": "Allow",
@@ -172,17 +216,24 @@ pub fn deploy(env: &Environment) -> Value {
                 "codedeploy:CreateDeployment",
                 "codedeploy:GetDeployment",
                 "codedeploy:GetDeploymentGroup",
-                "codedeploy:StopDeployment",
-                "codedeploy:ContinueDeployment",
                 // rollback, history and the busy-group queue read the group's past.
                 "codedeploy:ListDeployments",
                 "codedeploy:BatchGetDeployments",
-                "codedeploy:ListDeploymentTargets",
-                "codedeploy:BatchGetDeploymentTargets",
                 "codedeploy:ListDeploymentInstances",
                 "codedeploy:BatchGetDeploymentInstances",
             ],
             "Resource": format!("{cd}:deploymentgroup:{}/{}", env.application, env.deployment_group),
+        }),
+        // These take no resource type (Service Authorization Reference), so
+        // AWS grants them only on "*": scoped to the group they were denied,
+        // breaking `ferry stop`, every abort, `ferry continue` and --wait's
+        // per-instance view. They act on deployment ids, which ferry only
+        // knows from its own group.
+        json!({
+            "Sid": "ControlDeployments",
+            "Effect": "Allow",
+            "Action": STAR_ONLY_CODEDEPLOY,
+            "Resource": "*",
         }),
         json!({
             "Sid": "RegisterRevisions",
@@ -326,7 +377,13 @@ mod tests {
         e.source_identity = Some("build-user".into());
         let want = json!(["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]);
         assert_eq!(jenkins(&e)["Statement"][0]["Action"], want);
-        assert_eq!(trust(&e, &[])["Statement"][0]["Action"], want);
+        let doc = trust(&e, &[]);
+        assert_eq!(doc["Statement"][0]["Action"], json!(["sts:AssumeRole"]));
+        assert_eq!(doc["Statement"][1]["Action"], json!(["sts:TagSession", "sts:SetSourceIdentity"]));
+        e.session_tags = false;
+        assert_eq!(trust(&e, &[])["Statement"][1]["Action"], json!(["sts:SetSourceIdentity"]));
+        e.source_identity = None;
+        assert_eq!(trust(&e, &[])["Statement"].as_array().map(Vec::len), Some(1));
     }
 
     #[test]
@@ -346,7 +403,26 @@ mod tests {
         assert_eq!(list["Resource"], "arn:aws:s3:::acme-releases");
         assert_eq!(list["Condition"]["StringLike"]["s3:prefix"], json!(["releases", "releases/*"]));
         let text = doc.to_string();
-        assert!(!text.contains("\"s3:*\"") && !text.contains("\"Resource\":\"*\""), "{text}");
+        assert!(!text.contains("\"s3:*\""), "{text}");
+    }
+
+    #[test]
+    fn only_the_actions_without_a_resource_type_are_granted_on_star() {
+        let doc = deploy(&env());
+        let star: Vec<&Value> = doc["Statement"].as_array().unwrap().iter().filter(|s| s["Resource"] == "*").collect();
+        assert_eq!(star.len(), 1, "{doc}");
+        assert_eq!(star[0]["Sid"], "ControlDeployments");
+        assert_eq!(star[0]["Action"], json!(STAR_ONLY_CODEDEPLOY));
+        assert!(!statement(&doc, "DeployToGroup")["Action"].to_string().contains("StopDeployment"));
+    }
+
+    #[test]
+    fn listing_uploads_in_progress_carries_no_prefix_condition() {
+        let doc = deploy(&env());
+        let uploads = statement(&doc, "ListUploadsInProgress");
+        assert_eq!(uploads["Action"], json!(["s3:ListBucketMultipartUploads"]));
+        assert!(uploads.get("Condition").is_none(), "{uploads}");
+        assert!(!statement(&doc, "ListReleases")["Action"].to_string().contains("Multipart"));
     }
 
     /// Every SDK call ferry's code makes under the assumed role, and the IAM

@@ -237,6 +237,14 @@ async fn find_ours(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>) -> Result
     Ok(recent.iter().find(|d| is_ours(d, req)).and_then(|d| d.deployment_id()).map(String::from))
 }
 
+/// The deployment this request created, if CodeDeploy has one: for an abort
+/// that dropped the request while its CreateDeployment was in flight.
+pub async fn find_created(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>) -> Result<Option<String>, QueueError> {
+    find_ours(cd, req)
+        .await
+        .map_err(|f| QueueError::Read { deployment_group: req.env.deployment_group.clone(), detail: f.detail })
+}
+
 /// The newest recent deployment carrying a higher build number of the same job.
 async fn newer_build(
     cd: &aws_sdk_codedeploy::Client,

@@ -39,9 +39,13 @@ pub fn build_from_env() -> Option<String> {
     BuildEnv::current().build().map(str::to_string)
 }
 
-/// Records where the command deploys to.
+/// Records where the command deploys to, and as which role, as soon as the
+/// configuration is read: a failure in any later step (no credentials, a
+/// refused upload) still leaves a receipt that says what was attempted.
 pub fn set_target(receipt: &mut Receipt, env: &crate::config::Environment) {
     receipt.environment = env.name.clone();
+    receipt.role_arn = env.role.arn.clone();
+    receipt.bucket = env.bucket.clone();
     receipt.application = env.application.clone();
     receipt.deployment_group = env.deployment_group.clone();
 }
@@ -73,6 +77,11 @@ impl Clock {
     }
 }
 
+/// Now, UTC, as the receipt writes times.
+pub fn now_utc() -> String {
+    format_time(SystemTime::now())
+}
+
 fn format_time(t: SystemTime) -> String {
     let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
     crate::deployments::utc(&aws_smithy_types::DateTime::from_secs(secs))
@@ -81,6 +90,12 @@ fn format_time(t: SystemTime) -> String {
 /// Writes the receipt atomically (temp file + rename), so an archived
 /// receipt is never half a file, and reports where it went.
 pub fn write(path: &Path, receipt: &Receipt, reporter: &dyn Reporter) -> Result<(), ReceiptError> {
+    write_file(path, receipt)?;
+    reporter.report(&Event::ReceiptWritten { path: path.display().to_string() });
+    Ok(())
+}
+
+fn write_file(path: &Path, receipt: &Receipt) -> Result<(), ReceiptError> {
     let err = |detail: String| ReceiptError { path: path.display().to_string(), detail };
     let mut text = serde_json::to_string_pretty(receipt).map_err(|e| err(e.to_string()))?;
     text.push('\n');
@@ -91,8 +106,50 @@ pub fn write(path: &Path, receipt: &Receipt, reporter: &dyn Reporter) -> Result<
     let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| err(e.to_string()))?;
     std::fs::write(tmp.path(), text).map_err(|e| err(e.to_string()))?;
     tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
-    reporter.report(&Event::ReceiptWritten { path: path.display().to_string() });
     Ok(())
+}
+
+/// A receipt being filled in, with where it goes: [`Keeper::save`] writes it
+/// as it stands, so an abort can put what it knows on disk at once and after
+/// each step (Jenkins sends SIGKILL 5 s after SIGTERM; whatever was saved by
+/// then is what the build archives).
+pub struct Keeper {
+    /// The receipt so far.
+    pub receipt: Receipt,
+    clock: Clock,
+    path: Option<PathBuf>,
+    warned: bool,
+}
+
+impl Keeper {
+    /// A receipt for a command started at `clock`, written to `path` (none: kept in memory only).
+    pub fn new(receipt: Receipt, clock: Clock, path: Option<PathBuf>) -> Keeper {
+        Keeper { receipt, clock, path, warned: false }
+    }
+
+    /// Writes the receipt as it stands now (`finished_at` is the time of this
+    /// save). Quiet; a failure is warned about once, and [`Keeper::finish`]
+    /// reports it for good.
+    pub fn save(&mut self, reporter: &dyn Reporter) {
+        let Some(path) = &self.path else { return };
+        self.clock.stamp(&mut self.receipt);
+        if let Err(e) = write_file(path, &self.receipt)
+            && !self.warned
+        {
+            self.warned = true;
+            reporter.report(&Event::Warning { message: e.to_string() });
+        }
+    }
+
+    /// [`finish`] with this receipt.
+    pub fn finish<E: std::fmt::Display + From<ReceiptError>>(
+        self,
+        result: Result<ExitCode, E>,
+        announce: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<ExitCode, E> {
+        finish(result, self.receipt, self.clock, self.path.as_deref(), announce, reporter)
+    }
 }
 
 /// Ends a command that keeps a receipt: stamps the timings, records the
@@ -114,7 +171,7 @@ pub fn finish<E: std::fmt::Display + From<ReceiptError>>(
         receipt.error = Some(e.to_string());
     }
     let written = path.map(|p| write(p, &receipt, reporter)).transpose();
-    if announce && !receipt.deployment_id.is_empty() {
+    if announce && receipt.deployment_id.is_some() {
         reporter.report(&Event::Receipt(receipt));
     }
     match (result, written) {
@@ -141,7 +198,7 @@ mod tests {
     fn receipt_file_holds_every_documented_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
-        let mut r = Receipt { environment: "production".into(), deployment_id: "d-123456789".into(), ..Default::default() };
+        let mut r = Receipt { environment: "production".into(), deployment_id: Some("d-123456789".into()), ..Default::default() };
         Clock::start().stamp(&mut r);
         write(&path, &r, &Quiet).unwrap();
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -164,11 +221,18 @@ mod tests {
             "build",
             "signal",
             "error",
+            "abort",
         ] {
             assert!(v.get(field).is_some(), "missing {field}: {v}");
         }
         assert_eq!(v["deployment_id"], "d-123456789");
         assert!(v["started_at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn a_receipt_without_a_deployment_says_null_not_an_empty_id() {
+        let v = serde_json::to_value(Receipt { error: Some("S3 refused".into()), ..Default::default() }).unwrap();
+        assert_eq!(v["deployment_id"], serde_json::Value::Null, "{v}");
     }
 
     #[test]

@@ -71,12 +71,14 @@ fn wrong_etag_fails_download_bundle_with_the_emulators_message() {
     let app = app_tree(dir.path(), "exit 0");
     let config = stack.write_config(dir.path(), "production");
 
+    // --no-wait: created, its id printed, ferry exits without following it.
     let created = run(stack
         .ferry_command(FERRY)
-        .args(["release", app.to_str().unwrap(), "--env", "production"])
+        .args(["release", app.to_str().unwrap(), "--env", "production", "--no-wait"])
         .arg("--config")
         .arg(&config));
     assert_eq!(created.code, 0, "{}", created.all());
+    assert!(!created.stderr.contains("DownloadBundle"), "--no-wait does not follow:\n{}", created.stderr);
     let deployment_id = created.stdout.trim().to_string();
 
     stack.block_on(async {
@@ -228,4 +230,62 @@ fn debug_output_shows_the_sdk_at_work_and_never_a_secret() {
     }
     // …and none of the secret keys or session tokens moto issued.
     assert_no_secrets(&stack, &out);
+}
+
+#[test]
+fn a_bare_agent_is_told_it_has_no_credentials_and_the_receipt_says_what_was_attempted() {
+    // An agent with no credentials anywhere: no keys, no profile files, and
+    // an instance metadata service that is not there (a loopback port
+    // nothing listens on, as off EC2; never the real 169.254.169.254).
+    let wire = Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    app_tree(dir.path(), "exit 0");
+    std::fs::write(dir.path().join("ferry.toml"), CONFIG).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = run(wire
+        .command(dir.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://{closed}"))
+        .env("AWS_CONFIG_FILE", dir.path().join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("no-aws-credentials"))
+        .env("BUILD_TAG", "jenkins-web-deploy-7")
+        .args(["release", "app", "--env", "production"]));
+
+    assert_eq!(out.code, 2, "{}", out.all());
+    let said = &out.stderr;
+    assert!(
+        said.contains("no AWS credentials on this agent to assume arn:aws:iam::222222222222:role/CA_ServiceDeployer"),
+        "{said}"
+    );
+    assert!(!said.contains("could not reach STS") && !said.contains("proxy"), "not a network problem:\n{said}");
+    for tried in [
+        "1. environment variables: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set",
+        "2. shared config and credentials files: profile `default`",
+        "no-aws-credentials does not exist",
+        "3. web identity token",
+        "4. container credentials",
+        "5. EC2 instance role (IMDS)",
+        "--http-put-response-hop-limit 2",
+        "instance profile",
+        "withCredentials([aws(credentialsId:",
+        "withAWS(credentials:",
+    ] {
+        assert!(said.contains(tried), "{tried:?} missing from:\n{said}");
+    }
+    assert!(!wire.tripped(), "STS was never called: there was nothing to sign with");
+
+    // The receipt of that failure says everything ferry.toml and the bundle told.
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ferry-receipt.json")).unwrap()).unwrap();
+    assert_eq!(r["environment"], "production");
+    assert_eq!(r["role_arn"], "arn:aws:iam::222222222222:role/CA_ServiceDeployer");
+    assert_eq!(r["bucket"], "ferry-prod-releases");
+    assert_eq!(r["application"], "web");
+    assert_eq!(r["deployment_group"], "web-prod");
+    assert_eq!(r["session_name"], "jenkins-web-deploy-7");
+    assert_eq!(r["sha256"].as_str().unwrap().len(), 64, "{r}");
+    assert!(r["key"].as_str().unwrap().starts_with("web/"), "{r}");
+    assert!(r["error"].as_str().unwrap().contains("no AWS credentials"), "{r}");
 }

@@ -36,7 +36,8 @@ fn ferry(stack: &Stack, config: &Path, args: &[&str]) -> std::process::Command {
 }
 
 fn release(stack: &Stack, config: &Path, app: &Path, extra: &[&str]) -> Run {
-    let mut args = vec!["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m"];
+    // No --wait: following the deployment (and its rollback) is the default.
+    let mut args = vec!["release", app.to_str().unwrap(), "--env", "production", "--timeout", "2m"];
     args.extend_from_slice(extra);
     run(&mut ferry(stack, config, &args))
 }
@@ -158,7 +159,7 @@ fn rollback_without_argument_returns_the_group_to_the_previous_successful_revisi
     assert_eq!(instance_pages(&stack), vec!["v2", "v2"]);
     let (v1, v2) = (deployment(&stack, first.stdout.trim()), deployment(&stack, second.stdout.trim()));
 
-    let back = run(&mut ferry(&stack, &config, &["rollback", "--env", "production", "--wait", "--timeout", "2m"]));
+    let back = run(&mut ferry(&stack, &config, &["rollback", "--env", "production", "--timeout", "2m"]));
     assert_eq!(back.code, 0, "{}", back.all());
     let planned = format!(
         "rolling back web-prod from s3://{}/{} (deployment {}) to s3://{}/{} (deployment {})",
@@ -209,8 +210,11 @@ fn stop_with_rollback_stops_the_deployment_and_restores_the_previous_revision() 
     let config = stack.write_config(dir.path(), "production");
     assert_eq!(release(&stack, &config, &versioned_app(dir.path(), "v1", "exit 0"), &[]).code, 0);
     let v2 = versioned_app(dir.path(), "v2", "exit 0");
-    let created =
-        run(&mut ferry(&stack, &config, &["release", v2.to_str().unwrap(), "--env", "production", "--queue-timeout", "1m"]));
+    let created = run(&mut ferry(
+        &stack,
+        &config,
+        &["release", v2.to_str().unwrap(), "--env", "production", "--queue-timeout", "1m", "--no-wait"],
+    ));
     assert_eq!(created.code, 0, "{}", created.all());
     let id = created.stdout.trim().to_string();
 

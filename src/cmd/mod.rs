@@ -75,6 +75,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::History(args) => history::run(args, cli.config.clone(), reporter.as_ref()).await,
         }
     });
+    // Do not wait for blocking threads still at work (a bundle being built
+    // when a signal came): the process exits now, and they with it.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -111,12 +114,58 @@ pub(crate) fn prepare_bundle(path: &Path, kind: BundleType, reporter: &dyn Repor
     Ok(bundle)
 }
 
+/// [`prepare_bundle`] on a blocking thread, so a signal can stop the
+/// release while it runs, with a built archive's temporary file inside
+/// `temp_dir`.
+pub(crate) async fn prepare_bundle_in(
+    path: &Path,
+    kind: BundleType,
+    temp_dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Bundle, Error> {
+    let (input, dir) = (path.to_path_buf(), temp_dir.to_path_buf());
+    let bundle =
+        tokio::task::spawn_blocking(move || crate::bundle::prepare_in(&input, kind, Some(&dir))).await.map_err(|e| {
+            crate::bundle::BundleError::Io {
+                action: "build the bundle of",
+                path: path.to_path_buf(),
+                source: std::io::Error::other(e),
+            }
+        })??;
+    reporter.report(&Event::BundleReady {
+        path: path.display().to_string(),
+        bundle_type: bundle.kind,
+        size: bundle.size,
+        sha256: bundle.sha256.clone(),
+        built: bundle.built,
+    });
+    Ok(bundle)
+}
+
+/// A temporary directory of ferry's own for the bundle it builds, removed
+/// when dropped.
+pub(crate) fn bundle_temp_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new().prefix("ferry-release-").tempdir().map_err(|source| {
+        Error::Bundle(crate::bundle::BundleError::Io {
+            action: "create a temporary directory in",
+            path: std::env::temp_dir(),
+            source,
+        })
+    })
+}
+
+/// The session name ferry will ask STS for, known before it asks: the
+/// receipt carries it even when the role cannot be assumed.
+pub(crate) fn planned_session_name(env: &Environment) -> String {
+    assume::session_name_for(BuildEnv::current(), env.session_name.as_deref())
+}
+
 /// The session ferry asks STS for, from the environment's settings and the
 /// build's variables; reports the plan and anything ferry had to adjust.
 pub(crate) fn assume_options(env: &Environment, reporter: &dyn Reporter) -> AssumeOptions {
     let build = BuildEnv::current();
     let opts = AssumeOptions {
-        session_name: assume::session_name_for(build),
+        session_name: assume::session_name_for(build, env.session_name.as_deref()),
         duration: None,
         tags: if env.session_tags { provenance::session_tags(build) } else { Vec::new() },
         source_identity: provenance::source_identity(env.source_identity.as_deref(), build),

@@ -4,42 +4,52 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::abort::OnAbort;
+use crate::abort::{self, Guard, OnAbort, Phase};
 use crate::cli::RollbackArgs;
 use crate::cmd::error::Error;
 use crate::event::{Receipt, Reporter};
 use crate::exit::ExitCode;
 use crate::launch;
-use crate::receipt::{self, Clock};
+use crate::receipt::{self, Clock, Keeper};
 use crate::{config, deployments, queue, rollback, upload};
 
-/// Plans the rollback, reports it, creates the deployment and, with
-/// `--wait`, follows it.
+/// Plans the rollback, reports it, creates the deployment and, unless
+/// `--no-wait`, follows it. SIGINT/SIGTERM are caught from the first line.
 pub async fn run(args: &RollbackArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
-    let clock = Clock::start();
-    let mut r = Receipt { build: receipt::build_from_env(), ..Default::default() };
-    let result = roll_back(args, config_path, reporter, &mut r).await;
-    receipt::finish(result, r, clock, receipt::path(args.ending.receipt.as_deref()).as_deref(), true, reporter)
+    let mut guard = Guard::install(reporter);
+    let receipt = Receipt { build: receipt::build_from_env(), ..Default::default() };
+    let mut keeper = Keeper::new(receipt, Clock::start(), receipt::path(args.ending.receipt.as_deref()));
+    let result = roll_back(args, config_path, reporter, &mut guard, &mut keeper).await;
+    keeper.finish(result, true, reporter)
 }
 
 async fn roll_back(
     args: &RollbackArgs,
     config_path: Option<PathBuf>,
     reporter: &dyn Reporter,
-    r: &mut Receipt,
+    guard: &mut Guard,
+    keeper: &mut Keeper,
 ) -> Result<ExitCode, Error> {
     let mut selection = args.target.selection(config_path);
     args.deploy.apply(&mut selection.overrides);
     let env = config::resolve(&selection)?;
-    receipt::set_target(r, &env);
-    let (sdk, session) = super::assume_role(&env, reporter).await?;
-    receipt::set_session(r, &session);
+    receipt::set_target(&mut keeper.receipt, &env);
+    keeper.receipt.session_name = super::planned_session_name(&env);
+    let (sdk, session) = match guard.run(super::assume_role(&env, reporter)).await {
+        Ok(assumed) => assumed?,
+        Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Assume, reporter)),
+    };
+    receipt::set_session(&mut keeper.receipt, &session);
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
     let s3 = upload::s3_client(&sdk);
 
-    let plan = rollback::plan(&cd, &s3, &env, args.to.as_deref()).await?;
+    let plan = match guard.run(rollback::plan(&cd, &s3, &env, args.to.as_deref())).await {
+        Ok(plan) => plan?,
+        Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
+    };
     reporter.report(&plan.event(&env));
     let rev = &plan.revision;
+    let r = &mut keeper.receipt;
     r.bucket = rev.bucket().unwrap_or_default().to_string();
     r.key = rev.key().unwrap_or_default().to_string();
     r.etag = rev.e_tag().unwrap_or_default().to_string();
@@ -59,6 +69,8 @@ async fn roll_back(
         // `plan` refused a busy group already; do not wait behind a newcomer.
         queue_timeout: Duration::ZERO,
     };
-    let following = args.ending.following(args.wait, &args.follow, OnAbort::Leave);
-    Ok(launch::launch(&cd, &request, &following, r, reporter).await?)
+    // A rollback is left running on abort by default: stopping it half-way
+    // would leave the group on neither revision.
+    let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::Leave);
+    Ok(launch::launch(&cd, &request, &following, guard, keeper, reporter).await?)
 }

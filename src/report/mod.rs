@@ -112,6 +112,10 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::UploadResumed { upload_id, parts, bytes } => {
             format!("resuming multipart upload {upload_id}: {parts} part(s), {}, already in S3", human_bytes(*bytes))
         }
+        Event::UploadResent { part, attempt, attempts, detail } => {
+            let what = part.map_or("the bundle".to_string(), |n| format!("part {n}"));
+            format!("S3 received {what} damaged ({detail}): re-sending it from the local file, send {attempt} of {attempts}")
+        }
         Event::UploadSkipped { bucket, key } => {
             format!("s3://{bucket}/{key} already holds this bundle (SHA-256 checked); nothing uploaded")
         }
@@ -136,6 +140,15 @@ pub fn describe(event: &Event) -> Option<String> {
             };
             format!("{signal} received while following {deployment_id}: {what} (a second signal exits at once)")
         }
+        Event::Interrupted { signal, phase, detail } => format!("{signal} received during {phase}: {detail}"),
+        Event::UploadAborted { bucket, key, upload_ids, open: 0 } => format!(
+            "aborted {} multipart upload(s) of s3://{bucket}/{key}; S3 lists none still open for that key",
+            upload_ids.len()
+        ),
+        Event::UploadAborted { bucket, key, open, .. } => format!(
+            "S3 still lists {open} open multipart upload(s) of s3://{bucket}/{key}; a bucket lifecycle rule \
+             (AbortIncompleteMultipartUpload) removes them, or the next release of this bundle resumes one"
+        ),
         Event::Aborted { signal, deployment_id, status, rollback_deployment_id, rollback_status } => {
             let mut s = format!("aborted by {signal}: deployment {deployment_id} is {status}");
             if let Some(r) = rollback_deployment_id {
@@ -335,7 +348,7 @@ pub(crate) fn history_line(h: &HistoryEntry) -> String {
 /// What text mode prints on stdout for a receipt: the deployment id alone, so
 /// `id=$(ferry release …)` works in a shell step.
 pub(crate) fn receipt_line(r: &Receipt) -> String {
-    r.deployment_id.clone()
+    r.deployment_id.clone().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -380,6 +393,7 @@ pub(crate) mod tests {
                 message: Some("failed".into()),
                 log_tail: Some("\u{1b}[31mboom\u{1b}[0m\r\nprogress 50%\rprogress 100%".into()),
             },
+            Event::UploadResent { part: Some(2), attempt: 2, attempts: 4, detail: "BadDigest: did not match".into() },
             Event::Warning { message: "lost contact".into() },
             Event::Finished {
                 deployment_id: "d-123".into(),
@@ -389,7 +403,7 @@ pub(crate) mod tests {
                 failed_instances: vec![FailedInstance { target_id: "i-1".into(), lifecycle_events: vec!["AfterInstall".into()] }],
                 elapsed_ms: 61_000,
             },
-            Event::Receipt(Receipt { deployment_id: "d-123".into(), ..Default::default() }),
+            Event::Receipt(Receipt { deployment_id: Some("d-123".into()), ..Default::default() }),
             Event::Error { class: "deploy".into(), exit_code: 2, message: "refused".into() },
         ]
     }

@@ -122,6 +122,11 @@ pub enum Fault {
     /// Forward without this request header (e.g. a middlebox that drops
     /// `x-amz-checksum-sha256`).
     DropHeader(&'static str),
+    /// Answer this status with an empty body and forward nothing: the client
+    /// is told it worked, the server never heard of it (e.g. an abort that
+    /// S3 acknowledged while a part was still landing, so the upload is
+    /// still there afterwards).
+    Swallow(u16),
 }
 
 impl Fault {
@@ -135,6 +140,7 @@ impl Fault {
             Fault::Delay(_) => "delay",
             Fault::CorruptBody { .. } => "corrupt",
             Fault::DropHeader(_) => "drop-header",
+            Fault::Swallow(_) => "swallow",
         }
     }
 }
@@ -373,6 +379,11 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         Some(Fault::S3Error { status, code }) => return Ok(xml_error(status, s3_error_body(code))),
         Some(Fault::StsError { status, code, message }) => return Ok(xml_error(status, sts_error_body(code, message))),
         Some(Fault::Throttle) => return Ok(throttle()),
+        Some(Fault::Swallow(status)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT);
+            let answer = Response::builder().status(status).header("x-amz-request-id", "FAULTPROXY");
+            return Ok(answer.body(ProxyBody::Full(Full::new(Bytes::new()))).expect("static response"));
+        }
         Some(Fault::Reset) if !body.is_empty() => return Err("faultproxy: connection cut after the request body".into()),
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::CorruptBody { drop_header }) if !body.is_empty() => {

@@ -25,6 +25,7 @@ mod application;
 mod aws;
 mod ferry_env;
 mod http;
+mod localstack;
 mod moto;
 mod ports;
 mod spawn;
@@ -40,6 +41,7 @@ use tokio::runtime::Runtime;
 
 pub use accounts::{AGENT_USER, DEPLOYER_ROLE, HUB_ACCOUNT, HUB_ROLE, JENKINS_USER, OPERATIONS_ACCOUNT, PRODUCTION_ACCOUNT};
 pub use application::INSTANCES_TAG;
+pub use localstack::{LOCALSTACK_PYTHON_ENV, LocalStackS3};
 pub use moto::MOTO_SERVER_ENV;
 
 use accounts::Accounts;

@@ -20,12 +20,32 @@ pub fn dead_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Test config: fast steps, an S3 endpoint that refuses connections.
+/// The repo's virtualenv (see scripts/setup-venv).
+pub fn venv() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv")
+}
+
+/// botocore's CodeDeploy model from the venv. Panics without it: every
+/// answer of every emulator test is checked against it, and a run without
+/// the model would silently check nothing.
+pub fn service_model() -> PathBuf {
+    codedeploy_emulator::service_model::botocore_model_in(&venv()).unwrap_or_else(|| {
+        panic!(
+            "botocore's CodeDeploy model is not in {}: run scripts/setup-venv (it installs the pinned botocore)",
+            venv().display()
+        )
+    })
+}
+
+/// Test config: fast steps, an S3 endpoint that refuses connections, and
+/// every answer held to the service model (an emulator that gave an answer
+/// outside it panics when dropped).
 pub fn config() -> Config {
     Config {
         step_delay: Duration::from_millis(5),
         s3_endpoint: Some(format!("http://127.0.0.1:{}", dead_port())),
         s3_credentials: Some(("testing".into(), "testing".into())),
+        service_model: Some(service_model()),
         ..Config::default()
     }
 }
@@ -128,28 +148,39 @@ impl Drop for Moto {
     }
 }
 
-/// Starts moto from the repo's `.venv`, or `None` when it isn't installed.
-pub fn moto() -> Option<Moto> {
+/// Starts moto from the repo's `.venv`. A missing moto fails the test (run
+/// `scripts/setup-venv`, as `scripts/test` does): a skip would pass silently.
+pub fn moto() -> Moto {
     let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
-    if !bin.exists() {
-        // CI sets up the venv; skipping there would hide the S3 round trip.
-        assert!(std::env::var_os("CI").is_none(), "moto_server missing at {} under CI", bin.display());
-        eprintln!("moto_server not found at {}; skipping the S3 round trip", bin.display());
-        return None;
+    assert!(bin.exists(), "moto_server missing at {}: run scripts/setup-venv (scripts/test does)", bin.display());
+    // The free port is free only when asked: another test may take it
+    // before moto binds. werkzeug logs "Running on" once bound, and only
+    // our moto writes our log, so an answer from someone else's server on
+    // the same port is never mistaken for ours.
+    for _ in 0..5 {
+        let port = dead_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("PYTHONUNBUFFERED", "1")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break; // lost the port race; try another
+            }
+            let bound = std::fs::read_to_string(log.path()).is_ok_and(|l| l.contains("Running on"));
+            if bound && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+            }
+            assert!(Instant::now() < deadline, "moto did not listen within 30s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    let port = dead_port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen within 30s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(Moto { child, endpoint: format!("http://127.0.0.1:{port}") })
+    panic!("moto_server could not bind a free port in 5 attempts")
 }
 
 /// An S3 client for moto.

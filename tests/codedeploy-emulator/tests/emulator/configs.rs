@@ -41,17 +41,13 @@ fn counts(info: &DeploymentInfo) -> (i64, i64, i64) {
 }
 
 /// Starts moto + emulator with a group of `n` instances tagged `tags`.
-async fn setup(
-    n: usize,
-    tags: &[(&str, &str)],
-    step: Duration,
-) -> Option<(crate::common::Moto, codedeploy_emulator::Emulator, Client)> {
-    let moto = moto()?;
+async fn setup(n: usize, tags: &[(&str, &str)], step: Duration) -> (crate::common::Moto, codedeploy_emulator::Emulator, Client) {
+    let moto = moto();
     put(&s3(&moto.endpoint), "releases", "app.zip", zip_of(&[("appspec.yml", APPSPEC)])).await;
     let emulator = emulator_with_s3(&moto.endpoint, |c| c.step_delay = step);
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", n, tags).await;
-    Some((moto, emulator, cd))
+    (moto, emulator, cd)
 }
 
 fn first_start(t: &InstanceTarget) -> f64 {
@@ -63,7 +59,7 @@ fn last_end(t: &InstanceTarget) -> f64 {
 
 #[tokio::test]
 async fn one_at_a_time_deploys_instances_in_sequence_and_all_at_once_in_parallel() {
-    let Some((_moto, _emulator, cd)) = setup(3, &[], Duration::from_millis(20)).await else { return };
+    let (_moto, _emulator, cd) = setup(3, &[], Duration::from_millis(20)).await;
     let (info, mut targets) = run(&cd, "CodeDeployDefault.OneAtATime").await;
     assert_eq!(info.status, Some(DeploymentStatus::Succeeded));
     targets.sort_by(|a, b| first_start(a).total_cmp(&first_start(b)));
@@ -80,7 +76,7 @@ async fn one_at_a_time_deploys_instances_in_sequence_and_all_at_once_in_parallel
 #[tokio::test]
 async fn one_at_a_time_fails_on_an_early_instance_but_tolerates_the_last() {
     let tags = [("emulator:fail-event", "ValidateService"), ("emulator:fail-instances", "1")];
-    let Some((_moto, _emulator, cd)) = setup(3, &tags, Duration::ZERO).await else { return };
+    let (_moto, _emulator, cd) = setup(3, &tags, Duration::ZERO).await;
     let (info, targets) = run(&cd, "CodeDeployDefault.OneAtATime").await;
     assert_eq!(info.status, Some(DeploymentStatus::Failed));
     assert_eq!(counts(&info), (0, 1, 2));
@@ -93,7 +89,7 @@ async fn one_at_a_time_fails_on_an_early_instance_but_tolerates_the_last() {
 #[tokio::test]
 async fn half_at_a_time_survives_failures_within_half_the_fleet() {
     let tags = [("emulator:fail-event", "AfterInstall"), ("emulator:fail-instances", "1")];
-    let Some((_moto, _emulator, cd)) = setup(4, &tags, Duration::ZERO).await else { return };
+    let (_moto, _emulator, cd) = setup(4, &tags, Duration::ZERO).await;
     let (info, _) = run(&cd, "CodeDeployDefault.HalfAtATime").await;
     assert_eq!(info.status, Some(DeploymentStatus::Succeeded));
     assert_eq!(counts(&info), (3, 1, 0));
@@ -102,14 +98,12 @@ async fn half_at_a_time_survives_failures_within_half_the_fleet() {
 #[tokio::test]
 async fn all_at_once_fails_only_when_every_instance_fails() {
     let tags = [("emulator:fail-event", "BeforeInstall"), ("emulator:fail-instances", "2")];
-    let Some((_moto, _emulator, cd)) = setup(3, &tags, Duration::ZERO).await else { return };
+    let (_moto, _emulator, cd) = setup(3, &tags, Duration::ZERO).await;
     let (info, _) = run(&cd, "CodeDeployDefault.AllAtOnce").await;
     assert_eq!(info.status, Some(DeploymentStatus::Succeeded));
     assert_eq!(counts(&info), (1, 2, 0));
 
-    let Some((_moto, _emulator, cd)) = setup(3, &[("emulator:fail-event", "BeforeInstall")], Duration::ZERO).await else {
-        return;
-    };
+    let (_moto, _emulator, cd) = setup(3, &[("emulator:fail-event", "BeforeInstall")], Duration::ZERO).await;
     let (info, _) = run(&cd, "CodeDeployDefault.AllAtOnce").await;
     assert_eq!(info.status, Some(DeploymentStatus::Failed));
     assert_eq!(counts(&info), (0, 3, 0));
@@ -119,7 +113,7 @@ async fn all_at_once_fails_only_when_every_instance_fails() {
 #[tokio::test]
 async fn custom_host_count_config_stops_when_healthy_hosts_would_drop_below_it() {
     let tags = [("emulator:fail-event", "ApplicationStart"), ("emulator:fail-instances", "1")];
-    let Some((_moto, _emulator, cd)) = setup(3, &tags, Duration::ZERO).await else { return };
+    let (_moto, _emulator, cd) = setup(3, &tags, Duration::ZERO).await;
     let created = cd
         .create_deployment_config()
         .deployment_config_name("KeepTwo")
@@ -197,7 +191,7 @@ async fn unknown_fault_tags_are_refused_at_group_creation() {
 
 #[tokio::test]
 async fn a_thousand_instances_finish_in_seconds() {
-    let Some((_moto, _emulator, cd)) = setup(1000, &[], Duration::ZERO).await else { return };
+    let (_moto, _emulator, cd) = setup(1000, &[], Duration::ZERO).await;
     let started = std::time::Instant::now();
     let (info, _) = run(&cd, "CodeDeployDefault.AllAtOnce").await;
     assert_eq!(info.status, Some(DeploymentStatus::Succeeded));

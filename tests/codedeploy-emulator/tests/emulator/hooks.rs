@@ -55,7 +55,7 @@ async fn diagnostics(cd: &Client, id: &str, event: &str) -> (LifecycleEventStatu
 
 #[tokio::test]
 async fn failing_validate_service_fails_the_deployment_and_rolls_back_to_the_last_good_revision() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let s3 = s3(&moto.endpoint);
     put(&s3, "releases", "v1.zip", bundle("v1", PASS, None)).await;
     let broken = "#!/bin/bash\necho 'checking http://localhost/health'\necho 'health check returned 503' >&2\nexit 1\n";
@@ -108,7 +108,7 @@ async fn failing_validate_service_fails_the_deployment_and_rolls_back_to_the_las
 
 #[tokio::test]
 async fn without_a_previous_success_no_rollback_is_made() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let s3 = s3(&moto.endpoint);
     put(&s3, "releases", "v2.zip", bundle("v2", "#!/bin/bash\nexit 3\n", None)).await;
     let emulator = emulator_with_s3(&moto.endpoint, |_| {});
@@ -125,7 +125,7 @@ async fn without_a_previous_success_no_rollback_is_made() {
 
 #[tokio::test]
 async fn hooks_see_the_lifecycle_environment_and_run_in_the_archive() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let s3 = s3(&moto.endpoint);
     put(&s3, "releases", "v1.zip", bundle("v1", PASS, None)).await;
     let emulator = emulator_with_s3(&moto.endpoint, |_| {});
@@ -154,12 +154,15 @@ async fn hooks_see_the_lifecycle_environment_and_run_in_the_archive() {
     assert_eq!(status, LifecycleEventStatus::Succeeded);
     let diag = diag.unwrap();
     assert_eq!(diag.error_code.unwrap().as_str(), "Success");
-    assert!(diag.log_tail.unwrap().contains("ok from ValidateService"));
+    // A success reports no log; the script's output is in scripts.log.
+    assert_eq!(diag.log_tail.as_deref(), Some(""));
+    let log = root.join(format!("opt/codedeploy-agent/deployment-root/{group_id}/{id}/logs/scripts.log"));
+    assert!(std::fs::read_to_string(log).unwrap().contains("[stdout]ok from ValidateService"));
 }
 
 #[tokio::test]
 async fn a_hook_over_its_timeout_is_killed_and_reported() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let s3 = s3(&moto.endpoint);
     put(&s3, "releases", "slow.zip", bundle("v1", "#!/bin/bash\necho waiting\nsleep 30\n", Some(1))).await;
     let emulator = emulator_with_s3(&moto.endpoint, |_| {});
@@ -178,7 +181,7 @@ async fn a_hook_over_its_timeout_is_killed_and_reported() {
 
 #[tokio::test]
 async fn disallow_refuses_to_overwrite_files_it_did_not_install() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let s3 = s3(&moto.endpoint);
     put(&s3, "releases", "v1.zip", bundle("v1", PASS, None)).await;
     let emulator = emulator_with_s3(&moto.endpoint, |_| {});
@@ -257,7 +260,7 @@ async fn group_with_stop_rollback(
 
 #[tokio::test]
 async fn stopping_with_rollback_enabled_restores_the_last_good_revision() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let (_emulator, cd, good) = group_with_stop_rollback(&moto, false).await;
     let bad = deploy(&cd, "v2.zip", false).await;
     cd.stop_deployment().deployment_id(&bad).auto_rollback_enabled(true).send().await.unwrap();
@@ -274,7 +277,7 @@ async fn stopping_with_rollback_enabled_restores_the_last_good_revision() {
 
 #[tokio::test]
 async fn stop_on_request_rollback_follows_the_group_unless_the_caller_says_otherwise() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let (_emulator, cd, _) = group_with_stop_rollback(&moto, true).await;
     let bad = deploy(&cd, "v2.zip", false).await;
     cd.stop_deployment().deployment_id(&bad).send().await.unwrap();

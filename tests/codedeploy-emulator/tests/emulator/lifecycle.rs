@@ -108,8 +108,16 @@ async fn stopping_a_one_instance_deployment_mid_flight_ends_stopped_not_failed()
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 1, &[]).await;
     let id = create_deployment(&cd, "prod", "releases", "shop.zip", None).await;
-    // Let the only instance get under way, so the stop interrupts it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the only instance is under way, so the stop interrupts it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = cd.get_deployment().deployment_id(&id).send().await.unwrap().deployment_info.unwrap();
+        if info.deployment_overview.is_some_and(|o| o.in_progress > 0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the instance never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     cd.stop_deployment().deployment_id(&id).send().await.unwrap();
     let info = wait_complete(&cd, &id).await;
     assert_eq!(info.status, Some(DeploymentStatus::Stopped));
@@ -132,7 +140,7 @@ async fn targets_are_not_listed_before_the_deployment_starts() {
 
 #[tokio::test]
 async fn bundle_from_s3_deploys_to_every_instance() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let s3 = s3(&moto.endpoint);
     let etag = put(&s3, "releases", "shop-1.zip", zip_of(&[("appspec.yml", APPSPEC), ("index.html", "v1")])).await;
     let emulator = emulator_with_s3(&moto.endpoint, |_| {});
@@ -168,7 +176,7 @@ async fn bundle_from_s3_deploys_to_every_instance() {
 
 #[tokio::test]
 async fn bundle_download_failures_say_what_went_wrong() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let s3 = s3(&moto.endpoint);
     put(&s3, "releases", "shop-1.zip", zip_of(&[("appspec.yml", APPSPEC), ("index.html", "v1")])).await;
     put(&s3, "releases", "no-appspec.zip", zip_of(&[("index.html", "v1")])).await;
