@@ -320,7 +320,7 @@ fn harness(args: &[&str]) -> std::collections::BTreeMap<String, serde_json::Valu
     let out = groovy()
         .arg("scripts/groovy/harness.groovy")
         .arg("--receipts")
-        .arg(&receipts_file)
+        .arg(receipts_file)
         .arg("--codes")
         .arg(CODES.join(","))
         .args(args)
