@@ -311,6 +311,12 @@ pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, Str
             reason: "it is a directory. Pass a file name, e.g. --out app.zip.".into(),
         });
     }
+    // A FIFO, device or symlink there would be replaced by the rename.
+    crate::outfile::check(output).map_err(|reason| BundleError::BadOutput {
+        path: output.to_path_buf(),
+        kind: kind.extension(),
+        reason: format!("{reason} (`--out -` writes the bundle to stdout.)"),
+    })?;
     if let Some(named) = BundleType::from_path(output).filter(|k| *k != kind) {
         return Err(BundleError::BadOutput {
             path: output.to_path_buf(),
@@ -324,15 +330,21 @@ pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, Str
         });
     }
     let tree = load_dir(dir)?;
-    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".ferry-bundle-")
-        .tempfile_in(parent)
-        .map_err(io_err("create a temporary file beside", output))?;
+    // The umask's mode (as `>` would give), not tempfile's private 0600.
+    let tmp = crate::outfile::temp_beside(output).map_err(io_err("create a temporary file beside", output))?;
     let (file, temp_path) = tmp.into_parts();
     let (size, sha256) = archive::write(&tree, kind, file)?;
     temp_path.persist(output).map_err(|e| io_err("write", output)(e.error))?;
     Ok((size, sha256))
+}
+
+/// Builds `dir` as a `kind` archive and copies it to `out` (stdout for
+/// `ferry bundle --out -`); returns its size and SHA-256.
+pub fn write_stream(dir: &Path, kind: BundleType, out: &mut dyn io::Write) -> Result<(u64, String), BundleError> {
+    let bundle = build_temp(dir, kind, None)?;
+    let mut f = File::open(&bundle.path).map_err(io_err("read back the bundle for", dir))?;
+    io::copy(&mut f, out).and_then(|_| out.flush()).map_err(io_err("write the bundle of", dir))?;
+    Ok((bundle.size, bundle.sha256))
 }
 
 /// Checks the appspec of a directory or archive without building anything:
@@ -496,17 +508,6 @@ mod tests {
         assert!(!link_stays_inside("a", Path::new("/etc/passwd")));
     }
 
-    #[test]
-    fn ready_zip_without_appspec_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.zip");
-        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
-        zip.start_file("index.html", zip::write::SimpleFileOptions::default()).unwrap();
-        zip.write_all(b"hi").unwrap();
-        zip.finish().unwrap();
-        assert!(matches!(prepare(&path), Err(BundleError::NoAppSpec { .. })));
-    }
-
     /// Issue 18 item 12: a file truncated between reading the directory and
     /// archiving it shipped short with exit 0. Each format refuses it.
     #[test]
@@ -546,6 +547,17 @@ mod tests {
         let bundle = prepare(dir.path()).unwrap();
         assert!(bundle.path.starts_with("/proc/self/fd/"), "{}", bundle.path.display());
         assert_eq!(hash_file(&bundle.path).unwrap().1, bundle.sha256, "readable through its handle");
+    }
+
+    #[test]
+    fn ready_zip_without_appspec_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        zip.start_file("index.html", zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(b"hi").unwrap();
+        zip.finish().unwrap();
+        assert!(matches!(prepare(&path), Err(BundleError::NoAppSpec { .. })));
     }
 
     #[test]

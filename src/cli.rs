@@ -233,8 +233,9 @@ pub struct BundleArgs {
     /// Application directory (must contain appspec.yml).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Where to write the bundle. (`--output` is taken by the global output
-    /// format, so this is `--out`.)
+    /// Where to write the bundle: a new or regular file (a FIFO, device or
+    /// symlink is refused), or `-` for stdout. (`--output` is taken by the
+    /// global output format, so this is `--out`.)
     #[arg(long = "out", short = 'o', value_name = "FILE")]
     pub out: PathBuf,
     /// Archive format (default: from --out's extension, else zip).
