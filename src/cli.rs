@@ -369,7 +369,7 @@ impl FollowArgs {
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// The deployment to follow (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = crate::deployments::parse_id)]
     pub deployment_id: String,
     /// Which environment (for the role and region), and overrides.
     #[command(flatten)]
@@ -386,7 +386,7 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The deployment to show (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = crate::deployments::parse_id)]
     pub deployment_id: String,
     /// Which environment (for the role and region), and overrides.
     #[command(flatten)]
@@ -526,7 +526,7 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct ContinueArgs {
     /// The deployment waiting in Ready (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = crate::deployments::parse_id)]
     pub deployment_id: String,
     /// Which environment (for the role and region), and overrides.
     #[command(flatten)]
@@ -543,7 +543,7 @@ pub struct ContinueArgs {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// The deployment to stop (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = crate::deployments::parse_id)]
     pub deployment_id: String,
     /// Have CodeDeploy roll back to the previous revision (and follow that).
     /// Without it the instances keep whatever they have.

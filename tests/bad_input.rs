@@ -595,3 +595,99 @@ fn every_bad_input_in_the_corpus_gets_its_error_class_and_exit_code_without_call
     );
     assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
 }
+
+/// Issue 18 item 14: `ferry completions fish | head -c1` (and `> /dev/full`)
+/// panicked in clap_complete's writer (exit 101); `man` and `policy` exit 1
+/// with "cannot write to stdout". stdout here is a pipe whose reading end
+/// is closed before ferry writes a byte (never a real device node).
+#[test]
+fn documents_written_into_a_closed_pipe_are_an_error_not_a_panic() {
+    let wire = Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), BASE_CONFIG).unwrap();
+    for args in [&["completions", "fish"][..], &["completions", "bash"], &["man"], &["policy", "deploy", "--env", "production"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = wire.command(dir.path()).args(args).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot write to stdout"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(wire.hits(), 0);
+}
+
+/// Issue 18 item 1: bundles were always 0600 (tempfile's mode, renamed into
+/// place); a bundle is a build artefact and gets the umask's mode, as `>`
+/// in a shell would give it.
+#[test]
+fn a_bundle_gets_the_mode_the_umask_gives_not_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let wire = Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path(), &Case { setup: vec!["app".into()], ..minimal_case() });
+    for (umask, mode) in [("022", 0o644), ("027", 0o640), ("077", 0o600)] {
+        let script = format!("umask {umask}; exec '{FERRY}' bundle app --out app-{umask}.zip");
+        let mut sh = Command::new("sh");
+        sh.env_clear();
+        for (k, v) in wire.command(dir.path()).get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        let out = run_bounded(sh.arg("-c").arg(&script).current_dir(dir.path()));
+        assert_eq!(out.code, 0, "{}", out.all());
+        let got = std::fs::metadata(dir.path().join(format!("app-{umask}.zip"))).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got, mode, "umask {umask}: mode {got:o}");
+    }
+}
+
+/// Issue 18 item 6: in Jenkins (JENKINS_URL set) with a read-only working
+/// directory the deployment was created, and then ferry exited 1 for want
+/// of a receipt. The receipt's directory is now checked before any AWS
+/// call. root writes anywhere, so as root ferry runs as `nobody`.
+#[test]
+fn a_read_only_workspace_is_refused_before_any_aws_call() {
+    use std::os::unix::fs::PermissionsExt;
+    let wire = Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    prepare(dir.path(), &minimal_case());
+    let work = dir.path();
+    for p in [work.join("app"), work.join("app/site")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for p in [work.join("app/appspec.yml"), work.join("app/site/index.html"), work.join("ferry.toml")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::set_permissions(work, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", FERRY]);
+        c
+    } else {
+        Command::new(FERRY)
+    };
+    cmd.env_clear();
+    for (k, v) in wire.command(work).get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    // A private TMPDIR the bundle can go to: only the workspace is read-only.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    cmd.env("TMPDIR", tmp.path()).env("JENKINS_URL", "https://jenkins.example.com/").current_dir(work);
+    let out = run_bounded(cmd.args(["--output", "json", "release", "app", "--env", "production"]));
+    std::fs::set_permissions(work, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (class, message) = reported(&out);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(class.as_deref(), Some("receipt"), "{}", out.all());
+    assert!(message.contains("ferry-receipt.json") && message.contains("no file can be created"), "{message}");
+    assert_eq!(wire.hits(), 0, "refused before any AWS call");
+}
+
+fn minimal_case() -> Case {
+    toml::from_str("description = \"\"\nargs = []\n[expect]\nexit = 0\nmessage = \"\"\n").unwrap()
+}

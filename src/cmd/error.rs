@@ -28,9 +28,6 @@ pub enum Error {
     /// Following the deployment failed (not the deployment itself).
     #[error(transparent)]
     Watch(#[from] crate::watch::WatchError),
-    /// Writing ferry's own output failed (e.g. stdout closed).
-    #[error("cannot write output: {0}")]
-    Output(#[source] std::io::Error),
     /// Credentials could not be handed to another program.
     #[error(transparent)]
     Handoff(#[from] crate::handoff::HandoffError),
@@ -57,7 +54,6 @@ impl Error {
             Error::Upload(e) => e.exit_code(),
             Error::Deploy(e) => e.exit_code(),
             Error::Watch(_) => ExitCode::Aws,
-            Error::Output(_) => ExitCode::Usage,
             Error::Handoff(e) => e.exit_code(),
             Error::Rollback(e) => e.exit_code(),
             Error::Queue(e) => e.exit_code(),
@@ -75,7 +71,6 @@ impl Error {
             Error::Upload(_) => "upload",
             Error::Deploy(_) => "deploy",
             Error::Watch(_) => "watch",
-            Error::Output(_) => "output",
             Error::Handoff(_) => "handoff",
             Error::Rollback(_) => "rollback",
             Error::Queue(_) => "deploy",
