@@ -349,13 +349,42 @@ pub struct ShippingArgs {
 /// How long and how far to follow a deployment.
 #[derive(Debug, Clone, Args)]
 pub struct FollowArgs {
-    /// Give up after this long (e.g. 90s, 30m, 1h30m); exit code 5.
+    /// Give up after this long, counted from the start of the command (bundle,
+    /// upload and queueing included; e.g. 90s, 30m, 1h30m); exit code 5. Once
+    /// it has passed no deployment is created.
     #[arg(long, default_value = "60m", value_parser = crate::duration::parse_nonzero)]
     pub timeout: Duration,
     /// Blue/green: keep waiting while the deployment is Ready (waiting for
     /// traffic to be rerouted) instead of exiting with code 6.
     #[arg(long)]
     pub wait_ready: bool,
+}
+
+impl Command {
+    /// Whether stdout is the command's product, read by another program
+    /// (credentials; a bundle written to `--out -`): then events, JSON ones
+    /// included, go to stderr.
+    pub fn stdout_is_product(&self) -> bool {
+        match self {
+            Command::Env(_) | Command::CredentialProcess(_) => true,
+            Command::Bundle(a) => a.out.as_os_str() == "-",
+            _ => false,
+        }
+    }
+
+    /// The `--timeout` that bounds the whole command, for the commands that
+    /// have one: from the start to the last AWS call, upload and queueing
+    /// included.
+    pub fn timeout(&self) -> Option<Duration> {
+        match self {
+            Command::Release(a) => Some(a.follow.timeout),
+            Command::Watch(a) => Some(a.follow.timeout),
+            Command::Rollback(a) => Some(a.follow.timeout),
+            Command::Stop(a) => Some(a.follow.timeout),
+            Command::Continue(a) => Some(a.follow.timeout),
+            _ => None,
+        }
+    }
 }
 
 impl FollowArgs {

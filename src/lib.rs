@@ -33,6 +33,7 @@
 pub(crate) mod agent_log;
 pub(crate) mod aws_error;
 pub mod config;
+pub(crate) mod deadline;
 pub(crate) mod duration;
 pub(crate) mod event;
 pub(crate) mod exit;

@@ -43,6 +43,9 @@ pub enum Error {
     /// The receipt file could not be written.
     #[error(transparent)]
     Receipt(#[from] crate::receipt::ReceiptError),
+    /// `--timeout` ran out before the command got as far as a deployment.
+    #[error(transparent)]
+    Deadline(#[from] crate::deadline::Passed),
 }
 
 impl Error {
@@ -59,6 +62,7 @@ impl Error {
             Error::Queue(e) => e.exit_code(),
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
+            Error::Deadline(_) => ExitCode::TimedOut,
         }
     }
 
@@ -76,6 +80,7 @@ impl Error {
             Error::Queue(_) => "deploy",
             Error::Receipt(_) => "receipt",
             Error::Promote(_) => "upload",
+            Error::Deadline(_) => "timeout",
         }
     }
 }

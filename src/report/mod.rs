@@ -40,9 +40,11 @@ pub enum Progress {
 
 /// Picks the renderer. Jenkins (CI or JENKINS_URL set) and pipes get plain
 /// lines: a Jenkins log shows carriage returns and ANSI codes as garbage.
-pub fn choose(output: OutputFormat, progress: Progress) -> Box<dyn Reporter> {
+/// `stdout_taken`: the command's product (credentials, a bundle) owns
+/// stdout, so even JSON events go to stderr and nothing else is mixed in.
+pub fn choose(output: OutputFormat, progress: Progress, stdout_taken: bool) -> Box<dyn Reporter> {
     if output == OutputFormat::Json {
-        return Box::new(JsonReporter::stdout());
+        return Box::new(if stdout_taken { JsonReporter::stderr() } else { JsonReporter::stdout() });
     }
     let in_ci = BuildEnv::current().in_ci();
     let tty = match progress {

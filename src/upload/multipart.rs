@@ -222,6 +222,8 @@ fn upload_part(
             // The x-amz-checksum-sha256 above already proves the body to S3;
             // signing the payload too would hash every part a second time.
             .customize()
+            // Time to send the part before the answer is overdue.
+            .config_override(aws_sdk_s3::config::Builder::default().timeout_config(crate::deadline::for_upload(len)))
             .disable_payload_signing()
             .send()
             .await
