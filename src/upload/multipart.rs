@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use super::plan::{self, Plan};
 use super::{Failure, Target, UploadError, content_type, unquote};
+use crate::aws_error::is_unreachable;
 use crate::bundle::Bundle;
 use crate::event::{Event, Reporter};
 
@@ -283,7 +284,7 @@ async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, Remot
     let mut parts = BTreeMap::new();
     let mut marker: Option<String> = None;
     loop {
-        let page =
+        let listed =
             t.s3.list_parts()
                 .bucket(&t.bucket)
                 .key(&t.key)
@@ -291,8 +292,17 @@ async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, Remot
                 .expected_bucket_owner(&t.owner)
                 .set_part_number_marker(marker.clone())
                 .send()
-                .await
-                .map_err(|e| t.fail("to list the uploaded parts of", Failure::from_sdk(&e)))?;
+                .await;
+        let page = match listed {
+            Ok(page) => page,
+            // Its parts cannot be read, so it cannot be resumed: abort it
+            // rather than leave one more open upload behind every run.
+            Err(e) if !is_unreachable(&e) => {
+                abort(t, &id).await;
+                return Ok(None);
+            }
+            Err(e) => return Err(t.fail("to list the uploaded parts of", Failure::from_sdk(&e))),
+        };
         for p in page.parts() {
             if let (Some(n), Some(size)) = (p.part_number(), p.size()) {
                 let remote = RemotePart {
