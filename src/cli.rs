@@ -481,6 +481,9 @@ pub struct CredentialProcessArgs {
     /// Which environment, and overrides.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Print the credentials even though stdout is a terminal.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `ferry doctor`.
