@@ -282,7 +282,7 @@ pub async fn abort_deployment(
         deployment_id: deployment_id.into(),
         action: abort.on_abort.as_str().into(),
     });
-    keeper.receipt.deployment_id = deployment_id.into();
+    keeper.receipt.deployment_id = Some(deployment_id.into());
     begin(keeper, received, phase, abort.on_abort.as_str(), reporter);
     let second = async {
         match signals {

@@ -511,12 +511,16 @@ pub struct RollbackPolicyArgs {
 /// What to do on SIGINT/SIGTERM, and where the receipt goes.
 #[derive(Debug, Clone, Args)]
 pub struct EndingArgs {
-    /// On SIGINT/SIGTERM while following: `stop`, `stop-and-rollback` or
-    /// `leave` the deployment. Default: stop-and-rollback for release, leave
-    /// otherwise. Exits 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once.
+    /// On SIGINT/SIGTERM once a deployment exists: `stop`, `stop-and-rollback`
+    /// or `leave` it. Default: stop-and-rollback for release, leave otherwise.
+    /// Before that (bundling, uploading) the step is stopped and cleaned up.
+    /// The receipt is written at once and as the stop progresses. Exits 130
+    /// (SIGINT) or 143 (SIGTERM); a second signal exits at once.
     #[arg(long, value_enum, value_name = "ACTION")]
     pub on_abort: Option<crate::abort::OnAbort>,
-    /// How long an abort may wait for the stop and the rollback before reporting.
+    /// How long an abort may wait for the stop and the rollback before
+    /// reporting. Keep it below Jenkins' SoftKillWaitSeconds (5 s by default:
+    /// past it, the receipt on disk says how far the stop had got).
     #[arg(long, default_value = "60s", value_parser = crate::duration::parse_nonzero, value_name = "DURATION")]
     pub abort_grace: Duration,
     /// Write a JSON receipt here (default in Jenkins, i.e. with JENKINS_URL or

@@ -114,8 +114,8 @@ pub struct Receipt {
     pub application: String,
     /// CodeDeploy deployment group.
     pub deployment_group: String,
-    /// The deployment.
-    pub deployment_id: String,
+    /// The deployment; null when the command failed before creating one.
+    pub deployment_id: Option<String>,
     /// How it ended.
     pub outcome: Option<Outcome>,
     /// The Jenkins build (BUILD_TAG, else BUILD_NUMBER), when there was one.
@@ -504,6 +504,18 @@ pub enum Event {
         parts: u32,
         /// Their bytes.
         bytes: u64,
+    },
+    /// S3 answered that a body's bytes arrived damaged (`BadDigest`): ferry
+    /// re-reads it from the local file and sends it again.
+    UploadResent {
+        /// The part, or none for the single PUT of a small bundle.
+        part: Option<u32>,
+        /// The send about to be made (2 is the first re-send).
+        attempt: u32,
+        /// Sends allowed for one body.
+        attempts: u32,
+        /// S3's code and message.
+        detail: String,
     },
     /// The bucket already holds exactly this bundle (checksum compared); nothing was sent.
     UploadSkipped {

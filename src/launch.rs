@@ -101,7 +101,7 @@ fn created_id(created: Created, request: &Request<'_>, keeper: &mut Keeper, repo
             return None;
         }
     };
-    keeper.receipt.deployment_id = id.clone();
+    keeper.receipt.deployment_id = Some(id.clone());
     Some(id)
 }
 
@@ -131,7 +131,7 @@ where
                 deployment_id: id.clone(),
                 reason: "CreateDeployment was in flight when the signal came, and CodeDeploy had created it".into(),
             });
-            keeper.receipt.deployment_id = id.clone();
+            keeper.receipt.deployment_id = Some(id.clone());
         }),
     };
     match found {

@@ -181,7 +181,7 @@ pub fn finish<E: std::fmt::Display + From<ReceiptError>>(
         receipt.error = Some(e.to_string());
     }
     let written = path.map(|p| write(p, &receipt, reporter)).transpose();
-    if announce && !receipt.deployment_id.is_empty() {
+    if announce && receipt.deployment_id.is_some() {
         reporter.report(&Event::Receipt(receipt));
     }
     match (result, written) {
@@ -208,7 +208,7 @@ mod tests {
     fn receipt_file_holds_every_documented_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
-        let mut r = Receipt { environment: "production".into(), deployment_id: "d-123456789".into(), ..Default::default() };
+        let mut r = Receipt { environment: "production".into(), deployment_id: Some("d-123456789".into()), ..Default::default() };
         Clock::start().stamp(&mut r);
         write(&path, &r, &Quiet).unwrap();
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -237,6 +237,12 @@ mod tests {
         }
         assert_eq!(v["deployment_id"], "d-123456789");
         assert!(v["started_at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn a_receipt_without_a_deployment_says_null_not_an_empty_id() {
+        let v = serde_json::to_value(Receipt { error: Some("S3 refused".into()), ..Default::default() }).unwrap();
+        assert_eq!(v["deployment_id"], serde_json::Value::Null, "{v}");
     }
 
     #[test]

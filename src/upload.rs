@@ -5,7 +5,9 @@
 //! Small bundles are one PUT with a full-object SHA-256; large ones a
 //! parallel multipart upload with per-part SHA-256 and S3's composite
 //! checksum ([`plan`]), resumed from an earlier interrupted run and aborted
-//! on failure ([`multipart`]). Retries are the SDK's.
+//! on failure ([`multipart`]). Retries are the SDK's, except for a body S3
+//! received damaged (`BadDigest`): the SDK does not retry that, so ferry
+//! re-reads it from the file and sends it again, a bounded number of times.
 
 mod abandon;
 mod multipart;
@@ -49,12 +51,8 @@ pub struct Uploaded {
 /// Why the bundle is not (verifiably) in the bucket.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    /// S3 refused: usually the role's permissions or the bucket's owner.
-    #[error(
-        "S3 refused {action} s3://{bucket}/{key}: {detail}. The bucket must exist and be owned by account {owner} \
-         (ferry sends ExpectedBucketOwner), and the role needs s3:PutObject and s3:GetObject on that prefix \
-         (see `ferry policy deploy`)."
-    )]
+    /// S3 refused the request; `remedy` is chosen from S3's error code.
+    #[error("S3 refused {action} s3://{bucket}/{key}: {detail}. {remedy}")]
     Refused {
         /// put / read back.
         action: &'static str,
@@ -62,9 +60,32 @@ pub enum UploadError {
         bucket: String,
         /// Key.
         key: String,
-        /// The account expected to own the bucket.
-        owner: String,
         /// S3's code and message.
+        detail: String,
+        /// What to do about it, for this code (see [`Failure::remedy`]).
+        remedy: String,
+    },
+    /// S3 kept refusing the bytes of one body (`BadDigest`: they did not
+    /// match the SHA-256 ferry computed), though the local file was re-read
+    /// and re-hashed before each re-send: something on the way alters them.
+    #[error(
+        "S3 refused {what} for s3://{bucket}/{key} {attempts} times: the bytes it received did not match the SHA-256 \
+         ferry computed ({detail}). The bundle on disk is intact (ferry re-read and re-hashed it before each re-send), \
+         so the bytes are altered between this agent and S3: a proxy or TLS-inspecting middlebox that rewrites request \
+         bodies, a faulty network card or its checksum offload, or bad memory on this agent. Nothing was stored and \
+         nothing was deployed. Send S3 traffic around the proxy (NO_PROXY=.amazonaws.com, or an S3 VPC endpoint) or run \
+         the release on another agent; the bundle itself needs no change."
+    )]
+    Corrupted {
+        /// "the bundle" or "part N".
+        what: String,
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Sends of that body, all refused.
+        attempts: u32,
+        /// S3's last code and message.
         detail: String,
     },
     /// The endpoint could not be reached.
@@ -97,7 +118,7 @@ pub enum UploadError {
     /// The bundle's bytes changed between hashing and uploading.
     #[error(
         "{path} changed while ferry was uploading it: it was hashed as {expected} but read as {found}. \
-         Nothing was deployed and the incomplete upload was aborted. Do not modify the bundle during a release; re-run."
+         Nothing was deployed and any incomplete upload is aborted. Do not modify the bundle during a release; re-run."
     )]
     Changed {
         /// The bundle file.
@@ -228,12 +249,30 @@ pub(crate) struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// What the error messages of this upload name.
+    pub(crate) fn dest(&self) -> Dest {
+        Dest {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            owner: self.owner.clone(),
+            kms: self.kms_key_id.is_some(),
+            tags: self.tagging.is_some(),
+        }
+    }
+
+    /// A refusal with no S3 error behind it (an answer missing something).
     pub(crate) fn refused(&self, action: &'static str, detail: String) -> UploadError {
-        UploadError::Refused { action, bucket: self.bucket.clone(), key: self.key.clone(), owner: self.owner.clone(), detail }
+        UploadError::Refused {
+            action,
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            detail,
+            remedy: "Re-run; if it repeats, the endpoint (AWS_ENDPOINT_URL_S3, a proxy) does not behave as S3 does.".into(),
+        }
     }
 
     pub(crate) fn fail(&self, action: &'static str, e: Failure) -> UploadError {
-        e.into_error(action, &self.bucket, &self.key, &self.owner)
+        e.into_error(action, &self.dest())
     }
 
     pub(crate) fn changed(&self, bundle: &Bundle, found: String) -> UploadError {
@@ -285,10 +324,9 @@ async fn upload_watched(
         let same = existing.content_length() == Some(bundle.size as i64)
             && (found == sha_b64 || (found.len() > 1 && holds_composite_of(bundle, &plan, found).await?));
         if same {
+            // Only this event: nothing was uploaded, so no `uploaded` either.
             reporter.report(&Event::UploadSkipped { bucket: t.bucket.clone(), key: t.key.clone() });
-            let up = uploaded(&t, &existing, true);
-            reporter.report(&uploaded_event(&up, bundle.size));
-            return Ok(up);
+            return Ok(uploaded(&t, &existing, true));
         }
     }
 
@@ -297,7 +335,7 @@ async fn upload_watched(
         let composite = multipart::upload(&t, bundle, &plan, opts.concurrency.max(1), reporter).await?;
         Expected::Composite { value: composite, parts: plan.parts }
     } else {
-        single_put(&t, bundle, &sha_b64).await?;
+        single_put(&t, bundle, &sha_b64, reporter).await?;
         reporter.report(&Event::UploadProgress { sent: bundle.size, total: bundle.size });
         Expected::Full(sha_b64)
     };
@@ -357,15 +395,48 @@ async fn holds_composite_of(bundle: &Bundle, plan: &Plan, found: &str) -> Result
 }
 
 /// One PUT of a small bundle, read into memory and hashed in the same pass;
-/// S3 checks the body against the full-object SHA-256 header.
-async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str) -> Result<(), UploadError> {
-    let body = tokio::fs::read(&bundle.path)
-        .await
-        .map_err(|e| UploadError::Read { path: bundle.path.display().to_string(), detail: e.to_string() })?;
-    let read_sha = hex::encode(Sha256::digest(&body));
-    if read_sha != bundle.sha256 {
-        return Err(t.changed(bundle, read_sha));
+/// S3 checks the body against the full-object SHA-256 header. When S3
+/// answers that the body arrived damaged (`BadDigest`), the file is read and
+/// hashed again and re-sent, up to [`CORRUPTION_ATTEMPTS`] sends in all.
+async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, reporter: &dyn Reporter) -> Result<(), UploadError> {
+    let mut attempt = 1;
+    loop {
+        // What goes out is what is on disk now, proven by its hash.
+        let body = tokio::fs::read(&bundle.path)
+            .await
+            .map_err(|e| UploadError::Read { path: bundle.path.display().to_string(), detail: e.to_string() })?;
+        let read_sha = hex::encode(Sha256::digest(&body));
+        if read_sha != bundle.sha256 {
+            return Err(t.changed(bundle, read_sha));
+        }
+        let failure = match put_once(t, bundle, sha_b64, body).await {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        if !failure.is_corruption() {
+            return Err(t.fail("the upload to", failure));
+        }
+        if attempt == CORRUPTION_ATTEMPTS {
+            return Err(UploadError::Corrupted {
+                what: "the bundle".into(),
+                bucket: t.bucket.clone(),
+                key: t.key.clone(),
+                attempts: attempt,
+                detail: failure.detail().to_string(),
+            });
+        }
+        attempt += 1;
+        reporter.report(&Event::UploadResent {
+            part: None,
+            attempt,
+            attempts: CORRUPTION_ATTEMPTS,
+            detail: failure.detail().to_string(),
+        });
+        tokio::time::sleep(corruption_backoff(attempt)).await;
     }
+}
+
+async fn put_once(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, body: Vec<u8>) -> Result<(), Failure> {
     let mut put =
         t.s3.put_object()
             .bucket(&t.bucket)
@@ -395,8 +466,8 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str) -> Result<()
         .disable_payload_signing()
         .send()
         .await
-        .map_err(|e| t.fail("the upload to", Failure::from_sdk(&e)))?;
-    Ok(())
+        .map(|_| ())
+        .map_err(|e| Failure::from_sdk(&e))
 }
 
 /// Makes a value safe for an `x-amz-meta-*` header: printable ASCII stays,
@@ -451,10 +522,28 @@ async fn head(t: &Target<'_>) -> Result<Option<HeadObjectOutput>, Failure> {
     }
 }
 
+/// Where an upload goes, as its error messages name it; `Send + 'static`
+/// for the part uploads in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct Dest {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    /// The account that must own the bucket (ExpectedBucketOwner).
+    pub(crate) owner: String,
+    /// Uploads are encrypted with a configured KMS key.
+    pub(crate) kms: bool,
+    /// Uploads carry object tags.
+    pub(crate) tags: bool,
+}
+
 /// An S3 failure reduced to what the error message needs.
+#[derive(Debug)]
 pub(crate) struct Failure {
     unreachable: bool,
     detail: String,
+    code: Option<String>,
+    message: Option<String>,
+    status: Option<u16>,
 }
 
 impl Failure {
@@ -466,19 +555,148 @@ impl Failure {
         // HEAD answers carry no body, so a 403 there has no code or message.
         let detail = match (status, e.code()) {
             (Some(403), None) => "403 Forbidden (access denied, or the bucket belongs to another account)".to_string(),
-            _ => describe_sdk_error(e),
+            (Some(301), None) => "301 Moved Permanently (the bucket is in another region)".to_string(),
+            // Messages quote it before a sentence of their own.
+            _ => describe_sdk_error(e).trim_end_matches('.').to_string(),
         };
-        Failure { unreachable: is_unreachable(e), detail }
+        Failure {
+            unreachable: is_unreachable(e),
+            detail,
+            code: e.code().map(String::from),
+            message: e.message().map(String::from),
+            status,
+        }
     }
 
-    fn into_error(self, action: &'static str, bucket: &str, key: &str, owner: &str) -> UploadError {
-        let (bucket, key) = (bucket.to_string(), key.to_string());
+    /// S3 says the body it received does not match the checksum sent with
+    /// it: the bytes changed on the way. Re-sending them can succeed.
+    pub(crate) fn is_corruption(&self) -> bool {
+        let message = self.message.as_deref().unwrap_or_default().to_ascii_lowercase();
+        match self.code.as_deref() {
+            Some("BadDigest" | "XAmzContentSHA256Mismatch") => true,
+            // Some S3-compatible servers say it this way.
+            Some("InvalidRequest") => {
+                message.contains("checksum") && (message.contains("did not match") || message.contains("does not match"))
+            }
+            _ => false,
+        }
+    }
+
+    /// S3's code and message, for the messages that quote it.
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// What to do about this failure of `action` (the words of the
+    /// message: "the upload to", "to read back", …), by S3's error code.
+    /// Each remedy names the cause its code means, and only that one.
+    pub(crate) fn remedy(&self, action: &str, d: &Dest) -> String {
+        let code = self.code.as_deref().unwrap_or_default();
+        let message = self.message.as_deref().unwrap_or_default().to_ascii_lowercase();
+        let denied = matches!(code, "AccessDenied" | "AllAccessDisabled") || (code.is_empty() && self.status == Some(403));
+        match code {
+            _ if denied && d.kms && message.contains("kms") => "The role may not use the bucket's KMS key: it needs \
+                kms:GenerateDataKey and kms:Decrypt on it (see `ferry policy deploy`), and the key policy must allow the \
+                role; `ferry doctor` checks both."
+                .into(),
+            _ if denied => format!(
+                "The bucket must exist and be owned by account {} (ferry sends ExpectedBucketOwner), and the role needs \
+                 {} (see `ferry policy deploy`).",
+                d.owner,
+                needed_permission(action, d)
+            ),
+            "NoSuchBucket" => format!(
+                "There is no bucket {} (as seen from this region): fix `bucket` or `region` in ferry.toml, or create the \
+                 bucket in account {}.",
+                d.bucket, d.owner
+            ),
+            "NoSuchUpload" => "The multipart upload was removed while ferry was using it: another run releasing the \
+                same bundle aborted it, or a lifecycle rule aborts incomplete uploads too early. Re-run; a fresh upload \
+                is started."
+                .into(),
+            "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+                "The bucket is in another region than ferry.toml's `region`: set `region` to the bucket's.".into()
+            }
+            _ if self.status == Some(301) => {
+                "The bucket is in another region than ferry.toml's `region`: set `region` to the bucket's.".into()
+            }
+            "RequestTimeTooSkewed" => {
+                "This agent's clock is more than 15 minutes off S3's: synchronise it (NTP), then re-run.".into()
+            }
+            "SignatureDoesNotMatch" => "S3 computed another request signature than ferry sent: a proxy between this \
+                agent and S3 rewrote the request's headers or URL, or the session's secret key is not the one STS \
+                issued. Send S3 traffic around the proxy (NO_PROXY) and re-run."
+                .into(),
+            "InvalidAccessKeyId" | "ExpiredToken" | "TokenRefreshRequired" | "InvalidToken" => "S3 did not accept the \
+                session's credentials (expired or revoked while ferry used them): re-run; if it repeats, check that the \
+                role's maximum session duration covers `duration`."
+                .into(),
+            c if c.starts_with("KMS.") => "The KMS key in `kms_key_id` cannot be used: it must exist in this account \
+                and region and be enabled, and its key policy must allow the role (`ferry doctor` checks it)."
+                .into(),
+            "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => "S3 kept answering this after the \
+                SDK's retries: the trouble is on S3's side or the network's. Re-run later; for SlowDown, a lower \
+                --upload-concurrency sends fewer requests at once."
+                .into(),
+            "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" => "S3 did not accept the list of parts: the upload \
+                was changed by another writer while ferry completed it. Re-run; a fresh upload is started."
+                .into(),
+            "BadDigest" | "XAmzContentSHA256Mismatch" => "The bytes S3 received differ from the ones ferry sent: \
+                something between this agent and S3 (a proxy, a middlebox, a faulty network card) alters them. The \
+                bundle on disk is fine; send S3 traffic around the proxy or use another agent."
+                .into(),
+            _ if self.status.is_some_and(|s| s >= 500) => {
+                "S3 kept failing after the SDK's retries: the trouble is on S3's side or the network's. Re-run later.".into()
+            }
+            _ => "S3 judged the request itself invalid. If AWS_ENDPOINT_URL_S3 points at something other than AWS S3, \
+                it may lack what ferry relies on (SHA-256 checksums, ExpectedBucketOwner); otherwise report this message \
+                as a ferry bug."
+                .into(),
+        }
+    }
+
+    pub(crate) fn into_error(self, action: &'static str, d: &Dest) -> UploadError {
+        let (bucket, key) = (d.bucket.clone(), d.key.clone());
         if self.unreachable {
             UploadError::Unreachable { bucket, key, detail: self.detail }
         } else {
-            UploadError::Refused { action, bucket, key, owner: owner.to_string(), detail: self.detail }
+            let remedy = self.remedy(action, d);
+            UploadError::Refused { action, bucket, key, detail: self.detail, remedy }
         }
     }
+}
+
+/// The permission an AccessDenied on `action` points at.
+fn needed_permission(action: &str, d: &Dest) -> String {
+    let base = match action {
+        "to read" | "to read back" => "s3:GetObject",
+        "to list unfinished uploads to" => "s3:ListBucketMultipartUploads on the bucket",
+        "to list the uploaded parts of" => "s3:ListMultipartUploadParts",
+        "to abort the upload to" => "s3:AbortMultipartUpload",
+        _ => "s3:PutObject",
+    };
+    let mut needed = base.to_string();
+    if base == "s3:PutObject" && d.tags {
+        needed.push_str(" and s3:PutObjectTagging (the upload carries tags)");
+    }
+    if base == "s3:PutObject" && d.kms {
+        needed.push_str(", with kms:GenerateDataKey on the KMS key");
+    }
+    if !base.contains("bucket") {
+        needed.push_str(&format!(" on s3://{}/{}", d.bucket, d.key));
+    }
+    needed
+}
+
+/// How many times one body (the single PUT, or one part) is sent when S3
+/// answers that its bytes arrived damaged: once, then re-sent three times.
+pub(crate) const CORRUPTION_ATTEMPTS: u32 = 4;
+
+/// The pause before re-send `attempt` (2, 3, …) of a damaged body: 200 ms,
+/// 400 ms, 800 ms. Flipped bits in transit are rarely persistent; a pause
+/// lets a flapping link or a restarting proxy settle.
+pub(crate) fn corruption_backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(200 << attempt.saturating_sub(2).min(4))
 }
 
 pub(crate) fn unquote(etag: Option<&str>) -> String {
@@ -512,6 +730,90 @@ mod tests {
     fn metadata_values_are_percent_encoded_outside_printable_ascii() {
         assert_eq!(header_safe("jenkins-web deploy-42"), "jenkins-web deploy-42");
         assert_eq!(header_safe("Bücher 100%\n"), "B%C3%BCcher 100%25%0A");
+    }
+
+    fn failure(code: &str, status: u16, message: &str) -> Failure {
+        Failure {
+            unreachable: false,
+            detail: format!("{code}: {message}"),
+            code: (!code.is_empty()).then(|| code.to_string()),
+            message: (!message.is_empty()).then(|| message.to_string()),
+            status: Some(status),
+        }
+    }
+
+    fn dest() -> Dest {
+        Dest { bucket: "b".into(), key: "releases/web/x.zip".into(), owner: "222222222222".into(), kms: false, tags: false }
+    }
+
+    #[test]
+    fn only_a_body_that_arrived_damaged_counts_as_corruption() {
+        assert!(failure("BadDigest", 400, "The SHA256 you specified did not match the calculated checksum.").is_corruption());
+        assert!(failure("XAmzContentSHA256Mismatch", 400, "").is_corruption());
+        assert!(failure("InvalidRequest", 400, "Value for x-amz-checksum-sha256 did not match the body").is_corruption());
+        assert!(!failure("InvalidRequest", 400, "Checksum type mismatch occurred").is_corruption());
+        assert!(!failure("InvalidDigest", 400, "The Content-MD5 you specified is not valid.").is_corruption());
+        assert!(!failure("AccessDenied", 403, "Access Denied").is_corruption());
+    }
+
+    #[test]
+    fn each_s3_error_gets_the_remedy_of_its_own_cause() {
+        let d = dest();
+        let remedy = |code: &str, status: u16, action: &str| failure(code, status, "m").remedy(action, &d);
+        let denied = remedy("AccessDenied", 403, "the upload to");
+        assert!(denied.contains("owned by account 222222222222") && denied.contains("s3:PutObject"), "{denied}");
+        assert!(remedy("", 403, "to read").contains("s3:GetObject"), "a HEAD 403 has no code");
+        assert!(remedy("AccessDenied", 403, "to list unfinished uploads to").contains("s3:ListBucketMultipartUploads"));
+        assert!(remedy("AccessDenied", 403, "to abort the upload to").contains("s3:AbortMultipartUpload"));
+        let kms = failure("AccessDenied", 403, "User is not authorized to perform kms:GenerateDataKey")
+            .remedy("the upload to", &Dest { kms: true, ..dest() });
+        assert!(kms.contains("kms:GenerateDataKey") && !kms.contains("owned by account"), "{kms}");
+        for (code, status, cause) in [
+            ("NoSuchBucket", 404, "There is no bucket b"),
+            ("NoSuchUpload", 404, "removed while ferry was using it"),
+            ("PermanentRedirect", 301, "another region"),
+            ("", 301, "another region"),
+            ("RequestTimeTooSkewed", 403, "clock"),
+            ("SignatureDoesNotMatch", 403, "rewrote the request"),
+            ("ExpiredToken", 400, "credentials"),
+            ("KMS.DisabledException", 400, "be enabled"),
+            ("SlowDown", 503, "--upload-concurrency"),
+            ("InternalError", 500, "S3's side"),
+            ("InvalidPart", 400, "list of parts"),
+            ("BadDigest", 400, "between this agent and S3"),
+            ("InvalidArgument", 400, "request itself invalid"),
+        ] {
+            let text = remedy(code, status, "the upload to");
+            assert!(text.contains(cause), "{code}: {text}");
+            if !matches!(code, "AccessDenied" | "") || status == 301 {
+                assert!(!text.contains("owned by account"), "{code} is not about ownership: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_bodies_are_re_sent_a_bounded_number_of_times_with_growing_pauses() {
+        assert_eq!(CORRUPTION_ATTEMPTS, 4);
+        let pauses: Vec<u128> = (2..=CORRUPTION_ATTEMPTS).map(|a| corruption_backoff(a).as_millis()).collect();
+        assert_eq!(pauses, [200, 400, 800]);
+    }
+
+    #[test]
+    fn the_corruption_error_names_the_path_not_permissions() {
+        let e = UploadError::Corrupted {
+            what: "part 2".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            attempts: 4,
+            detail: "BadDigest: did not match".into(),
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("S3 refused part 2 for s3://b/k 4 times"), "{text}");
+        for phrase in ["between this agent and S3", "proxy", "network card", "NO_PROXY", "intact"] {
+            assert!(text.contains(phrase), "missing {phrase}: {text}");
+        }
+        assert!(!text.contains("owned") && !text.contains("s3:PutObject") && !text.contains("policy"), "{text}");
+        assert_eq!(e.exit_code(), ExitCode::Aws);
     }
 
     #[test]

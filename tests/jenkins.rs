@@ -256,15 +256,22 @@ const CODES: [&str; 13] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "130", "
 /// it (nulls included); 127 has none.
 fn receipts() -> serde_json::Value {
     let receipt = |code: &str, id: &str, outcome: Option<&str>, error: Option<&str>| {
+        let rolled_back = code == "7";
+        let rollback_id = rolled_back.then_some("d-ROLL00007");
+        let rollback_outcome = rolled_back.then_some("succeeded");
+        let signal = match code {
+            "130" => Some("SIGINT"),
+            "143" | "abort" => Some("SIGTERM"),
+            _ => None,
+        };
         serde_json::json!({
             "environment": "production", "role_arn": "arn:aws:iam::222222222222:role/CA_ServiceDeployer",
             "session_name": "jenkins-web-main-42", "bucket": "acme-prod-releases", "key": "releases/x.zip",
             "sha256": "ab".repeat(32), "etag": "\"e\"", "version_id": null, "application": "web",
             "deployment_group": "web-prod", "deployment_id": id, "outcome": outcome, "build": "jenkins-web-main-42",
-            "rollback_deployment_id": if code == "7" { serde_json::json!("d-ROLL00007") } else { serde_json::Value::Null },
-            "rollback_outcome": if code == "7" { serde_json::json!("succeeded") } else { serde_json::Value::Null },
+            "rollback_deployment_id": rollback_id, "rollback_outcome": rollback_outcome,
             "started_at": "2026-11-27T21:40:01Z", "finished_at": "2026-11-27T21:52:13Z", "elapsed_ms": 732000,
-            "signal": match code { "130" => serde_json::json!("SIGINT"), "143" | "abort" => serde_json::json!("SIGTERM"), _ => serde_json::Value::Null },
+            "signal": signal,
             "error": error,
         })
     };

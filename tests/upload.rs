@@ -235,6 +235,7 @@ fn second_release_of_the_same_bundle_uploads_zero_bytes() {
     let seen = proxy.seen();
     assert!(seen.iter().all(|s| s.method == "HEAD" && s.body_len == 0), "only a HEAD, no upload: {seen:#?}");
     assert!(second.stderr.contains("already holds this bundle"), "{}", second.stderr);
+    assert!(!second.stderr.contains("uploaded s3://"), "a skipped upload says only that it was skipped: {}", second.stderr);
     assert_every_call_names_the_owner(&proxy);
     assert_no_secrets(&stack, &first);
     assert_no_secrets(&stack, &second);
@@ -345,9 +346,21 @@ fn bucket_owned_by_another_account_is_refused_and_nothing_is_deployed() {
     let dir = tempfile::tempdir().unwrap();
     let app = app_tree(dir.path(), "exit 0");
 
-    let out = release(&stack, &proxy, dir.path(), &app);
+    let receipt = dir.path().join("receipt.json");
+    let out = run(stack
+        .ferry_command(FERRY)
+        .arg("release")
+        .arg(&app)
+        .args(["--env", "production", "--receipt"])
+        .arg(&receipt)
+        .arg("--config")
+        .arg(config_with_tags(&stack, dir.path()))
+        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains(&format!("owned by account {PRODUCTION_ACCOUNT}")), "{}", out.stderr);
+    let receipt: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
+    assert_eq!(receipt["deployment_id"], serde_json::Value::Null, "no deployment, no id: {receipt}");
+    assert!(receipt["error"].as_str().is_some_and(|e| e.contains("S3 refused")), "{receipt}");
     assert!(out.stderr.contains("403"), "{}", out.stderr);
     assert!(proxy.seen().iter().all(|s| s.method == "HEAD"), "nothing was written: {:#?}", proxy.seen());
     assert_eq!(common::deployment_ids(&stack).len(), 0, "nothing was deployed");
@@ -431,4 +444,259 @@ fn ferry_upload_stages_the_bundle_without_deploying_and_prints_its_uri() {
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(!out.stderr.contains("assumed "), "{}", out.stderr);
     assert!(out.stderr.contains("S3 refused"), "{}", out.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// Against a server that verifies checksums: LocalStack's S3 refuses a body
+// whose bytes do not match its x-amz-checksum-sha256 (BadDigest), as S3
+// does and moto does not. ferry assumes the role through moto's STS and
+// uploads (`ferry upload`, which does not deploy) through the fault proxy,
+// which flips one byte in the middle of the bodies its rules pick.
+
+/// The stack (for STS), LocalStack's S3 holding the release bucket, and the
+/// fault proxy in front of it.
+struct Verifying {
+    stack: Stack,
+    s3: ferry_test_stack::LocalStackS3,
+    proxy: faultproxy::FaultProxy,
+}
+
+impl Verifying {
+    fn start() -> Verifying {
+        let stack = Stack::start();
+        let s3 = ferry_test_stack::LocalStackS3::start().unwrap_or_else(|e| panic!("{e}"));
+        let proxy = faultproxy::FaultProxy::start(&s3.endpoint(), 13);
+        let v = Verifying { stack, s3, proxy };
+        // LocalStack derives the account from a 12-digit access key: the
+        // bucket belongs to Production, as in the stack.
+        v.stack.block_on(async { v.client().create_bucket().bucket(v.stack.bucket()).send().await.expect("create the bucket") });
+        v
+    }
+
+    /// S3 at LocalStack itself (not through the proxy), as Production.
+    fn client(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(self.s3.endpoint())
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(PRODUCTION_ACCOUNT, "x", None, None, "test"))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// Flips one byte of the first `n` bodies of these operations (`None`: all).
+    fn flip(&self, ops: Vec<&'static str>, n: Option<u64>) {
+        use faultproxy::{Chance, Fault, Match, Rule};
+        let chance = n.map_or(Chance::Always, Chance::FirstN);
+        self.proxy.set_rules(vec![Rule::new(Match::Ops(ops), chance, Fault::CorruptBody { drop_header: None })]);
+    }
+
+    /// `ferry upload PATH --output json` with S3 through the proxy.
+    fn upload(&self, dir: &Path, path: &Path) -> common::Run {
+        let config = self.stack.write_config(dir, "production");
+        run(self
+            .stack
+            .ferry_command(FERRY)
+            .arg("upload")
+            .arg(path)
+            .args(["--env", "production", "--output", "json", "--config"])
+            .arg(&config)
+            .env("AWS_ENDPOINT_URL_S3", self.proxy.endpoint()))
+    }
+
+    /// The object's bytes, hashed (None: no object), and the uploads still open.
+    fn state(&self, key: &str) -> (Option<String>, usize) {
+        self.stack.block_on(async {
+            let s3 = self.client();
+            let object = match s3.get_object().bucket(self.stack.bucket()).key(key).send().await {
+                Ok(o) => Some(hex::encode(Sha256::digest(o.body.collect().await.unwrap().into_bytes()))),
+                Err(_) => None,
+            };
+            let open = s3.list_multipart_uploads().bucket(self.stack.bucket()).send().await.unwrap().uploads().len();
+            (object, open)
+        })
+    }
+}
+
+fn json_events(out: &common::Run, kind: &str) -> Vec<serde_json::Value> {
+    out.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|e| e["event"] == kind).collect()
+}
+
+/// A ~20 MiB bundle: three 8 MiB parts.
+fn multipart_bundle(dir: &Path) -> (PathBuf, String) {
+    let app = app_tree(dir, "exit 0");
+    std::fs::write(app.join("site/big.bin"), noise(20 << 20, 11)).unwrap();
+    let zip = dir.join("big.zip");
+    let sha = bundle(dir, &app, &zip, &[]);
+    (zip, sha)
+}
+
+#[test]
+fn against_a_verifying_s3_a_clean_upload_and_one_flipped_byte_in_the_single_put_both_succeed() {
+    let v = Verifying::start();
+    let dir = tempfile::tempdir().unwrap();
+
+    let clean = dir.path().join("clean");
+    let app = app_tree(&clean, "exit 0");
+    let out = v.upload(&clean, &app);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(json_events(&out, "upload_resent").is_empty(), "{}", out.stdout);
+    let sha = json_events(&out, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(v.state(&key_of(&sha)), (Some(sha.clone()), 0), "LocalStack holds exactly the bundle");
+
+    let flipped = dir.path().join("flipped");
+    let app = app_tree(&flipped, "exit 0");
+    std::fs::write(app.join("site/index.html"), "<h1>another release</h1>\n").unwrap();
+    v.flip(vec!["PutObject"], Some(1));
+    let out = v.upload(&flipped, &app);
+    assert_eq!(out.code, 0, "one damaged PUT is re-sent:\n{}", out.all());
+    let resent = json_events(&out, "upload_resent");
+    assert_eq!(resent.len(), 1, "{}", out.stdout);
+    assert_eq!(resent[0]["part"], serde_json::Value::Null);
+    assert_eq!(resent[0]["attempt"], 2);
+    assert!(resent[0]["detail"].as_str().unwrap().contains("BadDigest"), "{}", resent[0]);
+    assert_eq!(v.proxy.stats().fault("corrupt"), 1, "{:?}", v.proxy.stats());
+    assert_eq!(v.proxy.stats().op("PutObject"), 3, "the clean PUT, the damaged one and its re-send: {:?}", v.proxy.stats());
+    let sha = json_events(&out, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(v.state(&key_of(&sha)), (Some(sha), 0), "the object is exactly the bundle");
+}
+
+#[test]
+fn against_a_verifying_s3_one_flipped_byte_in_one_part_is_resent_and_the_upload_succeeds() {
+    let v = Verifying::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (zip, sha) = multipart_bundle(dir.path());
+    v.flip(vec!["UploadPart"], Some(1));
+
+    let out = v.upload(dir.path(), &zip);
+    assert_eq!(out.code, 0, "one damaged part is re-sent:\n{}", out.all());
+    let resent = json_events(&out, "upload_resent");
+    assert_eq!(resent.len(), 1, "{}", out.stdout);
+    assert!(resent[0]["part"].as_u64().is_some_and(|n| (1..=3).contains(&n)), "{}", resent[0]);
+    assert_eq!(v.proxy.stats().fault("corrupt"), 1, "{:?}", v.proxy.stats());
+    assert_eq!(v.proxy.stats().op("UploadPart"), 4, "three parts and one re-send: {:?}", v.proxy.stats());
+    assert_eq!(v.state(&key_of(&sha)), (Some(sha.clone()), 0), "the object is exactly the bundle, no upload left open");
+    // LocalStack computed the composite checksum from the bytes it received.
+    let stored = v.stack.block_on(async {
+        let head = v
+            .client()
+            .head_object()
+            .bucket(v.stack.bucket())
+            .key(key_of(&sha))
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        head.checksum_sha256().map(String::from)
+    });
+    let (composite, parts) = composite_of(&zip);
+    assert_eq!(stored, Some(format!("{composite}-{parts}")));
+}
+
+#[test]
+fn against_a_verifying_s3_every_body_flipped_is_named_as_corruption_on_the_way_and_leaves_nothing() {
+    let v = Verifying::start();
+    let dir = tempfile::tempdir().unwrap();
+    v.flip(vec!["PutObject", "UploadPart"], None);
+
+    let small = dir.path().join("small");
+    let app = app_tree(&small, "exit 0");
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    let (big_zip, _) = multipart_bundle(&big);
+    for (what, path) in [("the bundle", app.as_path()), ("part ", big_zip.as_path())] {
+        let out = v.upload(dir.path(), path);
+        let sha = json_events(&out, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+        assert_eq!(out.code, 2, "{}", out.all());
+        let error = json_events(&out, "error").pop().unwrap_or_else(|| panic!("no error event:\n{}", out.all()));
+        assert_eq!(error["class"], "upload", "{error}");
+        let message = error["message"].as_str().unwrap();
+        for phrase in [&format!("S3 refused {what}"), "4 times", "BadDigest", "between this agent and S3", "proxy", "intact"] {
+            assert!(message.contains(phrase), "missing {phrase:?} in: {message}");
+        }
+        for wrong in ["owned by account", "s3:PutObject", "policy"] {
+            assert!(!message.contains(wrong), "corruption is not a permission problem: {message}");
+        }
+        // Each body is sent 4 times: the 3 re-sends are reported (for parts,
+        // other parts in flight may report theirs before they are cancelled).
+        let resent = json_events(&out, "upload_resent").len();
+        assert!(if what == "the bundle" { resent == 3 } else { resent >= 3 }, "{resent} re-sends:\n{}", out.stdout);
+        assert!(json_events(&out, "warning").is_empty(), "the abort succeeded: {}", out.stdout);
+        assert_eq!(v.state(&key_of(&sha)), (None, 0), "no object and no multipart upload left open ({what})");
+    }
+    let stats = v.proxy.stats();
+    assert_eq!(stats.op("PutObject"), 4, "a bounded number of sends: {stats:?}");
+    assert!(stats.op("UploadPart") >= 4, "{stats:?}");
+    assert!(stats.op("AbortMultipartUpload") >= 1, "{stats:?}");
+}
+
+/// `ferry upload` of a multipart bundle with S3 (moto) behind the fault proxy.
+fn upload_through(stack: &Stack, proxy: &faultproxy::FaultProxy, dir: &Path, path: &Path) -> common::Run {
+    let config = stack.write_config(dir, "production");
+    run(stack
+        .ferry_command(FERRY)
+        .arg("upload")
+        .arg(path)
+        .args(["--env", "production", "--output", "json", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()))
+}
+
+fn open_uploads(stack: &Stack) -> usize {
+    stack.block_on(async {
+        stack.s3_as_prod().list_multipart_uploads().bucket(stack.bucket()).send().await.unwrap().uploads().len()
+    })
+}
+
+/// S3 acknowledges an abort while a part is still landing, so the upload
+/// outlives it (AWS's advice: confirm with ListParts and abort again). The
+/// proxy answers the first abort 204 without passing it on.
+#[test]
+fn an_abort_that_did_not_take_is_seen_in_the_listing_and_sent_again() {
+    use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.moto_endpoint(), 13);
+    proxy.set_rules(vec![
+        Rule::new(Match::Ops(vec!["UploadPart"]), Chance::FirstN(1), Fault::S3Error { status: 403, code: "AccessDenied" }),
+        Rule::new(Match::Ops(vec!["AbortMultipartUpload"]), Chance::FirstN(1), Fault::Swallow(204)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (zip, _) = multipart_bundle(dir.path());
+
+    let out = upload_through(&stack, &proxy, dir.path(), &zip);
+    assert_eq!(out.code, 2, "{}", out.all());
+    let error = json_events(&out, "error").pop().unwrap();
+    assert!(error["message"].as_str().unwrap().contains("S3 refused the upload of a part to"), "{error}");
+    let stats = proxy.stats();
+    assert_eq!(stats.fault("swallow"), 1, "{stats:?}");
+    assert_eq!(stats.op("AbortMultipartUpload"), 2, "the abort was confirmed, found undone and sent again: {stats:?}");
+    assert!(stats.op("ListMultipartUploads") >= 2, "{stats:?}");
+    assert!(json_events(&out, "warning").is_empty(), "{}", out.stdout);
+    assert_eq!(open_uploads(&stack), 0, "no multipart upload left");
+}
+
+#[test]
+fn a_refused_abort_is_reported_with_how_to_remove_the_upload_not_swallowed() {
+    use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.moto_endpoint(), 13);
+    proxy.set_rules(vec![
+        Rule::new(Match::Ops(vec!["UploadPart"]), Chance::FirstN(1), Fault::S3Error { status: 403, code: "AccessDenied" }),
+        Rule::new(Match::Ops(vec!["AbortMultipartUpload"]), Chance::Always, Fault::S3Error { status: 403, code: "AccessDenied" }),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (zip, _) = multipart_bundle(dir.path());
+
+    let out = upload_through(&stack, &proxy, dir.path(), &zip);
+    assert_eq!(out.code, 2, "{}", out.all());
+    let warnings = json_events(&out, "warning");
+    assert_eq!(warnings.len(), 1, "{}", out.stdout);
+    let message = warnings[0]["message"].as_str().unwrap();
+    for phrase in
+        ["could not be removed", "AccessDenied", "s3:AbortMultipartUpload", "aws s3api abort-multipart-upload", "billed"]
+    {
+        assert!(message.contains(phrase), "missing {phrase:?}: {message}");
+    }
+    assert_eq!(open_uploads(&stack), 1, "the upload ferry could not abort is still there, as the warning says");
 }

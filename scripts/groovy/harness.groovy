@@ -372,18 +372,22 @@ class Pipeline {
         Closure c = block.rehydrate(sb, script, script)
         c.resolveStrategy = Closure.DELEGATE_FIRST
         c.call()
-        boolean failed = false
+        // After a failure the remaining stages are skipped, as Declarative
+        // shows them ("skipped due to earlier failure(s)"), and the failure
+        // goes on up. A parent stage is as bad as its worst child.
+        Throwable failure = null
         for (List s : sb.stages) {
             StageRecord r = new StageRecord(name: s[0], parent: parent?.name)
             run.stages[r.name] = r
-            if (failed) { r.skipped = true; continue }
+            if (failure != null) { r.skipped = true; continue }
             try {
                 runStage(r, s[1] as Closure)
             } catch (AbortException | FlowInterrupted | FileNotFoundException e) {
-                failed = true
-                throw e
+                failure = e
             }
+            if (parent != null && !r.skipped) parent.result = Results.worse(parent.result, r.result)
         }
+        if (failure != null) throw failure
     }
 
     void runStage(StageRecord r, Closure body) {

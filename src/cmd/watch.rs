@@ -20,7 +20,8 @@ pub async fn run(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn 
         receipt::check_path(path)?;
     }
     let mut guard = Guard::install(reporter);
-    let receipt = Receipt { build: receipt::build_from_env(), deployment_id: args.deployment_id.clone(), ..Default::default() };
+    let receipt =
+        Receipt { build: receipt::build_from_env(), deployment_id: Some(args.deployment_id.clone()), ..Default::default() };
     let mut keeper = Keeper::new(receipt, Clock::start(), receipt_path);
     let result = watch(args, config_path, reporter, &mut guard, &mut keeper).await;
     keeper.finish(result, false, reporter)

@@ -158,6 +158,10 @@ fn describe_raw(event: &Event) -> Option<String> {
         Event::UploadResumed { upload_id, parts, bytes } => {
             format!("resuming multipart upload {upload_id}: {parts} part(s), {}, already in S3", human_bytes(*bytes))
         }
+        Event::UploadResent { part, attempt, attempts, detail } => {
+            let what = part.map_or("the bundle".to_string(), |n| format!("part {n}"));
+            format!("S3 received {what} damaged ({detail}): re-sending it from the local file, send {attempt} of {attempts}")
+        }
         Event::UploadSkipped { bucket, key } => {
             format!("s3://{bucket}/{key} already holds this bundle (SHA-256 checked); nothing uploaded")
         }
@@ -394,7 +398,7 @@ pub(crate) fn history_line(h: &HistoryEntry) -> String {
 /// What text mode prints on stdout for a receipt: the deployment id alone, so
 /// `id=$(ferry release …)` works in a shell step.
 pub(crate) fn receipt_line(r: &Receipt) -> String {
-    r.deployment_id.clone()
+    r.deployment_id.clone().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -439,6 +443,7 @@ pub(crate) mod tests {
                 message: Some("failed".into()),
                 log_tail: Some("\u{1b}[31mboom\u{1b}[0m\r\nprogress 50%\rprogress 100%".into()),
             },
+            Event::UploadResent { part: Some(2), attempt: 2, attempts: 4, detail: "BadDigest: did not match".into() },
             Event::Warning { message: "lost contact".into() },
             Event::Finished {
                 deployment_id: "d-123".into(),
@@ -448,7 +453,7 @@ pub(crate) mod tests {
                 failed_instances: vec![FailedInstance { target_id: "i-1".into(), lifecycle_events: vec!["AfterInstall".into()] }],
                 elapsed_ms: 61_000,
             },
-            Event::Receipt(Receipt { deployment_id: "d-123".into(), ..Default::default() }),
+            Event::Receipt(Receipt { deployment_id: Some("d-123".into()), ..Default::default() }),
             Event::Error { class: "deploy".into(), exit_code: 2, message: "refused".into() },
         ]
     }

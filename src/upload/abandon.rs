@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{Failure, UploadError};
+use super::{Dest, Failure, UploadError};
 use crate::config::Environment;
 
 /// How often the open uploads are listed and aborted before giving up: a
@@ -28,7 +28,14 @@ pub struct Abandoned {
 /// bundle's, from this run or an interrupted earlier one.)
 pub async fn abandon(s3: &aws_sdk_s3::Client, env: &Environment, key: &str) -> Result<Abandoned, UploadError> {
     let owner = env.role.account.as_str();
-    let fail = |action: &'static str, f: Failure| f.into_error(action, &env.bucket, key, owner);
+    let dest = Dest {
+        bucket: env.bucket.clone(),
+        key: key.to_string(),
+        owner: owner.to_string(),
+        kms: env.kms_key_id.is_some(),
+        tags: !env.tags.is_empty(),
+    };
+    let fail = |action: &'static str, f: Failure| f.into_error(action, &dest);
     let mut done = Abandoned::default();
     for round in 0..ROUNDS {
         let listed = s3

@@ -5,13 +5,24 @@
 //!
 //! An upload left by an interrupted run for the same key (the key is the
 //! content's hash) is continued: parts already in S3 whose size and checksum
-//! (or MD5 ETag) match the local bytes are not sent again. Any failure aborts
-//! the upload so no orphaned parts are left to pay for.
+//! (or MD5 ETag) match the local bytes are not sent again.
+//!
+//! A part S3 received damaged (`BadDigest`) is read again from the file,
+//! checked against the digest it was hashed with, and re-sent (bounded, with
+//! backoff). Any failure aborts the upload so no orphaned parts are left to
+//! pay for: the parts still in flight are cancelled and waited for first, so
+//! none is sent after the abort, and the abort is then confirmed with
+//! ListMultipartUploads / ListParts (a part S3 was still storing when the
+//! abort arrived can land after it) and repeated if the upload is still
+//! there. An abort that fails is reported, never dropped.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::Duration;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use bytes::{Bytes, BytesMut};
@@ -19,7 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
 use super::plan::{self, Plan};
-use super::{Failure, Target, UploadError, content_type, unquote};
+use super::{CORRUPTION_ATTEMPTS, Dest, Failure, Target, UploadError, content_type, corruption_backoff, unquote};
 use crate::aws_error::is_unreachable;
 use crate::bundle::Bundle;
 use crate::event::{Event, Reporter};
@@ -51,7 +62,7 @@ pub(super) async fn upload(
 ) -> Result<String, UploadError> {
     // Resuming saves bytes but is not needed to upload: a role allowed to
     // write but not to list unfinished uploads still gets a fresh upload.
-    let found = match resumable(t).await {
+    let found = match resumable(t, reporter).await {
         Err(UploadError::Refused { .. }) => None,
         other => other?,
     };
@@ -63,13 +74,52 @@ pub(super) async fn upload(
         }
         None => (create(t, bundle).await?, BTreeMap::new()),
     };
-    match send_parts(t, bundle, plan, concurrency, &upload_id, &remote, reporter).await {
+    let mut in_flight = InFlight { tasks: JoinSet::new(), notes: tokio::sync::mpsc::unbounded_channel() };
+    let open = Open { id: &upload_id, remote: &remote };
+    match send_parts(t, bundle, plan, concurrency, open, &mut in_flight, reporter).await {
         Ok(composite) => Ok(composite),
         Err(e) => {
-            abort(t, &upload_id).await;
+            // No part may reach S3 after the abort: cancel the ones in
+            // flight and wait until each has ended.
+            in_flight.tasks.shutdown().await;
+            in_flight.report_notes(reporter);
+            abort_reporting(t, &upload_id, reporter).await;
             Err(e)
         }
     }
+}
+
+/// The part uploads running, and what they have to say (re-sends), which
+/// they cannot report themselves: the reporter is not theirs to hold.
+struct InFlight {
+    tasks: JoinSet<PartResult>,
+    notes: (tokio::sync::mpsc::UnboundedSender<Event>, tokio::sync::mpsc::UnboundedReceiver<Event>),
+}
+
+impl InFlight {
+    fn report_notes(&mut self, reporter: &dyn Reporter) {
+        while let Ok(event) = self.notes.1.try_recv() {
+            reporter.report(&event);
+        }
+    }
+
+    /// The next finished part, after reporting what the parts said so far.
+    async fn join_next(&mut self, reporter: &dyn Reporter) -> PartResult {
+        let joined = self.tasks.join_next().await;
+        self.report_notes(reporter);
+        match joined {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => Err(UploadError::Read { path: "upload task".into(), detail: e.to_string() }),
+            None => unreachable!("join_next is only awaited on a non-empty set"),
+        }
+    }
+}
+
+/// The multipart upload being sent to, and the parts it already holds.
+#[derive(Clone, Copy)]
+struct Open<'a> {
+    id: &'a str,
+    remote: &'a BTreeMap<i32, RemotePart>,
 }
 
 async fn send_parts(
@@ -77,16 +127,16 @@ async fn send_parts(
     bundle: &Bundle,
     plan: &Plan,
     concurrency: usize,
-    upload_id: &str,
-    remote: &BTreeMap<i32, RemotePart>,
+    open: Open<'_>,
+    in_flight: &mut InFlight,
     reporter: &dyn Reporter,
 ) -> Result<String, UploadError> {
+    let (upload_id, remote) = (open.id, open.remote);
     let read_err = |e: std::io::Error| UploadError::Read { path: bundle.path.display().to_string(), detail: e.to_string() };
     let mut file = Some(File::open(&bundle.path).map_err(read_err)?);
     let mut whole = Some(Sha256::new());
     let mut digests = Vec::with_capacity(plan.parts as usize);
     let mut done: Vec<CompletedPart> = Vec::with_capacity(plan.parts as usize);
-    let mut in_flight: JoinSet<PartResult> = JoinSet::new();
     let mut sent = 0u64;
     // Part buffers come back when their upload is done and are read into
     // again, so memory stays at (concurrency + 1) parts instead of drifting up
@@ -116,19 +166,20 @@ async fn send_parts(
             pool.extend(part.data.try_into_mut().ok());
             continue;
         }
-        while in_flight.len() >= concurrency {
-            let (p, bytes, buf) = join_next(&mut in_flight).await?;
-            done.push(p);
-            pool.extend(buf);
-            sent += bytes;
+        while in_flight.tasks.len() >= concurrency {
+            let p = in_flight.join_next(reporter).await?;
+            done.push(p.completed);
+            pool.extend(p.buf);
+            sent += p.len;
             reporter.report(&Event::UploadProgress { sent, total: plan.size });
         }
-        in_flight.spawn(upload_part(t, upload_id, part, checksum));
+        let source = PartSource { path: bundle.path.clone(), offset: plan.range(n).0, notes: in_flight.notes.0.clone() };
+        in_flight.tasks.spawn(upload_part(t, upload_id, part, checksum, source));
     }
-    while !in_flight.is_empty() {
-        let (p, bytes, _) = join_next(&mut in_flight).await?;
-        done.push(p);
-        sent += bytes;
+    while !in_flight.tasks.is_empty() {
+        let p = in_flight.join_next(reporter).await?;
+        done.push(p.completed);
+        sent += p.len;
         reporter.report(&Event::UploadProgress { sent, total: plan.size });
     }
 
@@ -185,15 +236,23 @@ fn completed(n: u32, etag: &str, checksum: &str) -> CompletedPart {
     CompletedPart::builder().part_number(n as i32).e_tag(etag).checksum_sha256(checksum).build()
 }
 
-/// An uploaded part, its length, and its buffer when no one else holds it.
-type PartResult = Result<(CompletedPart, u64, Option<BytesMut>), UploadError>;
+/// An uploaded part.
+struct PartDone {
+    completed: CompletedPart,
+    /// Its length.
+    len: u64,
+    /// Its buffer, when no one else holds it.
+    buf: Option<BytesMut>,
+}
 
-async fn join_next(set: &mut JoinSet<PartResult>) -> PartResult {
-    match set.join_next().await {
-        Some(Ok(r)) => r,
-        Some(Err(e)) => Err(UploadError::Read { path: "upload task".into(), detail: e.to_string() }),
-        None => unreachable!("join_next is only awaited on a non-empty set"),
-    }
+type PartResult = Result<PartDone, UploadError>;
+
+/// Where a part's bytes are in the bundle, to read them again for a re-send,
+/// and where to say that it was re-sent.
+struct PartSource {
+    path: PathBuf,
+    offset: u64,
+    notes: tokio::sync::mpsc::UnboundedSender<Event>,
 }
 
 fn upload_part(
@@ -201,36 +260,107 @@ fn upload_part(
     upload_id: &str,
     part: ReadPart,
     checksum: String,
+    source: PartSource,
 ) -> impl Future<Output = PartResult> + Send + 'static {
     let s3 = t.s3.clone();
-    let (bucket, key, owner) = (t.bucket.clone(), t.key.clone(), t.owner.clone());
+    let dest = t.dest();
     let upload_id = upload_id.to_string();
     async move {
         let len = part.data.len() as u64;
-        let out = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key(&key)
-            .upload_id(upload_id)
-            .part_number(part.number as i32)
-            .expected_bucket_owner(&owner)
-            // Set by ferry, so the SDK neither recomputes it nor switches to
-            // aws-chunked encoding; S3 checks the part against it.
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(&checksum)
-            .content_length(len as i64)
-            .body(ByteStream::from(part.data.clone()))
-            // The x-amz-checksum-sha256 above already proves the body to S3;
-            // signing the payload too would hash every part a second time.
-            .customize()
-            // Time to send the part before the answer is overdue.
-            .config_override(aws_sdk_s3::config::Builder::default().timeout_config(crate::deadline::for_upload(len)))
-            .disable_payload_signing()
-            .send()
-            .await
-            .map_err(|e| Failure::from_sdk(&e).into_error("the upload of a part to", &bucket, &key, &owner))?;
-        Ok((completed(part.number, &unquote(out.e_tag()), &checksum), len, part.data.try_into_mut().ok()))
+        let mut data = part.data.clone();
+        let mut attempt = 1;
+        let etag = loop {
+            let failure = match send_part(&s3, &dest, &upload_id, part.number, &checksum, data.clone()).await {
+                Ok(etag) => break etag,
+                Err(f) => f,
+            };
+            if !failure.is_corruption() {
+                return Err(failure.into_error("the upload of a part to", &dest));
+            }
+            if attempt == CORRUPTION_ATTEMPTS {
+                return Err(UploadError::Corrupted {
+                    what: format!("part {}", part.number),
+                    bucket: dest.bucket.clone(),
+                    key: dest.key.clone(),
+                    attempts: attempt,
+                    detail: failure.detail().to_string(),
+                });
+            }
+            attempt += 1;
+            let _ = source.notes.send(Event::UploadResent {
+                part: Some(part.number),
+                attempt,
+                attempts: CORRUPTION_ATTEMPTS,
+                detail: failure.detail().to_string(),
+            });
+            tokio::time::sleep(corruption_backoff(attempt)).await;
+            data = reread(&source, len, part.number, &part.digest).await?;
+        };
+        drop(data);
+        let completed = completed(part.number, &etag, &checksum);
+        Ok(PartDone { completed, len, buf: part.data.try_into_mut().ok() })
     }
+}
+
+/// One UploadPart; the part's ETag.
+async fn send_part(
+    s3: &aws_sdk_s3::Client,
+    dest: &Dest,
+    upload_id: &str,
+    number: u32,
+    checksum: &str,
+    data: Bytes,
+) -> Result<String, Failure> {
+    let len = data.len() as i64;
+    let out = s3
+        .upload_part()
+        .bucket(&dest.bucket)
+        .key(&dest.key)
+        .upload_id(upload_id)
+        .part_number(number as i32)
+        .expected_bucket_owner(&dest.owner)
+        // Set by ferry, so the SDK neither recomputes it nor switches to
+        // aws-chunked encoding; S3 checks the part against it.
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(checksum)
+        .content_length(len)
+        .body(ByteStream::from(data))
+        // The x-amz-checksum-sha256 above already proves the body to S3;
+        // signing the payload too would hash every part a second time.
+        .customize()
+        // Time to send the part before the answer is overdue.
+        .config_override(aws_sdk_s3::config::Builder::default().timeout_config(crate::deadline::for_upload(len as u64)))
+        .disable_payload_signing()
+        .send()
+        .await
+        .map_err(|e| Failure::from_sdk(&e))?;
+    Ok(unquote(out.e_tag()))
+}
+
+/// Part `number` read again from the bundle for a re-send, proven to be the
+/// bytes it was hashed as: the re-send is the file's, not memory's.
+async fn reread(source: &PartSource, len: u64, number: u32, digest: &[u8; 32]) -> Result<Bytes, UploadError> {
+    let (path, offset) = (source.path.clone(), source.offset);
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let mut f = File::open(&path)?;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut data = vec![0; len as usize];
+        f.read_exact(&mut data)?;
+        Ok(data)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r)
+    .map_err(|e| UploadError::Read { path: source.path.display().to_string(), detail: e.to_string() })?;
+    let found: [u8; 32] = Sha256::digest(&read).into();
+    if &found != digest {
+        return Err(UploadError::Changed {
+            path: source.path.display().to_string(),
+            expected: format!("{} for part {number}", hex::encode(digest)),
+            found: hex::encode(found),
+        });
+    }
+    Ok(Bytes::from(read))
 }
 
 async fn create(t: &Target<'_>, bundle: &Bundle) -> Result<String, UploadError> {
@@ -260,7 +390,7 @@ async fn create(t: &Target<'_>, bundle: &Bundle) -> Result<String, UploadError> 
 /// The newest unfinished SHA-256 upload of exactly this key, with its parts.
 /// Older ones, or ones without SHA-256 (whose composite checksum could never
 /// match), are aborted.
-async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, RemotePart>)>, UploadError> {
+async fn resumable(t: &Target<'_>, reporter: &dyn Reporter) -> Result<Option<(String, BTreeMap<i32, RemotePart>)>, UploadError> {
     let listed =
         t.s3.list_multipart_uploads()
             .bucket(&t.bucket)
@@ -277,7 +407,7 @@ async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, Remot
         if chosen.is_none() && u.checksum_algorithm() == Some(&ChecksumAlgorithm::Sha256) {
             chosen = Some(id.to_string());
         } else {
-            abort(t, id).await;
+            abort_reporting(t, id, reporter).await;
         }
     }
     let Some(id) = chosen else { return Ok(None) };
@@ -298,7 +428,7 @@ async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, Remot
             // Its parts cannot be read, so it cannot be resumed: abort it
             // rather than leave one more open upload behind every run.
             Err(e) if !is_unreachable(&e) => {
-                abort(t, &id).await;
+                abort_reporting(t, &id, reporter).await;
                 return Ok(None);
             }
             Err(e) => return Err(t.fail("to list the uploaded parts of", Failure::from_sdk(&e))),
@@ -321,16 +451,85 @@ async fn resumable(t: &Target<'_>) -> Result<Option<(String, BTreeMap<i32, Remot
     Ok(Some((id, parts)))
 }
 
-/// Best effort: the upload's own error is what the user needs to see.
-async fn abort(t: &Target<'_>, upload_id: &str) {
-    let _ =
-        t.s3.abort_multipart_upload()
+/// Sends of AbortMultipartUpload before ferry gives up on removing an upload.
+const ABORT_ATTEMPTS: u32 = 3;
+
+/// Aborts `upload_id` and confirms it is gone; if it cannot, says so as a
+/// warning (the upload's own error, if any, stays the command's error) with
+/// how to remove it by hand, since its parts are billed until then.
+async fn abort_reporting(t: &Target<'_>, upload_id: &str, reporter: &dyn Reporter) {
+    if let Err(why) = abort_and_confirm(t, upload_id).await {
+        reporter.report(&Event::Warning {
+            message: format!(
+                "the incomplete multipart upload {upload_id} of s3://{bucket}/{key} could not be removed: {why} Its parts \
+                 are billed until it is: `aws s3api abort-multipart-upload --bucket {bucket} --key {key} --upload-id \
+                 {upload_id}` removes it, and a lifecycle rule that aborts incomplete multipart uploads does it for you.",
+                bucket = t.bucket,
+                key = t.key,
+            ),
+        });
+    }
+}
+
+/// AbortMultipartUpload, then ListMultipartUploads / ListParts to see that
+/// the upload is really gone; again (with a pause) while it is still listed.
+async fn abort_and_confirm(t: &Target<'_>, upload_id: &str) -> Result<(), String> {
+    let mut last = String::new();
+    for attempt in 1..=ABORT_ATTEMPTS {
+        let sent =
+            t.s3.abort_multipart_upload()
+                .bucket(&t.bucket)
+                .key(&t.key)
+                .upload_id(upload_id)
+                .expected_bucket_owner(&t.owner)
+                .send()
+                .await;
+        if let Err(e) = sent {
+            let f = Failure::from_sdk(&e);
+            // Already gone is what ferry wants; anything else is an answer
+            // repeating will not change (the SDK retried the transient ones).
+            if e.code() != Some("NoSuchUpload") {
+                return Err(format!(
+                    "S3 refused AbortMultipartUpload: {}. {}",
+                    f.detail(),
+                    f.remedy("to abort the upload to", &t.dest())
+                ));
+            }
+        }
+        match parts_left(t, upload_id).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(parts)) => {
+                let parts = parts.map(|n| format!(", with {n} part(s),")).unwrap_or_default();
+                last = format!("it was still listed{parts} after {attempt} abort(s).");
+            }
+            Err(detail) => return Err(format!("the abort was sent, but could not be confirmed: {detail}.")),
+        }
+        tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+    }
+    Err(last)
+}
+
+/// Whether S3 still lists the upload (ListMultipartUploads), and then how
+/// many parts it holds (ListParts, for the message; `None` if that cannot be
+/// read). `Ok(None)`: the upload is gone.
+async fn parts_left(t: &Target<'_>, upload_id: &str) -> Result<Option<Option<usize>>, String> {
+    let listed =
+        t.s3.list_multipart_uploads()
             .bucket(&t.bucket)
-            .key(&t.key)
-            .upload_id(upload_id)
+            .prefix(&t.key)
             .expected_bucket_owner(&t.owner)
             .send()
-            .await;
+            .await
+            .map_err(|e| format!("ListMultipartUploads: {}", Failure::from_sdk(&e).detail()))?;
+    if !listed.uploads().iter().any(|u| u.upload_id() == Some(upload_id)) {
+        return Ok(None);
+    }
+    let parts = t.s3.list_parts().bucket(&t.bucket).key(&t.key).upload_id(upload_id).expected_bucket_owner(&t.owner).send().await;
+    match parts {
+        Err(e) if e.code() == Some("NoSuchUpload") => Ok(None),
+        Err(_) => Ok(Some(None)),
+        Ok(page) => Ok(Some(Some(page.parts().len()))),
+    }
 }
 
 #[cfg(test)]

@@ -267,9 +267,10 @@ pub(crate) fn event_name(index: usize) -> &'static str {
     LIFECYCLE_EVENTS[index]
 }
 
-/// The success diagnostics the agent reports for a finished event.
-pub(crate) fn success(script_name: String, log_tail: String) -> Diagnostics {
-    Diagnostics { error_code: "Success".into(), script_name, message: "Succeeded".into(), log_tail }
+/// The diagnostics of a succeeded event: the agent reports success with an
+/// empty script name and an empty log, and the service shows `Succeeded`.
+pub(crate) fn success() -> Diagnostics {
+    Diagnostics { error_code: "Success".into(), script_name: String::new(), message: "Succeeded".into(), log_tail: String::new() }
 }
 
 /// A failure that did not involve a script.

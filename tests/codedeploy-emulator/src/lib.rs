@@ -8,9 +8,11 @@
 pub mod bundle;
 pub mod engine;
 pub mod hooks;
+pub mod iam;
 pub mod model;
 pub mod ops;
 pub mod protocol;
+pub mod service_model;
 pub mod store;
 pub mod throttle;
 
@@ -22,7 +24,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
@@ -51,8 +53,15 @@ pub struct Config {
     pub rate_limits: BTreeMap<String, f64>,
     /// Page size of the List* operations.
     pub page_size: usize,
-    /// Account id shown in instance ARNs.
+    /// Account id shown in instance and resource ARNs.
     pub account_id: String,
+    /// CodeDeploy's service model (botocore's `service-2.json[.gz]`, see
+    /// [`service_model::botocore_model_in`]). When set, every answer is
+    /// checked against it and [`Emulator`] panics on drop if one did not fit.
+    pub service_model: Option<PathBuf>,
+    /// An identity policy to enforce on callers, as IAM would ([`iam`]).
+    /// `None` lets every signed request through.
+    pub identity_policy: Option<iam::IdentityPolicy>,
 }
 
 impl Default for Config {
@@ -67,6 +76,8 @@ impl Default for Config {
             rate_limits: BTreeMap::new(),
             page_size: 100,
             account_id: "123456789012".to_string(),
+            service_model: None,
+            identity_policy: None,
         }
     }
 }
@@ -74,6 +85,7 @@ impl Default for Config {
 /// A running emulator on its own thread and runtime; dropping it shuts it down.
 pub struct Emulator {
     addr: std::net::SocketAddr,
+    shared: Arc<Shared>,
     work_dir: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -90,7 +102,9 @@ impl Emulator {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (temp, work_dir) = resolve_work_dir(&config)?;
-        let shared = Shared::new(config, work_dir.clone());
+        let model = load_model(&config)?;
+        let shared = Shared::new(config, work_dir.clone(), model);
+        let router = router(shared.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("codedeploy-emulator")
@@ -109,14 +123,14 @@ impl Emulator {
                 let shutdown = async move {
                     let _ = rx.await;
                 };
-                if let Err(e) = axum::serve(listener, router(shared)).with_graceful_shutdown(shutdown).await {
+                if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
                     eprintln!("codedeploy-emulator: server error: {e}");
                 }
             });
             // Background deployments and their hook processes die with the runtime.
             runtime.shutdown_timeout(Duration::from_secs(2));
         })?;
-        Ok(Emulator { addr, work_dir, shutdown: Some(tx), thread: Some(thread), _temp: temp })
+        Ok(Emulator { addr, shared, work_dir, shutdown: Some(tx), thread: Some(thread), _temp: temp })
     }
 
     /// The endpoint URL, `http://127.0.0.1:PORT`.
@@ -128,6 +142,17 @@ impl Emulator {
     pub fn work_dir(&self) -> &Path {
         &self.work_dir
     }
+
+    /// How many successes and errors each operation has answered so far.
+    pub fn answered_operations(&self) -> BTreeMap<String, (u64, u64)> {
+        self.shared.answered()
+    }
+
+    /// The answers so far that did not fit the configured service model,
+    /// each as `Operation: where: what`.
+    pub fn model_violations(&self) -> Vec<String> {
+        self.shared.violations()
+    }
 }
 
 impl Drop for Emulator {
@@ -138,6 +163,15 @@ impl Drop for Emulator {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let violations = self.shared.violations();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!(
+                "codedeploy-emulator: {} answer(s) did not fit the CodeDeploy service model ({}):\n{}",
+                violations.len(),
+                self.shared.model.as_ref().map(|m| m.source.as_str()).unwrap_or("?"),
+                violations.join("\n")
+            );
+        }
     }
 }
 
@@ -145,8 +179,18 @@ impl Drop for Emulator {
 /// listener fails. Used by the binary.
 pub async fn serve(listener: tokio::net::TcpListener, config: Config) -> std::io::Result<()> {
     let (_temp, work_dir) = resolve_work_dir(&config)?;
-    let shared = Shared::new(config, work_dir);
+    let model = load_model(&config)?;
+    let shared = Shared::new(config, work_dir, model);
     axum::serve(listener, router(shared)).await
+}
+
+fn load_model(config: &Config) -> std::io::Result<Option<Arc<service_model::ServiceModel>>> {
+    config
+        .service_model
+        .as_deref()
+        .map(service_model::ServiceModel::load)
+        .transpose()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 fn resolve_work_dir(config: &Config) -> std::io::Result<(Option<tempfile::TempDir>, PathBuf)> {
@@ -164,23 +208,60 @@ fn resolve_work_dir(config: &Config) -> std::io::Result<(Option<tempfile::TempDi
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new().route("/", post(handle)).with_state(shared)
+    // Any other path or method gets the same treatment (and so a request id
+    // and a JSON error), not the router's bare 404/405.
+    Router::new().route("/", post(handle)).fallback(handle).with_state(shared)
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let operation = match protocol::operation_of(&headers) {
-        Ok(op) => op,
-        Err(e) => return e.into_response(),
-    };
-    if !shared.throttle.admit(&operation) {
-        return ApiError::new("ThrottlingException", "Rate exceeded").into_response();
-    }
-    let result = protocol::parse_body(&body).and_then(|input| ops::dispatch(&shared, &operation, input));
-    match result {
-        Ok(value) => protocol::ok_response(value),
+    // Every answer, errors too, carries a request id as AWS's do.
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (operation, result) = answer(&shared, &headers, &body);
+    let op = operation.as_deref();
+    shared.count_answer(op.unwrap_or("(none)"), result.is_ok());
+    let mut response = match result {
+        Ok(mut value) => {
+            protocol::strip_nulls(&mut value);
+            check_model(&shared, op, Ok(&value));
+            protocol::ok_response(value)
+        }
         Err(e) => {
-            eprintln!("codedeploy-emulator: {operation}: {}: {}", e.code, e.message);
+            eprintln!("codedeploy-emulator: {} ({request_id}): {}: {}", op.unwrap_or("?"), e.code, e.message);
+            check_model(&shared, op, Err((e.code, &e.body())));
             e.into_response()
         }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(protocol::REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// The operation a request names (if it names one) and the answer to it.
+fn answer(shared: &Arc<Shared>, headers: &HeaderMap, body: &Bytes) -> (Option<String>, Result<serde_json::Value, ApiError>) {
+    let operation = match protocol::operation_of(headers) {
+        Ok(op) => op,
+        Err(e) => return (None, Err(e)),
+    };
+    if !shared.throttle.admit(&operation) {
+        return (Some(operation), Err(ApiError::new("ThrottlingException", "Rate exceeded")));
+    }
+    let result = protocol::parse_body(body).and_then(|input| {
+        iam::authorize(shared, headers, &operation, &input)?;
+        ops::dispatch(shared, &operation, input)
+    });
+    (Some(operation), result)
+}
+
+fn check_model(shared: &Shared, operation: Option<&str>, answer: Result<&serde_json::Value, (&str, &serde_json::Value)>) {
+    let Some(model) = &shared.model else { return };
+    let found = model.check_answer(operation, answer);
+    if !found.is_empty() {
+        let op = operation.unwrap_or("(no operation)");
+        let found: Vec<String> = found.into_iter().map(|v| format!("{op}: {v}")).collect();
+        for v in &found {
+            eprintln!("codedeploy-emulator: answer does not fit the service model: {v}");
+        }
+        shared.record_violations(found);
     }
 }

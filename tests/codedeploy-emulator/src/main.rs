@@ -7,6 +7,12 @@ use std::time::Duration;
 use codedeploy_emulator::{Config, serve};
 
 const USAGE: &str = "usage: codedeploy-emulator [--port N] [--s3-endpoint URL] [--step-delay-ms N] [--instances N] [--work-dir DIR] [--region R] [--account-id ID] [--rate-limit OP=PER_SECOND]... [--page-size N]
+       [--service-model FILE] [--identity-policy FILE [--principal-arn ARN] [--exempt-access-key ID]...]
+
+--service-model checks every answer against botocore's CodeDeploy model
+(service-2.json or .json.gz) and logs what does not fit. --identity-policy
+enforces that IAM policy document on every caller but the exempt access keys;
+--principal-arn is the caller named in AccessDenied messages.
 
 S3 credentials for bundle downloads come from EMULATOR_S3_ACCESS_KEY_ID and
 EMULATOR_S3_SECRET_ACCESS_KEY, else from the default AWS credential chain.";
@@ -14,6 +20,9 @@ EMULATOR_S3_SECRET_ACCESS_KEY, else from the default AWS credential chain.";
 fn parse(args: Vec<String>) -> Result<(u16, Config), String> {
     let mut config = Config::default();
     let mut port = 0u16;
+    let mut policy_file: Option<String> = None;
+    let mut principal = "arn:aws:iam::123456789012:user/emulator-caller".to_string();
+    let mut exempt = std::collections::BTreeSet::new();
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
@@ -29,6 +38,12 @@ fn parse(args: Vec<String>) -> Result<(u16, Config), String> {
             "--work-dir" => config.work_dir = Some(value()?.into()),
             "--region" => config.region = value()?,
             "--account-id" => config.account_id = value()?,
+            "--service-model" => config.service_model = Some(value()?.into()),
+            "--identity-policy" => policy_file = Some(value()?),
+            "--principal-arn" => principal = value()?,
+            "--exempt-access-key" => {
+                exempt.insert(value()?);
+            }
             "--page-size" => config.page_size = number(value()?)?.max(1) as usize,
             "--rate-limit" => {
                 let v = value()?;
@@ -38,6 +53,13 @@ fn parse(args: Vec<String>) -> Result<(u16, Config), String> {
             }
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
+    }
+    if let Some(file) = policy_file {
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("--identity-policy {file}: {e}"))?;
+        config.identity_policy = Some(
+            codedeploy_emulator::iam::IdentityPolicy::parse(&text, &principal, exempt)
+                .map_err(|e| format!("--identity-policy {file}: {e}"))?,
+        );
     }
     if let (Ok(id), Ok(secret)) = (std::env::var("EMULATOR_S3_ACCESS_KEY_ID"), std::env::var("EMULATOR_S3_SECRET_ACCESS_KEY")) {
         config.s3_credentials = Some((id, secret));

@@ -139,11 +139,12 @@ pub enum TargetStatus {
 pub struct Diagnostics {
     /// `ScriptFailed`, `ScriptTimedOut`, `ScriptMissing`, `UnknownError`, ...
     pub error_code: String,
-    /// The hook script location, when a script was involved.
+    /// The hook script location of a failed script; empty otherwise.
     pub script_name: String,
-    /// What went wrong.
+    /// What went wrong (`Succeeded` on success).
     pub message: String,
-    /// Last 4 KiB of the script output.
+    /// The agent's log of the event (see [`crate::hooks::ScriptLog`]) when a
+    /// script failed; empty otherwise.
     pub log_tail: String,
 }
 
@@ -161,7 +162,8 @@ pub struct LifecycleEvent {
     /// When it ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<Timestamp>,
-    /// Failure details (also present, with `Success`, on succeeded events).
+    /// Failure details (also present, with `Success` and empty script name
+    /// and log, on succeeded events; absent on skipped ones).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<Diagnostics>,
 }

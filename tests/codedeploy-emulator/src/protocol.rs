@@ -14,6 +14,11 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// The target prefix of every CodeDeploy operation.
 pub const TARGET_PREFIX: &str = "CodeDeploy_20141006.";
 
+/// The header carrying each answer's request id (AWS spells it
+/// `x-amzn-RequestId`; header names are case-insensitive, and hyper sends
+/// them in lower case).
+pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
 /// A service error: its exception name (the SDK's error type) and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -33,10 +38,16 @@ impl ApiError {
 /// What an operation handler returns.
 pub type OpResult = Result<Value, ApiError>;
 
+impl ApiError {
+    /// The JSON body of this error's answer.
+    pub fn body(&self) -> Value {
+        serde_json::json!({ "__type": self.code, "message": self.message })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "__type": self.code, "message": self.message });
-        let mut response = (StatusCode::BAD_REQUEST, body.to_string()).into_response();
+        let mut response = (StatusCode::BAD_REQUEST, self.body().to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         headers.insert("x-amzn-errortype", HeaderValue::from_static(self.code));
@@ -97,7 +108,8 @@ pub fn required<'a>(value: &'a Option<String>, code: &'static str, what: &str) -
     }
 }
 
-fn strip_nulls(value: &mut Value) {
+/// Drops `null` members, as the service omits absent members.
+pub fn strip_nulls(value: &mut Value) {
     match value {
         Value::Object(map) => {
             map.retain(|_, v| !v.is_null());

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::Config;
+use crate::iam::{Caller, IdentityPolicy};
 use crate::model::{Application, Deployment, DeploymentConfig, DeploymentGroup, MinimumHealthyHosts, RegisteredRevision, now};
+use crate::service_model::ServiceModel;
 
 /// Everything the service knows.
 #[derive(Debug, Default)]
@@ -69,12 +71,24 @@ pub struct Shared {
     pub throttle: crate::throttle::Throttle,
     /// Caps concurrently running hook scripts so large fleets don't fork-bomb.
     pub hook_slots: tokio::sync::Semaphore,
+    /// The service model answers are checked against, if configured.
+    pub model: Option<Arc<ServiceModel>>,
+    /// Answers that did not fit the model.
+    violations: Mutex<Vec<String>>,
+    /// Operations answered, with how many successes and errors each.
+    answered: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// Callers resolved so far, by access key id.
+    callers: Mutex<BTreeMap<String, Caller>>,
 }
 
 impl Shared {
     /// New shared state for `config`, with instance directories under `work_dir`.
-    pub fn new(config: Config, work_dir: PathBuf) -> Arc<Self> {
+    pub fn new(config: Config, work_dir: PathBuf, model: Option<Arc<ServiceModel>>) -> Arc<Self> {
         Arc::new(Self {
+            model,
+            violations: Mutex::new(Vec::new()),
+            answered: Mutex::new(BTreeMap::new()),
+            callers: Mutex::new(BTreeMap::new()),
             store: Mutex::new(Store::with_default_configs()),
             throttle: crate::throttle::Throttle::new(&config.rate_limits),
             config,
@@ -82,6 +96,43 @@ impl Shared {
             s3: tokio::sync::OnceCell::new(),
             hook_slots: tokio::sync::Semaphore::new(16),
         })
+    }
+
+    /// Records answers that broke the service model.
+    pub fn record_violations(&self, found: Vec<String>) {
+        self.violations.lock().unwrap_or_else(|e| e.into_inner()).extend(found);
+    }
+
+    /// The caller behind `access_key`, asked of the policy's resolver once
+    /// and then remembered.
+    pub fn caller(&self, access_key: &str, policy: &IdentityPolicy) -> Option<Caller> {
+        if let Some(known) = self.callers.lock().unwrap_or_else(|e| e.into_inner()).get(access_key) {
+            return Some(known.clone());
+        }
+        let found = (policy.resolver.as_ref()?.0)(access_key)?;
+        self.callers.lock().unwrap_or_else(|e| e.into_inner()).insert(access_key.to_string(), found.clone());
+        Some(found)
+    }
+
+    /// Counts one answer to `operation`.
+    pub fn count_answer(&self, operation: &str, ok: bool) {
+        let mut answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = answered.entry(operation.to_string()).or_default();
+        if ok {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+    }
+
+    /// Successes and errors answered so far, by operation.
+    pub fn answered(&self) -> BTreeMap<String, (u64, u64)> {
+        self.answered.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The answers so far that broke the service model.
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Locks the store. A panic while holding the lock is a bug; recover the

@@ -34,8 +34,9 @@ pub fn operation(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -
 fn s3_operation(method: &Method, uri: &Uri) -> String {
     let query = uri.query().unwrap_or("");
     let has = |k: &str| query.split('&').any(|kv| kv == k || kv.starts_with(&format!("{k}=")));
-    // Path-style: /bucket or /bucket/key...
-    let has_key = uri.path().trim_start_matches('/').contains('/');
+    // Path-style: /bucket or /bucket/key... (the SDK sends bucket-level
+    // calls such as ListMultipartUploads as `/bucket/?uploads`).
+    let has_key = uri.path().trim_start_matches('/').split_once('/').is_some_and(|(_, key)| !key.is_empty());
     let op = match (method.as_str(), has("uploads"), has("uploadId"), has_key) {
         ("POST", true, _, _) => "CreateMultipartUpload",
         ("PUT", _, true, _) => "UploadPart",
@@ -77,5 +78,6 @@ mod tests {
         assert_eq!(op(Method::POST, "/b/k?uploads", &[], ""), "CreateMultipartUpload");
         assert_eq!(op(Method::HEAD, "/b/k", &[], ""), "HeadObject");
         assert_eq!(op(Method::GET, "/b?uploads", &[], ""), "ListMultipartUploads");
+        assert_eq!(op(Method::GET, "/b/?uploads&prefix=releases/x.zip", &[], ""), "ListMultipartUploads");
     }
 }

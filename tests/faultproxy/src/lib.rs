@@ -141,6 +141,11 @@ pub enum Fault {
     /// go silent with the connection open ("stops mid-body"), until
     /// [`FaultProxy::release_stalls`] or the client gives up.
     StallMidBody,
+    /// Answer this status with an empty body and forward nothing: the client
+    /// is told it worked, the server never heard of it (e.g. an abort that
+    /// S3 acknowledged while a part was still landing, so the upload is
+    /// still there afterwards).
+    Swallow(u16),
 }
 
 impl Fault {
@@ -157,6 +162,7 @@ impl Fault {
             Fault::JsonError { code, .. } => code,
             Fault::Stall => "stall",
             Fault::StallMidBody => "stall-mid-body",
+            Fault::Swallow(_) => "swallow",
         }
     }
 }
@@ -433,6 +439,11 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         Some(Fault::Throttle) => return Ok(throttle()),
         Some(Fault::JsonError { status, code }) => return Ok(json_error(status, code)),
         Some(Fault::Stall) if !decided => hold(&shared).await,
+        Some(Fault::Swallow(status)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT);
+            let answer = Response::builder().status(status).header("x-amz-request-id", "FAULTPROXY");
+            return Ok(answer.body(ProxyBody::Full(Full::new(Bytes::new()))).expect("static response"));
+        }
         Some(Fault::Reset) if !body.is_empty() => return Err("faultproxy: connection cut after the request body".into()),
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::CorruptBody { drop_header }) if !body.is_empty() => {

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Context, event_name, pace, success, unknown_error};
+use super::{Context, event_name, faults, pace, success, unknown_error};
 use crate::bundle::{self, AppSpec};
-use crate::hooks::{self, Invocation, Outcome};
+use crate::hooks::{self, EventLog, Invocation, Outcome};
 use crate::model::{Diagnostics, TargetStatus, now};
 
 /// Where one instance keeps things, mirroring the agent's layout under the
@@ -110,20 +110,30 @@ pub(super) async fn run(ctx: Arc<Context>, index: usize) -> bool {
 fn finish_instance(ctx: &Context, index: usize, from: usize, status: TargetStatus) {
     ctx.update(|d| {
         let inst = &mut d.instances[index];
+        let t = now();
+        // Events skipped after a failure (or a stop) on this instance carry
+        // the moment they were skipped as their endTime, as on AWS.
         for e in inst.events.iter_mut().skip(from) {
             e.status = TargetStatus::Skipped;
+            e.end_time = Some(t);
         }
         inst.status = status;
-        inst.last_updated = now();
+        inst.last_updated = t;
     });
 }
 
 fn injected(event: &str) -> Diagnostics {
+    // Shaped like a script failure reported by the agent, so callers render
+    // the same thing they would on AWS.
+    let mut log = hooks::ScriptLog::new();
+    log.append(format!("LifecycleEvent - {event}\n"));
+    log.append(format!("Script - {}\n", faults::FAIL_EVENT_TAG));
+    log.append(format!("[stderr]emulator: the deployment group's {} tag fails {event} here\n", faults::FAIL_EVENT_TAG));
     Diagnostics {
         error_code: "ScriptFailed".into(),
-        script_name: "emulator:fail-event".into(),
+        script_name: faults::FAIL_EVENT_TAG.into(),
         message: format!("Injected failure: the deployment group's emulator:fail-event tag fails {event} on this instance."),
-        log_tail: String::new(),
+        log_tail: log.text(),
     }
 }
 
@@ -138,7 +148,7 @@ async fn perform(
         "ApplicationStop" => application_stop(ctx, layout, instance_id).await,
         "DownloadBundle" => {
             *appspec = Some(download_bundle(ctx, layout).await?);
-            Ok(success(String::new(), String::new()))
+            Ok(success())
         }
         "Install" => {
             let spec = appspec.clone().unwrap_or_default();
@@ -154,13 +164,13 @@ async fn perform(
                 .await
                 .unwrap_or_else(|e| Err(format!("Install crashed: {e}")))
                 .map_err(unknown_error)?;
-            Ok(success(String::new(), String::new()))
+            Ok(success())
         }
         _ => {
             let archive = Layout::archive(&layout.deployment_dir);
             match appspec {
                 Some(spec) => run_hooks(ctx, layout, instance_id, &archive, spec, event).await,
-                None => Ok(success(String::new(), String::new())),
+                None => Ok(success()),
             }
         }
     }
@@ -171,11 +181,11 @@ async fn perform(
 async fn application_stop(ctx: &Context, layout: &Layout, instance_id: &str) -> Result<Diagnostics, Diagnostics> {
     let marker = layout.last_successful_install(&ctx.group_id);
     let Ok(previous) = std::fs::read_to_string(&marker) else {
-        return Ok(success(String::new(), String::new()));
+        return Ok(success());
     };
     let archive = Layout::archive(Path::new(previous.trim()));
     if !archive.is_dir() {
-        return Ok(success(String::new(), String::new()));
+        return Ok(success());
     }
     let spec = bundle::read_appspec(&archive).map_err(unknown_error)?;
     run_hooks(ctx, layout, instance_id, &archive, &spec, "ApplicationStop").await
@@ -207,14 +217,16 @@ async fn run_hooks(
     event: &str,
 ) -> Result<Diagnostics, Diagnostics> {
     let Some(scripts) = spec.hooks.get(event).filter(|s| !s.is_empty()) else {
-        return Ok(success(String::new(), String::new()));
+        return Ok(success());
     };
-    let mut last = success(String::new(), String::new());
+    // One log per lifecycle event, as the agent keeps one per hook executor.
+    let log = EventLog::start(event, layout.deployment_dir.join("logs/scripts.log"));
     for script in scripts {
         let path = bundle::confine(archive, &script.location).map_err(unknown_error)?;
         let timeout = script.timeout.map(Duration::from_secs).unwrap_or(hooks::DEFAULT_TIMEOUT);
         let invocation = Invocation {
             script: path.clone(),
+            location: script.location.clone(),
             cwd: archive.to_path_buf(),
             env: vec![
                 ("LIFECYCLE_EVENT".into(), event.into()),
@@ -226,27 +238,29 @@ async fn run_hooks(
                 ("EMULATOR_INSTANCE_ROOT".into(), layout.root.display().to_string()),
             ],
             timeout,
-            log: layout.deployment_dir.join("logs/scripts.log"),
         };
-        let run = {
+        let outcome = {
             let _slot = ctx.shared.hook_slots.acquire().await;
-            hooks::run(&invocation).await
+            hooks::run(&invocation, &log).await
         };
-        let location = script.location.clone();
+        let location = &script.location;
+        // The agent's messages, word for word.
+        let at = match &script.runas {
+            Some(user) => format!("Script at specified location: {location} run as user {user}"),
+            None => format!("Script at specified location: {location}"),
+        };
         let fail = |code: &str, message: String| Diagnostics {
             error_code: code.into(),
             script_name: location.clone(),
             message,
-            log_tail: run.log_tail.clone(),
+            log_tail: log.tail(),
         };
-        match run.outcome {
-            Outcome::Succeeded => last = success(location.clone(), run.log_tail.clone()),
+        match outcome {
+            Outcome::Succeeded => {}
+            // Killed by a signal, Ruby's exit status is nil: "exit code " and nothing.
             Outcome::Failed(code) => {
-                let code = code.map(|c| c.to_string()).unwrap_or_else(|| "unknown (killed by a signal)".into());
-                return Err(fail(
-                    "ScriptFailed",
-                    format!("Script at specified location: {location} failed with exit code {code}"),
-                ));
+                let code = code.map(|c| c.to_string()).unwrap_or_default();
+                return Err(fail("ScriptFailed", format!("{at} failed with exit code {code}")));
             }
             Outcome::TimedOut => {
                 return Err(fail(
@@ -255,11 +269,21 @@ async fn run_hooks(
                 ));
             }
             Outcome::Missing => {
-                return Err(fail("ScriptMissing", format!("Script does not exist at specified location: {}", path.display())));
+                // The agent names the absolute path on the instance.
+                let on_instance = Path::new("/").join(path.strip_prefix(&layout.root).unwrap_or(&path));
+                return Err(fail(
+                    "ScriptMissing",
+                    format!("Script does not exist at specified location: {}", on_instance.display()),
+                ));
+            }
+            Outcome::OutputLeftOpen(stream) => {
+                return Err(fail("ScriptFailed", format!("Script at specified location: {location} failed to close {stream}")));
             }
         }
     }
-    Ok(last)
+    // A succeeded event reports no script and no log: the agent sends its
+    // success diagnostics with an empty script name and an empty log.
+    Ok(success())
 }
 
 /// Copies the appspec's files into the instance root, first removing what the

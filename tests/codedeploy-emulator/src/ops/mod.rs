@@ -15,6 +15,39 @@ use serde_json::Value;
 use crate::protocol::{ApiError, OpResult};
 use crate::store::Shared;
 
+/// Every operation [`dispatch`] implements.
+pub const OPERATIONS: &[&str] = &[
+    "CreateApplication",
+    "GetApplication",
+    "ListApplications",
+    "BatchGetApplications",
+    "DeleteApplication",
+    "CreateDeploymentGroup",
+    "GetDeploymentGroup",
+    "ListDeploymentGroups",
+    "BatchGetDeploymentGroups",
+    "DeleteDeploymentGroup",
+    "CreateDeploymentConfig",
+    "GetDeploymentConfig",
+    "ListDeploymentConfigs",
+    "DeleteDeploymentConfig",
+    "CreateDeployment",
+    "GetDeployment",
+    "BatchGetDeployments",
+    "ListDeployments",
+    "StopDeployment",
+    "ListDeploymentTargets",
+    "BatchGetDeploymentTargets",
+    "GetDeploymentTarget",
+    "ListDeploymentInstances",
+    "BatchGetDeploymentInstances",
+    "GetDeploymentInstance",
+    "RegisterApplicationRevision",
+    "GetApplicationRevision",
+    "ListApplicationRevisions",
+    "BatchGetApplicationRevisions",
+];
+
 /// Runs `operation` with its parsed JSON input.
 pub fn dispatch(shared: &Arc<Shared>, operation: &str, input: Value) -> OpResult {
     match operation {

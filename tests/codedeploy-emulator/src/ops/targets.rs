@@ -31,13 +31,19 @@ fn parse_statuses(values: &[String]) -> Result<Vec<TargetStatus>, ApiError> {
         .collect()
 }
 
+/// `arn:aws:ec2:REGION:ACCOUNT:instance/i-…`.
+fn instance_arn(shared: &Shared, instance_id: &str) -> String {
+    format!("arn:aws:ec2:{}:{}:instance/{instance_id}", shared.config.region, shared.config.account_id)
+}
+
 fn target(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
     json!({
         "deploymentTargetType": "InstanceTarget",
         "instanceTarget": {
             "deploymentId": d.id,
+            // The target id is the bare instance id; its ARN is beside it.
             "targetId": run.instance_id,
-            "targetArn": format!("arn:aws:ec2:{}:{}:instance/{}", shared.config.region, shared.config.account_id, run.instance_id),
+            "targetArn": instance_arn(shared, &run.instance_id),
             "status": run.status,
             "lastUpdatedAt": run.last_updated,
             "lifecycleEvents": run.events,
@@ -46,10 +52,13 @@ fn target(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
     })
 }
 
-fn summary(d: &Deployment, run: &InstanceRun) -> Value {
+/// The deprecated instance view. Its `instanceId` is the instance's ARN
+/// (AWS's own example shows `arn:aws:ec2:…:instance/i-…`), although
+/// ListDeploymentInstances lists, and the Get/BatchGet calls take, bare ids.
+fn summary(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
     json!({
         "deploymentId": d.id,
-        "instanceId": run.instance_id,
+        "instanceId": instance_arn(shared, &run.instance_id),
         "status": run.status,
         "lastUpdatedAt": run.last_updated,
         "lifecycleEvents": run.events,
@@ -201,7 +210,7 @@ pub(super) fn batch_get_instances(shared: &Arc<Shared>, body: Value) -> OpResult
     let mut missing = Vec::new();
     for id in &req.instance_ids {
         match d.instances.iter().find(|i| i.instance_id == *id) {
-            Some(run) => summaries.push(summary(d, run)),
+            Some(run) => summaries.push(summary(shared, d, run)),
             None => missing.push(id.clone()),
         }
     }
@@ -224,5 +233,5 @@ pub(super) fn get_instance(shared: &Arc<Shared>, body: Value) -> OpResult {
     let run = d.instances.iter().find(|i| i.instance_id == id).ok_or_else(|| {
         ApiError::new("InstanceDoesNotExistException", format!("The instance {id} is not part of deployment {}.", d.id))
     })?;
-    Ok(json!({ "instanceSummary": summary(d, run) }))
+    Ok(json!({ "instanceSummary": summary(shared, d, run) }))
 }

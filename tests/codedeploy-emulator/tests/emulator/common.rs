@@ -20,12 +20,32 @@ pub fn dead_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Test config: fast steps, an S3 endpoint that refuses connections.
+/// The repo's virtualenv (see scripts/setup-venv).
+pub fn venv() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv")
+}
+
+/// botocore's CodeDeploy model from the venv. Panics without it: every
+/// answer of every emulator test is checked against it, and a run without
+/// the model would silently check nothing.
+pub fn service_model() -> PathBuf {
+    codedeploy_emulator::service_model::botocore_model_in(&venv()).unwrap_or_else(|| {
+        panic!(
+            "botocore's CodeDeploy model is not in {}: run scripts/setup-venv (it installs the pinned botocore)",
+            venv().display()
+        )
+    })
+}
+
+/// Test config: fast steps, an S3 endpoint that refuses connections, and
+/// every answer held to the service model (an emulator that gave an answer
+/// outside it panics when dropped).
 pub fn config() -> Config {
     Config {
         step_delay: Duration::from_millis(5),
         s3_endpoint: Some(format!("http://127.0.0.1:{}", dead_port())),
         s3_credentials: Some(("testing".into(), "testing".into())),
+        service_model: Some(service_model()),
         ..Config::default()
     }
 }

@@ -154,7 +154,10 @@ async fn hooks_see_the_lifecycle_environment_and_run_in_the_archive() {
     assert_eq!(status, LifecycleEventStatus::Succeeded);
     let diag = diag.unwrap();
     assert_eq!(diag.error_code.unwrap().as_str(), "Success");
-    assert!(diag.log_tail.unwrap().contains("ok from ValidateService"));
+    // A success reports no log; the script's output is in scripts.log.
+    assert_eq!(diag.log_tail.as_deref(), Some(""));
+    let log = root.join(format!("opt/codedeploy-agent/deployment-root/{group_id}/{id}/logs/scripts.log"));
+    assert!(std::fs::read_to_string(log).unwrap().contains("[stdout]ok from ValidateService"));
 }
 
 #[tokio::test]

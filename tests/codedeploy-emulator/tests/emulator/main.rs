@@ -4,11 +4,14 @@
 
 mod common;
 
+mod agent;
 mod api;
 mod binary;
 mod configs;
 mod hooks;
+mod iam;
 mod lifecycle;
+mod model;
 mod revisions;
 mod targets;
 mod wire;

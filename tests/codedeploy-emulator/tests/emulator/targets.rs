@@ -77,5 +77,49 @@ async fn targets_filter_by_status_page_and_limit_batches() {
     assert_eq!(summaries.instances_summary().len(), 3);
     assert!(summaries.instances_summary().iter().all(|s| s.status == Some(InstanceStatus::Skipped)));
     let single = cd.get_deployment_instance().deployment_id(&id).instance_id(&skipped[0]).send().await.unwrap();
-    assert_eq!(single.instance_summary.unwrap().lifecycle_events().len(), 7);
+    let single = single.instance_summary.unwrap();
+    assert_eq!(single.lifecycle_events().len(), 7);
+
+    // The deprecated view answers with the instance's ARN, as AWS's own
+    // example shows, while the list and the lookups use bare ids.
+    let arn = |i: &str| format!("arn:aws:ec2:us-east-1:123456789012:instance/{i}");
+    assert!(skipped.iter().all(|i| i.starts_with("i-")), "{skipped:?}");
+    assert_eq!(single.instance_id, Some(arn(&skipped[0])));
+    let got: Vec<String> = summaries.instances_summary().iter().filter_map(|s| s.instance_id.clone()).collect();
+    assert_eq!(got, skipped[..3].iter().map(|i| arn(i)).collect::<Vec<_>>());
+    // The target view keeps the bare id as targetId, the ARN as targetArn.
+    let t = cd.get_deployment_target().deployment_id(&id).target_id(&skipped[0]).send().await.unwrap();
+    let t = t.deployment_target.unwrap().instance_target.unwrap();
+    assert_eq!(t.target_id.as_deref(), Some(skipped[0].as_str()));
+    assert_eq!(t.target_arn, Some(arn(&skipped[0])));
+}
+
+#[tokio::test]
+async fn events_skipped_after_a_failure_carry_an_end_time() {
+    let emulator = Emulator::start(config()).unwrap();
+    let cd = client(&emulator);
+    app_and_group(&cd, "shop", "prod", 2, &[]).await;
+    // No S3 is reachable: the first instance fails DownloadBundle, the second is skipped.
+    let id = create_deployment(&cd, "prod", "releases", "app.zip", None).await;
+    wait_complete(&cd, &id).await;
+    let ids = crate::common::all_target_ids(&cd, &id).await;
+    let targets = cd.batch_get_deployment_targets().deployment_id(&id).set_target_ids(Some(ids)).send().await.unwrap();
+    let instances: Vec<_> = targets.deployment_targets().iter().map(|t| t.instance_target.clone().unwrap()).collect();
+    let failed = instances.iter().find(|i| i.status == Some(TargetStatus::Failed)).unwrap();
+    let events = failed.lifecycle_events();
+    let failed_end = events[1].end_time.unwrap().as_secs_f64();
+    assert_eq!(events[1].status.as_ref().unwrap().as_str(), "Failed");
+    for e in &events[2..] {
+        assert_eq!(e.status.as_ref().unwrap().as_str(), "Skipped");
+        // Like the AWS CLI's example: an endTime, no startTime, no diagnostics.
+        let end = e.end_time.expect("a skipped event after a failure has an endTime").as_secs_f64();
+        assert!(end >= failed_end && end - failed_end < 5.0, "{end} vs {failed_end}");
+        assert!(e.start_time.is_none() && e.diagnostics.is_none(), "{e:?}");
+    }
+    // An instance the deployment never reached has bare Skipped events.
+    let never = instances.iter().find(|i| i.status == Some(TargetStatus::Skipped)).unwrap();
+    for e in never.lifecycle_events() {
+        assert_eq!(e.status.as_ref().unwrap().as_str(), "Skipped");
+        assert!(e.start_time.is_none() && e.end_time.is_none() && e.diagnostics.is_none(), "{e:?}");
+    }
 }

@@ -88,3 +88,51 @@ async fn requests_over_an_operations_rate_limit_are_throttled() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// The value of header `name` (case-insensitive) in a raw response.
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = response.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[test]
+fn every_answer_carries_its_own_request_id_errors_too() {
+    let emulator = Emulator::start(config()).unwrap();
+    let target = |op: &'static str| ("X-Amz-Target", op);
+    let answers = [
+        post(&emulator, &[JSON, AUTH, target("CodeDeploy_20141006.ListApplications")], "{}"),
+        post(&emulator, &[JSON, AUTH, target("CodeDeploy_20141006.GetApplication")], r#"{"applicationName":"nope"}"#),
+        post(&emulator, &[JSON, target("CodeDeploy_20141006.ListApplications")], "{}"),
+        post(&emulator, &[JSON, AUTH, target("CodeDeploy_20141006.FlyToTheMoon")], "{}"),
+        post(&emulator, &[JSON, AUTH, target("CodeDeploy_20141006.GetApplication")], "{nope"),
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [200, 400, 400, 400, 400]);
+    let ids: Vec<&str> = answers
+        .iter()
+        .map(|(_, text)| header(text, "x-amzn-RequestId").unwrap_or_else(|| panic!("no request id:\n{text}")))
+        .collect();
+    assert!(ids.iter().all(|id| is_uuid(id)), "{ids:?}");
+    let distinct: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+}
+
+#[tokio::test]
+async fn the_sdk_reads_the_request_id_of_answers_and_errors() {
+    use aws_sdk_codedeploy::operation::RequestId;
+    let emulator = Emulator::start(config()).unwrap();
+    let cd = crate::common::client(&emulator);
+    let ok = cd.list_applications().send().await.unwrap();
+    assert!(ok.request_id().is_some_and(is_uuid), "{:?}", ok.request_id());
+    let err = cd.get_application().application_name("nope").send().await.unwrap_err();
+    assert!(err.request_id().is_some_and(is_uuid), "{:?}", err.request_id());
+}
