@@ -59,8 +59,11 @@ fn write_tar<W: Write>(tree: &Tree, out: W) -> Result<W, BundleError> {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(src.len);
                 let appended = tar.append_data(&mut header, &entry.name, &mut src);
-                src.finish(entry)?;
+                // A short read is the file's doing; any other failure (a
+                // full disk) is reported as itself.
+                src.check_short(entry)?;
                 appended.map_err(werr)?;
+                src.finish(entry)?;
             }
             EntryKind::Symlink { target } => {
                 header.set_entry_type(tar::EntryType::Symlink);
@@ -95,8 +98,9 @@ fn write_zip(tree: &Tree, file: File) -> Result<(u64, String), BundleError> {
                 let mut src = Exact::open(entry)?;
                 zip.start_file(entry.name.as_str(), opts.large_file(src.len >= 0xFFFF_FFFF)).map_err(|e| zerr(&entry.path, e))?;
                 let copied = io::copy(&mut src, &mut zip);
-                src.finish(entry)?;
+                src.check_short(entry)?;
                 copied.map_err(io_err("read", &entry.path))?;
+                src.finish(entry)?;
             }
         }
     }
@@ -128,6 +132,14 @@ impl Exact {
             return Err(BundleError::Changed { path: entry.path.clone() });
         }
         Ok(Exact { file, len: seen.len, left: seen.len, short: false })
+    }
+
+    /// Whether the file ended before its size: it was truncated while read.
+    fn check_short(&self, entry: &Entry) -> Result<(), BundleError> {
+        if self.short {
+            return Err(BundleError::Changed { path: entry.path.clone() });
+        }
+        Ok(())
     }
 
     /// After the copy: every byte came, and the file is still as walked.
