@@ -40,6 +40,57 @@ const OTHER_PLATFORMS: [&str; 1] = ["AfterAllowTestTraffic"];
 /// The longest a single hook script may run, in seconds.
 pub const MAX_TIMEOUT: i64 = 3600;
 
+/// The largest appspec ferry reads. Real ones are a few KiB.
+pub const MAX_BYTES: usize = 256 << 10;
+/// The deepest nesting of lists and mappings ferry reads. A real appspec
+/// nests four or five levels.
+pub const MAX_DEPTH: usize = 64;
+/// The deepest indentation ferry reads, in columns.
+pub const MAX_INDENT: usize = 256;
+
+/// A problem if `text` is larger or nested deeper than any appspec needs,
+/// found in one linear pass, before the YAML parser sees it.
+fn too_big(text: &str) -> Option<Problem> {
+    if text.len() > MAX_BYTES {
+        return Some(Problem {
+            line: None,
+            message: format!(
+                "the file is {} KiB; an appspec is a few KiB and ferry reads at most {} KiB. Is this the right file?",
+                text.len() >> 10,
+                MAX_BYTES >> 10
+            ),
+        });
+    }
+    // Flow collections by their brackets, counted everywhere (in quotes and
+    // comments too: an unbalanced bracket in a string is rare, and a scanner
+    // that understood quoting could be fooled into under-counting), and
+    // block nesting by indentation (each level indents at least a column).
+    let deep = |line: usize| Problem {
+        line: Some(line),
+        message: format!(
+            "lists and mappings are nested deeper than ferry reads ({MAX_DEPTH} levels, {MAX_INDENT} columns of \
+             indentation); an appspec needs a handful. Is this the right file?"
+        ),
+    };
+    let mut depth = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        if line.len() - line.trim_start().len() > MAX_INDENT {
+            return Some(deep(n + 1));
+        }
+        for b in line.bytes() {
+            match b {
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_DEPTH {
+                return Some(deep(n + 1));
+            }
+        }
+    }
+    None
+}
+
 /// What kind of thing sits at a path in the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -110,6 +161,12 @@ impl<'a> Checker<'a> {
     }
 
     fn run(mut self) -> Vec<Problem> {
+        // The YAML parser's time grows faster than the input with nesting
+        // (100 000 `[` took 39 s): bound both before it runs.
+        if let Some(problem) = too_big(self.text) {
+            self.problems.push(problem);
+            return self.problems;
+        }
         let doc: Value = match serde_yaml_ng::from_str(self.text) {
             Ok(doc) => doc,
             Err(e) => {
@@ -359,6 +416,24 @@ mod tests {
         let text = spec("  ApplicationStart:\n    - location: scripts/start.sh\n      timeout: 300\n      runas: root\n");
         assert_eq!(check_with(&text, &bundle()), vec![]);
         assert_eq!(check("version: 0.0\nos: linux\n"), vec![]);
+    }
+
+    /// Issue 18 item 10: 100 000 `[` took 39 s to reject inside the YAML
+    /// parser; the bounds refuse it before the parser runs.
+    #[test]
+    fn a_deeply_nested_or_huge_appspec_is_refused_at_once() {
+        let started = std::time::Instant::now();
+        let nested = format!("version: 0.0\nos: linux\nx: {}\n", "[".repeat(100_000));
+        let p = only(&nested);
+        assert!(p.message.contains("nested deeper"), "{p}");
+        assert_eq!(p.line, Some(3));
+        let huge = format!("version: 0.0\nos: linux\n{}", "# padding\n".repeat(30_000));
+        assert!(only(&huge).message.contains("KiB"));
+        let indented = format!("version: 0.0\nos: linux\nx:\n{}y: 1\n", " ".repeat(300));
+        assert!(only(&indented).message.contains("nested deeper"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+        // A real appspec's few levels pass.
+        assert!(check("version: 0.0\nos: linux\nx: [[1, {a: [2]}]]\n").iter().all(|p| !p.message.contains("nested")));
     }
 
     #[test]

@@ -287,7 +287,14 @@ fn chain(base: &SdkConfig, hops: Vec<HopRequest>) -> SdkConfig {
 }
 
 async fn load_base(env: &Environment) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).region(Region::new(env.region.clone())).load().await
+    // Every client ferry makes comes from this config, so every AWS call
+    // has connect, read and operation timeouts: a hung endpoint costs one
+    // attempt, not the build.
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(env.region.clone()))
+        .timeout_config(crate::deadline::sdk())
+        .load()
+        .await
 }
 
 /// Loads the standard chain's configuration for `env.region` and returns an

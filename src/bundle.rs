@@ -33,8 +33,52 @@ pub struct Bundle {
     pub sha256: String,
     /// Whether ferry built the archive (from a directory).
     pub built: bool,
-    // Keeps a built archive alive until the upload is done; deleted on drop.
-    _temp: Option<tempfile::TempPath>,
+    // Keeps a built archive alive until the upload is done.
+    _temp: Option<Temp>,
+}
+
+/// Where a built archive lives until the upload is done. Preferably a file
+/// with no name at all, so nothing is left in `$TMPDIR` however ferry ends
+/// (SIGINT, SIGKILL, a crash); else a named temp file deleted on drop.
+#[derive(Debug)]
+// Held, never read: dropping the handle is what removes the file.
+#[allow(dead_code)]
+enum Temp {
+    /// Unlinked, reachable as `/proc/self/fd/N` while this handle is open.
+    Anonymous(File),
+    /// Named, deleted on drop.
+    Named(tempfile::TempPath),
+}
+
+/// A temporary file for a built bundle: its handle (to write), the path to
+/// read it back by, and what keeps it alive.
+fn bundle_temp(kind: BundleType, temp_dir: Option<&Path>) -> io::Result<(File, PathBuf, Temp)> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // O_TMPFILE where the file system has it, else created and unlinked
+        // at once: either way no name outlives the process.
+        let file = match temp_dir {
+            Some(d) => tempfile::tempfile_in(d)?,
+            None => tempfile::tempfile()?,
+        };
+        // The writer consumes `file`; the path names the handle kept open.
+        let keep = file.try_clone()?;
+        let path = PathBuf::from(format!("/proc/self/fd/{}", keep.as_raw_fd()));
+        if path.exists() {
+            return Ok((file, path, Temp::Anonymous(keep)));
+        }
+    }
+    let suffix = format!(".{}", kind.extension());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("ferry-bundle-").suffix(&suffix);
+    let tmp = match temp_dir {
+        Some(d) => builder.tempfile_in(d)?,
+        None => builder.tempfile()?,
+    };
+    let (file, temp_path) = tmp.into_parts();
+    let path = temp_path.to_path_buf();
+    Ok((file, path, Temp::Named(temp_path)))
 }
 
 /// Why no bundle could be made. All of these happen before any AWS call.
@@ -93,6 +137,73 @@ pub enum BundleError {
         /// Where it points.
         target: PathBuf,
     },
+    /// A symlink that never resolves: it leads back to itself.
+    #[error(
+        "{} is a symlink that leads back to itself (a link cycle); on an instance it resolves to nothing. \
+         Remove it or point it at a file in the bundle.",
+        link.display()
+    )]
+    LinkCycle {
+        /// The link.
+        link: PathBuf,
+    },
+    /// A file or directory name that is not UTF-8.
+    #[error(
+        "{} has a name that is not UTF-8 ({}); the CodeDeploy agent's unzip and Ruby would mangle or refuse it. \
+         Rename it to UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest`) or leave it out with .ferryignore.",
+        path.display(), escaped(path)
+    )]
+    NonUtf8Name {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file changed between reading the directory and archiving it.
+    #[error(
+        "{} changed while ferry was bundling it (size or modification time differ from when the directory was read, \
+         or it ended early); the bundle would hold a mix of old and new. Nothing was sent. Let whatever writes the \
+         application directory finish, then re-run.",
+        path.display()
+    )]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A ready archive holds a link that leaves the bundle, a cycle, or an
+    /// entry written through a link.
+    #[error("{} contains {detail}. ferry refuses the same in a directory; rebuild the archive without it (or let ferry build it from the directory).", path.display())]
+    UnsafeLink {
+        /// The archive.
+        path: PathBuf,
+        /// Which entry and why.
+        detail: String,
+    },
+    /// A ready archive holds a device, FIFO or socket, or a hard link to
+    /// something that is not a file before it in the archive.
+    #[error(
+        "{} contains `{entry}`, {what}; ferry refuses the same in a directory. Rebuild the archive with regular files, \
+         directories and links inside it only.",
+        path.display()
+    )]
+    SpecialEntry {
+        /// The archive.
+        path: PathBuf,
+        /// The entry.
+        entry: String,
+        /// What it is.
+        what: String,
+    },
+    /// A ready archive holds the same name twice.
+    #[error(
+        "{} contains `{entry}` more than once; which copy lands on an instance depends on the unpacker. \
+         Rebuild the archive with each file once.",
+        path.display()
+    )]
+    DuplicateEntry {
+        /// The archive.
+        path: PathBuf,
+        /// The repeated name.
+        entry: String,
+    },
     /// A ready archive holds an entry that could be written outside the
     /// deployment directory when unpacked.
     #[error(
@@ -139,7 +250,7 @@ pub enum BundleError {
         source: io::Error,
     },
     /// The archive is not a readable zip/tar.
-    #[error("{} is not a readable {kind} archive: {detail}. Rebuild the bundle.", path.display())]
+    #[error("{} is not a readable {kind} archive: it is truncated or corrupt ({detail}). Rebuild the bundle.", path.display())]
     Corrupt {
         /// The archive.
         path: PathBuf,
@@ -148,6 +259,12 @@ pub enum BundleError {
         /// What the reader said.
         detail: String,
     },
+}
+
+/// A path with bytes that are not UTF-8 shown as `\xNN`.
+fn escaped(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().escape_ascii().to_string()
 }
 
 pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BundleError + use<> {
@@ -194,6 +311,12 @@ pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, Str
             reason: "it is a directory. Pass a file name, e.g. --out app.zip.".into(),
         });
     }
+    // A FIFO, device or symlink there would be replaced by the rename.
+    crate::outfile::check(output).map_err(|reason| BundleError::BadOutput {
+        path: output.to_path_buf(),
+        kind: kind.extension(),
+        reason: format!("{reason} (`--out -` writes the bundle to stdout.)"),
+    })?;
     if let Some(named) = BundleType::from_path(output).filter(|k| *k != kind) {
         return Err(BundleError::BadOutput {
             path: output.to_path_buf(),
@@ -207,15 +330,21 @@ pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, Str
         });
     }
     let tree = load_dir(dir)?;
-    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".ferry-bundle-")
-        .tempfile_in(parent)
-        .map_err(io_err("create a temporary file beside", output))?;
+    // The umask's mode (as `>` would give), not tempfile's private 0600.
+    let tmp = crate::outfile::temp_beside(output).map_err(io_err("create a temporary file beside", output))?;
     let (file, temp_path) = tmp.into_parts();
     let (size, sha256) = archive::write(&tree, kind, file)?;
     temp_path.persist(output).map_err(|e| io_err("write", output)(e.error))?;
     Ok((size, sha256))
+}
+
+/// Builds `dir` as a `kind` archive and copies it to `out` (stdout for
+/// `ferry bundle --out -`); returns its size and SHA-256.
+pub fn write_stream(dir: &Path, kind: BundleType, out: &mut dyn io::Write) -> Result<(u64, String), BundleError> {
+    let bundle = build_temp(dir, kind, None)?;
+    let mut f = File::open(&bundle.path).map_err(io_err("read back the bundle for", dir))?;
+    io::copy(&mut f, out).and_then(|_| out.flush()).map_err(io_err("write the bundle of", dir))?;
+    Ok((bundle.size, bundle.sha256))
 }
 
 /// Checks the appspec of a directory or archive without building anything:
@@ -271,18 +400,9 @@ fn load_dir(dir: &Path) -> Result<tree::Tree, BundleError> {
 
 fn build_temp(dir: &Path, kind: BundleType, temp_dir: Option<&Path>) -> Result<Bundle, BundleError> {
     let tree = load_dir(dir)?;
-    let suffix = format!(".{}", kind.extension());
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("ferry-bundle-").suffix(&suffix);
-    let tmp = match temp_dir {
-        Some(d) => builder.tempfile_in(d),
-        None => builder.tempfile(),
-    }
-    .map_err(io_err("create a temporary file for", dir))?;
-    let (file, temp_path) = tmp.into_parts();
+    let (file, path, temp) = bundle_temp(kind, temp_dir).map_err(io_err("create a temporary file for", dir))?;
     let (size, sha256) = archive::write(&tree, kind, file)?;
-    let path = temp_path.to_path_buf();
-    Ok(Bundle { path, kind, size, sha256, built: true, _temp: Some(temp_path) })
+    Ok(Bundle { path, kind, size, sha256, built: true, _temp: Some(temp) })
 }
 
 /// Size and lowercase hex SHA-256 of a file, read once.
@@ -386,6 +506,47 @@ mod tests {
         assert!(link_stays_inside("scripts/current", Path::new("../appspec.yml")));
         assert!(!link_stays_inside("current", Path::new("../x")));
         assert!(!link_stays_inside("a", Path::new("/etc/passwd")));
+    }
+
+    /// Issue 18 item 12: a file truncated between reading the directory and
+    /// archiving it shipped short with exit 0. Each format refuses it.
+    #[test]
+    fn a_file_that_changes_while_bundling_is_refused_not_shipped_short() {
+        for kind in [BundleType::Zip, BundleType::Tar, BundleType::Tgz] {
+            let dir = app_dir();
+            let big = dir.path().join("scripts/data.bin");
+            std::fs::write(&big, vec![7u8; 1 << 20]).unwrap();
+            let tree = tree::Tree::walk(dir.path()).unwrap();
+            // Truncated after the walk, as a build step still writing would.
+            std::fs::OpenOptions::new().write(true).open(&big).unwrap().set_len(4096).unwrap();
+            let out = tempfile::tempfile().unwrap();
+            let err = archive::write(&tree, kind, out).unwrap_err();
+            assert!(matches!(&err, BundleError::Changed { path } if path == &big), "{kind:?}: {err}");
+            assert!(err.to_string().contains("changed while ferry was bundling it"), "{err}");
+        }
+    }
+
+    /// The same when only the modification time moves (same size, new bytes).
+    #[test]
+    fn a_file_rewritten_in_place_while_bundling_is_refused() {
+        let dir = app_dir();
+        let file = dir.path().join("scripts/start.sh");
+        let tree = tree::Tree::walk(dir.path()).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+        let err = archive::write(&tree, BundleType::Zip, tempfile::tempfile().unwrap()).unwrap_err();
+        assert!(matches!(err, BundleError::Changed { .. }), "{err}");
+    }
+
+    /// Issue 18 item 16: a built bundle leaves nothing named in $TMPDIR,
+    /// even while it exists (so a SIGKILL cannot leave it behind).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_built_bundle_has_no_name_in_the_temp_directory() {
+        let dir = app_dir();
+        let bundle = prepare(dir.path()).unwrap();
+        assert!(bundle.path.starts_with("/proc/self/fd/"), "{}", bundle.path.display());
+        assert_eq!(hash_file(&bundle.path).unwrap().1, bundle.sha256, "readable through its handle");
     }
 
     #[test]

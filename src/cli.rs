@@ -233,8 +233,9 @@ pub struct BundleArgs {
     /// Application directory (must contain appspec.yml).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Where to write the bundle. (`--output` is taken by the global output
-    /// format, so this is `--out`.)
+    /// Where to write the bundle: a new or regular file (a FIFO, device or
+    /// symlink is refused), or `-` for stdout. (`--output` is taken by the
+    /// global output format, so this is `--out`.)
     #[arg(long = "out", short = 'o', value_name = "FILE")]
     pub out: PathBuf,
     /// Archive format (default: from --out's extension, else zip).
@@ -348,13 +349,42 @@ pub struct ShippingArgs {
 /// How long and how far to follow a deployment.
 #[derive(Debug, Clone, Args)]
 pub struct FollowArgs {
-    /// Give up after this long (e.g. 90s, 30m, 1h30m); exit code 5.
+    /// Give up after this long, counted from the start of the command (bundle,
+    /// upload and queueing included; e.g. 90s, 30m, 1h30m); exit code 5. Once
+    /// it has passed no deployment is created.
     #[arg(long, default_value = "60m", value_parser = crate::duration::parse_nonzero)]
     pub timeout: Duration,
     /// Blue/green: keep waiting while the deployment is Ready (waiting for
     /// traffic to be rerouted) instead of exiting with code 6.
     #[arg(long)]
     pub wait_ready: bool,
+}
+
+impl Command {
+    /// Whether stdout is the command's product, read by another program
+    /// (credentials; a bundle written to `--out -`): then events, JSON ones
+    /// included, go to stderr.
+    pub fn stdout_is_product(&self) -> bool {
+        match self {
+            Command::Env(_) | Command::CredentialProcess(_) => true,
+            Command::Bundle(a) => a.out.as_os_str() == "-",
+            _ => false,
+        }
+    }
+
+    /// The `--timeout` that bounds the whole command, for the commands that
+    /// have one: from the start to the last AWS call, upload and queueing
+    /// included.
+    pub fn timeout(&self) -> Option<Duration> {
+        match self {
+            Command::Release(a) => Some(a.follow.timeout),
+            Command::Watch(a) => Some(a.follow.timeout),
+            Command::Rollback(a) => Some(a.follow.timeout),
+            Command::Stop(a) => Some(a.follow.timeout),
+            Command::Continue(a) => Some(a.follow.timeout),
+            _ => None,
+        }
+    }
 }
 
 impl FollowArgs {
@@ -368,7 +398,7 @@ impl FollowArgs {
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// The deployment to follow (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = crate::deployments::parse_id)]
     pub deployment_id: String,
     /// Which environment (for the role and region), and overrides.
     #[command(flatten)]
@@ -385,7 +415,7 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The deployment to show (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = crate::deployments::parse_id)]
     pub deployment_id: String,
     /// Which environment (for the role and region), and overrides.
     #[command(flatten)]
@@ -451,6 +481,9 @@ pub struct CredentialProcessArgs {
     /// Which environment, and overrides.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Print the credentials even though stdout is a terminal.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `ferry doctor`.
@@ -529,7 +562,7 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct ContinueArgs {
     /// The deployment waiting in Ready (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = crate::deployments::parse_id)]
     pub deployment_id: String,
     /// Which environment (for the role and region), and overrides.
     #[command(flatten)]
@@ -546,7 +579,7 @@ pub struct ContinueArgs {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// The deployment to stop (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = crate::deployments::parse_id)]
     pub deployment_id: String,
     /// Have CodeDeploy roll back to the previous revision (and follow that).
     /// Without it the instances keep whatever they have.

@@ -263,6 +263,20 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The config file is not UTF-8 text.
+    #[error(
+        "config file {} is not UTF-8 text: byte 0x{byte:02x} on line {line} is not valid UTF-8 (saved as Latin-1 or \
+         UTF-16?). TOML files must be UTF-8; convert it (e.g. `iconv -f latin1 -t utf-8`).",
+        path.display()
+    )]
+    Encoding {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// The first invalid byte.
+        byte: u8,
+    },
     /// The config file is not valid TOML or has an unknown key.
     #[error("config file {} is invalid:{message}", path.display())]
     Parse {
@@ -419,8 +433,8 @@ pub fn resolve(sel: &Selection) -> Result<Environment, ConfigError> {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_FILE), false),
     };
-    let file = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(parse(&path, &text)?),
+    let file = match std::fs::read(&path) {
+        Ok(bytes) => Some(parse(&path, &utf8(&path, bytes)?)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if must_exist {
                 return Err(ConfigError::NotFound { path });
@@ -465,11 +479,26 @@ pub fn parse_file(path: &Path, text: &str) -> Result<BTreeMap<String, EnvSetting
     parse(path, text).map(|f| f.env)
 }
 
+/// The file's text, or which byte makes it not UTF-8.
+fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        ConfigError::Encoding { path: path.to_path_buf(), line, byte: bytes[at] }
+    })
+}
+
+/// Keys whose values are secrets: never echoed, not even in a parse error's
+/// excerpt of the line.
+const SECRET_KEYS: [&str; 1] = ["external_id"];
+
 fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
     toml::from_str::<FileSettings>(text).map_err(|e| {
         // The parser's own layout (the line, a caret under the column, the
         // reason) is kept as it is: flattened onto one line it is unreadable.
-        let mut message = format!("\n{}", e.to_string().trim_end());
+        // The line it quotes may hold a secret: hidden first.
+        let mut message = format!("\n{}", redact_secrets(text, e.to_string().trim_end()));
         if let Some(hint) = unknown_key_hint(e.message()) {
             message.push_str(&format!("\n{hint}"));
         }
@@ -484,6 +513,38 @@ fn unknown_key_hint(message: &str) -> Option<String> {
         if message.contains("expected `env`") { (&["env"], "table") } else { (ENV_KEYS, "key") };
     let near = did_you_mean(unknown, candidates.iter().copied())?;
     Some(format!("Did you mean `{near}`? (`{unknown}` is not a ferry.toml {what}; docs/configuration.md lists them all.)"))
+}
+
+/// `message` (a TOML error, which quotes the offending line) with the value
+/// of every secret key in `text` replaced by `(hidden)`. Works on the raw
+/// lines, so even a line that does not parse (an unclosed quote) is caught.
+fn redact_secrets(text: &str, message: &str) -> String {
+    let mut values: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else { continue };
+        let key = key.trim().trim_matches(['"', '\'']);
+        // A misspelt secret key (`externl_id`) is quoted by the unknown-key
+        // error just the same: anything that looks like one is hidden too.
+        let lower = key.to_ascii_lowercase();
+        let looks_secret =
+            !lower.ends_with("_file") && ["extern", "secret", "token", "password"].iter().any(|w| lower.contains(w));
+        if SECRET_KEYS.contains(&key) || looks_secret {
+            let value = value.trim();
+            // The whole value as written, and without its quotes or comment.
+            values.push(value);
+            let bare = value.trim_matches(['"', '\'']);
+            let bare = bare.split(['"', '\'']).next().unwrap_or(bare).trim();
+            values.push(bare);
+        }
+    }
+    values.retain(|v| !v.is_empty());
+    // Longest first, so a whole value is hidden before any part of it.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = message.to_string();
+    for v in values {
+        out = out.replace(v, "(hidden)");
+    }
+    out
 }
 
 fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environment, ConfigError> {
@@ -696,6 +757,21 @@ fn validate_bucket(bucket: &str) -> Result<(), ConfigError> {
     }
     if bucket.contains("..") {
         return Err(invalid("it has two dots in a row."));
+    }
+    if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err(invalid("it is formatted as an IP address, which S3 forbids."));
+    }
+    // Prefixes and suffixes S3 keeps for its own naming schemes (access
+    // point aliases, Object Lambda, directory and table buckets, ...).
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if bucket.starts_with(prefix) {
+            return Err(invalid(&format!("it starts with `{prefix}`, a prefix S3 reserves.")));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if bucket.ends_with(suffix) {
+            return Err(invalid(&format!("it ends with `{suffix}`, a suffix S3 reserves.")));
+        }
     }
     Ok(())
 }
@@ -1050,6 +1126,55 @@ role_chain = ["arn:aws:iam::333333333333:role/hub", "arn:aws:iam::222222222222:r
     fn more_than_ten_tags_are_refused() {
         let tags = (0..11).map(|i| (format!("k{i}"), "v".to_string())).collect();
         assert!(validate_tags(tags).unwrap_err().to_string().contains("at most 10 tags"));
+    }
+
+    /// Issue 18 item 9: names every other check passes, that S3 refuses.
+    #[test]
+    fn bucket_names_s3_reserves_or_forbids_are_refused() {
+        for bad in [
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "bucket--x-s3",
+            "sthree-x",
+            "amzn-s3-demo-x",
+            "b--ol-s3",
+            "b.mrap",
+            "b--table-s3",
+        ] {
+            assert!(validate_bucket(bad).is_err(), "{bad} passed");
+        }
+        for good in ["192.168.1.1a", "my-xn--bucket", "s3alias-first", "a.b.c", "ferry-prod-releases"] {
+            assert!(validate_bucket(good).is_ok(), "{good} refused");
+        }
+    }
+
+    /// Issue 18 item 5: the parse error quotes the broken line; the external
+    /// id on it must not be in the message.
+    #[test]
+    fn external_id_is_redacted_from_toml_parse_errors() {
+        for line in [
+            "external_id = \"Tr0ub4dor-and-3",
+            "external_id = \"Tr0ub4dor-and-3\" x",
+            "\"external_id\" = 'Tr0ub4dor-and-3",
+            "external_id = Tr0ub4dor-and-3",
+        ] {
+            let text = format!("[env.production]\nregion = \"us-east-1\"\n{line}\n");
+            let (_dir, path) = write(&text);
+            let err = resolve(&select(&path, "production")).unwrap_err().to_string();
+            assert!(!err.contains("Tr0ub4dor"), "{line}: {err}");
+            assert!(err.contains("(hidden)"), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_config_that_is_not_utf8_is_blamed_on_its_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, b"[env.production]\n# caf\xe9\nregion = \"us-east-1\"\n").unwrap();
+        let err = resolve(&select(&path, "production")).unwrap_err().to_string();
+        assert!(err.contains("not UTF-8") && err.contains("line 2") && err.contains("0xe9"), "{err}");
+        assert!(!err.contains("permissions"), "{err}");
     }
 
     #[test]

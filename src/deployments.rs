@@ -18,6 +18,24 @@ use crate::jenkins::BuildEnv;
 /// BatchGetDeployments accepts at most this many ids.
 const BATCH: usize = 25;
 
+/// A deployment id as CodeDeploy makes them, `d-` and nine upper-case
+/// letters or digits; anything else is refused before it is sent anywhere
+/// (a clap value parser for every command that takes one).
+pub fn parse_id(s: &str) -> Result<String, String> {
+    let ok = s
+        .strip_prefix("d-")
+        .is_some_and(|rest| rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not a CodeDeploy deployment id; they look like d-A1B2C3D4E (d- and nine upper-case letters or \
+             digits). `ferry history` lists the group's recent ones.",
+            crate::report::one_line(s)
+        ))
+    }
+}
+
 /// A CodeDeploy read that failed, reduced to what error messages need.
 #[derive(Debug, Clone)]
 pub struct ReadFailure {
@@ -230,6 +248,15 @@ mod tests {
         let b = Build { number: 7, job: "web".into() };
         let desc = format!("JIRA-12 hotfix · {} by jenkins-web-7 (sha256 abc)", b.marker());
         assert_eq!(Build::parse(&desc), Some(b));
+    }
+
+    #[test]
+    fn deployment_ids_are_checked_before_anything_is_sent() {
+        assert_eq!(parse_id("d-A1B2C3D4E").as_deref(), Ok("d-A1B2C3D4E"));
+        for bad in ["d-; rm -rf /", "d-a1b2c3d4e", "d-A1B2C3D4", "d-A1B2C3D4EF", "A1B2C3D4E", "", "d-A1B2C3D4\n"] {
+            assert!(parse_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(!parse_id("d-\nforged").unwrap_err().contains('\n'), "the value is echoed on one line");
     }
 
     #[test]

@@ -29,13 +29,18 @@ pub enum Format {
 /// Why credentials could not be handed over.
 #[derive(Debug, thiserror::Error)]
 pub enum HandoffError {
-    /// `ferry env` would print secrets onto a terminal.
+    /// `ferry env` or `ferry credential-process` would print secrets onto a terminal.
     #[error(
-        "ferry env prints the session's secret key and token, and stdout is a terminal, where they would stay \
-         in the scrollback and any screen recording. Capture them instead (eval \"$(ferry env …)\", or redirect \
-         to a file), use `ferry exec -- <command>`, or pass --force if you really want them on screen."
+        "ferry {command} prints the session's secret key and token, and stdout is a terminal, where they would stay \
+         in the scrollback and any screen recording. {capture}, use `ferry exec -- <command>`, or pass --force if you \
+         really want them on screen."
     )]
-    Terminal,
+    Terminal {
+        /// `env` or `credential-process`.
+        command: &'static str,
+        /// How that command's output is meant to be captured.
+        capture: &'static str,
+    },
     /// The command for `ferry exec` does not exist.
     #[error("cannot run {program}: no such command. Check the spelling and PATH; ferry exec runs it without a shell.")]
     NotFound {
@@ -63,7 +68,7 @@ impl HandoffError {
     /// cannot be found or run.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            HandoffError::Terminal | HandoffError::Write { .. } => ExitCode::Usage,
+            HandoffError::Terminal { .. } | HandoffError::Write { .. } => ExitCode::Usage,
             HandoffError::NotFound { .. } => ExitCode::Child(127),
             HandoffError::Spawn { .. } => ExitCode::Child(126),
         }

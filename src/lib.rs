@@ -9,9 +9,11 @@
 //! markers below and holds every file of `src/` to them.
 //!
 //! 1. **data**: what everything else speaks: [`config`] (ferry.toml, role
-//!    ARNs, bundle types), [`duration`], [`exit`] (the exit-code table),
+//!    ARNs, bundle types), [`duration`], [`deadline`] (`--timeout` for the
+//!    whole command, SDK timeouts, stalls), [`exit`] (the exit-code table),
 //!    [`aws_error`] (AWS errors as sentences), [`agent_log`] (the CodeDeploy
-//!    agent's log tail, decoded), [`jenkins`] (the build's
+//!    agent's log tail, decoded), [`outfile`] (what may be at a path ferry
+//!    writes to), [`jenkins`] (the build's
 //!    environment, read once), [`event`] (the typed events the core emits)
 //!    and [`report`], the renderers: the only code that prints.
 //! 2. **stages**: one AWS or local step each, with its own error enum:
@@ -31,10 +33,12 @@
 pub(crate) mod agent_log;
 pub(crate) mod aws_error;
 pub mod config;
+pub(crate) mod deadline;
 pub(crate) mod duration;
 pub(crate) mod event;
 pub(crate) mod exit;
 pub(crate) mod jenkins;
+pub(crate) mod outfile;
 pub(crate) mod report;
 
 // layer: stages

@@ -11,9 +11,15 @@
 //!   service answers 5xx, CodeDeploy may have created the deployment anyway.
 //!   CreateDeployment has no idempotency token, so the SDK does not retry it
 //!   (see `deploy::send`); ferry looks for a deployment of the same revision
-//!   with the same description created in the last minutes and follows it,
-//!   and only creates again when there is none.
+//!   created in the last minutes whose description carries this process's
+//!   run token (`[ferry run …]`, made fresh by every process) and follows
+//!   it, and only creates again when there is none. A deployment of an
+//!   identical release started by another process has another token: it is
+//!   queued behind like any other, never adopted.
 //! - Throttled: nothing was created; ferry backs off and tries again.
+//! - Deadline: once the command's `--timeout` has passed, no CreateDeployment
+//!   is sent any more (one already sent is seen through, so ferry learns what
+//!   it did).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,6 +28,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::DateTime;
 
 use crate::config::Environment;
+use crate::deadline::{self, Passed, Watchdog};
 use crate::deploy::{self, CreateFailure, DeployError};
 use crate::deployments::{self, Build, Filter, ReadFailure, same_object};
 use crate::event::{Event, Reporter};
@@ -88,6 +95,23 @@ pub enum QueueError {
         /// Seconds waited.
         waited_s: u64,
     },
+    /// CodeDeploy kept answering DeploymentLimitExceeded while no deployment
+    /// of the group ran (an account- or region-wide limit).
+    #[error(
+        "CodeDeploy kept refusing with DeploymentLimitExceededException for {waited_s}s although no deployment of \
+         {deployment_group} is running: a limit beyond this group (deployments running across the account or \
+         region) is reached. Nothing was deployed. Wait for other deployments to end, raise --queue-timeout, or ask \
+         AWS to raise the limit."
+    )]
+    LimitElsewhere {
+        /// Group.
+        deployment_group: String,
+        /// Seconds waited.
+        waited_s: u64,
+    },
+    /// The command's `--timeout` ran out before a deployment was created.
+    #[error(transparent)]
+    Deadline(#[from] Passed),
     /// The group's deployments could not be read.
     #[error(
         "cannot read the deployments of {deployment_group}: {detail}. The role needs codedeploy:ListDeployments and BatchGetDeployments."
@@ -105,7 +129,7 @@ impl QueueError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             QueueError::Deploy(e) => e.exit_code(),
-            QueueError::TimedOut { .. } => ExitCode::TimedOut,
+            QueueError::TimedOut { .. } | QueueError::LimitElsewhere { .. } | QueueError::Deadline(_) => ExitCode::TimedOut,
             QueueError::Read { .. } => ExitCode::Aws,
         }
     }
@@ -115,25 +139,36 @@ impl QueueError {
 /// a duplicate of a lost attempt or overwriting a newer build.
 pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter: &dyn Reporter) -> Result<Created, QueueError> {
     let env = req.env;
-    let read = |f: ReadFailure| QueueError::Read { deployment_group: env.deployment_group.clone(), detail: f.detail };
+    let dog = Watchdog::new("CodeDeploy", "creating the deployment", reporter);
+    let read = |f: ReadFailure| read_error(env, f);
     let started = Instant::now();
-    let deadline = started + req.queue_timeout;
+    let queue_deadline = deadline::after(req.queue_timeout);
+    // What this process sends, and so what marks a deployment as its own.
+    let ours = Ours::of(req);
     let mut announced: Option<String> = None;
     let mut lost = 0;
     let mut throttled = 0;
+    let mut idle = crate::watch::FAST;
     loop {
         if let Some(build) = &req.build
-            && let Some((deployment_id, newer_build)) = newer_build(cd, env, build).await.map_err(read)?
+            && let Some((deployment_id, newer_build)) = dog.run(newer_build(cd, env, build)).await?.map_err(read)?
         {
             reporter.report(&Event::Superseded { deployment_id: deployment_id.clone(), build: build.number, newer_build });
             return Ok(Created::Superseded { deployment_id, newer_build });
         }
-        let err = match deploy::send(cd, env, req.revision.clone(), &req.description, req.auto_rollback.clone()).await {
+        // Past the command's deadline nothing is created any more.
+        if deadline::passed() {
+            return Err(dog.passed().into());
+        }
+        // Not abandoned at the deadline: once sent, ferry must learn whether
+        // it created a deployment (the SDK's attempt timeout bounds it).
+        let sent = dog.finish(deploy::send(cd, env, req.revision.clone(), &ours.description, req.auto_rollback.clone())).await;
+        let err = match sent {
             Ok(id) => return Ok(Created::New(id)),
             Err(e) => e,
         };
         if answer_lost(&err) {
-            if let Some(id) = find_ours(cd, req).await.map_err(read)? {
+            if let Some(id) = dog.finish(find_ours(cd, &ours)).await.map_err(read)? {
                 return Ok(adopt(id, "CreateDeployment's answer was lost, but CodeDeploy had created it", reporter));
             }
             lost += 1;
@@ -142,31 +177,41 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter
             }
             continue;
         }
+        dog.touch();
         if is_throttled(&err) {
             throttled += 1;
             if throttled > THROTTLE_RETRIES {
                 return Err(deploy::to_error(&err, env).into());
             }
-            tokio::time::sleep(Duration::from_secs(1 << (throttled - 1))).await;
+            dog.run(tokio::time::sleep(Duration::from_secs(1 << (throttled - 1)))).await?;
             continue;
         }
         if !limit_exceeded(&err) {
             return Err(deploy::to_error(&err, env).into());
         }
-        let running =
-            deployments::list(cd, env, &Filter { statuses: deployments::active_statuses(), limit: 1, ..Default::default() })
-                .await
-                .map_err(read)?;
+        let filter = Filter { statuses: deployments::active_statuses(), limit: 1, ..Default::default() };
+        let running = dog.run(deployments::list(cd, env, &filter)).await?.map_err(read)?;
         let Some(running) = running.into_iter().next() else {
-            // It ended between the two calls: try again at once.
-            tokio::time::sleep(crate::watch::FAST).await;
+            // The limit is reached but nothing runs in this group: it ended
+            // between the two calls, or the limit is wider than the group.
+            // Either way wait, backing off, within --queue-timeout.
+            if Instant::now() >= queue_deadline {
+                return Err(QueueError::LimitElsewhere {
+                    deployment_group: env.deployment_group.clone(),
+                    waited_s: started.elapsed().as_secs(),
+                });
+            }
+            let wake = deadline::earlier(queue_deadline.min(deadline::after(idle)));
+            tokio::time::sleep_until(wake.into()).await;
+            idle = (idle * 2).min(crate::watch::SLOW);
             continue;
         };
+        idle = crate::watch::FAST;
         let running_id = running.deployment_id().unwrap_or_default().to_string();
         // ferry re-sends a create whose answer was lost (the SDK's own retry
         // is off for it); the re-send then meets the deployment the first
-        // attempt made.
-        if is_ours(&running, req) {
+        // attempt made, which carries this process's token.
+        if is_ours(&running, &ours) {
             return Ok(adopt(running_id, "an earlier attempt of this CreateDeployment had created it", reporter));
         }
         if announced.as_deref() != Some(running_id.as_str()) {
@@ -174,11 +219,11 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter
                 deployment_id: running_id.clone(),
                 creator: running.creator().map(|c| c.as_str().to_string()),
                 description: running.description().map(String::from),
-                timeout_s: req.queue_timeout.saturating_sub(started.elapsed()).as_secs(),
+                timeout_s: whole_seconds(queue_deadline.saturating_duration_since(Instant::now())),
             });
             announced = Some(running_id.clone());
         }
-        if !wait_until_ended(cd, &running_id, deadline).await {
+        if !dog.run(wait_until_ended(cd, &running_id, queue_deadline, &dog)).await? {
             return Err(QueueError::TimedOut {
                 deployment_group: env.deployment_group.clone(),
                 deployment_id: running_id,
@@ -186,6 +231,58 @@ pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter
             });
         }
     }
+}
+
+/// A duration as the seconds a user would count: a part-second left is a
+/// second (`--queue-timeout 2s` is "up to 2s", not 1).
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// A CodeDeploy read that failed: unreachable is said as such, anything
+/// else is a refusal naming the permissions it needs.
+fn read_error(env: &Environment, f: ReadFailure) -> QueueError {
+    if f.unreachable {
+        QueueError::Deploy(DeployError::Unreachable { detail: f.detail })
+    } else {
+        QueueError::Read { deployment_group: env.deployment_group.clone(), detail: f.detail }
+    }
+}
+
+/// The request as this process sends it.
+struct Ours<'r, 'e> {
+    req: &'r Request<'e>,
+    /// The description with this process's run token.
+    description: String,
+}
+
+impl<'r, 'e> Ours<'r, 'e> {
+    fn of(req: &'r Request<'e>) -> Self {
+        Ours { req, description: with_token(&req.description, process_token()) }
+    }
+}
+
+/// This process's run token, the same for every request it sends (a lost
+/// answer's re-send, or the abort's search for what a dropped request made).
+fn process_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(new_token)
+}
+
+/// A token no other process will send: which of two identical releases
+/// created a deployment is told by it alone.
+fn new_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS's randomness once per process.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    format!("{:016x}", h.finish())
+}
+
+/// `description [ferry run TOKEN]`.
+fn with_token(description: &str, token: &str) -> String {
+    format!("{description} [ferry run {token}]")
 }
 
 fn adopt(deployment_id: String, reason: &str, reporter: &dyn Reporter) -> Created {
@@ -214,15 +311,16 @@ fn limit_exceeded(e: &CreateFailure) -> bool {
     e.as_service_error().is_some_and(|s| s.is_deployment_limit_exceeded_exception())
 }
 
-/// Whether `info` is this request's own deployment: same object, same
-/// description, created within [`DUPLICATE_WINDOW`].
-fn is_ours(info: &DeploymentInfo, req: &Request<'_>) -> bool {
+/// Whether `info` is this process's own deployment: same object, the
+/// description with this process's run token, created within
+/// [`DUPLICATE_WINDOW`].
+fn is_ours(info: &DeploymentInfo, ours: &Ours<'_, '_>) -> bool {
     let recent = info.create_time().is_none_or(|t| t.secs() >= window_start().secs());
-    let same_revision = match (deployments::s3_location(info), req.revision.s3_location()) {
+    let same_revision = match (deployments::s3_location(info), ours.req.revision.s3_location()) {
         (Some(a), Some(b)) => same_object(a, b),
         _ => false,
     };
-    recent && same_revision && info.description() == Some(req.description.as_str())
+    recent && same_revision && info.description() == Some(ours.description.as_str())
 }
 
 fn window_start() -> DateTime {
@@ -231,18 +329,16 @@ fn window_start() -> DateTime {
 }
 
 /// A deployment of this request created in the last minutes, if any.
-async fn find_ours(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>) -> Result<Option<String>, ReadFailure> {
-    let recent =
-        deployments::list(cd, req.env, &Filter { created_after: Some(window_start()), limit: 25, ..Default::default() }).await?;
-    Ok(recent.iter().find(|d| is_ours(d, req)).and_then(|d| d.deployment_id()).map(String::from))
+async fn find_ours(cd: &aws_sdk_codedeploy::Client, ours: &Ours<'_, '_>) -> Result<Option<String>, ReadFailure> {
+    let filter = Filter { created_after: Some(window_start()), limit: 25, ..Default::default() };
+    let recent = deployments::list(cd, ours.req.env, &filter).await?;
+    Ok(recent.iter().find(|d| is_ours(d, ours)).and_then(|d| d.deployment_id()).map(String::from))
 }
 
 /// The deployment this request created, if CodeDeploy has one: for an abort
 /// that dropped the request while its CreateDeployment was in flight.
 pub async fn find_created(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>) -> Result<Option<String>, QueueError> {
-    find_ours(cd, req)
-        .await
-        .map_err(|f| QueueError::Read { deployment_group: req.env.deployment_group.clone(), detail: f.detail })
+    find_ours(cd, &Ours::of(req)).await.map_err(|f| read_error(req.env, f))
 }
 
 /// The newest recent deployment carrying a higher build number of the same job.
@@ -259,21 +355,22 @@ async fn newer_build(
     }))
 }
 
-/// Polls until the deployment is no longer running. `false` if `deadline` came first.
-async fn wait_until_ended(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, deadline: Instant) -> bool {
+/// Polls until the deployment is no longer running. `false` if `until` came first.
+async fn wait_until_ended(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, until: Instant, dog: &Watchdog<'_>) -> bool {
     let active = deployments::active_statuses();
     loop {
         if let Ok(out) = cd.get_deployment().deployment_id(deployment_id).send().await {
+            dog.touch();
             let status = out.deployment_info().and_then(|i| i.status().cloned());
             if status.is_some_and(|s| !active.contains(&s)) {
                 return true;
             }
         }
-        let now = Instant::now();
-        if now >= deadline {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return false;
         }
-        tokio::time::sleep(crate::watch::SLOW.min(deadline - now)).await;
+        tokio::time::sleep(crate::watch::SLOW.min(left)).await;
     }
 }
 
@@ -302,13 +399,49 @@ mod tests {
             build: None,
             queue_timeout: Duration::ZERO,
         };
+        let ours = Ours { req: &req, description: with_token(&req.description, "t1") };
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
         let info = |etag: &str, desc: &str, created: i64| {
             DeploymentInfo::builder().revision(revision(etag)).description(desc).create_time(DateTime::from_secs(created)).build()
         };
-        assert!(is_ours(&info("e1", &req.description, now - 5), &req));
-        assert!(!is_ours(&info("e2", &req.description, now - 5), &req), "other bytes under the same key");
-        assert!(!is_ours(&info("e1", "ferry build 8 of web by s (sha256 x)", now - 5), &req), "another build");
-        assert!(!is_ours(&info("e1", &req.description, now - 3600), &req), "too old to be this attempt");
+        assert!(is_ours(&info("e1", &ours.description, now - 5), &ours));
+        assert!(!is_ours(&info("e2", &ours.description, now - 5), &ours), "other bytes under the same key");
+        let other_build = with_token("ferry build 8 of web by s (sha256 x)", "t1");
+        assert!(!is_ours(&info("e1", &other_build, now - 5), &ours), "another build");
+        assert!(!is_ours(&info("e1", &ours.description, now - 3600), &ours), "too old to be this attempt");
+    }
+
+    /// Issue 18 item 11: two identical releases at once send the same
+    /// description; only the run token tells whose deployment it is.
+    #[test]
+    fn an_identical_release_by_another_process_is_not_ours() {
+        let env = env();
+        let req = Request {
+            env: &env,
+            revision: revision("e1"),
+            description: "ferry release manual by me (sha256 x)".into(),
+            auto_rollback: None,
+            build: None,
+            queue_timeout: Duration::ZERO,
+        };
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b, "every process gets its own token");
+        assert_eq!(process_token(), process_token(), "and keeps it for all its requests");
+        let theirs = Ours { req: &req, description: with_token(&req.description, &a) };
+        let ours = Ours { req: &req, description: with_token(&req.description, &b) };
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let info = DeploymentInfo::builder()
+            .revision(revision("e1"))
+            .description(&theirs.description)
+            .create_time(DateTime::from_secs(now));
+        assert!(!is_ours(&info.clone().build(), &ours));
+        assert!(is_ours(&info.clone().description(&ours.description).build(), &ours));
+    }
+
+    #[test]
+    fn the_queue_wait_is_announced_in_whole_seconds_rounded_up() {
+        assert_eq!(whole_seconds(Duration::from_millis(1999)), 2);
+        assert_eq!(whole_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(whole_seconds(Duration::ZERO), 0);
     }
 }

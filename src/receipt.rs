@@ -87,6 +87,14 @@ fn format_time(t: SystemTime) -> String {
     crate::deployments::utc(&aws_smithy_types::DateTime::from_secs(secs))
 }
 
+/// Whether the receipt can be written at `path`: its directory exists and
+/// takes a new file, and nothing but a regular file is there. Checked
+/// before any AWS call, so a deployment is never created that could not be
+/// recorded (a failure to write after it would break the exit codes).
+pub fn check_path(path: &Path) -> Result<(), ReceiptError> {
+    crate::outfile::check_writable(path).map_err(|detail| ReceiptError { path: path.display().to_string(), detail })
+}
+
 /// Writes the receipt atomically (temp file + rename), so an archived
 /// receipt is never half a file, and reports where it went.
 pub fn write(path: &Path, receipt: &Receipt, reporter: &dyn Reporter) -> Result<(), ReceiptError> {
@@ -97,6 +105,8 @@ pub fn write(path: &Path, receipt: &Receipt, reporter: &dyn Reporter) -> Result<
 
 fn write_file(path: &Path, receipt: &Receipt) -> Result<(), ReceiptError> {
     let err = |detail: String| ReceiptError { path: path.display().to_string(), detail };
+    // The rename would replace a FIFO or device node with the receipt.
+    crate::outfile::check(path).map_err(err)?;
     let mut text = serde_json::to_string_pretty(receipt).map_err(|e| err(e.to_string()))?;
     text.push('\n');
     let dir = match path.parent() {

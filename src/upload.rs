@@ -128,6 +128,9 @@ pub enum UploadError {
         /// SHA-256 of what was read for the upload.
         found: String,
     },
+    /// `--timeout` ran out before the upload was done (S3 silent, or slow).
+    #[error(transparent)]
+    TimedOut(#[from] crate::deadline::Passed),
     /// The bundle file could not be opened.
     #[error("cannot read the bundle {path}: {detail}")]
     Read {
@@ -143,6 +146,7 @@ impl UploadError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             UploadError::Read { .. } => ExitCode::Usage,
+            UploadError::TimedOut(_) => ExitCode::TimedOut,
             _ => ExitCode::Aws,
         }
     }
@@ -278,7 +282,23 @@ impl Target<'_> {
 
 /// Uploads `bundle` (unless an identical object is already there) and
 /// verifies S3's stored SHA-256 checksum against the bytes ferry read.
+/// Gives up when the command's `--timeout` passes, and says so while S3 is
+/// silent (see [`crate::deadline`]).
 pub async fn upload(
+    s3: &aws_sdk_s3::Client,
+    env: &Environment,
+    bundle: &Bundle,
+    metadata: &[(String, String)],
+    opts: &UploadOptions,
+    reporter: &dyn Reporter,
+) -> Result<Uploaded, UploadError> {
+    // Progress events pass through the watchdog, so a slow upload that
+    // keeps moving is not reported as a stall.
+    let dog = crate::deadline::Watchdog::new("S3", "uploading the bundle to S3", reporter);
+    dog.run(upload_watched(s3, env, bundle, metadata, opts, &dog)).await?
+}
+
+async fn upload_watched(
     s3: &aws_sdk_s3::Client,
     env: &Environment,
     bundle: &Bundle,
@@ -440,7 +460,14 @@ async fn put_once(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, body: Vec<u8>)
     }
     // The x-amz-checksum-sha256 header proves the body to S3; signing the
     // payload as well would hash it a second time.
-    put.customize().disable_payload_signing().send().await.map(|_| ()).map_err(|e| Failure::from_sdk(&e))
+    put.customize()
+        // Time to send the body before the answer is overdue.
+        .config_override(aws_sdk_s3::config::Builder::default().timeout_config(crate::deadline::for_upload(bundle.size)))
+        .disable_payload_signing()
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| Failure::from_sdk(&e))
 }
 
 /// Makes a value safe for an `x-amz-meta-*` header: printable ASCII stays,

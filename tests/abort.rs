@@ -276,7 +276,8 @@ fn sigterm_while_bundling_removes_the_half_written_bundle() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_partial_bundle(&tmp, &mut child);
+    let pid = child.id();
+    wait_for_partial_bundle(&tmp, &mut child, || Some(pid));
 
     let ending = jenkins_abort(&mut child);
     let out = child.wait_with_output().unwrap();
@@ -295,21 +296,36 @@ fn sigterm_while_bundling_removes_the_half_written_bundle() {
     assert!(!wire.tripped(), "nothing was sent to AWS");
 }
 
-/// Waits until ferry has started writing the bundle under `tmp`.
-fn wait_for_partial_bundle(tmp: &Path, child: &mut Child) {
+/// Waits until ferry has started writing the bundle under `tmp`: a file
+/// named there, or (as ferry builds it on Linux) one with no name at all,
+/// created with O_TMPFILE, that the process `pid` holds open.
+fn wait_for_partial_bundle(tmp: &Path, child: &mut Child, pid: impl Fn() -> Option<u32>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let partial = walk(tmp).into_iter().any(|p| {
+        let named = walk(tmp).into_iter().any(|p| {
             p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ferry-bundle-"))
                 && p.metadata().is_ok_and(|m| m.len() > 1 << 20)
         });
-        if partial {
+        if named || pid().is_some_and(|pid| holds_unnamed_bundle(pid, tmp)) {
             return;
         }
         assert!(child.try_wait().unwrap().is_none(), "ferry ended before it was bundling");
         assert!(Instant::now() < deadline, "ferry never started writing the bundle");
         sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether `pid` holds open a file of over 1 MiB in `tmp` that has no name
+/// (`/proc/PID/fd/N` → `TMP/#123 (deleted)`).
+fn holds_unnamed_bundle(pid: u32, tmp: &Path) -> bool {
+    let tmp = tmp.canonicalize().unwrap_or_else(|_| tmp.to_path_buf());
+    std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten().any(|fd| {
+        let Ok(target) = std::fs::read_link(fd.path()) else { return false };
+        let target = target.to_string_lossy().into_owned();
+        target.starts_with(&*tmp.to_string_lossy())
+            && target.ends_with("(deleted)")
+            && std::fs::metadata(fd.path()).is_ok_and(|m| m.len() > 1 << 20)
+    })
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -352,8 +368,9 @@ fn sigint_inherited_as_ignored_is_still_caught() {
     }
     shell.arg("-c").arg(&script).current_dir(dir.path()).env("TMPDIR", &tmp);
     let mut sh = shell.spawn().unwrap();
-    wait_for_partial_bundle(&tmp, &mut sh);
-    let pid: u32 = std::fs::read_to_string(dir.path().join("ferry.pid")).unwrap().trim().parse().unwrap();
+    let ferry_pid = || std::fs::read_to_string(dir.path().join("ferry.pid")).ok()?.trim().parse().ok();
+    wait_for_partial_bundle(&tmp, &mut sh, ferry_pid);
+    let pid: u32 = ferry_pid().unwrap();
     signal(pid, "INT");
     let status = sh.wait().unwrap();
     let log = std::fs::read_to_string(dir.path().join("ferry.log")).unwrap_or_default();

@@ -46,6 +46,13 @@ fn pty() -> (OwnedFd, OwnedFd) {
 /// screen seen while it ran, the last screen, and the exit code.
 fn release_on_a_terminal(stack: &Stack, dir: &Path, extra: &[&str]) -> (Vec<String>, String, i32) {
     let app = app(dir);
+    let (screens, last, code, _) = release_app_on_a_terminal(stack, dir, &app, extra);
+    (screens, last, code)
+}
+
+/// [`release_on_a_terminal`] of `app`, also returning every byte ferry wrote
+/// to the terminal.
+fn release_app_on_a_terminal(stack: &Stack, dir: &Path, app: &Path, extra: &[&str]) -> (Vec<String>, String, i32, Vec<u8>) {
     let config = stack.write_config(dir, "production");
     let (controller, terminal) = pty();
     let mut cmd = stack.ferry_command(FERRY);
@@ -64,8 +71,9 @@ fn release_on_a_terminal(stack: &Stack, dir: &Path, extra: &[&str]) -> (Vec<Stri
 
     let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
     let screens = Arc::new(Mutex::new(Vec::<String>::new()));
+    let raw = Arc::new(Mutex::new(Vec::<u8>::new()));
     let reader = {
-        let (parser, screens) = (parser.clone(), screens.clone());
+        let (parser, screens, raw) = (parser.clone(), screens.clone(), raw.clone());
         let mut file = std::fs::File::from(controller);
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
@@ -74,6 +82,7 @@ fn release_on_a_terminal(stack: &Stack, dir: &Path, extra: &[&str]) -> (Vec<Stri
                 if n == 0 {
                     break;
                 }
+                raw.lock().unwrap().extend_from_slice(&buf[..n]);
                 let mut p = parser.lock().unwrap();
                 p.process(&buf[..n]);
                 let screen = rows(p.screen());
@@ -95,7 +104,8 @@ fn release_on_a_terminal(stack: &Stack, dir: &Path, extra: &[&str]) -> (Vec<Stri
     reader.join().unwrap();
     let last = rows(parser.lock().unwrap().screen());
     let screens = screens.lock().unwrap().clone();
-    (screens, last, status.code().unwrap_or(-1))
+    let raw = raw.lock().unwrap().clone();
+    (screens, last, status.code().unwrap_or(-1), raw)
 }
 
 /// The screen row by row (`contents()` would join a row that fills the
@@ -186,4 +196,55 @@ fn plain_output_of_the_same_release_has_no_terminal_codes() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!out.stderr.contains('\u{1b}') && !out.stderr.contains('\r'), "{}", out.stderr);
     assert!(out.stderr.contains("AfterInstall Succeeded"), "plain keeps its per-event lines:\n{}", out.stderr);
+}
+
+/// Issue 18 item 15: the TTY renderer passed hook output to the terminal
+/// as it was, so a hook could retitle the window, clear the screen or switch
+/// to the alternate screen. Forced with `--progress tty` on a real pty, a
+/// failing hook's escape sequences never reach the terminal; its text does.
+#[test]
+fn a_hooks_escape_sequences_never_reach_the_terminal() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = r"printf '\033]0;pwned-title\007\033[2J\033[?1049hboom from the hook\n'; exit 1";
+    let app = common::app_tree(dir.path(), hostile);
+    let (_, last, code, raw) = release_app_on_a_terminal(&stack, dir.path(), &app, &["--progress", "tty"]);
+    assert_eq!(code, 3, "{last}");
+    let raw_text = String::from_utf8_lossy(&raw);
+    assert!(raw_text.contains("boom from the hook"), "the hook's text is shown:\n{raw_text:?}");
+    for sequence in ["\u{1b}]0;", "pwned-title", "\u{1b}[2J", "\u{1b}[?1049h"] {
+        assert!(!raw_text.contains(sequence), "{sequence:?} reached the terminal:\n{raw_text:?}");
+    }
+}
+
+/// Issue 18 item 15: TTY output panicked on a closed pipe (`ferry history
+/// | head` on a terminal). With `--progress tty` forced and stdout a pipe
+/// whose reader is gone, `history` ends without a panic.
+#[test]
+fn tty_output_into_a_closed_stdout_does_not_panic() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let config = stack.write_config(dir.path(), "production");
+    for _ in 0..2 {
+        let out = run(stack
+            .ferry_command(FERRY)
+            .args(["release", app.to_str().unwrap(), "--env", "production", "--config"])
+            .arg(&config));
+        assert_eq!(out.code, 0, "{}", out.all());
+        std::fs::write(app.join("index.html"), format!("{:?}\n", Instant::now())).unwrap();
+    }
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = stack
+        .ferry_command(FERRY)
+        .args(["--progress", "tty", "history", "--env", "production", "--config"])
+        .arg(&config)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "panicked:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

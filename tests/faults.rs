@@ -468,3 +468,388 @@ fn a_throttled_create_deployment_is_retried_and_deploys_once() {
     assert_eq!(common::deployment_ids(&stack).len(), 1);
     assert!(!out.stderr.to_lowercase().contains("throttl"), "throttling is not the user's problem:\n{}", out.stderr);
 }
+
+// Issue 18: hung endpoints, leftover uploads, identical releases, a limit
+// that is not the group's. Each of these hung, piled up or lied before.
+
+/// A ferry run that may hang: its output, its exit code (-1 if it had to be
+/// killed) and how long it took. Killed after `limit`.
+struct Bounded {
+    run: Run,
+    took: Duration,
+    killed: bool,
+}
+
+fn run_within(cmd: &mut Command, limit: Duration) -> Bounded {
+    let started = Instant::now();
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (stdout, stderr) = (drain(child.stdout.take().unwrap()), drain(child.stderr.take().unwrap()));
+    let (status, killed) = wait_within(&mut child, limit);
+    Bounded {
+        run: Run { code: status.code().unwrap_or(-1), stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() },
+        took: started.elapsed(),
+        killed,
+    }
+}
+
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for our own child, killing it after `limit` (never a recycled PID:
+/// it is not reaped before `kill`).
+fn wait_within(child: &mut std::process::Child, limit: Duration) -> (std::process::ExitStatus, bool) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, false);
+        }
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            return (child.wait().unwrap(), true);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn open_uploads(stack: &Stack) -> usize {
+    stack.block_on(async {
+        let out = stack.s3_as_prod().list_multipart_uploads().bucket(stack.bucket()).send().await.unwrap();
+        out.uploads().len()
+    })
+}
+
+/// Issue 18 item 2, upload: an S3 that accepts the upload and then says
+/// nothing held ferry 13 minutes and then deployed. Now the silence is
+/// reported while it lasts, `--timeout` ends the release on time, and
+/// nothing is deployed, not even once S3 answers again.
+#[test]
+fn s3_silent_mid_upload_is_reported_and_the_deadline_ends_the_release_with_nothing_deployed() {
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.moto_endpoint(), SEED);
+    proxy.set_rules(vec![Rule::new(Match::Ops(vec!["PutObject", "UploadPart"]), Chance::Always, Fault::Stall)]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = run_within(
+        release(&stack, dir.path(), &app).args(["--timeout", "12s"]).env("AWS_ENDPOINT_URL_S3", proxy.endpoint()),
+        Duration::from_secs(60),
+    );
+    let log = out.run.all();
+    assert!(!out.killed, "ferry hung past its --timeout:\n{log}");
+    assert_eq!(out.run.code, 5, "{log}");
+    assert!(out.took < Duration::from_secs(25), "--timeout 12s took {:?}", out.took);
+    assert!(out.run.stderr.contains("no answer from S3 for 6 s while uploading the bundle to S3; still waiting"), "{log}");
+    assert!(out.run.stderr.contains("--timeout (12s) ran out while uploading the bundle to S3"), "{log}");
+    assert!(out.run.stderr.contains("nothing was deployed"), "{log}");
+    assert!(proxy.stats().fault("stall") >= 1, "{:?}", proxy.stats());
+
+    // S3 comes back: the held PUT goes through, but ferry is gone.
+    proxy.set_rules(vec![]);
+    proxy.release_stalls();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(deployments(&stack).is_empty(), "no deployment after the deadline");
+}
+
+/// Issue 18 item 2, queueing: with `--timeout 20s` the deployment used to
+/// be created ~75 s after the stall began. Here CodeDeploy is silent before
+/// CreateDeployment (the newer-build check's ListDeployments): the release
+/// ends at its deadline and no CreateDeployment is ever sent, even when
+/// CodeDeploy answers again.
+#[test]
+fn codedeploy_silent_before_create_means_no_deployment_once_the_deadline_passed() {
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.codedeploy_endpoint(), SEED);
+    proxy.set_rules(vec![Rule::new(Match::Ops(vec!["ListDeployments"]), Chance::Always, Fault::Stall)]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = run_within(
+        release(&stack, dir.path(), &app)
+            .args(["--timeout", "12s"])
+            .env("BUILD_NUMBER", "7")
+            .env("JOB_NAME", "web")
+            .env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint()),
+        Duration::from_secs(60),
+    );
+    let log = out.run.all();
+    assert!(!out.killed, "ferry hung past its --timeout:\n{log}");
+    assert_eq!(out.run.code, 5, "{log}");
+    assert!(out.took < Duration::from_secs(25), "--timeout 12s took {:?}", out.took);
+    assert!(out.run.stderr.contains("no answer from CodeDeploy for 6 s while creating the deployment"), "{log}");
+    assert!(out.run.stderr.contains("ran out while creating the deployment"), "{log}");
+
+    proxy.set_rules(vec![]);
+    proxy.release_stalls();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(proxy.stats().op("CreateDeployment"), 0, "{:?}", proxy.stats());
+    assert!(deployments(&stack).is_empty(), "no deployment after the deadline");
+}
+
+/// Issue 18 item 2, watch: CodeDeploy silent for 40 s under `--timeout 15s`
+/// gave no "lost contact" line, and "timed out" only when it came back.
+/// Here every answer stops mid-body: the silence is reported and the watch
+/// ends at the deadline with exit 5.
+#[test]
+fn codedeploy_stopping_mid_answer_while_watching_is_reported_and_timed_out_on_time() {
+    let stack = Stack::start_with(StackOptions { step_delay: Duration::from_secs(3), ..Default::default() });
+    let proxy = FaultProxy::start(stack.codedeploy_endpoint(), SEED);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let mut cmd = release(&stack, dir.path(), &app);
+    cmd.args(["--wait", "--timeout", "15s"]).env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint());
+    let started = Instant::now();
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (stdout, stderr) = (drain(child.stdout.take().unwrap()), drain(child.stderr.take().unwrap()));
+    wait_for("the watch", Duration::from_secs(15), || proxy.stats().op("GetDeployment") > 0);
+    proxy.set_rules(vec![Rule::new(Match::Any, Chance::Always, Fault::StallMidBody)]);
+
+    let (status, killed) = wait_within(&mut child, Duration::from_secs(60));
+    let took = started.elapsed();
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    proxy.set_rules(vec![]);
+    proxy.release_stalls();
+    assert!(!killed, "ferry hung past its --timeout:\n{stderr}");
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(took < Duration::from_secs(25), "--timeout 15s took {took:?}");
+    assert!(stderr.contains("no answer from CodeDeploy for 7 s while following the deployment"), "{stderr}");
+    assert!(stderr.contains("TIMED OUT") && stderr.contains("CodeDeploy had not answered for"), "{stderr}");
+    assert!(proxy.stats().fault("stall-mid-body") >= 1, "{:?}", proxy.stats());
+    assert_eq!(stdout.trim(), deployments(&stack)[0], "the deployment it followed is named");
+}
+
+/// Issue 18 item 2, assume: STS accepts and never answers. The SDK's
+/// credential loading gives up after its own 5 s (the identity cache's load
+/// timeout, inside every other bound), so the release ends at once as a
+/// credential failure, well inside `--timeout`, with nothing uploaded.
+#[test]
+fn sts_silent_is_a_prompt_credential_failure_before_any_upload() {
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.moto_endpoint(), SEED);
+    proxy.set_stalled(true);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = run_within(
+        release(&stack, dir.path(), &app)
+            .args(["--timeout", "60s", "--output", "json"])
+            .env("AWS_ENDPOINT_URL_STS", proxy.endpoint()),
+        Duration::from_secs(90),
+    );
+    proxy.set_stalled(false);
+    let log = out.run.all();
+    assert!(!out.killed, "ferry hung:\n{log}");
+    assert_eq!(out.run.code, 2, "{log}");
+    assert!(out.took < Duration::from_secs(30), "{:?}", out.took);
+    let err = error_event(&out.run);
+    assert_eq!(err["class"], "assume", "{err}");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("could not reach STS") && message.contains("timed out"), "{message}");
+    assert!(proxy.stats().fault("stall") >= 1, "{:?}", proxy.stats());
+    assert!(object_keys(&stack).is_empty(), "nothing uploaded");
+    assert!(deployments(&stack).is_empty(), "nothing deployed");
+}
+
+/// Issue 18 item 14: `ferry status` against a CodeDeploy that accepts and
+/// never answers hung forever. Every request has the SDK's timeouts now
+/// (`FERRY_READ_TIMEOUT` shortens them for the test): it ends, and says it
+/// could not reach CodeDeploy.
+#[test]
+fn status_of_a_silent_codedeploy_ends_with_could_not_reach_instead_of_hanging() {
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.codedeploy_endpoint(), SEED);
+    proxy.set_stalled(true);
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let mut cmd = stack.ferry_command(FERRY);
+    cmd.args(["status", "d-A1B2C3D4E", "--env", "production", "--config"])
+        .arg(&config)
+        .env("FERRY_READ_TIMEOUT", "2")
+        .env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint());
+
+    let out = run_within(&mut cmd, Duration::from_secs(60));
+    proxy.set_stalled(false);
+    assert!(!out.killed, "ferry status hung:\n{}", out.run.all());
+    assert_eq!(out.run.code, 2, "{}", out.run.all());
+    assert!(out.run.stderr.contains("could not reach CodeDeploy to read deployment d-A1B2C3D4E"), "{}", out.run.stderr);
+    assert!(out.took < Duration::from_secs(40), "{:?}", out.took);
+}
+
+/// Issue 18 item 14: a CodeDeploy endpoint that refuses connections was
+/// reported as missing `codedeploy:ListDeployments` permissions.
+#[test]
+fn a_codedeploy_that_refuses_connections_is_could_not_reach_not_a_permission_problem() {
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.codedeploy_endpoint(), SEED);
+    proxy.set_down(true);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = run_within(
+        release(&stack, dir.path(), &app)
+            .args(["--output", "json"])
+            .env("BUILD_NUMBER", "7")
+            .env("JOB_NAME", "web")
+            .env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint()),
+        Duration::from_secs(60),
+    );
+    let err = error_event(&out.run);
+    let message = err["message"].as_str().unwrap();
+    assert_eq!(out.run.code, 2, "{}", out.run.all());
+    assert!(message.contains("could not reach CodeDeploy"), "{message}");
+    assert!(!message.contains("ListDeployments"), "not a permission problem: {message}");
+    assert!(proxy.stats().fault("refused") >= 1);
+}
+
+/// Issue 18 item 7: after a killed multipart upload, each rerun listed the
+/// old upload and its parts, then started a new one without resuming or
+/// aborting the old (1 → 4 open uploads). Here moto answers ListParts in a
+/// shape the SDK cannot read (as a proxy or an S3-compatible store might):
+/// an upload that cannot be read is aborted, so there is never more than
+/// the one in progress, and none once a release completes.
+#[test]
+fn a_killed_multipart_upload_is_never_left_to_pile_up_by_the_reruns() {
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.moto_endpoint(), SEED);
+    let dir = tempfile::tempdir().unwrap();
+    let (zip, _sha) = big_zip(dir.path(), 40 << 20);
+
+    for attempt in 1..=2 {
+        // Two parts land, the rest hang; then the agent dies (SIGKILL).
+        proxy.set_rules(vec![
+            Rule::new(Match::Ops(vec!["UploadPart"]), Chance::FirstN(2), Fault::Delay(Duration::ZERO)),
+            Rule::new(Match::Ops(vec!["UploadPart"]), Chance::Always, Fault::Stall),
+        ]);
+        let before = proxy.stats().op("UploadPart");
+        let mut child = release(&stack, dir.path(), &zip)
+            .env("AWS_ENDPOINT_URL_S3", proxy.endpoint())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("parts in flight", Duration::from_secs(60), || proxy.stats().op("UploadPart") >= before + 4);
+        std::thread::sleep(Duration::from_millis(500));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let open = open_uploads(&stack);
+        assert_eq!(open, 1, "after killed attempt {attempt}: {open} open uploads");
+    }
+
+    proxy.set_rules(vec![]);
+    let out = run(release(&stack, dir.path(), &zip).env("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(open_uploads(&stack), 0, "the release completed its own upload and left none behind");
+    assert_eq!(deployments(&stack).len(), 1);
+}
+
+/// Issue 18 item 11: two identical releases at once. The second used to
+/// "adopt" the first's deployment, claiming its own earlier attempt had
+/// created it. Now it queues behind it like any other and makes its own.
+#[test]
+fn two_identical_releases_at_once_each_get_their_own_deployment() {
+    let stack = Stack::start_with(StackOptions { step_delay: Duration::from_millis(700), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let first = run(release(&stack, dir.path(), &app).arg("--no-wait"));
+    assert_eq!(first.code, 0, "{}", first.all());
+    let second = run(release(&stack, dir.path(), &app).args(["--queue-timeout", "2m", "--timeout", "3m"]));
+
+    assert_eq!(second.code, 0, "{}", second.all());
+    let ids = deployments(&stack);
+    assert_eq!(ids.len(), 2, "each release made its own deployment: {ids:?}\n{}", second.all());
+    assert_ne!(first.stdout.trim(), second.stdout.trim(), "{}", second.all());
+    assert!(second.stderr.contains(&format!("deployment group busy with {}", first.stdout.trim())), "{}", second.stderr);
+    assert!(!second.stderr.contains("earlier attempt"), "nothing adopted: {}", second.stderr);
+}
+
+/// Issue 18 item 15: CreateDeployment answering DeploymentLimitExceeded
+/// while no deployment runs in the group (an account-wide limit) retried
+/// every 250 ms forever, ignoring `--queue-timeout`.
+#[test]
+fn a_limit_beyond_the_group_gives_up_at_the_queue_timeout() {
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.codedeploy_endpoint(), SEED);
+    let limit = Fault::JsonError { status: 400, code: "DeploymentLimitExceededException" };
+    proxy.set_rules(vec![Rule::new(Match::Ops(vec!["CreateDeployment"]), Chance::Always, limit)]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let out = run_within(
+        release(&stack, dir.path(), &app)
+            .args(["--queue-timeout", "3s", "--output", "json"])
+            .env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint()),
+        Duration::from_secs(60),
+    );
+    assert!(!out.killed, "ferry retried past --queue-timeout:\n{}", out.run.all());
+    assert_eq!(out.run.code, 5, "{}", out.run.all());
+    let message = error_event(&out.run)["message"].as_str().unwrap().to_string();
+    assert!(message.contains("although no deployment of web-prod is running"), "{message}");
+    let tries = proxy.stats().op("CreateDeployment");
+    assert!((2..=20).contains(&tries), "backed off rather than hammering: {tries} CreateDeployment calls");
+    assert!(deployments(&stack).is_empty());
+}
+
+/// Issue 18 item 16: `--queue-timeout 2s` said "waiting up to 1s".
+#[test]
+fn the_queue_wait_is_announced_as_given() {
+    let stack = Stack::start_with(StackOptions { step_delay: Duration::from_secs(2), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let first = run(release(&stack, dir.path(), &app).arg("--no-wait"));
+    assert_eq!(first.code, 0, "{}", first.all());
+
+    let second = run(release(&stack, dir.path(), &app).args(["--queue-timeout", "2s"]));
+    assert_eq!(second.code, 5, "{}", second.all());
+    assert!(second.stderr.contains("waiting up to 2s for it to end"), "{}", second.stderr);
+}
+
+/// Issue 18 item 16: a bundle built for a release has no name in $TMPDIR
+/// (O_TMPFILE), so even SIGKILL in the middle of the upload leaves no file
+/// there (an empty directory of ferry's own at most).
+#[test]
+fn a_release_killed_mid_upload_leaves_no_bundle_in_tmpdir() {
+    let stack = Stack::start();
+    let proxy = FaultProxy::start(stack.moto_endpoint(), SEED);
+    proxy.set_rules(vec![Rule::new(Match::Ops(vec!["PutObject", "UploadPart"]), Chance::Always, Fault::Stall)]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut child = release(&stack, dir.path(), &app)
+        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint())
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the upload", Duration::from_secs(60), || proxy.stats().fault("stall") >= 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    proxy.release_stalls();
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.extend(files(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+        out
+    }
+    assert_eq!(files(&tmp), Vec::<PathBuf>::new(), "SIGKILL left the bundle behind");
+}

@@ -179,3 +179,55 @@ fn credential_process_prints_version_1_json_with_an_expiration() {
     }
     assert_text_has_no_secrets(&stack, &out.stderr);
 }
+
+/// Issue 18 item 8: with `--output json`, a `{"event":"session_planned"…}`
+/// line came first on stdout: `json.load` failed and `$GITHUB_ENV` got a
+/// junk line. Credential commands keep stdout for the credentials alone;
+/// their events go to stderr.
+#[test]
+fn credential_commands_keep_stdout_for_the_credentials_alone_even_with_json_output() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+
+    let env_json = run(ferry(&stack, dir.path(), &["env", "--format", "json"]).args(["--output", "json"]));
+    assert_eq!(env_json.code, 0, "{}", env_json.all());
+    let vars: serde_json::Value = serde_json::from_str(&env_json.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{}", env_json.stdout));
+    assert!(vars["AWS_ACCESS_KEY_ID"].as_str().is_some_and(|k| !k.is_empty()));
+    assert!(env_json.stderr.contains("\"event\":\"session_planned\""), "the events went to stderr:\n{}", env_json.stderr);
+
+    let github = run(ferry(&stack, dir.path(), &["env", "--format", "github"]).args(["--output", "json"]));
+    assert_eq!(github.code, 0, "{}", github.all());
+    for line in github.stdout.lines() {
+        let (name, _) = line.split_once('=').unwrap_or_else(|| panic!("not NAME=value: {line}"));
+        assert!(name.starts_with("AWS_") && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "junk line: {line}");
+    }
+
+    let sh = run(ferry(&stack, dir.path(), &["env", "--format", "sh"]).args(["--output", "json"]));
+    assert!(sh.stdout.lines().all(|l| l.starts_with("export AWS_")), "{}", sh.stdout);
+
+    let cp = run(ferry(&stack, dir.path(), &["credential-process"]).args(["--output", "json"]));
+    assert_eq!(cp.code, 0, "{}", cp.all());
+    let doc: serde_json::Value = serde_json::from_str(&cp.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", cp.stdout));
+    assert_eq!(doc["Version"], 1);
+    for out in [&env_json, &github, &sh, &cp] {
+        assert_text_has_no_secrets(&stack, &out.stderr);
+    }
+}
+
+/// Issue 18 item 8: `credential-process` on a terminal printed the secret;
+/// it now refuses as `ferry env` does, before assuming anything.
+#[test]
+fn credential_process_refuses_a_terminal_like_env_does() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let line = format!("{FERRY} credential-process --env production --config {}", config.display());
+    let before = moto_sessions(&stack).len();
+    let out = run(stack.ferry_command("script").args(["-qec", &line, "/dev/null"]));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("stdout is a terminal") && out.stdout.contains("credential_process"), "{}", out.all());
+    assert!(!out.stdout.contains("SecretAccessKey"), "{}", out.all());
+    assert_eq!(moto_sessions(&stack).len(), before, "a refusal must not assume the role");
+    assert_no_secrets(&stack, &out);
+}

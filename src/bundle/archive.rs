@@ -9,7 +9,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::tree::{EntryKind, Tree};
+use super::tree::{Entry, EntryKind, Seen, Tree};
 use super::{BundleError, BundleType, io_err};
 
 /// 1980-01-01T00:00:00Z: the earliest time a zip can hold, used in tar too so
@@ -55,11 +55,15 @@ fn write_tar<W: Write>(tree: &Tree, out: W) -> Result<W, BundleError> {
         let werr = io_err("write the bundle for", &entry.path);
         match &entry.kind {
             EntryKind::File { .. } => {
-                let src = File::open(&entry.path).map_err(io_err("read", &entry.path))?;
-                let len = src.metadata().map_err(io_err("read", &entry.path))?.len();
+                let mut src = Exact::open(entry)?;
                 header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(len);
-                tar.append_data(&mut header, &entry.name, src).map_err(werr)?;
+                header.set_size(src.len);
+                let appended = tar.append_data(&mut header, &entry.name, &mut src);
+                // A short read is the file's doing; any other failure (a
+                // full disk) is reported as itself.
+                src.check_short(entry)?;
+                appended.map_err(werr)?;
+                src.finish(entry)?;
             }
             EntryKind::Symlink { target } => {
                 header.set_entry_type(tar::EntryType::Symlink);
@@ -91,10 +95,12 @@ fn write_zip(tree: &Tree, file: File) -> Result<(u64, String), BundleError> {
                 zip.add_symlink(entry.name.as_str(), target.as_str(), opts).map_err(|e| zerr(&entry.path, e))?;
             }
             EntryKind::File { .. } => {
-                let mut src = File::open(&entry.path).map_err(io_err("read", &entry.path))?;
-                let len = src.metadata().map_err(io_err("read", &entry.path))?.len();
-                zip.start_file(entry.name.as_str(), opts.large_file(len >= 0xFFFF_FFFF)).map_err(|e| zerr(&entry.path, e))?;
-                io::copy(&mut src, &mut zip).map_err(io_err("read", &entry.path))?;
+                let mut src = Exact::open(entry)?;
+                zip.start_file(entry.name.as_str(), opts.large_file(src.len >= 0xFFFF_FFFF)).map_err(|e| zerr(&entry.path, e))?;
+                let copied = io::copy(&mut src, &mut zip);
+                src.check_short(entry)?;
+                copied.map_err(io_err("read", &entry.path))?;
+                src.finish(entry)?;
             }
         }
     }
@@ -104,6 +110,63 @@ fn write_zip(tree: &Tree, file: File) -> Result<(u64, String), BundleError> {
     file.sync_data().ok();
     file.rewind().map_err(io_err("write the bundle for", &tree.root))?;
     hash_open(file, &tree.root)
+}
+
+/// A file read for the archive: exactly the size it had when the directory
+/// was walked, and refused ([`BundleError::Changed`]) if it is not the file
+/// that was walked any more: another size or modification time when opened
+/// or when done, or fewer bytes than its size (truncated while read).
+struct Exact {
+    file: File,
+    len: u64,
+    left: u64,
+    short: bool,
+}
+
+impl Exact {
+    fn open(entry: &Entry) -> Result<Exact, BundleError> {
+        let file = File::open(&entry.path).map_err(io_err("read", &entry.path))?;
+        let now = Seen::of(&file.metadata().map_err(io_err("read", &entry.path))?);
+        let seen = entry.seen.unwrap_or(now);
+        if now != seen {
+            return Err(BundleError::Changed { path: entry.path.clone() });
+        }
+        Ok(Exact { file, len: seen.len, left: seen.len, short: false })
+    }
+
+    /// Whether the file ended before its size: it was truncated while read.
+    fn check_short(&self, entry: &Entry) -> Result<(), BundleError> {
+        if self.short {
+            return Err(BundleError::Changed { path: entry.path.clone() });
+        }
+        Ok(())
+    }
+
+    /// After the copy: every byte came, and the file is still as walked.
+    fn finish(&self, entry: &Entry) -> Result<(), BundleError> {
+        let now = Seen::of(&self.file.metadata().map_err(io_err("read", &entry.path))?);
+        if self.short || self.left > 0 || entry.seen.is_some_and(|seen| seen != now) {
+            return Err(BundleError::Changed { path: entry.path.clone() });
+        }
+        Ok(())
+    }
+}
+
+impl io::Read for Exact {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = io::Read::read(&mut self.file, &mut buf[..want])?;
+        if n == 0 {
+            // Fewer bytes than the size it had: truncated while ferry read it.
+            self.short = true;
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ended early"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 fn hash_open(mut file: File, root: &Path) -> Result<(u64, String), BundleError> {

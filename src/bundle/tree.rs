@@ -18,6 +18,25 @@ pub struct Entry {
     pub path: PathBuf,
     /// File or link.
     pub kind: EntryKind,
+    /// A file's size and modification time when the directory was read:
+    /// the archive writer refuses a file that no longer matches them.
+    pub seen: Option<Seen>,
+}
+
+/// What a file looked like when the directory was walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time, where the file system keeps one.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl Seen {
+    /// From a file's metadata.
+    pub fn of(meta: &std::fs::Metadata) -> Seen {
+        Seen { len: meta.len(), modified: meta.modified().ok() }
+    }
 }
 
 /// What an [`Entry`] is.
@@ -74,32 +93,151 @@ impl Tree {
                 let path = e.path().unwrap_or(dir).to_path_buf();
                 BundleError::Io { action: "read", path, source: e.into() }
             })?;
-            if entry.depth() == 0 || entry.file_type().is_dir() {
+            if entry.depth() == 0 {
+                continue;
+            }
+            // The CodeDeploy agent's unzip and Ruby mangle or refuse names
+            // that are not UTF-8; a lossy name here would ship another file.
+            if entry.file_name().to_str().is_none() {
+                return Err(BundleError::NonUtf8Name { path: entry.path().to_path_buf() });
+            }
+            if entry.file_type().is_dir() {
                 continue;
             }
             let name = rel_name(dir, entry.path());
             let path = entry.path().to_path_buf();
-            let kind = if entry.file_type().is_symlink() {
+            let (kind, seen) = if entry.file_type().is_symlink() {
                 let target = std::fs::read_link(&path).map_err(io_err("read", &path))?;
                 if !link_stays_inside(&name, &target) {
                     return Err(BundleError::EscapingLink { link: path, target });
                 }
-                EntryKind::Symlink { target: target.to_string_lossy().replace('\\', "/") }
+                let Some(target) = target.to_str() else {
+                    return Err(BundleError::NonUtf8Name { path });
+                };
+                (EntryKind::Symlink { target: target.replace('\\', "/") }, None)
             } else if entry.file_type().is_file() {
                 let meta = std::fs::metadata(&path).map_err(io_err("read", &path))?;
-                EntryKind::File { executable: is_executable(&meta) }
+                (EntryKind::File { executable: is_executable(&meta) }, Some(Seen::of(&meta)))
             } else {
                 // Never opened: reading a FIFO with no writer blocks forever.
                 return Err(BundleError::SpecialFile { path });
             };
-            entries.push(Entry { name, path, kind });
+            entries.push(Entry { name, path, kind, seen });
         }
         // walkdir sorts per directory by OS string; sort the full names so the
         // order depends on nothing but the names.
         entries.sort_by(|a, b| a.name.cmp(&b.name));
+        // Each link alone stays inside; chains and cycles are judged together.
+        let links = entries.iter().map(|e| match &e.kind {
+            EntryKind::Symlink { target } => (e.name.as_str(), Some(target.as_str())),
+            EntryKind::File { .. } => (e.name.as_str(), None),
+        });
+        if let Err(bad) = check_links(links) {
+            let at = |name: &str| dir.join(name);
+            return Err(match bad {
+                LinkProblem::Escapes { link, target } => BundleError::EscapingLink { link: at(&link), target: target.into() },
+                LinkProblem::Cycle { link } => BundleError::LinkCycle { link: at(&link) },
+                // walkdir does not descend into links: nothing is under one.
+                LinkProblem::Through { entry, .. } => BundleError::SpecialFile { path: at(&entry) },
+            });
+        }
         let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
         Ok(Tree { root: dir.to_path_buf(), entries, by_name })
     }
+}
+
+/// Links longer than this chain of hops count as a cycle (Linux's own limit).
+const MAX_HOPS: usize = 40;
+
+/// Why a bundle's links are unsafe to unpack, judged on the bundle's own
+/// entries (what an instance unpacks), not on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkProblem {
+    /// Following `link` (through any chain of links) leaves the bundle.
+    Escapes {
+        /// The link.
+        link: String,
+        /// Its target as written.
+        target: String,
+    },
+    /// `link` leads back to itself, directly or round a chain.
+    Cycle {
+        /// The link.
+        link: String,
+    },
+    /// `entry` lies under the link `link`: unpacking it writes wherever the
+    /// link points.
+    Through {
+        /// The entry.
+        entry: String,
+        /// The link it goes through.
+        link: String,
+    },
+}
+
+/// Checks every link of a bundle: `(name, Some(target))` for a link,
+/// `(name, None)` for anything else. Links are resolved hop by hop against
+/// the other entries, so a chain of links that each stay inside but
+/// together leave the bundle is caught, and so is a cycle.
+pub fn check_links<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> Result<(), LinkProblem> {
+    let entries: Vec<(&str, Option<&str>)> = entries.collect();
+    let links: BTreeMap<&str, &str> = entries.iter().filter_map(|(n, t)| t.map(|t| (*n, t))).collect();
+    for (name, _) in &entries {
+        let mut prefix = String::new();
+        let parts: Vec<&str> = name.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            if links.contains_key(prefix.as_str()) {
+                return Err(LinkProblem::Through { entry: name.to_string(), link: prefix });
+            }
+        }
+    }
+    for (link, target) in &links {
+        resolve(link, target, &links)?;
+    }
+    Ok(())
+}
+
+/// Follows `link` → `target` through the bundle's other links.
+fn resolve(link: &str, target: &str, links: &BTreeMap<&str, &str>) -> Result<(), LinkProblem> {
+    let escapes = || LinkProblem::Escapes { link: link.to_string(), target: target.to_string() };
+    if target.starts_with('/') {
+        return Err(escapes());
+    }
+    // The path resolved so far, and the components still to walk.
+    let mut at: Vec<String> = link.split('/').map(String::from).collect();
+    at.pop();
+    let mut todo: Vec<String> = target.split('/').rev().map(String::from).collect();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        match part.as_str() {
+            "" | "." => {}
+            ".." => {
+                if at.pop().is_none() {
+                    return Err(escapes());
+                }
+            }
+            _ => {
+                at.push(part);
+                let here = at.join("/");
+                if let Some(next) = links.get(here.as_str()) {
+                    hops += 1;
+                    if hops > MAX_HOPS {
+                        return Err(LinkProblem::Cycle { link: link.to_string() });
+                    }
+                    if next.starts_with('/') {
+                        return Err(escapes());
+                    }
+                    at.pop();
+                    todo.extend(next.split('/').rev().map(String::from));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Contents for Tree {

@@ -13,6 +13,14 @@ pub async fn run(args: &BundleArgs, reporter: &dyn Reporter) -> Result<ExitCode,
     if !args.dir.is_dir() {
         return Err(bundle::BundleError::Missing { path: args.dir.clone() }.into());
     }
+    if args.out.as_os_str() == "-" {
+        // stdout is the bundle: the events went to stderr (see
+        // `Command::stdout_is_product`), and the SHA-256 with them.
+        let mut out = std::io::stdout().lock();
+        let (size, sha256) = bundle::write_stream(&args.dir, kind, &mut out)?;
+        reporter.report(&Event::BundleReady { path: "-".into(), bundle_type: kind, size, sha256, built: true });
+        return Ok(ExitCode::Success);
+    }
     let (size, sha256) = bundle::write_to(&args.dir, kind, &args.out)?;
     reporter.report(&Event::BundleReady {
         path: args.out.display().to_string(),

@@ -17,7 +17,8 @@ pub async fn run(args: &EnvArgs, config_path: Option<PathBuf>, reporter: &dyn Re
     let env = config::resolve(&args.target.selection(config_path))?;
     // Before assuming anything: a refusal must not cost a session.
     if std::io::stdout().is_terminal() && !args.force {
-        return Err(HandoffError::Terminal.into());
+        let capture = "Capture them instead (eval \"$(ferry env …)\", or redirect to a file)";
+        return Err(HandoffError::Terminal { command: "env", capture }.into());
     }
     let opts = super::assume_options(&env, reporter);
     let creds = assume::credentials(&env, &opts).await?;

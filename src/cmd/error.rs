@@ -28,9 +28,6 @@ pub enum Error {
     /// Following the deployment failed (not the deployment itself).
     #[error(transparent)]
     Watch(#[from] crate::watch::WatchError),
-    /// Writing ferry's own output failed (e.g. stdout closed).
-    #[error("cannot write output: {0}")]
-    Output(#[source] std::io::Error),
     /// Credentials could not be handed to another program.
     #[error(transparent)]
     Handoff(#[from] crate::handoff::HandoffError),
@@ -46,6 +43,9 @@ pub enum Error {
     /// The receipt file could not be written.
     #[error(transparent)]
     Receipt(#[from] crate::receipt::ReceiptError),
+    /// `--timeout` ran out before the command got as far as a deployment.
+    #[error(transparent)]
+    Deadline(#[from] crate::deadline::Passed),
 }
 
 impl Error {
@@ -57,12 +57,12 @@ impl Error {
             Error::Upload(e) => e.exit_code(),
             Error::Deploy(e) => e.exit_code(),
             Error::Watch(_) => ExitCode::Aws,
-            Error::Output(_) => ExitCode::Usage,
             Error::Handoff(e) => e.exit_code(),
             Error::Rollback(e) => e.exit_code(),
             Error::Queue(e) => e.exit_code(),
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
+            Error::Deadline(_) => ExitCode::TimedOut,
         }
     }
 
@@ -75,12 +75,12 @@ impl Error {
             Error::Upload(_) => "upload",
             Error::Deploy(_) => "deploy",
             Error::Watch(_) => "watch",
-            Error::Output(_) => "output",
             Error::Handoff(_) => "handoff",
             Error::Rollback(_) => "rollback",
             Error::Queue(_) => "deploy",
             Error::Receipt(_) => "receipt",
             Error::Promote(_) => "upload",
+            Error::Deadline(_) => "timeout",
         }
     }
 }

@@ -36,7 +36,10 @@ use crate::event::{Event, Reporter};
 /// Runs a parsed command line and returns the process exit code. Errors are
 /// reported through the reporter, never printed here.
 pub fn run(cli: Cli) -> ExitCode {
-    let mut reporter = report::choose(cli.output, cli.progress);
+    if let Some(timeout) = cli.command.timeout() {
+        crate::deadline::start(timeout);
+    }
+    let mut reporter = report::choose(cli.output, cli.progress, cli.command.stdout_is_product());
     if let Some(path) = &cli.junit {
         reporter = Box::new(report::junit::Tee(reporter, Box::new(report::junit::JunitReporter::new(path))));
     }
@@ -92,7 +95,8 @@ pub fn run(cli: Cli) -> ExitCode {
 /// environment, and reports who ferry now is.
 pub(crate) async fn assume_role(env: &Environment, reporter: &dyn Reporter) -> Result<(SdkConfig, Session), Error> {
     let opts = assume_options(env, reporter);
-    let (sdk, session) = assume::assume(env, &opts).await?;
+    let dog = crate::deadline::Watchdog::new("STS", "assuming the role", reporter);
+    let (sdk, session) = dog.run(assume::assume(env, &opts)).await??;
     reporter.report(&Event::Assumed {
         role_arn: session.role_arn.clone(),
         session_name: session.session_name.clone(),

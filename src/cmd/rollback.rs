@@ -16,9 +16,14 @@ use crate::{config, deployments, queue, rollback, upload};
 /// Plans the rollback, reports it, creates the deployment and, unless
 /// `--no-wait`, follows it. SIGINT/SIGTERM are caught from the first line.
 pub async fn run(args: &RollbackArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let receipt_path = receipt::path(args.ending.receipt.as_deref());
+    // Before any AWS call: nothing may be deployed that cannot be recorded.
+    if let Some(path) = &receipt_path {
+        receipt::check_path(path)?;
+    }
     let mut guard = Guard::install(reporter);
     let receipt = Receipt { build: receipt::build_from_env(), ..Default::default() };
-    let mut keeper = Keeper::new(receipt, Clock::start(), receipt::path(args.ending.receipt.as_deref()));
+    let mut keeper = Keeper::new(receipt, Clock::start(), receipt_path);
     let result = roll_back(args, config_path, reporter, &mut guard, &mut keeper).await;
     keeper.finish(result, true, reporter)
 }

@@ -21,7 +21,11 @@ pub async fn run(args: &UploadArgs, config_path: Option<PathBuf>, reporter: &dyn
     let env = config::resolve(&args.target.selection(config_path))?;
     let bundle = super::prepare_bundle(&args.path, args.shipping.bundle_type, reporter)?;
     let (sdk, session) = if args.no_assume {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(env.region.clone())).load().await;
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(env.region.clone()))
+            .timeout_config(crate::deadline::sdk())
+            .load()
+            .await;
         (sdk, None)
     } else {
         let (sdk, session) = super::assume_role(&env, reporter).await?;

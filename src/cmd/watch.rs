@@ -14,10 +14,15 @@ use crate::receipt::{self, Clock, Keeper};
 
 /// Follows the deployment and returns the exit code of its outcome.
 pub async fn run(args: &WatchArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let receipt_path = receipt::path(args.ending.receipt.as_deref());
+    // Before any AWS call: nothing may be deployed that cannot be recorded.
+    if let Some(path) = &receipt_path {
+        receipt::check_path(path)?;
+    }
     let mut guard = Guard::install(reporter);
     let receipt =
         Receipt { build: receipt::build_from_env(), deployment_id: Some(args.deployment_id.clone()), ..Default::default() };
-    let mut keeper = Keeper::new(receipt, Clock::start(), receipt::path(args.ending.receipt.as_deref()));
+    let mut keeper = Keeper::new(receipt, Clock::start(), receipt_path);
     let result = watch(args, config_path, reporter, &mut guard, &mut keeper).await;
     keeper.finish(result, false, reporter)
 }

@@ -18,6 +18,11 @@ impl JsonReporter {
         JsonReporter::new(Box::new(std::io::stdout()))
     }
 
+    /// Events to stderr, for commands whose stdout is their product.
+    pub fn stderr() -> JsonReporter {
+        JsonReporter::new(Box::new(std::io::stderr()))
+    }
+
     /// Events to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> JsonReporter {
         JsonReporter { out: Mutex::new(out) }

@@ -97,7 +97,10 @@ impl JunitReporter {
     fn write(&self, state: &mut State) -> Option<String> {
         let xml = Self::render(state);
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let written = tempfile::NamedTempFile::new_in(dir)
+        // The rename would replace a FIFO, device node or symlink there.
+        let written = crate::outfile::check(&self.path)
+            .map_err(std::io::Error::other)
+            .and_then(|()| tempfile::NamedTempFile::new_in(dir))
             .and_then(|tmp| {
                 std::fs::write(tmp.path(), xml)?;
                 tmp.persist(&self.path).map_err(|e| e.error)?;

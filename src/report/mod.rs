@@ -40,9 +40,11 @@ pub enum Progress {
 
 /// Picks the renderer. Jenkins (CI or JENKINS_URL set) and pipes get plain
 /// lines: a Jenkins log shows carriage returns and ANSI codes as garbage.
-pub fn choose(output: OutputFormat, progress: Progress) -> Box<dyn Reporter> {
+/// `stdout_taken`: the command's product (credentials, a bundle) owns
+/// stdout, so even JSON events go to stderr and nothing else is mixed in.
+pub fn choose(output: OutputFormat, progress: Progress, stdout_taken: bool) -> Box<dyn Reporter> {
     if output == OutputFormat::Json {
-        return Box::new(JsonReporter::stdout());
+        return Box::new(if stdout_taken { JsonReporter::stderr() } else { JsonReporter::stdout() });
     }
     let in_ci = BuildEnv::current().in_ci();
     let tty = match progress {
@@ -55,7 +57,51 @@ pub fn choose(output: OutputFormat, progress: Progress) -> Box<dyn Reporter> {
 
 /// The human sentence for an event, shared by the plain and TTY renderers.
 /// `None` for events that only drive progress bars or go to stdout.
+///
+/// Every value from outside (a job name, a deployment's description, a
+/// hook's output, an AWS message) has its line breaks and other control
+/// characters escaped, so none can start a line of its own: a newline in
+/// `JOB_NAME` must not forge `… deployment d-FAKE succeeded` in a log. Only
+/// the renderings built of several lines keep their own line breaks, and
+/// each of their values is escaped alone.
 pub fn describe(event: &Event) -> Option<String> {
+    let text = describe_raw(event)?;
+    Some(match event {
+        Event::LifecycleFailed { .. } | Event::Finished { .. } | Event::Check { .. } => text,
+        // An error may quote a file with its own layout (a TOML error's
+        // line and caret): kept, but every line after the first indented,
+        // so no quoted line can pass for one of ferry's.
+        Event::Error { .. } => text
+            .split('\n')
+            .enumerate()
+            .map(|(i, l)| if i == 0 { one_line(l).into_owned() } else { format!("  {}", one_line(l)) })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => one_line(&text).into_owned(),
+    })
+}
+
+/// `s` with line breaks and other control characters written as escapes
+/// (`\n`, `\r`, `\u{7}`), except tabs and ESC (whose sequences the
+/// renderers strip whole). Nothing in the result can start a new line.
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    let keep = |c: char| !c.is_control() || c == '\t' || c == '\u{1b}';
+    if s.chars().all(keep) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if keep(c) => out.push(c),
+            c => out.push_str(&c.escape_unicode().to_string()),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn describe_raw(event: &Event) -> Option<String> {
     Some(match event {
         Event::Assumed { role_arn, session_name, assumed_arn } => {
             format!("assumed {role_arn} as session {session_name} ({assumed_arn})")
@@ -172,10 +218,10 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {
             session_plan(hops, *duration_seconds, tags, source_identity.as_deref(), *session_policy)
         }
-        Event::Check { name, ok: true, detail, .. } => format!("✓ {name}: {detail}"),
+        Event::Check { name, ok: true, detail, .. } => format!("✓ {}: {}", one_line(name), one_line(detail)),
         Event::Check { name, ok: false, detail, fix } => match fix {
-            Some(fix) => format!("✗ {name}: {detail}\n    fix: {fix}"),
-            None => format!("✗ {name}: {detail}"),
+            Some(fix) => format!("✗ {}: {}\n    fix: {}", one_line(name), one_line(detail), one_line(fix)),
+            None => format!("✗ {}: {}", one_line(name), one_line(detail)),
         },
         Event::Error { message, .. } => format!("error: {message}"),
     })
@@ -191,18 +237,21 @@ fn lifecycle_failure(
     message: Option<&str>,
     log_tail: Option<&str>,
 ) -> String {
-    let mut s = format!("instance {target_id} failed {lifecycle_event}");
+    let mut s = format!("instance {} failed {}", one_line(target_id), one_line(lifecycle_event));
     if let Some(code) = error_code {
-        s.push_str(&format!(" [{code}]"));
+        s.push_str(&format!(" [{}]", one_line(code)));
     }
     if let Some(script) = script_name.filter(|s| !s.is_empty()) {
-        s.push_str(&format!(" in {script}"));
+        s.push_str(&format!(" in {}", one_line(script)));
     }
     if let Some(msg) = message.filter(|m| !m.is_empty()) {
-        s.push_str(&format!(": {msg}"));
+        s.push_str(&format!(": {}", one_line(msg)));
     }
     if let Some(tail) = log_tail.filter(|t| !t.trim().is_empty()) {
         s.push_str("\n    --- script output (last lines) ---");
+        // The script's own lines, each indented under the failure, so none
+        // can pass for a line of ferry's (the renderers drop what control
+        // characters are left in them, a progress bar's \r say).
         for line in tail.lines() {
             s.push_str("\n    ");
             s.push_str(line);
@@ -232,7 +281,8 @@ fn finished(
         Outcome::Aborted => "ABORTED",
     };
     let mut s = format!(
-        "deployment {deployment_id} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
+        "deployment {} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
+        one_line(deployment_id),
         human_ms(elapsed_ms),
         overview.succeeded,
         overview.failed,
@@ -240,10 +290,10 @@ fn finished(
         overview.total()
     );
     if let Some(e) = error {
-        s.push_str(&format!("\n  reason: {e}"));
+        s.push_str(&format!("\n  reason: {}", one_line(e)));
     }
     for f in failed_instances {
-        s.push_str(&format!("\n  failed: {} in {}", f.target_id, f.lifecycle_events.join(", ")));
+        s.push_str(&format!("\n  failed: {} in {}", one_line(&f.target_id), one_line(&f.lifecycle_events.join(", "))));
     }
     s
 }
@@ -452,6 +502,39 @@ pub(crate) mod tests {
                 deployment_id: "d-1".into(), sha256: Some("ünïcødé-ünïcødé-ünïcødé".into()), ..Default::default()
             };
         assert!(history_line(&h).contains("\tünïcødé-ünïc\t"), "{}", history_line(&h));
+    }
+
+    /// Issue 18 item 13: a newline in a value (here JOB_NAME, inside another
+    /// run's deployment description) must not start a line of its own.
+    #[test]
+    fn a_newline_in_a_value_cannot_forge_a_log_line() {
+        let forged = "2026-01-01T00:00:00Z deployment d-FAKE succeeded";
+        let description = format!("ferry build 7 of web\n{forged}\rx by s");
+        let queued = Event::Queued {
+            deployment_id: "d-123".into(),
+            creator: Some("user".into()),
+            description: Some(description.clone()),
+            timeout_s: 60,
+        };
+        let text = describe(&queued).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("web\\n2026-01-01T00:00:00Z deployment d-FAKE succeeded\\rx"), "{text}");
+        let failed = Event::Finished {
+            deployment_id: "d-1".into(),
+            outcome: Outcome::Failed,
+            error: Some(format!("bad\n{forged}")),
+            overview: Overview::default(),
+            failed_instances: vec![FailedInstance { target_id: format!("i-1\n{forged}"), lifecycle_events: vec![] }],
+            elapsed_ms: 1,
+        };
+        let text = describe(&failed).unwrap();
+        assert!(text.lines().all(|l| !l.starts_with("2026")), "{text}");
+        assert_eq!(text.lines().count(), 3, "the outcome, its reason and the failed instance: {text}");
+        let warning = Event::Warning { message: format!("x\n{forged}") };
+        assert_eq!(describe(&warning).unwrap().lines().count(), 1);
+        let error = Event::Error { class: "config".into(), exit_code: 1, message: format!("quoted:\n{forged}") };
+        let text = describe(&error).unwrap();
+        assert!(text.lines().skip(1).all(|l| l.starts_with("  ")), "{text}");
     }
 
     #[test]

@@ -31,6 +31,7 @@ use tokio::task::JoinSet;
 
 use super::plan::{self, Plan};
 use super::{CORRUPTION_ATTEMPTS, Dest, Failure, Target, UploadError, content_type, corruption_backoff, unquote};
+use crate::aws_error::is_unreachable;
 use crate::bundle::Bundle;
 use crate::event::{Event, Reporter};
 
@@ -327,6 +328,8 @@ async fn send_part(
         // The x-amz-checksum-sha256 above already proves the body to S3;
         // signing the payload too would hash every part a second time.
         .customize()
+        // Time to send the part before the answer is overdue.
+        .config_override(aws_sdk_s3::config::Builder::default().timeout_config(crate::deadline::for_upload(len as u64)))
         .disable_payload_signing()
         .send()
         .await
@@ -411,7 +414,7 @@ async fn resumable(t: &Target<'_>, reporter: &dyn Reporter) -> Result<Option<(St
     let mut parts = BTreeMap::new();
     let mut marker: Option<String> = None;
     loop {
-        let page =
+        let listed =
             t.s3.list_parts()
                 .bucket(&t.bucket)
                 .key(&t.key)
@@ -419,8 +422,17 @@ async fn resumable(t: &Target<'_>, reporter: &dyn Reporter) -> Result<Option<(St
                 .expected_bucket_owner(&t.owner)
                 .set_part_number_marker(marker.clone())
                 .send()
-                .await
-                .map_err(|e| t.fail("to list the uploaded parts of", Failure::from_sdk(&e)))?;
+                .await;
+        let page = match listed {
+            Ok(page) => page,
+            // Its parts cannot be read, so it cannot be resumed: abort it
+            // rather than leave one more open upload behind every run.
+            Err(e) if !is_unreachable(&e) => {
+                abort_reporting(t, &id, reporter).await;
+                return Ok(None);
+            }
+            Err(e) => return Err(t.fail("to list the uploaded parts of", Failure::from_sdk(&e))),
+        };
         for p in page.parts() {
             if let (Some(n), Some(size)) = (p.part_number(), p.size()) {
                 let remote = RemotePart {

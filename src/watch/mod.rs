@@ -16,6 +16,7 @@ use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 
 use crate::aws_error::{describe_sdk_error, is_unreachable};
+use crate::deadline::{self, Watchdog};
 use crate::event::{Event, Outcome, Overview, Reporter};
 
 use poll::Poll;
@@ -52,6 +53,31 @@ pub enum WatchError {
         /// CodeDeploy's code and message.
         detail: String,
     },
+    /// CodeDeploy could not be reached (refused, reset, or no answer in time).
+    #[error(
+        "could not reach CodeDeploy to read deployment {deployment_id}: {detail}. Check the network or proxy, and \
+         AWS_ENDPOINT_URL_CODEDEPLOY if you set it."
+    )]
+    Unreachable {
+        /// The deployment.
+        deployment_id: String,
+        /// The connection error.
+        detail: String,
+    },
+}
+
+impl WatchError {
+    fn of<E>(deployment_id: &str, e: &aws_sdk_codedeploy::error::SdkError<E>) -> WatchError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (deployment_id, detail) = (deployment_id.to_string(), describe_sdk_error(e));
+        if is_unreachable(e) {
+            WatchError::Unreachable { deployment_id, detail }
+        } else {
+            WatchError::Refused { deployment_id, detail }
+        }
+    }
 }
 
 /// Whether an error is worth waiting out: throttling, 5xx, or no connection.
@@ -95,8 +121,10 @@ fn error_of(info: &DeploymentInfo) -> Option<String> {
     })
 }
 
-/// Follows `deployment_id` until it ends or the timeout elapses, and returns
-/// how it ended.
+/// Follows `deployment_id` until it ends or the timeout elapses (the
+/// command's `--timeout` too, whichever comes first), and returns how it
+/// ended. A call CodeDeploy does not answer is reported while it is silent
+/// and abandoned at the deadline.
 pub async fn watch(
     cd: &aws_sdk_codedeploy::Client,
     deployment_id: &str,
@@ -104,15 +132,21 @@ pub async fn watch(
     reporter: &dyn Reporter,
 ) -> Result<Outcome, WatchError> {
     let started = Instant::now();
-    let deadline = started + opts.timeout;
+    let deadline = deadline::earlier(deadline::after(opts.timeout));
+    let budget = deadline::command().map_or(opts.timeout, |d| d.budget().min(opts.timeout));
+    let dog = Watchdog::new("CodeDeploy", "following the deployment", reporter);
     let mut targets = Targets::new(deployment_id);
     let mut poll = Poll::new();
     let mut last: Option<(String, Overview)> = None;
     let mut lost_contact = false;
 
     loop {
-        match cd.get_deployment().deployment_id(deployment_id).send().await {
+        let Ok(answer) = dog.run_until(Some(deadline), cd.get_deployment().deployment_id(deployment_id).send()).await else {
+            break;
+        };
+        match answer {
             Ok(out) => {
+                dog.touch();
                 if lost_contact {
                     reporter.report(&Event::Warning { message: "contact with CodeDeploy restored".into() });
                     lost_contact = false;
@@ -128,7 +162,12 @@ pub async fn watch(
                 let overview = to_overview(info);
                 let outcome = outcome_of(status, opts.wait_ready);
                 // Instance lines first, so the log reads in the order things happened.
-                let mut changed = match targets.refresh(cd, &overview, outcome.is_some(), reporter).await {
+                let Ok(refreshed) =
+                    dog.run_until(Some(deadline), targets.refresh(cd, &overview, outcome.is_some(), reporter)).await
+                else {
+                    break;
+                };
+                let mut changed = match refreshed {
                     Ok(t) => t,
                     Err(e) => {
                         if e.transient {
@@ -169,44 +208,40 @@ pub async fn watch(
                 }
                 poll.throttled();
             }
-            Err(e) => {
-                return Err(WatchError::Refused { deployment_id: deployment_id.to_string(), detail: describe_sdk_error(&e) });
-            }
+            Err(e) => return Err(WatchError::of(deployment_id, &e)),
         }
 
-        let now = Instant::now();
-        if now >= deadline {
-            let (status, overview) = last.unwrap_or_else(|| ("Unknown".into(), Overview::default()));
-            reporter.report(&Event::Finished {
-                deployment_id: deployment_id.to_string(),
-                outcome: Outcome::TimedOut,
-                error: Some(format!(
-                    "after {}s it was still {status} with {} of {} instances done{}; it may still be running \
-                     (ferry watch {deployment_id} follows it again)",
-                    opts.timeout.as_secs(),
-                    overview.succeeded + overview.failed + overview.skipped,
-                    overview.total(),
-                    targets.still_running()
-                )),
-                overview,
-                failed_instances: targets.failed_instances(),
-                elapsed_ms: started.elapsed().as_millis() as u64,
-            });
-            return Ok(Outcome::TimedOut);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
         }
-        tokio::time::sleep(poll.interval().min(deadline - now)).await;
+        tokio::time::sleep(poll.interval().min(left)).await;
     }
+    let (status, overview) = last.unwrap_or_else(|| ("Unknown".into(), Overview::default()));
+    let silent =
+        if dog.stalled() { format!(" (CodeDeploy had not answered for {} s)", dog.silence().as_secs()) } else { String::new() };
+    reporter.report(&Event::Finished {
+        deployment_id: deployment_id.to_string(),
+        outcome: Outcome::TimedOut,
+        error: Some(format!(
+            "after {}s it was still {status} with {} of {} instances done{}{silent}; it may still be running \
+             (ferry watch {deployment_id} follows it again)",
+            budget.as_secs(),
+            overview.succeeded + overview.failed + overview.skipped,
+            overview.total(),
+            targets.still_running()
+        )),
+        overview,
+        failed_instances: targets.failed_instances(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok(Outcome::TimedOut)
 }
 
 /// Reads a deployment once and reports its state and its instances' current
 /// lifecycle events (`ferry status`).
 pub async fn status(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, reporter: &dyn Reporter) -> Result<String, WatchError> {
-    let out = cd
-        .get_deployment()
-        .deployment_id(deployment_id)
-        .send()
-        .await
-        .map_err(|e| WatchError::Refused { deployment_id: deployment_id.to_string(), detail: describe_sdk_error(&e) })?;
+    let out = cd.get_deployment().deployment_id(deployment_id).send().await.map_err(|e| WatchError::of(deployment_id, &e))?;
     let info = out.deployment_info().ok_or_else(|| WatchError::Refused {
         deployment_id: deployment_id.into(),
         detail: "CodeDeploy returned no deployment information".into(),

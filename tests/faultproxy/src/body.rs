@@ -1,5 +1,6 @@
 //! Response bodies the proxy sends: whole, or cut off partway.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -16,6 +17,23 @@ pub enum ProxyBody {
     /// Sends its bytes, then fails, which makes hyper abort the connection
     /// short of the declared content length.
     Cut(CutBody),
+    /// Sends its first part, then nothing until released.
+    Stalled(StalledBody),
+}
+
+/// A body that yields `head`, goes silent until `released` ends, then
+/// yields `rest`.
+pub struct StalledBody {
+    head: Option<Bytes>,
+    rest: Option<Bytes>,
+    released: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl StalledBody {
+    /// A body that stalls after `head` until `released`.
+    pub fn new(head: Bytes, rest: Bytes, released: Pin<Box<dyn Future<Output = ()> + Send>>) -> StalledBody {
+        StalledBody { head: Some(head), rest: Some(rest), released }
+    }
 }
 
 /// A body that yields `head` and then an error.
@@ -41,20 +59,29 @@ impl Body for ProxyBody {
                 Some(head) if !head.is_empty() => Ok(Frame::data(head)),
                 _ => Err("faultproxy: connection cut mid-response-body".into()),
             })),
+            ProxyBody::Stalled(s) => {
+                if let Some(head) = s.head.take().filter(|h| !h.is_empty()) {
+                    return Poll::Ready(Some(Ok(Frame::data(head))));
+                }
+                if s.released.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                Poll::Ready(s.rest.take().filter(|r| !r.is_empty()).map(|r| Ok(Frame::data(r))))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             ProxyBody::Full(full) => full.is_end_stream(),
-            ProxyBody::Cut(_) => false,
+            ProxyBody::Cut(_) | ProxyBody::Stalled(_) => false,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             ProxyBody::Full(full) => full.size_hint(),
-            ProxyBody::Cut(_) => SizeHint::default(),
+            ProxyBody::Cut(_) | ProxyBody::Stalled(_) => SizeHint::default(),
         }
     }
 }

@@ -6,8 +6,10 @@
 //! through it unchanged (same `Host` header, so signatures still verify),
 //! except when a [`Rule`] fires: then the request is answered with an S3 or
 //! STS error, a CodeDeploy `ThrottlingException`, a connection cut mid-body,
-//! a delay, or forwarded with one byte of its body flipped. [`FaultProxy::set_down`]
-//! makes the endpoint refuse everything for a while.
+//! a delay, a stall (accepted, then silent), or forwarded with one byte of its
+//! body flipped. [`FaultProxy::set_down`] makes the endpoint refuse
+//! everything for a while; [`FaultProxy::set_stalled`] makes it accept
+//! everything and answer nothing, as a hung load balancer does.
 //!
 //! moto stores whatever checksum header it is sent, where S3 computes it
 //! from the bytes it received; [`FaultProxy::report_stored_checksums`] makes
@@ -122,6 +124,23 @@ pub enum Fault {
     /// Forward without this request header (e.g. a middlebox that drops
     /// `x-amz-checksum-sha256`).
     DropHeader(&'static str),
+    /// A JSON-protocol error with this code (`__type` and
+    /// `x-amzn-errortype`), as CodeDeploy sends, e.g. 400
+    /// `DeploymentLimitExceededException`. The request is not forwarded.
+    JsonError {
+        /// HTTP status.
+        status: u16,
+        /// The error code.
+        code: &'static str,
+    },
+    /// Accept the request and answer nothing: its body is left unread and
+    /// the connection open and silent until [`FaultProxy::release_stalls`]
+    /// (then it is forwarded as if nothing happened) or the client gives up.
+    Stall,
+    /// Forward the request, send the answer's head and half its body, then
+    /// go silent with the connection open ("stops mid-body"), until
+    /// [`FaultProxy::release_stalls`] or the client gives up.
+    StallMidBody,
     /// Answer this status with an empty body and forward nothing: the client
     /// is told it worked, the server never heard of it (e.g. an abort that
     /// S3 acknowledged while a part was still landing, so the upload is
@@ -140,6 +159,9 @@ impl Fault {
             Fault::Delay(_) => "delay",
             Fault::CorruptBody { .. } => "corrupt",
             Fault::DropHeader(_) => "drop-header",
+            Fault::JsonError { code, .. } => code,
+            Fault::Stall => "stall",
+            Fault::StallMidBody => "stall-mid-body",
             Fault::Swallow(_) => "swallow",
         }
     }
@@ -172,7 +194,8 @@ pub struct Stats {
     /// Requests by operation name.
     pub ops: BTreeMap<String, u64>,
     /// Faults injected, by [`Fault::name`], plus `refused` for connections
-    /// and requests turned away while down.
+    /// and requests turned away while down, and `stall` for requests held
+    /// while stalled.
     pub faults: BTreeMap<&'static str, u64>,
 }
 
@@ -203,6 +226,11 @@ struct Shared {
     rules: Mutex<Vec<RuleState>>,
     rng: Mutex<XorShift>,
     down: AtomicBool,
+    /// While set, every request is held unanswered ([`Fault::Stall`]).
+    stalled: AtomicBool,
+    /// Bumped by [`FaultProxy::release_stalls`]; a held request waits for
+    /// it to pass the value it saw on arrival.
+    releases: tokio::sync::watch::Sender<u64>,
     stats: Mutex<Stats>,
     /// SHA-256 (base64) of the last body forwarded by PutObject, by path.
     stored: Mutex<BTreeMap<String, String>>,
@@ -270,6 +298,8 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             rng: Mutex::new(XorShift::new(seed)),
             down: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
+            releases: tokio::sync::watch::Sender::new(0),
             stats: Mutex::new(Stats::default()),
             stored: Mutex::new(BTreeMap::new()),
             true_checksums: AtomicBool::new(false),
@@ -292,6 +322,22 @@ impl FaultProxy {
     /// requests on open keep-alive connections are dropped unanswered.
     pub fn set_down(&self, down: bool) {
         self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// While stalled, every request (on new and open connections alike) is
+    /// accepted and left unanswered, counted as `stall`. Turning it off
+    /// releases the held requests, which are then forwarded.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.shared.stalled.store(stalled, Ordering::SeqCst);
+        if !stalled {
+            self.release_stalls();
+        }
+    }
+
+    /// Lets every request held by a stall go on: [`Fault::Stall`] requests
+    /// are forwarded, [`Fault::StallMidBody`] answers are finished.
+    pub fn release_stalls(&self) {
+        self.shared.releases.send_modify(|n| *n += 1);
     }
 
     /// When on, HeadObject/GetObject answers carry the SHA-256 of the bytes
@@ -350,6 +396,14 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         shared.count_fault("refused");
         return Err("endpoint is down".into());
     }
+    if shared.stalled.load(Ordering::SeqCst) {
+        {
+            let mut stats = shared.stats.lock().unwrap();
+            stats.requests += 1;
+        }
+        shared.count_fault("stall");
+        hold(&shared).await;
+    }
     let (mut parts, mut incoming) = req.into_parts();
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
 
@@ -361,6 +415,10 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     if !op_needs_body(&op_hint) {
         fault = decide(&shared, &op_hint);
         decided = true;
+    }
+    if decided && matches!(fault, Some(Fault::Stall)) {
+        // Silent with the body unread: the client's send blocks or waits.
+        hold(&shared).await;
     }
     while let Some(frame) = incoming.frame().await {
         if let Ok(data) = frame?.into_data() {
@@ -379,6 +437,8 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         Some(Fault::S3Error { status, code }) => return Ok(xml_error(status, s3_error_body(code))),
         Some(Fault::StsError { status, code, message }) => return Ok(xml_error(status, sts_error_body(code, message))),
         Some(Fault::Throttle) => return Ok(throttle()),
+        Some(Fault::JsonError { status, code }) => return Ok(json_error(status, code)),
+        Some(Fault::Stall) if !decided => hold(&shared).await,
         Some(Fault::Swallow(status)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT);
             let answer = Response::builder().status(status).header("x-amz-request-id", "FAULTPROXY");
@@ -419,6 +479,12 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     }
     let bytes = resp_body.collect().await?.to_bytes();
 
+    if matches!(fault, Some(Fault::StallMidBody)) {
+        let half = bytes.slice(..bytes.len() / 2);
+        let rest = bytes.slice(bytes.len() / 2..);
+        let released = held(&shared);
+        return Ok(Response::from_parts(resp_parts, ProxyBody::Stalled(body::StalledBody::new(half, rest, released))));
+    }
     if matches!(fault, Some(Fault::Reset | Fault::LoseResponse)) {
         // No request body to cut (or asked to): cut the response after half of it.
         let half = bytes.slice(..bytes.len() / 2);
@@ -426,6 +492,20 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         return Ok(Response::from_parts(resp_parts, ProxyBody::Cut(CutBody::new(half))));
     }
     Ok(Response::from_parts(resp_parts, ProxyBody::Full(Full::new(bytes))))
+}
+
+/// Waits until the next [`FaultProxy::release_stalls`].
+async fn hold(shared: &Shared) {
+    held(shared).await;
+}
+
+/// A future that ends at the next [`FaultProxy::release_stalls`] after now.
+fn held(shared: &Shared) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    let mut rx = shared.releases.subscribe();
+    let seen = *rx.borrow_and_update();
+    Box::pin(async move {
+        let _ = rx.wait_for(|n| *n > seen).await;
+    })
 }
 
 fn correct_checksum(shared: &Shared, path: &str, headers: &mut HeaderMap) {
@@ -487,6 +567,17 @@ fn xml_error(status: u16, body: String) -> Response<ProxyBody> {
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header("content-type", "application/xml")
         .header("x-amz-request-id", "FAULTPROXY")
+        .body(ProxyBody::Full(Full::new(Bytes::from(body))))
+        .expect("static response")
+}
+
+fn json_error(status: u16, code: &str) -> Response<ProxyBody> {
+    let body = format!(r#"{{"__type":"{code}","message":"Injected by faultproxy."}}"#);
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amzn-errortype", code)
+        .header("x-amzn-requestid", "FAULTPROXY")
         .body(ProxyBody::Full(Full::new(Bytes::from(body))))
         .expect("static response")
 }
