@@ -8,7 +8,9 @@
 pub mod archive;
 pub mod ignore;
 pub mod inspect;
+pub mod parallel;
 pub mod tree;
+pub mod zipstream;
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -205,9 +207,9 @@ pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, Str
         .tempfile_in(parent)
         .map_err(io_err("create a temporary file beside", output))?;
     let (file, temp_path) = tmp.into_parts();
-    let (size, sha256) = archive::write(&tree, kind, file)?;
+    let written = archive::write(&tree, kind, file)?;
     temp_path.persist(output).map_err(|e| io_err("write", output)(e.error))?;
-    Ok((size, sha256))
+    Ok((written.size, written.sha256))
 }
 
 /// Checks the appspec of a directory or archive without building anything:
@@ -269,7 +271,7 @@ fn build_temp(dir: &Path, kind: BundleType) -> Result<Bundle, BundleError> {
         .tempfile()
         .map_err(io_err("create a temporary file for", dir))?;
     let (file, temp_path) = tmp.into_parts();
-    let (size, sha256) = archive::write(&tree, kind, file)?;
+    let archive::Written { size, sha256, .. } = archive::write(&tree, kind, file)?;
     let path = temp_path.to_path_buf();
     Ok(Bundle { path, kind, size, sha256, built: true, _temp: Some(temp_path) })
 }
