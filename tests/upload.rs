@@ -1,5 +1,6 @@
 //! Bundling and uploading, end to end: reproducible bundles (the same bytes
-//! on any number of threads, extracted by `unzip` and `tar`), `ferry check`, multipart with composite SHA-256, skip, resume,
+//! on any number of threads, extracted by `unzip` and `tar`), the bundle
+//! cache, `ferry check`, multipart with composite SHA-256, skip, resume,
 //! abort, and bucket ownership. S3 traffic goes through a recording proxy in front of moto
 //! (tests/common/proxy.rs) because moto neither checks ExpectedBucketOwner
 //! nor reports what went over the wire.
@@ -353,7 +354,7 @@ fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
 }
 
 #[test]
-fn second_release_of_the_same_bundle_uploads_zero_bytes() {
+fn second_release_of_the_same_directory_rebuilds_nothing_and_uploads_zero_bytes() {
     let stack = Stack::start();
     let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
     let dir = tempfile::tempdir().unwrap();
@@ -370,6 +371,9 @@ fn second_release_of_the_same_bundle_uploads_zero_bytes() {
     let seen = proxy.seen();
     assert!(seen.iter().all(|s| s.method == "HEAD" && s.body_len == 0), "only a HEAD, no upload: {seen:#?}");
     assert!(second.stderr.contains("already holds this bundle"), "{}", second.stderr);
+    // Nothing was rebuilt: the unchanged directory's bundle came from the cache.
+    assert!(!first.stderr.contains("reused the cached"), "{}", first.stderr);
+    assert!(second.stderr.contains(&format!("reused the cached zip bundle of {}", app.display())), "{}", second.stderr);
     assert_every_call_names_the_owner(&proxy);
     assert_no_secrets(&stack, &first);
     assert_no_secrets(&stack, &second);

@@ -20,6 +20,7 @@ pub async fn run(args: &BundleArgs, reporter: &dyn Reporter) -> Result<ExitCode,
         size,
         sha256: sha256.clone(),
         built: true,
+        cached: false,
     });
     reporter.report(&Event::BundleWritten { path: args.out.display().to_string(), sha256 });
     Ok(ExitCode::Success)

@@ -107,7 +107,11 @@ pub(crate) fn prepare_bundle(path: &Path, kind: BundleType, reporter: &dyn Repor
         size: bundle.size,
         sha256: bundle.sha256.clone(),
         built: bundle.built,
+        cached: bundle.cached,
     });
+    if let Some(why) = &bundle.cache_off {
+        reporter.report(&Event::Warning { message: format!("not caching the bundle of {}: {why}", path.display()) });
+    }
     Ok(bundle)
 }
 
