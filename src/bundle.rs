@@ -6,9 +6,12 @@
 //! it byte-for-byte reproducibly, [`inspect`] reads a ready archive.
 
 pub mod archive;
+pub mod cache;
 pub mod ignore;
 pub mod inspect;
+pub mod parallel;
 pub mod tree;
+pub mod zipstream;
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -33,6 +36,11 @@ pub struct Bundle {
     pub sha256: String,
     /// Whether ferry built the archive (from a directory).
     pub built: bool,
+    /// Whether it is the cached bundle of the unchanged directory, reused
+    /// without reading or compressing anything ([`cache`]).
+    pub cached: bool,
+    /// Why no cache was used for a directory, when that is worth saying.
+    pub cache_off: Option<String>,
     // Keeps a built archive alive until the upload is done.
     _temp: Option<Temp>,
 }
@@ -272,17 +280,31 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error
     move |source| BundleError::Io { action, path, source }
 }
 
-/// Turns `input` into a checked bundle: builds a directory as `kind`, or
-/// checks a ready archive (which keeps its own type).
+/// Turns `input` into a checked bundle: builds a directory as `kind` (or
+/// reuses its cached bundle, see [`cache`]), or checks a ready archive
+/// (which keeps its own type).
 pub fn prepare_as(input: &Path, kind: BundleType) -> Result<Bundle, BundleError> {
     prepare_in(input, kind, None)
 }
 
 /// Like [`prepare_as`], with a built archive's temporary file inside
-/// `temp_dir` (default: `$TMPDIR`): a release interrupted while bundling
-/// removes that directory, and with it the half-written file, without
-/// waiting for the bundling thread.
+/// `temp_dir` (default: `$TMPDIR`) when it is not built into the bundle
+/// cache: a release interrupted while bundling removes that directory, and
+/// with it the half-written file, without waiting for the bundling thread.
+/// (One interrupted while building into the cache leaves a `.building-PID-`
+/// file there, which the next run removes.)
 pub fn prepare_in(input: &Path, kind: BundleType, temp_dir: Option<&Path>) -> Result<Bundle, BundleError> {
+    prepare_with(input, kind, temp_dir, cache::Cache::for_root)
+}
+
+/// [`prepare_in`] with the cache chosen by `cache_for` (tests point it at a
+/// directory of their own, or turn it off).
+fn prepare_with(
+    input: &Path,
+    kind: BundleType,
+    temp_dir: Option<&Path>,
+    cache_for: impl FnOnce(&Path) -> Result<cache::Cache, Option<String>>,
+) -> Result<Bundle, BundleError> {
     let meta = match std::fs::metadata(input) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -291,13 +313,13 @@ pub fn prepare_in(input: &Path, kind: BundleType, temp_dir: Option<&Path>) -> Re
         Err(e) => return Err(io_err("read", input)(e)),
     };
     if meta.is_dir() {
-        return build_temp(input, kind, temp_dir);
+        return build_cached(input, kind, temp_dir, cache_for);
     }
     let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
     let index = inspect::ArchiveIndex::open(input, kind)?;
     check_appspec(input, &index)?;
     let (size, sha256) = hash_file(input)?;
-    Ok(Bundle { path: input.to_path_buf(), kind, size, sha256, built: false, _temp: None })
+    Ok(Bundle { path: input.to_path_buf(), kind, size, sha256, built: false, cached: false, cache_off: None, _temp: None })
 }
 
 /// Builds `dir` as a `kind` archive at `output` (written to a temporary file
@@ -333,15 +355,16 @@ pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, Str
     // The umask's mode (as `>` would give), not tempfile's private 0600.
     let tmp = crate::outfile::temp_beside(output).map_err(io_err("create a temporary file beside", output))?;
     let (file, temp_path) = tmp.into_parts();
-    let (size, sha256) = archive::write(&tree, kind, file)?;
+    let written = archive::write(&tree, kind, file)?;
     temp_path.persist(output).map_err(|e| io_err("write", output)(e.error))?;
-    Ok((size, sha256))
+    Ok((written.size, written.sha256))
 }
 
 /// Builds `dir` as a `kind` archive and copies it to `out` (stdout for
 /// `ferry bundle --out -`); returns its size and SHA-256.
 pub fn write_stream(dir: &Path, kind: BundleType, out: &mut dyn io::Write) -> Result<(u64, String), BundleError> {
-    let bundle = build_temp(dir, kind, None)?;
+    let tree = load_dir(dir)?;
+    let bundle = build_temp(&tree, kind, None)?;
     let mut f = File::open(&bundle.path).map_err(io_err("read back the bundle for", dir))?;
     io::copy(&mut f, out).and_then(|_| out.flush()).map_err(io_err("write the bundle of", dir))?;
     Ok((bundle.size, bundle.sha256))
@@ -398,11 +421,60 @@ fn load_dir(dir: &Path) -> Result<tree::Tree, BundleError> {
     Ok(tree)
 }
 
-fn build_temp(dir: &Path, kind: BundleType, temp_dir: Option<&Path>) -> Result<Bundle, BundleError> {
+/// Builds `dir`, or reuses its cached bundle when nothing in it changed.
+/// The cache is an optimisation only: when it cannot be used, or fails,
+/// the bundle is built into a temporary file as without it.
+fn build_cached(
+    dir: &Path,
+    kind: BundleType,
+    temp_dir: Option<&Path>,
+    cache_for: impl FnOnce(&Path) -> Result<cache::Cache, Option<String>>,
+) -> Result<Bundle, BundleError> {
     let tree = load_dir(dir)?;
-    let (file, path, temp) = bundle_temp(kind, temp_dir).map_err(io_err("create a temporary file for", dir))?;
-    let (size, sha256) = archive::write(&tree, kind, file)?;
-    Ok(Bundle { path, kind, size, sha256, built: true, _temp: Some(temp) })
+    let cache = match cache_for(&tree.root) {
+        Ok(c) => c,
+        Err(why) => {
+            let mut bundle = build_temp(&tree, kind, temp_dir)?;
+            bundle.cache_off = why;
+            return Ok(bundle);
+        }
+    };
+    let Ok(fp) = cache.fingerprint(&tree, kind) else { return build_temp(&tree, kind, temp_dir) };
+    if let Some(hit) = cache.lookup(&tree, &fp) {
+        return Ok(Bundle {
+            path: hit.path,
+            kind,
+            size: hit.size,
+            sha256: hit.sha256,
+            built: true,
+            cached: true,
+            cache_off: None,
+            _temp: None,
+        });
+    }
+    let Ok(tmp) = cache.temp_file(kind) else { return build_temp(&tree, kind, temp_dir) };
+    let (file, temp_path) = tmp.into_parts();
+    let written = archive::write(&tree, kind, file)?;
+    let (path, temp) = match cache.store(temp_path, kind, &tree, &fp, &written) {
+        Ok(path) => (path, None),
+        Err(temp) => (temp.to_path_buf(), Some(Temp::Named(temp))),
+    };
+    Ok(Bundle {
+        path,
+        kind,
+        size: written.size,
+        sha256: written.sha256,
+        built: true,
+        cached: false,
+        cache_off: None,
+        _temp: temp,
+    })
+}
+
+fn build_temp(tree: &tree::Tree, kind: BundleType, temp_dir: Option<&Path>) -> Result<Bundle, BundleError> {
+    let (file, path, temp) = bundle_temp(kind, temp_dir).map_err(io_err("create a temporary file for", &tree.root))?;
+    let archive::Written { size, sha256, .. } = archive::write(tree, kind, file)?;
+    Ok(Bundle { path, kind, size, sha256, built: true, cached: false, cache_off: None, _temp: Some(temp) })
 }
 
 /// Size and lowercase hex SHA-256 of a file, read once.
@@ -426,8 +498,13 @@ pub fn hash_file(path: &Path) -> Result<(u64, String), BundleError> {
 mod tests {
     use super::*;
 
+    /// Without the cache: unit tests never write to ~/.cache.
     fn prepare(input: &Path) -> Result<Bundle, BundleError> {
-        prepare_as(input, BundleType::Zip)
+        prepare_with(input, BundleType::Zip, None, |_| Err(None))
+    }
+
+    fn prepare_tgz(input: &Path) -> Result<Bundle, BundleError> {
+        prepare_with(input, BundleType::Tgz, None, |_| Err(None))
     }
     use std::io::Write;
 
@@ -578,10 +655,10 @@ mod tests {
     #[test]
     fn same_tree_bundles_to_the_same_tgz_bytes() {
         let dir = app_dir();
-        let a = prepare_as(dir.path(), BundleType::Tgz).unwrap();
+        let a = prepare_tgz(dir.path()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
         std::fs::write(dir.path().join("scripts/start.sh"), "#!/bin/bash\necho hi\n").unwrap();
-        let b = prepare_as(dir.path(), BundleType::Tgz).unwrap();
+        let b = prepare_tgz(dir.path()).unwrap();
         assert_eq!(a.sha256, b.sha256);
         assert_eq!(hash_file(&a.path).unwrap().1, a.sha256, "the streamed hash is the file's hash");
     }
@@ -589,7 +666,7 @@ mod tests {
     #[test]
     fn tgz_keeps_modes_fixes_owner_and_time_and_skips_git() {
         let dir = app_dir();
-        let bundle = prepare_as(dir.path(), BundleType::Tgz).unwrap();
+        let bundle = prepare_tgz(dir.path()).unwrap();
         let gz = flate2::read::GzDecoder::new(File::open(&bundle.path).unwrap());
         let mut tar = tar::Archive::new(gz);
         let mut seen = Vec::new();

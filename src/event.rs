@@ -225,6 +225,9 @@ pub enum Event {
         sha256: String,
         /// Whether ferry built it from a directory.
         built: bool,
+        /// Whether it is the cached bundle of the unchanged directory: nothing
+        /// was read or compressed.
+        cached: bool,
     },
     /// The upload began.
     UploadStarted {

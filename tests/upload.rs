@@ -1,6 +1,7 @@
-//! Bundling and uploading, end to end: reproducible bundles, `ferry check`,
-//! multipart with composite SHA-256, skip, resume, abort, and bucket
-//! ownership. S3 traffic goes through a recording proxy in front of moto
+//! Bundling and uploading, end to end: reproducible bundles (the same bytes
+//! on any number of threads, extracted by `unzip` and `tar`), the bundle
+//! cache, `ferry check`, multipart with composite SHA-256, skip, resume,
+//! abort, and bucket ownership. S3 traffic goes through a recording proxy in front of moto
 //! (tests/common/proxy.rs) because moto neither checks ExpectedBucketOwner
 //! nor reports what went over the wire.
 
@@ -35,6 +36,100 @@ fn bundle(cwd: &Path, app: &Path, out: &Path, extra: &[&str]) -> String {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!wire.tripped(), "bundling calls no AWS service");
     r.stdout.trim().to_string()
+}
+
+/// `ferry bundle` on `threads` worker threads (FERRY_BUNDLE_THREADS).
+fn bundle_on(threads: usize, cwd: &Path, app: &Path, out: &Path, extra: &[&str]) -> String {
+    let wire = Tripwire::new();
+    let mut cmd = wire.command(cwd);
+    cmd.arg("bundle").arg(app).arg("--out").arg(out).args(extra).env("FERRY_BUNDLE_THREADS", threads.to_string());
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 0, "{}", r.all());
+    r.stdout.trim().to_string()
+}
+
+/// Log lines that deflate about 4:1, seeded.
+fn log_text(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 100);
+    let paths = ["/", "/index.html", "/api/v1/releases", "/static/app.js", "/healthz"];
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let line = format!(
+            "10.0.{}.{} - - [27/Nov/2026:10:{:02}:{:02}] \"GET {} HTTP/1.1\" {} {}\n",
+            x % 256,
+            (x >> 8) % 256,
+            (x >> 16) % 60,
+            (x >> 24) % 60,
+            paths[(x >> 32) as usize % paths.len()],
+            [200, 200, 304, 404][(x >> 40) as usize % 4],
+            (x >> 44) % 100_000
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// An app with what the parallel writer treats differently: small files,
+/// multi-chunk text (deflated in chunks) and noise (stored), an empty file,
+/// an executable and a link; `site/SHA256SUMS` lists every file's digest.
+fn varied_tree(dir: &Path, validate: &str) -> PathBuf {
+    let app = app_tree(dir, validate);
+    std::fs::write(app.join("site/noise.bin"), noise((3 << 20) + 12345, 3)).unwrap();
+    std::fs::write(app.join("site/access.log"), log_text((5 << 20) + 777, 5)).unwrap();
+    std::fs::write(app.join("site/empty"), "").unwrap();
+    std::os::unix::fs::symlink("index.html", app.join("site/current")).unwrap();
+    let mut sums = String::new();
+    for f in ["appspec.yml", "scripts/validate.sh", "site/index.html", "site/noise.bin", "site/access.log", "site/empty"] {
+        sums.push_str(&format!("{}  {f}\n", sha256_hex(&app.join(f))));
+    }
+    std::fs::write(app.join("site/SHA256SUMS"), sums).unwrap();
+    app
+}
+
+/// `extracted` holds exactly `app`'s files, bytes, executable bits and link.
+fn assert_same_tree(app: &Path, extracted: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut names = Vec::new();
+    for e in walk(extracted) {
+        let rel = e.strip_prefix(extracted).unwrap().to_path_buf();
+        let (src, meta) = (app.join(&rel), std::fs::symlink_metadata(&e).unwrap());
+        if meta.file_type().is_symlink() {
+            assert_eq!(std::fs::read_link(&e).unwrap(), std::fs::read_link(&src).unwrap(), "{rel:?}");
+        } else {
+            assert!(std::fs::read(&e).unwrap() == std::fs::read(&src).unwrap(), "{rel:?} differs");
+            let exec = |m: &std::fs::Metadata| m.permissions().mode() & 0o111 != 0;
+            assert_eq!(exec(&meta), exec(&std::fs::metadata(&src).unwrap()), "{rel:?}");
+        }
+        names.push(rel.display().to_string());
+    }
+    names.sort();
+    let want = ["appspec.yml", "scripts/validate.sh", "site/SHA256SUMS", "site/access.log", "site/current", "site/empty"];
+    assert_eq!(names[..6], want, "{names:?}");
+    assert_eq!(names[6..], ["site/index.html", "site/noise.bin"], "{names:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A Debian tool the tests need: scripts/test installs it.
+fn tool(name: &str) -> std::process::Command {
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join(name).is_file());
+    assert!(found, "`{name}` is not installed (Debian package {name}; scripts/test installs it)");
+    std::process::Command::new(name)
 }
 
 fn sha256_hex(path: &Path) -> String {
@@ -133,6 +228,47 @@ fn same_directory_bundled_twice_gives_identical_sha256() {
 }
 
 #[test]
+fn bundles_are_the_same_bytes_on_one_thread_or_many_and_unzip_and_tar_extract_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = varied_tree(dir.path(), "exit 0");
+    for kind in ["zip", "tgz"] {
+        let out = |threads: usize| dir.path().join(format!("t{threads}.{kind}"));
+        let sha = bundle_on(1, dir.path(), &app, &out(1), &["--bundle-type", kind]);
+        for threads in [2, 7] {
+            assert_eq!(bundle_on(threads, dir.path(), &app, &out(threads), &["--bundle-type", kind]), sha, "{kind}");
+            assert!(std::fs::read(out(threads)).unwrap() == std::fs::read(out(1)).unwrap(), "{kind} on {threads} threads");
+        }
+        assert_eq!(sha256_hex(&out(1)), sha);
+
+        let x = dir.path().join(format!("x-{kind}"));
+        std::fs::create_dir_all(&x).unwrap();
+        let status = if kind == "zip" {
+            let t = tool("unzip").arg("-t").arg(out(1)).output().unwrap();
+            assert!(t.status.success() && String::from_utf8_lossy(&t.stdout).contains("No errors detected"), "{t:?}");
+            tool("unzip").arg("-q").arg(out(1)).arg("-d").arg(&x).status().unwrap()
+        } else {
+            tool("tar").arg("-xzf").arg(out(1)).arg("-C").arg(&x).status().unwrap()
+        };
+        assert!(status.success(), "{kind}: {status}");
+        assert_same_tree(&app, &x);
+    }
+}
+
+#[test]
+fn a_bundle_of_chunked_stored_and_deflated_entries_deploys_byte_for_byte() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    // The hook runs in the unpacked bundle on the instance.
+    let check = "sha256sum --check --quiet site/SHA256SUMS && test \"$(readlink site/current)\" = index.html";
+    let app = varied_tree(dir.path(), check);
+    let out = release(&stack, &proxy, dir.path(), &app);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("Succeeded"), "{}", out.stderr);
+    assert_no_stack_secrets(&stack, &[&out]);
+}
+
+#[test]
 fn ferry_check_lists_each_problem_with_file_line_and_fix_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let app = app_tree(dir.path(), "exit 0");
@@ -218,7 +354,7 @@ fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
 }
 
 #[test]
-fn second_release_of_the_same_bundle_uploads_zero_bytes() {
+fn second_release_of_the_same_directory_rebuilds_nothing_and_uploads_zero_bytes() {
     let stack = Stack::start();
     let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
     let dir = tempfile::tempdir().unwrap();
@@ -236,6 +372,9 @@ fn second_release_of_the_same_bundle_uploads_zero_bytes() {
     assert!(seen.iter().all(|s| s.method == "HEAD" && s.body_len == 0), "only a HEAD, no upload: {seen:#?}");
     assert!(second.stderr.contains("already holds this bundle"), "{}", second.stderr);
     assert!(!second.stderr.contains("uploaded s3://"), "a skipped upload says only that it was skipped: {}", second.stderr);
+    // Nothing was rebuilt: the unchanged directory's bundle came from the cache.
+    assert!(!first.stderr.contains("reused the cached"), "{}", first.stderr);
+    assert!(second.stderr.contains(&format!("reused the cached zip bundle of {}", app.display())), "{}", second.stderr);
     assert_every_call_names_the_owner(&proxy);
     assert_no_secrets(&stack, &first);
     assert_no_secrets(&stack, &second);

@@ -18,7 +18,7 @@ pub async fn run(args: &BundleArgs, reporter: &dyn Reporter) -> Result<ExitCode,
         // `Command::stdout_is_product`), and the SHA-256 with them.
         let mut out = std::io::stdout().lock();
         let (size, sha256) = bundle::write_stream(&args.dir, kind, &mut out)?;
-        reporter.report(&Event::BundleReady { path: "-".into(), bundle_type: kind, size, sha256, built: true });
+        reporter.report(&Event::BundleReady { path: "-".into(), bundle_type: kind, size, sha256, built: true, cached: false });
         return Ok(ExitCode::Success);
     }
     let (size, sha256) = bundle::write_to(&args.dir, kind, &args.out)?;
@@ -28,6 +28,7 @@ pub async fn run(args: &BundleArgs, reporter: &dyn Reporter) -> Result<ExitCode,
         size,
         sha256: sha256.clone(),
         built: true,
+        cached: false,
     });
     reporter.report(&Event::BundleWritten { path: args.out.display().to_string(), sha256 });
     Ok(ExitCode::Success)

@@ -108,14 +108,24 @@ pub(crate) async fn assume_role(env: &Environment, reporter: &dyn Reporter) -> R
 /// Builds or takes the bundle at `path`, checked, and reports it.
 pub(crate) fn prepare_bundle(path: &Path, kind: BundleType, reporter: &dyn Reporter) -> Result<Bundle, Error> {
     let bundle = crate::bundle::prepare_as(path, kind)?;
+    report_bundle(path, &bundle, reporter);
+    Ok(bundle)
+}
+
+/// The bundle is ready: what it is, and why no cache was used when that is
+/// worth fixing.
+fn report_bundle(path: &Path, bundle: &Bundle, reporter: &dyn Reporter) {
     reporter.report(&Event::BundleReady {
         path: path.display().to_string(),
         bundle_type: bundle.kind,
         size: bundle.size,
         sha256: bundle.sha256.clone(),
         built: bundle.built,
+        cached: bundle.cached,
     });
-    Ok(bundle)
+    if let Some(why) = &bundle.cache_off {
+        reporter.report(&Event::Warning { message: format!("not caching the bundle of {}: {why}", path.display()) });
+    }
 }
 
 /// [`prepare_bundle`] on a blocking thread, so a signal can stop the
@@ -136,13 +146,7 @@ pub(crate) async fn prepare_bundle_in(
                 source: std::io::Error::other(e),
             }
         })??;
-    reporter.report(&Event::BundleReady {
-        path: path.display().to_string(),
-        bundle_type: bundle.kind,
-        size: bundle.size,
-        sha256: bundle.sha256.clone(),
-        built: bundle.built,
-    });
+    report_bundle(path, &bundle, reporter);
     Ok(bundle)
 }
 

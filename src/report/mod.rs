@@ -106,7 +106,13 @@ fn describe_raw(event: &Event) -> Option<String> {
         Event::Assumed { role_arn, session_name, assumed_arn } => {
             format!("assumed {role_arn} as session {session_name} ({assumed_arn})")
         }
-        Event::BundleReady { path, bundle_type, size, sha256, built } => {
+        Event::BundleReady { path, bundle_type, size, sha256, cached: true, .. } => format!(
+            "reused the cached {} bundle of {path}: nothing in it changed ({}, sha256 {})",
+            bundle_type.extension(),
+            human_bytes(*size),
+            short(sha256, 12)
+        ),
+        Event::BundleReady { path, bundle_type, size, sha256, built, .. } => {
             let what = if *built { "built" } else { "using" };
             format!("{what} {} bundle {path} ({}, sha256 {})", bundle_type.extension(), human_bytes(*size), short(sha256, 12))
         }
@@ -414,6 +420,7 @@ pub(crate) mod tests {
                 size: 10,
                 sha256: "ab".repeat(32),
                 built: true,
+                cached: false,
             },
             Event::Assumed {
                 role_arn: "arn:aws:iam::222222222222:role/R".into(),
