@@ -10,14 +10,13 @@ pub mod cache;
 pub mod ignore;
 pub mod inspect;
 pub mod parallel;
+pub mod sums;
 pub mod tree;
 pub mod zipstream;
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use crate::appspec;
 
@@ -34,6 +33,9 @@ pub struct Bundle {
     pub size: u64,
     /// Lowercase hex SHA-256 of the archive bytes.
     pub sha256: String,
+    /// CRC-64/NVME of the archive bytes, computed in the same pass: what S3
+    /// checks a multipart upload against.
+    pub crc64nvme: u64,
     /// Whether ferry built the archive (from a directory).
     pub built: bool,
     /// Whether it is the cached bundle of the unchanged directory, reused
@@ -318,8 +320,18 @@ fn prepare_with(
     let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
     let index = inspect::ArchiveIndex::open(input, kind)?;
     check_appspec(input, &index)?;
-    let (size, sha256) = hash_file(input)?;
-    Ok(Bundle { path: input.to_path_buf(), kind, size, sha256, built: false, cached: false, cache_off: None, _temp: None })
+    let sums::Sums { size, sha256, crc64nvme } = hash_file(input)?;
+    Ok(Bundle {
+        path: input.to_path_buf(),
+        kind,
+        size,
+        sha256,
+        crc64nvme,
+        built: false,
+        cached: false,
+        cache_off: None,
+        _temp: None,
+    })
 }
 
 /// Builds `dir` as a `kind` archive at `output` (written to a temporary file
@@ -446,6 +458,7 @@ fn build_cached(
             kind,
             size: hit.size,
             sha256: hit.sha256,
+            crc64nvme: hit.crc64nvme,
             built: true,
             cached: true,
             cache_off: None,
@@ -454,7 +467,16 @@ fn build_cached(
     }
     let Ok(tmp) = cache.temp_file(kind) else { return build_temp(&tree, kind, temp_dir) };
     let (file, temp_path) = tmp.into_parts();
-    let written = archive::write(&tree, kind, file)?;
+    let written = match archive::write(&tree, kind, file) {
+        Ok(w) => w,
+        // The cache's disk may be full where $TMPDIR is not, and the cache
+        // only ever saves time: build as without it.
+        Err(BundleError::Io { action: "write the bundle for", .. }) => {
+            drop(temp_path);
+            return build_temp(&tree, kind, temp_dir);
+        }
+        Err(e) => return Err(e),
+    };
     let (path, temp) = match cache.store(temp_path, kind, &tree, &fp, &written) {
         Ok(path) => (path, None),
         Err(temp) => (temp.to_path_buf(), Some(Temp::Named(temp))),
@@ -464,6 +486,7 @@ fn build_cached(
         kind,
         size: written.size,
         sha256: written.sha256,
+        crc64nvme: written.crc64nvme,
         built: true,
         cached: false,
         cache_off: None,
@@ -473,25 +496,23 @@ fn build_cached(
 
 fn build_temp(tree: &tree::Tree, kind: BundleType, temp_dir: Option<&Path>) -> Result<Bundle, BundleError> {
     let (file, path, temp) = bundle_temp(kind, temp_dir).map_err(io_err("create a temporary file for", &tree.root))?;
-    let archive::Written { size, sha256, .. } = archive::write(tree, kind, file)?;
-    Ok(Bundle { path, kind, size, sha256, built: true, cached: false, cache_off: None, _temp: Some(temp) })
+    let archive::Written { size, sha256, crc64nvme, .. } = archive::write(tree, kind, file)?;
+    Ok(Bundle { path, kind, size, sha256, crc64nvme, built: true, cached: false, cache_off: None, _temp: Some(temp) })
 }
 
 /// Size and lowercase hex SHA-256 of a file, read once.
-pub fn hash_file(path: &Path) -> Result<(u64, String), BundleError> {
+pub fn hash_file(path: &Path) -> Result<sums::Sums, BundleError> {
     let mut f = File::open(path).map_err(io_err("read", path))?;
-    let mut hasher = Sha256::new();
+    let mut summer = sums::Summer::default();
     let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
     loop {
         let n = f.read(&mut buf).map_err(io_err("read", path))?;
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        size += n as u64;
+        summer.update(&buf[..n]);
     }
-    Ok((size, hex::encode(hasher.finalize())))
+    Ok(summer.finish())
 }
 
 #[cfg(test)]
@@ -623,7 +644,7 @@ mod tests {
         let dir = app_dir();
         let bundle = prepare(dir.path()).unwrap();
         assert!(bundle.path.starts_with("/proc/self/fd/"), "{}", bundle.path.display());
-        assert_eq!(hash_file(&bundle.path).unwrap().1, bundle.sha256, "readable through its handle");
+        assert_eq!(hash_file(&bundle.path).unwrap().sha256, bundle.sha256, "readable through its handle");
     }
 
     #[test]
@@ -660,7 +681,7 @@ mod tests {
         std::fs::write(dir.path().join("scripts/start.sh"), "#!/bin/bash\necho hi\n").unwrap();
         let b = prepare_tgz(dir.path()).unwrap();
         assert_eq!(a.sha256, b.sha256);
-        assert_eq!(hash_file(&a.path).unwrap().1, a.sha256, "the streamed hash is the file's hash");
+        assert_eq!(hash_file(&a.path).unwrap().sha256, a.sha256, "the streamed hash is the file's hash");
     }
 
     #[test]

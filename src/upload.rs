@@ -3,9 +3,11 @@
 //! to prove S3 holds exactly the bytes that were hashed.
 //!
 //! Small bundles are one PUT with a full-object SHA-256; large ones a
-//! parallel multipart upload with per-part SHA-256 and S3's composite
-//! checksum ([`plan`]), resumed from an earlier interrupted run and aborted
-//! on failure ([`multipart`]). Retries are the SDK's, except for a body S3
+//! parallel multipart upload with per-part CRC-64/NVME completed with S3's
+//! full-object CRC-64/NVME ([`plan`], [`multipart`]), resumed from an
+//! earlier interrupted run and aborted on failure. SHA-256 names the object;
+//! CRC-64/NVME carries a large one across at a fraction of the CPU (both
+//! were computed in the one pass that wrote or first read the bundle). Retries are the SDK's, except for a body S3
 //! received damaged (`BadDigest`): the SDK does not retry that, so ferry
 //! re-reads it from the file and sends it again, a bounded number of times.
 
@@ -18,7 +20,6 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, ServerSideEncryption};
-use sha2::{Digest, Sha256};
 
 pub use abandon::abandon;
 pub use plan::Plan;
@@ -123,9 +124,9 @@ pub enum UploadError {
     Changed {
         /// The bundle file.
         path: String,
-        /// SHA-256 when bundled.
+        /// Its checksum when bundled.
         expected: String,
-        /// SHA-256 of what was read for the upload.
+        /// The same checksum of what was read for the upload.
         found: String,
     },
     /// `--timeout` ran out before the upload was done (S3 silent, or slow).
@@ -275,8 +276,14 @@ impl Target<'_> {
         e.into_error(action, &self.dest())
     }
 
-    pub(crate) fn changed(&self, bundle: &Bundle, found: String) -> UploadError {
-        UploadError::Changed { path: bundle.path.display().to_string(), expected: bundle.sha256.clone(), found }
+    /// The bundle read for the upload has CRC-64/NVME `found`, not the
+    /// one computed with its SHA-256.
+    pub(crate) fn changed(&self, bundle: &Bundle, found: u64) -> UploadError {
+        UploadError::Changed {
+            path: bundle.path.display().to_string(),
+            expected: format!("CRC-64/NVME {:016x}", bundle.crc64nvme),
+            found: format!("CRC-64/NVME {found:016x}"),
+        }
     }
 }
 
@@ -316,13 +323,17 @@ async fn upload_watched(
         tagging: tagging(&env.tags),
     };
     let sha_b64 = plan::b64(&hex::decode(&bundle.sha256).expect("bundle sha256 is hex"));
+    let crc_b64 = plan::b64(&bundle.crc64nvme.to_be_bytes());
     let multipart = bundle.size >= opts.multipart_threshold;
     let plan = Plan::for_size(bundle.size);
 
     if let Some(existing) = head(&t).await.map_err(|e| t.fail("to read", e))? {
         let found = existing.checksum_sha256().unwrap_or_default();
         let same = existing.content_length() == Some(bundle.size as i64)
-            && (found == sha_b64 || (found.len() > 1 && holds_composite_of(bundle, &plan, found).await?));
+            && (holds(&existing, &Expected::Sha256(sha_b64.clone()))
+                || holds(&existing, &Expected::Crc64Nvme(crc_b64.clone()))
+                // Uploaded by an earlier ferry in parts with a composite SHA-256.
+                || (found.len() > 1 && holds_composite_of(bundle, &plan, found).await?));
         if same {
             // Only this event: nothing was uploaded, so no `uploaded` either.
             reporter.report(&Event::UploadSkipped { bucket: t.bucket.clone(), key: t.key.clone() });
@@ -332,12 +343,12 @@ async fn upload_watched(
 
     reporter.report(&Event::UploadStarted { bucket: t.bucket.clone(), key: t.key.clone(), size: bundle.size });
     let expected = if multipart {
-        let composite = multipart::upload(&t, bundle, &plan, opts.concurrency.max(1), reporter).await?;
-        Expected::Composite { value: composite, parts: plan.parts }
+        multipart::upload(&t, bundle, &plan, opts.concurrency.max(1), reporter).await?;
+        Expected::Crc64Nvme(crc_b64)
     } else {
         single_put(&t, bundle, &sha_b64, reporter).await?;
         reporter.report(&Event::UploadProgress { sent: bundle.size, total: bundle.size });
-        Expected::Full(sha_b64)
+        Expected::Sha256(sha_b64)
     };
 
     // Read back: local S3 servers (and proxies) do not always verify the
@@ -346,31 +357,38 @@ async fn upload_watched(
         .await
         .map_err(|e| t.fail("to read back", e))?
         .ok_or_else(|| t.refused("to read back", "the object is not there after the upload".into()))?;
-    let found = stored.checksum_sha256().unwrap_or("none");
-    let ok = match &expected {
-        Expected::Full(v) => found == v,
-        Expected::Composite { value, parts } => {
-            matches_composite(found, value, *parts) && stored.checksum_type().is_none_or(|ty| *ty == ChecksumType::Composite)
-        }
-    };
-    if !ok {
-        let expected = match expected {
-            Expected::Full(v) => v,
-            Expected::Composite { value, parts } => format!("{value}-{parts} (composite of {parts} parts)"),
+    if !holds(&stored, &expected) {
+        let (found, expected) = match expected {
+            Expected::Sha256(v) => (stored.checksum_sha256().unwrap_or("none").to_string(), format!("{v} (SHA-256)")),
+            Expected::Crc64Nvme(v) => {
+                let kind = stored.checksum_type().map(|t| format!(" ({})", t.as_str())).unwrap_or_default();
+                (format!("{}{kind}", stored.checksum_crc64_nvme().unwrap_or("none")), format!("{v} (full-object CRC-64/NVME)"))
+            }
         };
-        return Err(UploadError::ChecksumMismatch { bucket: t.bucket, key: t.key, found: found.to_string(), expected });
+        return Err(UploadError::ChecksumMismatch { bucket: t.bucket, key: t.key, found, expected });
     }
     let up = uploaded(&t, &stored, false);
     reporter.report(&uploaded_event(&up, bundle.size));
     Ok(up)
 }
 
-/// What S3 must report for the object ferry just wrote.
+/// The full-object checksum S3 must report for the object ferry wrote
+/// (base64): S3 computed it from the bytes it received and checked it
+/// against the one ferry sent.
 enum Expected {
-    /// Full-object SHA-256 (single PUT).
-    Full(String),
-    /// Composite SHA-256 of the parts (multipart).
-    Composite { value: String, parts: u32 },
+    /// SHA-256 (single PUT): the content address itself.
+    Sha256(String),
+    /// CRC-64/NVME (multipart, `ChecksumType` FULL_OBJECT).
+    Crc64Nvme(String),
+}
+
+/// Whether `out`, a HeadObject with checksum mode on, reports `expected`.
+fn holds(out: &HeadObjectOutput, expected: &Expected) -> bool {
+    let full = out.checksum_type().is_none_or(|t| *t == ChecksumType::FullObject);
+    match expected {
+        Expected::Sha256(v) => out.checksum_sha256() == Some(v.as_str()) && full,
+        Expected::Crc64Nvme(v) => out.checksum_crc64_nvme() == Some(v.as_str()) && full,
+    }
 }
 
 fn uploaded(t: &Target<'_>, out: &HeadObjectOutput, reused: bool) -> Uploaded {
@@ -394,7 +412,7 @@ async fn holds_composite_of(bundle: &Bundle, plan: &Plan, found: &str) -> Result
     Ok(matches_composite(found, &plan::composite(&digests), plan.parts))
 }
 
-/// One PUT of a small bundle, read into memory and hashed in the same pass;
+/// One PUT of a small bundle, read into memory and checked in the same pass;
 /// S3 checks the body against the full-object SHA-256 header. When S3
 /// answers that the body arrived damaged (`BadDigest`), the file is read and
 /// hashed again and re-sent, up to [`CORRUPTION_ATTEMPTS`] sends in all.
@@ -405,9 +423,11 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, reporter: &d
         let body = tokio::fs::read(&bundle.path)
             .await
             .map_err(|e| UploadError::Read { path: bundle.path.display().to_string(), detail: e.to_string() })?;
-        let read_sha = hex::encode(Sha256::digest(&body));
-        if read_sha != bundle.sha256 {
-            return Err(t.changed(bundle, read_sha));
+        // The CRC-64/NVME computed with the SHA-256 proves it, at a
+        // fraction of a second SHA-256 pass (S3 checks the SHA-256).
+        let read_crc = crate::bundle::sums::crc64nvme(&body);
+        if read_crc != bundle.crc64nvme {
+            return Err(t.changed(bundle, read_crc));
         }
         let failure = match put_once(t, bundle, sha_b64, body).await {
             Ok(()) => return Ok(()),

@@ -277,7 +277,7 @@ fn sigterm_while_bundling_removes_the_half_written_bundle() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    wait_for_partial_bundle(&tmp, &mut child, || Some(pid));
+    wait_for_partial_bundle(dir.path(), &tmp, &mut child, || Some(pid));
 
     let ending = jenkins_abort(&mut child);
     let out = child.wait_with_output().unwrap();
@@ -286,7 +286,7 @@ fn sigterm_while_bundling_removes_the_half_written_bundle() {
     assert_eq!(ending.status.code(), Some(143), "{log}");
     assert!(ending.took < Duration::from_secs(2), "bundling was not waited for: {:?}", ending.took);
     assert!(log.contains("SIGTERM received during bundle: stopped bundling"), "{log}");
-    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).collect();
+    let left = partial_bundles(dir.path(), &tmp);
     assert!(left.is_empty(), "the interrupted bundle left {left:?}");
     let r = json(&dir.path().join("receipt.json"));
     assert_eq!(r["outcome"], "aborted", "{r}");
@@ -296,15 +296,32 @@ fn sigterm_while_bundling_removes_the_half_written_bundle() {
     assert!(!wire.tripped(), "nothing was sent to AWS");
 }
 
-/// Waits until ferry has started writing the bundle under `tmp`: a file
-/// named there, or (as ferry builds it on Linux) one with no name at all,
-/// created with O_TMPFILE, that the process `pid` holds open.
-fn wait_for_partial_bundle(tmp: &Path, child: &mut Child, pid: impl Fn() -> Option<u32>) {
+/// Where ferry builds a directory's bundle by default: its bundle cache,
+/// under the test's HOME (the tripwire sets HOME to the working directory).
+fn bundle_cache(dir: &Path) -> PathBuf {
+    dir.join(".cache/ferry/bundles")
+}
+
+/// Half-written bundles left in `tmp` or in the bundle cache of `dir`.
+fn partial_bundles(dir: &Path, tmp: &Path) -> Vec<PathBuf> {
+    let mut left: Vec<_> = std::fs::read_dir(tmp).unwrap().map(|e| e.unwrap().path()).collect();
+    left.extend(
+        walk(&bundle_cache(dir)).into_iter().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))),
+    );
+    left
+}
+
+/// Waits until ferry has started writing the bundle: into the bundle cache
+/// of `dir` (`.building-PID-…`), or under `tmp`: a file named there, or (as
+/// ferry builds it on Linux) one with no name at all, created with
+/// O_TMPFILE, that the process `pid` holds open.
+fn wait_for_partial_bundle(dir: &Path, tmp: &Path, child: &mut Child, pid: impl Fn() -> Option<u32>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let named = walk(tmp).into_iter().any(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ferry-bundle-"))
-                && p.metadata().is_ok_and(|m| m.len() > 1 << 20)
+        let named = walk(tmp).into_iter().chain(walk(&bundle_cache(dir))).any(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("ferry-bundle-") || n.to_string_lossy().starts_with(".building-")
+            }) && p.metadata().is_ok_and(|m| m.len() > 1 << 20)
         });
         if named || pid().is_some_and(|pid| holds_unnamed_bundle(pid, tmp)) {
             return;
@@ -369,7 +386,7 @@ fn sigint_inherited_as_ignored_is_still_caught() {
     shell.arg("-c").arg(&script).current_dir(dir.path()).env("TMPDIR", &tmp);
     let mut sh = shell.spawn().unwrap();
     let ferry_pid = || std::fs::read_to_string(dir.path().join("ferry.pid")).ok()?.trim().parse().ok();
-    wait_for_partial_bundle(&tmp, &mut sh, ferry_pid);
+    wait_for_partial_bundle(dir.path(), &tmp, &mut sh, ferry_pid);
     let pid: u32 = ferry_pid().unwrap();
     signal(pid, "INT");
     let status = sh.wait().unwrap();
@@ -378,5 +395,5 @@ fn sigint_inherited_as_ignored_is_still_caught() {
     let r = json(&dir.path().join("receipt.json"));
     assert_eq!(r["outcome"], "aborted", "{r}");
     assert_eq!(r["signal"], "SIGINT");
-    assert!(std::fs::read_dir(&tmp).unwrap().next().is_none(), "no bundle left behind");
+    assert!(partial_bundles(dir.path(), &tmp).is_empty(), "no bundle left behind");
 }

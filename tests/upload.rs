@@ -181,16 +181,31 @@ fn key_of(sha: &str) -> String {
     format!("{}/{}/{sha}.zip", ferry_test_stack::PREFIX, "web")
 }
 
-/// base64(sha256(part digests…)) for `path` cut as ferry's plan cuts it,
-/// computed here from the file, independently of ferry.
-fn composite_of(path: &Path) -> (String, u32) {
-    let data = std::fs::read(path).unwrap();
-    let plan = ferry::UploadPlan::for_size(data.len() as u64);
-    let mut cat = Vec::new();
-    for chunk in data.chunks(plan.part_size as usize) {
-        cat.extend_from_slice(&Sha256::digest(chunk));
-    }
-    (base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&cat)), plan.parts)
+/// S3's full-object CRC-64/NVME of `path` (base64 of the big-endian value),
+/// computed here from the file with a plain table-driven CRC written from
+/// the algorithm's parameters (reflected polynomial 0x9a6c9329ac4bc9b5,
+/// init and xorout all ones), independently of ferry's crc-fast.
+fn crc64nvme_of(path: &Path) -> String {
+    let table: Vec<u64> =
+        (0..256u64).map(|i| (0..8).fold(i, |c, _| if c & 1 == 1 { (c >> 1) ^ 0x9a6c_9329_ac4b_c9b5 } else { c >> 1 })).collect();
+    let crc = std::fs::read(path).unwrap().iter().fold(!0u64, |c, &b| table[((c ^ b as u64) & 0xff) as usize] ^ (c >> 8));
+    base64::engine::general_purpose::STANDARD.encode((!crc).to_be_bytes())
+}
+
+/// A HeadObject's CRC-64/NVME, if S3 keeps it as a full-object checksum.
+fn full_object_crc64(head: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> Option<String> {
+    let full = head.checksum_type().is_none_or(|t| *t == aws_sdk_s3::types::ChecksumType::FullObject);
+    head.checksum_crc64_nvme().filter(|_| full).map(String::from)
+}
+
+#[test]
+fn the_tests_crc64nvme_is_the_catalogued_algorithm() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("check");
+    std::fs::write(&f, "123456789").unwrap();
+    // The CRC catalogue's check value for CRC-64/NVME.
+    let want = base64::engine::general_purpose::STANDARD.encode(0xAE8B_1486_0A79_9888u64.to_be_bytes());
+    assert_eq!(crc64nvme_of(&f), want);
 }
 
 fn assert_every_call_names_the_owner(proxy: &S3Proxy) {
@@ -312,7 +327,7 @@ fn release_refuses_a_bundle_with_appspec_problems_before_any_aws_call() {
 }
 
 #[test]
-fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
+fn fifty_mib_bundle_goes_multipart_and_its_full_object_crc64nvme_matches() {
     let stack = Stack::start();
     let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
     let dir = tempfile::tempdir().unwrap();
@@ -321,7 +336,7 @@ fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
     let out = release(&stack, &proxy, dir.path(), &zip);
     assert_eq!(out.code, 0, "{}", out.all());
 
-    let (composite, parts) = composite_of(&zip);
+    let parts = ferry::UploadPlan::for_size(std::fs::metadata(&zip).unwrap().len()).parts;
     assert_eq!(parts, 7, "50 MiB in 8 MiB parts");
     let sent: Vec<u32> = proxy.seen().iter().filter_map(|s| s.part_number()).collect();
     let mut sorted = sent.clone();
@@ -341,10 +356,10 @@ fn fifty_mib_bundle_goes_multipart_and_its_composite_checksum_matches() {
             .await
             .unwrap();
         let part1 = s3.head_object().bucket(stack.bucket()).key(key_of(&sha)).part_number(1).send().await.unwrap();
-        (head.checksum_sha256().map(String::from), part1.parts_count(), head.content_length())
+        (full_object_crc64(&head), part1.parts_count(), head.content_length())
     });
-    let checksum = checksum.expect("the object keeps a SHA-256 checksum");
-    assert_eq!(checksum.split('-').next().unwrap(), composite, "the stored checksum is the composite of the part digests");
+    let checksum = checksum.expect("the object keeps a full-object CRC-64/NVME");
+    assert_eq!(checksum, crc64nvme_of(&zip), "the stored checksum is the file's CRC-64/NVME");
     assert_eq!(parts_count, Some(parts as i32));
     assert_eq!(len, Some(std::fs::metadata(&zip).unwrap().len() as i64));
     let (tags, change) = tags_and_metadata(&stack, &key_of(&sha));
@@ -415,7 +430,8 @@ fn interrupted_multipart_upload_resumes_reusing_the_parts_already_in_s3() {
             .create_multipart_upload()
             .bucket(stack.bucket())
             .key(key_of(&sha))
-            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc64Nvme)
+            .checksum_type(aws_sdk_s3::types::ChecksumType::FullObject)
             .send()
             .await
             .unwrap();
@@ -427,6 +443,7 @@ fn interrupted_multipart_upload_resumes_reusing_the_parts_already_in_s3() {
                 .key(key_of(&sha))
                 .upload_id(&id)
                 .part_number(n as i32)
+                .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc64Nvme)
                 .body(body.into())
                 .send()
                 .await
@@ -470,9 +487,9 @@ fn interrupted_multipart_upload_resumes_reusing_the_parts_already_in_s3() {
             .into_bytes();
         assert_eq!(hex::encode(Sha256::digest(&body)), sha, "the object is exactly the bundle");
         let pending = s3.list_multipart_uploads().bucket(stack.bucket()).send().await.unwrap().uploads().len();
-        (head.checksum_sha256().map(String::from), pending)
+        (full_object_crc64(&head), pending)
     });
-    assert_eq!(checksum.unwrap().split('-').next().unwrap(), composite_of(&zip).0);
+    assert_eq!(checksum, Some(crc64nvme_of(&zip)));
     assert_eq!(pending, 0, "the resumed upload was completed, not left behind");
     assert_no_stack_secrets(&stack, &[&out]);
 }
@@ -716,7 +733,7 @@ fn against_a_verifying_s3_one_flipped_byte_in_one_part_is_resent_and_the_upload_
     assert_eq!(v.proxy.stats().fault("corrupt"), 1, "{:?}", v.proxy.stats());
     assert_eq!(v.proxy.stats().op("UploadPart"), 4, "three parts and one re-send: {:?}", v.proxy.stats());
     assert_eq!(v.state(&key_of(&sha)), (Some(sha.clone()), 0), "the object is exactly the bundle, no upload left open");
-    // LocalStack computed the composite checksum from the bytes it received.
+    // LocalStack computed the full-object CRC-64/NVME from the bytes it received.
     let stored = v.stack.block_on(async {
         let head = v
             .client()
@@ -727,10 +744,9 @@ fn against_a_verifying_s3_one_flipped_byte_in_one_part_is_resent_and_the_upload_
             .send()
             .await
             .unwrap();
-        head.checksum_sha256().map(String::from)
+        full_object_crc64(&head)
     });
-    let (composite, parts) = composite_of(&zip);
-    assert_eq!(stored, Some(format!("{composite}-{parts}")));
+    assert_eq!(stored, Some(crc64nvme_of(&zip)));
 }
 
 #[test]

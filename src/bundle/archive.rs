@@ -15,9 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use flate2::Compression;
-use sha2::{Digest, Sha256};
 
 use super::parallel::{self, CHUNK, Crc, DICT, LEVEL, Pool, SAMPLE};
+use super::sums::{Summer, Sums};
 use super::tree::{Entry, EntryKind, Seen, Tree};
 use super::zipstream::{Method, Streaming, ZipStream};
 use super::{BundleError, BundleType, io_err};
@@ -41,6 +41,8 @@ pub struct Written {
     pub size: u64,
     /// Lowercase hex SHA-256 of the archive.
     pub sha256: String,
+    /// CRC-64/NVME of the archive, S3's full-object checksum.
+    pub crc64nvme: u64,
     /// CRC-32 of each tree entry's content (a link's target), in tree order:
     /// what the bundle cache re-checks a just-modified file against.
     pub crcs: Vec<u32>,
@@ -65,8 +67,8 @@ pub fn write_with(tree: &Tree, kind: BundleType, file: File, threads: usize) -> 
             Ok::<_, BundleError>((gz.finish().map_err(io_err("write the bundle for", &tree.root))?, crcs))
         })?,
     };
-    let (size, sha256) = out.finish().map_err(werr)?;
-    Ok(Written { size, sha256, crcs })
+    let sums = out.finish().map_err(werr)?;
+    Ok(Written { size: sums.size, sha256: sums.sha256, crc64nvme: sums.crc64nvme, crcs })
 }
 
 // ---- zip -------------------------------------------------------------------
@@ -452,26 +454,24 @@ impl<W: Write> Write for GzChunks<'_, W> {
 /// archive's SHA-256 costs no second read.
 struct HashingWriter<W> {
     inner: W,
-    hasher: Sha256,
-    len: u64,
+    sums: Summer,
 }
 
 impl<W: Write> HashingWriter<W> {
     fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), len: 0 }
+        HashingWriter { inner, sums: Summer::default() }
     }
 
-    fn finish(mut self) -> io::Result<(u64, String)> {
+    fn finish(mut self) -> io::Result<Sums> {
         self.inner.flush()?;
-        Ok((self.len, hex::encode(self.hasher.finalize())))
+        Ok(self.sums.finish())
     }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
+        self.sums.update(&buf[..n]);
         Ok(n)
     }
 
@@ -530,7 +530,9 @@ mod tests {
                 assert_eq!(w, w1);
             }
             assert_eq!(w1.size, one.len() as u64);
-            assert_eq!(w1.sha256, hex::encode(Sha256::digest(&one)), "{kind:?}: the SHA-256 is of the bytes written");
+            use sha2::Digest as _;
+            assert_eq!(w1.sha256, hex::encode(sha2::Sha256::digest(&one)), "{kind:?}: the SHA-256 is of the bytes written");
+            assert_eq!(w1.crc64nvme, super::super::sums::crc64nvme(&one), "{kind:?}: the CRC-64/NVME too");
         }
     }
 

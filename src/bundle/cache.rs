@@ -54,7 +54,7 @@ pub const RACY: Duration = Duration::from_secs(2);
 /// Default bound on the archives kept, in MiB.
 pub const DEFAULT_MIB: u64 = 2048;
 /// Bumped when the record or the fingerprint changes meaning.
-const FORMAT: &str = "ferry-bundle-cache 1";
+const FORMAT: &str = "ferry-bundle-cache 2";
 
 /// The cache directory and its bound.
 #[derive(Debug)]
@@ -83,6 +83,8 @@ pub struct Hit {
     pub size: u64,
     /// Its SHA-256 (hex).
     pub sha256: String,
+    /// Its CRC-64/NVME.
+    pub crc64nvme: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -90,6 +92,7 @@ struct Record {
     format: String,
     fingerprint: String,
     sha256: String,
+    crc64nvme: u64,
     size: u64,
     extension: String,
     /// Entries whose times could not vouch for them, with the CRC-32 of the
@@ -123,11 +126,7 @@ impl Cache {
     /// Where the cache for `root` is, from `$XDG_CACHE_HOME`, `$HOME` and
     /// Jenkins' `$WORKSPACE`, or why there is none.
     fn dir_for(root: &Path, xdg: Option<PathBuf>, home: Option<PathBuf>, workspace: Option<PathBuf>) -> Result<PathBuf, String> {
-        let base = xdg
-            .filter(|p| p.is_absolute())
-            .or_else(|| home.map(|h| h.join(".cache")).filter(|p| p.is_absolute()))
-            .ok_or("neither XDG_CACHE_HOME nor HOME is an absolute path")?;
-        let dir = resolve(&base.join("ferry").join("bundles"));
+        let dir = Cache::base_dir(xdg, home).ok_or("neither XDG_CACHE_HOME nor HOME is an absolute path")?;
         let inside = |outer: &Path| dir.starts_with(resolve(outer));
         if inside(root) {
             return Err(format!("the cache directory {} is inside the directory being bundled", dir.display()));
@@ -206,7 +205,28 @@ impl Cache {
         if still.len() < record.racy.len() {
             let _ = self.write_record(&fp.key, &Record { racy: still, ..record.clone() });
         }
-        Some(Hit { path, size: record.size, sha256: record.sha256 })
+        Some(Hit { path, size: record.size, sha256: record.sha256, crc64nvme: record.crc64nvme })
+    }
+
+    /// `$XDG_CACHE_HOME/ferry/bundles`, else `$HOME/.cache/ferry/bundles`.
+    fn base_dir(xdg: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+        let base = xdg.filter(|p| p.is_absolute()).or_else(|| home.map(|h| h.join(".cache")).filter(|p| p.is_absolute()))?;
+        Some(resolve(&base.join("ferry").join("bundles")))
+    }
+
+    /// Removes the bundles this process is still writing into the cache,
+    /// for a release interrupted while bundling: the bundling thread may go
+    /// on writing for a moment, but to a file that no longer has a name, so
+    /// nothing is left behind once the process ends.
+    pub fn discard_own_partials() {
+        let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
+        let Some(dir) = Cache::base_dir(var("XDG_CACHE_HOME"), var("HOME")) else { return };
+        let mine = format!(".building-{}-", std::process::id());
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&mine) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 
     /// A temporary file in the cache directory to build a bundle into,
@@ -262,6 +282,7 @@ impl Cache {
             format: FORMAT.into(),
             fingerprint: fp.digest.clone(),
             sha256: written.sha256.clone(),
+            crc64nvme: written.crc64nvme,
             size: written.size,
             extension: kind.extension().into(),
             racy,
@@ -419,7 +440,8 @@ mod tests {
         let again = release(app.path(), cache.path(), RACY, 1 << 30);
         assert!(again.cached, "nothing changed");
         assert_eq!((again.sha256.as_str(), again.size, &again.path), (first.sha256.as_str(), first.size, &first.path));
-        assert_eq!(super::super::hash_file(&again.path).unwrap(), (first.size, first.sha256.clone()));
+        let sums = super::super::hash_file(&again.path).unwrap();
+        assert_eq!((sums.size, sums.sha256, sums.crc64nvme), (first.size, first.sha256.clone(), first.crc64nvme));
         assert!(again.path.starts_with(cache.path()), "the archive lives in the cache");
     }
 

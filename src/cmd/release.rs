@@ -65,6 +65,7 @@ async fn release(
                 Ok(bundle) => bundle?,
                 Err(sig) => {
                     drop(temp);
+                    crate::bundle::cache::Cache::discard_own_partials();
                     return Ok(abort::interrupted(keeper, sig, Phase::Bundle, reporter));
                 }
             };

@@ -1,7 +1,11 @@
-//! Parallel multipart upload: one pass over the file reads each part, hashes
-//! it (part SHA-256 for S3, whole-file SHA-256 to prove the bundle did not
-//! change) and hands it to one of `concurrency` uploads in flight, so memory
-//! is bounded by `(concurrency + 1) × part size`, whatever the bundle's size.
+//! Parallel multipart upload: one pass over the file reads each part,
+//! checksums it with CRC-64/NVME (the part's for S3, and the whole file's,
+//! which S3 checks the completed object against as its full-object checksum
+//! and which proves the bundle did not change since its SHA-256 was taken)
+//! and hands it to one of `concurrency` uploads in flight, so memory is
+//! bounded by `(concurrency + 1) × part size`, whatever the bundle's size.
+//! No SHA-256 is computed here: the bundle's was taken as it was written
+//! (or read once, for a ready archive), with the same CRC-64/NVME.
 //!
 //! An upload left by an interrupted run for the same key (the key is the
 //! content's hash) is continued: parts already in S3 whose size and checksum
@@ -26,7 +30,6 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use bytes::{Bytes, BytesMut};
-use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
 use super::plan::{self, Plan};
@@ -40,26 +43,26 @@ use crate::event::{Event, Reporter};
 struct RemotePart {
     size: u64,
     etag: String,
-    checksum_sha256: Option<String>,
+    checksum_crc64nvme: Option<String>,
 }
 
 /// A part read from disk.
 struct ReadPart {
     number: u32,
     data: Bytes,
-    digest: [u8; 32],
+    crc: u64,
     md5_hex: Option<String>,
 }
 
-/// Uploads `bundle` in `plan.parts` parts and returns the composite checksum
-/// (without `-N`) S3 must report. Aborts the upload on any error.
+/// Uploads `bundle` in `plan.parts` parts, completed with its full-object
+/// CRC-64/NVME, which S3 checks. Aborts the upload on any error.
 pub(super) async fn upload(
     t: &Target<'_>,
     bundle: &Bundle,
     plan: &Plan,
     concurrency: usize,
     reporter: &dyn Reporter,
-) -> Result<String, UploadError> {
+) -> Result<(), UploadError> {
     // Resuming saves bytes but is not needed to upload: a role allowed to
     // write but not to list unfinished uploads still gets a fresh upload.
     let found = match resumable(t, reporter).await {
@@ -77,7 +80,7 @@ pub(super) async fn upload(
     let mut in_flight = InFlight { tasks: JoinSet::new(), notes: tokio::sync::mpsc::unbounded_channel() };
     let open = Open { id: &upload_id, remote: &remote };
     match send_parts(t, bundle, plan, concurrency, open, &mut in_flight, reporter).await {
-        Ok(composite) => Ok(composite),
+        Ok(()) => Ok(()),
         Err(e) => {
             // No part may reach S3 after the abort: cancel the ones in
             // flight and wait until each has ended.
@@ -130,12 +133,11 @@ async fn send_parts(
     open: Open<'_>,
     in_flight: &mut InFlight,
     reporter: &dyn Reporter,
-) -> Result<String, UploadError> {
+) -> Result<(), UploadError> {
     let (upload_id, remote) = (open.id, open.remote);
     let read_err = |e: std::io::Error| UploadError::Read { path: bundle.path.display().to_string(), detail: e.to_string() };
     let mut file = Some(File::open(&bundle.path).map_err(read_err)?);
-    let mut whole = Some(Sha256::new());
-    let mut digests = Vec::with_capacity(plan.parts as usize);
+    let mut whole = Some(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme));
     let mut done: Vec<CompletedPart> = Vec::with_capacity(plan.parts as usize);
     let mut sent = 0u64;
     // Part buffers come back when their upload is done and are read into
@@ -148,7 +150,7 @@ async fn send_parts(
         let (_, len) = plan.range(n);
         let known = remote.get(&(n as i32)).filter(|r| r.size == len).cloned();
         let (f, h) = (file.take().expect("file is returned"), whole.take().expect("hasher is returned"));
-        let with_md5 = known.as_ref().is_some_and(|r| r.checksum_sha256.is_none());
+        let with_md5 = known.as_ref().is_some_and(|r| r.checksum_crc64nvme.is_none());
         let buf = pool.pop().unwrap_or_default();
         let (f, h, part) = tokio::task::spawn_blocking(move || read_part(f, h, buf, n, len, with_md5))
             .await
@@ -156,8 +158,7 @@ async fn send_parts(
             .map_err(read_err)?;
         file = Some(f);
         whole = Some(h);
-        digests.push(part.digest);
-        let checksum = plan::b64(&part.digest);
+        let checksum = plan::b64(&part.crc.to_be_bytes());
 
         if let Some(r) = known.filter(|r| same_bytes(r, &checksum, part.md5_hex.as_deref())) {
             done.push(completed(n, &r.etag, &checksum));
@@ -183,9 +184,9 @@ async fn send_parts(
         reporter.report(&Event::UploadProgress { sent, total: plan.size });
     }
 
-    let read_sha = hex::encode(whole.expect("hasher is returned").finalize());
-    if read_sha != bundle.sha256 {
-        return Err(t.changed(bundle, read_sha));
+    let read_crc = whole.expect("hasher is returned").finalize();
+    if read_crc != bundle.crc64nvme {
+        return Err(t.changed(bundle, read_crc));
     }
     done.sort_by_key(|p| p.part_number());
     t.s3.complete_multipart_upload()
@@ -193,39 +194,43 @@ async fn send_parts(
         .key(&t.key)
         .upload_id(upload_id)
         .expected_bucket_owner(&t.owner)
+        // S3 combines the parts' CRCs and refuses the upload unless they
+        // make this one: the object is the file, end to end.
+        .checksum_crc64_nvme(plan::b64(&read_crc.to_be_bytes()))
+        .checksum_type(ChecksumType::FullObject)
         .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
         .send()
         .await
         .map_err(|e| t.fail("to complete the upload of", Failure::from_sdk(&e)))?;
-    Ok(plan::composite(&digests))
+    Ok(())
 }
 
-/// Reads part `n` (`len` bytes at the file's position), hashing it and
-/// feeding the whole-file hasher in the same pass.
+/// Reads part `n` (`len` bytes at the file's position), checksumming it and
+/// feeding the whole-file checksum in the same pass.
 fn read_part(
     mut f: File,
-    mut whole: Sha256,
+    mut whole: crc_fast::Digest,
     mut data: BytesMut,
     n: u32,
     len: u64,
     with_md5: bool,
-) -> std::io::Result<(File, Sha256, ReadPart)> {
+) -> std::io::Result<(File, crc_fast::Digest, ReadPart)> {
     data.clear();
     data.resize(len as usize, 0);
     f.read_exact(&mut data)?;
     whole.update(&data);
-    let digest: [u8; 32] = Sha256::digest(&data).into();
+    let crc = crate::bundle::sums::crc64nvme(&data);
     let md5_hex = with_md5.then(|| {
         use md5::Digest as _;
         hex::encode(md5::Md5::digest(&data))
     });
-    Ok((f, whole, ReadPart { number: n, data: data.freeze(), digest, md5_hex }))
+    Ok((f, whole, ReadPart { number: n, data: data.freeze(), crc, md5_hex }))
 }
 
-/// A remote part holds the local bytes if S3's SHA-256 for it matches, or,
-/// when S3 kept no checksum, its ETag is the MD5 of the bytes.
+/// A remote part holds the local bytes if S3's CRC-64/NVME for it matches,
+/// or, when S3 kept no checksum, its ETag is the MD5 of the bytes.
 fn same_bytes(r: &RemotePart, checksum: &str, md5_hex: Option<&str>) -> bool {
-    match (&r.checksum_sha256, md5_hex) {
+    match (&r.checksum_crc64nvme, md5_hex) {
         (Some(c), _) => c == checksum,
         (None, Some(md5)) => r.etag.eq_ignore_ascii_case(md5),
         (None, None) => false,
@@ -233,7 +238,7 @@ fn same_bytes(r: &RemotePart, checksum: &str, md5_hex: Option<&str>) -> bool {
 }
 
 fn completed(n: u32, etag: &str, checksum: &str) -> CompletedPart {
-    CompletedPart::builder().part_number(n as i32).e_tag(etag).checksum_sha256(checksum).build()
+    CompletedPart::builder().part_number(n as i32).e_tag(etag).checksum_crc64_nvme(checksum).build()
 }
 
 /// An uploaded part.
@@ -294,7 +299,7 @@ fn upload_part(
                 detail: failure.detail().to_string(),
             });
             tokio::time::sleep(corruption_backoff(attempt)).await;
-            data = reread(&source, len, part.number, &part.digest).await?;
+            data = reread(&source, len, part.number, part.crc).await?;
         };
         drop(data);
         let completed = completed(part.number, &etag, &checksum);
@@ -321,11 +326,11 @@ async fn send_part(
         .expected_bucket_owner(&dest.owner)
         // Set by ferry, so the SDK neither recomputes it nor switches to
         // aws-chunked encoding; S3 checks the part against it.
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .checksum_sha256(checksum)
+        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+        .checksum_crc64_nvme(checksum)
         .content_length(len)
         .body(ByteStream::from(data))
-        // The x-amz-checksum-sha256 above already proves the body to S3;
+        // The x-amz-checksum-crc64nvme above already proves the body to S3;
         // signing the payload too would hash every part a second time.
         .customize()
         // Time to send the part before the answer is overdue.
@@ -338,8 +343,8 @@ async fn send_part(
 }
 
 /// Part `number` read again from the bundle for a re-send, proven to be the
-/// bytes it was hashed as: the re-send is the file's, not memory's.
-async fn reread(source: &PartSource, len: u64, number: u32, digest: &[u8; 32]) -> Result<Bytes, UploadError> {
+/// bytes it was checksummed as: the re-send is the file's, not memory's.
+async fn reread(source: &PartSource, len: u64, number: u32, crc: u64) -> Result<Bytes, UploadError> {
     let (path, offset) = (source.path.clone(), source.offset);
     let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
         let mut f = File::open(&path)?;
@@ -352,12 +357,12 @@ async fn reread(source: &PartSource, len: u64, number: u32, digest: &[u8; 32]) -
     .map_err(std::io::Error::other)
     .and_then(|r| r)
     .map_err(|e| UploadError::Read { path: source.path.display().to_string(), detail: e.to_string() })?;
-    let found: [u8; 32] = Sha256::digest(&read).into();
-    if &found != digest {
+    let found = crate::bundle::sums::crc64nvme(&read);
+    if found != crc {
         return Err(UploadError::Changed {
             path: source.path.display().to_string(),
-            expected: format!("{} for part {number}", hex::encode(digest)),
-            found: hex::encode(found),
+            expected: format!("CRC-64/NVME {crc:016x} for part {number}"),
+            found: format!("CRC-64/NVME {found:016x}"),
         });
     }
     Ok(Bytes::from(read))
@@ -369,8 +374,8 @@ async fn create(t: &Target<'_>, bundle: &Bundle) -> Result<String, UploadError> 
             .bucket(&t.bucket)
             .key(&t.key)
             .expected_bucket_owner(&t.owner)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_type(ChecksumType::Composite)
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .checksum_type(ChecksumType::FullObject)
             .content_type(content_type(bundle));
     if let Some(kms) = &t.kms_key_id {
         req = req.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms);
@@ -387,9 +392,10 @@ async fn create(t: &Target<'_>, bundle: &Bundle) -> Result<String, UploadError> 
         .ok_or_else(|| t.refused("to start a multipart upload to", "S3 returned no upload id".into()))
 }
 
-/// The newest unfinished SHA-256 upload of exactly this key, with its parts.
-/// Older ones, or ones without SHA-256 (whose composite checksum could never
-/// match), are aborted.
+/// The newest unfinished CRC-64/NVME upload of exactly this key, with its
+/// parts. Older ones, or ones with another checksum (an earlier ferry's
+/// SHA-256 uploads, whose parts cannot be completed as a full-object
+/// CRC-64/NVME), are aborted.
 async fn resumable(t: &Target<'_>, reporter: &dyn Reporter) -> Result<Option<(String, BTreeMap<i32, RemotePart>)>, UploadError> {
     let listed =
         t.s3.list_multipart_uploads()
@@ -404,7 +410,8 @@ async fn resumable(t: &Target<'_>, reporter: &dyn Reporter) -> Result<Option<(St
     let mut chosen = None;
     for u in uploads {
         let Some(id) = u.upload_id() else { continue };
-        if chosen.is_none() && u.checksum_algorithm() == Some(&ChecksumAlgorithm::Sha256) {
+        let full = u.checksum_type().is_none_or(|t| *t == ChecksumType::FullObject);
+        if chosen.is_none() && u.checksum_algorithm() == Some(&ChecksumAlgorithm::Crc64Nvme) && full {
             chosen = Some(id.to_string());
         } else {
             abort_reporting(t, id, reporter).await;
@@ -438,7 +445,7 @@ async fn resumable(t: &Target<'_>, reporter: &dyn Reporter) -> Result<Option<(St
                 let remote = RemotePart {
                     size: size as u64,
                     etag: unquote(p.e_tag()),
-                    checksum_sha256: p.checksum_sha256().map(String::from),
+                    checksum_crc64nvme: p.checksum_crc64_nvme().map(String::from),
                 };
                 parts.insert(n, remote);
             }
@@ -537,7 +544,7 @@ mod tests {
     use super::*;
 
     fn part(checksum: Option<&str>) -> RemotePart {
-        RemotePart { size: 1, etag: "0CC175B9C0F1B6A831C399E269772661".into(), checksum_sha256: checksum.map(String::from) }
+        RemotePart { size: 1, etag: "0CC175B9C0F1B6A831C399E269772661".into(), checksum_crc64nvme: checksum.map(String::from) }
     }
 
     #[test]
