@@ -1,0 +1,61 @@
+# Sourced by the benchmarks in scripts/bench.d (not executable, so
+# scripts/bench does not run it): one way to time a command and one table.
+#
+#   measure NAME CMD...   runs CMD under GNU time; appends
+#                         "NAME wall_s cpu_s(user+sys) peak_rss_KiB exit" to $RESULTS
+#   summarize             one row per NAME: median and best wall, median CPU,
+#                         peak RSS, failed runs
+# Needs $WORK (scratch directory) and $RESULTS (a file) set by the caller.
+
+ensure_gnu_time() {
+    if [ ! -x /usr/bin/time ]; then
+        echo "bench: installing GNU time (Debian package time)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+    fi
+}
+
+measure() {
+    local name=$1
+    shift
+    local tf="$WORK/time-$name.txt" rc
+    sync
+    /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$WORK/out-$name.txt" 2>"$WORK/err-$name.txt" && rc=0 || rc=$?
+    # On failure GNU time writes "Command exited with non-zero status N" first.
+    local wall user sys rss
+    read -r wall user sys rss < <(tail -n 1 "$tf")
+    local cpu
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$wall" "$cpu" "$rss" "$rc" >>"$RESULTS"
+    echo "bench: $name: wall ${wall}s, cpu ${cpu}s, peak RSS $((rss / 1024)) MiB, exit $rc" >&2
+}
+
+summarize() {
+    awk -F'\t' '
+        function median(arr, m,   i, j, x) {
+            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (arr[j] < arr[i]) { x = arr[i]; arr[i] = arr[j]; arr[j] = x }
+            return (m % 2) ? arr[(m + 1) / 2] : (arr[m / 2] + arr[m / 2 + 1]) / 2
+        }
+        { if (!($1 in n)) order[++tools] = $1; n[$1]++; w[$1, n[$1]] = $2; c[$1, n[$1]] = $3
+          if ($4 > rss[$1]) rss[$1] = $4; if ($5 != 0) bad[$1]++ }
+        END {
+            printf "%-30s %5s %9s %9s %9s %10s %7s\n", "tool", "runs", "best s", "median s", "cpu s", "RSS MiB", "failed"
+            for (k = 1; k <= tools; k++) {
+                t = order[k]; m = n[t]
+                for (i = 1; i <= m; i++) { vw[i] = w[t, i]; vc[i] = c[t, i] }
+                best = vw[1]; for (i = 2; i <= m; i++) if (vw[i] < best) best = vw[i]
+                printf "%-30s %5d %9.2f %9.2f %9.2f %10.1f %7d\n", t, m, best, median(vw, m), median(vc, m), rss[t] / 1024, bad[t]
+            }
+        }' "$RESULTS"
+}
+
+# median_of NAME FIELD: the median of column FIELD (2 wall, 3 cpu) of NAME's runs.
+median_of() {
+    awk -F'\t' -v t="$1" -v f="$2" '$1 == t { v[++m] = $f }
+        END { for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
+              if (m == 0) print "nan"; else print (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2 }' "$RESULTS"
+}
+
+# verdict LABEL OK: "met" or "NOT met".
+verdict() { if [ "$2" = 1 ]; then echo "$1: met"; else echo "$1: NOT met"; fi; }
+
+load_note() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"; }
