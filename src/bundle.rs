@@ -9,6 +9,7 @@ pub mod archive;
 pub mod cache;
 pub mod ignore;
 pub mod inspect;
+pub mod known;
 pub mod parallel;
 pub mod sums;
 pub mod tree;
@@ -39,7 +40,8 @@ pub struct Bundle {
     /// Whether ferry built the archive (from a directory).
     pub built: bool,
     /// Whether it is the cached bundle of the unchanged directory, reused
-    /// without reading or compressing anything ([`cache`]).
+    /// without reading or compressing anything ([`cache`]); for a ready
+    /// archive, whether its sums were known from before ([`known`]).
     pub cached: bool,
     /// Why no cache was used for a directory, when that is worth saying.
     pub cache_off: Option<String>,
@@ -320,7 +322,19 @@ fn prepare_with(
     let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
     let index = inspect::ArchiveIndex::open(input, kind)?;
     check_appspec(input, &index)?;
-    let sums::Sums { size, sha256, crc64nvme } = hash_file(input)?;
+    // A file ferry wrote or hashed before, unchanged: its SHA-256 is known.
+    let known = cache_for(input).ok().map(|c| c.known_sums());
+    let (sums, remembered) = match known.as_ref().and_then(|k| k.lookup(input)) {
+        Some(sums) => (sums, true),
+        None => {
+            let sums = hash_file(input)?;
+            if let Some(k) = &known {
+                k.remember(input, &sums);
+            }
+            (sums, false)
+        }
+    };
+    let sums::Sums { size, sha256, crc64nvme } = sums;
     Ok(Bundle {
         path: input.to_path_buf(),
         kind,
@@ -328,7 +342,7 @@ fn prepare_with(
         sha256,
         crc64nvme,
         built: false,
-        cached: false,
+        cached: remembered,
         cache_off: None,
         _temp: None,
     })
@@ -338,6 +352,17 @@ fn prepare_with(
 /// beside it and renamed, so a failed run leaves no partial bundle) and
 /// returns its size and SHA-256.
 pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, String), BundleError> {
+    write_to_remembering(dir, kind, output, known::KnownSums::open())
+}
+
+/// [`write_to`], remembering the written archive's sums in `known` so that
+/// releasing it needs no SHA-256 pass ([`known`]).
+fn write_to_remembering(
+    dir: &Path,
+    kind: BundleType,
+    output: &Path,
+    known: Option<known::KnownSums>,
+) -> Result<(u64, String), BundleError> {
     if output.is_dir() {
         return Err(BundleError::BadOutput {
             path: output.to_path_buf(),
@@ -369,6 +394,9 @@ pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, Str
     let (file, temp_path) = tmp.into_parts();
     let written = archive::write(&tree, kind, file)?;
     temp_path.persist(output).map_err(|e| io_err("write", output)(e.error))?;
+    if let Some(k) = known {
+        k.remember(output, &sums::Sums { size: written.size, sha256: written.sha256.clone(), crc64nvme: written.crc64nvme });
+    }
     Ok((written.size, written.sha256))
 }
 
@@ -732,7 +760,7 @@ mod tests {
     fn write_to_refuses_an_output_named_for_another_type() {
         let dir = app_dir();
         let out = tempfile::tempdir().unwrap();
-        let err = write_to(dir.path(), BundleType::Tgz, &out.path().join("app.zip")).unwrap_err().to_string();
+        let err = write_to_remembering(dir.path(), BundleType::Tgz, &out.path().join("app.zip"), None).unwrap_err().to_string();
         assert!(err.contains("--bundle-type zip"), "{err}");
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing half-written is left behind");
     }

@@ -225,8 +225,10 @@ pub enum Event {
         sha256: String,
         /// Whether ferry built it from a directory.
         built: bool,
-        /// Whether it is the cached bundle of the unchanged directory: nothing
-        /// was read or compressed.
+        /// Whether it is the cached bundle of the unchanged directory (nothing
+        /// was read or compressed), or, for a ready archive (`built` false),
+        /// whether its SHA-256 was known from before (only its CRC-64/NVME
+        /// was read again): see `bundle::known`.
         cached: bool,
     },
     /// The upload began.

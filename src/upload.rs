@@ -103,8 +103,9 @@ pub enum UploadError {
     },
     /// S3 holds different bytes than ferry hashed.
     #[error(
-        "s3://{bucket}/{key} does not hold the bundle ferry uploaded: its SHA-256 checksum is {found}, expected {expected}. \
-         Nothing was deployed. Re-run the release; if it repeats, something between this agent and S3 alters uploads."
+        "s3://{bucket}/{key} does not hold the bundle ferry uploaded: S3 reports its checksum as {found}, expected {expected}. \
+         Nothing was deployed. {}",
+        mismatch_remedy(found)
     )]
     ChecksumMismatch {
         /// Bucket.
@@ -370,6 +371,17 @@ async fn upload_watched(
     let up = uploaded(&t, &stored, false);
     reporter.report(&uploaded_event(&up, bundle.size));
     Ok(up)
+}
+
+/// What to do about a read-back that does not match.
+fn mismatch_remedy(found: &str) -> &'static str {
+    if found.starts_with("none") {
+        "The server kept no checksum for the object, so ferry cannot prove what it holds: AWS S3 always keeps one; \
+         an S3-compatible server that does not (for multipart uploads, CRC-64/NVME full-object checksums) cannot be \
+         released to."
+    } else {
+        "Re-run the release; if it repeats, something between this agent and S3 alters uploads."
+    }
 }
 
 /// The full-object checksum S3 must report for the object ferry wrote

@@ -208,6 +208,17 @@ impl Cache {
         Some(Hit { path, size: record.size, sha256: record.sha256, crc64nvme: record.crc64nvme })
     }
 
+    /// The cache directory from the process environment, or `None` when the
+    /// cache is off (`FERRY_BUNDLE_CACHE_MIB=0`) or has no place: where
+    /// [`super::known`] keeps its records too.
+    pub fn settings_dir() -> Option<PathBuf> {
+        let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
+        if std::env::var("FERRY_BUNDLE_CACHE_MIB").is_ok_and(|v| v.trim() == "0") {
+            return None;
+        }
+        Cache::base_dir(var("XDG_CACHE_HOME"), var("HOME"))
+    }
+
     /// `$XDG_CACHE_HOME/ferry/bundles`, else `$HOME/.cache/ferry/bundles`.
     fn base_dir(xdg: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
         let base = xdg.filter(|p| p.is_absolute()).or_else(|| home.map(|h| h.join(".cache")).filter(|p| p.is_absolute()))?;
@@ -227,6 +238,11 @@ impl Cache {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+    }
+
+    /// The known sums of ready archives kept with this cache.
+    pub fn known_sums(&self) -> super::known::KnownSums {
+        super::known::KnownSums::in_dir(self.dir.join("files"))
     }
 
     /// A temporary file in the cache directory to build a bundle into,
@@ -313,6 +329,10 @@ impl Cache {
             let path = e.path();
             let Ok(meta) = e.metadata() else { continue };
             let name = e.file_name().to_string_lossy().into_owned();
+            if meta.is_dir() {
+                // `files/`: the known sums of ready archives (super::known).
+                continue;
+            }
             if name.starts_with('.') {
                 // Another run's file being written; any left behind is swept after a day.
                 let stale = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|a| a > Duration::from_secs(86_400));

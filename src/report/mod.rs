@@ -106,6 +106,12 @@ fn describe_raw(event: &Event) -> Option<String> {
         Event::Assumed { role_arn, session_name, assumed_arn } => {
             format!("assumed {role_arn} as session {session_name} ({assumed_arn})")
         }
+        Event::BundleReady { path, bundle_type, size, sha256, cached: true, built: false } => format!(
+            "using {} bundle {path} ({}, sha256 {}, known from when ferry last read or wrote it; unchanged, by its CRC-64/NVME)",
+            bundle_type.extension(),
+            human_bytes(*size),
+            short(sha256, 12)
+        ),
         Event::BundleReady { path, bundle_type, size, sha256, cached: true, .. } => format!(
             "reused the cached {} bundle of {path}: nothing in it changed ({}, sha256 {})",
             bundle_type.extension(),

@@ -1,0 +1,236 @@
+//! The sums of ready archives, remembered so that releasing the same file
+//! again (the Jenkinsfile's `ferry bundle --out app.zip`, then `ferry
+//! release app.zip` to staging and to production) costs no SHA-256 pass.
+//!
+//! # The rule
+//!
+//! A record holds a file's canonical path, what `stat` said of it (device,
+//! inode, mode, size, mtime and ctime in nanoseconds) and its size, SHA-256
+//! and CRC-64/NVME. It is used only while every stat field is the same, and
+//! even then only after the file's CRC-64/NVME, computed anew, matches the
+//! record: a fraction of the SHA-256's cost (about 0.1 s against 0.7 s for
+//! 1 GiB here) that catches any change the stat fields could miss (a write
+//! in the same clock tick, a clock set back). The upload then checks the
+//! CRC-64/NVME once more on the bytes it sends, and S3 checks it (or the
+//! SHA-256, for a single PUT) on arrival.
+//!
+//! Records are written when ferry writes an archive (`ferry bundle --out`)
+//! or hashes one it is given; they live in `bundles/files/` of the bundle
+//! cache ([`super::cache`]), tiny, and go with the cache
+//! (`FERRY_BUNDLE_CACHE_MIB=0` turns both off). Records of files that are
+//! gone or unused for 30 days are removed as new ones are written.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::sums::Sums;
+
+/// Bumped when the record changes meaning.
+const FORMAT: &str = "ferry-known-sums 1";
+/// Records unused this long are dropped.
+const UNUSED: Duration = Duration::from_secs(30 * 86_400);
+
+/// Where the records are.
+#[derive(Debug)]
+pub struct KnownSums {
+    dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    format: String,
+    path: PathBuf,
+    stat: [i64; 8],
+    size: u64,
+    sha256: String,
+    crc64nvme: u64,
+}
+
+impl KnownSums {
+    /// The records beside the bundle cache, or `None` when the cache is off
+    /// or has no place.
+    pub fn open() -> Option<KnownSums> {
+        let dir = super::cache::Cache::settings_dir()?;
+        Some(KnownSums { dir: dir.join("files") })
+    }
+
+    /// Records in `dir`.
+    pub fn in_dir(dir: PathBuf) -> KnownSums {
+        KnownSums { dir }
+    }
+
+    #[cfg(test)]
+    fn at(dir: &Path) -> KnownSums {
+        KnownSums { dir: dir.to_path_buf() }
+    }
+
+    /// The sums of `path` if a record vouches for it and its CRC-64/NVME,
+    /// read now, agrees.
+    pub fn lookup(&self, path: &Path) -> Option<Sums> {
+        let canonical = path.canonicalize().ok()?;
+        let record_path = self.record_path(&canonical);
+        let record: Record = serde_json::from_slice(&std::fs::read(&record_path).ok()?).ok()?;
+        let meta = std::fs::metadata(&canonical).ok()?;
+        if record.format != FORMAT || record.path != canonical || record.stat != stat(&meta) || record.size != meta.len() {
+            return None;
+        }
+        if crc64nvme_of(&canonical).ok()? != record.crc64nvme {
+            return None;
+        }
+        // Used: kept another 30 days.
+        let _ = File::options().write(true).open(&record_path).and_then(|f| f.set_modified(SystemTime::now()));
+        Some(Sums { size: record.size, sha256: record.sha256, crc64nvme: record.crc64nvme })
+    }
+
+    /// Remembers that `path`, as it is now, has `sums`. Failing to is no
+    /// error: the next release hashes the file again.
+    pub fn remember(&self, path: &Path, sums: &Sums) {
+        let _ = self.try_remember(path, sums);
+    }
+
+    fn try_remember(&self, path: &Path, sums: &Sums) -> io::Result<()> {
+        let canonical = path.canonicalize()?;
+        let meta = std::fs::metadata(&canonical)?;
+        if meta.len() != sums.size || !meta.is_file() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir)?;
+        self.prune();
+        let record = Record {
+            format: FORMAT.into(),
+            path: canonical.clone(),
+            stat: stat(&meta),
+            size: sums.size,
+            sha256: sums.sha256.clone(),
+            crc64nvme: sums.crc64nvme,
+        };
+        let mut tmp = tempfile::Builder::new().prefix(".record-").tempfile_in(&self.dir)?;
+        serde_json::to_writer(&mut tmp, &record)?;
+        tmp.persist(self.record_path(&canonical)).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn record_path(&self, canonical: &Path) -> PathBuf {
+        let key = hex::encode(Sha256::digest(canonical.as_os_str().as_encoded_bytes()));
+        self.dir.join(format!("{key}.json"))
+    }
+
+    /// Drops records of files that are gone, and ones unused for 30 days.
+    fn prune(&self) {
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            let unused =
+                e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok()).is_some_and(|a| a > UNUSED);
+            let gone = || {
+                let record: Option<Record> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+                record.is_none_or(|r| !r.path.exists())
+            };
+            if path.extension().is_some_and(|x| x == "json") && (unused || gone()) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// The stat fields a record covers.
+#[cfg(unix)]
+fn stat(meta: &std::fs::Metadata) -> [i64; 8] {
+    use std::os::unix::fs::MetadataExt;
+    [
+        meta.dev() as i64,
+        meta.ino() as i64,
+        meta.mode() as i64,
+        meta.size() as i64,
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    ]
+}
+
+#[cfg(not(unix))]
+fn stat(meta: &std::fs::Metadata) -> [i64; 8] {
+    let nanos =
+        meta.modified().ok().and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
+    [meta.len() as i64, nanos, 0, 0, 0, 0, 0, 0]
+}
+
+fn crc64nvme_of(path: &Path) -> io::Result<u64> {
+    let mut f = File::open(path)?;
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(crc.finalize());
+        }
+        crc.update(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::hash_file;
+
+    fn file(dir: &Path, body: &[u8]) -> PathBuf {
+        let p = dir.join("app.zip");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_remembered_file_gets_its_sums_back_without_a_sha256_pass() {
+        let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let p = file(dir.path(), b"zip bytes");
+        let real = hash_file(&p).unwrap();
+        // A SHA-256 no pass over the file could produce: it came from the record.
+        let remembered = Sums { sha256: "ab".repeat(32), ..real.clone() };
+        let known = KnownSums::at(store.path());
+        known.remember(&p, &remembered);
+        assert_eq!(known.lookup(&p), Some(remembered));
+    }
+
+    #[test]
+    fn a_rewritten_file_is_not_vouched_for() {
+        let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let p = file(dir.path(), b"zip bytes");
+        let known = KnownSums::at(store.path());
+        known.remember(&p, &hash_file(&p).unwrap());
+        let before = std::fs::metadata(&p).unwrap().modified().unwrap();
+        // Same size, other bytes, modification time put back: ctime moved.
+        std::fs::write(&p, b"zip BYTES").unwrap();
+        File::options().write(true).open(&p).unwrap().set_modified(before).unwrap();
+        assert_eq!(known.lookup(&p), None);
+    }
+
+    #[test]
+    fn a_change_the_stat_fields_miss_is_caught_by_the_crc() {
+        let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let p = file(dir.path(), b"zip bytes");
+        let known = KnownSums::at(store.path());
+        // As if the bytes had changed within the clock tick of the record:
+        // every stat field agrees, the CRC-64/NVME does not.
+        let stale = Sums { crc64nvme: 7, ..hash_file(&p).unwrap() };
+        known.remember(&p, &stale);
+        assert_eq!(known.lookup(&p), None);
+    }
+
+    #[test]
+    fn records_of_files_that_are_gone_are_pruned() {
+        let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let known = KnownSums::at(store.path());
+        let p = file(dir.path(), b"one");
+        known.remember(&p, &hash_file(&p).unwrap());
+        std::fs::remove_file(&p).unwrap();
+        let q = dir.path().join("other.zip");
+        std::fs::write(&q, b"two").unwrap();
+        known.remember(&q, &hash_file(&q).unwrap());
+        assert_eq!(std::fs::read_dir(store.path()).unwrap().count(), 1, "only the record of the file that exists");
+    }
+}
