@@ -54,6 +54,7 @@ value_enum!(PolicyKind {
     PolicyKind::Trust => "trust": "Trust policy of the production role (who may assume it)",
     PolicyKind::Deploy => "deploy": "Permissions of the production role: this environment's releases only",
     PolicyKind::Jenkins => "jenkins": "Identity policy of the Jenkins role: assume exactly the first role",
+    PolicyKind::Instance => "instance": "Policy of the instances' profile: the CodeDeploy agent reads the bundles",
 });
 value_enum!(EnvFormat {
     EnvFormat::Sh => "sh": "`export NAME='value'` lines for sh, bash, zsh (`eval \"$(ferry env …)\"`)",

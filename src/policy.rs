@@ -31,6 +31,9 @@ pub enum Kind {
     Deploy,
     /// Identity policy of the Jenkins role: assume exactly the first role.
     Jenkins,
+    /// Policy of the instance profile of the deployment group's instances:
+    /// what the CodeDeploy agent needs to fetch the bundles ferry uploads.
+    Instance,
 }
 
 /// The STS actions a caller needs on a role, given the session features
@@ -264,6 +267,77 @@ pub fn deploy(env: &Environment) -> Value {
         }));
     }
     json!({ "Version": VERSION, "Statement": statements })
+}
+
+/// The instance profile's permissions: the CodeDeploy agent on each
+/// instance downloads the revision itself, with the instance's role, so it
+/// must read this environment's bundles (by version too: ferry pins the
+/// deployment to the uploaded version), decrypt them when the bucket uses a
+/// KMS key, and read AWS's agent bucket of the region to install and update
+/// the agent.
+pub fn instance(env: &Environment) -> Value {
+    let p = &env.role.partition;
+    let bucket_arn = format!("arn:{p}:s3:::{}", env.bucket);
+    // Only this application's bundles (`[PREFIX/]APPLICATION/SHA256.zip`):
+    // the group's instances have no business with another application's.
+    let objects = if env.prefix.is_empty() {
+        format!("{bucket_arn}/{}/*", env.application)
+    } else {
+        format!("{bucket_arn}/{}/{}/*", env.prefix, env.application)
+    };
+    let mut statements = vec![
+        json!({
+            "Sid": "ReadReleases",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": objects,
+        }),
+        json!({
+            "Sid": "InstallCodeDeployAgent",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": format!("arn:{p}:s3:::aws-codedeploy-{}/*", env.region),
+        }),
+    ];
+    if let Some(key) = &env.kms_key_id {
+        let mut kms = kms_statement(env, key);
+        kms["Sid"] = json!("DecryptReleases");
+        kms["Action"] = json!(["kms:Decrypt"]);
+        statements.push(kms);
+    }
+    json!({ "Version": VERSION, "Statement": statements })
+}
+
+/// Checks that `principal` is something a trust policy's `"AWS"` principal
+/// can name: an IAM role, user or account-root ARN, or a 12-digit account
+/// id. A bare role name (`JenkinsRole`) is accepted by nothing in IAM.
+pub fn check_principal(principal: &str) -> Result<(), String> {
+    if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    let parts: Vec<&str> = principal.splitn(6, ':').collect();
+    let ok = match parts[..] {
+        ["arn", partition, "iam", "", account, resource] => {
+            !partition.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && (resource == "root"
+                    || resource.strip_prefix("role/").or_else(|| resource.strip_prefix("user/")).is_some_and(|n| !n.is_empty()))
+        }
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let hint = if !principal.contains(':') && !principal.is_empty() {
+        format!(" If {principal} is a role, name it arn:aws:iam::ACCOUNT:role/{principal} (with its path, if it has one).")
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "a trust policy names AWS principals by ARN (arn:aws:iam::111111111111:role/JenkinsRole, …:user/NAME, …:root) or \
+         by 12-digit account id; IAM rejects anything else.{hint}"
+    ))
 }
 
 /// The session policy: the deploy policy, compact. A session gets the
@@ -500,6 +574,41 @@ mod tests {
             statement(&doc, "ReadDeploymentConfig")["Resource"],
             json!(["arn:aws:codedeploy:eu-west-1:222222222222:deploymentconfig:CodeDeployDefault.OneAtATime"])
         );
+    }
+
+    #[test]
+    fn principals_must_be_arns_or_account_ids() {
+        for ok in [
+            "arn:aws:iam::111111111111:role/JenkinsRole",
+            "arn:aws:iam::111111111111:role/ci/Jenkins",
+            "arn:aws-cn:iam::111111111111:user/jenkins",
+            "arn:aws:iam::111111111111:root",
+            "111111111111",
+        ] {
+            assert_eq!(check_principal(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "JenkinsRole",
+            "",
+            "arn:aws:iam::1111:role/J",
+            "arn:aws:iam::111111111111:role/",
+            "arn:aws:s3:::bucket",
+            "arn:aws:sts::111111111111:assumed-role/J/s",
+        ] {
+            assert!(check_principal(bad).is_err(), "{bad}");
+        }
+        assert!(check_principal("JenkinsRole").unwrap_err().contains("arn:aws:iam::ACCOUNT:role/JenkinsRole"));
+    }
+
+    #[test]
+    fn instance_policy_reads_the_releases_and_decrypts_only_with_a_key() {
+        let mut e = env();
+        let doc = instance(&e).to_string();
+        assert!(doc.contains("s3:GetObjectVersion") && doc.contains("aws-codedeploy-"), "{doc}");
+        assert!(!doc.contains("kms:") && !doc.contains("s3:PutObject"), "{doc}");
+        e.kms_key_id = Some("alias/releases".into());
+        let doc = instance(&e).to_string();
+        assert!(doc.contains("\"kms:Decrypt\"") && !doc.contains("kms:GenerateDataKey"), "{doc}");
     }
 
     #[test]

@@ -141,7 +141,7 @@ fn jenkinsfile(name: &str) -> String {
 
 #[test]
 fn jenkinsfile_sh_steps_release_to_staging_and_production_and_leave_receipts() {
-    let stack = Stack::start_with(StackOptions { instances: 2, ..Default::default() });
+    let stack = Stack::start_with(StackOptions { instances: 2, policy_groups: vec!["web-staging".into()], ..Default::default() });
     add_staging_group(&stack);
     let ws = Workspace::new(&stack, "1.0.0");
     let steps = sh_steps(&jenkinsfile("Jenkinsfile"));
@@ -446,8 +446,10 @@ fn jenkinsfile_waits_for_approval_without_an_agent_and_gives_ferry_its_time() {
         // A milestone before the release retires older builds.
         assert!(steps[..release].iter().any(|s| s.starts_with("milestone:")), "{name}: no milestone before ferry: {steps:?}");
         assert!(stage["lock"].as_str().is_some_and(|l| l.ends_with("-deploy")), "{name}: no lock: {stage:#}");
-        // Jenkins' timeout outlasts ferry's own: bundle and upload (10 min
-        // allowed), --queue-timeout, --timeout and --abort-grace.
+        // Jenkins' timeout outlasts ferry's own: --timeout (which counts
+        // from ferry's start: upload and queueing are inside it) and
+        // --abort-grace; and --timeout leaves the deployment at least
+        // 20 minutes after the longest queueing.
         let script = run["sh"]
             .as_array()
             .unwrap()
@@ -455,10 +457,10 @@ fn jenkinsfile_waits_for_approval_without_an_agent_and_gives_ferry_its_time() {
             .map(|s| s.as_str().unwrap())
             .find(|s| s.contains("ferry release") && s.contains(&format!("--env {}", name.to_lowercase())));
         let script = script.unwrap_or_else(|| panic!("{name}: no ferry release for its environment"));
-        let ferry = 600
-            + seconds(flag(script, "--queue-timeout", "30m"))
-            + seconds(flag(script, "--timeout", "60m"))
-            + seconds(flag(script, "--abort-grace", "60s"));
+        let timeout = seconds(flag(script, "--timeout", "60m"));
+        let queue = seconds(flag(script, "--queue-timeout", "30m"));
+        assert!(timeout >= queue + 20 * 60, "{name}: --timeout leaves the deployment under 20 minutes ({script})");
+        let ferry = timeout + seconds(flag(script, "--abort-grace", "60s"));
         let jenkins = stage["timeout_minutes"].as_u64().unwrap_or_else(|| panic!("{name}: no timeout")) * 60;
         assert!(jenkins > ferry, "{name}: Jenkins' timeout {jenkins}s is not above ferry's {ferry}s ({script})");
     }
@@ -566,4 +568,88 @@ fn harness_shows_the_jsonnull_trap_of_readjson_without_returnpojo() {
     .unwrap();
     let runs = harness(&["snippet", snippet.to_str().unwrap()]);
     assert_eq!(runs["3"]["thrown"], "null", "{:#}", runs["3"]);
+}
+
+/// A fake release tarball `ferry-0.2.0-ARCH-linux.tar.gz` in `dir` whose
+/// `bin/ferry` prints ARCH; returns its SHA-256.
+fn fake_tarball(dir: &Path, arch: &str) -> String {
+    let name = format!("ferry-0.2.0-{arch}-linux");
+    let root = dir.join("src").join(&name);
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    let bin = root.join("bin/ferry");
+    std::fs::write(&bin, format!("#!/bin/sh\necho {arch}\n")).unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let tarball = dir.join(format!("{name}.tar.gz"));
+    let ok = Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(dir.join("src")).arg(&name).status().unwrap();
+    assert!(ok.success());
+    let out = Command::new("sha256sum").arg(&tarball).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+/// Runs jenkins/resources/ferry/install.sh as the ferryInstall step does,
+/// on a machine whose `uname -m` says `machine`.
+fn install(dir: &Path, root: &Path, machine: &str, sums: (&str, &str)) -> std::process::Output {
+    let fakebin = dir.join(format!("fakebin-{machine}"));
+    std::fs::create_dir_all(&fakebin).unwrap();
+    let uname = fakebin.join("uname");
+    std::fs::write(&uname, format!("#!/bin/sh\necho {machine}\n")).unwrap();
+    std::fs::set_permissions(&uname, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", fakebin.display(), std::env::var("PATH").unwrap());
+    Command::new("sh")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/jenkins/resources/ferry/install.sh"))
+        .env("PATH", path)
+        .env("FERRY_ROOT", root)
+        .env("FERRY_VERSION", "0.2.0")
+        .env("FERRY_BASE_URL", format!("file://{}", dir.display()))
+        .env("FERRY_SHA256_X86_64", sums.0)
+        .env("FERRY_SHA256_AARCH64", sums.1)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn ferry_install_picks_the_tarball_of_the_agents_architecture_and_checks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x86, arm) = (fake_tarball(dir.path(), "x86_64"), fake_tarball(dir.path(), "aarch64"));
+    for (machine, want) in [("x86_64", "x86_64"), ("aarch64", "aarch64"), ("arm64", "aarch64")] {
+        let root = dir.path().join(format!("cache-{machine}/0.2.0"));
+        let out = install(dir.path(), &root, machine, (&x86, &arm));
+        assert!(out.status.success(), "{machine}: {}", String::from_utf8_lossy(&out.stderr));
+        let ran = Command::new(root.join("bin/ferry")).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), want, "{machine} gets the {want} build");
+    }
+
+    // A tarball that is not the one named by its SHA-256 is never unpacked.
+    let root = dir.path().join("cache-bad/0.2.0");
+    let out = install(dir.path(), &root, "aarch64", (&x86, &x86));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not have the SHA-256"), "{out:?}");
+    assert!(!root.exists(), "nothing installed");
+    let leftovers: Vec<_> = std::fs::read_dir(root.parent().unwrap()).unwrap().collect();
+    assert!(leftovers.is_empty(), "no temporary directory left: {leftovers:?}");
+
+    let out = install(dir.path(), &dir.path().join("cache-mips/0.2.0"), "mips", (&x86, &arm));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no ferry build for mips"), "{out:?}");
+}
+
+#[test]
+fn ferry_install_by_two_executors_at_once_leaves_one_whole_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x86, arm) = (fake_tarball(dir.path(), "x86_64"), fake_tarball(dir.path(), "aarch64"));
+    let root = dir.path().join("cache/0.2.0");
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let (d, r, x, a) = (dir.path().to_path_buf(), root.clone(), x86.clone(), arm.clone());
+            std::thread::spawn(move || install(&d, &r, "x86_64", (&x, &a)))
+        })
+        .collect();
+    for run in runs {
+        let out = run.join().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ran = Command::new(root.join("bin/ferry")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), "x86_64");
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("cache")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("0.2.0")], "no temporary directories left");
 }

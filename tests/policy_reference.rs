@@ -131,11 +131,11 @@ fn assert_all_pass(docs: &[(String, serde_json::Value)]) {
 }
 
 #[test]
-fn every_generated_deploy_and_jenkins_policy_passes_the_reference() {
+fn every_generated_deploy_jenkins_and_instance_policy_passes_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     let mut docs = Vec::new();
     for (name, extra) in VARIANTS {
-        for kind in ["deploy", "jenkins"] {
+        for kind in ["deploy", "jenkins", "instance"] {
             docs.push((format!("{kind} {name}"), generate(dir.path(), extra, &[kind])));
         }
     }

@@ -12,7 +12,7 @@ def call(Map args = [:]) {
     String receipt = (args.receipt ?: 'ferry-receipt.json') as String
     List<String> cmd = [(args.ferry ?: 'ferry') as String, 'release', bundle, '--env', environment]
     if (args.get('wait', true)) {
-        cmd += ['--timeout', (args.timeout ?: '50m') as String]
+        cmd += ['--timeout', (args.timeout ?: '90m') as String]
     } else {
         // Only create the deployment; exit 0 once CodeDeploy has it.
         cmd << '--no-wait'

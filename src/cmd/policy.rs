@@ -1,4 +1,4 @@
-//! `ferry policy [trust|deploy|jenkins]`: the IAM documents this environment
+//! `ferry policy [trust|deploy|jenkins|instance]`: the IAM documents this environment
 //! needs, as JSON that `aws iam create-role` / `put-role-policy` accept.
 
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ pub async fn run(args: &PolicyArgs, config_path: Option<PathBuf>, reporter: &dyn
     let doc = match args.kind {
         Kind::Deploy => policy::deploy(&env),
         Kind::Jenkins => policy::jenkins(&env),
+        Kind::Instance => policy::instance(&env),
         Kind::Trust if args.oidc_issuer.is_some() || env.web_identity.as_ref().is_some_and(|w| w.issuer.is_some()) => {
             let web = env.web_identity.as_ref();
             let issuer = args.oidc_issuer.clone().or_else(|| web.and_then(|w| w.issuer.clone())).unwrap_or_default();
@@ -36,6 +37,13 @@ pub async fn run(args: &PolicyArgs, config_path: Option<PathBuf>, reporter: &dyn
                 .map_err(|reason| config::ConfigError::Invalid { key: "oidc_issuer", value: issuer.clone(), reason })?
         }
         Kind::Trust => {
+            for principal in &args.principal {
+                policy::check_principal(principal).map_err(|reason| config::ConfigError::Invalid {
+                    key: "--principal",
+                    value: principal.clone(),
+                    reason,
+                })?;
+            }
             let principals = if !args.principal.is_empty() {
                 args.principal.clone()
             } else if let Some(previous_hop) = policy::default_principals(&env) {
