@@ -57,6 +57,29 @@ pub fn decode(tail: &str) -> Vec<Line> {
         .collect()
 }
 
+/// The output lines as `--output json` carries them beside the raw tail:
+/// `[{"script": PATH or null, "stream": "stdout"|"stderr"|"unknown",
+/// "text": LINE}, …]`, each line with the script it came from.
+pub fn output_json(tail: &str) -> serde_json::Value {
+    let mut script: Option<String> = None;
+    let mut out = Vec::new();
+    for line in decode(tail) {
+        match line {
+            Line::LifecycleEvent(_) => {}
+            Line::Script(path) => script = Some(path),
+            Line::Output(stream, text) => {
+                let stream = match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                    Stream::Unknown => "unknown",
+                };
+                out.push(serde_json::json!({ "script": script, "stream": stream, "text": text }));
+            }
+        }
+    }
+    serde_json::Value::Array(out)
+}
+
 /// The output lines of one stream, in order (for JUnit's system-out/err).
 pub fn stream(tail: &str, which: Stream) -> String {
     decode(tail)
@@ -72,6 +95,19 @@ pub fn stream(tail: &str, which: Stream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_output_names_each_lines_script_and_stream() {
+        let v = output_json("cut\nLifecycleEvent - AfterInstall\nScript - a.sh\n[stdout]x\n[stderr]y");
+        assert_eq!(
+            v,
+            serde_json::json!([
+                { "script": null, "stream": "unknown", "text": "cut" },
+                { "script": "a.sh", "stream": "stdout", "text": "x" },
+                { "script": "a.sh", "stream": "stderr", "text": "y" },
+            ])
+        );
+    }
 
     const TAIL: &str =
         "LifecycleEvent - AfterInstall\nScript - scripts/migrate.sh\n[stdout]migrating\n[stderr]boom\n[stdout]done";

@@ -48,7 +48,7 @@ pub(crate) mod bundle;
 pub(crate) mod deploy;
 pub(crate) mod deployments;
 pub(crate) mod handoff;
-pub(crate) mod policy;
+pub mod policy;
 pub(crate) mod promote;
 pub(crate) mod upload;
 pub(crate) mod watch;

@@ -2,7 +2,6 @@
 //! (never a local file), pin it by eTag/version, check it is still in S3; and
 //! stop a running deployment, with or without CodeDeploy's rollback.
 
-use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{
     BundleType as CdBundleType, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location,
 };
@@ -368,10 +367,7 @@ pub async fn request_stop(
             Err(RollbackError::AlreadyEnded { deployment_id: deployment_id.into(), status })
         }
         Err(e) if is_unreachable(&e) => Err(RollbackError::Unreachable { action, detail: describe_sdk_error(&e) }),
-        Err(e) => Err(RollbackError::Refused {
-            action,
-            detail: format!("{} {}", e.code().unwrap_or_default(), describe_sdk_error(&e)).trim().to_string(),
-        }),
+        Err(e) => Err(RollbackError::Refused { action, detail: describe_sdk_error(&e) }),
     }
 }
 

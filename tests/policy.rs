@@ -69,3 +69,38 @@ fn trust_without_a_principal_names_the_caller_and_says_so() {
     assert!(out.stderr.contains("--principal"), "{}", out.stderr);
     assert_no_secrets(&stack, &out);
 }
+
+/// Every integration test runs ferry under exactly what `ferry policy
+/// deploy` generates (tests/stack attaches it): shown here by the deployer
+/// session being refused what that document does not grant, by moto for S3
+/// and by the emulator for CodeDeploy, while the same calls inside it pass.
+#[test]
+fn the_stack_holds_the_deployer_to_the_generated_policy() {
+    let stack = Stack::start();
+    let (s3, cd) = (stack.s3_as_deployer(), stack.codedeploy_as_deployer());
+    stack.block_on(async {
+        let key = format!("{}/{}/x.zip", ferry_test_stack::PREFIX, stack.application());
+        let inside = s3.put_object().bucket(stack.bucket()).key(&key).body(b"x".to_vec().into()).send().await;
+        assert!(inside.is_ok(), "a release key is the deployer's to write: {inside:?}");
+        let outside = s3.put_object().bucket(stack.bucket()).key("elsewhere/x.zip").body(b"x".to_vec().into()).send().await;
+        let code = outside.as_ref().err().and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)).map(String::from);
+        assert_eq!(code.as_deref(), Some("AccessDenied"), "outside the prefix: {outside:?}");
+        let policy = s3.get_bucket_policy().bucket(stack.bucket()).send().await;
+        assert!(policy.is_err(), "s3:GetBucketPolicy is not granted");
+
+        let group = cd
+            .get_deployment_group()
+            .application_name(stack.application())
+            .deployment_group_name(stack.deployment_group())
+            .send()
+            .await;
+        assert!(group.is_ok(), "the group is the deployer's to read: {group:?}");
+        let delete = cd.delete_application().application_name(stack.application()).send().await;
+        let code = delete.as_ref().err().and_then(|e| aws_sdk_codedeploy::error::ProvideErrorMetadata::code(e)).map(String::from);
+        assert_eq!(code.as_deref(), Some("AccessDeniedException"), "codedeploy:DeleteApplication: {delete:?}");
+    });
+    // The inspector the tests arrange things with is not held to it.
+    let listed = stack.block_on(stack.s3_as_prod().get_bucket_policy().bucket(stack.bucket()).send());
+    let code = listed.as_ref().err().and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)).map(String::from);
+    assert_ne!(code.as_deref(), Some("AccessDenied"), "{listed:?}");
+}

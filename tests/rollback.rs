@@ -359,3 +359,15 @@ fn two_concurrent_releases_finish_in_build_order_and_history_shows_them() {
     assert_eq!(text.stdout.lines().count(), 1, "{}", text.stdout);
     assert!(text.stdout.contains(&format!("\t{}\tSucceeded\t2\t", d2.deployment_id().unwrap())), "{}", text.stdout);
 }
+
+#[test]
+fn a_refused_stop_names_codedeploys_error_once_and_ends_with_the_request_id() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let out = run(&mut ferry(&stack, &config, &["stop", "d-AAAAAAAAA", "--env", "production"]));
+    assert_ne!(out.code, 0, "{}", out.all());
+    let error = out.stderr.lines().find(|l| l.contains("error:")).unwrap_or_else(|| panic!("no error line:\n{}", out.stderr));
+    assert_eq!(error.matches("DeploymentDoesNotExistException").count(), 1, "{error}");
+    assert!(error.trim_end().ends_with('.') && error.contains(". AWS request id: "), "the request id comes last: {error}");
+}

@@ -69,6 +69,15 @@ fn failed_after_install_on_second_instance_names_instance_event_and_output() {
     assert!(instance.starts_with("i-"), "{failed_line}");
     assert!(failed_line.contains("ScriptFailed") && failed_line.contains("scripts/migrate.sh"), "{failed_line}");
     assert!(out.stderr.contains("relation \"users\" already exists"), "the script's output is shown:\n{}", out.stderr);
+    // The emulator writes logTail as the real agent does ("[stdout]…"
+    // prefixes under "Script - PATH"): shown decoded, streams told apart.
+    assert!(out.stderr.lines().any(|l| l.ends_with("     | migrating schema, run 2")), "stdout after `| `:\n{}", out.stderr);
+    assert!(
+        out.stderr.lines().any(|l| l.ends_with("     ! ERROR: relation \"users\" already exists")),
+        "stderr after `! `:\n{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("[stdout]") && !out.stderr.contains("[stderr]"), "no raw agent prefixes:\n{}", out.stderr);
     assert!(out.stderr.contains(&format!("failed: {instance} in AfterInstall")), "summary names it:\n{}", out.stderr);
     // The failed instance is the second one to run: the first succeeded.
     let succeeded = out.stderr.lines().filter(|l| l.contains("ValidateService Succeeded")).count();
@@ -262,4 +271,74 @@ fn junit_report_has_a_testcase_per_instance_with_the_failure_and_the_skip() {
     }
     assert_eq!(passed, 1, "{xml}");
     assert_no_secrets(&stack, &out);
+}
+
+#[test]
+fn json_output_carries_the_hooks_output_decoded_beside_the_agents_log_tail() {
+    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_failing_on_second_instance(dir.path());
+    let config = stack.write_config(dir.path(), "production");
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(["--output", "json", "release", app.to_str().unwrap(), "--env", "production"])
+        .args(["--deployment-config", "CodeDeployDefault.OneAtATime", "--timeout", "2m", "--config"])
+        .arg(&config));
+    assert_eq!(out.code, 3, "{}", out.all());
+    let failed: serde_json::Value = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "lifecycle_failed")
+        .unwrap_or_else(|| panic!("no lifecycle_failed event:\n{}", out.stdout));
+    let tail = failed["log_tail"].as_str().unwrap();
+    assert!(
+        tail.contains("Script - scripts/migrate.sh\n") && tail.contains("\n[stdout]migrating schema, run 2\n"),
+        "the agent's raw format: {tail}"
+    );
+    let output = failed["output"].as_array().unwrap_or_else(|| panic!("no decoded output: {failed}"));
+    assert!(
+        output.iter().any(|l| l["script"] == "scripts/migrate.sh"
+            && l["stream"] == "stderr"
+            && l["text"] == "ERROR: relation \"users\" already exists"),
+        "{failed}"
+    );
+    assert!(output.iter().any(|l| l["stream"] == "stdout" && l["text"] == "migrating schema, run 2"), "{failed}");
+}
+
+#[test]
+fn a_role_that_may_not_list_targets_gets_a_warning_and_the_deployment_still_followed() {
+    // The deploy policy without its "*" statement: ListDeploymentTargets
+    // and BatchGetDeploymentTargets are then refused (they take no resource
+    // type), as on AWS with a group-scoped grant.
+    let mut policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::ferry-prod-releases", "arn:aws:s3:::ferry-prod-releases/*"]},
+        {"Effect": "Allow", "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
+            "codedeploy:ListDeployments", "codedeploy:BatchGetDeployments"],
+         "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentgroup:web/web-prod"},
+        {"Effect": "Allow", "Action": ["codedeploy:GetApplication", "codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
+         "Resource": "arn:aws:codedeploy:us-east-1:222222222222:application:web"},
+        {"Effect": "Allow", "Action": "codedeploy:GetDeploymentConfig", "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentconfig:*"}
+    ]});
+    // The same group-scoped grant for the targets actions: AWS ignores it.
+    policy["Statement"][1]["Action"].as_array_mut().unwrap().push("codedeploy:ListDeploymentTargets".into());
+    let stack = Stack::start_with(StackOptions { deployer_policy: Some(policy), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_without_hooks(dir.path());
+    let config = stack.write_config(dir.path(), "production");
+    let out =
+        run(stack.ferry_command(FERRY).args(["release", app.to_str().unwrap(), "--env", "production", "--config"]).arg(&config));
+    assert_eq!(out.code, 0, "the deployment's own status decides:\n{}", out.all());
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.contains("no per-instance progress")).collect();
+    assert_eq!(warnings.len(), 1, "said once:\n{}", out.stderr);
+    assert!(
+        warnings[0].contains("codedeploy:ListDeploymentTargets") && warnings[0].contains("AccessDeniedException"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[0].trim_end().ends_with('.') && warnings[0].contains("AWS request id: "),
+        "request id last: {}",
+        warnings[0]
+    );
 }

@@ -85,7 +85,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let code = err.exit_code();
-            reporter.report(&Event::Error { class: err.class().into(), exit_code: code.code(), message: err.to_string() });
+            let message = crate::aws_error::request_ids_last(&err.to_string());
+            reporter.report(&Event::Error { class: err.class().into(), exit_code: code.code(), message });
             code
         }
     }

@@ -37,6 +37,10 @@ impl Reporter for JsonReporter {
         };
         if let Some(obj) = value.as_object_mut() {
             obj.insert("ts".into(), serde_json::Value::String(super::plain::timestamp()));
+            // The hook's output decoded, next to the agent's raw logTail.
+            if let Event::LifecycleFailed { log_tail: Some(tail), .. } = event {
+                obj.insert("output".into(), crate::agent_log::output_json(tail));
+            }
         }
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(out, "{value}");

@@ -10,6 +10,7 @@ mod tty;
 
 use std::io::IsTerminal;
 
+use crate::agent_log;
 use crate::event::{Event, FailedInstance, HistoryEntry, Outcome, Overview, Receipt, Reporter};
 use crate::jenkins::BuildEnv;
 
@@ -226,7 +227,7 @@ fn describe_raw(event: &Event) -> Option<String> {
         Event::DeploymentAdopted { deployment_id, reason } => format!("following deployment {deployment_id}: {reason}"),
         Event::HistoryEntry(_) => return None,
         Event::ReceiptWritten { path } => format!("receipt written to {path}"),
-        Event::Warning { message } => format!("warning: {message}"),
+        Event::Warning { message } => format!("warning: {}", crate::aws_error::request_ids_last(message)),
         Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {
             session_plan(hops, *duration_seconds, tags, source_identity.as_deref(), *session_policy)
         }
@@ -260,13 +261,48 @@ fn lifecycle_failure(
         s.push_str(&format!(": {}", one_line(msg)));
     }
     if let Some(tail) = log_tail.filter(|t| !t.trim().is_empty()) {
-        s.push_str("\n    --- script output (last lines) ---");
-        // The script's own lines, each indented under the failure, so none
-        // can pass for a line of ferry's (the renderers drop what control
-        // characters are left in them, a progress bar's \r say).
-        for line in tail.lines() {
-            s.push_str("\n    ");
-            s.push_str(line);
+        s.push_str(&script_output(tail, lifecycle_event, script_name));
+    }
+    s
+}
+
+/// The agent's `logTail` under a failure, decoded ([`agent_log`]): each
+/// script named once, its lines indented so none can pass for a line of
+/// ferry's, stdout after `| ` and stderr after `! ` (the renderers drop
+/// what control characters are left in them, a progress bar's \r say).
+/// A first line the agent's truncation cut is shown after `… `.
+fn script_output(tail: &str, lifecycle_event: &str, script_name: Option<&str>) -> String {
+    let mut s = String::new();
+    // The legend rides on the first header only.
+    let mut legend = " (last lines; ! = stderr)";
+    let mut headed = false;
+    for (i, line) in agent_log::decode(tail).into_iter().enumerate() {
+        match line {
+            agent_log::Line::LifecycleEvent(name) if name == lifecycle_event => {}
+            agent_log::Line::LifecycleEvent(name) => s.push_str(&format!("\n    --- during {} ---", one_line(&name))),
+            agent_log::Line::Script(path) => {
+                let named = script_name.is_some_and(|n| n == path);
+                let what = if named { String::from("script output") } else { format!("output of {}", one_line(&path)) };
+                s.push_str(&format!("\n    --- {what}{legend} ---"));
+                (legend, headed) = ("", true);
+            }
+            agent_log::Line::Output(stream, text) => {
+                if !headed {
+                    // Lines before any `Script -` header: the agent's bound
+                    // cut the start, or the tail is not in its format.
+                    s.push_str(&format!("\n    --- hook output{legend} ---"));
+                    (legend, headed) = ("", true);
+                }
+                let mark = match stream {
+                    agent_log::Stream::Stderr => "! ",
+                    agent_log::Stream::Stdout => "| ",
+                    agent_log::Stream::Unknown if i == 0 => "… ",
+                    agent_log::Stream::Unknown => "  ",
+                };
+                s.push_str("\n    ");
+                s.push_str(mark);
+                s.push_str(&text);
+            }
         }
     }
     s
@@ -563,6 +599,39 @@ pub(crate) mod tests {
         };
         let text = describe(&e).unwrap();
         assert!(text.starts_with("instance i-1 failed AfterInstall [ScriptFailed] in scripts/migrate.sh"), "{text}");
-        assert!(text.contains("\n    [stderr]boom"), "{text}");
+        assert!(text.contains("\n    | migrating\n    ! boom"), "{text}");
+        assert!(!text.contains("[stdout]") && !text.contains("[stderr]"), "{text}");
+    }
+
+    #[test]
+    fn the_real_agents_log_tail_names_the_script_once_and_tells_the_streams_apart() {
+        let e = Event::LifecycleFailed {
+            deployment_id: "d-1".into(),
+            target_id: "i-1".into(),
+            lifecycle_event: "AfterInstall".into(),
+            error_code: Some("ScriptFailed".into()),
+            script_name: Some("scripts/migrate.sh".into()),
+            message: Some("Script at specified location: scripts/migrate.sh run as user root failed with exit code 1".into()),
+            // As the agent writes it, cut at the front by its 2,048-character bound.
+            log_tail: Some(
+                "ng step 1\nLifecycleEvent - AfterInstall\nScript - scripts/migrate.sh\n[stdout]migrating\n[stderr]boom\n[stdout]done"
+                    .into(),
+            ),
+        };
+        let text = describe(&e).unwrap();
+        let out: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            out,
+            [
+                "    --- hook output (last lines; ! = stderr) ---",
+                "    … ng step 1",
+                "    --- script output ---",
+                "    | migrating",
+                "    ! boom",
+                "    | done",
+            ],
+            "{text}"
+        );
+        assert_eq!(text.matches("scripts/migrate.sh").count(), 2, "the header line and the agent's message: {text}");
     }
 }

@@ -136,6 +136,7 @@ pub async fn watch(
     let budget = deadline::command().map_or(opts.timeout, |d| d.budget().min(opts.timeout));
     let dog = Watchdog::new("CodeDeploy", "following the deployment", reporter);
     let mut targets = Targets::new(deployment_id);
+    let mut targets_refused = false;
     let mut poll = Poll::new();
     let mut last: Option<(String, Overview)> = None;
     let mut lost_contact = false;
@@ -172,8 +173,21 @@ pub async fn watch(
                     Err(e) => {
                         if e.transient {
                             poll.throttled();
+                        } else if !targets_refused {
+                            // Instance detail is a bonus, the deployment's own
+                            // status still decides; but say once why it is
+                            // missing instead of going quiet about instances.
+                            targets_refused = true;
+                            reporter.report(&Event::Warning {
+                                message: format!(
+                                    "no per-instance progress for {deployment_id}: {}. The deployment's own status is still \
+                                     followed. The role needs codedeploy:ListDeploymentTargets and \
+                                     BatchGetDeploymentTargets on \"*\" (they take no resource type; `ferry policy deploy` \
+                                     grants them).",
+                                    e.detail
+                                ),
+                            });
                         }
-                        // Instance detail is a bonus; the deployment's own status still decides.
                         false
                     }
                 };

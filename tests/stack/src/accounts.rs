@@ -21,6 +21,9 @@ pub const JENKINS_USER: &str = "jenkins";
 pub const DEPLOYER_ROLE: &str = "CA_ServiceDeployer";
 /// IAM user standing in for the instance profile of the CodeDeploy agent.
 pub const AGENT_USER: &str = "codedeploy-agent";
+/// A role in Production the tests inspect and arrange things with, so the
+/// deployer role can hold exactly ferry's generated policy.
+pub const INSPECTOR_ROLE: &str = "ferry-test-inspector";
 /// Account id of a hub account between Operations and Production, for role chains.
 pub const HUB_ACCOUNT: &str = "444444444444";
 /// The role in the hub account that may assume the deployer role
@@ -35,8 +38,10 @@ pub struct Accounts {
     pub hub_role_arn: String,
     /// Access key of the `jenkins` user: ferry's source credentials.
     pub ops: Keys,
-    /// A session of the deployer role, for tests that inspect Production.
+    /// A session of the deployer role: what ferry is allowed, no more.
     pub prod: Keys,
+    /// A session of [`INSPECTOR_ROLE`]: the bucket and CodeDeploy, whole.
+    pub inspector: Keys,
     /// Access key of `codedeploy-agent`: what the emulator fetches bundles with.
     pub agent: Keys,
 }
@@ -47,6 +52,8 @@ pub struct Layout<'a> {
     pub bucket: &'a str,
     /// `sts:ExternalId` the trust policy demands, if any.
     pub external_id: Option<&'a str>,
+    /// The deployer role's identity policy once the bucket exists.
+    pub deployer_policy: &'a Value,
 }
 
 /// Creates users, role, policies, keys and the bucket. Must run before
@@ -97,11 +104,25 @@ pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Resul
     iam.put_role_policy()
         .role_name(DEPLOYER_ROLE)
         .policy_name("ferry-release")
-        .policy_document(deployer_policy(layout.bucket).to_string())
+        .policy_document(setup_policy(layout.bucket).to_string())
         .send()
         .await
         .map_err(err(format!("iam:PutRolePolicy {DEPLOYER_ROLE}")))?;
     let agent = create_user_with_key(&iam, AGENT_USER, &agent_policy(layout.bucket)).await?;
+    let inspector_arn = format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{INSPECTOR_ROLE}");
+    iam.create_role()
+        .role_name(INSPECTOR_ROLE)
+        .assume_role_policy_document(trust_policy(&jenkins_arn, None).to_string())
+        .send()
+        .await
+        .map_err(err(format!("iam:CreateRole {INSPECTOR_ROLE}")))?;
+    iam.put_role_policy()
+        .role_name(INSPECTOR_ROLE)
+        .policy_name("inspect")
+        .policy_document(setup_policy(layout.bucket).to_string())
+        .send()
+        .await
+        .map_err(err(format!("iam:PutRolePolicy {INSPECTOR_ROLE}")))?;
 
     // The way ferry will: jenkins' own keys assume the role. The bucket is
     // created by that session so it belongs to the role's account.
@@ -113,8 +134,19 @@ pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Resul
         .send()
         .await
         .map_err(err(format!("s3:CreateBucket {}", layout.bucket)))?;
+    let inspector = aws::assume_role(&jenkins_sts, &inspector_arn, "ferry-test-inspector", None).await?;
 
-    Ok(Accounts { role_arn, hub_role_arn, ops, prod, agent })
+    // From now on the deployer may do what ferry's generated policy allows,
+    // and nothing else (the same document replaces the setup one).
+    iam.put_role_policy()
+        .role_name(DEPLOYER_ROLE)
+        .policy_name("ferry-release")
+        .policy_document(layout.deployer_policy.to_string())
+        .send()
+        .await
+        .map_err(err(format!("iam:PutRolePolicy {DEPLOYER_ROLE} (generated)")))?;
+
+    Ok(Accounts { role_arn, hub_role_arn, ops, prod, inspector, agent })
 }
 
 async fn create_user_with_key(iam: &aws_sdk_iam::Client, user: &str, policy: &Value) -> Result<Keys> {
@@ -167,10 +199,10 @@ fn trust_policy(jenkins_arn: &str, external_id: Option<&str>) -> Value {
     json!({ "Version": "2012-10-17", "Statement": [statement] })
 }
 
-/// What the deployer role may do: anything on the release bucket (so the
-/// tests do not pin which S3 calls ferry makes) and CodeDeploy. CodeDeploy is
-/// not in moto, so that half is documentation only.
-fn deployer_policy(bucket: &str) -> Value {
+/// Anything on the release bucket and CodeDeploy: the deployer's while the
+/// stack is set up (it creates the bucket, so the bucket is Production's),
+/// and the inspector's for good.
+fn setup_policy(bucket: &str) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [

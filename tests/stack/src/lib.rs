@@ -36,10 +36,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use codedeploy_emulator::iam::IdentityPolicy;
 use codedeploy_emulator::{Config as EmulatorConfig, Emulator};
 use tokio::runtime::Runtime;
 
-pub use accounts::{AGENT_USER, DEPLOYER_ROLE, HUB_ACCOUNT, HUB_ROLE, JENKINS_USER, OPERATIONS_ACCOUNT, PRODUCTION_ACCOUNT};
+pub use accounts::{
+    AGENT_USER, DEPLOYER_ROLE, HUB_ACCOUNT, HUB_ROLE, INSPECTOR_ROLE, JENKINS_USER, OPERATIONS_ACCOUNT, PRODUCTION_ACCOUNT,
+};
 pub use application::INSTANCES_TAG;
 pub use localstack::{LOCALSTACK_PYTHON_ENV, LocalStackS3};
 pub use moto::MOTO_SERVER_ENV;
@@ -79,6 +82,15 @@ pub struct StackOptions {
     pub group_tags: Vec<(String, String)>,
     /// Give the deployment group automatic rollback on `DEPLOYMENT_FAILURE`.
     pub auto_rollback: bool,
+    /// The deployer role's identity policy, enforced by moto (S3) and the
+    /// emulator (CodeDeploy). `None`: what `ferry policy deploy` generates
+    /// for this stack's ferry.toml, so every test proves that document
+    /// grants what ferry does.
+    pub deployer_policy: Option<serde_json::Value>,
+    /// Further deployment groups of the application that tests create
+    /// themselves (e.g. `web-staging`): the generated deployer policy also
+    /// holds what `ferry policy deploy` prints for an environment naming each.
+    pub policy_groups: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -93,6 +105,8 @@ impl Default for StackOptions {
             rate_limits: BTreeMap::new(),
             group_tags: Vec::new(),
             auto_rollback: false,
+            deployer_policy: None,
+            policy_groups: Vec::new(),
         }
     }
 }
@@ -170,7 +184,15 @@ impl Stack {
 
         let moto = MotoServer::start(&logs)?;
         let moto_endpoint = moto.endpoint();
-        let layout = accounts::Layout { bucket: &opts.bucket, external_id: opts.external_id.as_deref() };
+        let deployer_policy = match &opts.deployer_policy {
+            Some(p) => p.clone(),
+            None => generated_deployer_policy(&opts, root.path())?,
+        };
+        let layout = accounts::Layout {
+            bucket: &opts.bucket,
+            external_id: opts.external_id.as_deref(),
+            deployer_policy: &deployer_policy,
+        };
         let accounts = block_on_any(runtime.get(), accounts::lay_out(&moto_endpoint, REGION, &layout))
             .map_err(|e| format!("{e}\n(moto log: {})", moto.log_path().display()))?;
 
@@ -184,11 +206,21 @@ impl Stack {
             rate_limits: opts.rate_limits.clone(),
             // Instance ARNs belong to the account the fleet is in.
             account_id: PRODUCTION_ACCOUNT.into(),
+            // The deployer's CodeDeploy calls are held to the same policy
+            // as its S3 calls; the tests' own inspector is not.
+            identity_policy: Some(
+                IdentityPolicy::parse(
+                    &deployer_policy.to_string(),
+                    &format!("arn:aws:sts::{PRODUCTION_ACCOUNT}:assumed-role/{DEPLOYER_ROLE}/ferry"),
+                    [accounts.inspector.access_key_id.clone(), accounts.agent.access_key_id.clone()].into(),
+                )
+                .map_err(|e| format!("the deployer policy: {e}"))?,
+            ),
             ..EmulatorConfig::default()
         })
         .map_err(|e| format!("cannot start the CodeDeploy emulator: {e}"))?;
         let codedeploy_endpoint = emulator.endpoint();
-        let codedeploy = aws::codedeploy(&Target { endpoint: &codedeploy_endpoint, region: REGION, keys: &accounts.prod });
+        let codedeploy = aws::codedeploy(&Target { endpoint: &codedeploy_endpoint, region: REGION, keys: &accounts.inspector });
         block_on_any(
             runtime.get(),
             application::create(
@@ -343,19 +375,31 @@ impl Stack {
         aws::s3(&self.target(&self.accounts.ops))
     }
 
-    /// S3 as a session of `CA_ServiceDeployer` (assumed once at start-up; the
-    /// session lasts an hour, far longer than any test).
+    /// S3 in Production as the tests' inspector (every right on the
+    /// bucket), to arrange and check what ferry did. Sessions are assumed
+    /// once at start-up and last an hour, far longer than any test.
     pub fn s3_as_prod(&self) -> aws_sdk_s3::Client {
+        aws::s3(&self.target(&self.accounts.inspector))
+    }
+
+    /// S3 as a session of `CA_ServiceDeployer`: only what ferry's generated
+    /// policy (or [`StackOptions::deployer_policy`]) allows.
+    pub fn s3_as_deployer(&self) -> aws_sdk_s3::Client {
         aws::s3(&self.target(&self.accounts.prod))
     }
 
-    /// CodeDeploy client for the emulator, signed as the deployer session.
+    /// CodeDeploy client for the emulator as the tests' inspector, whom the
+    /// emulator does not hold to the deployer's policy.
     pub fn codedeploy(&self) -> aws_sdk_codedeploy::Client {
+        aws::codedeploy(&Target { endpoint: &self.codedeploy_endpoint, region: REGION, keys: &self.accounts.inspector })
+    }
+
+    /// CodeDeploy client for the emulator as the deployer session: held to
+    /// the deployer's policy, as ferry is.
+    pub fn codedeploy_as_deployer(&self) -> aws_sdk_codedeploy::Client {
         aws::codedeploy(&Target { endpoint: &self.codedeploy_endpoint, region: REGION, keys: &self.accounts.prod })
     }
 
-    /// IAM client in Production as the deployer session (e.g. to read the
-    /// role back). The deployer has no IAM rights, so most calls are denied.
     pub fn iam_as_prod(&self) -> aws_sdk_iam::Client {
         aws::iam(&self.target(&self.accounts.prod))
     }
@@ -376,8 +420,14 @@ impl Stack {
     /// scan ferry's output for leaks.
     pub fn secrets(&self) -> Vec<String> {
         let a = &self.accounts;
-        let mut out = vec![a.ops.secret_access_key.clone(), a.agent.secret_access_key.clone(), a.prod.secret_access_key.clone()];
+        let mut out = vec![
+            a.ops.secret_access_key.clone(),
+            a.agent.secret_access_key.clone(),
+            a.prod.secret_access_key.clone(),
+            a.inspector.secret_access_key.clone(),
+        ];
         out.extend(a.prod.session_token.clone());
+        out.extend(a.inspector.session_token.clone());
         out
     }
 
@@ -442,4 +492,58 @@ where
         return runtime.block_on(f);
     }
     std::thread::scope(|s| s.spawn(|| runtime.block_on(f)).join().expect("setup thread panicked"))
+}
+
+/// What `ferry policy deploy --env production` prints for this stack's
+/// ferry.toml: ferry's own generator, given the same file a test gives ferry.
+/// With [`StackOptions::policy_groups`], the statements for each of those
+/// groups' environments too, as a team would attach each environment's.
+fn generated_deployer_policy(opts: &StackOptions, root: &Path) -> Result<serde_json::Value> {
+    let role_arn = format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{DEPLOYER_ROLE}");
+    let groups = std::iter::once(opts.deployment_group.as_str()).chain(opts.policy_groups.iter().map(String::as_str));
+    let mut toml = String::new();
+    let mut names = Vec::new();
+    for (i, group) in groups.enumerate() {
+        let name = format!("env{i}");
+        toml.push_str(&ferry_env::ferry_toml(
+            &name,
+            &ferry_env::EnvConfig {
+                role_arn: &role_arn,
+                external_id: opts.external_id.as_deref(),
+                region: REGION,
+                bucket: &opts.bucket,
+                prefix: PREFIX,
+                application: &opts.application,
+                deployment_group: group,
+            },
+        ));
+        names.push(name);
+    }
+    let path = root.join("policy-ferry.toml");
+    std::fs::write(&path, toml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut policy: Option<serde_json::Value> = None;
+    for name in names {
+        let selection = ferry::config::Selection {
+            path: Some(path.clone()),
+            env: Some(name),
+            overrides: ferry::config::Overrides::default(),
+            unsafe_session_seconds: None,
+        };
+        let env = ferry::config::resolve(&selection).map_err(|e| format!("ferry.toml of the stack: {e}"))?;
+        let doc = ferry::policy::deploy(&env);
+        match &mut policy {
+            None => policy = Some(doc),
+            Some(p) => {
+                // One document; statement ids made unique per environment.
+                let extra = doc["Statement"].as_array().cloned().unwrap_or_default();
+                let all = p["Statement"].as_array_mut().ok_or("the generated policy has no Statement list")?;
+                let n = all.len();
+                for (j, mut st) in extra.into_iter().enumerate() {
+                    st["Sid"] = serde_json::json!(format!("{}{}", st["Sid"].as_str().unwrap_or("S"), n + j));
+                    all.push(st);
+                }
+            }
+        }
+    }
+    policy.ok_or_else(|| "no environment to generate a policy for".to_string())
 }
