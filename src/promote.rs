@@ -3,13 +3,15 @@
 //! rebuilding it: the same bytes, proven by their checksum.
 //!
 //! The object must carry the `ferry-sha256` metadata ferry writes, and S3's
-//! own SHA-256 of it must agree. From another bucket it is copied into the
+//! own full-object checksum must agree: its SHA-256 (a single PUT, or a
+//! copy), or, for a bundle uploaded in parts, its CRC-64/NVME with the
+//! `ferry-crc64nvme` metadata ferry computed in the same pass as the SHA-256. From another bucket it is copied into the
 //! environment's bucket under its content address (the same key a release
 //! would use) and the copy is read back the same way; from the
 //! environment's own bucket it is deployed where it is.
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, MetadataDirective};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, MetadataDirective};
 
 use crate::aws_error::{describe_sdk_error, is_unreachable};
 use crate::config::{BundleType, Environment};
@@ -127,27 +129,39 @@ where
 }
 
 /// The SHA-256 (hex) the object proves it holds: its `ferry-sha256`
-/// metadata, confirmed by S3's full-object SHA-256 checksum.
+/// metadata, confirmed by S3's full-object SHA-256 checksum, or by S3's
+/// full-object CRC-64/NVME agreeing with the `ferry-crc64nvme` that ferry
+/// computed in the same pass over the same bytes as that SHA-256.
 fn proven_sha256(uri: &S3Uri, head: &HeadObjectOutput) -> Result<String, PromoteError> {
     let unverified = |why: String| PromoteError::Unverified { uri: uri.to_string(), why };
-    let recorded = head
-        .metadata()
-        .and_then(|m| m.get("ferry-sha256"))
+    let meta = |k: &str| head.metadata().and_then(|m| m.get(k));
+    let recorded = meta("ferry-sha256")
         .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| unverified("it has no ferry-sha256 metadata, so it was not uploaded by ferry".into()))?
         .to_ascii_lowercase();
-    let stored = head.checksum_sha256().unwrap_or_default();
-    if stored.is_empty() || stored.contains('-') {
-        return Err(unverified(format!(
-            "S3 keeps no full-object SHA-256 for it ({}), so its bytes cannot be checked without downloading it",
-            if stored.is_empty() { "none".to_string() } else { format!("a multipart checksum {stored}") }
-        )));
-    }
+    let full = head.checksum_type().is_none_or(|t| *t == ChecksumType::FullObject);
+    let stored = head.checksum_sha256().filter(|s| !s.contains('-') && full);
     let expected = crate::upload::b64_of_hex(&recorded);
-    if stored != expected {
-        return Err(unverified(format!("S3's SHA-256 ({stored}) is not the recorded {recorded} ({expected})")));
+    match stored {
+        Some(stored) if stored == expected => return Ok(recorded),
+        Some(stored) => return Err(unverified(format!("S3's SHA-256 ({stored}) is not the recorded {recorded} ({expected})"))),
+        None => {}
     }
-    Ok(recorded)
+    let crc = head.checksum_crc64_nvme().filter(|_| full);
+    let recorded_crc = meta("ferry-crc64nvme").and_then(|h| u64::from_str_radix(h, 16).ok());
+    match (crc, recorded_crc) {
+        (Some(crc), Some(rc)) if crc == crate::upload::plan::b64(&rc.to_be_bytes()) => Ok(recorded),
+        (Some(crc), Some(rc)) => Err(unverified(format!("S3's CRC-64/NVME ({crc}) is not the recorded {rc:016x}"))),
+        (crc, _) => Err(unverified(format!(
+            "S3 keeps neither a full-object SHA-256 nor a CRC-64/NVME ferry recorded for it ({}), so its bytes cannot be \
+             checked without downloading it",
+            match (head.checksum_sha256(), crc) {
+                (Some(c), _) => format!("a multipart checksum {c}"),
+                (None, Some(c)) => format!("a CRC-64/NVME {c} but no ferry-crc64nvme metadata"),
+                (None, None) => "none".into(),
+            }
+        ))),
+    }
 }
 
 /// Makes `source` deployable in `env`: verified where it is, or copied into
@@ -167,7 +181,9 @@ pub async fn promote(s3: &aws_sdk_s3::Client, env: &Environment, source: &S3Uri)
     } else {
         let target = S3Uri { bucket: env.bucket.clone(), key: crate::upload::content_key(env, &sha256, kind) };
         let present = head(s3, &target, Some(&env.role.account)).await.ok();
-        if present.as_ref().and_then(|h| h.checksum_sha256()) != src.checksum_sha256() {
+        // Already there when it proves the same SHA-256 (a copy of a
+        // multipart bundle gets S3's full SHA-256 computed by the copy).
+        if present.as_ref().and_then(|h| proven_sha256(&target, h).ok()).as_deref() != Some(sha256.as_str()) {
             // CopyObject copies at most 5 GiB in one call; bundles are far smaller.
             s3.copy_object()
                 .bucket(&target.bucket)

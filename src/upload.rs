@@ -314,13 +314,18 @@ async fn upload_watched(
     opts: &UploadOptions,
     reporter: &dyn Reporter,
 ) -> Result<Uploaded, UploadError> {
+    // With the SHA-256 that names it, the CRC-64/NVME of the same pass: S3
+    // keeps only the latter for a multipart object, and `ferry release
+    // s3://…` proves an object by it (src/promote.rs).
+    let mut metadata = metadata.to_vec();
+    metadata.push(("ferry-crc64nvme".to_string(), format!("{:016x}", bundle.crc64nvme)));
     let t = Target {
         s3,
         bucket: env.bucket.clone(),
         key: key_for(env, bundle),
         owner: env.role.account.clone(),
         kms_key_id: env.kms_key_id.clone(),
-        metadata,
+        metadata: &metadata,
         tagging: tagging(&env.tags),
     };
     let sha_b64 = plan::b64(&hex::decode(&bundle.sha256).expect("bundle sha256 is hex"));

@@ -121,3 +121,68 @@ fn an_object_ferry_did_not_upload_is_refused_with_nothing_deployed() {
     assert_eq!(not_bundle.code, 1, "{}", not_bundle.all());
     assert!(not_bundle.stderr.contains("is not a .zip, .tar or .tgz bundle"), "{}", not_bundle.stderr);
 }
+
+/// A bundle over 16 MiB goes up in parts, and S3 keeps only its full-object
+/// CRC-64/NVME: it is proven by that against the `ferry-crc64nvme` ferry
+/// recorded with its SHA-256, where it is and as copied from another bucket.
+#[test]
+fn a_bundle_uploaded_in_parts_is_proven_by_its_crc64nvme_where_it_is_and_when_copied() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let app = app(dir.path());
+    // 20 MiB that deflate cannot shrink: three parts.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..20 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(app.join("blob.bin"), noise).unwrap();
+    let staged = ferry(&stack, &config, &["upload", app.to_str().unwrap(), "--env", "production"]);
+    assert_eq!(staged.code, 0, "{}", staged.all());
+    let uri = staged.stdout.trim().to_string();
+    let key = uri.trim_start_matches(&format!("s3://{}/", stack.bucket())).to_string();
+    let head = stack.block_on(
+        stack
+            .s3_as_prod()
+            .head_object()
+            .bucket(stack.bucket())
+            .key(&key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send(),
+    );
+    let head = head.unwrap();
+    assert!(head.checksum_sha256().is_none() && head.checksum_crc64_nvme().is_some(), "a multipart object: {head:?}");
+
+    let out = ferry(&stack, &config, &["release", &uri, "--env", "production", "--output", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(events(&out, "upload_skipped").len(), 1, "deployed where it is: {}", out.stdout);
+
+    // Copied from a second bucket, the copy gets S3's own SHA-256.
+    common::allow_unauthenticated_calls(&stack, 2);
+    stack.block_on(async {
+        stack.s3_as_prod().create_bucket().bucket("ferry-staging").send().await.unwrap();
+        let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::ferry-staging", "arn:aws:s3:::ferry-staging/*"]}]});
+        stack
+            .iam_as_prod()
+            .put_role_policy()
+            .role_name("CA_ServiceDeployer")
+            .policy_name("staging")
+            .policy_document(grant.to_string())
+            .send()
+            .await
+            .unwrap();
+    });
+    let staged = ferry(&stack, &config, &["upload", app.to_str().unwrap(), "--env", "production", "--bucket", "ferry-staging"]);
+    assert_eq!(staged.code, 0, "{}", staged.all());
+    // Remove the production copy so the promotion has to copy.
+    stack.block_on(stack.s3_as_prod().delete_object().bucket(stack.bucket()).key(&key).send()).unwrap();
+    let out = ferry(&stack, &config, &["release", staged.stdout.trim(), "--env", "production", "--output", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(events(&out, "uploaded").len(), 1, "copied: {}", out.stdout);
+}
