@@ -219,6 +219,33 @@ fn stdout_line(text: &str) {
 }
 
 impl Reporter for TtyReporter {
+    /// In a wave, several deployments run at once and one live board would
+    /// mix their instances: each environment's events are plain lines led
+    /// by `[ENV] ` instead (results still go to stdout as alone).
+    fn report_in(&self, env: &str, event: &Event) {
+        match event {
+            Event::UploadProgress { .. } | Event::TargetFinished { .. } => {}
+            Event::HistoryEntry(h) => {
+                stdout_line(&super::plain::sanitize(&format!("{env}\t{}", super::history_line(h))));
+            }
+            _ => {
+                if let Some(text) = describe(event) {
+                    let text = super::plain::sanitize(&text);
+                    let prefix = format!("[{}] ", super::one_line(env));
+                    let text = text.lines().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n");
+                    let text = match event {
+                        Event::Error { .. } | Event::LifecycleFailed { .. } => self.paint(text, "31"),
+                        Event::Warning { .. } => self.paint(text, "33"),
+                        Event::Finished { outcome: Outcome::Succeeded, .. } => self.paint(text, "32"),
+                        Event::Finished { .. } => self.paint(text, "31;1"),
+                        _ => text,
+                    };
+                    self.line(&text);
+                }
+            }
+        }
+    }
+
     fn report(&self, event: &Event) {
         let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
         match event {
@@ -250,6 +277,12 @@ impl Reporter for TtyReporter {
             }
             Event::Receipt(r) => {
                 stdout_line(&receipt_line(r));
+                return;
+            }
+            Event::WaveReceipt(r) => {
+                for line in super::wave_receipt_lines(r) {
+                    stdout_line(&super::plain::sanitize(&line));
+                }
                 return;
             }
             Event::BundleWritten { .. } | Event::Staged { .. } => {
