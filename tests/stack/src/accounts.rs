@@ -43,8 +43,9 @@ pub struct Accounts {
 
 /// Inputs of the layout that tests may vary.
 pub struct Layout<'a> {
-    /// Release bucket name.
-    pub bucket: &'a str,
+    /// Release bucket names: the first is the main one, the others belong
+    /// to extra environments.
+    pub buckets: &'a [&'a str],
     /// `sts:ExternalId` the trust policy demands, if any.
     pub external_id: Option<&'a str>,
 }
@@ -97,22 +98,20 @@ pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Resul
     iam.put_role_policy()
         .role_name(DEPLOYER_ROLE)
         .policy_name("ferry-release")
-        .policy_document(deployer_policy(layout.bucket).to_string())
+        .policy_document(deployer_policy(layout.buckets).to_string())
         .send()
         .await
         .map_err(err(format!("iam:PutRolePolicy {DEPLOYER_ROLE}")))?;
-    let agent = create_user_with_key(&iam, AGENT_USER, &agent_policy(layout.bucket)).await?;
+    let agent = create_user_with_key(&iam, AGENT_USER, &agent_policy(layout.buckets)).await?;
 
     // The way ferry will: jenkins' own keys assume the role. The bucket is
     // created by that session so it belongs to the role's account.
     let jenkins_sts = aws::sts(&Target { endpoint, region, keys: &ops });
     let prod = aws::assume_role(&jenkins_sts, &role_arn, "ferry-test-stack", layout.external_id).await?;
-    aws::s3(&Target { endpoint, region, keys: &prod })
-        .create_bucket()
-        .bucket(layout.bucket)
-        .send()
-        .await
-        .map_err(err(format!("s3:CreateBucket {}", layout.bucket)))?;
+    let s3 = aws::s3(&Target { endpoint, region, keys: &prod });
+    for bucket in layout.buckets {
+        s3.create_bucket().bucket(*bucket).send().await.map_err(err(format!("s3:CreateBucket {bucket}")))?;
+    }
 
     Ok(Accounts { role_arn, hub_role_arn, ops, prod, agent })
 }
@@ -170,7 +169,7 @@ fn trust_policy(jenkins_arn: &str, external_id: Option<&str>) -> Value {
 /// What the deployer role may do: anything on the release bucket (so the
 /// tests do not pin which S3 calls ferry makes) and CodeDeploy. CodeDeploy is
 /// not in moto, so that half is documentation only.
-fn deployer_policy(bucket: &str) -> Value {
+fn deployer_policy(buckets: &[&str]) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -178,7 +177,7 @@ fn deployer_policy(bucket: &str) -> Value {
                 "Sid": "ReleaseBucket",
                 "Effect": "Allow",
                 "Action": "s3:*",
-                "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+                "Resource": bucket_resources(buckets),
             },
             {
                 "Sid": "CodeDeploy",
@@ -191,14 +190,19 @@ fn deployer_policy(bucket: &str) -> Value {
 }
 
 /// The agent's instance profile: read revisions, nothing else.
-fn agent_policy(bucket: &str) -> Value {
+fn agent_policy(buckets: &[&str]) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "ReadRevisions",
             "Effect": "Allow",
             "Action": ["s3:GetObject*", "s3:ListBucket"],
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Resource": bucket_resources(buckets),
         }]
     })
+}
+
+/// Each bucket and its objects, as IAM resources.
+fn bucket_resources(buckets: &[&str]) -> Vec<String> {
+    buckets.iter().flat_map(|b| [format!("arn:aws:s3:::{b}"), format!("arn:aws:s3:::{b}/*")]).collect()
 }

@@ -79,6 +79,37 @@ pub struct StackOptions {
     pub group_tags: Vec<(String, String)>,
     /// Give the deployment group automatic rollback on `DEPLOYMENT_FAILURE`.
     pub auto_rollback: bool,
+    /// More deployment groups of the same application, each with a bucket of
+    /// its own: the other environments of a wave ([`Stack::env_toml`]).
+    pub extra_envs: Vec<ExtraEnv>,
+}
+
+/// A second (third, …) target in Production: its own deployment group and
+/// bucket, same role and region. The emulator serves one region per process
+/// and its ARNs carry that one, so environments differ by group and bucket
+/// rather than by region.
+#[derive(Clone, Debug, Default)]
+pub struct ExtraEnv {
+    /// The deployment group, in [`StackOptions::application`].
+    pub deployment_group: String,
+    /// Its release bucket (the deployer role and the agent may use it).
+    pub bucket: String,
+    /// Its tags: the emulator's fault injection (`emulator:fail-event`, …).
+    pub group_tags: Vec<(String, String)>,
+    /// Automatic rollback on `DEPLOYMENT_FAILURE`.
+    pub auto_rollback: bool,
+}
+
+impl ExtraEnv {
+    /// A healthy group `deployment_group` with bucket `bucket`.
+    pub fn new(deployment_group: &str, bucket: &str) -> ExtraEnv {
+        ExtraEnv { deployment_group: deployment_group.into(), bucket: bucket.into(), ..Default::default() }
+    }
+
+    /// The same, with every deployment failing `event` (emulator fault injection).
+    pub fn failing(deployment_group: &str, bucket: &str, event: &str) -> ExtraEnv {
+        ExtraEnv { group_tags: vec![("emulator:fail-event".into(), event.into())], ..ExtraEnv::new(deployment_group, bucket) }
+    }
 }
 
 impl Default for StackOptions {
@@ -93,6 +124,7 @@ impl Default for StackOptions {
             rate_limits: BTreeMap::new(),
             group_tags: Vec::new(),
             auto_rollback: false,
+            extra_envs: Vec::new(),
         }
     }
 }
@@ -170,7 +202,9 @@ impl Stack {
 
         let moto = MotoServer::start(&logs)?;
         let moto_endpoint = moto.endpoint();
-        let layout = accounts::Layout { bucket: &opts.bucket, external_id: opts.external_id.as_deref() };
+        let buckets: Vec<&str> =
+            std::iter::once(opts.bucket.as_str()).chain(opts.extra_envs.iter().map(|e| e.bucket.as_str())).collect();
+        let layout = accounts::Layout { buckets: &buckets, external_id: opts.external_id.as_deref() };
         let accounts = block_on_any(runtime.get(), accounts::lay_out(&moto_endpoint, REGION, &layout))
             .map_err(|e| format!("{e}\n(moto log: {})", moto.log_path().display()))?;
 
@@ -202,6 +236,21 @@ impl Stack {
                 },
             ),
         )?;
+        for extra in &opts.extra_envs {
+            block_on_any(
+                runtime.get(),
+                application::create_group(
+                    &codedeploy,
+                    &application::Group {
+                        application: &opts.application,
+                        name: &extra.deployment_group,
+                        instances: opts.instances,
+                        extra_tags: &extra.group_tags,
+                        auto_rollback: extra.auto_rollback,
+                    },
+                ),
+            )?;
+        }
 
         // Last: everything above acted as whichever account it liked.
         moto.enforce_auth()?;
@@ -314,6 +363,33 @@ impl Stack {
                 prefix: PREFIX,
                 application: self.application(),
                 deployment_group: self.deployment_group(),
+            },
+        )
+    }
+
+    /// `[env.<env_name>]` for one of [`StackOptions::extra_envs`] (by its
+    /// deployment group): same role, region and application, its own group
+    /// and bucket.
+    ///
+    /// # Panics
+    /// If no extra environment has that group.
+    pub fn env_toml(&self, env_name: &str, deployment_group: &str) -> String {
+        let bucket = if deployment_group == self.opts.deployment_group {
+            &self.opts.bucket
+        } else {
+            let extra = self.opts.extra_envs.iter().find(|e| e.deployment_group == deployment_group);
+            &extra.unwrap_or_else(|| panic!("ferry-test-stack: no extra env has group {deployment_group}")).bucket
+        };
+        ferry_env::ferry_toml(
+            env_name,
+            &ferry_env::EnvConfig {
+                role_arn: self.role_arn(),
+                external_id: self.external_id(),
+                region: REGION,
+                bucket,
+                prefix: PREFIX,
+                application: self.application(),
+                deployment_group,
             },
         )
     }
