@@ -238,7 +238,7 @@ pub async fn run(plan: &Plan<'_>, guard: &mut Guard, board: &Arc<Board>, reporte
         }
         let failed: Vec<&EnvRun<'_>> = stage_runs.iter().filter(|r| !r.code.is_some_and(passes)).collect();
         if !failed.is_empty() {
-            let reason = failed.iter().map(|r| format!("{} {}", r.env.name, ending_words(r))).collect::<Vec<_>>().join("; ");
+            let reason = failed.iter().map(|r| format!("{}: {}", r.env.name, ending_words(r))).collect::<Vec<_>>().join("; ");
             halt = Some(Halt { stage: n, envs: failed.iter().map(|r| r.index).collect(), reason });
             break;
         }
