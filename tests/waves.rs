@@ -217,7 +217,9 @@ fn release_v1_then_failing_v2(policy: &str) -> (Stack, serde_json::Value, String
     let out = run(&mut wave_command(&stack, &v2, &config, &receipt, &["--wave-rollback", policy]));
     println!("--- ferry release --wave prod --wave-rollback {policy} ---\n{}", out.stderr);
     assert!(out.stderr.contains("WAVE HALTED in stage 2 (us)"), "{}", out.all());
-    (stack, json(&receipt), out.stderr, dir)
+    let r = json(&receipt);
+    println!("--- {} ---\n{}", receipt.display(), serde_json::to_string_pretty(&r).unwrap());
+    (stack, r, out.stderr, dir)
 }
 
 /// The wave's rollback `rollback` of `group` exists, Succeeded, was made by
