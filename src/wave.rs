@@ -52,6 +52,8 @@ const UPLOAD_CLEANUP: Duration = Duration::from_secs(3);
 pub struct Failure {
     /// The row of the exit-code table.
     pub code: ExitCode,
+    /// The step, as the `error` event's `class` names it (`assume`, `upload`, `deploy`, …).
+    pub class: &'static str,
     /// The error, as `ferry release --env` would print it.
     pub message: String,
 }
@@ -428,7 +430,7 @@ async fn release_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Repor
         Ok(code) => code,
         Err(f) => {
             run.keeper.receipt.error = Some(f.message.clone());
-            tagged.report(&Event::Error { class: "release".into(), exit_code: f.code.code(), message: f.message });
+            tagged.report(&Event::Error { class: f.class.into(), exit_code: f.code.code(), message: f.message });
             f.code
         }
     };
@@ -457,7 +459,7 @@ async fn release_one(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Repor
     let metadata = upload::metadata_from_env(env, &bundle.sha256, Some(&session.session_name));
     let opts = upload::UploadOptions { concurrency: plan.upload_concurrency, ..Default::default() };
     let uploaded = match guard.run(upload::upload(&s3, env, bundle, &metadata, &opts, reporter)).await {
-        Ok(uploaded) => uploaded.map_err(|e| Failure { code: e.exit_code(), message: e.to_string() })?,
+        Ok(uploaded) => uploaded.map_err(|e| Failure { code: e.exit_code(), class: "upload", message: e.to_string() })?,
         Err(sig) => {
             let code = abort::interrupted(keeper, sig, Phase::Upload, reporter);
             let key = keeper.receipt.key.clone();
@@ -511,7 +513,8 @@ async fn release_one(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Repor
             launch::LaunchError::Queue(q) => q.exit_code(),
             launch::LaunchError::Watch(_) => ExitCode::Aws,
         };
-        Failure { code, message: e.to_string() }
+        let class = if matches!(e, launch::LaunchError::Watch(_)) { "watch" } else { "deploy" };
+        Failure { code, class, message: e.to_string() }
     })
 }
 
@@ -606,9 +609,9 @@ async fn roll_back_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, board: &Board, rep
 async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporter) -> Result<Keeper, Failure> {
     let env = run.env;
     let Some(clients) = &run.clients else {
-        return Err(Failure { code: ExitCode::Aws, message: "the role was never assumed".into() });
+        return Err(Failure { code: ExitCode::Aws, class: "rollback", message: "the role was never assumed".into() });
     };
-    let fail = |e: rollback::RollbackError| Failure { code: e.exit_code(), message: e.to_string() };
+    let fail = |e: rollback::RollbackError| Failure { code: e.exit_code(), class: "rollback", message: e.to_string() };
     let target = rollback::plan(&clients.cd, &clients.s3, env, None).await.map_err(fail)?;
     reporter.report(&target.event(env));
     let from = target.from.as_ref().and_then(|d| d.deployment_id()).unwrap_or("nothing");

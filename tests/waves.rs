@@ -199,6 +199,37 @@ fn a_failure_in_stage_2_halts_the_wave_before_stage_3_and_policy_none_rolls_noth
     assert_eq!(ap["deployment_id"], serde_json::Value::Null);
 }
 
+#[test]
+fn an_environment_whose_bucket_refuses_the_upload_halts_the_wave_with_exit_2() {
+    let stack = stack_with(ExtraEnv::new(US, "ferry-us-releases"), Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), "v1", "exit 0");
+    // us points at a bucket the deployer role has no rights on.
+    let us = stack.env_toml("us", US).replace("ferry-us-releases", "someone-elses-bucket");
+    let text = format!(
+        "{}\n{us}\n{}\n[wave.prod]\nstages = [[\"eu\"], [\"us\"], [\"ap\"]]\n",
+        stack.env_toml("eu", EU),
+        stack.env_toml("ap", AP)
+    );
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(&config, text).unwrap();
+    let receipt = dir.path().join("receipt.json");
+
+    let out = run(&mut wave_command(&stack, &app, &config, &receipt, &[]));
+    assert_eq!(out.code, 2, "AWS refused: {}", out.all());
+    assert!(out.stderr.contains("[us] error:"), "{}", out.stderr);
+    assert!(out.stderr.contains("WAVE HALTED in stage 2 (us): us: could not be released"), "{}", out.stderr);
+    assert!(deployments(&stack, US).is_empty() && deployments(&stack, AP).is_empty(), "{}", out.stderr);
+    let r = json(&receipt);
+    let us = env_of(&r, "us");
+    assert_eq!(us["exit_code"], 2);
+    assert_eq!(us["deployment_id"], serde_json::Value::Null);
+    assert!(us["error"].as_str().is_some_and(|e| e.contains("someone-elses-bucket")), "{us}");
+    // Nothing was deployed in us, so even `failed` has nothing to roll back there.
+    assert_eq!(us["wave_rollback_deployment_id"], serde_json::Value::Null);
+    assert_eq!(deployments(&stack, EU).len(), 1);
+}
+
 /// v1 everywhere, then v2 whose ValidateService fails only in `us`'s group.
 fn release_v1_then_failing_v2(policy: &str) -> (Stack, serde_json::Value, String, tempfile::TempDir) {
     let stack = stack_with(ExtraEnv::new(US, "ferry-us-releases"), Duration::from_millis(20));

@@ -128,6 +128,10 @@ fn finish_early(board: &Board, result: Result<ExitCode, Error>, reporter: &dyn R
 /// One environment's role, as `ferry release --env` assumes it.
 fn assume_env<'a>(env: &'a Environment, reporter: &'a dyn Reporter) -> Assuming<'a> {
     Box::pin(async move {
-        super::assume_role(env, reporter).await.map_err(|e| Failure { code: e.exit_code(), message: e.to_string() })
+        super::assume_role(env, reporter).await.map_err(|e| Failure {
+            code: e.exit_code(),
+            class: e.class(),
+            message: e.to_string(),
+        })
     })
 }
