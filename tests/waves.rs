@@ -167,6 +167,40 @@ fn a_green_wave_ships_one_bundle_to_every_environment_stage_by_stage() {
     }
 }
 
+#[test]
+fn json_events_of_a_wave_name_their_environment_and_the_wave_receipt_lists_each() {
+    let stack = stack_with(ExtraEnv::new(US, "ferry-us-releases"), Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), "v1", "exit 0");
+    let config = write_config(&stack, dir.path(), "[wave.prod]\nstages = [[\"eu\", \"us\"]]\n");
+    let receipt = dir.path().join("receipt.json");
+    let mut cmd = wave_command(&stack, &app, &config, &receipt, &[]);
+    cmd.arg("--output").arg("json");
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let events: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kind = |e: &serde_json::Value| e["event"].as_str().unwrap().to_string();
+    let created: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| kind(e) == "deployment_created")
+        .map(|e| (e["env"].as_str().unwrap(), e["deployment_group"].as_str().unwrap()))
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert!(created.contains(&("eu", EU)) && created.contains(&("us", US)), "{created:?}");
+    for e in &events {
+        match kind(e).as_str() {
+            "wave_started" | "stage_started" | "stage_done" | "wave_finished" | "wave_receipt" | "bundle_ready"
+            | "receipt_written" => {
+                assert!(e.get("env").is_none(), "the wave's own events have no env: {e}")
+            }
+            _ => assert!(e["env"] == "eu" || e["env"] == "us", "an environment's event names it: {e}"),
+        }
+    }
+    let r = events.iter().find(|e| kind(e) == "wave_receipt").expect("the wave's receipt is an event");
+    assert_eq!(r["envs"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["outcome"], "succeeded");
+}
+
 /// The emulator's fault injection fails every deployment of `us`'s group.
 #[test]
 fn a_failure_in_stage_2_halts_the_wave_before_stage_3_and_policy_none_rolls_nothing_back() {
