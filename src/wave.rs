@@ -291,13 +291,25 @@ pub async fn run(plan: &Plan<'_>, guard: &mut Guard, board: &Arc<Board>, reporte
         }
         let rollbacks: Vec<_> =
             runs.iter_mut().filter(|r| targets.contains(&r.index)).map(|run| roll_back_env(plan, run, board, reporter)).collect();
-        join_all(rollbacks).await;
+        // A signal while the rollbacks run leaves them running (as `ferry
+        // rollback` does) and ends the wave as interrupted.
+        signal = join_all(rollbacks).await.into_iter().flatten().next();
     } else {
         board.update(|r| r.outcome = Some(WaveOutcome::Succeeded));
     }
-    let code = worst(runs.iter().filter_map(|r| r.code));
+    if let Some(sig) = signal {
+        board.update(|r| {
+            r.outcome = Some(WaveOutcome::Aborted);
+            r.signal = Some(sig.name().into());
+        });
+    }
+    let code = signal.map_or_else(|| worst(runs.iter().filter_map(|r| r.code)), Received::exit_code);
     finish_codes(board, &runs, None);
-    let outcome = if halt.is_some() { WaveOutcome::Halted } else { WaveOutcome::Succeeded };
+    let outcome = match (signal, &halt) {
+        (Some(_), _) => WaveOutcome::Aborted,
+        (None, Some(_)) => WaveOutcome::Halted,
+        (None, None) => WaveOutcome::Succeeded,
+    };
     board.update(|r| r.exit_code = Some(code.code()));
     reporter.report(&Event::WaveFinished { wave: wave.name.clone(), outcome, exit_code: code.code() });
     code
@@ -580,15 +592,19 @@ async fn bake_stage(
 
 /// Rolls one environment back to its last good release (`rollback::plan`,
 /// as `ferry rollback`) and follows it; records it in the wave's receipt.
-async fn roll_back_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, board: &Board, reporter: &dyn Reporter) {
+/// Returns the signal that cut the rollback's following short, if one did.
+async fn roll_back_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, board: &Board, reporter: &dyn Reporter) -> Option<Received> {
     let tagged = Tagged { inner: reporter, env: run.env.name.clone() };
     let index = run.index;
     let result = roll_back_one(plan, run, &tagged).await;
-    let (id, outcome, error) = match result {
-        Ok(keeper) => (keeper.receipt.deployment_id.clone(), keeper.receipt.outcome, keeper.receipt.error.clone()),
+    let (id, outcome, error, signal) = match result {
+        Ok((keeper, code)) => {
+            let r = keeper.receipt;
+            (r.deployment_id, r.outcome, r.error, signal_of(code))
+        }
         Err(f) => {
             tagged.report(&Event::Warning { message: format!("the wave could not roll {} back: {}", run.env.name, f.message) });
-            (None, None, Some(f.message))
+            (None, None, Some(f.message), None)
         }
     };
     // The failed release whose rollback Succeeded: the group runs the
@@ -604,9 +620,10 @@ async fn roll_back_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, board: &Board, rep
         e.wave_rollback_outcome = outcome;
         e.wave_rollback_error = error;
     });
+    signal
 }
 
-async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporter) -> Result<Keeper, Failure> {
+async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporter) -> Result<(Keeper, ExitCode), Failure> {
     let env = run.env;
     let Some(clients) = &run.clients else {
         return Err(Failure { code: ExitCode::Aws, class: "rollback", message: "the role was never assumed".into() });
@@ -636,10 +653,10 @@ async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporte
     let mut guard = Guard::install(reporter);
     let mut keeper = Keeper::new(Receipt::default(), Clock::start(), None);
     match launch::launch(&clients.cd, &request, &following, &mut guard, &mut keeper, reporter).await {
-        Ok(_) => Ok(keeper),
+        Ok(code) => Ok((keeper, code)),
         Err(e) => {
             keeper.receipt.error = Some(e.to_string());
-            Ok(keeper)
+            Ok((keeper, ExitCode::Aws))
         }
     }
 }

@@ -264,21 +264,28 @@ fn an_environment_whose_bucket_refuses_the_upload_halts_the_wave_with_exit_2() {
     assert_eq!(deployments(&stack, EU).len(), 1);
 }
 
-/// v1 everywhere, then v2 whose ValidateService fails only in `us`'s group.
-fn release_v1_then_failing_v2(policy: &str) -> (Stack, serde_json::Value, String, tempfile::TempDir) {
-    let stack = stack_with(ExtraEnv::new(US, "ferry-us-releases"), Duration::from_millis(20));
+/// A stack whose wave `prod` (eu → us → ap) released v1 everywhere, and
+/// v2, whose ValidateService fails in `us`'s group only:
+/// (stack, its temp dir, config, receipt path, v2).
+fn v1_released_and_failing_v2(step_delay: Duration) -> (Stack, tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let stack = stack_with(ExtraEnv::new(US, "ferry-us-releases"), step_delay);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&stack, dir.path(), "[wave.prod]\nstages = [[\"eu\"], [\"us\"], [\"ap\"]]\n");
     let receipt = dir.path().join("receipt.json");
     let v1 = app(dir.path(), "v1", "exit 0");
     let first = run(&mut wave_command(&stack, &v1, &config, &receipt, &[]));
     assert_eq!(first.code, 0, "{}", first.all());
-
     let v2 = app(
         dir.path(),
         "v2",
         &format!("test \"$DEPLOYMENT_GROUP_NAME\" != {US} || {{ echo broken in $DEPLOYMENT_GROUP_NAME; exit 1; }}"),
     );
+    (stack, dir, config, receipt, v2)
+}
+
+/// v1 everywhere, then v2 whose ValidateService fails only in `us`'s group.
+fn release_v1_then_failing_v2(policy: &str) -> (Stack, serde_json::Value, String, tempfile::TempDir) {
+    let (stack, dir, config, receipt, v2) = v1_released_and_failing_v2(Duration::from_millis(20));
     let out = run(&mut wave_command(&stack, &v2, &config, &receipt, &["--wave-rollback", policy]));
     println!("--- ferry release --wave prod --wave-rollback {policy} ---\n{}", out.stderr);
     assert!(out.stderr.contains("WAVE HALTED in stage 2 (us)"), "{}", out.all());
@@ -458,4 +465,40 @@ fn sigterm_mid_wave_stops_every_running_deployment_and_writes_the_receipt() {
     }
     assert_eq!(env_of(&r, "ap")["started"], false);
     assert!(deployments(&stack, AP).is_empty(), "stage 2 was never started");
+}
+
+#[test]
+fn sigterm_while_the_wave_rolls_back_leaves_the_rollback_running_and_exits_143() {
+    // Slower steps, so the SIGTERM lands while the rollback deployment runs.
+    let (stack, _dir, config, receipt, v2) = v1_released_and_failing_v2(Duration::from_millis(300));
+    let mut child = wave_command(&stack, &v2, &config, &receipt, &["--abort-grace", "4s"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "ferry ended before the rollback was created:\n{log}");
+        log.push_str(&line);
+        if log.contains("WAVE HALTED") && line.contains("[us] created deployment") {
+            break;
+        }
+    }
+    let sent = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}:\n{log}", sent.elapsed());
+    assert_eq!(status.code(), Some(143), "{log}");
+    assert!(log.contains("[us] SIGTERM received while following") && log.contains("leaving it running"), "{log}");
+    let r = json(&receipt);
+    assert_eq!(r["outcome"], "aborted", "{r}");
+    assert_eq!(r["signal"], "SIGTERM");
+    assert_eq!(r["exit_code"], 143);
+    let rollback = env_of(&r, "us")["wave_rollback_deployment_id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    // Left running, not stopped: it ends on v1.
+    let status = deployments(&stack, US).into_iter().find(|d| d.0 == rollback).unwrap().1;
+    assert_ne!(status, "Stopped", "{log}");
 }
