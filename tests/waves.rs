@@ -502,3 +502,26 @@ fn sigterm_while_the_wave_rolls_back_leaves_the_rollback_running_and_exits_143()
     let status = deployments(&stack, US).into_iter().find(|d| d.0 == rollback).unwrap().1;
     assert_ne!(status, "Stopped", "{log}");
 }
+
+#[test]
+fn a_wave_naming_an_unknown_environment_is_refused_before_any_aws_call_and_the_receipt_says_why() {
+    let wire = common::Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), "v1", "exit 0");
+    let config = format!("{}\n[wave.prod]\nstages = [[\"production\"], [\"prod-us\"]]\n", common::OFFLINE_CONFIG);
+    std::fs::write(dir.path().join("ferry.toml"), config).unwrap();
+    let out = run(wire.command(dir.path()).args(["--progress", "plain", "release"]).arg(&app).args([
+        "--wave",
+        "prod",
+        "--receipt",
+        "receipt.json",
+    ]));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("wave `prod` in ferry.toml is invalid: stage 2 names environment `prod-us`"), "{}", out.stderr);
+    assert!(out.stderr.contains("Defined environments: production"), "{}", out.stderr);
+    assert!(!wire.tripped(), "a config error must not reach AWS");
+    let r = json(&dir.path().join("receipt.json"));
+    assert_eq!(r["wave"], "prod");
+    assert!(r["error"].as_str().unwrap().contains("prod-us"), "{r}");
+    assert_eq!(r["envs"], serde_json::json!([]));
+}
