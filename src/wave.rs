@@ -210,8 +210,90 @@ pub async fn run(plan: &Plan<'_>, guard: &mut Guard, board: &Arc<Board>, reporte
         })
         .collect();
 
-    let mut signal: Option<Received> = None;
-    let mut halt: Option<Halt> = None;
+    let (signal, halt) = match run_stages(plan, &mut runs, guard, board, reporter).await {
+        Stages::Done => (None, None),
+        Stages::Halted(halt) => (None, Some(halt)),
+        Stages::Signalled(sig) => (Some(sig), None),
+    };
+    let signal = match &halt {
+        Some(halt) => halt_and_roll_back(plan, halt, &mut runs, board, reporter).await,
+        None => signal,
+    };
+    let outcome = match (signal, &halt) {
+        (Some(_), _) => WaveOutcome::Aborted,
+        (None, Some(_)) => WaveOutcome::Halted,
+        (None, None) => WaveOutcome::Succeeded,
+    };
+    let code = signal.map_or_else(|| worst(runs.iter().filter_map(|r| r.code)), Received::exit_code);
+    board.update(|r| {
+        r.outcome = Some(outcome);
+        if let Some(sig) = signal {
+            r.signal = Some(sig.name().into());
+        }
+        r.exit_code = Some(code.code());
+        for run in &runs {
+            r.envs[run.index].exit_code = run.code.map(ExitCode::code);
+        }
+    });
+    reporter.report(&Event::WaveFinished { wave: wave.name.clone(), outcome, exit_code: code.code() });
+    code
+}
+
+/// A stage (or its bake) failed: says so, records it, and rolls back what
+/// the policy names, in parallel. Returns the signal that came while the
+/// rollbacks ran, if one did: they are left running (as `ferry rollback`
+/// leaves its own) and the wave ends as interrupted.
+async fn halt_and_roll_back(
+    plan: &Plan<'_>,
+    halt: &Halt,
+    runs: &mut [EnvRun<'_>],
+    board: &Board,
+    reporter: &dyn Reporter,
+) -> Option<Received> {
+    let targets = rollback_targets(plan.policy, halt, runs);
+    reporter.report(&Event::WaveHalted {
+        stage: halt.stage,
+        envs: halt.envs.iter().map(|i| runs[*i].env.name.clone()).collect(),
+        reason: halt.reason.clone(),
+        rollback: targets.iter().map(|i| runs[*i].env.name.clone()).collect(),
+    });
+    board.update(|r| {
+        r.outcome = Some(WaveOutcome::Halted);
+        r.halted_at_stage = Some(halt.stage);
+        r.halted_reason = Some(halt.reason.clone());
+    });
+    // A bake failure is the group's, not the release's: the environment
+    // that passed is counted failed from here on.
+    for i in &halt.envs {
+        if runs[*i].code.is_some_and(passes) {
+            runs[*i].code = Some(ExitCode::DeploymentFailed);
+        }
+    }
+    let rollbacks: Vec<_> =
+        runs.iter_mut().filter(|r| targets.contains(&r.index)).map(|run| roll_back_env(plan, run, board, reporter)).collect();
+    join_all(rollbacks).await.into_iter().flatten().next()
+}
+
+/// How the stages ended.
+enum Stages {
+    /// Every stage (and bake) passed.
+    Done,
+    /// A stage or its bake failed; later stages were not started.
+    Halted(Halt),
+    /// A signal came; nothing more was started.
+    Signalled(Received),
+}
+
+/// Runs the stages in order, each stage's environments together, each
+/// passed stage followed by its bake.
+async fn run_stages(
+    plan: &Plan<'_>,
+    runs: &mut [EnvRun<'_>],
+    guard: &mut Guard,
+    board: &Board,
+    reporter: &dyn Reporter,
+) -> Stages {
+    let wave = plan.wave;
     let mut first = 0;
     for (i, stage) in wave.stages.iter().enumerate() {
         let n = i + 1;
@@ -220,8 +302,7 @@ pub async fn run(plan: &Plan<'_>, guard: &mut Guard, board: &Arc<Board>, reporte
         // A signal that came between stages (or during the last) is kept by
         // the guard: nothing more is started.
         if let Err(sig) = guard.run(std::future::ready(())).await {
-            signal = Some(sig);
-            break;
+            return Stages::Signalled(sig);
         }
         reporter.report(&Event::StageStarted { stage: n, stages: wave.stages.len(), envs: stage.clone() });
         let stage_started = SystemTime::now();
@@ -235,84 +316,22 @@ pub async fn run(plan: &Plan<'_>, guard: &mut Guard, board: &Arc<Board>, reporte
 
         let stage_runs = &runs[range.clone()];
         if let Some(sig) = stage_runs.iter().find_map(|r| r.code.and_then(signal_of)) {
-            signal = Some(sig);
-            break;
+            return Stages::Signalled(sig);
         }
         let failed: Vec<&EnvRun<'_>> = stage_runs.iter().filter(|r| !r.code.is_some_and(passes)).collect();
         if !failed.is_empty() {
             let reason = failed.iter().map(|r| format!("{}: {}", r.env.name, ending_words(r))).collect::<Vec<_>>().join("; ");
-            halt = Some(Halt { stage: n, envs: failed.iter().map(|r| r.index).collect(), reason });
-            break;
+            return Stages::Halted(Halt { stage: n, envs: failed.iter().map(|r| r.index).collect(), reason });
         }
         reporter.report(&Event::StageDone { stage: n, envs: stage.clone() });
         let Some(bake) = wave.bake else { continue };
         match guard.run(bake_stage(n, bake, stage_started, &runs[range.clone()], reporter)).await {
-            Err(sig) => {
-                signal = Some(sig);
-                break;
-            }
-            Ok(Some((envs, reason))) => {
-                halt = Some(Halt { stage: n, envs, reason });
-                break;
-            }
+            Err(sig) => return Stages::Signalled(sig),
+            Ok(Some((envs, reason))) => return Stages::Halted(Halt { stage: n, envs, reason }),
             Ok(None) => reporter.report(&Event::BakeDone { stage: n }),
         }
     }
-
-    if let Some(sig) = signal {
-        board.update(|r| {
-            r.outcome = Some(WaveOutcome::Aborted);
-            r.signal = Some(sig.name().into());
-        });
-        let code = sig.exit_code();
-        finish_codes(board, &runs, Some(code));
-        reporter.report(&Event::WaveFinished { wave: wave.name.clone(), outcome: WaveOutcome::Aborted, exit_code: code.code() });
-        return code;
-    }
-    if let Some(halt) = &halt {
-        let targets = rollback_targets(plan.policy, halt, &runs);
-        reporter.report(&Event::WaveHalted {
-            stage: halt.stage,
-            envs: halt.envs.iter().map(|i| runs[*i].env.name.clone()).collect(),
-            reason: halt.reason.clone(),
-            rollback: targets.iter().map(|i| runs[*i].env.name.clone()).collect(),
-        });
-        board.update(|r| {
-            r.outcome = Some(WaveOutcome::Halted);
-            r.halted_at_stage = Some(halt.stage);
-            r.halted_reason = Some(halt.reason.clone());
-        });
-        // A bake failure is the group's, not the release's: the environment
-        // that passed is counted failed from here on.
-        for i in &halt.envs {
-            if runs[*i].code.is_some_and(passes) {
-                runs[*i].code = Some(ExitCode::DeploymentFailed);
-            }
-        }
-        let rollbacks: Vec<_> =
-            runs.iter_mut().filter(|r| targets.contains(&r.index)).map(|run| roll_back_env(plan, run, board, reporter)).collect();
-        // A signal while the rollbacks run leaves them running (as `ferry
-        // rollback` does) and ends the wave as interrupted.
-        signal = join_all(rollbacks).await.into_iter().flatten().next();
-    } else {
-        board.update(|r| r.outcome = Some(WaveOutcome::Succeeded));
-    }
-    if let Some(sig) = signal {
-        board.update(|r| {
-            r.outcome = Some(WaveOutcome::Aborted);
-            r.signal = Some(sig.name().into());
-        });
-    }
-    let code = signal.map_or_else(|| worst(runs.iter().filter_map(|r| r.code)), Received::exit_code);
-    finish_codes(board, &runs, None);
-    let outcome = match (signal, &halt) {
-        (Some(_), _) => WaveOutcome::Aborted,
-        (None, Some(_)) => WaveOutcome::Halted,
-        (None, None) => WaveOutcome::Succeeded,
-    };
-    board.update(|r| r.exit_code = Some(code.code()));
-    reporter.report(&Event::WaveFinished { wave: wave.name.clone(), outcome, exit_code: code.code() });
-    code
+    Stages::Done
 }
 
 /// Where and why a wave halted.
@@ -321,18 +340,6 @@ struct Halt {
     /// Indexes of the environments that failed (or whose group failed during the bake).
     envs: Vec<usize>,
     reason: String,
-}
-
-/// Puts every environment's exit code into the receipt, and the wave's.
-fn finish_codes(board: &Board, runs: &[EnvRun<'_>], wave_code: Option<ExitCode>) {
-    board.update(|r| {
-        for run in runs {
-            r.envs[run.index].exit_code = run.code.map(ExitCode::code);
-        }
-        if let Some(c) = wave_code {
-            r.exit_code = Some(c.code());
-        }
-    });
 }
 
 /// Copies an environment's receipt into the wave's; an abort in it marks
@@ -358,6 +365,7 @@ fn passes(code: ExitCode) -> bool {
     matches!(code, ExitCode::Success | ExitCode::Superseded)
 }
 
+/// The signal an environment's exit code says it was stopped by.
 fn signal_of(code: ExitCode) -> Option<Received> {
     match code {
         ExitCode::Interrupted => Some(Received::Interrupt),
@@ -377,6 +385,7 @@ fn ending_words(run: &EnvRun<'_>) -> String {
     }
 }
 
+/// An outcome as the halt's reason words it.
 fn outcome_word(o: Outcome) -> &'static str {
     match o {
         Outcome::Created => "created",
@@ -450,6 +459,9 @@ async fn release_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Repor
     run.keeper.save(&tagged);
 }
 
+/// `ferry release --env`'s steps after the bundle, for one environment:
+/// assume, upload (verified), create and follow the deployment; on a
+/// signal, the same clean-up as alone.
 async fn release_one(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Reporter) -> Result<ExitCode, Failure> {
     let (env, bundle) = (run.env, plan.bundle);
     let mut guard = Guard::install(reporter);
@@ -623,6 +635,9 @@ async fn roll_back_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, board: &Board, rep
     signal
 }
 
+/// `ferry rollback --env`'s steps for one environment, with the clients its
+/// release made: plan, report, create and follow; returns its receipt and
+/// exit code.
 async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporter) -> Result<(Keeper, ExitCode), Failure> {
     let env = run.env;
     let Some(clients) = &run.clients else {
