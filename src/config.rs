@@ -1024,6 +1024,34 @@ deployment_group = "web-prod"
     }
 
     #[test]
+    fn a_wave_resolves_each_environment_with_its_own_target_in_stage_order() {
+        let text = format!(
+            "{GOOD}\n[env.us]\nrole_arn = \"arn:aws:iam::333333333333:role/D\"\nregion = \"us-east-1\"\nbucket = \"acme-us\"\n\
+             application = \"web\"\ndeployment_group = \"web-us\"\n\n[wave.prod]\nstages = [[\"us\"], [\"production\"]]\n\
+             rollback = \"all\"\n"
+        );
+        let (_dir, path) = write(&text);
+        let sel = Selection { path: Some(path), ..Default::default() };
+        let (wave, envs) = resolve_wave(&sel, "prod").unwrap();
+        assert_eq!(wave.rollback, WaveRollback::All);
+        let targets: Vec<(&str, &str, &str, &str)> =
+            envs.iter().map(|e| (e.name.as_str(), e.region.as_str(), e.bucket.as_str(), e.role.account.as_str())).collect();
+        assert_eq!(
+            targets,
+            [("us", "us-east-1", "acme-us", "333333333333"), ("production", "eu-west-1", "acme-prod-releases", "222222222222")]
+        );
+        let e = resolve_wave(&sel, "prdo").unwrap_err().to_string();
+        assert!(e.contains("wave `prdo` is not defined") && e.contains("Did you mean `--wave prod`?"), "{e}");
+    }
+
+    #[test]
+    fn a_wave_table_with_an_unknown_key_names_the_wave_keys() {
+        let text = format!("{GOOD}\n[wave.prod]\nstages = [[\"production\"]]\nbaek = \"1m\"\n");
+        let e = parse(Path::new("f.toml"), &text).unwrap_err().to_string();
+        assert!(e.contains("Did you mean `bake`?"), "{e}");
+    }
+
+    #[test]
     fn env_keys_are_exactly_the_keys_the_parser_accepts() {
         let e = parse(Path::new("f.toml"), "[env.p]\nnot_a_key = 1\n").unwrap_err().to_string();
         let expected: Vec<&str> = e.split("expected one of ").nth(1).unwrap().split('`').skip(1).step_by(2).collect();
