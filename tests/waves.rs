@@ -107,7 +107,9 @@ fn object_exists(stack: &Stack, bucket: &str, key: &str) -> bool {
 
 #[test]
 fn a_green_wave_ships_one_bundle_to_every_environment_stage_by_stage() {
-    let stack = stack_with(ExtraEnv::new(US, "ferry-us-releases"), Duration::from_millis(20));
+    // us names another region: its calls are signed for eu-west-1 (see ExtraEnv).
+    let us = ExtraEnv { region: Some("eu-west-1".into()), ..ExtraEnv::new(US, "ferry-us-releases") };
+    let stack = stack_with(us, Duration::from_millis(20));
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path(), "v1", "exit 0");
     let config = write_config(&stack, dir.path(), "[wave.prod]\nstages = [[\"eu\"], [\"us\", \"ap\"]]\n");

@@ -85,9 +85,11 @@ pub struct StackOptions {
 }
 
 /// A second (third, …) target in Production: its own deployment group and
-/// bucket, same role and region. The emulator serves one region per process
-/// and its ARNs carry that one, so environments differ by group and bucket
-/// rather than by region.
+/// bucket, same role, and optionally another region name. moto and the
+/// emulator accept any region in a request's signature, so ferry really signs
+/// this environment's calls for `region`; but the emulator keeps one store
+/// and puts its own region in ARNs, and the bucket is created in [`REGION`],
+/// so a second region name is not a second region's isolation.
 #[derive(Clone, Debug, Default)]
 pub struct ExtraEnv {
     /// The deployment group, in [`StackOptions::application`].
@@ -98,6 +100,8 @@ pub struct ExtraEnv {
     pub group_tags: Vec<(String, String)>,
     /// Automatic rollback on `DEPLOYMENT_FAILURE`.
     pub auto_rollback: bool,
+    /// The `region` its `[env.*]` table names; [`REGION`] when `None`.
+    pub region: Option<String>,
 }
 
 impl ExtraEnv {
@@ -374,18 +378,19 @@ impl Stack {
     /// # Panics
     /// If no extra environment has that group.
     pub fn env_toml(&self, env_name: &str, deployment_group: &str) -> String {
-        let bucket = if deployment_group == self.opts.deployment_group {
-            &self.opts.bucket
+        let (bucket, region) = if deployment_group == self.opts.deployment_group {
+            (&self.opts.bucket, REGION)
         } else {
             let extra = self.opts.extra_envs.iter().find(|e| e.deployment_group == deployment_group);
-            &extra.unwrap_or_else(|| panic!("ferry-test-stack: no extra env has group {deployment_group}")).bucket
+            let extra = extra.unwrap_or_else(|| panic!("ferry-test-stack: no extra env has group {deployment_group}"));
+            (&extra.bucket, extra.region.as_deref().unwrap_or(REGION))
         };
         ferry_env::ferry_toml(
             env_name,
             &ferry_env::EnvConfig {
                 role_arn: self.role_arn(),
                 external_id: self.external_id(),
-                region: REGION,
+                region,
                 bucket,
                 prefix: PREFIX,
                 application: self.application(),
