@@ -284,6 +284,21 @@ pub struct ReleaseArgs {
     /// CreateDeployment options.
     #[command(flatten)]
     pub deploy: DeployArgs,
+    /// Release through every environment of ferry.toml's `[wave.NAME]`,
+    /// stage by stage, halting on the first failure (docs/waves.md). The
+    /// bundle is built once; each environment keeps its own role, bucket
+    /// and group, so the flags that pick one target do not apply.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with_all = ["env", "role_arn", "region", "bucket", "prefix", "application", "deployment_group", "deployment_config"]
+    )]
+    pub wave: Option<String>,
+    /// With --wave: what a failure rolls back: `failed` (the environments
+    /// that failed), `all` (every environment the wave released to) or
+    /// `none`. Overrides the wave's `rollback` key.
+    #[arg(long, value_name = "POLICY", requires = "wave", value_parser = crate::config::WaveRollback::parse)]
+    pub wave_rollback: Option<crate::config::WaveRollback>,
 }
 
 /// CreateDeployment options, as `aws deploy create-deployment` names them;
@@ -603,6 +618,10 @@ pub struct HistoryArgs {
     /// How many deployments, newest first.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    /// Per environment of ferry.toml's `[wave.NAME]`, the release its group
+    /// runs: the newest Succeeded deployment, its sha256 and status.
+    #[arg(long, value_name = "NAME", conflicts_with = "env")]
+    pub wave: Option<String>,
 }
 
 impl EndingArgs {

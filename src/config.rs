@@ -12,10 +12,12 @@ use serde::Deserialize;
 
 mod arn;
 mod deploy_options;
+mod wave;
 pub use arn::RoleArn;
 pub use deploy_options::{
     AlarmOverride, BUILD_MARKER, DeployOptions, FileExistsBehavior, TagFilter, TagFilterType, TargetInstances,
 };
+pub use wave::{Wave, WaveRollback, WaveSettings};
 
 /// The file ferry looks for in the working directory when neither `--config`
 /// nor `FERRY_CONFIG` names one.
@@ -131,6 +133,9 @@ pub const DEFAULT_SESSION_SECONDS: u64 = 3600;
 struct FileSettings {
     #[serde(default)]
     env: BTreeMap<String, EnvSettings>,
+    /// `[wave.NAME]` tables, checked against `env` when the file is read.
+    #[serde(default)]
+    wave: BTreeMap<String, WaveSettings>,
 }
 
 /// A fully resolved, validated target environment.
@@ -322,6 +327,34 @@ pub enum ConfigError {
         /// The equivalent flag.
         flag: String,
     },
+    /// A `[wave.NAME]` table is wrong: an unknown or repeated environment,
+    /// an empty stage, a bad duration or rollback word.
+    #[error("wave `{wave}` in {} is invalid: {reason}", path.display())]
+    InvalidWave {
+        /// The file.
+        path: PathBuf,
+        /// The wave's name.
+        wave: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// `--wave` names a wave the file does not define.
+    #[error(
+        "wave `{wave}` is not defined in {}.{} Defined waves: {}. Add a [wave.{wave}] table with          `stages = [[\"env-a\"], [\"env-b\"]]`, or pick one of those.",
+        path.display(),
+        suggestion.as_ref().map(|s| format!(" Did you mean `--wave {s}`?")).unwrap_or_default(),
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )]
+    UnknownWave {
+        /// The name asked for.
+        wave: String,
+        /// The file searched.
+        path: PathBuf,
+        /// The waves the file defines.
+        known: Vec<String>,
+        /// The defined name closest to `wave`, if one is close.
+        suggestion: Option<String>,
+    },
     /// A setting has a value AWS would reject.
     #[error("`{key}` = \"{value}\" is not valid: {reason}")]
     Invalid {
@@ -474,6 +507,41 @@ pub fn resolve(sel: &Selection) -> Result<Environment, ConfigError> {
     Ok(env)
 }
 
+/// Reads the configuration file and resolves `--wave NAME`: the validated
+/// wave and each of its environments, in stage order. The flags that pick
+/// one target conflict with `--wave` on the command line, so the overrides
+/// left (CreateDeployment options, session name) apply to every environment.
+pub fn resolve_wave(sel: &Selection, name: &str) -> Result<(Wave, Vec<Environment>), ConfigError> {
+    let path = sel.path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => utf8(&path, bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::NotFound { path }),
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    let mut file = parse(&path, &text)?;
+    let Some(settings) = file.wave.get(name) else {
+        let known: Vec<String> = file.wave.keys().cloned().collect();
+        let suggestion = did_you_mean(name, known.iter().map(String::as_str)).map(String::from);
+        return Err(ConfigError::UnknownWave { wave: name.to_string(), path, known, suggestion });
+    };
+    let envs_known = file.env.keys().map(String::as_str).collect();
+    let wave = wave::validate(name, settings, &envs_known).map_err(|reason| ConfigError::InvalidWave {
+        path: path.clone(),
+        wave: name.to_string(),
+        reason,
+    })?;
+    let mut envs = Vec::new();
+    for env_name in wave.envs() {
+        let settings = file.env.remove(env_name).unwrap_or_default();
+        let mut env = merge(env_name.to_string(), settings, &sel.overrides)?;
+        if let Some(secs) = sel.unsafe_session_seconds.filter(|s| *s > 0) {
+            env.duration = std::time::Duration::from_secs(secs);
+        }
+        envs.push(env);
+    }
+    Ok((wave, envs))
+}
+
 /// Parses ferry.toml text. Unknown keys are errors, named with their line.
 pub fn parse_file(path: &Path, text: &str) -> Result<BTreeMap<String, EnvSettings>, ConfigError> {
     parse(path, text).map(|f| f.env)
@@ -494,6 +562,21 @@ fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String, ConfigError> {
 const SECRET_KEYS: [&str; 1] = ["external_id"];
 
 fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
+    let file = parse_toml(path, text)?;
+    // Every wave is checked whatever the command: a wave naming an
+    // environment that is gone is a broken file, found before it is needed.
+    let envs = file.env.keys().map(String::as_str).collect();
+    for (name, settings) in &file.wave {
+        wave::validate(name, settings, &envs).map_err(|reason| ConfigError::InvalidWave {
+            path: path.to_path_buf(),
+            wave: name.clone(),
+            reason,
+        })?;
+    }
+    Ok(file)
+}
+
+fn parse_toml(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
     toml::from_str::<FileSettings>(text).map_err(|e| {
         // The parser's own layout (the line, a caret under the column, the
         // reason) is kept as it is: flattened onto one line it is unreadable.
@@ -509,8 +592,13 @@ fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
 /// "Did you mean `deployment_group`?" for a misspelt key or table.
 fn unknown_key_hint(message: &str) -> Option<String> {
     let unknown = message.strip_prefix("unknown field `")?.split('`').next()?;
-    let (candidates, what): (&[&str], &str) =
-        if message.contains("expected `env`") { (&["env"], "table") } else { (ENV_KEYS, "key") };
+    let (candidates, what): (&[&str], &str) = if message.contains("expected `env`") {
+        (&["env", "wave"], "table")
+    } else if message.contains("expected one of `stages`") {
+        (wave::WAVE_KEYS, "wave key")
+    } else {
+        (ENV_KEYS, "key")
+    };
     let near = did_you_mean(unknown, candidates.iter().copied())?;
     Some(format!("Did you mean `{near}`? (`{unknown}` is not a ferry.toml {what}; docs/configuration.md lists them all.)"))
 }
@@ -933,6 +1021,34 @@ deployment_group = "web-prod"
         assert_eq!(did_you_mean("stagign", ["staging", "production"]), Some("staging"));
         assert_eq!(did_you_mean("frobnicate", ENV_KEYS.iter().copied()), None);
         assert_eq!(did_you_mean("qa", ["staging", "production"]), None);
+    }
+
+    #[test]
+    fn a_wave_resolves_each_environment_with_its_own_target_in_stage_order() {
+        let text = format!(
+            "{GOOD}\n[env.us]\nrole_arn = \"arn:aws:iam::333333333333:role/D\"\nregion = \"us-east-1\"\nbucket = \"acme-us\"\n\
+             application = \"web\"\ndeployment_group = \"web-us\"\n\n[wave.prod]\nstages = [[\"us\"], [\"production\"]]\n\
+             rollback = \"all\"\n"
+        );
+        let (_dir, path) = write(&text);
+        let sel = Selection { path: Some(path), ..Default::default() };
+        let (wave, envs) = resolve_wave(&sel, "prod").unwrap();
+        assert_eq!(wave.rollback, WaveRollback::All);
+        let targets: Vec<(&str, &str, &str, &str)> =
+            envs.iter().map(|e| (e.name.as_str(), e.region.as_str(), e.bucket.as_str(), e.role.account.as_str())).collect();
+        assert_eq!(
+            targets,
+            [("us", "us-east-1", "acme-us", "333333333333"), ("production", "eu-west-1", "acme-prod-releases", "222222222222")]
+        );
+        let e = resolve_wave(&sel, "prdo").unwrap_err().to_string();
+        assert!(e.contains("wave `prdo` is not defined") && e.contains("Did you mean `--wave prod`?"), "{e}");
+    }
+
+    #[test]
+    fn a_wave_table_with_an_unknown_key_names_the_wave_keys() {
+        let text = format!("{GOOD}\n[wave.prod]\nstages = [[\"production\"]]\nbaek = \"1m\"\n");
+        let e = parse(Path::new("f.toml"), &text).unwrap_err().to_string();
+        assert!(e.contains("Did you mean `bake`?"), "{e}");
     }
 
     #[test]

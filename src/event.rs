@@ -12,6 +12,34 @@ use crate::exit::ExitCode;
 pub trait Reporter: Send + Sync {
     /// Renders one event.
     fn report(&self, event: &Event);
+
+    /// Renders one event of environment `env`, in a wave where several
+    /// environments report at once. Renderers mark it with the name (plain
+    /// `[ENV] `, JSON `"env"`); one that does not know how says nothing more.
+    fn report_in(&self, env: &str, event: &Event) {
+        let _ = env;
+        self.report(event);
+    }
+}
+
+/// A reporter for one environment of a wave: everything reported through it
+/// reaches `inner` marked with the environment's name, so the pipeline
+/// steps (which know nothing of waves) need no change.
+pub struct Tagged<'a> {
+    /// The command's reporter.
+    pub inner: &'a dyn Reporter,
+    /// The `[env.NAME]` name.
+    pub env: String,
+}
+
+impl Reporter for Tagged<'_> {
+    fn report(&self, event: &Event) {
+        self.inner.report_in(&self.env, event);
+    }
+
+    fn report_in(&self, env: &str, event: &Event) {
+        self.inner.report_in(env, event);
+    }
 }
 
 /// Deployment-wide instance counts, as CodeDeploy's `deploymentOverview`.
@@ -168,6 +196,80 @@ pub struct AbortRecord {
     /// Whether ferry saw the abort through (the stop and rollback ended, or
     /// the upload was aborted and confirmed) before it exited.
     pub complete: bool,
+}
+
+/// How a wave ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaveOutcome {
+    /// Every environment of every stage Succeeded (or was created, with
+    /// `--no-wait`).
+    Succeeded,
+    /// An environment failed, or a bake saw a failure: later stages were not
+    /// started.
+    Halted,
+    /// SIGINT/SIGTERM: running deployments were stopped, nothing more started.
+    Aborted,
+}
+
+/// One environment of a wave, in the wave's receipt: the single-environment
+/// receipt's fields, plus where it stood in the wave.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WaveEnvReceipt {
+    /// 1-based stage the environment belongs to.
+    pub stage: usize,
+    /// Whether the wave got as far as this environment's stage.
+    pub started: bool,
+    /// The environment's exit code, as its own `ferry release` would have
+    /// exited (none when it was not started).
+    pub exit_code: Option<u8>,
+    /// The rollback the wave's policy made ferry deploy, if any (CodeDeploy's
+    /// own automatic rollback is `rollback_deployment_id`).
+    pub wave_rollback_deployment_id: Option<String>,
+    /// How that rollback ended, or why there was none (an error sentence).
+    pub wave_rollback_outcome: Option<Outcome>,
+    /// Why the wave's rollback could not be made, when it could not.
+    pub wave_rollback_error: Option<String>,
+    /// Everything a single-environment receipt holds.
+    #[serde(flatten)]
+    pub receipt: Receipt,
+}
+
+/// The receipt of `ferry release --wave`: one file, each environment's
+/// outcome in it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WaveReceipt {
+    /// The `[wave.NAME]` name.
+    pub wave: String,
+    /// SHA-256 of the one bundle every environment received.
+    pub sha256: String,
+    /// The Jenkins build (BUILD_TAG, else BUILD_NUMBER), when there was one.
+    pub build: Option<String>,
+    /// How the wave ended; null while it runs.
+    pub outcome: Option<WaveOutcome>,
+    /// The process exit code: the worst of the environments' (see docs/waves.md).
+    pub exit_code: Option<u8>,
+    /// `failed`, `all` or `none`.
+    pub rollback_policy: String,
+    /// The stage that halted the wave (1-based), if one did.
+    pub halted_at_stage: Option<usize>,
+    /// Why it halted, in one sentence.
+    pub halted_reason: Option<String>,
+    /// The stages, as configured.
+    pub stages: Vec<Vec<String>>,
+    /// Each environment, in stage order.
+    pub envs: Vec<WaveEnvReceipt>,
+    /// When the command started, UTC.
+    pub started_at: Option<String>,
+    /// When the receipt was last written, UTC.
+    pub finished_at: Option<String>,
+    /// Milliseconds between the two.
+    pub elapsed_ms: Option<u64>,
+    /// The signal that aborted the wave, if any.
+    pub signal: Option<String>,
+    /// The error the command ended with, if it ended with one before any
+    /// environment was started (a bundle that fails its checks, say).
+    pub error: Option<String>,
 }
 
 /// One deployment of a group, as `ferry history` lists it.
@@ -531,6 +633,69 @@ pub enum Event {
     },
     /// The command's result.
     Receipt(Receipt),
+    /// `ferry release --wave`: the command's result, every environment in it.
+    WaveReceipt(WaveReceipt),
+    /// A wave begins: the bundle is built once, for every environment.
+    WaveStarted {
+        /// The `[wave.NAME]` name.
+        wave: String,
+        /// The stages in order.
+        stages: Vec<Vec<String>>,
+        /// SHA-256 of the bundle every environment receives.
+        sha256: String,
+        /// The rollback policy (`failed`, `all`, `none`).
+        rollback: String,
+    },
+    /// A stage begins: its environments are released in parallel.
+    StageStarted {
+        /// 1-based.
+        stage: usize,
+        /// How many stages the wave has.
+        stages: usize,
+        /// Its environments.
+        envs: Vec<String>,
+    },
+    /// Every environment of a stage ended well.
+    StageDone {
+        /// 1-based.
+        stage: usize,
+        /// Its environments.
+        envs: Vec<String>,
+    },
+    /// The stage's groups must stay healthy this long before the next stage.
+    BakeStarted {
+        /// 1-based.
+        stage: usize,
+        /// Seconds.
+        duration_s: u64,
+        /// The groups watched, `application/group`.
+        groups: Vec<String>,
+    },
+    /// The bake ended with no Failed or Stopped deployment in its groups.
+    BakeDone {
+        /// 1-based.
+        stage: usize,
+    },
+    /// The wave stops: later stages are not started.
+    WaveHalted {
+        /// The stage that failed (1-based).
+        stage: usize,
+        /// The environments that failed, or whose group failed during the bake.
+        envs: Vec<String>,
+        /// Why, in one sentence.
+        reason: String,
+        /// What the rollback policy rolls back now.
+        rollback: Vec<String>,
+    },
+    /// The wave ended.
+    WaveFinished {
+        /// The `[wave.NAME]` name.
+        wave: String,
+        /// How.
+        outcome: WaveOutcome,
+        /// The process exit code.
+        exit_code: u8,
+    },
     /// ferry changed or noticed something the user should know about (a
     /// clamped duration, lost contact with CodeDeploy, …).
     Warning {

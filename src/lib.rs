@@ -22,7 +22,8 @@
 //!    (`release s3://…`), [`policy`],
 //!    [`handoff`] (credentials to other programs).
 //! 3. **orchestration**: stages put together: [`queue`], [`launch`],
-//!    [`follow`], [`abort`], [`rollback`], [`receipt`], [`doctor`].
+//!    [`follow`], [`abort`], [`rollback`], [`receipt`], [`doctor`], [`wave`]
+//!    (one release through ordered stages of environments).
 //! 4. **face**: [`cli`] (clap) and [`cmd`] (one file per subcommand, and the
 //!    error every command ends with). Only the face names clap or `cli`.
 
@@ -61,6 +62,7 @@ pub(crate) mod launch;
 pub(crate) mod queue;
 pub(crate) mod receipt;
 pub(crate) mod rollback;
+pub(crate) mod wave;
 
 // layer: face
 pub mod cli;

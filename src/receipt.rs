@@ -5,9 +5,10 @@
 //! hashes, timings), so nothing secret can reach the file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::event::{Event, Receipt, Reporter};
+use crate::event::{Event, Receipt, Reporter, WaveReceipt};
 use crate::exit::ExitCode;
 use crate::jenkins::BuildEnv;
 
@@ -75,6 +76,13 @@ impl Clock {
         receipt.finished_at = Some(format_time(SystemTime::now()));
         receipt.elapsed_ms = Some(self.mono.elapsed().as_millis() as u64);
     }
+
+    /// The same for a wave's receipt.
+    pub fn stamp_wave(&self, receipt: &mut WaveReceipt) {
+        receipt.started_at = Some(format_time(self.wall));
+        receipt.finished_at = Some(format_time(SystemTime::now()));
+        receipt.elapsed_ms = Some(self.mono.elapsed().as_millis() as u64);
+    }
 }
 
 /// Now, UTC, as the receipt writes times.
@@ -103,7 +111,12 @@ pub fn write(path: &Path, receipt: &Receipt, reporter: &dyn Reporter) -> Result<
     Ok(())
 }
 
-fn write_file(path: &Path, receipt: &Receipt) -> Result<(), ReceiptError> {
+/// Writes a wave's receipt atomically, like [`write`], quietly.
+pub fn write_wave(path: &Path, receipt: &WaveReceipt) -> Result<(), ReceiptError> {
+    write_file(path, receipt)
+}
+
+fn write_file<T: serde::Serialize>(path: &Path, receipt: &T) -> Result<(), ReceiptError> {
     let err = |detail: String| ReceiptError { path: path.display().to_string(), detail };
     // The rename would replace a FIFO or device node with the receipt.
     crate::outfile::check(path).map_err(err)?;
@@ -129,18 +142,33 @@ pub struct Keeper {
     clock: Clock,
     path: Option<PathBuf>,
     warned: bool,
+    sink: Option<Sink>,
 }
+
+/// Where a [`Keeper`] without a file of its own hands each save: a wave puts
+/// every environment's receipt into its one file this way, so an abort's
+/// first save (before StopDeployment) reaches the disk as it does alone.
+pub type Sink = Arc<dyn Fn(&Receipt) + Send + Sync>;
 
 impl Keeper {
     /// A receipt for a command started at `clock`, written to `path` (none: kept in memory only).
     pub fn new(receipt: Receipt, clock: Clock, path: Option<PathBuf>) -> Keeper {
-        Keeper { receipt, clock, path, warned: false }
+        Keeper { receipt, clock, path, warned: false, sink: None }
+    }
+
+    /// A receipt kept for a wave: each save goes to `sink`, not a file.
+    pub fn with_sink(receipt: Receipt, clock: Clock, sink: Sink) -> Keeper {
+        Keeper { receipt, clock, path: None, warned: false, sink: Some(sink) }
     }
 
     /// Writes the receipt as it stands now (`finished_at` is the time of this
     /// save). Quiet; a failure is warned about once, and [`Keeper::finish`]
     /// reports it for good.
     pub fn save(&mut self, reporter: &dyn Reporter) {
+        if let Some(sink) = &self.sink {
+            self.clock.stamp(&mut self.receipt);
+            sink(&self.receipt);
+        }
         let Some(path) = &self.path else { return };
         self.clock.stamp(&mut self.receipt);
         if let Err(e) = write_file(path, &self.receipt)

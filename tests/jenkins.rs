@@ -314,9 +314,14 @@ fn expected(code: &str) -> (&'static str, &'static [&'static str]) {
 
 /// One harness run: a JSON line per code, keyed by code.
 fn harness(args: &[&str]) -> std::collections::BTreeMap<String, serde_json::Value> {
+    harness_with(&receipts(), args)
+}
+
+/// [`harness`] with other receipts (by code; a code without one gets none).
+fn harness_with(receipts: &serde_json::Value, args: &[&str]) -> std::collections::BTreeMap<String, serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let receipts_file = dir.path().join("receipts.json");
-    std::fs::write(&receipts_file, receipts().to_string()).unwrap();
+    std::fs::write(&receipts_file, receipts.to_string()).unwrap();
     let out = groovy()
         .arg("scripts/groovy/harness.groovy")
         .arg("--receipts")
@@ -386,6 +391,17 @@ fn jenkinsfile_production_stage_sets_the_documented_result_for_each_exit_code() 
             runs[code]["sh"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().contains("--receipt ferry-receipt.json"))
         );
     }
+}
+
+#[test]
+fn wave_jenkinsfile_production_stage_sets_the_documented_result_for_each_exit_code() {
+    let runs = harness(&["--stage", "Production", "jenkinsfile", "jenkins/Jenkinsfile.wave"]);
+    assert_mapping("Jenkinsfile.wave, Production", &runs, "Production");
+    let script = runs["0"]["sh"].as_array().unwrap().iter().filter_map(|s| s.as_str()).find(|s| s.contains("--wave"));
+    let script = script.unwrap_or_else(|| panic!("no ferry release --wave step: {}", runs["0"]));
+    // Jenkins' timeout above ferry's own deadline, as the file says.
+    assert!(script.contains("'--timeout' '2h'"), "{script}");
+    assert_eq!(runs["0"]["stages"]["Production"]["timeout_minutes"], 125, "{}", runs["0"]);
 }
 
 #[test]
@@ -499,6 +515,10 @@ fn shared_library_steps_set_the_documented_result_for_each_exit_code() {
     assert_mapping("ferryRelease", &release, "step");
     let rollback = harness(&["step", "jenkins/vars/ferryRollback.groovy", "env=production"]);
     assert_mapping("ferryRollback", &rollback, "step");
+    let wave = harness(&["step", "jenkins/vars/ferryWave.groovy", "wave=prod", "bundle=build/app", "rollback=all"]);
+    assert_mapping("ferryWave", &wave, "step");
+    let script = wave["0"]["sh"][0].as_str().unwrap();
+    assert!(script.contains("'--wave' 'prod'") && script.contains("'--wave-rollback' 'all'"), "{script}");
     for (code, result) in [("7", "UNSTABLE"), ("8", "NOT_BUILT"), ("143", "ABORTED")] {
         // Codes that let the pipeline go on return what happened.
         let returned = &release[code]["returned"];
@@ -517,6 +537,36 @@ fn shared_library_steps_set_the_documented_result_for_each_exit_code() {
         assert_eq!(status[*code]["build"], "SUCCESS", "returnStatus, exit {code}");
         assert_eq!(status[*code]["returned"], code.parse::<i64>().unwrap());
     }
+}
+
+/// A wave's receipt has no deployment of its own: the build says each
+/// environment's, and why the wave halted.
+#[test]
+fn ferry_wave_step_names_each_environments_deployment_and_the_halt_reason() {
+    let wave = |outcome: &str, reason: Option<&str>| {
+        serde_json::json!({
+            "wave": "prod", "sha256": "ab".repeat(32), "build": null, "outcome": outcome, "exit_code": 0,
+            "rollback_policy": "failed", "halted_at_stage": null, "halted_reason": reason, "signal": null, "error": null,
+            "stages": [["eu"], ["us"], ["ap"]],
+            "envs": [
+                { "stage": 1, "started": true, "environment": "eu", "deployment_id": "d-EU", "outcome": "succeeded", "error": null },
+                { "stage": 2, "started": true, "environment": "us", "deployment_id": "d-US", "outcome": "failed", "error": null },
+                { "stage": 3, "started": false, "environment": "ap", "deployment_id": null, "outcome": null, "error": null },
+            ],
+        })
+    };
+    let receipts = serde_json::json!({
+        "0": wave("succeeded", None),
+        "3": wave("halted", Some("us: deployment d-US ended Failed")),
+    });
+    let runs = harness_with(&receipts, &["step", "jenkins/vars/ferryWave.groovy", "wave=prod", "bundle=build/app"]);
+    assert_eq!(runs["0"]["build"], "SUCCESS");
+    let description = runs["0"]["description"].as_str().unwrap();
+    assert!(description.contains("ferry wave prod: eu=d-EU us=d-US succeeded"), "{description}");
+    assert_eq!(runs["3"]["build"], "FAILURE");
+    let said = messages(&runs["3"]);
+    assert!(said.contains("ferry wave prod: us: deployment d-US ended Failed"), "{said}");
+    assert!(!said.contains("null") && !description.contains("null"), "{said}\n{description}");
 }
 
 /// The mapping snippet of docs/jenkins.md: the ```groovy block after the

@@ -27,10 +27,11 @@ def call(Map args = [:]) {
     // returnPojo: a JSON null becomes null, not a json-lib JSONNull, which
     // Groovy counts as true.
     Map receipt = fileExists(receiptFile) ? readJSON(file: receiptFile, returnPojo: true) : [:]
-    String id = receipt.deployment_id ?: ''
+    // A wave's receipt (ferryWave) has a deployment per environment.
+    String id = receipt.deployment_id ?: waveDeployments(receipt)
     String summary = "${label}: ${id ?: 'no deployment'} ${receipt.outcome ?: "exit ${code}"}"
     currentBuild.description = currentBuild.description ? "${currentBuild.description}\n${summary}" : summary
-    String reason = code == 0 ? summary : "${label}: ${receipt.error ?: reasonFor(code, id, receipt)}"
+    String reason = code == 0 ? summary : "${label}: ${receipt.error ?: receipt.halted_reason ?: reasonFor(code, id, receipt)}"
     Map result = [code: code, deploymentId: id, outcome: receipt.outcome, rollbackDeploymentId: receipt.rollback_deployment_id, reason: reason]
     if (code == 0) {
         echo summary
@@ -53,6 +54,11 @@ def call(Map args = [:]) {
         error(reason)
     }
     return result
+}
+
+// `eu=d-1 us=d-2` from a wave's receipt; '' for any other.
+private String waveDeployments(Map receipt) {
+    return (receipt.envs ?: []).findAll { it.deployment_id }.collect { "${it.environment}=${it.deployment_id}" }.join(' ')
 }
 
 private String reasonFor(int code, String id, Map receipt) {

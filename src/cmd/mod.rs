@@ -17,6 +17,7 @@ pub mod status;
 pub mod stop;
 pub mod upload;
 pub mod watch;
+pub mod wave;
 
 use aws_config::SdkConfig;
 

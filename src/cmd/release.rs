@@ -28,6 +28,9 @@ const UPLOAD_CLEANUP: Duration = Duration::from_secs(3);
 
 /// Runs a release and returns the exit code its outcome maps to.
 pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    if let Some(wave) = &args.wave {
+        return super::wave::run(args, wave, config_path, reporter).await;
+    }
     let receipt_path = receipt::path(args.ending.receipt.as_deref());
     // Before any AWS call: nothing may be deployed that cannot be recorded.
     if let Some(path) = &receipt_path {

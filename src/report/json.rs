@@ -31,6 +31,17 @@ impl JsonReporter {
 
 impl Reporter for JsonReporter {
     fn report(&self, event: &Event) {
+        self.write(None, event);
+    }
+
+    fn report_in(&self, env: &str, event: &Event) {
+        self.write(Some(env), event);
+    }
+}
+
+impl JsonReporter {
+    /// One line: the event, its `ts`, and in a wave its `env`.
+    fn write(&self, env: Option<&str>, event: &Event) {
         let mut value = match serde_json::to_value(event) {
             Ok(v) => v,
             Err(_) => return,
@@ -41,9 +52,42 @@ impl Reporter for JsonReporter {
             if let Event::LifecycleFailed { log_tail: Some(tail), .. } = event {
                 obj.insert("output".into(), crate::agent_log::output_json(tail));
             }
+            if let Some(env) = env {
+                obj.insert("env".into(), serde_json::Value::String(env.to_string()));
+            }
         }
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(out, "{value}");
         let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_event_of_a_wave_environment_carries_an_env_field_and_others_do_not() {
+        let buf = Buf::default();
+        let r = JsonReporter::new(Box::new(buf.clone()));
+        let tagged = crate::event::Tagged { inner: &r, env: "prod-eu".into() };
+        tagged.report(&Event::Warning { message: "x".into() });
+        r.report(&Event::Warning { message: "y".into() });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["env"], "prod-eu");
+        assert_eq!(lines[1].get("env"), None, "{text}");
     }
 }

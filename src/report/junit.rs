@@ -295,6 +295,11 @@ impl Reporter for Tee {
         self.0.report(event);
         self.1.report(event);
     }
+
+    fn report_in(&self, env: &str, event: &Event) {
+        self.0.report_in(env, event);
+        self.1.report_in(env, event);
+    }
 }
 
 #[cfg(test)]

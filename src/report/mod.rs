@@ -159,7 +159,37 @@ fn describe_raw(event: &Event) -> Option<String> {
         Event::Finished { deployment_id, outcome, error, overview, failed_instances, elapsed_ms } => {
             finished(deployment_id, *outcome, error.as_deref(), overview, failed_instances, *elapsed_ms)
         }
-        Event::Receipt(_) | Event::BundleWritten { .. } | Event::Staged { .. } => return None,
+        Event::Receipt(_) | Event::WaveReceipt(_) | Event::BundleWritten { .. } | Event::Staged { .. } => return None,
+        Event::WaveStarted { wave, stages, sha256, rollback } => format!(
+            "wave {wave}: {} stage(s) ({}), bundle sha256 {}, rollback policy {rollback}",
+            stages.len(),
+            stages.iter().map(|s| s.join(" + ")).collect::<Vec<_>>().join(" → "),
+            short(sha256, 12)
+        ),
+        Event::StageStarted { stage, stages, envs } => format!("stage {stage}/{stages}: releasing to {}", envs.join(", ")),
+        Event::StageDone { stage, envs } => format!("stage {stage} done: {} succeeded", envs.join(", ")),
+        Event::BakeStarted { stage, duration_s, groups } => format!(
+            "baking stage {stage} for {}: {} must have no new Failed or Stopped deployment",
+            human_ms(duration_s * 1000),
+            groups.join(", ")
+        ),
+        Event::BakeDone { stage } => format!("bake of stage {stage} passed"),
+        Event::WaveHalted { stage, envs, reason, rollback } => {
+            let what = if rollback.is_empty() {
+                "rolling back nothing".to_string()
+            } else {
+                format!("rolling back {}", rollback.join(", "))
+            };
+            format!("WAVE HALTED in stage {stage} ({}): {reason}; later stages are not started; {what}", envs.join(", "))
+        }
+        Event::WaveFinished { wave, outcome, exit_code } => {
+            let word = match outcome {
+                crate::event::WaveOutcome::Succeeded => "succeeded",
+                crate::event::WaveOutcome::Halted => "HALTED",
+                crate::event::WaveOutcome::Aborted => "ABORTED",
+            };
+            format!("wave {wave} {word} (exit {exit_code})")
+        }
         Event::AppSpecProblem { file, line, message } => match line {
             Some(line) => format!("{file}:{line}: {message}"),
             None => format!("{file}: {message}"),
@@ -447,6 +477,12 @@ pub(crate) fn history_line(h: &HistoryEntry) -> String {
 /// `id=$(ferry release …)` works in a shell step.
 pub(crate) fn receipt_line(r: &Receipt) -> String {
     r.deployment_id.clone().unwrap_or_default()
+}
+
+/// What text mode prints on stdout for a wave: one `ENV<TAB>DEPLOYMENT`
+/// line per environment that got a deployment.
+pub(crate) fn wave_receipt_lines(r: &crate::event::WaveReceipt) -> Vec<String> {
+    r.envs.iter().filter_map(|e| e.receipt.deployment_id.as_ref().map(|d| format!("{}\t{d}", e.receipt.environment))).collect()
 }
 
 #[cfg(test)]

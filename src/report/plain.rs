@@ -1,6 +1,7 @@
 //! Plain renderer: one timestamped line per event, no ANSI, no carriage
 //! returns, so a Jenkins console log reads cleanly and greps well.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,9 +19,11 @@ pub struct PlainReporter {
 struct State {
     err: Box<dyn Write + Send>,
     out: Box<dyn Write + Send>,
-    last_progress: Option<Instant>,
-    /// Last deployment status line: status word and when it was printed.
-    last_status: Option<(String, Instant)>,
+    /// When upload progress was last printed, per wave environment ("" alone).
+    last_progress: HashMap<String, Instant>,
+    /// Last deployment status line per wave environment ("" alone): status
+    /// word and when it was printed.
+    last_status: HashMap<String, (String, Instant)>,
 }
 
 impl PlainReporter {
@@ -31,7 +34,7 @@ impl PlainReporter {
 
     /// Lines to `err`, results to `out` (tests use buffers).
     pub fn new(err: Box<dyn Write + Send>, out: Box<dyn Write + Send>) -> PlainReporter {
-        PlainReporter { state: Mutex::new(State { err, out, last_progress: None, last_status: None }) }
+        PlainReporter { state: Mutex::new(State { err, out, last_progress: HashMap::new(), last_status: HashMap::new() }) }
     }
 }
 
@@ -55,10 +58,32 @@ pub(crate) fn sanitize(line: &str) -> String {
 
 impl Reporter for PlainReporter {
     fn report(&self, event: &Event) {
+        self.render(None, event);
+    }
+
+    fn report_in(&self, env: &str, event: &Event) {
+        self.render(Some(env), event);
+    }
+}
+
+impl PlainReporter {
+    /// One event; in a wave each line names its environment after the
+    /// timestamp (`[prod-eu] `), so parallel deployments' lines can be told
+    /// apart and grepped.
+    fn render(&self, env: Option<&str>, event: &Event) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let tag = env.map(|e| format!("[{}] ", super::one_line(e))).unwrap_or_default();
+        let key = env.unwrap_or_default().to_string();
         match event {
             Event::Receipt(r) => {
                 let _ = writeln!(st.out, "{}", receipt_line(r));
+                let _ = st.out.flush();
+                return;
+            }
+            Event::WaveReceipt(r) => {
+                for line in super::wave_receipt_lines(r) {
+                    let _ = writeln!(st.out, "{}", sanitize(&line));
+                }
                 let _ = st.out.flush();
                 return;
             }
@@ -70,19 +95,24 @@ impl Reporter for PlainReporter {
                 return;
             }
             Event::HistoryEntry(h) => {
-                let _ = writeln!(st.out, "{}", sanitize(&super::history_line(h)));
+                let env_column = env.map(|e| format!("{e}\t")).unwrap_or_default();
+                let _ = writeln!(st.out, "{}", sanitize(&format!("{env_column}{}", super::history_line(h))));
                 let _ = st.out.flush();
                 return;
             }
             Event::UploadProgress { sent, total } => {
-                let due = st.last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+                let due = st.last_progress.get(&key).is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
                 if !due || sent >= total {
                     return;
                 }
-                st.last_progress = Some(Instant::now());
+                st.last_progress.insert(key, Instant::now());
                 let pct = if *total == 0 { 100 } else { sent * 100 / total };
-                let line =
-                    format!("{} upload {pct}% ({} of {})", timestamp(), super::human_bytes(*sent), super::human_bytes(*total));
+                let line = format!(
+                    "{} {tag}upload {pct}% ({} of {})",
+                    timestamp(),
+                    super::human_bytes(*sent),
+                    super::human_bytes(*total)
+                );
                 let _ = writeln!(st.err, "{line}");
                 return;
             }
@@ -90,18 +120,18 @@ impl Reporter for PlainReporter {
                 // Counts on a big fleet change every poll; a log gets a new
                 // status word at once, and counts every few seconds.
                 let same_word_recently =
-                    st.last_status.as_ref().is_some_and(|(word, at)| word == status && at.elapsed() < PROGRESS_EVERY);
+                    st.last_status.get(&key).is_some_and(|(word, at)| word == status && at.elapsed() < PROGRESS_EVERY);
                 if same_word_recently {
                     return;
                 }
-                st.last_status = Some((status.clone(), Instant::now()));
+                st.last_status.insert(key, (status.clone(), Instant::now()));
             }
             _ => {}
         }
         if let Some(text) = describe(event) {
             let ts = timestamp();
             for line in sanitize(&text).lines() {
-                let _ = writeln!(st.err, "{ts} {line}");
+                let _ = writeln!(st.err, "{ts} {tag}{line}");
             }
             let _ = st.err.flush();
         }
@@ -164,6 +194,40 @@ mod tests {
         let text = err.text();
         assert_eq!(text.lines().filter(|l| l.contains("InProgress")).count(), 1, "{text}");
         assert_eq!(text.lines().filter(|l| l.contains("Succeeded")).count(), 1, "{text}");
+    }
+
+    #[test]
+    fn every_line_of_a_wave_environment_names_it_after_the_timestamp() {
+        let (err, out) = (Buf::default(), Buf::default());
+        let r = PlainReporter::new(Box::new(err.clone()), Box::new(out));
+        let eu = crate::event::Tagged { inner: &r, env: "prod-eu".into() };
+        let us = crate::event::Tagged { inner: &r, env: "prod-us".into() };
+        let status = |id: &str| Event::DeploymentStatus {
+            deployment_id: id.into(),
+            status: "InProgress".into(),
+            overview: Default::default(),
+        };
+        eu.report(&status("d-1"));
+        // The other environment's status is not rate-limited away by the first's.
+        us.report(&status("d-2"));
+        eu.report(&Event::Finished {
+            deployment_id: "d-1".into(),
+            outcome: crate::event::Outcome::Failed,
+            error: Some("boom".into()),
+            overview: Default::default(),
+            failed_instances: vec![],
+            elapsed_ms: 1,
+        });
+        r.report(&Event::Warning { message: "alone".into() });
+        let text = err.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with("Z [prod-eu] deployment d-1 InProgress"), "{text}");
+        assert!(lines[1].ends_with("Z [prod-us] deployment d-2 InProgress"), "{text}");
+        assert!(
+            lines[2].contains("Z [prod-eu] deployment d-1 FAILED") && lines[3].contains("Z [prod-eu]   reason: boom"),
+            "{text}"
+        );
+        assert!(lines[4].ends_with("Z warning: alone"), "{text}");
     }
 
     #[test]

@@ -43,6 +43,8 @@ struct Bars {
     skipped: u64,
     /// CodeDeploy's status word for the totals line.
     status: String,
+    /// A wave's environments: each one's live line (drawn in the order they began).
+    sections: BTreeMap<String, ProgressBar>,
 }
 
 struct Row {
@@ -69,6 +71,23 @@ impl TtyReporter {
             // Room for the lines printed above, the upload bar and the totals.
             max_rows: height.saturating_sub(8).max(3),
         }
+    }
+
+    /// The live line of a wave environment's section, made at its first event.
+    fn section(&self, env: &str) -> ProgressBar {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        bars.sections
+            .entry(env.to_string())
+            .or_insert_with(|| {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix:<14} {wide_msg} {elapsed:>4}").expect("static template"),
+                );
+                bar.set_prefix(format!("[{}]", super::one_line(env)));
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            })
+            .clone()
     }
 
     fn line(&self, text: &str) {
@@ -219,6 +238,67 @@ fn stdout_line(text: &str) {
 }
 
 impl Reporter for TtyReporter {
+    /// In a wave, several deployments run at once and one live board would
+    /// mix their instances. Each environment gets a section of its own
+    /// instead: one live line at the bottom (its latest step, instance or
+    /// status, with a spinner while it works), and its lasting events
+    /// (upload, deployment created, failures, outcome, rollback, abort)
+    /// printed above, led by `[ENV] `. Results go to stdout as alone.
+    fn report_in(&self, env: &str, event: &Event) {
+        if let Event::HistoryEntry(h) = event {
+            stdout_line(&super::plain::sanitize(&format!("{env}\t{}", super::history_line(h))));
+            return;
+        }
+        let section = self.section(env);
+        let live = |text: &str| section.set_message(super::plain::sanitize(text.lines().next().unwrap_or_default()));
+        match event {
+            Event::UploadProgress { sent, total } => {
+                let pct = if *total == 0 { 100 } else { sent * 100 / total };
+                live(&format!("uploading {pct}% of {}", super::human_bytes(*total)));
+                return;
+            }
+            Event::TargetFinished { .. } | Event::SessionPlanned { .. } => return,
+            // Fleet progress: the section's line, not a line of its own.
+            Event::DeploymentStatus { .. } | Event::TargetEventChanged { .. } | Event::TargetSkipped { .. } => {
+                if let Some(text) = describe(event) {
+                    live(text.trim_start());
+                }
+                return;
+            }
+            Event::Finished { outcome, .. } => {
+                section.disable_steady_tick();
+                let word = match outcome {
+                    Outcome::Succeeded => self.paint("✓ succeeded".into(), "32"),
+                    Outcome::Created => "created".into(),
+                    _ => self.paint(format!("✗ {}", describe(event).unwrap_or_default().split(':').next().unwrap_or("")), "31;1"),
+                };
+                section.set_message(word);
+            }
+            Event::Error { .. } => {
+                section.disable_steady_tick();
+                section.set_message(self.paint("✗ error (above)".into(), "31"));
+            }
+            _ => {
+                if let Some(text) = describe(event) {
+                    live(&text);
+                }
+            }
+        }
+        if let Some(text) = describe(event) {
+            let text = super::plain::sanitize(&text);
+            let prefix = format!("[{}] ", super::one_line(env));
+            let text = text.lines().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n");
+            let text = match event {
+                Event::Error { .. } | Event::LifecycleFailed { .. } => self.paint(text, "31"),
+                Event::Warning { .. } => self.paint(text, "33"),
+                Event::Finished { outcome: Outcome::Succeeded, .. } => self.paint(text, "32"),
+                Event::Finished { .. } => self.paint(text, "31;1"),
+                _ => text,
+            };
+            self.line(&text);
+        }
+    }
+
     fn report(&self, event: &Event) {
         let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
         match event {
@@ -250,6 +330,28 @@ impl Reporter for TtyReporter {
             }
             Event::Receipt(r) => {
                 stdout_line(&receipt_line(r));
+                return;
+            }
+            Event::WaveFinished { .. } => {
+                // The live lines become the wave's summary, one line per
+                // environment: a redraw of the bars is rate-limited and may
+                // not come again before ferry exits.
+                let sections = std::mem::take(&mut bars.sections);
+                drop(bars);
+                for (env, section) in sections {
+                    let last = section.message();
+                    section.finish_and_clear();
+                    self.line(&format!("  [{}] {last}", super::one_line(&env)));
+                }
+                if let Some(text) = describe(event) {
+                    self.line(&super::plain::sanitize(&text));
+                }
+                return;
+            }
+            Event::WaveReceipt(r) => {
+                for line in super::wave_receipt_lines(r) {
+                    stdout_line(&super::plain::sanitize(&line));
+                }
                 return;
             }
             Event::BundleWritten { .. } | Event::Staged { .. } => {

@@ -48,8 +48,9 @@ pub struct Accounts {
 
 /// Inputs of the layout that tests may vary.
 pub struct Layout<'a> {
-    /// Release bucket name.
-    pub bucket: &'a str,
+    /// Release bucket names: the first is the main one, the others belong
+    /// to extra environments.
+    pub buckets: &'a [&'a str],
     /// `sts:ExternalId` the trust policy demands, if any.
     pub external_id: Option<&'a str>,
     /// The deployer role's identity policy once the bucket exists.
@@ -104,11 +105,11 @@ pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Resul
     iam.put_role_policy()
         .role_name(DEPLOYER_ROLE)
         .policy_name("ferry-release")
-        .policy_document(setup_policy(layout.bucket).to_string())
+        .policy_document(setup_policy(layout.buckets).to_string())
         .send()
         .await
         .map_err(err(format!("iam:PutRolePolicy {DEPLOYER_ROLE}")))?;
-    let agent = create_user_with_key(&iam, AGENT_USER, &agent_policy(layout.bucket)).await?;
+    let agent = create_user_with_key(&iam, AGENT_USER, &agent_policy(layout.buckets)).await?;
     let inspector_arn = format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{INSPECTOR_ROLE}");
     iam.create_role()
         .role_name(INSPECTOR_ROLE)
@@ -119,7 +120,7 @@ pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Resul
     iam.put_role_policy()
         .role_name(INSPECTOR_ROLE)
         .policy_name("inspect")
-        .policy_document(setup_policy(layout.bucket).to_string())
+        .policy_document(setup_policy(layout.buckets).to_string())
         .send()
         .await
         .map_err(err(format!("iam:PutRolePolicy {INSPECTOR_ROLE}")))?;
@@ -128,12 +129,10 @@ pub async fn lay_out(endpoint: &str, region: &str, layout: &Layout<'_>) -> Resul
     // created by that session so it belongs to the role's account.
     let jenkins_sts = aws::sts(&Target { endpoint, region, keys: &ops });
     let prod = aws::assume_role(&jenkins_sts, &role_arn, "ferry-test-stack", layout.external_id).await?;
-    aws::s3(&Target { endpoint, region, keys: &prod })
-        .create_bucket()
-        .bucket(layout.bucket)
-        .send()
-        .await
-        .map_err(err(format!("s3:CreateBucket {}", layout.bucket)))?;
+    let s3 = aws::s3(&Target { endpoint, region, keys: &prod });
+    for bucket in layout.buckets {
+        s3.create_bucket().bucket(*bucket).send().await.map_err(err(format!("s3:CreateBucket {bucket}")))?;
+    }
     let inspector = aws::assume_role(&jenkins_sts, &inspector_arn, "ferry-test-inspector", None).await?;
 
     // From now on the deployer may do what ferry's generated policy allows,
@@ -199,10 +198,10 @@ fn trust_policy(jenkins_arn: &str, external_id: Option<&str>) -> Value {
     json!({ "Version": "2012-10-17", "Statement": [statement] })
 }
 
-/// Anything on the release bucket and CodeDeploy: the deployer's while the
-/// stack is set up (it creates the bucket, so the bucket is Production's),
-/// and the inspector's for good.
-fn setup_policy(bucket: &str) -> Value {
+/// Anything on the release buckets and CodeDeploy: the deployer's while the
+/// stack is set up (it creates the buckets, so they are Production's), and
+/// the inspector's for good.
+fn setup_policy(buckets: &[&str]) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -210,7 +209,7 @@ fn setup_policy(bucket: &str) -> Value {
                 "Sid": "ReleaseBucket",
                 "Effect": "Allow",
                 "Action": "s3:*",
-                "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+                "Resource": bucket_resources(buckets),
             },
             {
                 "Sid": "CodeDeploy",
@@ -223,14 +222,19 @@ fn setup_policy(bucket: &str) -> Value {
 }
 
 /// The agent's instance profile: read revisions, nothing else.
-fn agent_policy(bucket: &str) -> Value {
+fn agent_policy(buckets: &[&str]) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "ReadRevisions",
             "Effect": "Allow",
             "Action": ["s3:GetObject*", "s3:ListBucket"],
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Resource": bucket_resources(buckets),
         }]
     })
+}
+
+/// Each bucket and its objects, as IAM resources.
+fn bucket_resources(buckets: &[&str]) -> Vec<String> {
+    buckets.iter().flat_map(|b| [format!("arn:aws:s3:::{b}"), format!("arn:aws:s3:::{b}/*")]).collect()
 }

@@ -31,6 +31,11 @@ pub async fn create(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>) -> R
         .send()
         .await
         .map_err(err(format!("codedeploy:CreateApplication {}", g.application)))?;
+    create_group(codedeploy, g).await
+}
+
+/// Creates one more deployment group in an application that exists.
+pub async fn create_group(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>) -> Result<()> {
     let tags = std::iter::once((INSTANCES_TAG.to_owned(), g.instances.to_string()))
         .chain(g.extra_tags.iter().cloned())
         .map(|(k, v)| Tag::builder().key(k).value(v).build())

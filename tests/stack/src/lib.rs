@@ -91,6 +91,41 @@ pub struct StackOptions {
     /// themselves (e.g. `web-staging`): the generated deployer policy also
     /// holds what `ferry policy deploy` prints for an environment naming each.
     pub policy_groups: Vec<String>,
+    /// More deployment groups of the same application, each with a bucket of
+    /// its own: the other environments of a wave ([`Stack::env_toml`]).
+    pub extra_envs: Vec<ExtraEnv>,
+}
+
+/// A second (third, …) target in Production: its own deployment group and
+/// bucket, same role, and optionally another region name. moto and the
+/// emulator accept any region in a request's signature, so ferry really signs
+/// this environment's calls for `region`; but the emulator keeps one store
+/// and puts its own region in ARNs, and the bucket is created in [`REGION`],
+/// so a second region name is not a second region's isolation.
+#[derive(Clone, Debug, Default)]
+pub struct ExtraEnv {
+    /// The deployment group, in [`StackOptions::application`].
+    pub deployment_group: String,
+    /// Its release bucket (the deployer role and the agent may use it).
+    pub bucket: String,
+    /// Its tags: the emulator's fault injection (`emulator:fail-event`, …).
+    pub group_tags: Vec<(String, String)>,
+    /// Automatic rollback on `DEPLOYMENT_FAILURE`.
+    pub auto_rollback: bool,
+    /// The `region` its `[env.*]` table names; [`REGION`] when `None`.
+    pub region: Option<String>,
+}
+
+impl ExtraEnv {
+    /// A healthy group `deployment_group` with bucket `bucket`.
+    pub fn new(deployment_group: &str, bucket: &str) -> ExtraEnv {
+        ExtraEnv { deployment_group: deployment_group.into(), bucket: bucket.into(), ..Default::default() }
+    }
+
+    /// The same, with every deployment failing `event` (emulator fault injection).
+    pub fn failing(deployment_group: &str, bucket: &str, event: &str) -> ExtraEnv {
+        ExtraEnv { group_tags: vec![("emulator:fail-event".into(), event.into())], ..ExtraEnv::new(deployment_group, bucket) }
+    }
 }
 
 impl Default for StackOptions {
@@ -107,6 +142,7 @@ impl Default for StackOptions {
             auto_rollback: false,
             deployer_policy: None,
             policy_groups: Vec::new(),
+            extra_envs: Vec::new(),
         }
     }
 }
@@ -184,15 +220,14 @@ impl Stack {
 
         let moto = MotoServer::start(&logs)?;
         let moto_endpoint = moto.endpoint();
+        let buckets: Vec<&str> =
+            std::iter::once(opts.bucket.as_str()).chain(opts.extra_envs.iter().map(|e| e.bucket.as_str())).collect();
         let deployer_policy = match &opts.deployer_policy {
             Some(p) => p.clone(),
             None => generated_deployer_policy(&opts, root.path())?,
         };
-        let layout = accounts::Layout {
-            bucket: &opts.bucket,
-            external_id: opts.external_id.as_deref(),
-            deployer_policy: &deployer_policy,
-        };
+        let layout =
+            accounts::Layout { buckets: &buckets, external_id: opts.external_id.as_deref(), deployer_policy: &deployer_policy };
         let accounts = block_on_any(runtime.get(), accounts::lay_out(&moto_endpoint, REGION, &layout))
             .map_err(|e| format!("{e}\n(moto log: {})", moto.log_path().display()))?;
 
@@ -234,6 +269,21 @@ impl Stack {
                 },
             ),
         )?;
+        for extra in &opts.extra_envs {
+            block_on_any(
+                runtime.get(),
+                application::create_group(
+                    &codedeploy,
+                    &application::Group {
+                        application: &opts.application,
+                        name: &extra.deployment_group,
+                        instances: opts.instances,
+                        extra_tags: &extra.group_tags,
+                        auto_rollback: extra.auto_rollback,
+                    },
+                ),
+            )?;
+        }
 
         // Last: everything above acted as whichever account it liked.
         moto.enforce_auth()?;
@@ -346,6 +396,34 @@ impl Stack {
                 prefix: PREFIX,
                 application: self.application(),
                 deployment_group: self.deployment_group(),
+            },
+        )
+    }
+
+    /// `[env.<env_name>]` for one of [`StackOptions::extra_envs`] (by its
+    /// deployment group): same role, region and application, its own group
+    /// and bucket.
+    ///
+    /// # Panics
+    /// If no extra environment has that group.
+    pub fn env_toml(&self, env_name: &str, deployment_group: &str) -> String {
+        let (bucket, region) = if deployment_group == self.opts.deployment_group {
+            (&self.opts.bucket, REGION)
+        } else {
+            let extra = self.opts.extra_envs.iter().find(|e| e.deployment_group == deployment_group);
+            let extra = extra.unwrap_or_else(|| panic!("ferry-test-stack: no extra env has group {deployment_group}"));
+            (&extra.bucket, extra.region.as_deref().unwrap_or(REGION))
+        };
+        ferry_env::ferry_toml(
+            env_name,
+            &ferry_env::EnvConfig {
+                role_arn: self.role_arn(),
+                external_id: self.external_id(),
+                region,
+                bucket,
+                prefix: PREFIX,
+                application: self.application(),
+                deployment_group,
             },
         )
     }
@@ -500,10 +578,15 @@ where
 /// groups' environments too, as a team would attach each environment's.
 fn generated_deployer_policy(opts: &StackOptions, root: &Path) -> Result<serde_json::Value> {
     let role_arn = format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{DEPLOYER_ROLE}");
-    let groups = std::iter::once(opts.deployment_group.as_str()).chain(opts.policy_groups.iter().map(String::as_str));
+    // (group, bucket) of every environment the tests deploy to. An extra
+    // environment naming another region gets the emulator's: it puts its
+    // own region in every ARN it evaluates (see ExtraEnv).
+    let groups = std::iter::once((opts.deployment_group.as_str(), opts.bucket.as_str()))
+        .chain(opts.policy_groups.iter().map(|g| (g.as_str(), opts.bucket.as_str())))
+        .chain(opts.extra_envs.iter().map(|e| (e.deployment_group.as_str(), e.bucket.as_str())));
     let mut toml = String::new();
     let mut names = Vec::new();
-    for (i, group) in groups.enumerate() {
+    for (i, (group, bucket)) in groups.enumerate() {
         let name = format!("env{i}");
         toml.push_str(&ferry_env::ferry_toml(
             &name,
@@ -511,7 +594,7 @@ fn generated_deployer_policy(opts: &StackOptions, root: &Path) -> Result<serde_j
                 role_arn: &role_arn,
                 external_id: opts.external_id.as_deref(),
                 region: REGION,
-                bucket: &opts.bucket,
+                bucket,
                 prefix: PREFIX,
                 application: &opts.application,
                 deployment_group: group,

@@ -1,0 +1,137 @@
+//! `ferry release DIR --wave NAME`: the bundle is built and checked once,
+//! then `crate::wave` ships it through the wave's stages. One receipt for
+//! the whole wave; the exit code is the worst environment's.
+
+use std::path::PathBuf;
+
+use crate::abort::{Guard, OnAbort};
+use crate::cli::ReleaseArgs;
+use crate::cmd::error::Error;
+use crate::config::{self, ConfigError, Environment};
+use crate::event::{Event, Reporter, WaveOutcome, WaveReceipt};
+use crate::exit::ExitCode;
+use crate::promote::S3Uri;
+use crate::receipt::{self, Clock};
+use crate::wave::{self, Assuming, Board, Failure, Plan};
+
+/// Runs the wave `name` and returns the exit code of its worst environment.
+pub async fn run(
+    args: &ReleaseArgs,
+    name: &str,
+    config_path: Option<PathBuf>,
+    reporter: &dyn Reporter,
+) -> Result<ExitCode, Error> {
+    let receipt_path = receipt::path(args.ending.receipt.as_deref());
+    // Before any AWS call: nothing may be deployed that cannot be recorded.
+    if let Some(path) = &receipt_path {
+        receipt::check_path(path)?;
+    }
+    let mut guard = Guard::install(reporter);
+    let clock = Clock::start();
+    let mut selection = args.target.selection(config_path);
+    args.deploy.apply(&mut selection.overrides);
+    let (wave, envs) = match resolve(args, &selection, name) {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            // Nothing started; the receipt still says what was asked and why not.
+            if let Some(path) = &receipt_path {
+                let mut r = WaveReceipt { wave: name.into(), build: receipt::build_from_env(), ..Default::default() };
+                r.error = Some(e.to_string());
+                clock.stamp_wave(&mut r);
+                if let Err(w) = receipt::write_wave(path, &r) {
+                    reporter.report(&Event::Warning { message: w.to_string() });
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    let policy = args.wave_rollback.unwrap_or(wave.rollback);
+    let board = Board::new(&wave, policy, clock, receipt_path);
+
+    let temp = match super::bundle_temp_dir() {
+        Ok(t) => t,
+        Err(e) => return finish_early(&board, Err(e), reporter),
+    };
+    let prepared = super::prepare_bundle_in(&args.path, args.shipping.bundle_type, temp.path(), reporter);
+    let bundle = match guard.run(prepared).await {
+        Ok(Ok(bundle)) => bundle,
+        Ok(Err(e)) => return finish_early(&board, Err(e), reporter),
+        Err(sig) => {
+            drop(temp);
+            crate::bundle::cache::Cache::discard_own_partials();
+            reporter.report(&Event::Interrupted {
+                signal: sig.name().into(),
+                phase: "bundle".into(),
+                detail: "stopped bundling; nothing was uploaded or deployed".into(),
+            });
+            board.update(|r| {
+                r.outcome = Some(WaveOutcome::Aborted);
+                r.signal = Some(sig.name().into());
+            });
+            return finish_early(&board, Ok(sig.exit_code()), reporter);
+        }
+    };
+
+    let plan = Plan {
+        wave: &wave,
+        envs: &envs,
+        bundle: &bundle,
+        policy,
+        following: args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback),
+        auto_rollback: args.policy.rollback_on.map(|p| p.configuration()),
+        queue_timeout: args.policy.queue_timeout,
+        upload_concurrency: args.shipping.upload_concurrency as usize,
+        assume: &assume_env,
+    };
+    let code = wave::run(&plan, &mut guard, &board, reporter).await;
+    drop(bundle);
+    drop(temp);
+    Ok(board.finish(code, None, reporter)?)
+}
+
+/// The wave and its environments; `s3://` (promotion) is one environment's
+/// feature, not a wave's.
+fn resolve(
+    args: &ReleaseArgs,
+    selection: &config::Selection,
+    name: &str,
+) -> Result<(config::Wave, Vec<Environment>), ConfigError> {
+    if let Some(uri) = args.path.to_str().and_then(S3Uri::parse) {
+        return Err(ConfigError::Invalid {
+            key: "DIR|FILE",
+            value: format!("s3://{}/{}", uri.bucket, uri.key),
+            reason: "--wave ships a bundle built here (a directory or a .zip/.tar/.tgz) to every environment's own \
+                     bucket; promote an s3:// bundle one environment at a time with --env."
+                .into(),
+        });
+    }
+    config::resolve_wave(selection, name)
+}
+
+/// Ends a wave that never started an environment: the receipt records the
+/// error (or the signal) and the command ends with it.
+fn finish_early(board: &Board, result: Result<ExitCode, Error>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    match result {
+        Ok(code) => {
+            board.update(|r| r.exit_code = Some(code.code()));
+            Ok(board.finish(code, None, reporter)?)
+        }
+        Err(e) => {
+            board.update(|r| r.exit_code = Some(e.exit_code().code()));
+            // The command's own error wins over a receipt that cannot be written.
+            let _ = board.finish(e.exit_code(), Some(e.to_string()), reporter);
+            Err(e)
+        }
+    }
+}
+
+/// One environment's role, as `ferry release --env` assumes it.
+fn assume_env<'a>(env: &'a Environment, reporter: &'a dyn Reporter) -> Assuming<'a> {
+    Box::pin(async move {
+        super::assume_role(env, reporter).await.map_err(|e| Failure {
+            code: e.exit_code(),
+            class: e.class(),
+            message: e.to_string(),
+        })
+    })
+}

@@ -1,0 +1,728 @@
+//! wave: one release through several environments, stage by stage
+//! (`ferry release DIR --wave NAME`, issue 16).
+//!
+//! The bundle is built once by the caller; every environment gets the same
+//! bytes under the same content address. Per environment the single-env
+//! path runs as it is (assume its role, upload verified to its bucket,
+//! [`launch::launch`] to create and follow the deployment), with its events
+//! marked by [`Tagged`]. Environments of a stage run concurrently; stages in
+//! order; an optional bake after each stage watches the stage's groups for a
+//! new Failed or Stopped deployment. The first failure halts the wave: later
+//! stages are never started, and the rollback policy decides what
+//! `rollback::plan` + [`launch::launch`] roll back.
+//!
+//! One receipt for the wave: each environment keeps its own [`Keeper`], whose
+//! saves go to the wave's [`Board`], which rewrites the file. So an abort's
+//! first save (before StopDeployment, see `crate::abort`) reaches the disk
+//! exactly as in a single-environment release.
+//!
+//! Signals: every environment installs its own [`Guard`] (tokio hands each
+//! signal to every listener), so each applies `--on-abort` to its own
+//! deployment at once and concurrently with the others; the wave's guard
+//! keeps later stages and the bake from going on.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, DeploymentStatus};
+
+use crate::abort::{self, Guard, OnAbort, Phase, Received};
+use crate::assume::Session;
+use crate::bundle::Bundle;
+use crate::config::{Environment, Wave, WaveRollback};
+use crate::deployments::{self, Build, Filter};
+use crate::event::{Event, Outcome, Receipt, Reporter, Tagged, WaveEnvReceipt, WaveOutcome, WaveReceipt};
+use crate::exit::ExitCode;
+use crate::jenkins::BuildEnv;
+use crate::launch::{self, Following};
+use crate::receipt::{self, Clock, Keeper};
+use crate::{deploy, queue, rollback, upload};
+
+/// How long an interrupted environment may spend aborting its multipart upload.
+const UPLOAD_CLEANUP: Duration = Duration::from_secs(3);
+
+/// Why one environment ended without an outcome: the exit code its own
+/// release would have ended with, and the one-paragraph error.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The row of the exit-code table.
+    pub code: ExitCode,
+    /// The step, as the `error` event's `class` names it (`assume`, `upload`, `deploy`, …).
+    pub class: &'static str,
+    /// The error, as `ferry release --env` would print it.
+    pub message: String,
+}
+
+/// An environment's role being assumed: its SDK configuration and session.
+pub type Assuming<'a> = Pin<Box<dyn Future<Output = Result<(SdkConfig, Session), Failure>> + 'a>>;
+
+/// The role assumption of one environment, as the face makes it (session
+/// name, tags and source identity come from the command's options there).
+pub type AssumeFn = dyn for<'a> Fn(&'a Environment, &'a dyn Reporter) -> Assuming<'a> + Sync;
+
+/// Everything a wave needs besides its environments' state.
+pub struct Plan<'a> {
+    /// The wave, validated.
+    pub wave: &'a Wave,
+    /// Its environments, in stage order (as [`Wave::envs`]).
+    pub envs: &'a [Environment],
+    /// The one bundle, built and checked.
+    pub bundle: &'a Bundle,
+    /// What a failure rolls back (`--wave-rollback` or the wave's key).
+    pub policy: WaveRollback,
+    /// How each environment's deployment is followed and aborted.
+    pub following: Following,
+    /// `--rollback-on`, for each environment's deployment.
+    pub auto_rollback: Option<AutoRollbackConfiguration>,
+    /// How long to wait for a busy group.
+    pub queue_timeout: Duration,
+    /// Parallel part uploads per environment.
+    pub upload_concurrency: usize,
+    /// How to assume an environment's role.
+    pub assume: &'a AssumeFn,
+}
+
+/// The wave's receipt, shared by every environment's [`Keeper`] and
+/// rewritten (atomically) on each save.
+pub struct Board {
+    receipt: Mutex<WaveReceipt>,
+    path: Option<PathBuf>,
+    clock: Clock,
+}
+
+impl Board {
+    /// A receipt for `wave` written to `path` (none: kept in memory only).
+    pub fn new(wave: &Wave, policy: WaveRollback, clock: Clock, path: Option<PathBuf>) -> Arc<Board> {
+        let envs = wave
+            .stages
+            .iter()
+            .enumerate()
+            .flat_map(|(i, stage)| {
+                stage.iter().map(move |env| WaveEnvReceipt {
+                    stage: i + 1,
+                    receipt: Receipt { environment: env.clone(), ..Default::default() },
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let receipt = WaveReceipt {
+            wave: wave.name.clone(),
+            build: receipt::build_from_env(),
+            rollback_policy: policy.as_str().into(),
+            stages: wave.stages.clone(),
+            envs,
+            ..Default::default()
+        };
+        Arc::new(Board { receipt: Mutex::new(receipt), path, clock })
+    }
+
+    /// Changes the receipt and writes it. A failure to write is left to
+    /// [`Board::finish`], which reports it for good.
+    pub fn update(&self, change: impl FnOnce(&mut WaveReceipt)) {
+        let mut r = self.receipt.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut r);
+        if let Some(path) = &self.path {
+            self.clock.stamp_wave(&mut r);
+            let _ = receipt::write_wave(path, &r);
+        }
+    }
+
+    /// The receipt as it stands.
+    pub fn snapshot(&self) -> WaveReceipt {
+        self.receipt.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Ends the command: stamps, writes (reporting where) and announces the
+    /// receipt. A receipt that cannot be written is the command's error
+    /// when it would otherwise have succeeded.
+    pub fn finish(
+        &self,
+        code: ExitCode,
+        error: Option<String>,
+        reporter: &dyn Reporter,
+    ) -> Result<ExitCode, receipt::ReceiptError> {
+        let mut r = self.snapshot();
+        self.clock.stamp_wave(&mut r);
+        if r.error.is_none() {
+            r.error = error;
+        }
+        let written = match &self.path {
+            Some(path) => receipt::write_wave(path, &r).map(|()| {
+                reporter.report(&Event::ReceiptWritten { path: path.display().to_string() });
+            }),
+            None => Ok(()),
+        };
+        if r.envs.iter().any(|e| e.receipt.deployment_id.is_some()) {
+            reporter.report(&Event::WaveReceipt(r));
+        }
+        match written {
+            Ok(()) => Ok(code),
+            Err(e) if code == ExitCode::Success => Err(e),
+            Err(e) => {
+                reporter.report(&Event::Warning { message: e.to_string() });
+                Ok(code)
+            }
+        }
+    }
+}
+
+/// The clients an environment's release made, kept for its rollback.
+struct Clients {
+    cd: aws_sdk_codedeploy::Client,
+    s3: aws_sdk_s3::Client,
+    session_name: String,
+}
+
+/// One environment of the wave as it goes.
+struct EnvRun<'a> {
+    index: usize,
+    env: &'a Environment,
+    keeper: Keeper,
+    clients: Option<Clients>,
+    code: Option<ExitCode>,
+}
+
+/// Runs the wave and returns its exit code: the worst of its environments'
+/// ([`severity`]). `guard` has caught SIGINT/SIGTERM since the command began.
+pub async fn run(plan: &Plan<'_>, guard: &mut Guard, board: &Arc<Board>, reporter: &dyn Reporter) -> ExitCode {
+    let wave = plan.wave;
+    board.update(|r| r.sha256 = plan.bundle.sha256.clone());
+    reporter.report(&Event::WaveStarted {
+        wave: wave.name.clone(),
+        stages: wave.stages.clone(),
+        sha256: plan.bundle.sha256.clone(),
+        rollback: plan.policy.as_str().into(),
+    });
+    let mut runs: Vec<EnvRun<'_>> = plan
+        .envs
+        .iter()
+        .enumerate()
+        .map(|(index, env)| {
+            let board = Arc::clone(board);
+            let sink: receipt::Sink = Arc::new(move |r: &Receipt| board.update(|w| set_env(w, index, r)));
+            let receipt = Receipt { build: receipt::build_from_env(), ..Default::default() };
+            EnvRun { index, env, keeper: Keeper::with_sink(receipt, Clock::start(), sink), clients: None, code: None }
+        })
+        .collect();
+
+    let (signal, halt) = match run_stages(plan, &mut runs, guard, board, reporter).await {
+        Stages::Done => (None, None),
+        Stages::Halted(halt) => (None, Some(halt)),
+        Stages::Signalled(sig) => (Some(sig), None),
+    };
+    let signal = match &halt {
+        Some(halt) => halt_and_roll_back(plan, halt, &mut runs, board, reporter).await,
+        None => signal,
+    };
+    let outcome = match (signal, &halt) {
+        (Some(_), _) => WaveOutcome::Aborted,
+        (None, Some(_)) => WaveOutcome::Halted,
+        (None, None) => WaveOutcome::Succeeded,
+    };
+    let code = signal.map_or_else(|| worst(runs.iter().filter_map(|r| r.code)), Received::exit_code);
+    board.update(|r| {
+        r.outcome = Some(outcome);
+        if let Some(sig) = signal {
+            r.signal = Some(sig.name().into());
+        }
+        r.exit_code = Some(code.code());
+        for run in &runs {
+            r.envs[run.index].exit_code = run.code.map(ExitCode::code);
+        }
+    });
+    reporter.report(&Event::WaveFinished { wave: wave.name.clone(), outcome, exit_code: code.code() });
+    code
+}
+
+/// A stage (or its bake) failed: says so, records it, and rolls back what
+/// the policy names, in parallel. Returns the signal that came while the
+/// rollbacks ran, if one did: they are left running (as `ferry rollback`
+/// leaves its own) and the wave ends as interrupted.
+async fn halt_and_roll_back(
+    plan: &Plan<'_>,
+    halt: &Halt,
+    runs: &mut [EnvRun<'_>],
+    board: &Board,
+    reporter: &dyn Reporter,
+) -> Option<Received> {
+    let targets = rollback_targets(plan.policy, halt, runs);
+    reporter.report(&Event::WaveHalted {
+        stage: halt.stage,
+        envs: halt.envs.iter().map(|i| runs[*i].env.name.clone()).collect(),
+        reason: halt.reason.clone(),
+        rollback: targets.iter().map(|i| runs[*i].env.name.clone()).collect(),
+    });
+    board.update(|r| {
+        r.outcome = Some(WaveOutcome::Halted);
+        r.halted_at_stage = Some(halt.stage);
+        r.halted_reason = Some(halt.reason.clone());
+    });
+    // A bake failure is the group's, not the release's: the environment
+    // that passed is counted failed from here on.
+    for i in &halt.envs {
+        if runs[*i].code.is_some_and(passes) {
+            runs[*i].code = Some(ExitCode::DeploymentFailed);
+        }
+    }
+    let rollbacks: Vec<_> =
+        runs.iter_mut().filter(|r| targets.contains(&r.index)).map(|run| roll_back_env(plan, run, board, reporter)).collect();
+    join_all(rollbacks).await.into_iter().flatten().next()
+}
+
+/// How the stages ended.
+enum Stages {
+    /// Every stage (and bake) passed.
+    Done,
+    /// A stage or its bake failed; later stages were not started.
+    Halted(Halt),
+    /// A signal came; nothing more was started.
+    Signalled(Received),
+}
+
+/// Runs the stages in order, each stage's environments together, each
+/// passed stage followed by its bake.
+async fn run_stages(
+    plan: &Plan<'_>,
+    runs: &mut [EnvRun<'_>],
+    guard: &mut Guard,
+    board: &Board,
+    reporter: &dyn Reporter,
+) -> Stages {
+    let wave = plan.wave;
+    let mut first = 0;
+    for (i, stage) in wave.stages.iter().enumerate() {
+        let n = i + 1;
+        let range = first..first + stage.len();
+        first += stage.len();
+        // A signal that came between stages (or during the last) is kept by
+        // the guard: nothing more is started.
+        if let Err(sig) = guard.run(std::future::ready(())).await {
+            return Stages::Signalled(sig);
+        }
+        reporter.report(&Event::StageStarted { stage: n, stages: wave.stages.len(), envs: stage.clone() });
+        let stage_started = SystemTime::now();
+        board.update(|r| {
+            for e in &mut r.envs[range.clone()] {
+                e.started = true;
+            }
+        });
+        let releases: Vec<_> = runs[range.clone()].iter_mut().map(|run| release_env(plan, run, reporter)).collect();
+        join_all(releases).await;
+
+        let stage_runs = &runs[range.clone()];
+        if let Some(sig) = stage_runs.iter().find_map(|r| r.code.and_then(signal_of)) {
+            return Stages::Signalled(sig);
+        }
+        let failed: Vec<&EnvRun<'_>> = stage_runs.iter().filter(|r| !r.code.is_some_and(passes)).collect();
+        if !failed.is_empty() {
+            let reason = failed.iter().map(|r| format!("{}: {}", r.env.name, ending_words(r))).collect::<Vec<_>>().join("; ");
+            return Stages::Halted(Halt { stage: n, envs: failed.iter().map(|r| r.index).collect(), reason });
+        }
+        reporter.report(&Event::StageDone { stage: n, envs: stage.clone() });
+        let Some(bake) = wave.bake else { continue };
+        match guard.run(bake_stage(n, bake, stage_started, &runs[range.clone()], reporter)).await {
+            Err(sig) => return Stages::Signalled(sig),
+            Ok(Some((envs, reason))) => return Stages::Halted(Halt { stage: n, envs, reason }),
+            Ok(None) => reporter.report(&Event::BakeDone { stage: n }),
+        }
+    }
+    Stages::Done
+}
+
+/// Where and why a wave halted.
+struct Halt {
+    stage: usize,
+    /// Indexes of the environments that failed (or whose group failed during the bake).
+    envs: Vec<usize>,
+    reason: String,
+}
+
+/// Copies an environment's receipt into the wave's; an abort in it marks
+/// the whole wave aborted at once, before its StopDeployment goes out.
+fn set_env(wave: &mut WaveReceipt, index: usize, r: &Receipt) {
+    let entry = &mut wave.envs[index];
+    entry.receipt = Receipt {
+        // The wave's own timing stands for the command's.
+        started_at: None,
+        finished_at: None,
+        elapsed_ms: None,
+        ..r.clone()
+    };
+    if r.outcome == Some(Outcome::Aborted) {
+        wave.outcome = Some(WaveOutcome::Aborted);
+        wave.signal = r.signal.clone();
+    }
+}
+
+/// Whether an environment's ending lets the wave go on: it Succeeded (or,
+/// with `--no-wait`, was created), or a newer build already owns the group.
+fn passes(code: ExitCode) -> bool {
+    matches!(code, ExitCode::Success | ExitCode::Superseded)
+}
+
+/// The signal an environment's exit code says it was stopped by.
+fn signal_of(code: ExitCode) -> Option<Received> {
+    match code {
+        ExitCode::Interrupted => Some(Received::Interrupt),
+        ExitCode::Terminated => Some(Received::Terminate),
+        _ => None,
+    }
+}
+
+/// `deployment d-… Failed`, or the error, for the halt's reason.
+fn ending_words(run: &EnvRun<'_>) -> String {
+    let r = &run.keeper.receipt;
+    match (&r.deployment_id, r.outcome, &r.error) {
+        (_, _, Some(e)) => format!("could not be released: {e}"),
+        (Some(d), Some(o), _) => format!("deployment {d} ended {}", outcome_word(o)),
+        (Some(d), None, _) => format!("deployment {d} did not end well"),
+        (None, _, _) => "was not released".into(),
+    }
+}
+
+/// An outcome as the halt's reason words it.
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Created => "created",
+        Outcome::Succeeded => "Succeeded",
+        Outcome::Failed => "Failed",
+        Outcome::Stopped => "Stopped",
+        Outcome::TimedOut => "timed out",
+        Outcome::Ready => "Ready (waiting for traffic)",
+        Outcome::RolledBack => "Failed and was rolled back by CodeDeploy",
+        Outcome::Superseded => "superseded",
+        Outcome::Aborted => "aborted",
+    }
+}
+
+/// How bad an exit code is for a wave, worst highest: an interrupt, then
+/// bad input, AWS refusing, a failed, stopped or timed-out deployment, one
+/// CodeDeploy rolled back, blue/green waiting, superseded, success.
+pub fn severity(code: ExitCode) -> u8 {
+    match code {
+        ExitCode::Success => 0,
+        ExitCode::Superseded => 1,
+        ExitCode::Ready => 2,
+        ExitCode::RolledBack => 3,
+        ExitCode::TimedOut => 4,
+        ExitCode::Stopped => 5,
+        ExitCode::DeploymentFailed => 6,
+        ExitCode::Aws => 7,
+        ExitCode::Usage | ExitCode::Child(_) => 8,
+        ExitCode::Interrupted => 9,
+        ExitCode::Terminated => 10,
+    }
+}
+
+/// The worst of `codes` by [`severity`]; success when there are none.
+pub fn worst(codes: impl IntoIterator<Item = ExitCode>) -> ExitCode {
+    codes.into_iter().max_by_key(|c| severity(*c)).unwrap_or(ExitCode::Success)
+}
+
+/// Which environments a halted wave rolls back: the failed ones (`failed`),
+/// every one released to (`all`), or none. One whose failed deployment
+/// CodeDeploy already rolled back is left alone, and one the wave never
+/// deployed to has nothing to roll back.
+fn rollback_targets(policy: WaveRollback, halt: &Halt, runs: &[EnvRun<'_>]) -> Vec<usize> {
+    let deployed = |r: &EnvRun<'_>| {
+        r.keeper.receipt.deployment_id.is_some()
+            && r.clients.is_some()
+            && r.keeper.receipt.outcome != Some(Outcome::RolledBack)
+            && r.keeper.receipt.outcome != Some(Outcome::Superseded)
+    };
+    match policy {
+        WaveRollback::None => Vec::new(),
+        WaveRollback::Failed => halt.envs.iter().copied().filter(|i| deployed(&runs[*i])).collect(),
+        WaveRollback::All => runs.iter().filter(|r| deployed(r)).map(|r| r.index).collect(),
+    }
+}
+
+/// One environment's release: the single-environment path, with its own
+/// signal handlers, its events marked with its name, and its receipt saved
+/// into the wave's.
+async fn release_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Reporter) {
+    let tagged = Tagged { inner: reporter, env: run.env.name.clone() };
+    let code = match release_one(plan, run, &tagged).await {
+        Ok(code) => code,
+        Err(f) => {
+            run.keeper.receipt.error = Some(f.message.clone());
+            tagged.report(&Event::Error { class: f.class.into(), exit_code: f.code.code(), message: f.message });
+            f.code
+        }
+    };
+    run.code = Some(code);
+    run.keeper.save(&tagged);
+}
+
+/// `ferry release --env`'s steps after the bundle, for one environment:
+/// assume, upload (verified), create and follow the deployment; on a
+/// signal, the same clean-up as alone.
+async fn release_one(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Reporter) -> Result<ExitCode, Failure> {
+    let (env, bundle) = (run.env, plan.bundle);
+    let mut guard = Guard::install(reporter);
+    let keeper = &mut run.keeper;
+    receipt::set_target(&mut keeper.receipt, env);
+    keeper.receipt.sha256 = bundle.sha256.clone();
+    keeper.receipt.key = upload::key_for(env, bundle);
+    keeper.save(reporter);
+
+    let (sdk, session) = match guard.run((plan.assume)(env, reporter)).await {
+        Ok(assumed) => assumed?,
+        Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Assume, reporter)),
+    };
+    receipt::set_session(&mut keeper.receipt, &session);
+    let s3 = upload::s3_client(&sdk);
+    let cd = aws_sdk_codedeploy::Client::new(&sdk);
+    run.clients = Some(Clients { cd: cd.clone(), s3: s3.clone(), session_name: session.session_name.clone() });
+
+    let metadata = upload::metadata_from_env(env, &bundle.sha256, Some(&session.session_name));
+    let opts = upload::UploadOptions { concurrency: plan.upload_concurrency, ..Default::default() };
+    let uploaded = match guard.run(upload::upload(&s3, env, bundle, &metadata, &opts, reporter)).await {
+        Ok(uploaded) => uploaded.map_err(|e| Failure { code: e.exit_code(), class: "upload", message: e.to_string() })?,
+        Err(sig) => {
+            let code = abort::interrupted(keeper, sig, Phase::Upload, reporter);
+            let key = keeper.receipt.key.clone();
+            // Best effort within the kill window: an open multipart upload
+            // left behind is resumed by the next release of this bundle.
+            if let Ok(Ok(done)) = tokio::time::timeout(UPLOAD_CLEANUP, upload::abandon(&s3, env, &key)).await {
+                reporter.report(&Event::UploadAborted {
+                    bucket: env.bucket.clone(),
+                    key,
+                    upload_ids: done.aborted.clone(),
+                    open: done.open,
+                });
+                if let Some(a) = keeper.receipt.abort.as_mut() {
+                    a.uploads_aborted = Some(done.aborted.len() as u32);
+                    a.uploads_open = Some(done.open);
+                    a.complete = done.open == 0;
+                }
+            }
+            keeper.save(reporter);
+            return Ok(code);
+        }
+    };
+    let r = &mut keeper.receipt;
+    r.bucket = uploaded.bucket.clone();
+    r.key = uploaded.key.clone();
+    r.etag = uploaded.etag.clone();
+    r.version_id = uploaded.version_id.clone();
+    keeper.save(reporter);
+
+    let build = Build::of(BuildEnv::current());
+    let who = match &build {
+        Some(b) => b.marker(),
+        None => format!("ferry release {}", BuildEnv::current().build_tag.as_deref().unwrap_or("manual")),
+    };
+    let description = env.deploy.describe(&format!(
+        "{who} by {} (sha256 {}, wave {})",
+        session.session_name,
+        &bundle.sha256[..12],
+        plan.wave.name
+    ));
+    let request = queue::Request {
+        env,
+        revision: deploy::revision(&uploaded, bundle.kind),
+        description,
+        auto_rollback: plan.auto_rollback.clone(),
+        build,
+        queue_timeout: plan.queue_timeout,
+    };
+    launch::launch(&cd, &request, &plan.following, &mut guard, keeper, reporter).await.map_err(|e| {
+        let code = match &e {
+            launch::LaunchError::Queue(q) => q.exit_code(),
+            launch::LaunchError::Watch(_) => ExitCode::Aws,
+        };
+        let class = if matches!(e, launch::LaunchError::Watch(_)) { "watch" } else { "deploy" };
+        Failure { code, class, message: e.to_string() }
+    })
+}
+
+/// Watches the stage's groups for `bake`: any deployment created since the
+/// stage started that ends Failed or Stopped halts the wave. Returns the
+/// environments it happened in and why, or `None` when the bake passed.
+async fn bake_stage(
+    stage: usize,
+    bake: Duration,
+    since: SystemTime,
+    runs: &[EnvRun<'_>],
+    reporter: &dyn Reporter,
+) -> Option<(Vec<usize>, String)> {
+    reporter.report(&Event::BakeStarted {
+        stage,
+        duration_s: bake.as_secs(),
+        groups: runs.iter().map(|r| format!("{}/{}", r.env.application, r.env.deployment_group)).collect(),
+    });
+    let secs = since.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
+    let filter = Filter {
+        statuses: vec![DeploymentStatus::Failed, DeploymentStatus::Stopped],
+        created_after: Some(aws_smithy_types::DateTime::from_secs(secs)),
+        limit: 10,
+    };
+    let end = Instant::now() + bake;
+    loop {
+        let mut bad: Vec<(usize, String)> = Vec::new();
+        for run in runs {
+            let Some(clients) = &run.clients else { continue };
+            let tagged = Tagged { inner: reporter, env: run.env.name.clone() };
+            match deployments::list(&clients.cd, run.env, &filter).await {
+                Ok(found) => {
+                    if let Some(d) = found.first() {
+                        let status = d.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                        bad.push((
+                            run.index,
+                            format!(
+                                "deployment {} in {} ended {status} during the bake",
+                                d.deployment_id().unwrap_or("?"),
+                                run.env.deployment_group
+                            ),
+                        ));
+                    }
+                }
+                // One unanswered poll is no verdict on the group: said, and
+                // asked again at the next poll.
+                Err(f) => tagged.report(&Event::Warning {
+                    message: format!("cannot read {}'s deployments during the bake: {}", run.env.deployment_group, f.detail),
+                }),
+            }
+        }
+        if !bad.is_empty() {
+            let reason = bad.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ");
+            return Some((bad.into_iter().map(|(i, _)| i).collect(), reason));
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        tokio::time::sleep(left.min(crate::watch::SLOW)).await;
+    }
+}
+
+/// Rolls one environment back to its last good release (`rollback::plan`,
+/// as `ferry rollback`) and follows it; records it in the wave's receipt.
+/// Returns the signal that cut the rollback's following short, if one did.
+async fn roll_back_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, board: &Board, reporter: &dyn Reporter) -> Option<Received> {
+    let tagged = Tagged { inner: reporter, env: run.env.name.clone() };
+    let index = run.index;
+    let result = roll_back_one(plan, run, &tagged).await;
+    let (id, outcome, error, signal) = match result {
+        Ok((keeper, code)) => {
+            let r = keeper.receipt;
+            (r.deployment_id, r.outcome, r.error, signal_of(code))
+        }
+        Err(f) => {
+            tagged.report(&Event::Warning { message: format!("the wave could not roll {} back: {}", run.env.name, f.message) });
+            (None, None, Some(f.message), None)
+        }
+    };
+    // The failed release whose rollback Succeeded: the group runs the
+    // previous revision again, as exit 7 says alone.
+    if outcome == Some(Outcome::Succeeded)
+        && run.code.is_some_and(|c| matches!(c, ExitCode::DeploymentFailed | ExitCode::Stopped))
+    {
+        run.code = Some(ExitCode::RolledBack);
+    }
+    board.update(|r| {
+        let e = &mut r.envs[index];
+        e.wave_rollback_deployment_id = id;
+        e.wave_rollback_outcome = outcome;
+        e.wave_rollback_error = error;
+    });
+    signal
+}
+
+/// `ferry rollback --env`'s steps for one environment, with the clients its
+/// release made: plan, report, create and follow; returns its receipt and
+/// exit code.
+async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporter) -> Result<(Keeper, ExitCode), Failure> {
+    let env = run.env;
+    let Some(clients) = &run.clients else {
+        return Err(Failure { code: ExitCode::Aws, class: "rollback", message: "the role was never assumed".into() });
+    };
+    let fail = |e: rollback::RollbackError| Failure { code: e.exit_code(), class: "rollback", message: e.to_string() };
+    let target = rollback::plan(&clients.cd, &clients.s3, env, None).await.map_err(fail)?;
+    reporter.report(&target.event(env));
+    let from = target.from.as_ref().and_then(|d| d.deployment_id()).unwrap_or("nothing");
+    let description = env.deploy.describe(&format!(
+        "ferry rollback by {} from {from} to {} (wave {} halted)",
+        clients.session_name,
+        deployments::s3_url(&target.revision),
+        plan.wave.name
+    ));
+    let request = queue::Request {
+        env,
+        revision: target.revision_location(),
+        description,
+        auto_rollback: None,
+        // A rollback deliberately deploys an older build.
+        build: None,
+        queue_timeout: Duration::ZERO,
+    };
+    // Followed to the end; left running on abort, as `ferry rollback` does:
+    // stopping it half-way would leave the group on neither revision.
+    let following = Following { wait: true, on_abort: OnAbort::Leave, ..plan.following.clone() };
+    let mut guard = Guard::install(reporter);
+    let mut keeper = Keeper::new(Receipt::default(), Clock::start(), None);
+    match launch::launch(&clients.cd, &request, &following, &mut guard, &mut keeper, reporter).await {
+        Ok(code) => Ok((keeper, code)),
+        Err(e) => {
+            keeper.receipt.error = Some(e.to_string());
+            Ok((keeper, ExitCode::Aws))
+        }
+    }
+}
+
+/// Polls every future until all are done, in this task: the environments of
+/// a stage share the command's reporter and the wave's borrowed plan, which
+/// `tokio::spawn` ('static) could not take. Their work is network waits, so
+/// one task overlaps them as well as several would.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future was polled to its end")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_code_of_a_wave_is_a_failure_over_a_rollback_over_success() {
+        assert_eq!(worst([ExitCode::Success, ExitCode::Success]), ExitCode::Success);
+        assert_eq!(worst([ExitCode::Success, ExitCode::RolledBack, ExitCode::DeploymentFailed]), ExitCode::DeploymentFailed);
+        assert_eq!(worst([ExitCode::RolledBack, ExitCode::Success]), ExitCode::RolledBack);
+        assert_eq!(worst([ExitCode::DeploymentFailed, ExitCode::Aws]), ExitCode::Aws);
+        assert_eq!(worst([ExitCode::Aws, ExitCode::Terminated, ExitCode::Usage]), ExitCode::Terminated);
+        assert_eq!(worst([ExitCode::Superseded, ExitCode::Success]), ExitCode::Superseded);
+        assert_eq!(worst(Vec::new()), ExitCode::Success);
+    }
+
+    #[tokio::test]
+    async fn join_all_runs_futures_together_and_keeps_their_order() {
+        let started = Instant::now();
+        let slow = |ms: u64, v: u32| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            v
+        };
+        let out = join_all(vec![slow(300, 1), slow(300, 2), slow(10, 3)]).await;
+        assert_eq!(out, [1, 2, 3]);
+        assert!(started.elapsed() < Duration::from_millis(550), "ran one after another: {:?}", started.elapsed());
+    }
+}
