@@ -312,8 +312,10 @@ pub struct DeployArgs {
     /// A failing ApplicationStop hook (of the revision being replaced) does not fail the deployment.
     #[arg(long)]
     pub ignore_application_stop_failures: bool,
-    /// Deploy only to these instances of the group: tag:KEY=VALUE, tag:KEY or
-    /// asg:NAME; repeat for more (replaces ferry.toml's target_instances).
+    /// Blue/green: the replacement environment's instances (CodeDeploy's
+    /// targetInstances; an in-place deployment still goes to the whole
+    /// group): tag:KEY=VALUE, tag:KEY or asg:NAME; repeat for more (replaces
+    /// ferry.toml's target_instances).
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target_instances: Vec<String>,
     /// Deploy only to instances not already running the group's current revision.

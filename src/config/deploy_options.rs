@@ -75,7 +75,8 @@ pub struct TagFilter {
     pub kind: TagFilterType,
 }
 
-/// `targetInstances`: deploy to these instances of the group only.
+/// `targetInstances`: the instances of a blue/green deployment's replacement
+/// environment (CodeDeploy does not narrow an in-place deployment by it).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetInstances {
