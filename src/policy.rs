@@ -229,7 +229,7 @@ pub fn deploy(env: &Environment) -> Value {
         }),
         // These take no resource type (Service Authorization Reference), so
         // AWS grants them only on "*": scoped to the group they were denied,
-        // breaking `ferry stop`, every abort, `ferry continue` and --wait's
+        // breaking `ferry stop`, every abort, `ferry continue` and the watch's
         // per-instance view. They act on deployment ids, which ferry only
         // knows from its own group.
         json!({
