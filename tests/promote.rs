@@ -32,6 +32,26 @@ fn revision_of(stack: &Stack, id: &str) -> (String, String, String) {
     (s3.bucket().unwrap().into(), s3.key().unwrap().into(), s3.e_tag().unwrap_or_default().into())
 }
 
+/// A staging bucket `ferry-staging` the deployer may read and write (moto's
+/// admin switch lets the two set-up calls through).
+fn staging_bucket(stack: &Stack) {
+    common::allow_unauthenticated_calls(stack, 2);
+    stack.block_on(async {
+        stack.s3_as_prod().create_bucket().bucket("ferry-staging").send().await.unwrap();
+        let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::ferry-staging", "arn:aws:s3:::ferry-staging/*"]}]});
+        stack
+            .iam_as_prod()
+            .put_role_policy()
+            .role_name("CA_ServiceDeployer")
+            .policy_name("staging")
+            .policy_document(grant.to_string())
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
 #[test]
 fn a_staged_bundle_is_deployed_where_it_is_without_uploading_again() {
     let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
@@ -58,23 +78,7 @@ fn a_bundle_from_another_bucket_is_copied_under_its_content_address_and_verified
     let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
     let config = stack.write_config(dir.path(), "production");
-    // A staging bucket the deployer may read and write (moto's admin switch
-    // lets the two set-up calls through).
-    common::allow_unauthenticated_calls(&stack, 2);
-    stack.block_on(async {
-        stack.s3_as_prod().create_bucket().bucket("ferry-staging").send().await.unwrap();
-        let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
-            "Resource": ["arn:aws:s3:::ferry-staging", "arn:aws:s3:::ferry-staging/*"]}]});
-        stack
-            .iam_as_prod()
-            .put_role_policy()
-            .role_name("CA_ServiceDeployer")
-            .policy_name("staging")
-            .policy_document(grant.to_string())
-            .send()
-            .await
-            .unwrap();
-    });
+    staging_bucket(&stack);
     let staged = ferry(
         &stack,
         &config,
@@ -163,21 +167,7 @@ fn a_bundle_uploaded_in_parts_is_proven_by_its_crc64nvme_where_it_is_and_when_co
     assert_eq!(events(&out, "upload_skipped").len(), 1, "deployed where it is: {}", out.stdout);
 
     // Copied from a second bucket, the copy gets S3's own SHA-256.
-    common::allow_unauthenticated_calls(&stack, 2);
-    stack.block_on(async {
-        stack.s3_as_prod().create_bucket().bucket("ferry-staging").send().await.unwrap();
-        let grant = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
-            "Resource": ["arn:aws:s3:::ferry-staging", "arn:aws:s3:::ferry-staging/*"]}]});
-        stack
-            .iam_as_prod()
-            .put_role_policy()
-            .role_name("CA_ServiceDeployer")
-            .policy_name("staging")
-            .policy_document(grant.to_string())
-            .send()
-            .await
-            .unwrap();
-    });
+    staging_bucket(&stack);
     let staged = ferry(&stack, &config, &["upload", app.to_str().unwrap(), "--env", "production", "--bucket", "ferry-staging"]);
     assert_eq!(staged.code, 0, "{}", staged.all());
     // Remove the production copy so the promotion has to copy.

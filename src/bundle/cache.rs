@@ -368,7 +368,7 @@ impl Cache {
 /// The stat fields the fingerprint covers, and when the entry last changed
 /// (the later of mtime and ctime).
 #[cfg(unix)]
-fn stat_fields(meta: &std::fs::Metadata) -> ([i64; 8], Option<SystemTime>) {
+pub(super) fn stat_fields(meta: &std::fs::Metadata) -> ([i64; 8], Option<SystemTime>) {
     use std::os::unix::fs::MetadataExt;
     let fields = [
         meta.dev() as i64,
@@ -393,7 +393,7 @@ fn stat_fields(meta: &std::fs::Metadata) -> ([i64; 8], Option<SystemTime>) {
 }
 
 #[cfg(not(unix))]
-fn stat_fields(meta: &std::fs::Metadata) -> ([i64; 8], Option<SystemTime>) {
+pub(super) fn stat_fields(meta: &std::fs::Metadata) -> ([i64; 8], Option<SystemTime>) {
     let modified = meta.modified().ok();
     let nanos = modified.and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
     ([meta.len() as i64, nanos, 0, 0, 0, 0, 0, 0], modified)

@@ -137,27 +137,9 @@ impl KnownSums {
     }
 }
 
-/// The stat fields a record covers.
-#[cfg(unix)]
+/// The stat fields a record covers: the bundle cache's own.
 fn stat(meta: &std::fs::Metadata) -> [i64; 8] {
-    use std::os::unix::fs::MetadataExt;
-    [
-        meta.dev() as i64,
-        meta.ino() as i64,
-        meta.mode() as i64,
-        meta.size() as i64,
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-    ]
-}
-
-#[cfg(not(unix))]
-fn stat(meta: &std::fs::Metadata) -> [i64; 8] {
-    let nanos =
-        meta.modified().ok().and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
-    [meta.len() as i64, nanos, 0, 0, 0, 0, 0, 0]
+    super::cache::stat_fields(meta).0
 }
 
 fn crc64nvme_of(path: &Path) -> io::Result<u64> {
