@@ -163,6 +163,18 @@ fn jenkinsfile_sh_steps_release_to_staging_and_production_and_leave_receipts() {
     }
     assert_eq!(deployed_version(&stack, "web-staging"), "1.0.0");
     assert_eq!(deployed_version(&stack, stack.deployment_group()), "1.0.0");
+    // What the post blocks hand to `junit`: one passing test case per instance.
+    for (report, instances) in [("ferry-junit-staging.xml", 1), ("ferry-junit.xml", 2)] {
+        let path = ws.root.join(report);
+        let xml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("junit looks for {}: {e}", path.display()));
+        let suites = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes())).unwrap();
+        let cases: usize = suites.suites.iter().map(|s| s.cases.len()).sum();
+        assert_eq!(cases, instances, "{report}: {xml}");
+        assert!(
+            suites.suites.iter().flat_map(|s| &s.cases).all(|c| matches!(c.status, junit_parser::TestStatus::Success)),
+            "{report}: {xml}"
+        );
+    }
 }
 
 #[test]

@@ -259,6 +259,7 @@ Binding newBinding(Run run, String code, File workspace, Map opts, String mode) 
         run.step("archiveArtifacts:${what}")
         run.archived << what
     })
+    b.setVariable('junit', { Object a -> run.step("junit:${a instanceof Map ? a.testResults : a}") })
     b.setVariable('stash', { Map o -> run.step("stash:${o.name}") })
     b.setVariable('unstash', { String n -> run.step("unstash:${n}") })
     b.setVariable('checkout', { Object a -> run.step('checkout') })
