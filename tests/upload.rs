@@ -855,3 +855,41 @@ fn a_refused_abort_is_reported_with_how_to_remove_the_upload_not_swallowed() {
     }
     assert_eq!(open_uploads(&stack), 1, "the upload ferry could not abort is still there, as the warning says");
 }
+
+/// The Jenkinsfile's way: `ferry bundle --out app.zip`, then releases of
+/// app.zip. ferry remembers the sums of the zip it wrote, so the release
+/// takes its SHA-256 from that record (src/bundle/known.rs); once the file
+/// is touched, the record no longer vouches for it and the zip is hashed.
+#[test]
+fn a_zip_ferry_bundled_is_released_without_hashing_it_again_until_it_changes() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let zip = dir.path().join("app.zip");
+    let bundled = run(stack.ferry_command(FERRY).arg("bundle").arg(&app).arg("--out").arg(&zip));
+    assert_eq!(bundled.code, 0, "{}", bundled.all());
+    let config = stack.write_config(dir.path(), "production");
+    let release = || {
+        run(stack
+            .ferry_command(FERRY)
+            .args(["--output", "json", "release"])
+            .arg(&zip)
+            .args(["--env", "production", "--no-wait", "--config"])
+            .arg(&config)
+            .env("AWS_ENDPOINT_URL_S3", proxy.endpoint()))
+    };
+    let out = release();
+    assert_eq!(out.code, 0, "{}", out.all());
+    let ready = &json_events(&out, "bundle_ready")[0];
+    assert_eq!((ready["built"].as_bool(), ready["cached"].as_bool()), (Some(false), Some(true)), "{ready}");
+    assert_eq!(ready["sha256"].as_str(), Some(bundled.stdout.trim()), "the record's SHA-256 is the zip's");
+
+    // Other times, same bytes: the stat fields changed, so the zip is hashed.
+    let f = std::fs::File::options().write(true).open(&zip).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)).unwrap();
+    let again = release();
+    let ready = &json_events(&again, "bundle_ready")[0];
+    assert_eq!(ready["cached"].as_bool(), Some(false), "{ready}");
+    assert_eq!(ready["sha256"].as_str(), Some(bundled.stdout.trim()));
+}

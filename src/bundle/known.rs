@@ -6,13 +6,15 @@
 //!
 //! A record holds a file's canonical path, what `stat` said of it (device,
 //! inode, mode, size, mtime and ctime in nanoseconds) and its size, SHA-256
-//! and CRC-64/NVME. It is used only while every stat field is the same, and
-//! even then only after the file's CRC-64/NVME, computed anew, matches the
-//! record: a fraction of the SHA-256's cost (about 0.1 s against 0.7 s for
-//! 1 GiB here) that catches any change the stat fields could miss (a write
-//! in the same clock tick, a clock set back). The upload then checks the
-//! CRC-64/NVME once more on the bytes it sends, and S3 checks it (or the
-//! SHA-256, for a single PUT) on arrival.
+//! and CRC-64/NVME. It is used only while every stat field is the same: the
+//! bundle cache's rule ([`super::cache`]). Like there, a file changed less
+//! than [`RACY`](super::cache::RACY) before the record was written (as one
+//! `ferry bundle --out` has just written is) could change again without its
+//! times moving: such a record is trusted only after the file's CRC-64/NVME,
+//! computed anew, matches it (a fraction of the SHA-256's cost), and is then
+//! rewritten as settled. The upload checks the CRC-64/NVME once more on the
+//! bytes it sends, and S3 checks it (or the SHA-256, for a single PUT) on
+//! arrival.
 //!
 //! Records are written when ferry writes an archive (`ferry bundle --out`)
 //! or hashes one it is given; they live in `bundles/files/` of the bundle
@@ -39,6 +41,8 @@ const UNUSED: Duration = Duration::from_secs(30 * 86_400);
 #[derive(Debug)]
 pub struct KnownSums {
     dir: PathBuf,
+    /// [`super::cache::RACY`]; zero in tests that need a settled record.
+    racy: Duration,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -49,6 +53,8 @@ struct Record {
     size: u64,
     sha256: String,
     crc64nvme: u64,
+    /// Written within RACY of the file's last change: check its CRC first.
+    racy: bool,
 }
 
 impl KnownSums {
@@ -56,17 +62,17 @@ impl KnownSums {
     /// or has no place.
     pub fn open() -> Option<KnownSums> {
         let dir = super::cache::Cache::settings_dir()?;
-        Some(KnownSums { dir: dir.join("files") })
+        Some(KnownSums { dir: dir.join("files"), racy: super::cache::RACY })
     }
 
     /// Records in `dir`.
     pub fn in_dir(dir: PathBuf) -> KnownSums {
-        KnownSums { dir }
+        KnownSums { dir, racy: super::cache::RACY }
     }
 
     #[cfg(test)]
-    fn at(dir: &Path) -> KnownSums {
-        KnownSums { dir: dir.to_path_buf() }
+    fn at(dir: &Path, racy: Duration) -> KnownSums {
+        KnownSums { dir: dir.to_path_buf(), racy }
     }
 
     /// The sums of `path` if a record vouches for it and its CRC-64/NVME,
@@ -79,8 +85,14 @@ impl KnownSums {
         if record.format != FORMAT || record.path != canonical || record.stat != stat(&meta) || record.size != meta.len() {
             return None;
         }
-        if crc64nvme_of(&canonical).ok()? != record.crc64nvme {
-            return None;
+        if record.racy {
+            if crc64nvme_of(&canonical).ok()? != record.crc64nvme {
+                return None;
+            }
+            // Checked, and settled if old enough now: trusted by its stat
+            // fields next time.
+            let sums = Sums { size: record.size, sha256: record.sha256.clone(), crc64nvme: record.crc64nvme };
+            self.remember(&canonical, &sums);
         }
         // Used: kept another 30 days.
         let _ = File::options().write(true).open(&record_path).and_then(|f| f.set_modified(SystemTime::now()));
@@ -108,11 +120,19 @@ impl KnownSums {
             size: sums.size,
             sha256: sums.sha256.clone(),
             crc64nvme: sums.crc64nvme,
+            racy: self.racy_now(&meta),
         };
         let mut tmp = tempfile::Builder::new().prefix(".record-").tempfile_in(&self.dir)?;
         serde_json::to_writer(&mut tmp, &record)?;
         tmp.persist(self.record_path(&canonical)).map_err(|e| e.error)?;
         Ok(())
+    }
+
+    /// Whether a file with this metadata changed too recently for its times
+    /// alone to vouch for it (or in the future: a clock set back).
+    fn racy_now(&self, meta: &std::fs::Metadata) -> bool {
+        let changed = super::cache::stat_fields(meta).1;
+        changed.is_none_or(|t| t + self.racy > SystemTime::now())
     }
 
     fn record_path(&self, canonical: &Path) -> PathBuf {
@@ -160,6 +180,9 @@ mod tests {
     use super::*;
     use crate::bundle::hash_file;
 
+    /// Every file a test writes is racy under the real bound.
+    const RACY_TEST: Duration = super::super::cache::RACY;
+
     fn file(dir: &Path, body: &[u8]) -> PathBuf {
         let p = dir.join("app.zip");
         std::fs::write(&p, body).unwrap();
@@ -173,7 +196,7 @@ mod tests {
         let real = hash_file(&p).unwrap();
         // A SHA-256 no pass over the file could produce: it came from the record.
         let remembered = Sums { sha256: "ab".repeat(32), ..real.clone() };
-        let known = KnownSums::at(store.path());
+        let known = KnownSums::at(store.path(), RACY_TEST);
         known.remember(&p, &remembered);
         assert_eq!(known.lookup(&p), Some(remembered));
     }
@@ -182,7 +205,7 @@ mod tests {
     fn a_rewritten_file_is_not_vouched_for() {
         let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let p = file(dir.path(), b"zip bytes");
-        let known = KnownSums::at(store.path());
+        let known = KnownSums::at(store.path(), RACY_TEST);
         known.remember(&p, &hash_file(&p).unwrap());
         let before = std::fs::metadata(&p).unwrap().modified().unwrap();
         // Same size, other bytes, modification time put back: ctime moved.
@@ -195,7 +218,7 @@ mod tests {
     fn a_change_the_stat_fields_miss_is_caught_by_the_crc() {
         let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let p = file(dir.path(), b"zip bytes");
-        let known = KnownSums::at(store.path());
+        let known = KnownSums::at(store.path(), RACY_TEST);
         // As if the bytes had changed within the clock tick of the record:
         // every stat field agrees, the CRC-64/NVME does not.
         let stale = Sums { crc64nvme: 7, ..hash_file(&p).unwrap() };
@@ -204,9 +227,36 @@ mod tests {
     }
 
     #[test]
+    fn a_settled_record_is_trusted_by_the_stat_fields_alone() {
+        let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let p = file(dir.path(), b"zip bytes");
+        // With no racy window the record is settled at once; a CRC no pass
+        // over the file could match shows that lookup reads nothing.
+        let known = KnownSums::at(store.path(), Duration::ZERO);
+        let unread = Sums { crc64nvme: 7, ..hash_file(&p).unwrap() };
+        known.remember(&p, &unread);
+        assert_eq!(known.lookup(&p), Some(unread));
+    }
+
+    #[test]
+    fn a_racy_record_is_settled_once_its_crc_checked_out() {
+        let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let p = file(dir.path(), b"zip bytes");
+        let sums = hash_file(&p).unwrap();
+        KnownSums::at(store.path(), RACY_TEST).remember(&p, &sums);
+        let record = |k: &KnownSums| -> Record {
+            serde_json::from_slice(&std::fs::read(k.record_path(&p.canonicalize().unwrap())).unwrap()).unwrap()
+        };
+        let later = KnownSums::at(store.path(), Duration::ZERO);
+        assert!(record(&later).racy, "just written: racy");
+        assert_eq!(later.lookup(&p), Some(sums));
+        assert!(!record(&later).racy, "checked by its CRC and old enough now: settled");
+    }
+
+    #[test]
     fn records_of_files_that_are_gone_are_pruned() {
         let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let known = KnownSums::at(store.path());
+        let known = KnownSums::at(store.path(), RACY_TEST);
         let p = file(dir.path(), b"one");
         known.remember(&p, &hash_file(&p).unwrap());
         std::fs::remove_file(&p).unwrap();

@@ -215,7 +215,9 @@ fn read_part(
     len: u64,
     with_md5: bool,
 ) -> std::io::Result<(File, crc_fast::Digest, ReadPart)> {
-    data.clear();
+    // A reused buffer keeps its length: only growth is zero-filled, so the
+    // bytes about to be overwritten are not written twice (a memset of every
+    // part was a tenth of the upload's CPU).
     data.resize(len as usize, 0);
     f.read_exact(&mut data)?;
     whole.update(&data);
