@@ -7,9 +7,11 @@
 //! full-object CRC-64/NVME ([`plan`], [`multipart`]), resumed from an
 //! earlier interrupted run and aborted on failure. SHA-256 names the object;
 //! CRC-64/NVME carries a large one across at a fraction of the CPU (both
-//! were computed in the one pass that wrote or first read the bundle). Retries are the SDK's, except for a body S3
-//! received damaged (`BadDigest`): the SDK does not retry that, so ferry
-//! re-reads it from the file and sends it again, a bounded number of times.
+//! were computed in the one pass that wrote or first read the bundle).
+//!
+//! Retries are the SDK's, except for a body S3 received damaged
+//! (`BadDigest`): the SDK does not retry that, so ferry re-reads it from the
+//! file and sends it again, a bounded number of times.
 
 mod abandon;
 mod multipart;

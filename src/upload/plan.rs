@@ -1,8 +1,11 @@
 //! How a bundle is cut into parts, and the checksums S3 keeps for it.
 //!
-//! For a multipart upload with SHA-256, S3 stores a COMPOSITE checksum:
-//! `base64(sha256(digest(part 1) ‖ … ‖ digest(part N)))-N`. ferry computes the
-//! same from the bytes it read, so the read-back can be compared exactly.
+//! ferry's multipart uploads carry S3's full-object CRC-64/NVME (see
+//! [`super::multipart`]). Earlier ferrys uploaded with SHA-256, for which S3
+//! stores a COMPOSITE checksum: `base64(sha256(digest(part 1) ‖ … ‖
+//! digest(part N)))-N`. The composite is still computed here, from the local
+//! file, only to recognise such an object as this bundle and not upload it
+//! again.
 
 use std::fs::File;
 use std::io::Read;
