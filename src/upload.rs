@@ -838,6 +838,23 @@ mod tests {
     }
 
     #[test]
+    fn a_read_back_with_no_checksum_is_named_as_a_server_that_keeps_none() {
+        let mismatch = |found: &str| {
+            UploadError::ChecksumMismatch {
+                bucket: "b".into(),
+                key: "k".into(),
+                found: found.into(),
+                expected: "FQ+MKkUU5WI= (full-object CRC-64/NVME)".into(),
+            }
+            .to_string()
+        };
+        let none = mismatch("none");
+        assert!(none.contains("kept no checksum") && !none.contains("alters uploads"), "{none}");
+        let other = mismatch("AAAAAAAAAAA= (FULL_OBJECT)");
+        assert!(other.contains("alters uploads") && !other.contains("kept no checksum"), "{other}");
+    }
+
+    #[test]
     fn the_corruption_error_names_the_path_not_permissions() {
         let e = UploadError::Corrupted {
             what: "part 2".into(),
