@@ -291,7 +291,8 @@ impl Target<'_> {
 }
 
 /// Uploads `bundle` (unless an identical object is already there) and
-/// verifies S3's stored SHA-256 checksum against the bytes ferry read.
+/// verifies S3's stored full-object checksum (SHA-256 for one PUT,
+/// CRC-64/NVME for parts) against the bytes ferry read.
 /// Gives up when the command's `--timeout` passes, and says so while S3 is
 /// silent (see [`crate::deadline`]).
 pub async fn upload(

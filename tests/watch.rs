@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -41,23 +42,33 @@ fn app_without_hooks(dir: &Path) -> std::path::PathBuf {
     app
 }
 
+/// A three-instance stack and `ferry [global…] release` of the app whose
+/// AfterInstall fails on the second instance (one at a time, so the third is
+/// skipped), with `extra` after the release's own arguments. The stack is
+/// returned for the test's checks; `dir` holds the app and ferry.toml.
+fn release_failing_on_second(dir: &Path, global: &[&str], extra: &[&OsStr]) -> (Stack, common::Run) {
+    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
+    let app = app_failing_on_second_instance(dir);
+    let config = stack.write_config(dir, "production");
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(global)
+        .args(["release", app.to_str().unwrap(), "--env", "production"])
+        .args(["--deployment-config", "CodeDeployDefault.OneAtATime", "--timeout", "2m"])
+        .args(extra)
+        .arg("--config")
+        .arg(&config));
+    (stack, out)
+}
+
 fn has_ansi_or_cr(s: &str) -> bool {
     s.contains('\u{1b}') || s.contains('\r')
 }
 
 #[test]
 fn failed_after_install_on_second_instance_names_instance_event_and_output() {
-    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
-    let app = app_failing_on_second_instance(dir.path());
-    let config = stack.write_config(dir.path(), "production");
-
-    let out = run(stack
-        .ferry_command(FERRY)
-        .args(["release", app.to_str().unwrap(), "--env", "production", "--wait"])
-        .args(["--deployment-config", "CodeDeployDefault.OneAtATime", "--timeout", "2m"])
-        .arg("--config")
-        .arg(&config));
+    let (stack, out) = release_failing_on_second(dir.path(), &[], &["--wait".as_ref()]);
 
     assert_eq!(out.code, 3, "a failed deployment exits 3:\n{}", out.all());
     let failed_line = out
@@ -225,20 +236,11 @@ fn timeout_exits_5_and_says_what_was_still_running() {
 /// event, the agent's error code and the hook's stderr, the third skipped.
 #[test]
 fn junit_report_has_a_testcase_per_instance_with_the_failure_and_the_skip() {
-    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
-    let app = app_failing_on_second_instance(dir.path());
-    let config = stack.write_config(dir.path(), "production");
     let junit = dir.path().join("reports/ferry.xml");
     std::fs::create_dir_all(junit.parent().unwrap()).unwrap();
 
-    let out = run(stack
-        .ferry_command(FERRY)
-        .args(["release", app.to_str().unwrap(), "--env", "production", "--wait"])
-        .args(["--deployment-config", "CodeDeployDefault.OneAtATime", "--timeout", "2m", "--junit"])
-        .arg(&junit)
-        .arg("--config")
-        .arg(&config));
+    let (stack, out) = release_failing_on_second(dir.path(), &[], &["--wait".as_ref(), "--junit".as_ref(), junit.as_os_str()]);
     assert_eq!(out.code, 3, "{}", out.all());
 
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -275,15 +277,8 @@ fn junit_report_has_a_testcase_per_instance_with_the_failure_and_the_skip() {
 
 #[test]
 fn json_output_carries_the_hooks_output_decoded_beside_the_agents_log_tail() {
-    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
-    let app = app_failing_on_second_instance(dir.path());
-    let config = stack.write_config(dir.path(), "production");
-    let out = run(stack
-        .ferry_command(FERRY)
-        .args(["--output", "json", "release", app.to_str().unwrap(), "--env", "production"])
-        .args(["--deployment-config", "CodeDeployDefault.OneAtATime", "--timeout", "2m", "--config"])
-        .arg(&config));
+    let (_stack, out) = release_failing_on_second(dir.path(), &["--output", "json"], &[]);
     assert_eq!(out.code, 3, "{}", out.all());
     let failed: serde_json::Value = out
         .stdout

@@ -622,17 +622,22 @@ pub(crate) mod tests {
         assert!(text.lines().skip(1).all(|l| l.starts_with("  ")), "{text}");
     }
 
-    #[test]
-    fn failed_lifecycle_event_shows_script_output_indented() {
-        let e = Event::LifecycleFailed {
+    /// scripts/migrate.sh failing AfterInstall on i-1, with `log_tail`.
+    fn migrate_failed(log_tail: &str) -> Event {
+        Event::LifecycleFailed {
             deployment_id: "d-1".into(),
             target_id: "i-1".into(),
             lifecycle_event: "AfterInstall".into(),
             error_code: Some("ScriptFailed".into()),
             script_name: Some("scripts/migrate.sh".into()),
             message: Some("Script at specified location: scripts/migrate.sh run as user root failed with exit code 1".into()),
-            log_tail: Some("[stdout]migrating\n[stderr]boom".into()),
-        };
+            log_tail: Some(log_tail.into()),
+        }
+    }
+
+    #[test]
+    fn failed_lifecycle_event_shows_script_output_indented() {
+        let e = migrate_failed("[stdout]migrating\n[stderr]boom");
         let text = describe(&e).unwrap();
         assert!(text.starts_with("instance i-1 failed AfterInstall [ScriptFailed] in scripts/migrate.sh"), "{text}");
         assert!(text.contains("\n    | migrating\n    ! boom"), "{text}");
@@ -641,19 +646,10 @@ pub(crate) mod tests {
 
     #[test]
     fn the_real_agents_log_tail_names_the_script_once_and_tells_the_streams_apart() {
-        let e = Event::LifecycleFailed {
-            deployment_id: "d-1".into(),
-            target_id: "i-1".into(),
-            lifecycle_event: "AfterInstall".into(),
-            error_code: Some("ScriptFailed".into()),
-            script_name: Some("scripts/migrate.sh".into()),
-            message: Some("Script at specified location: scripts/migrate.sh run as user root failed with exit code 1".into()),
-            // As the agent writes it, cut at the front by its 2,048-character bound.
-            log_tail: Some(
-                "ng step 1\nLifecycleEvent - AfterInstall\nScript - scripts/migrate.sh\n[stdout]migrating\n[stderr]boom\n[stdout]done"
-                    .into(),
-            ),
-        };
+        // As the agent writes it, cut at the front by its 2,048-character bound.
+        let e = migrate_failed(
+            "ng step 1\nLifecycleEvent - AfterInstall\nScript - scripts/migrate.sh\n[stdout]migrating\n[stderr]boom\n[stdout]done",
+        );
         let text = describe(&e).unwrap();
         let out: Vec<&str> = text.lines().skip(1).collect();
         assert_eq!(
