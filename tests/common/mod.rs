@@ -341,3 +341,14 @@ bucket = "ferry-prod-releases"
 application = "web"
 deployment_group = "web-prod"
 "#;
+
+/// Polls `done` until it holds. The limit only keeps a broken run from
+/// hanging CI (nextest's slow-timeout is the other guard); no test relies on
+/// anything happening within it.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
