@@ -13,7 +13,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{FERRY, OFFLINE_CONFIG, Stack, StackOptions, Tripwire, wait_until};
+use common::{FERRY, OFFLINE_CONFIG, Stack, StackOptions, Tripwire, drain, wait_until};
 use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
 use sha2::{Digest, Sha256};
 
@@ -430,16 +430,6 @@ fn spawn_release(stack: &Stack, dir: &Path, app: &Path, extra: &[&str], env: &[(
         cmd.env(k, v);
     }
     (cmd.spawn().unwrap(), receipt)
-}
-
-/// Everything left on `pipe`, read on its own thread so a chatty ferry never
-/// blocks on a full pipe while the test waits for something else.
-fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
 }
 
 /// A deployment's status, as the emulator has it.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{FERRY, OFFLINE_CONFIG, Run, Stack, StackOptions, Tripwire, app_tree, assert_no_secrets, run};
+use common::{FERRY, OFFLINE_CONFIG, Run, Stack, StackOptions, Tripwire, app_tree, assert_no_secrets, drain, run};
 use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
 use sha2::{Digest, Sha256};
 
@@ -499,14 +499,6 @@ fn run_within(cmd: &mut Command, limit: Duration) -> Bounded {
         took: started.elapsed(),
         killed,
     }
-}
-
-fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 /// Waits for our own child, killing it after `limit` (never a recycled PID:
