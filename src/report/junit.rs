@@ -404,7 +404,7 @@ mod tests {
         ]);
         assert!(!xml.contains(['\u{FFFE}', '\u{FFFF}', '\u{1}']), "{xml:?}");
         let report = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes())).unwrap();
-        assert_eq!(report.suites[0].cases[0].name, "i-1");
+        assert!(report.suites[0].cases[0].name.ends_with("i-1"), "{xml}");
         assert!(report.suites[0].cases[0].system_out.as_deref().unwrap().contains("ab"), "{xml}");
     }
 
