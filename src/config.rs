@@ -13,6 +13,7 @@ use serde::Deserialize;
 mod arn;
 mod deploy_options;
 mod keys;
+mod secrets;
 mod wave;
 pub use arn::RoleArn;
 pub use deploy_options::{
@@ -459,7 +460,7 @@ fn parse_toml(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
         // The parser's own layout (the line, a caret under the column, the
         // reason) is kept as it is: flattened onto one line it is unreadable.
         // The line it quotes may hold a secret: hidden first.
-        let mut message = format!("\n{}", redact_secrets(text, e.to_string().trim_end()));
+        let mut message = format!("\n{}", secrets::redact(text, e.to_string().trim_end()));
         if let Some(hint) = unknown_key_hint(e.message()) {
             message.push_str(&format!("\n{hint}"));
         }
@@ -480,33 +481,6 @@ fn unknown_key_hint(message: &str) -> Option<String> {
     let near =
         if what == "key" { did_you_mean(unknown, keys::names())? } else { did_you_mean(unknown, candidates.iter().copied())? };
     Some(format!("Did you mean `{near}`? (`{unknown}` is not a ferry.toml {what}; docs/configuration.md lists them all.)"))
-}
-
-/// `message` (a TOML error, which quotes the offending line) with the value
-/// of every secret key in `text` replaced by `(hidden)`. Works on the raw
-/// lines, so even a line that does not parse (an unclosed quote) is caught.
-fn redact_secrets(text: &str, message: &str) -> String {
-    let mut values: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else { continue };
-        let key = key.trim().trim_matches(['"', '\'']);
-        if keys::looks_secret(key) {
-            let value = value.trim();
-            // The whole value as written, and without its quotes or comment.
-            values.push(value);
-            let bare = value.trim_matches(['"', '\'']);
-            let bare = bare.split(['"', '\'']).next().unwrap_or(bare).trim();
-            values.push(bare);
-        }
-    }
-    values.retain(|v| !v.is_empty());
-    // Longest first, so a whole value is hidden before any part of it.
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    let mut out = message.to_string();
-    for v in values {
-        out = out.replace(v, "(hidden)");
-    }
-    out
 }
 
 /// The environment from the file's keys with the flags' over them, each
