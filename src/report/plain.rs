@@ -124,25 +124,7 @@ impl PlainReporter {
 mod tests {
     use super::*;
 
-    use std::sync::{Arc, Mutex as StdMutex};
-
-    /// A writer the test can read back.
-    #[derive(Clone, Default)]
-    struct Buf(Arc<StdMutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl Buf {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
+    use crate::report::tests::Buf;
 
     #[test]
     fn plain_output_has_no_ansi_or_carriage_return_even_from_hook_output() {
