@@ -25,7 +25,7 @@ require 'instance_agent/plugins/codedeploy/application_specification/ace_info'
 require 'instance_agent/plugins/codedeploy/application_specification/context_info'
 require 'instance_agent/plugins/codedeploy/application_specification/range_info'
 
-abort "Ruby #{RUBY_VERSION} has Psych #{Psych::VERSION}; the corpus is judged as current AMIs do (Ruby >= 3.1, Psych 4)" if Psych::VERSION.to_i < 4
+abort "Ruby #{RUBY_VERSION} has Psych #{Psych::VERSION}; the corpus is judged as current AMIs do (Ruby >= 3.1, Psych 4): run scripts/setup-agent" if Psych::VERSION.to_i < 4
 
 # An instance's agent supports the os it runs on; the appspec names the os of
 # the instances it is for, so each file is judged by an agent of that os.

@@ -96,7 +96,7 @@ fn agent_install(bundle: &Path, kind: &str, work: &Path) {
         .unwrap_or_else(|e| panic!("cannot run `ruby` ({e}): run scripts/setup-agent, which installs Debian's ruby and unzip"));
     assert!(
         out.status.success(),
-        "the agent's install failed: {}{}",
+        "the agent's unpack and install failed (run scripts/setup-agent if unzip or a Ruby package is missing): {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
