@@ -292,7 +292,7 @@ fn is_timestamp(s: &str) -> bool {
     let date_ok = matches!((d.next(), d.next(), d.next()), (Some(y), Some(m), Some(dd)) if digits(y, 4, 4) && digits(m, 1, 2) && digits(dd, 1, 2));
     let time = rest.trim_start_matches(['T', 't']).trim_start();
     let mut t = time.splitn(3, ':');
-    let time_ok = matches!((t.next(), t.next(), t.next()), (Some(h), Some(mm), Some(ss)) if digits(h, 1, 2) && digits(mm, 2, 2) && ss.len() >= 2 && digits(&ss[..2], 2, 2));
+    let time_ok = matches!((t.next(), t.next(), t.next()), (Some(h), Some(mm), Some(ss)) if digits(h, 1, 2) && digits(mm, 2, 2) && ss.get(..2).is_some_and(|s| digits(s, 2, 2)));
     date_ok && time_ok
 }
 
