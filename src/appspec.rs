@@ -187,10 +187,19 @@ impl<'a> Checker<'a> {
             let line = e.location().map(|l| l.line());
             let msg = e.to_string();
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            self.push(
-                line,
-                format!("not valid YAML: {msg}. Fix the indentation or quoting there (YAML forbids tabs for indentation)."),
-            );
+            let message = if msg.contains("more than one document") {
+                "the file holds more than one YAML document (a second `---`); the agent reads only the first and \
+                 ignores the rest without a word. Keep one document."
+                    .to_string()
+            } else if let Some((_, key)) = msg.split_once("duplicate entry with key ") {
+                format!(
+                    "not valid YAML: the key {key} appears twice in one mapping; the agent keeps the last one without a \
+                     word (a hook listed twice loses its first scripts). Keep one."
+                )
+            } else {
+                format!("not valid YAML: {msg}. Fix the indentation or quoting there (YAML forbids tabs for indentation).")
+            };
+            self.push(line, message);
             return self.problems;
         }
         let doc = match psych::load(self.text) {
@@ -531,7 +540,8 @@ impl<'a> Checker<'a> {
                 return;
             }
             for problem in permissions::check(item) {
-                self.push(Some(problem.line), format!("{}; {REFUSED}. {}", problem.cause, problem.fix));
+                let refused = if problem.agent_refuses { format!("; {REFUSED}") } else { String::new() };
+                self.push(Some(problem.line), format!("{}{refused}. {}", problem.cause, problem.fix));
             }
         }
     }
@@ -779,7 +789,8 @@ mod tests {
         assert_eq!(p.line, Some(5));
         assert!(p.message.contains("octal number 420") && p.message.contains("0420") && p.message.contains("`mode: 644`"), "{p}");
         let p = only(&perm("0755"));
-        assert!(p.message.contains("octal number 493") && p.message.contains("refuses the mode 493"), "{p}");
+        assert!(p.message.contains("octal number 493") && p.message.contains("the agent refuses it at BeforeInstall"), "{p}");
+        assert!(!only(&perm("0644")).message.contains("agent refuses"), "0644 passes the agent, wrongly");
         assert_eq!(check(&perm("644")), vec![]);
         assert_eq!(check(&perm("\"0644\"")), vec![]);
         assert!(only(&perm("999")).message.contains("not an octal digit"));

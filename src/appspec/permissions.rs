@@ -4,15 +4,17 @@
 
 use super::psych::{self, Node, Value};
 
-/// One refusal: where, why the agent refuses, and the fix.
+/// One refusal: where, why, the fix, and whether the agent refuses it too
+/// (else ferry is stricter on purpose).
 pub(crate) struct Problem {
     pub line: usize,
     pub cause: String,
     pub fix: String,
+    pub agent_refuses: bool,
 }
 
 fn problem(node: &Node, cause: String, fix: &str) -> Problem {
-    Problem { line: node.line, cause, fix: fix.into() }
+    Problem { line: node.line, cause, fix: fix.into(), agent_refuses: true }
 }
 
 /// Everything the agent would refuse in `item` (a mapping with an object).
@@ -73,28 +75,30 @@ fn mode(m: &Node) -> Option<Problem> {
         && !raw.contains(['x', 'b'])
     {
         let read = n.to_string();
-        let cause = if read.bytes().all(|b| (b'0'..=b'7').contains(&b)) && read.len() <= 4 {
+        // 0420 from 0644 passes the agent: stricter on purpose, the files
+        // would land with the wrong mode.
+        let passes = read.bytes().all(|b| (b'0'..=b'7').contains(&b)) && read.len() <= 4;
+        let cause = if passes {
             format!(
                 "`mode: {raw}` has a leading zero, so YAML 1.1 reads it as the octal number {n} and the agent would \
-                 install the objects as 0{read:0>3}, not {raw} (the deployment succeeds with the wrong mode)"
+                 install the objects as 0{read:0>3}, not {raw}, and report success"
             )
         } else {
             format!(
-                "`mode: {raw}` has a leading zero, so YAML 1.1 reads it as the octal number {n}, and the agent refuses \
-                 the mode {read} (not octal digits)"
+                "`mode: {raw}` has a leading zero, so YAML 1.1 reads it as the octal number {n}, which as a mode has \
+                 digits that are not octal"
             )
         };
-        // 0420 from 0644 passes the agent: stricter on purpose, the files
-        // would land with the wrong mode.
         let fix = format!("Write `mode: {}` or `mode: \"{raw}\"`.", raw.trim_start_matches('0'));
-        return Some(Problem { line: m.line, cause, fix });
+        return Some(Problem { line: m.line, cause, fix, agent_refuses: !passes });
     }
     let text = match psych::ruby_to_s(&m.value) {
         Some(t) => t,
         None => return Some(problem(m, "`mode:` is a list or mapping, not octal digits".into(), FIX)),
     };
     if text.is_empty() {
-        return Some(problem(m, "`mode: \"\"` is empty; the agent pads it to 000 and makes the objects unreadable".into(), FIX));
+        let cause = "`mode: \"\"` is empty; the agent pads it to 000 and makes the objects unreadable".into();
+        return Some(Problem { agent_refuses: false, ..problem(m, cause, FIX) });
     }
     let padded = format!("{text:0>3}");
     if padded.len() > 4 {
