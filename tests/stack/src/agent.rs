@@ -276,6 +276,12 @@ fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
 impl Drop for Fleet {
     fn drop(&mut self) {
         for agent in &self.agents {
+            // The session leader's process group holds the agent's master and
+            // child; hook scripts have groups of their own in the same session.
+            // SAFETY: plain syscall on this agent's own process group.
+            unsafe {
+                libc::kill(-agent.session, libc::SIGKILL);
+            }
             // Twice: a process forking while the first sweep runs is caught by the second.
             for _ in 0..2 {
                 for pid in session_members(agent.session) {
