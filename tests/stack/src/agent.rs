@@ -152,6 +152,12 @@ impl AgentInstance {
         self.dir.join("log/codedeploy-agent.log")
     }
 
+    /// The ids of every process of this agent's session now: its watchdog
+    /// shell, the agent's master and child, and any hook script running.
+    pub fn processes(&self) -> Vec<i32> {
+        session_members(self.session)
+    }
+
     /// The last lines of the agent's log and of its launcher's output.
     pub fn log_tail(&self) -> String {
         let mut out = String::new();
