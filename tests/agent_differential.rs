@@ -45,7 +45,8 @@ struct Case {
     file_exists_behavior: Option<&'static str>,
     /// Files put on the instance before the deployment: (path under INSTANCE_ROOT, text).
     planted: Vec<(String, &'static str)>,
-    /// The directory under INSTANCE_ROOT whose tree is compared afterwards.
+    /// The directory under INSTANCE_ROOT this case installs to; when set,
+    /// the whole INSTANCE_ROOT tree is compared afterwards.
     tree: Option<String>,
     /// A file a hook may leave in the deployment's archive: whether it
     /// exists afterwards is compared (how a script tells what signal came).
@@ -211,6 +212,21 @@ fn cases() -> Vec<Case> {
     let mut invalid = install_case("invalid appspec", "invalid", &files_to("invalid"), site());
     invalid.appspec = invalid.appspec.replace("version: 0.0", "version: 1.0");
     cases.push(invalid);
+
+    // Last, as every later deployment would fail at ApplicationStop: the
+    // hook of the last revision installed successfully, not the new one's.
+    let mut stop = install_case(
+        "an ApplicationStop hook, installed",
+        "stop",
+        &format!("{}hooks:\n  ApplicationStop:\n    - location: scripts/stop.sh\n", files_to("stop")),
+        vec![
+            file("site/index.html", "stop\n"),
+            script("scripts/stop.sh", "#!/bin/bash\necho \"stopping the old revision\" >&2\nexit 9\n"),
+        ],
+    );
+    stop.tree = Some("stop".into());
+    cases.push(stop);
+    cases.push(install_case("the next deployment runs it", "after-stop", &files_to("after-stop"), site()));
     cases
 }
 
@@ -345,7 +361,9 @@ impl Side {
                 })
                 .collect()
         });
-        let tree = case.tree.as_ref().map(|dir| snapshot(&self.instance_path(dir))).unwrap_or_default();
+        // The whole instance root, so what this install removed of the
+        // previous one is compared too.
+        let tree = case.tree.as_ref().map(|_| snapshot(&self.instance_path(""))).unwrap_or_default();
         let marker = case.marker.map(|m| {
             let base = match self.stack.agents().first() {
                 Some(agent) => agent.dir.join("root"),
