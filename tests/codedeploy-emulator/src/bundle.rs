@@ -197,13 +197,30 @@ pub fn read_appspec(archive: &Path) -> Result<AppSpec, String> {
         Some(serde_yaml_ng::Value::String(s)) => s == "0.0",
         _ => false,
     };
+    // The agent's words (application_specification.rb).
     if !version_ok {
-        return Err("The AppSpec file has an invalid or missing version: it must be 0.0.".to_string());
+        let shown = match &raw.version {
+            Some(serde_yaml_ng::Value::Number(n)) => n.to_string(),
+            Some(serde_yaml_ng::Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        return Err(format!(
+            "The deployment failed because an invalid version value ({shown}) was entered in the application specification file. Make sure your AppSpec file specifies \"0.0\" as the version, and then try again."
+        ));
     }
     match raw.os.as_deref() {
         Some("linux") => {}
-        Some(other) => return Err(format!("The AppSpec file names os {other}; the emulator runs linux revisions only.")),
-        None => return Err("The AppSpec file does not name an os.".to_string()),
+        other => {
+            return Err(format!(
+                "The deployment failed because the application specification file specifies an unsupported operating system ({}). Specify either \"linux\" or \"windows\" in the os section of the AppSpec file, and then try again.",
+                other.unwrap_or("")
+            ));
+        }
+    }
+    if let Some(b) = raw.file_exists_behavior.as_deref().filter(|b| !["DISALLOW", "OVERWRITE", "RETAIN"].contains(b)) {
+        return Err(format!(
+            "The deployment failed because an invalid file_exists_behavior value ({b}) was entered in the application specification file. Make sure your AppSpec file specifies one of DISALLOW,OVERWRITE,RETAIN as the file_exists_behavior, and then try again."
+        ));
     }
     let hooks: BTreeMap<String, Vec<HookScript>> =
         raw.hooks.unwrap_or_default().into_iter().map(|(event, scripts)| (event, scripts.unwrap_or_default())).collect();

@@ -13,6 +13,7 @@ use crate::model::{
 use crate::store::{Shared, Store};
 
 pub mod faults;
+mod install;
 mod instance;
 
 pub use faults::Fault;
@@ -39,6 +40,13 @@ pub(crate) struct Context {
     /// The bundle is fetched once per deployment and shared by its instances:
     /// they would all get the same object, and a big fleet shouldn't hammer S3.
     pub bundle: tokio::sync::OnceCell<Result<Arc<Vec<u8>>, String>>,
+    /// `creator` of the deployment (`user`, `codeDeployRollback`).
+    pub creator: String,
+    /// Host identifiers of the instances that are registered on-premises
+    /// instances, by instance name: their events run on real agents.
+    pub agent_hosts: std::collections::BTreeMap<String, String>,
+    /// The deployment specification the agents get, signed once.
+    pub signed_spec: tokio::sync::OnceCell<Result<String, String>>,
 }
 
 impl Context {
@@ -194,6 +202,12 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
         ignore_application_stop_failures: d.ignore_application_stop_failures,
         fault,
         bundle: tokio::sync::OnceCell::new(),
+        creator: d.creator.clone(),
+        agent_hosts: instances
+            .iter()
+            .filter_map(|i| store.on_premises.get(i).map(|o| (i.clone(), o.iam_user_arn.clone())))
+            .collect(),
+        signed_spec: tokio::sync::OnceCell::new(),
     });
     let total = instances.len();
     let d = store.deployments.get_mut(id).expect("looked up above");

@@ -1,7 +1,10 @@
-//! Running appspec hook scripts for real, the way the agent does: bash, with
-//! the lifecycle environment and a timeout, each output line kept with its
-//! stream, and the same bounded in-memory log that becomes
-//! `diagnostics.logTail`.
+//! Running appspec hook scripts for real, the way the agent does: the script
+//! itself executed (its shebang decides the interpreter; none means
+//! `/bin/sh`, as Ruby falls back on ENOEXEC), made executable first if it is
+//! not, through `su USER -c` for `runas`, with the lifecycle environment and
+//! a timeout that sends TERM to the script's process group, each output line
+//! kept with its stream as raw bytes, and the same bounded in-memory log that
+//! becomes `diagnostics.logTail`.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -28,7 +31,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// kept here exactly, quirks included (see [`ScriptLog::append`]).
 #[derive(Debug, Clone, Default)]
 pub struct ScriptLog {
-    entries: VecDeque<String>,
+    entries: VecDeque<Vec<u8>>,
+}
+
+/// A byte string's length as Ruby counts a UTF-8 string: characters, and
+/// each byte of an invalid sequence as one.
+fn ruby_length(bytes: &[u8]) -> i64 {
+    bytes.utf8_chunks().map(|c| c.valid().chars().count() + c.invalid().len()).sum::<usize>() as i64
 }
 
 impl ScriptLog {
@@ -48,9 +57,9 @@ impl ScriptLog {
     /// length, and an entry of 2,048 characters or more on its own empties
     /// the log (itself included). Lengths are in characters, as Ruby counts
     /// a UTF-8 string.
-    pub fn append(&mut self, entry: String) {
-        self.entries.push_back(entry);
-        let len = |i: usize| self.entries[i].chars().count() as i64;
+    pub fn append(&mut self, entry: impl Into<Vec<u8>>) {
+        self.entries.push_back(entry.into());
+        let len = |i: usize| ruby_length(&self.entries[i]);
         let mut keep_from = self.entries.len();
         let mut budget = LOG_TAIL_CHARS as i64;
         while keep_from > 0 && budget - len(keep_from - 1) > 0 {
@@ -64,9 +73,22 @@ impl ScriptLog {
         }
     }
 
-    /// The log as the service reports it in `logTail`: the entries joined.
+    /// The log as the service reports it in `logTail`: the entries joined
+    /// (invalid UTF-8 shown as U+FFFD; see [`ScriptLog::is_utf8`]).
     pub fn text(&self) -> String {
-        self.entries.iter().map(String::as_str).collect()
+        String::from_utf8_lossy(&self.bytes()).into_owned()
+    }
+
+    /// The entries joined, as the script wrote them.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.entries.iter().flatten().copied().collect()
+    }
+
+    /// Whether the kept log is valid UTF-8. The agent cannot report one
+    /// that is not: its JSON encoding fails, and it sends "Attempting
+    /// minimal diagnostics" instead (see [`minimal_diagnostics`]).
+    pub fn is_utf8(&self) -> bool {
+        std::str::from_utf8(&self.bytes()).is_ok()
     }
 }
 
@@ -88,13 +110,15 @@ impl EventLog {
     }
 
     /// Logs one entry to both places.
-    pub fn log(&self, entry: String) {
+    pub fn log(&self, entry: impl Into<Vec<u8>>) {
+        let entry = entry.into();
         let mut log = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(dir) = self.file.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&self.file) {
-            let _ = write!(f, "{} {entry}", utc_timestamp());
+            let _ = write!(f, "{} ", utc_timestamp());
+            let _ = f.write_all(&entry);
         }
         log.append(entry);
     }
@@ -102,6 +126,11 @@ impl EventLog {
     /// What `diagnostics.logTail` says now.
     pub fn tail(&self) -> String {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).text()
+    }
+
+    /// Whether the log can be reported (see [`ScriptLog::is_utf8`]).
+    pub fn is_utf8(&self) -> bool {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).is_utf8()
     }
 }
 
@@ -112,8 +141,11 @@ pub struct Invocation {
     pub script: PathBuf,
     /// The script's `location` in the appspec, as logged.
     pub location: String,
-    /// Working directory (the deployment's archive directory).
+    /// Working directory: the agent's own, `/` under systemd.
     pub cwd: PathBuf,
+    /// The appspec's `runas`: run through `su USER -c` (when the emulator
+    /// runs as root; otherwise as the emulator's own user).
+    pub runas: Option<String>,
     /// Environment added to the emulator's own.
     pub env: Vec<(String, String)>,
     /// Time limit.
@@ -134,13 +166,73 @@ pub enum Outcome {
     /// The script exited, but something it started kept its stdout or
     /// stderr open until the timeout (the agent waits for both to close).
     OutputLeftOpen(&'static str),
+    /// It was not executable and could not be made so.
+    NotExecutable,
+}
+
+/// Whether this process runs as root (and so may `su` to another user).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// Linux's "exec format error": a file without a shebang.
+const ENOEXEC: i32 = 8;
+
+fn command(inv: &Invocation, through_sh: bool) -> tokio::process::Command {
+    let mut command = match (&inv.runas, through_sh) {
+        // `su USER -c PATH`: the user's shell runs the script (and itself
+        // falls back to sh for a file without a shebang).
+        (Some(user), _) if is_root() => {
+            let mut c = tokio::process::Command::new("su");
+            c.arg(user).arg("-c").arg(&inv.script);
+            c
+        }
+        (_, false) => tokio::process::Command::new(&inv.script),
+        (_, true) => {
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg(&inv.script);
+            c
+        }
+    };
+    command
+        .current_dir(&inv.cwd)
+        .envs(inv.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        // Two pipes, read line by line, as the agent reads them.
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Own process group, as Open3 with `pgroup: true`: a timeout signals all of it.
+        .process_group(0)
+        .kill_on_drop(true);
+    command
+}
+
+/// The diagnostics message and log the agent sends when its log is not
+/// valid UTF-8 (`gather_diagnostics_from_script_error` in command_poller.rb).
+pub fn minimal_diagnostics() -> (&'static str, &'static str) {
+    ("Attempting minimal diagnostics", "Exception JSON::GeneratorError occured")
 }
 
 /// Runs one hook script to completion or timeout, logging into `log`.
 pub async fn run(inv: &Invocation, log: &EventLog) -> Outcome {
-    if !inv.script.is_file() {
+    if !inv.script.exists() {
         // The agent checks before it logs the script's name.
         return Outcome::Missing;
+    }
+    // The agent makes a script executable (`chmod +x`) rather than fail it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(&inv.script)
+            && meta.permissions().mode() & 0o111 == 0
+        {
+            let mode = meta.permissions().mode() | 0o111;
+            if std::fs::set_permissions(&inv.script, std::fs::Permissions::from_mode(mode)).is_err() {
+                return Outcome::NotExecutable;
+            }
+        }
     }
     log.log(format!("Script - {}\n", inv.location));
     match spawn_and_wait(inv, log).await {
@@ -153,30 +245,27 @@ pub async fn run(inv: &Invocation, log: &EventLog) -> Outcome {
 }
 
 async fn spawn_and_wait(inv: &Invocation, log: &EventLog) -> std::io::Result<Outcome> {
-    let mut command = tokio::process::Command::new("bash");
-    command
-        .arg(&inv.script)
-        .current_dir(&inv.cwd)
-        .envs(inv.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        // Two pipes, read line by line, as the agent reads them.
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group, so a timeout kills the script's children too.
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = command.spawn()?;
+    let mut child = match command(inv, false).spawn() {
+        // Ruby's exec falls back to /bin/sh for a file with no shebang.
+        Err(e) if e.raw_os_error() == Some(ENOEXEC) => command(inv, true).spawn()?,
+        other => other?,
+    };
     let deadline = tokio::time::Instant::now() + inv.timeout;
     let stdout = child.stdout.take().map(|s| tokio::spawn(pump(s, "[stdout]", log.clone())));
     let stderr = child.stderr.take().map(|s| tokio::spawn(pump(s, "[stderr]", log.clone())));
     let status = match tokio::time::timeout_at(deadline, child.wait()).await {
         Ok(status) => status?,
         Err(_) => {
-            kill_group(&mut child).await;
-            // Keep what was printed before the kill; don't wait on a stray
-            // grandchild that escaped the group.
+            // The agent sends TERM to the group and closes its ends of the
+            // pipes at once (what the script prints after the signal is
+            // lost), then waits for the script to exit.
             for reader in [stdout, stderr].into_iter().flatten() {
-                let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+                reader.abort();
+            }
+            signal_group(&child, "TERM");
+            // The agent would wait for ever; the emulator KILLs after a grace.
+            if tokio::time::timeout(TERM_GRACE, child.wait()).await.is_err() {
+                kill_group(&mut child).await;
             }
             return Ok(Outcome::TimedOut);
         }
@@ -194,14 +283,22 @@ async fn spawn_and_wait(inv: &Invocation, log: &EventLog) -> std::io::Result<Out
     Ok(if status.success() { Outcome::Succeeded } else { Outcome::Failed(status.code()) })
 }
 
-async fn kill_group(child: &mut tokio::process::Child) {
+/// How long a timed-out script may take to exit after TERM before the
+/// emulator KILLs its group (the agent itself waits without limit).
+pub const TERM_GRACE: Duration = Duration::from_secs(30);
+
+fn signal_group(child: &tokio::process::Child, signal: &str) {
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
+            .args([&format!("-{signal}"), "--", &format!("-{pid}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
     }
+}
+
+async fn kill_group(child: &mut tokio::process::Child) {
+    signal_group(child, "KILL");
     let _ = child.kill().await;
 }
 
@@ -213,7 +310,11 @@ async fn pump(stream: impl AsyncRead + Unpin, prefix: &'static str, log: EventLo
         line.clear();
         match reader.read_until(b'\n', &mut line).await {
             Ok(0) | Err(_) => return,
-            Ok(_) => log.log(format!("{prefix}{}", String::from_utf8_lossy(&line))),
+            Ok(_) => {
+                let mut entry = prefix.as_bytes().to_vec();
+                entry.extend_from_slice(&line);
+                log.log(entry);
+            }
         }
     }
 }
@@ -276,8 +377,8 @@ mod tests {
     #[test]
     fn many_short_lines_keep_about_the_last_two_thousand_characters() {
         let mut log = ScriptLog::new();
-        log.append("LifecycleEvent - ValidateService\n".into());
-        log.append("Script - scripts/check.sh\n".into());
+        log.append("LifecycleEvent - ValidateService\n");
+        log.append("Script - scripts/check.sh\n");
         for i in 0..1000 {
             log.append(format!("[stdout]line {i:04}\n"));
         }

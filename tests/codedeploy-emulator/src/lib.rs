@@ -6,15 +6,18 @@
 //! hook scripts really run, but nothing is secured and nothing persists.
 
 pub mod bundle;
+pub mod commands;
 pub mod engine;
 pub mod hooks;
 pub mod iam;
 pub mod model;
 pub mod ops;
+pub mod pki;
 pub mod protocol;
 pub mod service_model;
 pub mod store;
 pub mod throttle;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +65,10 @@ pub struct Config {
     /// An identity policy to enforce on callers, as IAM would ([`iam`]).
     /// `None` lets every signed request through.
     pub identity_policy: Option<iam::IdentityPolicy>,
+    /// When set, the emulator also serves https with this PKI's server
+    /// certificate ([`Emulator::command_endpoint`]), for real CodeDeploy
+    /// agents, and signs their deployment specifications with its CA key.
+    pub agent_pki: Option<pki::Pki>,
 }
 
 impl Default for Config {
@@ -78,6 +85,7 @@ impl Default for Config {
             account_id: "123456789012".to_string(),
             service_model: None,
             identity_policy: None,
+            agent_pki: None,
         }
     }
 }
@@ -85,6 +93,7 @@ impl Default for Config {
 /// A running emulator on its own thread and runtime; dropping it shuts it down.
 pub struct Emulator {
     addr: std::net::SocketAddr,
+    tls_addr: Option<std::net::SocketAddr>,
     shared: Arc<Shared>,
     work_dir: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -103,6 +112,15 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let (temp, work_dir) = resolve_work_dir(&config)?;
         let model = load_model(&config)?;
+        let tls = match &config.agent_pki {
+            Some(pki) => {
+                let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+                l.set_nonblocking(true)?;
+                Some((tls::acceptor(pki)?, l))
+            }
+            None => None,
+        };
+        let tls_addr = tls.as_ref().map(|(_, l)| l.local_addr()).transpose()?;
         let shared = Shared::new(config, work_dir.clone(), model);
         let router = router(shared.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -120,22 +138,56 @@ impl Emulator {
                         return;
                     }
                 };
+                let (stop_tls, tls_stopped) = tokio::sync::watch::channel(());
+                if let Some((acceptor, l)) = tls {
+                    match tokio::net::TcpListener::from_std(l) {
+                        Ok(l) => {
+                            let mut stopped = tls_stopped.clone();
+                            let serve = axum::serve(tls::TlsListener::new(l, acceptor), router.clone()).with_graceful_shutdown(
+                                async move {
+                                    let _ = stopped.changed().await;
+                                },
+                            );
+                            tokio::spawn(async move {
+                                if let Err(e) = serve.await {
+                                    eprintln!("codedeploy-emulator: https server error: {e}");
+                                }
+                            });
+                        }
+                        Err(e) => eprintln!("codedeploy-emulator: cannot adopt the https listener: {e}"),
+                    }
+                }
                 let shutdown = async move {
                     let _ = rx.await;
+                    let _ = stop_tls.send(());
                 };
                 if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
                     eprintln!("codedeploy-emulator: server error: {e}");
                 }
+                drop(tls_stopped);
             });
             // Background deployments and their hook processes die with the runtime.
             runtime.shutdown_timeout(Duration::from_secs(2));
         })?;
-        Ok(Emulator { addr, shared, work_dir, shutdown: Some(tx), thread: Some(thread), _temp: temp })
+        Ok(Emulator { addr, tls_addr, shared, work_dir, shutdown: Some(tx), thread: Some(thread), _temp: temp })
     }
 
     /// The endpoint URL, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The https endpoint of the command service for real CodeDeploy
+    /// agents, `https://127.0.0.1:PORT`, when [`Config::agent_pki`] is set.
+    /// (It serves the main API too.)
+    pub fn command_endpoint(&self) -> Option<String> {
+        self.tls_addr.map(|a| format!("https://{a}"))
+    }
+
+    /// Whether the real agent with this host identifier (the IAM ARN of
+    /// an on-premises instance) has polled the command service yet.
+    pub fn agent_has_polled(&self, host_identifier: &str) -> bool {
+        self.shared.commands.has_polled(host_identifier)
     }
 
     /// Where instance directories live.
@@ -216,18 +268,30 @@ fn router(shared: Arc<Shared>) -> Router {
 async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     // Every answer, errors too, carries a request id as AWS's do.
     let request_id = uuid::Uuid::new_v4().to_string();
-    let (operation, result) = answer(&shared, &headers, &body);
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let agent_api = target.starts_with(commands::TARGET_PREFIX);
+    let (operation, result) = if agent_api {
+        // The agent's own API: not CodeDeploy's model, not the deployer's IAM.
+        let (op, result) = commands::answer(&shared, &headers, &body).await;
+        (Some(op), result)
+    } else {
+        answer(&shared, &headers, &body)
+    };
     let op = operation.as_deref();
     shared.count_answer(op.unwrap_or("(none)"), result.is_ok());
     let mut response = match result {
         Ok(mut value) => {
             protocol::strip_nulls(&mut value);
-            check_model(&shared, op, Ok(&value));
+            if !agent_api {
+                check_model(&shared, op, Ok(&value));
+            }
             protocol::ok_response(value)
         }
         Err(e) => {
             eprintln!("codedeploy-emulator: {} ({request_id}): {}: {}", op.unwrap_or("?"), e.code, e.message);
-            check_model(&shared, op, Err((e.code, &e.body())));
+            if !agent_api {
+                check_model(&shared, op, Err((e.code, &e.body())));
+            }
             e.into_response()
         }
     };

@@ -25,6 +25,20 @@ pub struct Store {
     pub configs: BTreeMap<String, DeploymentConfig>,
     /// Revisions by (application, revision identity).
     pub revisions: BTreeMap<(String, String), RegisteredRevision>,
+    /// On-premises instances by name: their lifecycle events run on a real
+    /// CodeDeploy agent through [`crate::commands`].
+    pub on_premises: BTreeMap<String, OnPremisesInstance>,
+}
+
+/// An instance registered with RegisterOnPremisesInstance.
+#[derive(Debug, Clone, Default)]
+pub struct OnPremisesInstance {
+    /// The IAM user ARN it was registered with: the agent's host identifier.
+    pub iam_user_arn: String,
+    /// Tags added with AddTagsToOnPremisesInstances.
+    pub tags: BTreeMap<String, String>,
+    /// When it was registered.
+    pub register_time: crate::model::Timestamp,
 }
 
 impl Store {
@@ -79,6 +93,8 @@ pub struct Shared {
     answered: Mutex<BTreeMap<String, (u64, u64)>>,
     /// Callers resolved so far, by access key id.
     callers: Mutex<BTreeMap<String, Caller>>,
+    /// Host commands for real agents.
+    pub commands: crate::commands::CommandService,
 }
 
 impl Shared {
@@ -95,6 +111,7 @@ impl Shared {
             work_dir,
             s3: tokio::sync::OnceCell::new(),
             hook_slots: tokio::sync::Semaphore::new(16),
+            commands: Default::default(),
         })
     }
 

@@ -21,6 +21,9 @@ pub struct Group<'a> {
     pub extra_tags: &'a [(String, String)],
     /// Roll back automatically when a deployment fails.
     pub auto_rollback: bool,
+    /// The group is the on-premises instances carrying this tag (key,
+    /// value) instead of simulated EC2 instances.
+    pub on_premises_tag: Option<(&'a str, &'a str)>,
 }
 
 /// Creates the application and its deployment group.
@@ -51,8 +54,43 @@ pub async fn create_group(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>
         .service_role_arn(format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/CodeDeployServiceRole"))
         .set_tags(Some(tags))
         .set_auto_rollback_configuration(rollback)
+        .set_on_premises_instance_tag_filters(g.on_premises_tag.map(|(k, v)| {
+            vec![
+                aws_sdk_codedeploy::types::TagFilter::builder()
+                    .key(k)
+                    .value(v)
+                    .r#type(aws_sdk_codedeploy::types::TagFilterType::KeyAndValue)
+                    .build(),
+            ]
+        }))
         .send()
         .await
         .map_err(err(format!("codedeploy:CreateDeploymentGroup {}", g.name)))?;
+    Ok(())
+}
+
+/// Registers on-premises instances `(name, IAM user ARN)` and tags them
+/// `key=value`, as an operator does for each host before its agent runs.
+pub async fn register_on_premises(
+    codedeploy: &aws_sdk_codedeploy::Client,
+    instances: &[(String, String)],
+    tag: (&str, &str),
+) -> Result<()> {
+    for (name, arn) in instances {
+        codedeploy
+            .register_on_premises_instance()
+            .instance_name(name)
+            .iam_user_arn(arn)
+            .send()
+            .await
+            .map_err(err(format!("codedeploy:RegisterOnPremisesInstance {name}")))?;
+    }
+    codedeploy
+        .add_tags_to_on_premises_instances()
+        .set_instance_names(Some(instances.iter().map(|(n, _)| n.clone()).collect()))
+        .tags(Tag::builder().key(tag.0).value(tag.1).build())
+        .send()
+        .await
+        .map_err(err("codedeploy:AddTagsToOnPremisesInstances".to_string()))?;
     Ok(())
 }

@@ -21,6 +21,7 @@
 //! instead, the kernel kills moto (see `spawn`).
 
 mod accounts;
+pub mod agent;
 mod application;
 mod aws;
 mod ferry_env;
@@ -58,6 +59,24 @@ pub const REGION: &str = "us-east-1";
 /// The key prefix [`Stack::write_config`] puts in ferry.toml.
 pub const PREFIX: &str = "releases";
 
+/// Who runs the lifecycle events of the main deployment group's instances.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AgentMode {
+    /// The emulator's own hook runner on simulated EC2 instances: fast,
+    /// scales to a thousand instances.
+    #[default]
+    Emulated,
+    /// One real CodeDeploy agent process per instance, registered as an
+    /// on-premises instance ([`agent`]). Needs `scripts/setup-agent` and
+    /// root. Hooks then run on this machine for real, and appspec
+    /// destinations are real paths: use [`agent::INSTANCE_ROOT`], which each
+    /// agent sees as its own directory.
+    Real,
+}
+
+/// The tag the stack's on-premises instances carry; the main group selects it.
+pub const ON_PREMISES_TAG: &str = "ferry-stack-group";
+
 /// What a test may vary about the stack.
 #[derive(Clone, Debug)]
 pub struct StackOptions {
@@ -94,6 +113,9 @@ pub struct StackOptions {
     /// More deployment groups of the same application, each with a bucket of
     /// its own: the other environments of a wave ([`Stack::env_toml`]).
     pub extra_envs: Vec<ExtraEnv>,
+    /// Who runs the main group's lifecycle events ([`AgentMode`]). The
+    /// extra environments' groups always use the emulator's runner.
+    pub agent: AgentMode,
 }
 
 /// A second (third, …) target in Production: its own deployment group and
@@ -143,6 +165,7 @@ impl Default for StackOptions {
             deployer_policy: None,
             policy_groups: Vec::new(),
             extra_envs: Vec::new(),
+            agent: AgentMode::Emulated,
         }
     }
 }
@@ -153,7 +176,9 @@ impl Default for StackOptions {
 /// if the thread is panicking, the temp files (moto's log, the emulator's
 /// work dir) are kept and their path printed.
 pub struct Stack {
-    // Fields drop in this order: the emulator first, since it reads from moto.
+    // Fields drop in this order: the agents first (they poll the emulator),
+    // then the emulator, since it reads from moto.
+    agents: Option<agent::Fleet>,
     emulator: Emulator,
     moto: MotoServer,
     runtime: BackgroundRuntime,
@@ -206,6 +231,19 @@ impl Stack {
         let (logs, emulator_dir) = (dir("logs")?, dir("emulator")?);
         dir("home")?;
         dir("work")?;
+        // Checked first, so a machine without ruby fails at once and says how to fix it.
+        let agent_source = match opts.agent {
+            AgentMode::Real => {
+                let source = agent::source()?;
+                agent::check_ruby()?;
+                Some(source)
+            }
+            AgentMode::Emulated => None,
+        };
+        let pki = match opts.agent {
+            AgentMode::Real => Some(codedeploy_emulator::pki::Pki::create(&dir("pki")?)?),
+            AgentMode::Emulated => None,
+        };
 
         let runtime = BackgroundRuntime(Some(
             tokio::runtime::Builder::new_multi_thread()
@@ -251,11 +289,28 @@ impl Stack {
                 )
                 .map_err(|e| format!("the deployer policy: {e}"))?,
             ),
+            agent_pki: pki.clone(),
             ..EmulatorConfig::default()
         })
         .map_err(|e| format!("cannot start the CodeDeploy emulator: {e}"))?;
         let codedeploy_endpoint = emulator.endpoint();
         let codedeploy = aws::codedeploy(&Target { endpoint: &codedeploy_endpoint, region: REGION, keys: &accounts.inspector });
+        let on_premises: Vec<(String, String)> = match opts.agent {
+            AgentMode::Real => (1..=opts.instances)
+                .map(|i| {
+                    let name = format!("agent-{i}");
+                    let host = agent::host_identifier(PRODUCTION_ACCOUNT, &name);
+                    (name, host)
+                })
+                .collect(),
+            AgentMode::Emulated => Vec::new(),
+        };
+        if !on_premises.is_empty() {
+            block_on_any(
+                runtime.get(),
+                application::register_on_premises(&codedeploy, &on_premises, (ON_PREMISES_TAG, &opts.deployment_group)),
+            )?;
+        }
         block_on_any(
             runtime.get(),
             application::create(
@@ -266,6 +321,7 @@ impl Stack {
                     instances: opts.instances,
                     extra_tags: &opts.group_tags,
                     auto_rollback: opts.auto_rollback,
+                    on_premises_tag: (!on_premises.is_empty()).then_some((ON_PREMISES_TAG, opts.deployment_group.as_str())),
                 },
             ),
         )?;
@@ -280,6 +336,7 @@ impl Stack {
                         instances: opts.instances,
                         extra_tags: &extra.group_tags,
                         auto_rollback: extra.auto_rollback,
+                        on_premises_tag: None,
                     },
                 ),
             )?;
@@ -287,7 +344,26 @@ impl Stack {
 
         // Last: everything above acted as whichever account it liked.
         moto.enforce_auth()?;
-        Ok(Stack { emulator, moto, runtime, root: None, moto_endpoint, codedeploy_endpoint, accounts, opts })
+        let agents = match (&agent_source, &pki, emulator.command_endpoint()) {
+            (Some(source), Some(pki), Some(command_endpoint)) => {
+                let fleet = agent::Fleet::start(
+                    &dir("agents")?,
+                    &on_premises,
+                    &agent::Settings {
+                        source,
+                        command_endpoint: &command_endpoint,
+                        s3_endpoint: &moto_endpoint,
+                        ca_cert: &pki.ca_cert,
+                        region: REGION,
+                        keys: (&accounts.agent.access_key_id, &accounts.agent.secret_access_key),
+                    },
+                )?;
+                fleet.wait_polling(|host| emulator.agent_has_polled(host))?;
+                Some(fleet)
+            }
+            _ => None,
+        };
+        Ok(Stack { agents, emulator, moto, runtime, root: None, moto_endpoint, codedeploy_endpoint, accounts, opts })
     }
 
     /// moto's endpoint, `http://127.0.0.1:PORT` (STS, IAM, S3).
@@ -507,6 +583,11 @@ impl Stack {
         out.extend(a.prod.session_token.clone());
         out.extend(a.inspector.session_token.clone());
         out
+    }
+
+    /// The real agents ([`AgentMode::Real`]), in instance order; empty otherwise.
+    pub fn agents(&self) -> &[agent::AgentInstance] {
+        self.agents.as_ref().map_or(&[], |f| f.agents.as_slice())
     }
 
     /// The emulator's work dir (fetched bundles, instance file systems).

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ferry_test_stack::{Stack, StackOptions};
+use ferry_test_stack::{AgentMode, Stack, StackOptions};
 
 const USAGE: &str = "\
-usage: ferry-test-stack up [--instances N] [--step-delay-ms N]
+usage: ferry-test-stack up [--instances N] [--step-delay-ms N] [--agent emulated|real]
                            [--env-file FILE] [--config FILE [--env-name NAME]]
 
 Starts moto and the CodeDeploy emulator on loopback with the two accounts laid
@@ -16,6 +16,9 @@ out, prints `ferry-test-stack ready`, and runs until SIGINT/SIGTERM/SIGHUP.
 
   --instances N       instances in the deployment group (default 1)
   --step-delay-ms N   emulator time per lifecycle step (default 200)
+  --agent real        one real CodeDeploy agent process per instance, registered
+                      as an on-premises instance (needs scripts/setup-agent);
+                      default: the emulator's own hook runner (emulated)
   --env-file FILE     write `export AWS_...` lines ferry needs, for `source`
   --config FILE       write a ferry.toml pointing at the stack
   --env-name NAME     the [env.NAME] in that ferry.toml (default demo)";
@@ -52,6 +55,9 @@ fn main() -> ExitCode {
     println!("deployment group:    {}/{}", stack.application(), stack.deployment_group());
     println!("moto log:            {}", stack.moto_log().display());
     println!("emulator work dir:   {}", stack.emulator_work_dir().display());
+    for agent in stack.agents() {
+        println!("agent {}:        {} (log {})", agent.name, agent.dir.display(), agent.log_path().display());
+    }
     // Scripts wait for exactly this line.
     println!("ferry-test-stack ready");
     stack.block_on(wait_for_stop_signal());
@@ -90,6 +96,13 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
         match flag.as_str() {
             "--instances" => args.opts.instances = number(&flag, &value()?)?,
             "--step-delay-ms" => args.opts.step_delay = Duration::from_millis(number(&flag, &value()?)?),
+            "--agent" => {
+                args.opts.agent = match value()?.as_str() {
+                    "real" => AgentMode::Real,
+                    "emulated" => AgentMode::Emulated,
+                    other => return Err(format!("--agent: {other:?} is neither real nor emulated")),
+                }
+            }
             "--env-file" => args.env_file = Some(value()?.into()),
             "--config" => args.config = Some(value()?.into()),
             "--env-name" => args.env_name = value()?,

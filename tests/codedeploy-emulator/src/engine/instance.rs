@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Context, event_name, faults, pace, success, unknown_error};
+use super::{Context, event_name, faults, install, pace, success, unknown_error};
 use crate::bundle::{self, AppSpec};
 use crate::hooks::{self, EventLog, Invocation, Outcome};
 use crate::model::{Diagnostics, TargetStatus, now};
@@ -52,7 +52,6 @@ pub(super) async fn run(ctx: Arc<Context>, index: usize) -> bool {
     };
     let layout = Layout::new(&ctx, &instance_id);
     let step = ctx.shared.config.step_delay;
-    let mut appspec: Option<AppSpec> = None;
     for event in 0..crate::model::LIFECYCLE_EVENTS.len() {
         if ctx.stop_requested() {
             finish_instance(&ctx, index, event, TargetStatus::Failed);
@@ -70,7 +69,7 @@ pub(super) async fn run(ctx: Arc<Context>, index: usize) -> bool {
         let name = event_name(event);
         let result = match &ctx.fault {
             Some(fault) if fault.hits(name, index) => Err(injected(name)),
-            _ => perform(&ctx, &layout, &instance_id, name, &mut appspec).await,
+            _ => perform(&ctx, &layout, &instance_id, name).await,
         };
         let result = match result {
             Err(diag) if name == "ApplicationStop" && ctx.ignore_application_stop_failures => {
@@ -137,43 +136,66 @@ fn injected(event: &str) -> Diagnostics {
     }
 }
 
-async fn perform(
-    ctx: &Context,
-    layout: &Layout,
-    instance_id: &str,
-    event: &str,
-    appspec: &mut Option<AppSpec>,
-) -> Result<Diagnostics, Diagnostics> {
+async fn perform(ctx: &Context, layout: &Layout, instance_id: &str, event: &str) -> Result<Diagnostics, Diagnostics> {
+    if let Some(host) = ctx.agent_hosts.get(instance_id) {
+        return on_agent(ctx, host, instance_id, event).await;
+    }
     match event {
         "ApplicationStop" => application_stop(ctx, layout, instance_id).await,
         "DownloadBundle" => {
-            *appspec = Some(download_bundle(ctx, layout).await?);
+            download_bundle(ctx, layout).await?;
             Ok(success())
         }
         "Install" => {
-            let spec = appspec.clone().unwrap_or_default();
-            let behavior = match (&spec.file_exists_behavior, ctx.file_exists_behavior.as_str()) {
-                // The deployment's explicit choice wins over the appspec's; DISALLOW is the default.
-                (Some(from_appspec), "DISALLOW") => from_appspec.clone(),
-                _ => ctx.file_exists_behavior.clone(),
+            // The agent reads the appspec afresh for every event.
+            let archive = Layout::archive(&layout.deployment_dir);
+            let spec = bundle::read_appspec(&archive).map_err(unknown_error)?;
+            let root = layout.root.clone();
+            let on_instance = |p: &Path| format!("/{}", p.strip_prefix(&root).unwrap_or(p).display());
+            let plan = install::Install {
+                root: &layout.root,
+                archive: on_instance(&archive),
+                cleanup_file: on_instance(&layout.cleanup_file(&ctx.group_id)),
+                deployment_behavior: &ctx.file_exists_behavior,
             };
-            let (root, dir, group_id) = (layout.root.clone(), layout.deployment_dir.clone(), ctx.group_id.clone());
-            let cleanup = layout.cleanup_file(&ctx.group_id);
+            let result = tokio::task::block_in_place(|| install::install(&plan, &spec));
+            result.map_err(unknown_error)?;
             let marker = layout.last_successful_install(&ctx.group_id);
-            tokio::task::spawn_blocking(move || install(&root, &dir, &spec, &behavior, &cleanup, &marker, &group_id))
-                .await
-                .unwrap_or_else(|e| Err(format!("Install crashed: {e}")))
-                .map_err(unknown_error)?;
+            std::fs::write(&marker, layout.deployment_dir.display().to_string()).map_err(|e| unknown_error(e.to_string()))?;
             Ok(success())
         }
         _ => {
             let archive = Layout::archive(&layout.deployment_dir);
-            match appspec {
-                Some(spec) => run_hooks(ctx, layout, instance_id, &archive, spec, event).await,
-                None => Ok(success()),
+            // A revision that was never unpacked here has nothing to run.
+            if !archive.is_dir() {
+                return Ok(success());
             }
+            let spec = bundle::read_appspec(&archive).map_err(unknown_error)?;
+            run_hooks(ctx, layout, instance_id, &archive, &spec, event).await
         }
     }
+}
+
+/// Runs `event` on the instance's real CodeDeploy agent.
+async fn on_agent(ctx: &Context, host: &str, instance_id: &str, event: &str) -> Result<Diagnostics, Diagnostics> {
+    let spec = ctx.signed_spec.get_or_init(|| signed_spec(ctx)).await.clone().map_err(unknown_error)?;
+    let execution_id = format!("CodeDeploy/{}/{}/{instance_id}", ctx.shared.config.region, ctx.id);
+    crate::commands::run_event(&ctx.shared, host, &execution_id, &spec, event).await
+}
+
+async fn signed_spec(ctx: &Context) -> Result<String, String> {
+    let pki = ctx.shared.config.agent_pki.clone().ok_or("The emulator was started without an agent PKI (Config::agent_pki), so it cannot sign deployment specifications for on-premises instances.")?;
+    let s3 = ctx.revision.s3_location.clone().ok_or("The revision has no S3 location.")?;
+    let json = crate::commands::spec_json(&crate::commands::SpecFields {
+        deployment_id: &ctx.id,
+        group_id: &ctx.group_id,
+        group_name: &ctx.group_name,
+        application_name: &ctx.application_name,
+        creator: &ctx.creator,
+        file_exists_behavior: &ctx.file_exists_behavior,
+        s3: &s3,
+    });
+    tokio::task::spawn_blocking(move || pki.sign(json.as_bytes())).await.unwrap_or_else(|e| Err(format!("signing crashed: {e}")))
 }
 
 /// ApplicationStop runs the hook of the last revision this instance installed
@@ -191,7 +213,7 @@ async fn application_stop(ctx: &Context, layout: &Layout, instance_id: &str) -> 
     run_hooks(ctx, layout, instance_id, &archive, &spec, "ApplicationStop").await
 }
 
-async fn download_bundle(ctx: &Context, layout: &Layout) -> Result<AppSpec, Diagnostics> {
+async fn download_bundle(ctx: &Context, layout: &Layout) -> Result<(), Diagnostics> {
     let Some(s3) = ctx.revision.s3_location.clone() else {
         return Err(unknown_error("The revision has no S3 location.".into()));
     };
@@ -200,8 +222,9 @@ async fn download_bundle(ctx: &Context, layout: &Layout) -> Result<AppSpec, Diag
     let bundle_type = s3.bundle_type.clone();
     tokio::task::spawn_blocking(move || {
         let _ = std::fs::remove_dir_all(&archive);
-        bundle::unpack(&bytes, bundle_type.as_deref(), &archive)?;
-        bundle::read_appspec(&archive)
+        // The appspec is read by the events that need it, from BeforeInstall
+        // on, as the agent does: a bad one fails BeforeInstall, not this.
+        bundle::unpack(&bytes, bundle_type.as_deref(), &archive)
     })
     .await
     .unwrap_or_else(|e| Err(format!("Unpacking crashed: {e}")))
@@ -224,19 +247,37 @@ async fn run_hooks(
     for script in scripts {
         let path = bundle::confine(archive, &script.location).map_err(unknown_error)?;
         let timeout = script.timeout.map(Duration::from_secs).unwrap_or(hooks::DEFAULT_TIMEOUT);
+        let mut env: Vec<(String, String)> = vec![
+            ("LIFECYCLE_EVENT".into(), event.into()),
+            ("DEPLOYMENT_ID".into(), ctx.id.clone()),
+            ("APPLICATION_NAME".into(), ctx.application_name.clone()),
+            ("DEPLOYMENT_GROUP_NAME".into(), ctx.group_name.clone()),
+            ("DEPLOYMENT_GROUP_ID".into(), ctx.group_id.clone()),
+            ("EMULATOR_INSTANCE_ID".into(), instance_id.into()),
+            ("EMULATOR_INSTANCE_ROOT".into(), layout.root.display().to_string()),
+        ];
+        // The revision's location, as the agent exports it for an S3 revision
+        // (an absent version or eTag is left unset, as Ruby does with nil).
+        if let Some(s3) = &ctx.revision.s3_location {
+            for (name, value) in [
+                ("BUNDLE_BUCKET", &s3.bucket),
+                ("BUNDLE_KEY", &s3.key),
+                ("BUNDLE_VERSION", &s3.version),
+                ("BUNDLE_ETAG", &s3.e_tag),
+            ] {
+                if let Some(v) = value {
+                    env.push((name.into(), v.clone()));
+                }
+            }
+        }
         let invocation = Invocation {
             script: path.clone(),
             location: script.location.clone(),
-            cwd: archive.to_path_buf(),
-            env: vec![
-                ("LIFECYCLE_EVENT".into(), event.into()),
-                ("DEPLOYMENT_ID".into(), ctx.id.clone()),
-                ("APPLICATION_NAME".into(), ctx.application_name.clone()),
-                ("DEPLOYMENT_GROUP_NAME".into(), ctx.group_name.clone()),
-                ("DEPLOYMENT_GROUP_ID".into(), ctx.group_id.clone()),
-                ("EMULATOR_INSTANCE_ID".into(), instance_id.into()),
-                ("EMULATOR_INSTANCE_ROOT".into(), layout.root.display().to_string()),
-            ],
+            // The agent never changes directory: scripts run in its own
+            // working directory, `/` when systemd starts it.
+            cwd: PathBuf::from("/"),
+            runas: script.runas.clone(),
+            env,
             timeout,
         };
         let outcome = {
@@ -249,11 +290,18 @@ async fn run_hooks(
             Some(user) => format!("Script at specified location: {location} run as user {user}"),
             None => format!("Script at specified location: {location}"),
         };
-        let fail = |code: &str, message: String| Diagnostics {
-            error_code: code.into(),
-            script_name: location.clone(),
-            message,
-            log_tail: log.tail(),
+        let fail = |code: &str, message: String| {
+            if !log.is_utf8() {
+                // The agent cannot encode the log as JSON and says so instead.
+                let (message, log_tail) = hooks::minimal_diagnostics();
+                return Diagnostics {
+                    error_code: "UnknownError".into(),
+                    script_name: location.clone(),
+                    message: message.into(),
+                    log_tail: log_tail.into(),
+                };
+            }
+            Diagnostics { error_code: code.into(), script_name: location.clone(), message, log_tail: log.tail() }
         };
         match outcome {
             Outcome::Succeeded => {}
@@ -279,83 +327,15 @@ async fn run_hooks(
             Outcome::OutputLeftOpen(stream) => {
                 return Err(fail("ScriptFailed", format!("Script at specified location: {location} failed to close {stream}")));
             }
+            Outcome::NotExecutable => {
+                return Err(fail(
+                    "ScriptNotExecutable",
+                    format!("Unable to set script at specified location: {location} as executable"),
+                ));
+            }
         }
     }
     // A succeeded event reports no script and no log: the agent sends its
     // success diagnostics with an empty script name and an empty log.
     Ok(success())
-}
-
-/// Copies the appspec's files into the instance root, first removing what the
-/// previous install put there, and records this install for the next one.
-fn install(
-    root: &Path,
-    deployment_dir: &Path,
-    spec: &AppSpec,
-    behavior: &str,
-    cleanup_file: &Path,
-    marker: &Path,
-    _group_id: &str,
-) -> Result<(), String> {
-    if let Ok(previous) = std::fs::read_to_string(cleanup_file) {
-        for line in previous.lines().filter(|l| !l.is_empty()) {
-            if let Ok(path) = bundle::confine(root, line) {
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
-    let archive = Layout::archive(deployment_dir);
-    let mut installed = Vec::new();
-    for mapping in &spec.files {
-        let source = bundle::confine(&archive, &mapping.source)?;
-        let destination = bundle::confine(root, &mapping.destination)?;
-        let mut pairs = Vec::new();
-        if source.is_file() {
-            let name = source.file_name().ok_or("source has no file name")?;
-            pairs.push((source.clone(), destination.join(name)));
-        } else if source.is_dir() {
-            collect(&source, &destination, &mut pairs).map_err(|e| format!("Cannot read {}: {e}", source.display()))?;
-        } else {
-            return Err(format!("The source {} named in the AppSpec file does not exist in the revision.", mapping.source));
-        }
-        for (from, to) in pairs {
-            let shown = format!("/{}", to.strip_prefix(root).unwrap_or(&to).display());
-            if to.exists() {
-                match behavior {
-                    "OVERWRITE" => {}
-                    "RETAIN" => continue,
-                    _ => {
-                        return Err(format!(
-                            "The deployment failed because a specified file already exists at this location: {shown}"
-                        ));
-                    }
-                }
-            }
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| format!("Cannot create {}: {e}", parent.display()))?;
-            }
-            std::fs::copy(&from, &to).map_err(|e| format!("Cannot copy to {shown}: {e}"))?;
-            installed.push(shown);
-        }
-    }
-    if let Some(dir) = cleanup_file.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    std::fs::write(cleanup_file, installed.join("\n")).map_err(|e| e.to_string())?;
-    std::fs::write(marker, deployment_dir.display().to_string()).map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn collect(dir: &Path, dest: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let target = dest.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            collect(&path, &target, out)?;
-        } else {
-            out.push((path, target));
-        }
-    }
-    Ok(())
 }

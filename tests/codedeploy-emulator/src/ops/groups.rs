@@ -30,13 +30,14 @@ const ECHOED: &[&str] = &[
     "terminationHookEnabled",
 ];
 
+/// A tag as the API sends one (`Key`, `Value`).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Tag {
+pub(super) struct Tag {
     #[serde(rename = "Key")]
-    key: Option<String>,
+    pub(super) key: Option<String>,
     #[serde(rename = "Value")]
-    value: Option<String>,
+    pub(super) value: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +149,12 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| super::deployments::DEFAULT_CONFIG.to_string());
 
     let mut store = shared.lock();
+    // A group naming on-premises tags is those registered instances, whose
+    // real agents run its deployments; any other group is simulated EC2.
+    let instances = match echoed.get("onPremisesInstanceTagFilters") {
+        Some(filters) => super::onprem::matching(&store, filters),
+        None => (0..instance_count).map(|_| new_instance_id()).collect(),
+    };
     super::applications::existing(&store, app)?;
     if !store.configs.contains_key(&config_name) {
         return Err(ApiError::new(
@@ -168,7 +175,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         name: name.to_string(),
         deployment_config_name: config_name,
         auto_rollback: req.auto_rollback_configuration,
-        instances: (0..instance_count).map(|_| new_instance_id()).collect(),
+        instances,
         tags,
         echoed,
         target_revision: None,

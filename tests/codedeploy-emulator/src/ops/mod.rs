@@ -5,6 +5,7 @@ mod applications;
 mod configs;
 mod deployments;
 mod groups;
+mod onprem;
 mod revisions;
 mod targets;
 
@@ -48,6 +49,13 @@ pub const OPERATIONS: &[&str] = &[
     "BatchGetApplicationRevisions",
 ];
 
+/// The on-premises registration operations [`dispatch`] also implements,
+/// for the test stack's real-agent mode. Kept apart from [`OPERATIONS`]:
+/// they are not IAM-scoped here (the stack registers as its inspector) and
+/// the full-coverage model test does not drive them; their answers are still
+/// checked against the service model like every other.
+pub const ON_PREMISES_OPERATIONS: &[&str] = &["RegisterOnPremisesInstance", "AddTagsToOnPremisesInstances"];
+
 /// Runs `operation` with its parsed JSON input.
 pub fn dispatch(shared: &Arc<Shared>, operation: &str, input: Value) -> OpResult {
     match operation {
@@ -81,6 +89,8 @@ pub fn dispatch(shared: &Arc<Shared>, operation: &str, input: Value) -> OpResult
         "GetApplicationRevision" => revisions::get(shared, input),
         "ListApplicationRevisions" => revisions::list(shared, input),
         "BatchGetApplicationRevisions" => revisions::batch_get(shared, input),
+        "RegisterOnPremisesInstance" => onprem::register(shared, input),
+        "AddTagsToOnPremisesInstances" => onprem::add_tags(shared, input),
         other => Err(ApiError::new("UnknownOperationException", format!("The emulator does not implement operation {other}"))),
     }
 }

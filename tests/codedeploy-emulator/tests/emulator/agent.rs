@@ -84,8 +84,8 @@ async fn a_long_log_keeps_what_the_agents_rule_keeps() {
     let (_, diag) = event(&instance, "AfterInstall");
     let tail = diag.unwrap().log_tail.unwrap();
     let mut expected = ScriptLog::new();
-    expected.append("LifecycleEvent - AfterInstall\n".into());
-    expected.append("Script - scripts/migrate.sh\n".into());
+    expected.append("LifecycleEvent - AfterInstall\n".to_string());
+    expected.append("Script - scripts/migrate.sh\n".to_string());
     for i in 1..=400 {
         expected.append(format!("[stdout]migrating table {i} of 400\n"));
     }
@@ -124,14 +124,21 @@ async fn a_timed_out_hook_keeps_its_output_and_the_agents_message() {
 }
 
 #[tokio::test]
-async fn a_failure_names_the_user_a_script_runs_as() {
-    let appspec = hook("BeforeInstall", "scripts/x.sh", "      runas: deploy\n");
-    let (_moto, _emulator, _cd, _id, instance) = deploy(&appspec, &[("scripts/x.sh", "#!/bin/bash\nexit 2\n")]).await;
+async fn a_script_runs_as_its_runas_user_and_a_failure_names_the_user() {
+    // ferry-hook is made by scripts/setup-agent; the script runs through
+    // `su ferry-hook -c`, as the agent runs it, when the emulator is root.
+    let appspec = hook("BeforeInstall", "scripts/x.sh", "      runas: ferry-hook\n");
+    let (_moto, _emulator, _cd, _id, instance) = deploy(&appspec, &[("scripts/x.sh", "#!/bin/bash\nid -un\nexit 2\n")]).await;
     let (_, diag) = event(&instance, "BeforeInstall");
+    let diag = diag.unwrap();
     assert_eq!(
-        diag.unwrap().message.as_deref(),
-        Some("Script at specified location: scripts/x.sh run as user deploy failed with exit code 2")
+        diag.message.as_deref(),
+        Some("Script at specified location: scripts/x.sh run as user ferry-hook failed with exit code 2")
     );
+    let root = std::fs::read_to_string("/proc/self/status").unwrap().lines().any(|l| l.starts_with("Uid:\t0\t"));
+    if root {
+        assert!(diag.log_tail.as_deref().unwrap().ends_with("[stdout]ferry-hook\n"), "{diag:?}");
+    }
 }
 
 #[tokio::test]

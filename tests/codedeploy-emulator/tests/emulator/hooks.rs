@@ -20,7 +20,7 @@ fn appspec(validate_timeout: Option<u32>) -> String {
 fn bundle(version: &str, validate: &str, timeout: Option<u32>) -> Vec<u8> {
     let stop =
         format!("#!/bin/bash\necho \"stopping {version} during $DEPLOYMENT_ID\" >> \"$EMULATOR_INSTANCE_ROOT/stops.log\"\n");
-    let env = "#!/bin/bash\nprintf '%s|%s|%s|%s|%s|%s\\n' \"$LIFECYCLE_EVENT\" \"$DEPLOYMENT_ID\" \"$APPLICATION_NAME\" \"$DEPLOYMENT_GROUP_NAME\" \"$DEPLOYMENT_GROUP_ID\" \"$PWD\" > \"$EMULATOR_INSTANCE_ROOT/env.txt\"\n";
+    let env = "#!/bin/bash\nprintf '%s|%s|%s|%s|%s|%s|%s|%s\\n' \"$LIFECYCLE_EVENT\" \"$DEPLOYMENT_ID\" \"$APPLICATION_NAME\" \"$DEPLOYMENT_GROUP_NAME\" \"$DEPLOYMENT_GROUP_ID\" \"$PWD\" \"$BUNDLE_BUCKET\" \"$BUNDLE_KEY\" > \"$EMULATOR_INSTANCE_ROOT/env.txt\"\n";
     zip_of(&[
         ("appspec.yml", &appspec(timeout)),
         ("app/version.txt", version),
@@ -124,7 +124,7 @@ async fn without_a_previous_success_no_rollback_is_made() {
 }
 
 #[tokio::test]
-async fn hooks_see_the_lifecycle_environment_and_run_in_the_archive() {
+async fn hooks_see_the_lifecycle_environment_and_run_in_the_agents_working_directory() {
     let moto = moto();
     let s3 = s3(&moto.endpoint);
     put(&s3, "releases", "v1.zip", bundle("v1", PASS, None)).await;
@@ -149,7 +149,10 @@ async fn hooks_see_the_lifecycle_environment_and_run_in_the_archive() {
     let env = std::fs::read_to_string(root.join("env.txt")).unwrap();
     let fields: Vec<&str> = env.trim().split('|').collect();
     assert_eq!(&fields[..5], ["BeforeInstall", id.as_str(), "shop", "prod", group_id.as_str()]);
-    assert!(fields[5].ends_with(&format!("{group_id}/{id}/deployment-archive")), "{}", fields[5]);
+    // The agent never changes directory: its own, `/` under systemd.
+    assert_eq!(fields[5], "/");
+    // The revision's location, as the agent exports it.
+    assert_eq!(&fields[6..8], ["releases", "v1.zip"]);
     let (status, diag) = diagnostics(&cd, &id, "ValidateService").await;
     assert_eq!(status, LifecycleEventStatus::Succeeded);
     let diag = diag.unwrap();

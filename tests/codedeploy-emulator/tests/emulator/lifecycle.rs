@@ -30,7 +30,11 @@ fn event_status(target: &InstanceTarget, name: &str) -> LifecycleEventStatus {
 }
 
 fn download_message(target: &InstanceTarget) -> String {
-    let event = target.lifecycle_events().iter().find(|e| e.lifecycle_event_name.as_deref() == Some("DownloadBundle")).unwrap();
+    failure_message(target, "DownloadBundle")
+}
+
+fn failure_message(target: &InstanceTarget, name: &str) -> String {
+    let event = target.lifecycle_events().iter().find(|e| e.lifecycle_event_name.as_deref() == Some(name)).unwrap();
     let diagnostics = event.diagnostics.clone().unwrap();
     assert_eq!(diagnostics.error_code.unwrap().as_str(), "UnknownError");
     diagnostics.message.unwrap()
@@ -184,16 +188,18 @@ async fn bundle_download_failures_say_what_went_wrong() {
     let cd = client(&emulator);
     app_and_group(&cd, "shop", "prod", 1, &[]).await;
 
+    // A bundle without an appspec downloads fine: the agent first reads the
+    // appspec at BeforeInstall, and fails there.
     let cases = [
-        ("shop-404.zip", None, "does not exist"),
-        ("shop-1.zip", Some("0123456789abcdef0123456789abcdef"), "ETag"),
-        ("no-appspec.zip", None, "AppSpec"),
+        ("shop-404.zip", None, "DownloadBundle", "does not exist"),
+        ("shop-1.zip", Some("0123456789abcdef0123456789abcdef"), "DownloadBundle", "ETag"),
+        ("no-appspec.zip", None, "BeforeInstall", "did not find an AppSpec file"),
     ];
-    for (key, etag, expected) in cases {
+    for (key, etag, event, expected) in cases {
         let id = create_deployment(&cd, "prod", "releases", key, etag).await;
         let info = wait_complete(&cd, &id).await;
         assert_eq!(info.status, Some(DeploymentStatus::Failed), "{key}");
-        let message = download_message(&targets(&cd, &id).await[0]);
+        let message = failure_message(&targets(&cd, &id).await[0], event);
         assert!(message.contains(expected), "{key}: {message}");
     }
 }
