@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{FERRY, OFFLINE_CONFIG, Run, Stack, StackOptions, Tripwire, app_tree, assert_no_secrets, run};
+use common::{FERRY, OFFLINE_CONFIG, Run, Stack, StackOptions, Tripwire, app_tree, assert_no_secrets, drain, run};
 use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
 use sha2::{Digest, Sha256};
 
@@ -254,7 +254,7 @@ fn codedeploy_down_for_thirty_seconds_mid_watch_then_watch_resumes_and_reports_t
     let stderr = lines.join().unwrap().join("\n");
     assert_eq!(status.code(), Some(0), "watch resumes and ends with the outcome:\n{stderr}");
     assert_eq!(stdout.trim(), ids[0]);
-    assert!(stderr.contains("lost contact with CodeDeploy"), "{stderr}");
+    assert_eq!(stderr.matches("lost contact with CodeDeploy").count(), 1, "warned once for the whole outage:\n{stderr}");
     assert!(stderr.contains("contact with CodeDeploy restored"), "{stderr}");
     assert!(stderr.contains("Succeeded"), "reports the final state:\n{stderr}");
     assert!(proxy.stats().fault("refused") >= 1, "{:?}", proxy.stats());
@@ -469,6 +469,12 @@ fn a_throttled_create_deployment_is_retried_and_deploys_once() {
     assert_eq!(proxy.stats().fault("ThrottlingException"), 2, "{:?}", proxy.stats());
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(common::deployment_ids(&stack).len(), 1);
+    // "Backs off 1 s, 2 s": the pauses between the three CreateDeployment
+    // calls, on the proxy's clock. Lower bounds only: a slow machine makes
+    // the pauses longer, never shorter.
+    let gaps = proxy.stats().gaps("CreateDeployment");
+    assert_eq!(gaps.len(), 2, "three calls: {gaps:?}");
+    assert!(gaps[0] >= Duration::from_secs(1) && gaps[1] >= Duration::from_secs(2), "backed off 1 s, then 2 s: {gaps:?}");
     assert!(!out.stderr.to_lowercase().contains("throttl"), "throttling is not the user's problem:\n{}", out.stderr);
 }
 
@@ -493,14 +499,6 @@ fn run_within(cmd: &mut Command, limit: Duration) -> Bounded {
         took: started.elapsed(),
         killed,
     }
-}
-
-fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 /// Waits for our own child, killing it after `limit` (never a recycled PID:
@@ -562,7 +560,7 @@ fn s3_silent_mid_upload_is_reported_and_the_deadline_ends_the_release_with_nothi
     // S3 comes back: the held PUT goes through, but ferry is gone.
     proxy.set_rules(vec![]);
     proxy.release_stalls();
-    std::thread::sleep(Duration::from_secs(2));
+    common::wait_until("the held upload to be forwarded", || proxy.stats().in_flight == 0);
     assert!(deployments(&stack).is_empty(), "no deployment after the deadline");
 }
 
@@ -593,10 +591,13 @@ fn codedeploy_silent_before_create_means_no_deployment_once_the_deadline_passed(
     assert!(out.took < Duration::from_secs(25), "--timeout 12s took {:?}", out.took);
     assert!(out.run.stderr.contains("no answer from CodeDeploy for 6 s while creating the deployment"), "{log}");
     assert!(out.run.stderr.contains("ran out while creating the deployment"), "{log}");
+    assert!(proxy.stats().fault("stall") >= 1, "CodeDeploy was silent: {:?}", proxy.stats());
 
+    // CodeDeploy answers again: the held ListDeployments is forwarded and
+    // answered, and still nothing creates a deployment.
     proxy.set_rules(vec![]);
     proxy.release_stalls();
-    std::thread::sleep(Duration::from_secs(2));
+    common::wait_until("the held ListDeployments to be answered", || proxy.stats().in_flight == 0);
     assert_eq!(proxy.stats().op("CreateDeployment"), 0, "{:?}", proxy.stats());
     assert!(deployments(&stack).is_empty(), "no deployment after the deadline");
 }
@@ -683,7 +684,9 @@ fn status_of_a_silent_codedeploy_ends_with_could_not_reach_instead_of_hanging() 
         .env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint());
 
     let out = run_within(&mut cmd, Duration::from_secs(60));
+    let stalls = proxy.stats().fault("stall");
     proxy.set_stalled(false);
+    assert!(stalls >= 1, "the proxy held ferry's request unanswered: {:?}", proxy.stats());
     assert!(!out.killed, "ferry status hung:\n{}", out.run.all());
     assert_eq!(out.run.code, 2, "{}", out.run.all());
     assert!(out.run.stderr.contains("could not reach CodeDeploy to read deployment d-A1B2C3D4E"), "{}", out.run.stderr);
@@ -718,24 +721,28 @@ fn a_codedeploy_that_refuses_connections_is_could_not_reach_not_a_permission_pro
 
 /// Issue 18 item 7: after a killed multipart upload, each rerun listed the
 /// old upload and its parts, then started a new one without resuming or
-/// aborting the old (1 → 4 open uploads). Here moto answers ListParts in a
-/// shape the SDK cannot read (as a proxy or an S3-compatible store might):
-/// an upload that cannot be read is aborted, so there is never more than
-/// the one in progress, and none once a release completes.
+/// aborting the old (1 → 4 open uploads). Here the proxy refuses ListParts
+/// (AccessDenied, as a store or a policy might): an upload whose parts
+/// cannot be read is aborted, so there is never more than the one in
+/// progress, and none once a release completes. The refusal is injected and
+/// counted, so the test does not hang on how moto names its ListParts answer.
 #[test]
 fn a_killed_multipart_upload_is_never_left_to_pile_up_by_the_reruns() {
     let stack = Stack::start();
     let proxy = FaultProxy::start(stack.moto_endpoint(), SEED);
     let dir = tempfile::tempdir().unwrap();
     let (zip, _sha) = big_zip(dir.path(), 40 << 20);
+    let unreadable_parts =
+        || Rule::new(Match::Ops(vec!["ListParts"]), Chance::Always, Fault::S3Error { status: 403, code: "AccessDenied" });
 
     for attempt in 1..=2 {
         // Two parts land, the rest hang; then the agent dies (SIGKILL).
         proxy.set_rules(vec![
+            unreadable_parts(),
             Rule::new(Match::Ops(vec!["UploadPart"]), Chance::FirstN(2), Fault::Delay(Duration::ZERO)),
             Rule::new(Match::Ops(vec!["UploadPart"]), Chance::Always, Fault::Stall),
         ]);
-        let before = proxy.stats().op("UploadPart");
+        let (before, landed) = (proxy.stats().op("UploadPart"), proxy.stats().answered("UploadPart"));
         let mut child = release(&stack, dir.path(), &zip)
             .env("AWS_ENDPOINT_URL_S3", proxy.endpoint())
             .stdout(Stdio::null())
@@ -743,14 +750,16 @@ fn a_killed_multipart_upload_is_never_left_to_pile_up_by_the_reruns() {
             .spawn()
             .unwrap();
         wait_for("parts in flight", Duration::from_secs(60), || proxy.stats().op("UploadPart") >= before + 4);
-        std::thread::sleep(Duration::from_millis(500));
+        wait_for("two parts stored", Duration::from_secs(60), || proxy.stats().answered("UploadPart") >= landed + 2);
         child.kill().unwrap();
         child.wait().unwrap();
         let open = open_uploads(&stack);
         assert_eq!(open, 1, "after killed attempt {attempt}: {open} open uploads");
     }
+    // The second attempt found the first's upload and could not read it.
+    assert!(proxy.stats().fault("AccessDenied") >= 1, "ListParts was refused: {:?}", proxy.stats());
 
-    proxy.set_rules(vec![]);
+    proxy.set_rules(vec![unreadable_parts()]);
     let out = run(release(&stack, dir.path(), &zip).env("AWS_ENDPOINT_URL_S3", proxy.endpoint()));
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(open_uploads(&stack), 0, "the release completed its own upload and left none behind");

@@ -160,6 +160,9 @@ fn jenkinsfile_sh_steps_release_to_staging_and_production_and_leave_receipts() {
         .unwrap();
         assert_eq!(json["outcome"], "succeeded", "{receipt}: {json}");
         assert_eq!(json["session_name"], "jenkins-web-main-41");
+        // Archived artifacts: no long-term key, and none of the role
+        // sessions moto issued to ferry during this build.
+        common::assert_text_has_no_secrets(&stack, &json.to_string());
     }
     assert_eq!(deployed_version(&stack, "web-staging"), "1.0.0");
     assert_eq!(deployed_version(&stack, stack.deployment_group()), "1.0.0");
@@ -167,6 +170,7 @@ fn jenkinsfile_sh_steps_release_to_staging_and_production_and_leave_receipts() {
     for (report, instances) in [("ferry-junit-staging.xml", 1), ("ferry-junit.xml", 2)] {
         let path = ws.root.join(report);
         let xml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("junit looks for {}: {e}", path.display()));
+        common::assert_text_has_no_secrets(&stack, &xml);
         let suites = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes())).unwrap();
         let cases: usize = suites.suites.iter().map(|s| s.cases.len()).sum();
         assert_eq!(cases, instances, "{report}: {xml}");

@@ -56,10 +56,19 @@ fn app(dir: &Path) -> PathBuf {
 /// with the plugin's "id token as file" credential sets them.
 fn keyless_release(stack: &Stack, dir: &Path, token_file: &Path, sts: &TeeProxy, extra_env: &[(&str, &str)]) -> Run {
     let config = stack.write_config(dir, "production");
-    let mut cmd = stack.ferry_command(FERRY);
+    let mut cmd = keyless_command(stack, token_file, sts);
     cmd.args(["release", app(dir).to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m", "--config"])
-        .arg(&config)
-        .env_remove("AWS_ACCESS_KEY_ID")
+        .arg(&config);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+/// ferry with no AWS key, only the token file and AWS_ROLE_ARN.
+fn keyless_command(stack: &Stack, token_file: &Path, sts: &TeeProxy) -> std::process::Command {
+    let mut cmd = stack.ferry_command(FERRY);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE")
@@ -67,10 +76,7 @@ fn keyless_release(stack: &Stack, dir: &Path, token_file: &Path, sts: &TeeProxy,
         .env("AWS_ROLE_ARN", stack.role_arn())
         .env("AWS_ENDPOINT_URL_STS", sts.endpoint())
         .env("BUILD_TAG", "jenkins-web-deploy-57");
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    run(&mut cmd)
+    cmd
 }
 
 /// The STS requests in the relay's copy, one string each.
@@ -127,17 +133,19 @@ fn a_rotated_token_file_is_read_again_at_the_next_refresh() {
     let second = token("https://jenkins.example.test/job/web-deploy/#rotated", now() + 7200);
     std::fs::write(&token_file, &first).unwrap();
     let sts = TeeProxy::start(stack.moto_endpoint());
-    let rotate = {
-        let (path, second) = (token_file.clone(), second.clone());
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(3));
-            std::fs::write(path, second).unwrap();
-        })
-    };
 
     common::allow_unauthenticated_calls(&stack, 500);
-    let out = keyless_release(&stack, dir.path(), &token_file, &sts, &[("FERRY_UNSAFE_SESSION_SECONDS", "15")]);
-    rotate.join().unwrap();
+    let out = std::thread::scope(|s| {
+        // The plugin rewrites the file once the first token has been sent:
+        // seen on the relay, not guessed from the clock.
+        s.spawn(|| {
+            common::wait_until("the first AssumeRoleWithWebIdentity", || {
+                !sts_calls(&sts, "AssumeRoleWithWebIdentity").is_empty()
+            });
+            std::fs::write(&token_file, &second).unwrap();
+        });
+        keyless_release(&stack, dir.path(), &token_file, &sts, &[("FERRY_UNSAFE_SESSION_SECONDS", "15")])
+    });
     assert_eq!(out.code, 0, "{}", out.all());
     let calls = sts_calls(&sts, "AssumeRoleWithWebIdentity");
     assert!(calls.len() >= 2, "credentials were refreshed at least once:\n{}", sts.requests());
@@ -168,4 +176,45 @@ fn a_token_file_without_a_role_is_refused_before_any_call() {
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("AWS_ROLE_ARN") && out.stderr.contains("web_identity_role_arn"), "{}", out.stderr);
     assert!(common::deployment_ids(&stack).is_empty());
+}
+
+/// Issue 24 item 5: the token is a credential. A keyless release with
+/// `--debug` (which logs each request), its receipt and JUnit report, and
+/// `ferry doctor --debug` are scanned for it, and for every session secret
+/// moto issued.
+#[test]
+fn the_web_identity_token_never_reaches_debug_output_doctor_the_receipt_or_junit() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("oidc-token");
+    let jwt = token("https://jenkins.example.test/job/web-deploy/", now() + 3600);
+    std::fs::write(&token_file, &jwt).unwrap();
+    let sts = TeeProxy::start(stack.moto_endpoint());
+    let config = stack.write_config(dir.path(), "production");
+    let (receipt, junit) = (dir.path().join("receipt.json"), dir.path().join("junit.xml"));
+
+    common::allow_unauthenticated_calls(&stack, 1);
+    let release = run(keyless_command(&stack, &token_file, &sts)
+        .args(["--debug", "release", app(dir.path()).to_str().unwrap(), "--env", "production", "--config"])
+        .arg(&config)
+        .arg("--receipt")
+        .arg(&receipt)
+        .arg("--junit")
+        .arg(&junit));
+    assert_eq!(release.code, 0, "{}", release.all());
+    common::allow_unauthenticated_calls(&stack, 1);
+    let doctor = run(keyless_command(&stack, &token_file, &sts)
+        .args(["--debug", "doctor", "--env", "production", "--config"])
+        .arg(&config));
+    assert_eq!(doctor.code, 0, "{}", doctor.all());
+    assert_eq!(sts_calls(&sts, "AssumeRoleWithWebIdentity").len(), 2, "both sent the token:\n{}", sts.requests());
+
+    let written = [&receipt, &junit].map(|p| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())));
+    let signature = jwt.rsplit('.').next().unwrap();
+    for (what, text) in
+        [("release", release.all()), ("doctor", doctor.all()), ("receipt", written[0].clone()), ("junit", written[1].clone())]
+    {
+        assert!(!text.contains(&jwt) && !text.contains(signature), "the web identity token is in the {what}:\n{text}");
+        common::assert_text_has_no_secrets(&stack, &text);
+    }
 }

@@ -104,3 +104,123 @@ fn the_stack_holds_the_deployer_to_the_generated_policy() {
     let code = listed.as_ref().err().and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)).map(String::from);
     assert_ne!(code.as_deref(), Some("AccessDenied"), "{listed:?}");
 }
+
+/// The operations of an AWS service, from botocore's model in the moto venv
+/// (the same model the CodeDeploy emulator is checked against), as the Rust
+/// SDK names its calls: `ListObjectsV2` → `list_objects_v2`.
+fn sdk_operations(service: &str) -> Vec<(String, String)> {
+    use std::io::Read;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/lib");
+    let model = std::fs::read_dir(&data)
+        .unwrap_or_else(|e| panic!("no moto venv at {} ({e}): run scripts/setup-venv", data.display()))
+        .flatten()
+        .map(|p| p.path().join("site-packages/botocore/data").join(service))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("botocore has no {service} model under {}", data.display()));
+    let version = std::fs::read_dir(&model).unwrap().flatten().map(|e| e.path()).max().unwrap();
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(version.join("service-2.json.gz")).unwrap())
+        .read_to_string(&mut json)
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let names = doc["operations"].as_object().unwrap().keys();
+    names.map(|op| (op.clone(), snake(op))).collect()
+}
+
+fn snake(op: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = op.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit()) {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The IAM actions an S3 operation needs, where they are not `s3:<Operation>`
+/// (the Service Authorization Reference's S3 table).
+fn s3_actions(op: &str) -> Vec<String> {
+    let named: &[&str] = match op {
+        "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => &["s3:PutObject"],
+        "CopyObject" => &["s3:GetObject", "s3:PutObject"],
+        "HeadObject" => &["s3:GetObject"],
+        "HeadBucket" | "ListObjects" | "ListObjectsV2" => &["s3:ListBucket"],
+        "ListParts" => &["s3:ListMultipartUploadParts"],
+        "ListMultipartUploads" => &["s3:ListBucketMultipartUploads"],
+        _ => return vec![format!("s3:{op}")],
+    };
+    named.iter().map(|a| a.to_string()).collect()
+}
+
+/// Every `.operation()` of the S3 and CodeDeploy clients that ferry's own
+/// code calls (found by scanning src/ outside unit tests, not from a
+/// hand-kept list), and the IAM actions each needs. `doctor.rs` is left out:
+/// it probes each link on purpose, with calls that may be refused.
+fn calls_in_src() -> Vec<(String, Vec<String>)> {
+    fn read(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                read(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("doctor.rs") {
+                // Unit tests (each file's `#[cfg(test)]` module, at its end)
+                // are not calls ferry makes.
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push_str(text.split("#[cfg(test)]").next().unwrap_or_default());
+            }
+        }
+    }
+    let mut src = String::new();
+    read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut src);
+    let called = |snake: &str| src.contains(&format!(".{snake}()"));
+    let mut calls = Vec::new();
+    for (op, snake) in sdk_operations("s3") {
+        if called(&snake) {
+            calls.push((op.clone(), s3_actions(&op)));
+        }
+    }
+    for (op, snake) in sdk_operations("codedeploy") {
+        if called(&snake) {
+            calls.push((op.clone(), vec![format!("codedeploy:{op}")]));
+        }
+    }
+    calls
+}
+
+/// Issue 24 item 7: the generated deploy policy allows every S3 and
+/// CodeDeploy operation ferry's code calls, CopyObject (promotion) included.
+#[test]
+fn deploy_policy_allows_every_operation_found_in_the_source() {
+    let calls = calls_in_src();
+    let ops: Vec<&str> = calls.iter().map(|(op, _)| op.as_str()).collect();
+    for expected in ["PutObject", "UploadPart", "CopyObject", "HeadObject", "CreateDeployment", "StopDeployment"] {
+        assert!(ops.contains(&expected), "the scan finds {expected} in src/ (found {ops:?})");
+    }
+
+    let wire = common::Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), format!("{}{EXTRA}", common::OFFLINE_CONFIG)).unwrap();
+    let out = run(wire.command(dir.path()).args(["policy", "deploy", "--env", "production"]));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!wire.tripped(), "the policy is generated without calling AWS");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut allowed = Vec::new();
+    for statement in doc["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        match &statement["Action"] {
+            serde_json::Value::String(a) => allowed.push(a.clone()),
+            serde_json::Value::Array(a) => allowed.extend(a.iter().filter_map(|v| v.as_str().map(String::from))),
+            other => panic!("an Action that is neither a string nor a list: {other}"),
+        }
+    }
+    let covers = |action: &str| {
+        allowed.iter().any(|a| a == action || a.strip_suffix('*').is_some_and(|prefix| action.starts_with(prefix)))
+    };
+    let missing: Vec<String> = calls
+        .iter()
+        .flat_map(|(op, actions)| actions.iter().filter(|a| !covers(a)).map(move |a| format!("{op} needs {a}")))
+        .collect();
+    assert!(missing.is_empty(), "ferry calls these but `ferry policy deploy` does not allow them: {missing:?}\n{doc:#}");
+}

@@ -366,7 +366,7 @@ fn a_refused_stop_names_codedeploys_error_once_and_ends_with_the_request_id() {
     let dir = tempfile::tempdir().unwrap();
     let config = stack.write_config(dir.path(), "production");
     let out = run(&mut ferry(&stack, &config, &["stop", "d-AAAAAAAAA", "--env", "production"]));
-    assert_ne!(out.code, 0, "{}", out.all());
+    assert_eq!(out.code, 2, "CodeDeploy refused: exit 2, as the README's table says:\n{}", out.all());
     let error = out.stderr.lines().find(|l| l.contains("error:")).unwrap_or_else(|| panic!("no error line:\n{}", out.stderr));
     assert_eq!(error.matches("DeploymentDoesNotExistException").count(), 1, "{error}");
     assert!(error.trim_end().ends_with('.') && error.contains(". AWS request id: "), "the request id comes last: {error}");

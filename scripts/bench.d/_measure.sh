@@ -4,7 +4,9 @@
 #   measure NAME CMD...   runs CMD under GNU time; appends
 #                         "NAME wall_s cpu_s(user+sys) peak_rss_KiB exit" to $RESULTS
 #   summarize             one row per NAME: median and best wall, median CPU,
-#                         peak RSS, failed runs
+#                         peak RSS, over the runs that succeeded; failed runs
+#                         counted in their own column, never in a figure
+#   verdict LABEL OK      "met"/"NOT met", or "not measured" when any run failed
 # Needs $WORK (scratch directory) and $RESULTS (a file) set by the caller.
 
 ensure_gnu_time() {
@@ -35,12 +37,14 @@ summarize() {
             for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (arr[j] < arr[i]) { x = arr[i]; arr[i] = arr[j]; arr[j] = x }
             return (m % 2) ? arr[(m + 1) / 2] : (arr[m / 2] + arr[m / 2 + 1]) / 2
         }
-        { if (!($1 in n)) order[++tools] = $1; n[$1]++; w[$1, n[$1]] = $2; c[$1, n[$1]] = $3
-          if ($4 > rss[$1]) rss[$1] = $4; if ($5 != 0) bad[$1]++ }
+        { if (!($1 in n)) { order[++tools] = $1; n[$1] = 0 }
+          if ($5 != 0) { bad[$1]++; next }
+          n[$1]++; w[$1, n[$1]] = $2; c[$1, n[$1]] = $3; if ($4 > rss[$1]) rss[$1] = $4 }
         END {
-            printf "%-30s %5s %9s %9s %9s %10s %7s\n", "tool", "runs", "best s", "median s", "cpu s", "RSS MiB", "failed"
+            printf "%-30s %5s %9s %9s %9s %10s %7s\n", "tool", "ok", "best s", "median s", "cpu s", "RSS MiB", "failed"
             for (k = 1; k <= tools; k++) {
                 t = order[k]; m = n[t]
+                if (m == 0) { printf "%-30s %5d %9s %9s %9s %10s %7d\n", t, 0, "-", "-", "-", "-", bad[t]; continue }
                 for (i = 1; i <= m; i++) { vw[i] = w[t, i]; vc[i] = c[t, i] }
                 best = vw[1]; for (i = 2; i <= m; i++) if (vw[i] < best) best = vw[i]
                 printf "%-30s %5d %9.2f %9.2f %9.2f %10.1f %7d\n", t, m, best, median(vw, m), median(vc, m), rss[t] / 1024, bad[t]
@@ -48,14 +52,25 @@ summarize() {
         }' "$RESULTS"
 }
 
-# median_of NAME FIELD: the median of column FIELD (2 wall, 3 cpu) of NAME's runs.
+# median_of NAME FIELD: the median of column FIELD (2 wall, 3 cpu) of NAME's
+# successful runs ("nan" if none succeeded).
 median_of() {
-    awk -F'\t' -v t="$1" -v f="$2" '$1 == t { v[++m] = $f }
+    awk -F'\t' -v t="$1" -v f="$2" '$1 == t && $5 == 0 { v[++m] = $f }
         END { for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
               if (m == 0) print "nan"; else print (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2 }' "$RESULTS"
 }
 
-# verdict LABEL OK: "met" or "NOT met".
-verdict() { if [ "$2" = 1 ]; then echo "$1: met"; else echo "$1: NOT met"; fi; }
+# failed_runs: how many runs of any tool failed.
+failed_runs() { awk -F'\t' '$5 != 0 { n++ } END { print n + 0 }' "$RESULTS"; }
+
+# verdict LABEL OK: "met" or "NOT met"; "not measured" whenever a run failed,
+# since a goal is never met over runs that did not do the work.
+verdict() {
+    local failed
+    failed=$(failed_runs)
+    if [ "$failed" -gt 0 ]; then
+        echo "$1: not measured ($failed failed runs; see the failed column and the errors above)"
+    elif [ "$2" = 1 ]; then echo "$1: met"; else echo "$1: NOT met"; fi
+}
 
 load_note() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"; }

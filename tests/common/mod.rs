@@ -341,3 +341,24 @@ bucket = "ferry-prod-releases"
 application = "web"
 deployment_group = "web-prod"
 "#;
+
+/// Polls `done` until it holds. The limit only keeps a broken run from
+/// hanging CI (nextest's slow-timeout is the other guard); no test relies on
+/// anything happening within it.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Everything left on `pipe`, read on its own thread so a chatty ferry never
+/// blocks on a full pipe while the test waits for something else.
+pub fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -46,7 +46,7 @@ use tokio::runtime::Runtime;
 pub use classify::operation;
 
 use body::{CutBody, ProxyBody};
-use rng::XorShift;
+use rng::Draws;
 
 /// Which requests a [`Rule`] looks at.
 #[derive(Clone, Debug)]
@@ -77,7 +77,9 @@ pub enum Chance {
     /// Every `n`th matching request (the `n`th, `2n`th, ...).
     EveryNth(u64),
     /// Each matching request independently with this probability, drawn from
-    /// the proxy's seeded generator, so a run is reproducible.
+    /// the proxy's seed and the request (operation, path and query, and
+    /// which attempt at it this is), so a fixed seed replays a run exactly,
+    /// whatever order concurrent requests arrive in.
     Fraction(f64),
 }
 
@@ -197,6 +199,15 @@ pub struct Stats {
     /// and requests turned away while down, and `stall` for requests held
     /// while stalled.
     pub faults: BTreeMap<&'static str, u64>,
+    /// Requests forwarded whose upstream answer came back, by operation: the
+    /// server has acted on them.
+    pub answered: BTreeMap<String, u64>,
+    /// Requests received and not yet done with (answered, refused, or given
+    /// up by the client): 0 means nothing is held or on its way upstream.
+    pub in_flight: u64,
+    /// When each request arrived, by operation, on the test's own clock
+    /// (`Instant`), so a test can time ferry from outside it.
+    pub arrivals: BTreeMap<String, Vec<Instant>>,
 }
 
 impl Stats {
@@ -214,6 +225,39 @@ impl Stats {
     pub fn total_faults(&self) -> u64 {
         self.faults.values().sum()
     }
+
+    /// How many requests of this operation the upstream answered.
+    pub fn answered(&self, name: &str) -> u64 {
+        self.answered.get(name).copied().unwrap_or(0)
+    }
+
+    /// When the first request of this operation arrived.
+    pub fn first_seen(&self, name: &str) -> Option<Instant> {
+        self.arrivals.get(name).and_then(|t| t.first()).copied()
+    }
+
+    /// The pauses between consecutive requests of this operation.
+    pub fn gaps(&self, name: &str) -> Vec<Duration> {
+        let times = self.arrivals.get(name).map(Vec::as_slice).unwrap_or_default();
+        times.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+}
+
+/// Counts one request in [`Stats::in_flight`] for as long as it lives: its
+/// handler may end by returning or by being dropped when the client hangs up.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(shared: &Arc<Shared>) -> InFlight {
+        shared.stats.lock().unwrap().in_flight += 1;
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.stats.lock().unwrap().in_flight -= 1;
+    }
 }
 
 struct RuleState {
@@ -224,7 +268,7 @@ struct RuleState {
 struct Shared {
     upstream: SocketAddr,
     rules: Mutex<Vec<RuleState>>,
-    rng: Mutex<XorShift>,
+    draws: Mutex<Draws>,
     down: AtomicBool,
     /// While set, every request is held unanswered ([`Fault::Stall`]).
     stalled: AtomicBool,
@@ -242,10 +286,11 @@ impl Shared {
         *self.stats.lock().unwrap().faults.entry(name).or_default() += 1;
     }
 
-    /// Decides the fault (if any) for a request of operation `op`.
-    fn decide(&self, op: &str) -> Option<Fault> {
+    /// Decides the fault (if any) for a request of operation `op`; `key`
+    /// names the request for [`Chance::Fraction`]'s draws.
+    fn decide(&self, op: &str, key: &str) -> Option<Fault> {
         let mut rules = self.rules.lock().unwrap();
-        for state in rules.iter_mut() {
+        for (index, state) in rules.iter_mut().enumerate() {
             if !state.rule.when.matches(op) {
                 continue;
             }
@@ -254,7 +299,7 @@ impl Shared {
                 Chance::Always => true,
                 Chance::FirstN(n) => state.seen <= n,
                 Chance::EveryNth(n) => n > 0 && state.seen % n == 0,
-                Chance::Fraction(p) => self.rng.lock().unwrap().next_f64() < p,
+                Chance::Fraction(p) => self.draws.lock().unwrap().next(index, key) < p,
             };
             if fire {
                 return Some(state.rule.fault.clone());
@@ -296,7 +341,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             rules: Mutex::new(Vec::new()),
-            rng: Mutex::new(XorShift::new(seed)),
+            draws: Mutex::new(Draws::new(seed)),
             down: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
             releases: tokio::sync::watch::Sender::new(0),
@@ -392,6 +437,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<ProxyBody>, BoxError> {
+    let _flight = InFlight::new(&shared);
     if shared.down.load(Ordering::SeqCst) {
         shared.count_fault("refused");
         return Err("endpoint is down".into());
@@ -413,7 +459,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     let mut fault: Option<Fault> = None;
     let mut decided = false;
     if !op_needs_body(&op_hint) {
-        fault = decide(&shared, &op_hint);
+        fault = decide(&shared, &op_hint, &request_key(&op_hint, &parts.uri));
         decided = true;
     }
     if decided && matches!(fault, Some(Fault::Stall)) {
@@ -430,7 +476,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     }
     if !decided {
         let op = classify::operation(&parts.method, &parts.uri, &parts.headers, &body);
-        fault = decide(&shared, &op);
+        fault = decide(&shared, &op, &request_key(&op, &parts.uri));
     }
 
     match fault {
@@ -478,6 +524,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
         correct_checksum(&shared, &path, &mut resp_parts.headers);
     }
     let bytes = resp_body.collect().await?.to_bytes();
+    *shared.stats.lock().unwrap().answered.entry(op.clone()).or_default() += 1;
 
     if matches!(fault, Some(Fault::StallMidBody)) {
         let half = bytes.slice(..bytes.len() / 2);
@@ -523,13 +570,22 @@ fn op_needs_body(op: &str) -> bool {
     op == classify::FORM_POST
 }
 
-fn decide(shared: &Shared, op: &str) -> Option<Fault> {
+/// What names a request for the seeded draws: its operation, path and
+/// query, without the upload id (the server's random name for an upload,
+/// different in every run).
+fn request_key(op: &str, uri: &hyper::Uri) -> String {
+    let query: Vec<&str> = uri.query().unwrap_or("").split('&').filter(|kv| !kv.starts_with("uploadId=")).collect();
+    format!("{op} {}?{}", uri.path(), query.join("&"))
+}
+
+fn decide(shared: &Shared, op: &str, key: &str) -> Option<Fault> {
     {
         let mut stats = shared.stats.lock().unwrap();
         stats.requests += 1;
         *stats.ops.entry(op.to_string()).or_default() += 1;
+        stats.arrivals.entry(op.to_string()).or_default().push(Instant::now());
     }
-    let fault = shared.decide(op);
+    let fault = shared.decide(op, key);
     if let Some(f) = &fault {
         shared.count_fault(f.name());
     }

