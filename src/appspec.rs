@@ -662,10 +662,11 @@ mod tests {
     }
 
     /// Issue 18 item 10: 100 000 `[` took 39 s to reject inside the YAML
-    /// parser; the bounds refuse it before the parser runs.
+    /// parser; the bounds refuse it before the parser runs. Their own
+    /// messages (the parser has neither) show which refused it, so no clock
+    /// is needed: `scripts/bench` is where speed is measured.
     #[test]
     fn a_deeply_nested_or_huge_appspec_is_refused_at_once() {
-        let started = std::time::Instant::now();
         let nested = format!("version: 0.0\nos: linux\nx: {}\n", "[".repeat(100_000));
         let p = only(&nested);
         assert!(p.message.contains("nested deeper"), "{p}");
@@ -674,7 +675,6 @@ mod tests {
         assert!(only(&huge).message.contains("KiB"));
         let indented = format!("version: 0.0\nos: linux\nx:\n{}y: 1\n", " ".repeat(300));
         assert!(only(&indented).message.contains("nested deeper"));
-        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
         // A real appspec's few levels pass.
         assert!(check("version: 0.0\nos: linux\nx: [[1, {a: [2]}]]\n").iter().all(|p| !p.message.contains("nested")));
     }
