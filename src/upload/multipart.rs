@@ -4,8 +4,11 @@
 //! and which proves the bundle did not change since its SHA-256 was taken)
 //! and hands it to one of `concurrency` uploads in flight, so memory is
 //! bounded by `(concurrency + 1) × part size`, whatever the bundle's size.
-//! No SHA-256 is computed here: the bundle's was taken as it was written
-//! (or read once, for a ready archive), with the same CRC-64/NVME.
+//! No SHA-256 is computed here when this run computed the bundle's as it
+//! was written (or read it once, for a ready archive), with the same
+//! CRC-64/NVME. When it came from a known-sums record instead, this pass
+//! computes it too, and the upload is aborted, never completed, if the bytes
+//! do not have it.
 //!
 //! An upload left by an interrupted run for the same key (the key is the
 //! content's hash) is continued: parts already in S3 whose size and checksum
@@ -137,7 +140,7 @@ async fn send_parts(
     let (upload_id, remote) = (open.id, open.remote);
     let read_err = |e: std::io::Error| UploadError::Read { path: bundle.path.display().to_string(), detail: e.to_string() };
     let mut file = Some(File::open(&bundle.path).map_err(read_err)?);
-    let mut whole = Some(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme));
+    let mut whole = Some(Whole::new(bundle.sha256_record.is_some()));
     let mut done: Vec<CompletedPart> = Vec::with_capacity(plan.parts as usize);
     let mut sent = 0u64;
     // Part buffers come back when their upload is done and are read into
@@ -184,7 +187,10 @@ async fn send_parts(
         reporter.report(&Event::UploadProgress { sent, total: plan.size });
     }
 
-    let read_crc = whole.expect("hasher is returned").finalize();
+    let (read_crc, read_sha) = whole.expect("hasher is returned").finish();
+    if let Some(e) = read_sha.and_then(|sha| Target::unverified(bundle, &sha)) {
+        return Err(e);
+    }
     if read_crc != bundle.crc64nvme {
         return Err(t.changed(bundle, read_crc));
     }
@@ -205,16 +211,44 @@ async fn send_parts(
     Ok(())
 }
 
+/// The whole file's digests, fed part by part in the upload's one read:
+/// its CRC-64/NVME, and its SHA-256 when a record, not this run, named it.
+struct Whole {
+    crc: crc_fast::Digest,
+    sha: Option<sha2::Sha256>,
+}
+
+impl Whole {
+    fn new(with_sha256: bool) -> Whole {
+        Whole {
+            crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
+            sha: with_sha256.then(<sha2::Sha256 as sha2::Digest>::new),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.crc.update(data);
+        if let Some(sha) = &mut self.sha {
+            sha2::Digest::update(sha, data);
+        }
+    }
+
+    /// The CRC-64/NVME, and the SHA-256 in hex if it was computed.
+    fn finish(self) -> (u64, Option<String>) {
+        (self.crc.finalize(), self.sha.map(|s| hex::encode(sha2::Digest::finalize(s))))
+    }
+}
+
 /// Reads part `n` (`len` bytes at the file's position), checksumming it and
 /// feeding the whole-file checksum in the same pass.
 fn read_part(
     mut f: File,
-    mut whole: crc_fast::Digest,
+    mut whole: Whole,
     mut data: BytesMut,
     n: u32,
     len: u64,
     with_md5: bool,
-) -> std::io::Result<(File, crc_fast::Digest, ReadPart)> {
+) -> std::io::Result<(File, Whole, ReadPart)> {
     // A reused buffer keeps its length: only growth is zero-filled, so the
     // bytes about to be overwritten are not written twice (a memset of every
     // part was a tenth of the upload's CPU).
