@@ -212,22 +212,24 @@ async fn send_parts(
 }
 
 /// The whole file's digests, fed part by part in the upload's one read:
-/// its CRC-64/NVME, and its SHA-256 when a record, not this run, named it.
+/// its CRC-64/NVME (combined from the parts' own, so no byte is run through
+/// a CRC twice), and its SHA-256 when a record, not this run, named it.
 struct Whole {
-    crc: crc_fast::Digest,
+    crc: Option<u64>,
     sha: Option<sha2::Sha256>,
 }
 
 impl Whole {
     fn new(with_sha256: bool) -> Whole {
-        Whole {
-            crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
-            sha: with_sha256.then(<sha2::Sha256 as sha2::Digest>::new),
-        }
+        Whole { crc: None, sha: with_sha256.then(<sha2::Sha256 as sha2::Digest>::new) }
     }
 
-    fn update(&mut self, data: &[u8]) {
-        self.crc.update(data);
+    /// Feeds the next part, whose CRC-64/NVME is `crc`.
+    fn update(&mut self, data: &[u8], crc: u64) {
+        self.crc = Some(match self.crc {
+            None => crc,
+            Some(before) => crc_fast::checksum_combine(crc_fast::CrcAlgorithm::Crc64Nvme, before, crc, data.len() as u64),
+        });
         if let Some(sha) = &mut self.sha {
             sha2::Digest::update(sha, data);
         }
@@ -235,7 +237,8 @@ impl Whole {
 
     /// The CRC-64/NVME, and the SHA-256 in hex if it was computed.
     fn finish(self) -> (u64, Option<String>) {
-        (self.crc.finalize(), self.sha.map(|s| hex::encode(sha2::Digest::finalize(s))))
+        let empty = crate::bundle::sums::crc64nvme(&[]);
+        (self.crc.unwrap_or(empty), self.sha.map(|s| hex::encode(sha2::Digest::finalize(s))))
     }
 }
 
@@ -254,8 +257,8 @@ fn read_part(
     // part was a tenth of the upload's CPU).
     data.resize(len as usize, 0);
     f.read_exact(&mut data)?;
-    whole.update(&data);
     let crc = crate::bundle::sums::crc64nvme(&data);
+    whole.update(&data, crc);
     let md5_hex = with_md5.then(|| {
         use md5::Digest as _;
         hex::encode(md5::Md5::digest(&data))
@@ -581,6 +584,22 @@ mod tests {
 
     fn part(checksum: Option<&str>) -> RemotePart {
         RemotePart { size: 1, etag: "0CC175B9C0F1B6A831C399E269772661".into(), checksum_crc64nvme: checksum.map(String::from) }
+    }
+
+    #[test]
+    fn the_whole_files_crc_combined_from_its_parts_is_the_crc_of_the_whole_and_the_sha256_too() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for with_sha in [false, true] {
+            let mut whole = Whole::new(with_sha);
+            for part in data.chunks(65_536) {
+                whole.update(part, crate::bundle::sums::crc64nvme(part));
+            }
+            let (crc, sha) = whole.finish();
+            assert_eq!(crc, crate::bundle::sums::crc64nvme(&data));
+            let expected = with_sha.then(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data)));
+            assert_eq!(sha, expected);
+        }
+        assert_eq!(Whole::new(false).finish().0, crate::bundle::sums::crc64nvme(&[]));
     }
 
     #[test]
