@@ -7,13 +7,13 @@
 //! in the bundle, that scripts are executable files without CRLF line
 //! endings, timeouts, and hook names valid for EC2/on-premises.
 
-mod locate;
+mod permissions;
+mod psych;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_yaml_ng::Value;
-
-use locate::Locator;
+use psych::{Node, Value};
 
 /// The file name CodeDeploy requires at the bundle's root (EC2/on-premises).
 pub const FILE_NAME: &str = "appspec.yml";
@@ -112,6 +112,12 @@ pub trait Contents {
     fn lookup(&self, path: &str) -> Option<Kind>;
     /// The bytes of the file at `path`.
     fn read(&self, path: &str) -> Option<Vec<u8>>;
+    /// The files and links below directory `dir` (`""` for the root), as
+    /// paths relative to it, where the contents can list them; the checks
+    /// that need it (two sources for one destination) are skipped otherwise.
+    fn files_under(&self, _dir: &str) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// One thing wrong with an appspec: where, what, and the fix.
@@ -146,18 +152,24 @@ pub fn check_with(text: &str, contents: &dyn Contents) -> Vec<Problem> {
 
 struct Checker<'a> {
     text: &'a str,
-    at: Locator<'a>,
     contents: Option<&'a dyn Contents>,
     problems: Vec<Problem>,
 }
 
+/// Where the agent stops on every instance when its parser refuses.
+const REFUSED: &str = "the agent refuses it at BeforeInstall on every instance";
+
 impl<'a> Checker<'a> {
     fn new(text: &'a str, contents: Option<&'a dyn Contents>) -> Self {
-        Checker { text, at: Locator::new(text), contents, problems: Vec::new() }
+        Checker { text, contents, problems: Vec::new() }
     }
 
     fn push(&mut self, line: Option<usize>, message: String) {
         self.problems.push(Problem { line, message });
+    }
+
+    fn at(&mut self, node: &Node, message: String) {
+        self.push(Some(node.line), message);
     }
 
     fn run(mut self) -> Vec<Problem> {
@@ -167,205 +179,432 @@ impl<'a> Checker<'a> {
             self.problems.push(problem);
             return self.problems;
         }
-        let doc: Value = match serde_yaml_ng::from_str(self.text) {
+        // serde_yaml_ng, on libyaml like the agent's Psych, judges the syntax,
+        // and refuses duplicate keys and a second document, which the agent
+        // would silently resolve (the last key wins, the second document is
+        // ignored): ferry is stricter there on purpose.
+        if let Err(e) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(self.text) {
+            let line = e.location().map(|l| l.line());
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let message = if msg.contains("more than one document") {
+                "the file holds more than one YAML document (a second `---`); the agent reads only the first and \
+                 ignores the rest without a word. Keep one document."
+                    .to_string()
+            } else if let Some((_, key)) = msg.split_once("duplicate entry with key ") {
+                format!(
+                    "not valid YAML: the key {key} appears twice in one mapping; the agent keeps the last one without a \
+                     word (a hook listed twice loses its first scripts). Keep one."
+                )
+            } else {
+                format!("not valid YAML: {msg}. Fix the indentation or quoting there (YAML forbids tabs for indentation).")
+            };
+            self.push(line, message);
+            return self.problems;
+        }
+        let doc = match psych::load(self.text) {
             Ok(doc) => doc,
-            Err(e) => {
-                let line = e.location().map(|l| l.line());
-                let msg = e.to_string();
-                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                self.push(
-                    line,
-                    format!("not valid YAML: {msg}. Fix the indentation or quoting there (YAML forbids tabs for indentation)."),
-                );
+            Err(refusal) => {
+                self.push(Some(refusal.line), refusal.message);
                 return self.problems;
             }
         };
-        let Value::Mapping(top) = doc else {
-            self.push(Some(1), "the file is not a YAML mapping of keys. Start it with `version: 0.0` and `os: linux`.".into());
+        let Some(top) = doc.filter(|d| matches!(d.value, Value::Map(_))) else {
+            self.push(
+                Some(1),
+                format!("the file is not a YAML mapping of keys, so {REFUSED}. Start it with `version: 0.0` and `os: linux`."),
+            );
             return self.problems;
         };
         self.version(top.get("version"));
         let os = self.os(top.get("os"));
-        if let Some(files) = top.get("files") {
-            self.files(files);
-        }
-        if let Some(hooks) = top.get("hooks") {
-            self.hooks(hooks, os);
-        }
+        self.hooks(top.get("hooks"));
+        self.files(top.get("files"));
+        self.permissions(top.get("permissions"), os);
+        self.file_exists_behavior(top.get("file_exists_behavior"));
         self.problems
     }
 
-    fn version(&mut self, v: Option<&Value>) {
-        let line = self.at.top_key("version");
-        let ok = match v {
-            Some(Value::Number(n)) => n.as_f64() == Some(0.0),
-            Some(Value::String(s)) => s == "0.0",
-            _ => false,
+    fn version(&mut self, v: Option<&Node>) {
+        let Some(v) = v.filter(|v| !v.is_nil()) else {
+            self.push(None, format!("there is no `version:` key. Add `version: 0.0` as the first line; without it {REFUSED}."));
+            return;
         };
-        match v {
-            _ if ok => {}
-            None => self.push(None, "there is no `version:` key. Add `version: 0.0` as the first line.".into()),
-            Some(v) => {
-                self.push(line, format!("`version: {}` is not a version CodeDeploy accepts. Use `version: 0.0`.", scalar(v)))
-            }
+        match &v.value {
+            Value::Int(0) => {}
+            Value::Float(f) if *f == 0.0 => {}
+            Value::Str(s) if v.quoted && s.trim().parse::<f64>() == Ok(0.0) => self.at(
+                v,
+                format!(
+                    "version must be the number 0.0, not the string \"{s}\": {REFUSED}. Write `version: 0.0` without quotes."
+                ),
+            ),
+            Value::Str(s) if v.plain.is_some() && s.parse::<f64>() == Ok(0.0) => self.at(
+                v,
+                format!(
+                    "`version: {s}` is the string \"{s}\" to the agent's YAML reader (YAML 1.1 reads a number as a float \
+                     only with a dot), and {REFUSED}. Write `version: 0.0`."
+                ),
+            ),
+            _ => self
+                .at(v, format!("`version: {}` is not a version CodeDeploy accepts. Use `version: 0.0`: {REFUSED}.", v.shown())),
         }
     }
 
-    fn os(&mut self, v: Option<&Value>) -> Option<&'static str> {
-        match v {
-            Some(Value::String(s)) if s == "linux" => Some("linux"),
-            Some(Value::String(s)) if s == "windows" => Some("windows"),
-            None => {
-                self.push(None, "there is no `os:` key. Add `os: linux` (or `os: windows`).".into());
+    fn os(&mut self, v: Option<&Node>) -> Option<&'static str> {
+        match v.map(|v| (&v.value, v)) {
+            Some((Value::Str(s), _)) if s == "linux" => Some("linux"),
+            Some((Value::Str(s), _)) if s == "windows" => Some("windows"),
+            None | Some((Value::Null, _)) => {
+                self.push(None, format!("there is no `os:` key. Add `os: linux` (or `os: windows`); without it {REFUSED}."));
                 None
             }
-            Some(other) => {
-                let line = self.at.top_key("os");
-                self.push(
-                    line,
-                    format!("`os: {}` is not an os CodeDeploy knows. Use `os: linux` or `os: windows`.", scalar(other)),
+            Some((_, v)) => {
+                self.at(
+                    v,
+                    format!(
+                        "`os: {}` is not an os CodeDeploy knows: the agent takes exactly `linux` or `windows`, lowercase \
+                         and unquoted or quoted, and {REFUSED}. Use `os: linux` or `os: windows`.",
+                        v.shown()
+                    ),
                 );
                 None
             }
         }
     }
 
-    fn files(&mut self, files: &Value) {
-        let section = self.at.top_key("files");
-        let Value::Sequence(items) = files else {
-            if !files.is_null() {
-                self.push(section, "`files:` must be a list of `- source: … destination: …` items.".into());
+    /// A list section (`files`, `permissions`): its items, or `None` after
+    /// reporting a shape the agent cannot iterate.
+    fn list<'n>(&mut self, v: Option<&'n Node>, what: &str, item: &str) -> Option<&'n [Node]> {
+        let v = v?;
+        match &v.value {
+            Value::Null | Value::Bool(false) => None,
+            Value::Map(m) if m.is_empty() => None,
+            Value::Seq(items) => Some(items),
+            _ => {
+                self.at(v, format!("`{what}:` must be a list of `- {item}` items; {REFUSED} otherwise."));
+                None
             }
-            return;
-        };
-        let mut from = section.unwrap_or(0);
+        }
+    }
+
+    fn files(&mut self, files: Option<&Node>) {
+        let Some(items) = self.list(files, "files", "source: … destination: …") else { return };
+        let mut targets: BTreeMap<String, String> = BTreeMap::new();
         for item in items {
-            let line = self.at.key_after("source", from).or(section);
-            from = line.unwrap_or(from);
-            let source = item.get("source").and_then(Value::as_str);
+            if !matches!(item.value, Value::Map(_)) {
+                self.at(
+                    item,
+                    format!("a `files` item must be a mapping `- source: … destination: …`, not `{}`; {REFUSED}.", item.shown()),
+                );
+                continue;
+            }
+            let source = item.get("source").filter(|s| !s.is_nil());
+            let destination = item.get("destination").filter(|d| !d.is_nil());
             let Some(source) = source else {
-                self.push(line, "a `files` item has no `source:`. Give each item `source:` (a path in the bundle, `/` for all of it) and `destination:`.".into());
+                self.at(item, format!("a `files` item has no `source:`, and {REFUSED}. Give each item `source:` (a path in the bundle, `/` for all of it) and `destination:`."));
                 continue;
             };
-            if item.get("destination").and_then(Value::as_str).is_none() {
-                self.push(line, format!("the `files` item with `source: {source}` has no `destination:`. Add the directory on the instance it should be copied to."));
-            }
-            let rel = bundle_path(source);
-            if rel.is_empty() {
+            let Value::Str(src) = &source.value else {
+                self.at(
+                    source,
+                    format!(
+                        "`source: {}` is not a path; the agent fails at Install. Write the path in the bundle.",
+                        source.shown()
+                    ),
+                );
                 continue;
-            }
-            if let Some(contents) = self.contents
-                && contents.lookup(&rel).is_none()
-            {
-                self.push(line, format!("`source: {source}` is not in the bundle. Fix the path (relative to the bundle root) or add the file or directory to the bundle."));
+            };
+            let Some(destination) = destination else {
+                self.at(item, format!("the `files` item with `source: {src}` has no `destination:`, and {REFUSED}. Add the directory on the instance it should be copied to."));
+                continue;
+            };
+            let Value::Str(dest) = &destination.value else {
+                self.at(
+                    destination,
+                    format!(
+                        "`destination: {}` is not a path; the agent fails at Install. Write the directory on the instance.",
+                        destination.shown()
+                    ),
+                );
+                continue;
+            };
+            let rel = bundle_path(src);
+            let Some(contents) = self.contents else { continue };
+            let kind = if rel.is_empty() { Some(Kind::Dir) } else { contents.lookup(&rel) };
+            let copied: Vec<String> = match kind {
+                None => {
+                    self.at(source, format!("`source: {src}` is not in the bundle, so the agent fails at Install. Fix the path (relative to the bundle root) or add the file or directory to the bundle."));
+                    continue;
+                }
+                Some(Kind::Dir) => contents.files_under(&rel).unwrap_or_default().into_iter().map(|f| join(dest, &f)).collect(),
+                Some(_) => vec![join(dest, rel.rsplit('/').next().unwrap_or(&rel))],
+            };
+            for target in copied {
+                if let Some(first) = targets.get(&target) {
+                    self.at(
+                        source,
+                        format!(
+                            "`source: {src}` copies to {target}, the same destination as `source: {first}`; the agent \
+                             refuses two sources for the same destination at Install. Remove one of them or give them \
+                             different destinations."
+                        ),
+                    );
+                    break;
+                }
+                targets.insert(target, src.clone());
             }
         }
     }
 
-    fn hooks(&mut self, hooks: &Value, os: Option<&str>) {
-        let section = self.at.top_key("hooks");
-        let Value::Mapping(map) = hooks else {
-            if !hooks.is_null() {
-                self.push(
-                    section,
-                    "`hooks:` must map hook names (BeforeInstall, ApplicationStart, …) to lists of `- location: …` scripts."
-                        .into(),
-                );
+    fn hooks(&mut self, hooks: Option<&Node>) {
+        let Some(hooks) = hooks else { return };
+        let map = match &hooks.value {
+            Value::Null | Value::Bool(false) => return,
+            Value::Map(map) => map,
+            _ => {
+                self.at(hooks, format!("`hooks:` must map hook names (BeforeInstall, ApplicationStart, …) to lists of `- location: …` scripts; {REFUSED} otherwise."));
+                return;
             }
-            return;
         };
         for (name, scripts) in map {
-            let name = scalar(name);
-            let line = self.at.key_after(&name, section.unwrap_or(0));
-            self.hook_name(&name, line);
-            let Value::Sequence(scripts) = scripts else {
-                if !scripts.is_null() {
-                    self.push(line, format!("`{name}:` must be a list of `- location: script` items."));
-                }
-                continue;
+            let name_text = match &name.value {
+                Value::Str(s) => s.clone(),
+                _ => name.shown(),
             };
-            let mut from = line.unwrap_or(0);
-            for script in scripts {
-                let loc_line = self.at.key_after("location", from).or(line);
-                from = loc_line.unwrap_or(from);
-                self.script(&name, script, loc_line, os);
+            let name_text = name_text.as_str();
+            self.hook_name(name_text, name.line);
+            let items = match &scripts.value {
+                Value::Null | Value::Bool(false) => continue,
+                Value::Map(m) if m.is_empty() => continue,
+                Value::Seq(items) => items,
+                _ => {
+                    self.at(
+                        scripts,
+                        format!("`{name_text}:` must be a list of `- location: script` items; {REFUSED} otherwise."),
+                    );
+                    continue;
+                }
+            };
+            for script in items {
+                self.script(name_text, script);
             }
         }
     }
 
-    fn hook_name(&mut self, name: &str, line: Option<usize>) {
+    fn hook_name(&mut self, name: &str, line: usize) {
         if HOOKS.contains(&name) {
             return;
         }
+        // The agent runs only the hooks of its lifecycle events and ignores
+        // every other name without a word: stricter on purpose.
         let msg = if RESERVED.contains(&name) {
             format!(
-                "`{name}` is a lifecycle event CodeDeploy runs itself; scripts cannot be attached to it. Move them to BeforeInstall or AfterInstall."
+                "`{name}` is a lifecycle event CodeDeploy runs itself; scripts cannot be attached to it (the agent never runs them). Move them to BeforeInstall or AfterInstall."
             )
         } else if OTHER_PLATFORMS.contains(&name) {
-            format!("`{name}` is a hook for ECS deployments, not EC2/on-premises. Use one of: {}.", HOOKS.join(", "))
+            format!(
+                "`{name}` is a hook for ECS deployments, not EC2/on-premises; the agent never runs it. Use one of: {}.",
+                HOOKS.join(", ")
+            )
         } else if let Some(right) = HOOKS.iter().find(|h| h.eq_ignore_ascii_case(name)) {
-            format!("`{name}` is not a hook name; hook names are case-sensitive. Write `{right}`.")
+            format!(
+                "`{name}` is not a hook name; hook names are case-sensitive and the agent silently never runs this one. Write `{right}`."
+            )
         } else {
-            format!("`{name}` is not a hook CodeDeploy knows. Use one of: {}.", HOOKS.join(", "))
+            format!(
+                "`{name}` is not a hook CodeDeploy knows; the agent silently never runs its scripts. Use one of: {}.",
+                HOOKS.join(", ")
+            )
         };
-        self.push(line, msg);
+        self.push(Some(line), msg);
     }
 
-    fn script(&mut self, hook: &str, script: &Value, line: Option<usize>, os: Option<&str>) {
-        let Some(location) = script.get("location").and_then(Value::as_str) else {
-            self.push(
-                line,
+    fn script(&mut self, hook: &str, script: &Node) {
+        let example = format!("e.g. `- location: scripts/{}.sh`", hook.to_ascii_lowercase());
+        if !matches!(script.value, Value::Map(_)) {
+            self.at(
+                script,
                 format!(
-                    "a `{hook}` item has no `location:`. Give the script's path in the bundle, e.g. `- location: scripts/{}.sh`.",
-                    hook.to_ascii_lowercase()
+                    "a `{hook}` item must be a mapping with `location:`, not `{}`; {REFUSED}. Write it as {example}.",
+                    script.shown()
+                ),
+            );
+            return;
+        }
+        let Some(loc) = script.get("location").filter(|l| !l.is_nil()) else {
+            self.at(
+                script,
+                format!("a `{hook}` item has no `location:`, and {REFUSED}. Give the script's path in the bundle, {example}."),
+            );
+            return;
+        };
+        let Some(location) = psych::ruby_to_s(&loc.value) else {
+            self.at(
+                loc,
+                format!(
+                    "the {hook} `location:` is a list or mapping, not a path. Give the script's path in the bundle, {example}."
                 ),
             );
             return;
         };
+        // The agent strips the location and joins it to the archive, so
+        // `./scripts/a.sh` and `  scripts/a.sh ` are the same script.
+        let location = location.trim();
+        if location.is_empty() {
+            self.at(
+                loc,
+                format!("the {hook} `location:` is empty, and {REFUSED}. Give the script's path in the bundle, {example}."),
+            );
+            return;
+        }
         if let Some(t) = script.get("timeout") {
-            let t_line = self.at.key_after("timeout", line.unwrap_or(0)).or(line);
-            match t.as_i64() {
-                Some(secs) if (1..=MAX_TIMEOUT).contains(&secs) => {}
-                _ => self.push(
-                    t_line,
-                    format!(
-                        "`timeout: {}` for {location} is out of range. Give whole seconds from 1 to {MAX_TIMEOUT} (one hour).",
-                        scalar(t)
-                    ),
-                ),
-            }
+            self.timeout(location, t);
         }
         let Some(contents) = self.contents else { return };
         let rel = bundle_path(location);
+        let line = Some(loc.line);
         match contents.lookup(&rel) {
-            None => self.push(line, format!("the {hook} script `{location}` is not in the bundle. Fix the path (relative to the bundle root) or add the script.")),
-            Some(Kind::Dir) => self.push(line, format!("the {hook} script `{location}` is a directory. Point `location:` at the script file itself.")),
-            Some(Kind::File { executable }) => {
-                if os == Some("linux") && !executable {
-                    self.push(line, format!("the {hook} script `{location}` is not executable. Run `chmod +x {rel}` and rebuild; ferry keeps the executable bit in the bundle."));
-                }
+            None => self.push(line, format!("the {hook} script `{location}` is not in the bundle; the agent fails the hook (\"Script does not exist\"). Fix the path (relative to the bundle root) or add the script.")),
+            Some(Kind::Dir) => self.push(line, format!("the {hook} script `{location}` is a directory; the agent fails the hook when it runs it. Point `location:` at the script file itself.")),
+            // No exec bit is fine: the agent runs `chmod +x` before the
+            // script, and ferry keeps the mode in the bundle anyway.
+            Some(Kind::File { .. }) => {
                 if let Some(bytes) = contents.read(&rel)
                     && bytes.starts_with(b"#!")
                     && bytes.windows(2).any(|w| w == b"\r\n")
                 {
-                    self.push(line, format!("the {hook} script `{location}` has CRLF (Windows) line endings; its `#!` line would name an interpreter ending in \\r and fail with \"bad interpreter\". Convert it with `dos2unix {rel}` or `sed -i 's/\\r$//' {rel}`."));
+                    self.push(line, format!("the {hook} script `{location}` has CRLF (Windows) line endings; its `#!` line would name an interpreter ending in \\r and fail with \"bad interpreter\" on every instance. Convert it with `dos2unix {rel}` or `sed -i 's/\\r$//' {rel}`."));
                 }
             }
             Some(Kind::Symlink) => {}
         }
     }
-}
 
-/// A path as written in the appspec, relative to the bundle root.
-fn bundle_path(p: &str) -> String {
-    p.trim_start_matches(['/', '\\']).trim_end_matches('/').replace('\\', "/")
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => serde_yaml_ng::to_string(other).map(|s| s.trim().to_string()).unwrap_or_default(),
+    /// The agent takes `timeout.to_i` and refuses 0 or less; ferry also
+    /// refuses what the agent would misread (a fraction, a unit) and more
+    /// than the hour CodeDeploy allows a lifecycle event.
+    fn timeout(&mut self, location: &str, t: &Node) {
+        let range = format!("Give whole seconds from 1 to {MAX_TIMEOUT} (one hour)");
+        let shown = t.shown();
+        let secs: i128 = match &t.value {
+            Value::Null | Value::Bool(false) => return,
+            Value::Int(n) => *n,
+            Value::Float(f) if f.is_finite() && f.fract() != 0.0 && *f >= 1.0 => {
+                let whole = f.trunc();
+                self.at(t, format!("`timeout: {shown}` for {location}: the agent truncates it to {whole} s. {range}."));
+                return;
+            }
+            Value::Float(f) if f.is_finite() => *f as i128,
+            Value::Str(s) => {
+                let (n, rest) = ruby_to_i(s);
+                if n > 0 && !rest.trim().is_empty() {
+                    self.at(t, format!("`timeout: {shown}` for {location}: the agent reads it as {n} seconds (it takes the leading number and ignores `{}`). {range}.", rest.trim()));
+                    return;
+                }
+                n
+            }
+            _ => {
+                self.at(t, format!("`timeout: {shown}` for {location} is not a number, and {REFUSED}. {range}."));
+                return;
+            }
+        };
+        if secs <= 0 {
+            self.at(
+                t,
+                format!("`timeout: {shown}` for {location} is out of range: {REFUSED} (\"invalid timeout value\"). {range}."),
+            );
+        } else if secs > MAX_TIMEOUT as i128 {
+            self.at(t, format!("`timeout: {shown}` for {location} is out of range: {secs} s is more than the hour CodeDeploy allows a lifecycle event. {range}."));
+        }
     }
+
+    fn permissions(&mut self, permissions: Option<&Node>, os: Option<&str>) {
+        let Some(items) = self.list(permissions, "permissions", "object: …") else { return };
+        for item in items {
+            if !matches!(item.value, Value::Map(_)) {
+                self.at(
+                    item,
+                    format!("a `permissions` item must be a mapping `- object: …`, not `{}`; {REFUSED}.", item.shown()),
+                );
+                continue;
+            }
+            let object = item.get("object").filter(|o| !o.is_nil());
+            let empty = object.and_then(|o| psych::ruby_to_s(&o.value)).is_some_and(|s| s.trim().is_empty());
+            if object.is_none() || empty {
+                self.at(item, format!("a `permissions` item has no `object:` (the path on the instance it applies to), and {REFUSED}. Add `object: /the/destination`."));
+                continue;
+            }
+            if os == Some("windows") {
+                self.at(item, format!("`permissions` are for Linux instances only; with `os: windows` {REFUSED}. Remove the `permissions` section or use `os: linux`."));
+                return;
+            }
+            for problem in permissions::check(item) {
+                let refused = if problem.agent_refuses { format!("; {REFUSED}") } else { String::new() };
+                self.push(Some(problem.line), format!("{}{refused}. {}", problem.cause, problem.fix));
+            }
+        }
+    }
+
+    fn file_exists_behavior(&mut self, v: Option<&Node>) {
+        let Some(v) = v.filter(|v| !v.is_nil()) else { return };
+        const VALID: [&str; 3] = ["DISALLOW", "OVERWRITE", "RETAIN"];
+        match &v.value {
+            Value::Str(s) if VALID.contains(&s.as_str()) => {}
+            Value::Str(s) if VALID.contains(&s.to_ascii_uppercase().as_str()) => self.at(
+                v,
+                format!("`file_exists_behavior: {s}` must be upper case: the agent takes exactly DISALLOW, OVERWRITE or RETAIN, and {REFUSED}. Write `file_exists_behavior: {}`.", s.to_ascii_uppercase()),
+            ),
+            _ => self.at(
+                v,
+                format!("`file_exists_behavior: {}` is not DISALLOW, OVERWRITE or RETAIN, and {REFUSED}. Use one of those, or leave the key out to use the deployment's setting.", v.shown()),
+            ),
+        }
+    }
+}
+
+/// Ruby's `String#to_i`: leading blanks, a sign, digits (with `_` between
+/// them); the number and what follows it.
+fn ruby_to_i(s: &str) -> (i128, &str) {
+    let t = s.trim_start();
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut end = 0;
+    let b = body.as_bytes();
+    while end < b.len()
+        && (b[end].is_ascii_digit() || (b[end] == b'_' && end > 0 && end + 1 < b.len() && b[end + 1].is_ascii_digit()))
+    {
+        end += 1;
+    }
+    let n: i128 = body[..end].replace('_', "").parse().unwrap_or(0).min(i64::MAX as i128);
+    (if neg { -n } else { n }, &body[end..])
+}
+
+/// `dir/name` as the agent's `File.expand_path` sees it: no `.`, `..` or
+/// doubled slashes.
+fn join(dir: &str, name: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in dir.split(['/', '\\']).chain(name.split('/')) {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// A path as written in the appspec, relative to the bundle root: the
+/// agent joins it to the archive directory, so leading `/` and `./`, doubled
+/// slashes and `.` parts change nothing.
+fn bundle_path(p: &str) -> String {
+    let p = p.trim().replace('\\', "/");
+    p.split('/').filter(|part| !part.is_empty() && *part != ".").collect::<Vec<_>>().join("/")
 }
 
 #[cfg(test)]
@@ -385,6 +624,10 @@ mod tests {
         }
         fn read(&self, path: &str) -> Option<Vec<u8>> {
             self.0.get(path).map(|(_, b)| b.to_vec())
+        }
+        fn files_under(&self, dir: &str) -> Option<Vec<String>> {
+            let prefix = format!("{dir}/");
+            Some(self.0.keys().filter_map(|k| k.strip_prefix(&prefix)).map(String::from).collect())
         }
     }
 
@@ -505,13 +748,69 @@ mod tests {
         assert!(p.message.contains("is a directory"), "{p}");
     }
 
+    /// The agent runs `chmod +x` before a script without its exec bit.
     #[test]
-    fn hook_script_without_the_executable_bit_is_reported_on_linux_only() {
-        let p = only(&spec("  AfterInstall:\n    - location: scripts/plain.sh\n"));
-        assert_eq!(p.line, Some(8));
-        assert!(p.message.contains("is not executable") && p.message.contains("chmod +x scripts/plain.sh"), "{p}");
-        let windows = spec("  AfterInstall:\n    - location: scripts/plain.sh\n").replace("os: linux", "os: windows");
-        assert_eq!(check_with(&windows, &bundle()), vec![]);
+    fn a_hook_script_without_its_exec_bit_passes() {
+        assert_eq!(check_with(&spec("  AfterInstall:\n    - location: scripts/plain.sh\n"), &bundle()), vec![]);
+    }
+
+    /// Issue 22: the agent strips the location, joins it to the archive and
+    /// calls `to_i` on the timeout; ferry refused these for nothing.
+    #[test]
+    fn locations_with_dot_slash_or_spaces_and_string_timeouts_pass() {
+        for hook in [
+            "  AfterInstall:\n    - location: ./scripts/start.sh\n",
+            "  AfterInstall:\n    - location: \"  scripts/start.sh \"\n",
+            "  AfterInstall:\n    - location: scripts/start.sh\n      timeout: \"30\"\n",
+            "  AfterInstall:\n    - location: scripts/start.sh\n      timeout:\n",
+        ] {
+            assert_eq!(check_with(&spec(hook), &bundle()), vec![], "{hook}");
+        }
+    }
+
+    #[test]
+    fn a_quoted_or_yaml_1_1_string_version_names_the_agents_reason() {
+        let p = only("version: \"0.0\"\nos: linux\n");
+        assert!(
+            p.message.starts_with(
+                "version must be the number 0.0, not the string \"0.0\": the agent refuses it at BeforeInstall on every instance"
+            ),
+            "{p}"
+        );
+        let p = only("version: 0e0\nos: linux\n");
+        assert!(p.message.contains("the string \"0e0\"") && p.message.contains("YAML 1.1"), "{p}");
+        assert_eq!(check("version: 0\nos: linux\n"), vec![], "the integer 0 equals 0.0 to the agent");
+    }
+
+    #[test]
+    fn a_leading_zero_mode_gets_its_own_message() {
+        let perm = |mode: &str| format!("version: 0.0\nos: linux\npermissions:\n  - object: /var/www\n    mode: {mode}\n");
+        let p = only(&perm("0644"));
+        assert_eq!(p.line, Some(5));
+        assert!(p.message.contains("octal number 420") && p.message.contains("0420") && p.message.contains("`mode: 644`"), "{p}");
+        let p = only(&perm("0755"));
+        assert!(p.message.contains("octal number 493") && p.message.contains("the agent refuses it at BeforeInstall"), "{p}");
+        assert!(!only(&perm("0644")).message.contains("agent refuses"), "0644 passes the agent, wrongly");
+        assert_eq!(check(&perm("644")), vec![]);
+        assert_eq!(check(&perm("\"0644\"")), vec![]);
+        assert!(only(&perm("999")).message.contains("not an octal digit"));
+        assert!(only(&perm("u+rwx")).message.contains("longer than four digits"));
+    }
+
+    #[test]
+    fn dates_aliases_and_lowercase_file_exists_behavior_are_refused() {
+        assert!(only("version: 0.0\nos: linux\nreleased: 2024-01-01\n").message.contains("date or time"));
+        assert!(only("version: 0.0\nos: linux\na: &x 1\nb: *x\n").message.contains("aliases"));
+        let p = only("version: 0.0\nos: linux\nfile_exists_behavior: overwrite\n");
+        assert!(p.message.contains("`file_exists_behavior: OVERWRITE`"), "{p}");
+    }
+
+    #[test]
+    fn two_sources_for_one_destination_are_refused() {
+        let text = "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /var/www\n  - source: site/index.html\n    destination: /var/www/\n";
+        let p = only(text);
+        assert_eq!(p.line, Some(6));
+        assert!(p.message.contains("/var/www/index.html") && p.message.contains("same destination"), "{p}");
     }
 
     #[test]

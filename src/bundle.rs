@@ -622,15 +622,29 @@ mod tests {
         assert!(matches!(prepare(Path::new("/nonexistent/app")), Err(BundleError::Missing { .. })));
     }
 
+    /// Rewrites `scripts/start.sh` with the same bytes: with its old mtime
+    /// put back when `same_time`, else a mtime 10 s later.
+    fn rewrite_start(dir: &Path, same_time: bool) {
+        let path = dir.join("scripts/start.sh");
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::write(&path, "#!/bin/bash\necho hi\n").unwrap();
+        let at = if same_time { before } else { before + std::time::Duration::from_secs(10) };
+        File::options().write(true).open(&path).unwrap().set_modified(at).unwrap();
+    }
+
+    /// The same tree (names, contents, modes, times) gives the same bytes;
+    /// a file whose time moved gives other bytes, so the instance sees the
+    /// change (a web server's Last-Modified and ETag follow the mtime).
     #[test]
     fn same_tree_bundles_to_the_same_bytes() {
         let dir = app_dir();
         let a = prepare(dir.path()).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        std::fs::write(dir.path().join("scripts/start.sh"), "#!/bin/bash\necho hi\n").unwrap(); // new mtime
+        rewrite_start(dir.path(), true);
         let b = prepare(dir.path()).unwrap();
         assert_eq!(a.sha256, b.sha256);
         assert_eq!(a.size, b.size);
+        rewrite_start(dir.path(), false);
+        assert_ne!(prepare(dir.path()).unwrap().sha256, a.sha256, "a new mtime is a change");
     }
 
     #[test]
@@ -743,15 +757,14 @@ mod tests {
     fn same_tree_bundles_to_the_same_tgz_bytes() {
         let dir = app_dir();
         let a = prepare_tgz(dir.path()).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        std::fs::write(dir.path().join("scripts/start.sh"), "#!/bin/bash\necho hi\n").unwrap();
+        rewrite_start(dir.path(), true);
         let b = prepare_tgz(dir.path()).unwrap();
         assert_eq!(a.sha256, b.sha256);
         assert_eq!(hash_file(&a.path).unwrap().sha256, a.sha256, "the streamed hash is the file's hash");
     }
 
     #[test]
-    fn tgz_keeps_modes_fixes_owner_and_time_and_skips_git() {
+    fn tgz_keeps_modes_and_times_fixes_owner_and_skips_git() {
         let dir = app_dir();
         let bundle = prepare_tgz(dir.path()).unwrap();
         let gz = flate2::read::GzDecoder::new(File::open(&bundle.path).unwrap());
@@ -761,8 +774,13 @@ mod tests {
             let e = e.unwrap();
             let h = e.header();
             let name = e.path().unwrap().to_string_lossy().into_owned();
-            assert_eq!((h.uid().unwrap(), h.gid().unwrap(), h.mtime().unwrap()), (0, 0, 315_532_800), "{name}");
-            seen.push((name, h.mode().unwrap() & 0o777));
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0), "{name}");
+            if h.entry_type() != tar::EntryType::Directory {
+                let on_disk = std::fs::metadata(dir.path().join(&name)).unwrap();
+                let time = tree::stamp(std::os::unix::fs::MetadataExt::mtime(&on_disk), None);
+                assert_eq!(h.mtime().unwrap(), time as u64, "{name}: its own mtime");
+                seen.push((name, h.mode().unwrap() & 0o777));
+            }
         }
         assert_eq!(seen, vec![("appspec.yml".to_string(), 0o644), ("scripts/start.sh".to_string(), 0o755)]);
     }
@@ -776,7 +794,7 @@ mod tests {
         std::fs::write(dir.path().join("scripts/debug.log"), "x").unwrap();
         let tree = tree::Tree::walk(dir.path()).unwrap();
         let names: Vec<&str> = tree.entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["appspec.yml", "scripts/start.sh"]);
+        assert_eq!(names, ["appspec.yml", "scripts", "scripts/start.sh"]);
     }
 
     #[test]

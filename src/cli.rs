@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::abort::OnAbort;
-use crate::config::{Overrides, Selection};
+use crate::config::{EnvSettings, Overrides, Selection};
 use crate::handoff::Format as EnvFormat;
 use crate::policy::Kind as PolicyKind;
 use crate::report::{OutputFormat, Progress};
@@ -191,17 +191,20 @@ impl TargetArgs {
             path: config,
             env: self.env.clone(),
             overrides: Overrides {
-                role_arn: self.role_arn.clone(),
-                external_id: self.external_id.clone(),
-                region: self.region.clone(),
-                bucket: self.bucket.clone(),
-                prefix: self.prefix.clone(),
-                application: self.application.clone(),
-                deployment_group: self.deployment_group.clone(),
-                deployment_config: self.deployment_config.clone(),
-                session_name: self.session_name.clone(),
-                web_identity_token_file: self.web_identity_token_file.clone(),
-                web_identity_role_arn: self.web_identity_role_arn.clone(),
+                keys: EnvSettings {
+                    role_arn: self.role_arn.clone(),
+                    external_id: self.external_id.clone(),
+                    region: self.region.clone(),
+                    bucket: self.bucket.clone(),
+                    prefix: self.prefix.clone(),
+                    application: self.application.clone(),
+                    deployment_group: self.deployment_group.clone(),
+                    deployment_config: self.deployment_config.clone(),
+                    session_name: self.session_name.clone(),
+                    web_identity_token_file: self.web_identity_token_file.clone(),
+                    web_identity_role_arn: self.web_identity_role_arn.clone(),
+                    ..EnvSettings::default()
+                },
                 ..Overrides::default()
             },
             unsafe_session_seconds: self.unsafe_session_seconds,
@@ -337,18 +340,20 @@ fn parse_target(s: &str) -> Result<String, String> {
 impl DeployArgs {
     /// Puts these flags into the overrides of a selection.
     pub fn apply(&self, o: &mut Overrides) {
-        o.file_exists_behavior = self.file_exists_behavior;
-        o.ignore_application_stop_failures = self.ignore_application_stop_failures;
+        let k = &mut o.keys;
+        k.file_exists_behavior = self.file_exists_behavior;
+        // A switch left off leaves the file's value.
+        k.ignore_application_stop_failures = self.ignore_application_stop_failures.then_some(true);
         if !self.target_instances.is_empty() {
             let mut t = crate::config::TargetInstances::default();
             for v in &self.target_instances {
                 // Each value passed parse_target already.
                 let _ = t.add_flag(v);
             }
-            o.target_instances = Some(t);
+            k.target_instances = Some(t);
         }
-        o.update_outdated_instances_only = self.update_outdated_instances_only;
-        o.description = self.description.clone();
+        k.update_outdated_instances_only = self.update_outdated_instances_only.then_some(true);
+        k.description = self.description.clone();
         o.ignore_poll_alarm_failure = self.ignore_poll_alarm_failure;
     }
 }
@@ -388,6 +393,21 @@ impl Command {
             Command::Bundle(a) => a.out.as_os_str() == "-",
             _ => false,
         }
+    }
+
+    /// `--receipt`, for the commands that keep a receipt.
+    pub fn receipt(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Release(a) => a.ending.receipt.as_deref(),
+            Command::Watch(a) => a.ending.receipt.as_deref(),
+            Command::Rollback(a) => a.ending.receipt.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the command keeps a receipt (written by default in Jenkins).
+    pub fn keeps_receipt(&self) -> bool {
+        matches!(self, Command::Release(_) | Command::Watch(_) | Command::Rollback(_))
     }
 
     /// The `--timeout` that bounds the whole command, for the commands that
@@ -679,5 +699,43 @@ mod tests {
         assert!(!parse(&[]));
         assert!(!parse(&["--wait"]));
         assert!(parse(&["--no-wait"]));
+    }
+
+    /// Every ferry.toml key `config::KEYS` says a flag sets is a flag of
+    /// `release` (named after it), and every flag of `release` named after a
+    /// key is one `KEYS` says a flag sets, and reaches that key.
+    #[test]
+    fn the_flags_that_set_ferry_toml_keys_are_the_ones_keys_lists() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let release = cli.find_subcommand_mut("release").unwrap();
+        let longs: Vec<String> = release.get_arguments().filter_map(|a| a.get_long()).map(String::from).collect();
+        for key in crate::config::KEYS {
+            assert_eq!(longs.contains(&key.flag_name()), key.flag, "`{}`: KEYS and the flags of release disagree", key.name);
+        }
+        let r = release_args(&[
+            "--role-arn=arn:aws:iam::222222222222:role/R",
+            "--external-id=id",
+            "--region=r",
+            "--bucket=b",
+            "--prefix=p",
+            "--application=a",
+            "--deployment-group=g",
+            "--deployment-config=c",
+            "--session-name=s",
+            "--file-exists-behavior=RETAIN",
+            "--ignore-application-stop-failures",
+            "--target-instances=asg:x",
+            "--update-outdated-instances-only",
+            "--description=d",
+            "--web-identity-token-file=t",
+            "--web-identity-role-arn=w",
+        ]);
+        let mut sel = r.target.selection(None);
+        r.deploy.apply(&mut sel.overrides);
+        let set = format!("{:?}", sel.overrides.keys);
+        for key in crate::config::KEYS.iter().filter(|k| k.flag) {
+            assert!(!set.contains(&format!("{}: None", key.name)), "--{} does not reach `{}`: {set}", key.flag_name(), key.name);
+        }
     }
 }

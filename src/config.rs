@@ -12,93 +12,19 @@ use serde::Deserialize;
 
 mod arn;
 mod deploy_options;
+mod keys;
+mod secrets;
 mod wave;
 pub use arn::RoleArn;
 pub use deploy_options::{
     AlarmOverride, BUILD_MARKER, DeployOptions, FileExistsBehavior, TagFilter, TagFilterType, TargetInstances,
 };
+pub use keys::{EnvSettings, KEYS, Key};
 pub use wave::{Wave, WaveRollback, WaveSettings};
 
 /// The file ferry looks for in the working directory when neither `--config`
 /// nor `FERRY_CONFIG` names one.
 pub const DEFAULT_FILE: &str = "ferry.toml";
-
-/// One `[env.NAME]` table as written in ferry.toml. Every key is optional here
-/// because a flag may supply it; [`resolve`] checks what is still missing.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnvSettings {
-    /// IAM role to assume in the target account.
-    pub role_arn: Option<String>,
-    /// External ID the role's trust policy requires, if any.
-    pub external_id: Option<String>,
-    /// AWS region of the bucket and the CodeDeploy application.
-    pub region: Option<String>,
-    /// S3 bucket that receives bundles.
-    pub bucket: Option<String>,
-    /// Key prefix inside the bucket.
-    pub prefix: Option<String>,
-    /// CodeDeploy application name.
-    pub application: Option<String>,
-    /// CodeDeploy deployment group name.
-    pub deployment_group: Option<String>,
-    /// CodeDeploy deployment configuration; the group's own when unset.
-    pub deployment_config: Option<String>,
-    /// Lifetime of each set of assumed credentials: seconds or `1h`, `90m`
-    /// (900-43200; 3600 when unset). The SDK refreshes before expiry.
-    pub duration: Option<DurationSetting>,
-    /// `SourceIdentity` to set on the session (the role's trust policy must
-    /// allow `sts:SetSourceIdentity`). `"build-user"` means the build user
-    /// (`BUILD_USER_ID`, else `$USER`).
-    pub source_identity: Option<String>,
-    /// Tag the session with job, build number, commit and user (the trust
-    /// policy must allow `sts:TagSession`).
-    pub session_tags: Option<bool>,
-    /// The role session name CloudTrail shows, instead of Jenkins'
-    /// `BUILD_TAG` (mapped onto STS's alphabet; over 64 characters it keeps
-    /// its start and end around a hash of the middle).
-    pub session_name: Option<String>,
-    /// Roles assumed in order before `role_arn`, each with the previous
-    /// hop's credentials (ops → hub → app).
-    pub role_chain: Option<Vec<String>>,
-    /// Scope the session down with an inline policy ferry generates from
-    /// this environment (bucket/prefix, application, group).
-    pub session_policy: Option<bool>,
-    /// KMS key the bucket's default encryption uses (SSE-KMS), for the
-    /// generated policies and `ferry doctor`; uploads also request SSE-KMS
-    /// with it explicitly.
-    pub kms_key_id: Option<String>,
-    /// S3 object tags for uploaded bundles (`[env.NAME.tags]`).
-    pub tags: Option<BTreeMap<String, String>>,
-    /// Extra S3 user metadata for uploaded bundles (`[env.NAME.metadata]`);
-    /// ferry's own `ferry-*` keys cannot be overridden.
-    pub metadata: Option<BTreeMap<String, String>>,
-    /// CreateDeployment `fileExistsBehavior`: DISALLOW, OVERWRITE or RETAIN.
-    pub file_exists_behavior: Option<FileExistsBehavior>,
-    /// CreateDeployment `ignoreApplicationStopFailures`.
-    pub ignore_application_stop_failures: Option<bool>,
-    /// CreateDeployment `targetInstances` (`[env.NAME.target_instances]`).
-    pub target_instances: Option<TargetInstances>,
-    /// CreateDeployment `updateOutdatedInstancesOnly`.
-    pub update_outdated_instances_only: Option<bool>,
-    /// Text put before ferry's own deployment description.
-    pub description: Option<String>,
-    /// CreateDeployment `overrideAlarmConfiguration`
-    /// (`[env.NAME.override_alarm_configuration]`).
-    pub override_alarm_configuration: Option<AlarmOverride>,
-    /// Keyless first hop: the file holding an OIDC token (Jenkins' OpenID
-    /// Connect Provider plugin); the standard `AWS_WEB_IDENTITY_TOKEN_FILE`
-    /// otherwise.
-    pub web_identity_token_file: Option<PathBuf>,
-    /// The role the token is exchanged for; `AWS_ROLE_ARN` otherwise. When it
-    /// is `role_arn` itself, no further AssumeRole is made.
-    pub web_identity_role_arn: Option<String>,
-    /// The OIDC issuer the token must come from (`ferry doctor` checks it;
-    /// `ferry policy trust` trusts it).
-    pub oidc_issuer: Option<String>,
-    /// The audience the token must carry (`sts.amazonaws.com` by convention).
-    pub oidc_audience: Option<String>,
-}
 
 /// A first hop by web identity (AssumeRoleWithWebIdentity).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,44 +110,15 @@ pub struct Environment {
     pub web_identity: Option<WebIdentity>,
 }
 
-/// The settings a command-line flag can override; the rest come only from
-/// ferry.toml, so `merge` has no branch for a flag that does not exist.
+/// What the command line sets: the keys a flag sets (those [`KEYS`] marks
+/// `flag`), which win over the file's, and the one switch that changes a
+/// key's table rather than replacing it.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    /// `--role-arn`.
-    pub role_arn: Option<String>,
-    /// `--external-id` / `FERRY_EXTERNAL_ID`.
-    pub external_id: Option<String>,
-    /// `--region`.
-    pub region: Option<String>,
-    /// `--bucket`.
-    pub bucket: Option<String>,
-    /// `--prefix`.
-    pub prefix: Option<String>,
-    /// `--application`.
-    pub application: Option<String>,
-    /// `--deployment-group`.
-    pub deployment_group: Option<String>,
-    /// `--deployment-config`.
-    pub deployment_config: Option<String>,
-    /// `--session-name`.
-    pub session_name: Option<String>,
-    /// `--file-exists-behavior`.
-    pub file_exists_behavior: Option<FileExistsBehavior>,
-    /// `--ignore-application-stop-failures`.
-    pub ignore_application_stop_failures: bool,
-    /// `--target-instances` (replaces the file's when given).
-    pub target_instances: Option<TargetInstances>,
-    /// `--update-outdated-instances-only`.
-    pub update_outdated_instances_only: bool,
-    /// `--description`.
-    pub description: Option<String>,
+    /// The keys flags gave (`--region`, `--description`, a switch as `Some(true)`, …).
+    pub keys: EnvSettings,
     /// `--ignore-poll-alarm-failure`: sets it on the alarm override.
     pub ignore_poll_alarm_failure: bool,
-    /// `AWS_WEB_IDENTITY_TOKEN_FILE` (or `--web-identity-token-file`).
-    pub web_identity_token_file: Option<PathBuf>,
-    /// `AWS_ROLE_ARN` (or `--web-identity-role-arn`).
-    pub web_identity_role_arn: Option<String>,
 }
 
 /// Where the configuration comes from and which environment to take.
@@ -381,37 +278,6 @@ fn missing_message(env: &str, key: &str, flag: &str) -> String {
     }
 }
 
-/// The keys of an `[env.NAME]` table, for did-you-mean.
-const ENV_KEYS: &[&str] = &[
-    "role_arn",
-    "external_id",
-    "region",
-    "bucket",
-    "prefix",
-    "application",
-    "deployment_group",
-    "deployment_config",
-    "duration",
-    "source_identity",
-    "session_tags",
-    "session_name",
-    "role_chain",
-    "session_policy",
-    "kms_key_id",
-    "tags",
-    "metadata",
-    "file_exists_behavior",
-    "ignore_application_stop_failures",
-    "target_instances",
-    "update_outdated_instances_only",
-    "description",
-    "override_alarm_configuration",
-    "web_identity_token_file",
-    "web_identity_role_arn",
-    "oidc_issuer",
-    "oidc_audience",
-];
-
 /// The candidate closest to `input`, when one is close enough to be what
 /// was meant: the same apart from case, `_` and `-`; a prefix of it (or it
 /// of `input`, 3+ characters); or a few edits away.
@@ -426,7 +292,8 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item =
         } else if wanted.len() >= 3 && (cand.starts_with(&wanted) || wanted.starts_with(&cand)) {
             1
         } else {
-            let d = edit_distance(&wanted, &cand);
+            // Levenshtein, counting an adjacent swap as one edit.
+            let d = strsim::osa_distance(&wanted, &cand);
             if d > 2.max(wanted.len() / 4) {
                 continue;
             }
@@ -437,26 +304,6 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item =
         }
     }
     best.map(|(_, c)| c)
-}
-
-/// Levenshtein distance, counting an adjacent swap as one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    d[0] = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 /// Reads the configuration file (if any) and merges the selected environment
@@ -539,7 +386,43 @@ pub fn resolve_wave(sel: &Selection, name: &str) -> Result<(Wave, Vec<Environmen
         }
         envs.push(env);
     }
+    one_group_once_per_stage(&wave, &envs).map_err(|reason| ConfigError::InvalidWave {
+        path: path.clone(),
+        wave: name.to_string(),
+        reason,
+    })?;
     Ok((wave, envs))
+}
+
+/// Two environments of one stage that name the same deployment group
+/// (account, region, application, group) would race for it: the second
+/// would adopt the first's deployment as its own.
+fn one_group_once_per_stage(wave: &Wave, envs: &[Environment]) -> Result<(), String> {
+    let mut first = 0;
+    for (i, stage) in wave.stages.iter().enumerate() {
+        let stage_envs = &envs[first..first + stage.len()];
+        first += stage.len();
+        for (j, a) in stage_envs.iter().enumerate() {
+            let same = |b: &&Environment| {
+                (&a.role.account, &a.region, &a.application, &a.deployment_group)
+                    == (&b.role.account, &b.region, &b.application, &b.deployment_group)
+            };
+            if let Some(b) = stage_envs[j + 1..].iter().find(same) {
+                return Err(format!(
+                    "stage {} releases `{}` and `{}` to one deployment group ({}/{} in account {}, {}): the second \
+                     would take the first's deployment for its own. Put them in different stages, or keep one.",
+                    i + 1,
+                    a.name,
+                    b.name,
+                    a.application,
+                    a.deployment_group,
+                    a.role.account,
+                    a.region
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses ferry.toml text. Unknown keys are errors, named with their line.
@@ -556,10 +439,6 @@ fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String, ConfigError> {
         ConfigError::Encoding { path: path.to_path_buf(), line, byte: bytes[at] }
     })
 }
-
-/// Keys whose values are secrets: never echoed, not even in a parse error's
-/// excerpt of the line.
-const SECRET_KEYS: [&str; 1] = ["external_id"];
 
 fn parse(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
     let file = parse_toml(path, text)?;
@@ -581,7 +460,7 @@ fn parse_toml(path: &Path, text: &str) -> Result<FileSettings, ConfigError> {
         // The parser's own layout (the line, a caret under the column, the
         // reason) is kept as it is: flattened onto one line it is unreadable.
         // The line it quotes may hold a secret: hidden first.
-        let mut message = format!("\n{}", redact_secrets(text, e.to_string().trim_end()));
+        let mut message = format!("\n{}", secrets::redact(text, e.to_string().trim_end()));
         if let Some(hint) = unknown_key_hint(e.message()) {
             message.push_str(&format!("\n{hint}"));
         }
@@ -597,76 +476,47 @@ fn unknown_key_hint(message: &str) -> Option<String> {
     } else if message.contains("expected one of `stages`") {
         (wave::WAVE_KEYS, "wave key")
     } else {
-        (ENV_KEYS, "key")
+        (&[], "key")
     };
-    let near = did_you_mean(unknown, candidates.iter().copied())?;
+    let near =
+        if what == "key" { did_you_mean(unknown, keys::names())? } else { did_you_mean(unknown, candidates.iter().copied())? };
     Some(format!("Did you mean `{near}`? (`{unknown}` is not a ferry.toml {what}; docs/configuration.md lists them all.)"))
 }
 
-/// `message` (a TOML error, which quotes the offending line) with the value
-/// of every secret key in `text` replaced by `(hidden)`. Works on the raw
-/// lines, so even a line that does not parse (an unclosed quote) is caught.
-fn redact_secrets(text: &str, message: &str) -> String {
-    let mut values: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else { continue };
-        let key = key.trim().trim_matches(['"', '\'']);
-        // A misspelt secret key (`externl_id`) is quoted by the unknown-key
-        // error just the same: anything that looks like one is hidden too.
-        let lower = key.to_ascii_lowercase();
-        let looks_secret =
-            !lower.ends_with("_file") && ["extern", "secret", "token", "password"].iter().any(|w| lower.contains(w));
-        if SECRET_KEYS.contains(&key) || looks_secret {
-            let value = value.trim();
-            // The whole value as written, and without its quotes or comment.
-            values.push(value);
-            let bare = value.trim_matches(['"', '\'']);
-            let bare = bare.split(['"', '\'']).next().unwrap_or(bare).trim();
-            values.push(bare);
-        }
-    }
-    values.retain(|v| !v.is_empty());
-    // Longest first, so a whole value is hidden before any part of it.
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    let mut out = message.to_string();
-    for v in values {
-        out = out.replace(v, "(hidden)");
-    }
-    out
-}
-
+/// The environment from the file's keys with the flags' over them, each
+/// checked.
 fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environment, ConfigError> {
-    let pick = |flag: &Option<String>, file: Option<String>| flag.clone().or(file).filter(|v| !v.is_empty());
+    let keys = flags.keys.clone().or(file);
     let required = |key: &'static str, v: Option<String>| {
-        v.ok_or_else(|| ConfigError::Missing { env: name.clone(), key, flag: key.replace('_', "-") })
+        v.filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Missing { env: name.clone(), key, flag: key.replace('_', "-") })
     };
+    let set = |v: Option<String>| v.filter(|v| !v.is_empty());
 
-    let deploy = deploy_options(&file, flags)?;
-    let web_identity = web_identity(&file, flags)?;
-    let role_arn = required("role_arn", pick(&flags.role_arn, file.role_arn))?;
+    let deploy = deploy_options(&keys, flags.ignore_poll_alarm_failure)?;
+    let web_identity = web_identity(&keys)?;
+    let role_arn = required("role_arn", keys.role_arn)?;
     let role =
         RoleArn::parse(&role_arn).map_err(|reason| ConfigError::Invalid { key: "role_arn", value: role_arn.clone(), reason })?;
-    let region = required("region", pick(&flags.region, file.region))?;
+    let region = required("region", keys.region)?;
     validate_region(&region)?;
-    let bucket = required("bucket", pick(&flags.bucket, file.bucket))?;
+    let bucket = required("bucket", keys.bucket)?;
     validate_bucket(&bucket)?;
-    let prefix = pick(&flags.prefix, file.prefix).unwrap_or_default();
-    let prefix = prefix.trim_matches('/').to_string();
-    let application = required("application", pick(&flags.application, file.application))?;
-    let deployment_group = required("deployment_group", pick(&flags.deployment_group, file.deployment_group))?;
-    let external_id = pick(&flags.external_id, file.external_id);
+    let prefix = set(keys.prefix).unwrap_or_default().trim_matches('/').to_string();
+    let application = required("application", keys.application)?;
+    let deployment_group = required("deployment_group", keys.deployment_group)?;
+    let external_id = set(keys.external_id);
     if let Some(id) = &external_id {
         validate_external_id(id)?;
     }
-    let duration = match file.duration {
+    let duration = match keys.duration {
         Some(d) => session_duration(&d)?,
         None => std::time::Duration::from_secs(DEFAULT_SESSION_SECONDS),
     };
-    let source_identity = file.source_identity.filter(|v| !v.is_empty());
+    let source_identity = set(keys.source_identity);
     if let Some(id) = &source_identity {
         validate_source_identity(id)?;
     }
-    let role_chain = file
+    let role_chain = keys
         .role_chain
         .unwrap_or_default()
         .iter()
@@ -681,27 +531,25 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         prefix,
         application,
         deployment_group,
-        deployment_config: pick(&flags.deployment_config, file.deployment_config),
+        deployment_config: set(keys.deployment_config),
         duration,
         source_identity,
-        session_tags: file.session_tags.unwrap_or(false),
-        session_name: pick(&flags.session_name, file.session_name),
+        session_tags: keys.session_tags.unwrap_or(false),
+        session_name: set(keys.session_name),
         role_chain,
-        session_policy: file.session_policy.unwrap_or(false),
-        kms_key_id: file.kms_key_id.filter(|v| !v.is_empty()),
-        tags: validate_tags(file.tags.unwrap_or_default())?,
-        metadata: validate_metadata(file.metadata.unwrap_or_default())?,
+        session_policy: keys.session_policy.unwrap_or(false),
+        kms_key_id: set(keys.kms_key_id),
+        tags: validate_tags(keys.tags.unwrap_or_default())?,
+        metadata: validate_metadata(keys.metadata.unwrap_or_default())?,
         deploy,
         web_identity,
     })
 }
 
-/// The web identity hop from the file's keys and the standard variables;
-/// the token file and the role come together or not at all.
-fn web_identity(file: &EnvSettings, flags: &Overrides) -> Result<Option<WebIdentity>, ConfigError> {
-    let token_file = flags.web_identity_token_file.clone().or_else(|| file.web_identity_token_file.clone());
-    let role = flags.web_identity_role_arn.clone().or_else(|| file.web_identity_role_arn.clone());
-    let (token_file, role) = match (token_file, role) {
+/// The web identity hop; the token file and the role come together or not
+/// at all.
+fn web_identity(keys: &EnvSettings) -> Result<Option<WebIdentity>, ConfigError> {
+    let (token_file, role) = match (keys.web_identity_token_file.clone(), keys.web_identity_role_arn.clone()) {
         (None, None) => return Ok(None),
         (Some(t), Some(r)) => (t, r),
         (Some(t), None) => {
@@ -731,16 +579,16 @@ fn web_identity(file: &EnvSettings, flags: &Overrides) -> Result<Option<WebIdent
     Ok(Some(WebIdentity {
         token_file,
         role,
-        issuer: file.oidc_issuer.clone().filter(|s| !s.is_empty()),
-        audience: file.oidc_audience.clone().filter(|s| !s.is_empty()),
+        issuer: keys.oidc_issuer.clone().filter(|s| !s.is_empty()),
+        audience: keys.oidc_audience.clone().filter(|s| !s.is_empty()),
     }))
 }
 
-/// The CreateDeployment options: a flag wins over the file, a true switch
-/// on either side turns the option on.
-fn deploy_options(file: &EnvSettings, flags: &Overrides) -> Result<DeployOptions, ConfigError> {
-    let mut override_alarm_configuration = file.override_alarm_configuration.clone();
-    if flags.ignore_poll_alarm_failure {
+/// The CreateDeployment options; `--ignore-poll-alarm-failure` changes the
+/// configured alarm override.
+fn deploy_options(keys: &EnvSettings, ignore_poll_alarm_failure: bool) -> Result<DeployOptions, ConfigError> {
+    let mut override_alarm_configuration = keys.override_alarm_configuration.clone();
+    if ignore_poll_alarm_failure {
         match override_alarm_configuration.as_mut() {
             Some(o) => o.ignore_poll_alarm_failure = true,
             None => {
@@ -755,13 +603,11 @@ fn deploy_options(file: &EnvSettings, flags: &Overrides) -> Result<DeployOptions
         }
     }
     let options = DeployOptions {
-        file_exists_behavior: flags.file_exists_behavior.or(file.file_exists_behavior),
-        ignore_application_stop_failures: flags.ignore_application_stop_failures
-            || file.ignore_application_stop_failures.unwrap_or(false),
-        target_instances: flags.target_instances.clone().or_else(|| file.target_instances.clone()),
-        update_outdated_instances_only: flags.update_outdated_instances_only
-            || file.update_outdated_instances_only.unwrap_or(false),
-        description: flags.description.clone().or_else(|| file.description.clone()),
+        file_exists_behavior: keys.file_exists_behavior,
+        ignore_application_stop_failures: keys.ignore_application_stop_failures.unwrap_or(false),
+        target_instances: keys.target_instances.clone(),
+        update_outdated_instances_only: keys.update_outdated_instances_only.unwrap_or(false),
+        description: keys.description.clone(),
         override_alarm_configuration,
     };
     options.validate().map_err(|(key, value, reason)| ConfigError::Invalid { key, value, reason })?;
@@ -1022,13 +868,13 @@ deployment_group = "web-prod"
 
     #[test]
     fn did_you_mean_finds_the_key_or_environment_that_was_meant() {
-        assert_eq!(did_you_mean("deploymentgroup", ENV_KEYS.iter().copied()), Some("deployment_group"));
-        assert_eq!(did_you_mean("buckt", ENV_KEYS.iter().copied()), Some("bucket"));
-        assert_eq!(did_you_mean("Role-ARN", ENV_KEYS.iter().copied()), Some("role_arn"));
-        assert_eq!(did_you_mean("regoin", ENV_KEYS.iter().copied()), Some("region"));
+        assert_eq!(did_you_mean("deploymentgroup", keys::names()), Some("deployment_group"));
+        assert_eq!(did_you_mean("buckt", keys::names()), Some("bucket"));
+        assert_eq!(did_you_mean("Role-ARN", keys::names()), Some("role_arn"));
+        assert_eq!(did_you_mean("regoin", keys::names()), Some("region"));
         assert_eq!(did_you_mean("prod", ["staging", "production"]), Some("production"));
         assert_eq!(did_you_mean("stagign", ["staging", "production"]), Some("staging"));
-        assert_eq!(did_you_mean("frobnicate", ENV_KEYS.iter().copied()), None);
+        assert_eq!(did_you_mean("frobnicate", keys::names()), None);
         assert_eq!(did_you_mean("qa", ["staging", "production"]), None);
     }
 
@@ -1053,6 +899,24 @@ deployment_group = "web-prod"
         assert!(e.contains("wave `prdo` is not defined") && e.contains("Did you mean `--wave prod`?"), "{e}");
     }
 
+    /// Issue 23 item 11: the second environment adopted the first's
+    /// deployment with a false message.
+    #[test]
+    fn a_wave_stage_with_two_environments_of_one_group_is_refused() {
+        let twin = GOOD.replace("[env.production]", "[env.twin]");
+        let text = format!("{GOOD}\n{twin}\n[wave.prod]\nstages = [[\"production\", \"twin\"]]\n");
+        let (_dir, path) = write(&text);
+        let sel = Selection { path: Some(path), ..Default::default() };
+        let e = resolve_wave(&sel, "prod").unwrap_err();
+        assert!(matches!(e, ConfigError::InvalidWave { .. }), "{e:?}");
+        let e = e.to_string();
+        assert!(e.contains("`production` and `twin` to one deployment group (web/web-prod"), "{e}");
+        // One after the other, the same group is fine.
+        let text = format!("{GOOD}\n{twin}\n[wave.prod]\nstages = [[\"production\"], [\"twin\"]]\n");
+        let (_dir, path) = write(&text);
+        resolve_wave(&Selection { path: Some(path), ..Default::default() }, "prod").unwrap();
+    }
+
     #[test]
     fn a_wave_table_with_an_unknown_key_names_the_wave_keys() {
         let text = format!("{GOOD}\n[wave.prod]\nstages = [[\"production\"]]\nbaek = \"1m\"\n");
@@ -1064,7 +928,7 @@ deployment_group = "web-prod"
     fn env_keys_are_exactly_the_keys_the_parser_accepts() {
         let e = parse(Path::new("f.toml"), "[env.p]\nnot_a_key = 1\n").unwrap_err().to_string();
         let expected: Vec<&str> = e.split("expected one of ").nth(1).unwrap().split('`').skip(1).step_by(2).collect();
-        assert_eq!(expected, ENV_KEYS, "{e}");
+        assert_eq!(expected, keys::names().collect::<Vec<_>>(), "{e}");
     }
 
     #[test]
@@ -1099,7 +963,10 @@ deployment_group = "web-prod"
         let sel = Selection {
             path: None,
             env: None,
-            overrides: Overrides { region: Some("eu-west-1".into()), ..Default::default() },
+            overrides: Overrides {
+                keys: EnvSettings { region: Some("eu-west-1".into()), ..Default::default() },
+                ..Default::default()
+            },
             ..Default::default()
         };
         // resolve() looks for ./ferry.toml: unit tests run in the crate root, which has none.
@@ -1127,8 +994,8 @@ deployment_group = "web-prod"
     fn flags_override_the_file() {
         let (_d, path) = write(GOOD);
         let mut sel = select(&path, "production");
-        sel.overrides.bucket = Some("other-bucket".into());
-        sel.overrides.deployment_config = Some("CodeDeployDefault.AllAtOnce".into());
+        sel.overrides.keys.bucket = Some("other-bucket".into());
+        sel.overrides.keys.deployment_config = Some("CodeDeployDefault.AllAtOnce".into());
         let env = resolve(&sel).unwrap();
         assert_eq!(env.bucket, "other-bucket");
         assert_eq!(env.deployment_config.as_deref(), Some("CodeDeployDefault.AllAtOnce"));

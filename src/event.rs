@@ -736,3 +736,65 @@ pub enum Event {
         message: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Keeps what it is given: `(env, event tag)` pairs.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(Option<String>, String)>>);
+
+    impl Reporter for Seen {
+        fn report(&self, event: &Event) {
+            self.0.lock().unwrap().push((None, tag(event)));
+        }
+        fn report_in(&self, env: &str, event: &Event) {
+            self.0.lock().unwrap().push((Some(env.to_string()), tag(event)));
+        }
+    }
+
+    fn tag(event: &Event) -> String {
+        serde_json::to_value(event).unwrap()["event"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn events_are_tagged_with_their_snake_case_names_as_docs_output_md_lists_them() {
+        let events = [
+            (Event::Warning { message: "w".into() }, "warning"),
+            (Event::UploadSkipped { bucket: "b".into(), key: "k".into() }, "upload_skipped"),
+            (Event::Receipt(Receipt::default()), "receipt"),
+            (Event::WaveReceipt(WaveReceipt::default()), "wave_receipt"),
+            (Event::BakeDone { stage: 1 }, "bake_done"),
+        ];
+        let doc = include_str!("../docs/output.md");
+        for (event, name) in events {
+            assert_eq!(tag(&event), name);
+            assert!(doc.contains(&format!("`{name}`")), "docs/output.md does not list `{name}`");
+        }
+    }
+
+    #[test]
+    fn a_receipts_fields_keep_their_documented_names() {
+        let r = Receipt { deployment_id: Some("d-1".into()), outcome: Some(Outcome::Created), ..Default::default() };
+        let v = serde_json::to_value(Event::Receipt(r)).unwrap();
+        assert_eq!(v["deployment_id"], "d-1", "{v}");
+        assert_eq!(v["outcome"], "created", "{v}");
+    }
+
+    #[test]
+    fn a_tagged_reporter_marks_every_event_with_its_environment_and_keeps_an_inner_one() {
+        let seen = Seen::default();
+        let eu = Tagged { inner: &seen, env: "eu".into() };
+        eu.report(&Event::BakeDone { stage: 1 });
+        // A tagged reporter inside another keeps the name it was given.
+        let nested = Tagged { inner: &eu, env: "us".into() };
+        nested.report(&Event::Warning { message: "x".into() });
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [(Some("eu".to_string()), "bake_done".to_string()), (Some("us".to_string()), "warning".to_string())]
+        );
+    }
+}

@@ -22,8 +22,9 @@
 //!    (`release s3://…`), [`policy`],
 //!    [`handoff`] (credentials to other programs).
 //! 3. **orchestration**: stages put together: [`queue`], [`launch`],
-//!    [`follow`], [`abort`], [`rollback`], [`receipt`], [`doctor`], [`wave`]
-//!    (one release through ordered stages of environments).
+//!    [`follow`], [`abort`], [`rollback`], [`receipt`], [`doctor`],
+//!    [`pipeline`] (one release after the bundle, and the command start-up)
+//!    and [`wave`] (that release through ordered stages of environments).
 //! 4. **face**: [`cli`] (clap) and [`cmd`] (one file per subcommand, and the
 //!    error every command ends with). Only the face names clap or `cli`.
 
@@ -59,6 +60,7 @@ pub(crate) mod abort;
 pub(crate) mod doctor;
 pub(crate) mod follow;
 pub(crate) mod launch;
+pub(crate) mod pipeline;
 pub(crate) mod queue;
 pub(crate) mod receipt;
 pub(crate) mod rollback;

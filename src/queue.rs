@@ -138,98 +138,163 @@ impl QueueError {
 /// Creates the deployment, waiting behind a running one and never creating
 /// a duplicate of a lost attempt or overwriting a newer build.
 pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter: &dyn Reporter) -> Result<Created, QueueError> {
-    let env = req.env;
-    let dog = Watchdog::new("CodeDeploy", "creating the deployment", reporter);
-    let read = |f: ReadFailure| read_error(env, f);
-    let started = Instant::now();
-    let queue_deadline = deadline::after(req.queue_timeout);
-    // What this process sends, and so what marks a deployment as its own.
-    let ours = Ours::of(req);
-    let mut announced: Option<String> = None;
-    let mut lost = 0;
-    let mut throttled = 0;
-    let mut idle = crate::watch::FAST;
+    let mut c = Creating::new(cd, req, reporter);
     loop {
-        if let Some(build) = &req.build
-            && let Some((deployment_id, newer_build)) = dog.run(newer_build(cd, env, build)).await?.map_err(read)?
-        {
-            reporter.report(&Event::Superseded { deployment_id: deployment_id.clone(), build: build.number, newer_build });
-            return Ok(Created::Superseded { deployment_id, newer_build });
+        if let Some(superseded) = c.superseded().await? {
+            return Ok(superseded);
         }
         // Past the command's deadline nothing is created any more.
         if deadline::passed() {
-            return Err(dog.passed().into());
+            return Err(c.dog.passed().into());
         }
         // Not abandoned at the deadline: once sent, ferry must learn whether
         // it created a deployment (the SDK's attempt timeout bounds it).
-        let sent = dog.finish(deploy::send(cd, env, req.revision.clone(), &ours.description, req.auto_rollback.clone())).await;
-        let err = match sent {
+        let sent = c.dog.finish(deploy::send(cd, req.env, req.revision.clone(), &c.ours.description, req.auto_rollback.clone()));
+        let err = match sent.await {
             Ok(id) => return Ok(Created::New(id)),
             Err(e) => e,
         };
-        if answer_lost(&err) {
-            if let Some(id) = dog.finish(find_ours(cd, &ours)).await.map_err(read)? {
-                return Ok(adopt(id, "CreateDeployment's answer was lost, but CodeDeploy had created it", reporter));
-            }
-            lost += 1;
-            if lost > TRANSPORT_RETRIES {
-                return Err(deploy::to_error(&err, env).into());
-            }
-            continue;
+        if let Some(created) = c.refused(&err).await? {
+            return Ok(created);
         }
-        dog.touch();
-        if is_throttled(&err) {
-            throttled += 1;
-            if throttled > THROTTLE_RETRIES {
-                return Err(deploy::to_error(&err, env).into());
+    }
+}
+
+/// One [`create`] across its attempts: what it sends, and how often and how
+/// long it has retried so far.
+struct Creating<'a, 'e> {
+    cd: &'a aws_sdk_codedeploy::Client,
+    req: &'a Request<'e>,
+    reporter: &'a dyn Reporter,
+    dog: Watchdog<'a>,
+    /// What this process sends, and so what marks a deployment as its own.
+    ours: Ours<'a, 'e>,
+    started: Instant,
+    queue_deadline: Instant,
+    /// The running deployment already announced as the one waited for.
+    announced: Option<String>,
+    /// Answers lost (with no deployment found) so far.
+    lost: u32,
+    /// Throttled attempts so far.
+    throttled: u32,
+    /// The next wait while the limit holds with nothing running in the group.
+    idle: Duration,
+}
+
+impl<'a, 'e> Creating<'a, 'e> {
+    fn new(cd: &'a aws_sdk_codedeploy::Client, req: &'a Request<'e>, reporter: &'a dyn Reporter) -> Self {
+        Creating {
+            cd,
+            req,
+            reporter,
+            dog: Watchdog::new("CodeDeploy", "creating the deployment", reporter),
+            ours: Ours::of(req),
+            started: Instant::now(),
+            queue_deadline: deadline::after(req.queue_timeout),
+            announced: None,
+            lost: 0,
+            throttled: 0,
+            idle: crate::watch::FAST,
+        }
+    }
+
+    fn read(&self, f: ReadFailure) -> QueueError {
+        read_error(self.req.env, f)
+    }
+
+    /// A recent deployment of the group carries a newer build of this job:
+    /// said, and nothing is created.
+    async fn superseded(&self) -> Result<Option<Created>, QueueError> {
+        let Some(build) = &self.req.build else { return Ok(None) };
+        let newer = self.dog.run(newer_build(self.cd, self.req.env, build)).await?.map_err(|f| self.read(f))?;
+        Ok(newer.map(|(deployment_id, newer_build)| {
+            self.reporter.report(&Event::Superseded { deployment_id: deployment_id.clone(), build: build.number, newer_build });
+            Created::Superseded { deployment_id, newer_build }
+        }))
+    }
+
+    /// CreateDeployment did not create one: the deployment found after all,
+    /// `None` to send again, or the reason to give up.
+    async fn refused(&mut self, err: &CreateFailure) -> Result<Option<Created>, QueueError> {
+        if answer_lost(err) {
+            return self.answer_lost(err).await;
+        }
+        self.dog.touch();
+        if is_throttled(err) {
+            self.throttled += 1;
+            if self.throttled > THROTTLE_RETRIES {
+                return Err(deploy::to_error(err, self.req.env).into());
             }
-            dog.run(tokio::time::sleep(Duration::from_secs(1 << (throttled - 1)))).await?;
-            continue;
+            self.dog.run(tokio::time::sleep(Duration::from_secs(1 << (self.throttled - 1)))).await?;
+            return Ok(None);
         }
-        if !limit_exceeded(&err) {
-            return Err(deploy::to_error(&err, env).into());
+        if !limit_exceeded(err) {
+            return Err(deploy::to_error(err, self.req.env).into());
         }
+        self.wait_for_group().await
+    }
+
+    /// The answer was lost: the deployment the call made, if CodeDeploy
+    /// made one, else `None` to send again (a few times).
+    async fn answer_lost(&mut self, err: &CreateFailure) -> Result<Option<Created>, QueueError> {
+        if let Some(id) = self.dog.finish(find_ours(self.cd, &self.ours)).await.map_err(|f| self.read(f))? {
+            return Ok(Some(adopt(id, "CreateDeployment's answer was lost, but CodeDeploy had created it", self.reporter)));
+        }
+        self.lost += 1;
+        if self.lost > TRANSPORT_RETRIES {
+            return Err(deploy::to_error(err, self.req.env).into());
+        }
+        Ok(None)
+    }
+
+    /// The deployment limit is reached: waits for the group's running
+    /// deployment to end (saying which, once), or, with none running,
+    /// backs off; all within `--queue-timeout`. `Some` when the running
+    /// one is an earlier attempt of this very request.
+    async fn wait_for_group(&mut self) -> Result<Option<Created>, QueueError> {
+        let env = self.req.env;
         let filter = Filter { statuses: deployments::active_statuses(), limit: 1, ..Default::default() };
-        let running = dog.run(deployments::list(cd, env, &filter)).await?.map_err(read)?;
+        let running = self.dog.run(deployments::list(self.cd, env, &filter)).await?.map_err(|f| self.read(f))?;
         let Some(running) = running.into_iter().next() else {
             // The limit is reached but nothing runs in this group: it ended
             // between the two calls, or the limit is wider than the group.
             // Either way wait, backing off, within --queue-timeout.
-            if Instant::now() >= queue_deadline {
+            if Instant::now() >= self.queue_deadline {
                 return Err(QueueError::LimitElsewhere {
                     deployment_group: env.deployment_group.clone(),
-                    waited_s: started.elapsed().as_secs(),
+                    waited_s: self.started.elapsed().as_secs(),
                 });
             }
-            let wake = deadline::earlier(queue_deadline.min(deadline::after(idle)));
+            let wake = deadline::earlier(self.queue_deadline.min(deadline::after(self.idle)));
             tokio::time::sleep_until(wake.into()).await;
-            idle = (idle * 2).min(crate::watch::SLOW);
-            continue;
+            self.idle = (self.idle * 2).min(crate::watch::SLOW);
+            return Ok(None);
         };
-        idle = crate::watch::FAST;
+        self.idle = crate::watch::FAST;
         let running_id = running.deployment_id().unwrap_or_default().to_string();
         // ferry re-sends a create whose answer was lost (the SDK's own retry
         // is off for it); the re-send then meets the deployment the first
         // attempt made, which carries this process's token.
-        if is_ours(&running, &ours) {
-            return Ok(adopt(running_id, "an earlier attempt of this CreateDeployment had created it", reporter));
+        if is_ours(&running, &self.ours) {
+            return Ok(Some(adopt(running_id, "an earlier attempt of this CreateDeployment had created it", self.reporter)));
         }
-        if announced.as_deref() != Some(running_id.as_str()) {
-            reporter.report(&Event::Queued {
+        if self.announced.as_deref() != Some(running_id.as_str()) {
+            self.reporter.report(&Event::Queued {
                 deployment_id: running_id.clone(),
                 creator: running.creator().map(|c| c.as_str().to_string()),
                 description: running.description().map(String::from),
-                timeout_s: whole_seconds(queue_deadline.saturating_duration_since(Instant::now())),
+                timeout_s: whole_seconds(self.queue_deadline.saturating_duration_since(Instant::now())),
             });
-            announced = Some(running_id.clone());
+            self.announced = Some(running_id.clone());
         }
-        if !dog.run(wait_until_ended(cd, &running_id, queue_deadline, &dog)).await? {
+        if !self.dog.run(wait_until_ended(self.cd, &running_id, self.queue_deadline, &self.dog)).await? {
             return Err(QueueError::TimedOut {
                 deployment_group: env.deployment_group.clone(),
                 deployment_id: running_id,
-                waited_s: started.elapsed().as_secs(),
+                waited_s: self.started.elapsed().as_secs(),
             });
         }
+        Ok(None)
     }
 }
 

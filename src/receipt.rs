@@ -100,6 +100,14 @@ fn format_time(t: SystemTime) -> String {
 /// before any AWS call, so a deployment is never created that could not be
 /// recorded (a failure to write after it would break the exit codes).
 pub fn check_path(path: &Path) -> Result<(), ReceiptError> {
+    if path.as_os_str() == "-" {
+        return Err(ReceiptError {
+            path: "-".into(),
+            detail: "ferry writes the receipt to a file, never to stdout (which carries the result), and would \
+                     otherwise write a file named `-`"
+                .into(),
+        });
+    }
     crate::outfile::check_writable(path).map_err(|detail| ReceiptError { path: path.display().to_string(), detail })
 }
 
@@ -225,6 +233,13 @@ pub fn finish<E: std::fmt::Display + From<ReceiptError>>(
 
 #[cfg(test)]
 mod tests {
+    /// Issue 23 item 8: `--receipt -` wrote a file named `-`.
+    #[test]
+    fn a_receipt_to_stdout_is_refused_clearly() {
+        let e = super::check_path(std::path::Path::new("-")).unwrap_err().to_string();
+        assert!(e.contains("never to stdout"), "{e}");
+    }
+
     use super::*;
 
     struct Quiet;

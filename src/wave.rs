@@ -21,30 +21,23 @@
 //! deployment at once and concurrently with the others; the wave's guard
 //! keeps later stages and the bake from going on.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_config::SdkConfig;
 use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, DeploymentStatus};
+use futures_util::future::join_all;
 
-use crate::abort::{self, Guard, OnAbort, Phase, Received};
-use crate::assume::Session;
+use crate::abort::{Guard, OnAbort, Received};
 use crate::bundle::Bundle;
 use crate::config::{Environment, Wave, WaveRollback};
-use crate::deployments::{self, Build, Filter};
+use crate::deployments::{self, Filter};
 use crate::event::{Event, Outcome, Receipt, Reporter, Tagged, WaveEnvReceipt, WaveOutcome, WaveReceipt};
 use crate::exit::ExitCode;
-use crate::jenkins::BuildEnv;
 use crate::launch::{self, Following};
+use crate::pipeline::{self, Clients, Release, Shipping};
 use crate::receipt::{self, Clock, Keeper};
-use crate::{deploy, queue, rollback, upload};
-
-/// How long an interrupted environment may spend aborting its multipart upload.
-const UPLOAD_CLEANUP: Duration = Duration::from_secs(3);
+use crate::{queue, rollback};
 
 /// Why one environment ended without an outcome: the exit code its own
 /// release would have ended with, and the one-paragraph error.
@@ -57,13 +50,6 @@ pub struct Failure {
     /// The error, as `ferry release --env` would print it.
     pub message: String,
 }
-
-/// An environment's role being assumed: its SDK configuration and session.
-pub type Assuming<'a> = Pin<Box<dyn Future<Output = Result<(SdkConfig, Session), Failure>> + 'a>>;
-
-/// The role assumption of one environment, as the face makes it (session
-/// name, tags and source identity come from the command's options there).
-pub type AssumeFn = dyn for<'a> Fn(&'a Environment, &'a dyn Reporter) -> Assuming<'a> + Sync;
 
 /// Everything a wave needs besides its environments' state.
 pub struct Plan<'a> {
@@ -83,8 +69,6 @@ pub struct Plan<'a> {
     pub queue_timeout: Duration,
     /// Parallel part uploads per environment.
     pub upload_concurrency: usize,
-    /// How to assume an environment's role.
-    pub assume: &'a AssumeFn,
 }
 
 /// The wave's receipt, shared by every environment's [`Keeper`] and
@@ -169,13 +153,6 @@ impl Board {
             }
         }
     }
-}
-
-/// The clients an environment's release made, kept for its rollback.
-struct Clients {
-    cd: aws_sdk_codedeploy::Client,
-    s3: aws_sdk_s3::Client,
-    session_name: String,
 }
 
 /// One environment of the wave as it goes.
@@ -263,10 +240,11 @@ async fn halt_and_roll_back(
         r.halted_reason = Some(halt.reason.clone());
     });
     // A bake failure is the group's, not the release's: the environment
-    // that passed is counted failed from here on.
+    // that passed is counted failed (or, cut by --timeout, timed out) from here on.
+    let counted = if halt.timed_out { ExitCode::TimedOut } else { ExitCode::DeploymentFailed };
     for i in &halt.envs {
         if runs[*i].code.is_some_and(passes) {
-            runs[*i].code = Some(ExitCode::DeploymentFailed);
+            runs[*i].code = Some(counted);
         }
     }
     let rollbacks: Vec<_> =
@@ -321,14 +299,17 @@ async fn run_stages(
         let failed: Vec<&EnvRun<'_>> = stage_runs.iter().filter(|r| !r.code.is_some_and(passes)).collect();
         if !failed.is_empty() {
             let reason = failed.iter().map(|r| format!("{}: {}", r.env.name, ending_words(r))).collect::<Vec<_>>().join("; ");
-            return Stages::Halted(Halt { stage: n, envs: failed.iter().map(|r| r.index).collect(), reason });
+            return Stages::Halted(Halt { stage: n, envs: failed.iter().map(|r| r.index).collect(), reason, timed_out: false });
         }
         reporter.report(&Event::StageDone { stage: n, envs: stage.clone() });
         let Some(bake) = wave.bake else { continue };
         match guard.run(bake_stage(n, bake, stage_started, &runs[range.clone()], reporter)).await {
             Err(sig) => return Stages::Signalled(sig),
-            Ok(Some((envs, reason))) => return Stages::Halted(Halt { stage: n, envs, reason }),
-            Ok(None) => reporter.report(&Event::BakeDone { stage: n }),
+            Ok(Baked::Failed(envs, reason)) => return Stages::Halted(Halt { stage: n, envs, reason, timed_out: false }),
+            Ok(Baked::TimedOut(reason)) => {
+                return Stages::Halted(Halt { stage: n, envs: range.collect(), reason, timed_out: true });
+            }
+            Ok(Baked::Passed) => reporter.report(&Event::BakeDone { stage: n }),
         }
     }
     Stages::Done
@@ -340,6 +321,19 @@ struct Halt {
     /// Indexes of the environments that failed (or whose group failed during the bake).
     envs: Vec<usize>,
     reason: String,
+    /// `--timeout` ran out during the bake: nothing failed, and with the
+    /// deadline passed no rollback could be created.
+    timed_out: bool,
+}
+
+/// How a stage's bake ended.
+enum Baked {
+    /// No new Failed or Stopped deployment for the whole bake.
+    Passed,
+    /// One appeared: the environments it appeared in, and why.
+    Failed(Vec<usize>, String),
+    /// `--timeout` ran out before the bake did.
+    TimedOut(String),
 }
 
 /// Copies an environment's receipt into the wave's; an abort in it marks
@@ -436,6 +430,8 @@ fn rollback_targets(policy: WaveRollback, halt: &Halt, runs: &[EnvRun<'_>]) -> V
             && r.keeper.receipt.outcome != Some(Outcome::Superseded)
     };
     match policy {
+        // Past the deadline no deployment is created, a rollback's neither.
+        _ if halt.timed_out => Vec::new(),
         WaveRollback::None => Vec::new(),
         WaveRollback::Failed => halt.envs.iter().copied().filter(|i| deployed(&runs[*i])).collect(),
         WaveRollback::All => runs.iter().filter(|r| deployed(r)).map(|r| r.index).collect(),
@@ -460,98 +456,30 @@ async fn release_env(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Repor
 }
 
 /// `ferry release --env`'s steps after the bundle, for one environment:
-/// assume, upload (verified), create and follow the deployment; on a
-/// signal, the same clean-up as alone.
+/// [`pipeline::release`] with the environment's own signal guard.
 async fn release_one(plan: &Plan<'_>, run: &mut EnvRun<'_>, reporter: &dyn Reporter) -> Result<ExitCode, Failure> {
-    let (env, bundle) = (run.env, plan.bundle);
     let mut guard = Guard::install(reporter);
-    let keeper = &mut run.keeper;
-    receipt::set_target(&mut keeper.receipt, env);
-    keeper.receipt.sha256 = bundle.sha256.clone();
-    keeper.receipt.key = upload::key_for(env, bundle);
-    keeper.save(reporter);
-
-    let (sdk, session) = match guard.run((plan.assume)(env, reporter)).await {
-        Ok(assumed) => assumed?,
-        Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Assume, reporter)),
-    };
-    receipt::set_session(&mut keeper.receipt, &session);
-    let s3 = upload::s3_client(&sdk);
-    let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    run.clients = Some(Clients { cd: cd.clone(), s3: s3.clone(), session_name: session.session_name.clone() });
-
-    let metadata = upload::metadata_from_env(env, &bundle.sha256, Some(&session.session_name));
-    let opts = upload::UploadOptions { concurrency: plan.upload_concurrency, ..Default::default() };
-    let uploaded = match guard.run(upload::upload(&s3, env, bundle, &metadata, &opts, reporter)).await {
-        Ok(uploaded) => uploaded.map_err(|e| Failure { code: e.exit_code(), class: "upload", message: e.to_string() })?,
-        Err(sig) => {
-            let code = abort::interrupted(keeper, sig, Phase::Upload, reporter);
-            let key = keeper.receipt.key.clone();
-            // Best effort within the kill window: an open multipart upload
-            // left behind is resumed by the next release of this bundle.
-            if let Ok(Ok(done)) = tokio::time::timeout(UPLOAD_CLEANUP, upload::abandon(&s3, env, &key)).await {
-                reporter.report(&Event::UploadAborted {
-                    bucket: env.bucket.clone(),
-                    key,
-                    upload_ids: done.aborted.clone(),
-                    open: done.open,
-                });
-                if let Some(a) = keeper.receipt.abort.as_mut() {
-                    a.uploads_aborted = Some(done.aborted.len() as u32);
-                    a.uploads_open = Some(done.open);
-                    a.complete = done.open == 0;
-                }
-            }
-            keeper.save(reporter);
-            return Ok(code);
-        }
-    };
-    let r = &mut keeper.receipt;
-    r.bucket = uploaded.bucket.clone();
-    r.key = uploaded.key.clone();
-    r.etag = uploaded.etag.clone();
-    r.version_id = uploaded.version_id.clone();
-    keeper.save(reporter);
-
-    let build = Build::of(BuildEnv::current());
-    let who = match &build {
-        Some(b) => b.marker(),
-        None => format!("ferry release {}", BuildEnv::current().build_tag.as_deref().unwrap_or("manual")),
-    };
-    let description = env.deploy.describe(&format!(
-        "{who} by {} (sha256 {}, wave {})",
-        session.session_name,
-        &bundle.sha256[..12],
-        plan.wave.name
-    ));
-    let request = queue::Request {
-        env,
-        revision: deploy::revision(&uploaded, bundle.kind),
-        description,
+    let step = Release {
+        env: run.env,
+        upload_concurrency: plan.upload_concurrency,
         auto_rollback: plan.auto_rollback.clone(),
-        build,
         queue_timeout: plan.queue_timeout,
+        following: &plan.following,
+        wave: Some(&plan.wave.name),
     };
-    launch::launch(&cd, &request, &plan.following, &mut guard, keeper, reporter).await.map_err(|e| {
-        let code = match &e {
-            launch::LaunchError::Queue(q) => q.exit_code(),
-            launch::LaunchError::Watch(_) => ExitCode::Aws,
-        };
-        let class = if matches!(e, launch::LaunchError::Watch(_)) { "watch" } else { "deploy" };
-        Failure { code, class, message: e.to_string() }
+    let shipping = Shipping::Upload(plan.bundle);
+    pipeline::release(&step, shipping, &mut run.clients, &mut guard, &mut run.keeper, reporter).await.map_err(|e| Failure {
+        code: e.exit_code(),
+        class: e.class(),
+        message: e.to_string(),
     })
 }
 
 /// Watches the stage's groups for `bake`: any deployment created since the
-/// stage started that ends Failed or Stopped halts the wave. Returns the
-/// environments it happened in and why, or `None` when the bake passed.
-async fn bake_stage(
-    stage: usize,
-    bake: Duration,
-    since: SystemTime,
-    runs: &[EnvRun<'_>],
-    reporter: &dyn Reporter,
-) -> Option<(Vec<usize>, String)> {
+/// stage started that ends Failed or Stopped halts the wave. The bake ends
+/// at the command's `--timeout` if that comes first: one deadline over the
+/// stages, the bakes and the rollbacks.
+async fn bake_stage(stage: usize, bake: Duration, since: SystemTime, runs: &[EnvRun<'_>], reporter: &dyn Reporter) -> Baked {
     reporter.report(&Event::BakeStarted {
         stage,
         duration_s: bake.as_secs(),
@@ -563,7 +491,8 @@ async fn bake_stage(
         created_after: Some(aws_smithy_types::DateTime::from_secs(secs)),
         limit: 10,
     };
-    let end = Instant::now() + bake;
+    let bake_end = crate::deadline::after(bake);
+    let end = crate::deadline::earlier(bake_end);
     loop {
         let mut bad: Vec<(usize, String)> = Vec::new();
         for run in runs {
@@ -592,14 +521,28 @@ async fn bake_stage(
         }
         if !bad.is_empty() {
             let reason = bad.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ");
-            return Some((bad.into_iter().map(|(i, _)| i).collect(), reason));
+            return Baked::Failed(bad.into_iter().map(|(i, _)| i).collect(), reason);
         }
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return None;
+            if end < bake_end {
+                return Baked::TimedOut(bake_timed_out(stage, bake));
+            }
+            return Baked::Passed;
         }
         tokio::time::sleep(left.min(crate::watch::SLOW)).await;
     }
+}
+
+/// Why a bake cut by `--timeout` halts the wave.
+fn bake_timed_out(stage: usize, bake: Duration) -> String {
+    let budget = crate::deadline::command().map(|d| d.budget()).unwrap_or_default();
+    format!(
+        "--timeout ({}) ran out during stage {stage}'s bake ({}): the bake did not finish, so no later stage was \
+         started and nothing was rolled back. Raise --timeout above the stages' deployments plus every bake.",
+        humantime::format_duration(budget),
+        humantime::format_duration(bake)
+    )
 }
 
 /// Rolls one environment back to its last good release (`rollback::plan`,
@@ -676,29 +619,6 @@ async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporte
     }
 }
 
-/// Polls every future until all are done, in this task: the environments of
-/// a stage share the command's reporter and the wave's borrowed plan, which
-/// `tokio::spawn` ('static) could not take. Their work is network waits, so
-/// one task overlaps them as well as several would.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *out = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.expect("every future was polled to its end")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -712,17 +632,5 @@ mod tests {
         assert_eq!(worst([ExitCode::Aws, ExitCode::Terminated, ExitCode::Usage]), ExitCode::Terminated);
         assert_eq!(worst([ExitCode::Superseded, ExitCode::Success]), ExitCode::Superseded);
         assert_eq!(worst(Vec::new()), ExitCode::Success);
-    }
-
-    #[tokio::test]
-    async fn join_all_runs_futures_together_and_keeps_their_order() {
-        let started = Instant::now();
-        let slow = |ms: u64, v: u32| async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            v
-        };
-        let out = join_all(vec![slow(300, 1), slow(300, 2), slow(10, 3)]).await;
-        assert_eq!(out, [1, 2, 3]);
-        assert!(started.elapsed() < Duration::from_millis(550), "ran one after another: {:?}", started.elapsed());
     }
 }

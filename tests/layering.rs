@@ -423,3 +423,128 @@ fn the_checker_sees_clap_outside_the_face() {
     let files = vec![("src/upload.rs".into(), "upload".into(), code_only("#[derive(clap::ValueEnum)] enum E { A }"))];
     assert_eq!(check(&fake_layers(), &files).clap_outside_face.len(), 1);
 }
+
+// File level: two files of one module that import each other (a sibling
+// circle such as bundle/cache.rs ↔ bundle/known.rs) are as tangled as two
+// modules that do. A file and its own parent module (`super::Bundle` in
+// bundle/cache.rs, `cache::Cache` in bundle.rs) are one unit, not a circle.
+
+/// A file's module path: `src/bundle/cache.rs` → `[bundle, cache]`,
+/// `src/x/mod.rs` → `[x]`.
+fn module_path(file: &str) -> Vec<String> {
+    let rel = file.strip_prefix("src/").unwrap_or(file).trim_end_matches(".rs");
+    let mut parts: Vec<String> = rel.split('/').map(String::from).collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+fn is_ident(t: &str) -> bool {
+    t.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+}
+
+/// Every path a file names from `crate::`, `super::` or `self::`, as
+/// module paths from the crate root, groups expanded.
+fn paths(code: &str, here: &[String]) -> Vec<Vec<String>> {
+    let t = tokens(code);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < t.len() {
+        let root = t[i].as_str();
+        let rooted =
+            matches!(root, "crate" | "super" | "self") && t.get(i + 1).is_some_and(|n| n == "::") && (i == 0 || t[i - 1] != "::");
+        if !rooted {
+            i += 1;
+            continue;
+        }
+        let base = match root {
+            "crate" => Vec::new(),
+            "self" => here.to_vec(),
+            _ => here[..here.len().saturating_sub(1)].to_vec(),
+        };
+        i = path_rest(&t, i + 2, base, &mut out).max(i + 1);
+    }
+    out
+}
+
+/// Reads the path after `prefix::` from `t[i]` (names, `super`, a
+/// `{…}` group), pushes each whole path, and returns where it ended.
+fn path_rest(t: &[String], mut i: usize, mut prefix: Vec<String>, out: &mut Vec<Vec<String>>) -> usize {
+    loop {
+        match t.get(i).map(String::as_str) {
+            Some("{") => {
+                i += 1;
+                loop {
+                    match t.get(i).map(String::as_str) {
+                        Some("}") => return i + 1,
+                        None => return i,
+                        Some(",") => i += 1,
+                        _ => i = path_rest(t, i, prefix.clone(), out).max(i + 1),
+                    }
+                }
+            }
+            Some("super") => {
+                prefix.pop();
+            }
+            Some(w) if is_ident(w) => prefix.push(w.to_string()),
+            _ => {
+                out.push(prefix);
+                return i;
+            }
+        }
+        i += 1;
+        if t.get(i).is_some_and(|n| n == "::") {
+            i += 1;
+        } else {
+            out.push(prefix);
+            return i;
+        }
+    }
+}
+
+/// The circles between files (each file named as `src/…`).
+fn file_circles(files: &[(String, String, String)]) -> Vec<Vec<String>> {
+    let lib: Vec<(Vec<String>, &String)> =
+        files.iter().filter(|(_, module, _)| module != "main").map(|(file, _, _)| (module_path(file), file)).collect();
+    let file_of = |path: &[String]| {
+        (1..=path.len()).rev().find_map(|n| lib.iter().find(|(m, _)| m.as_slice() == &path[..n]).map(|(m, f)| (m, *f)))
+    };
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, module, code) in files {
+        if module == "main" {
+            continue;
+        }
+        let here = module_path(file);
+        for path in paths(code, &here) {
+            let Some((there, to)) = file_of(&path) else { continue };
+            // A file and its ancestors are one unit: a parent declares and
+            // re-exports its children, a child uses its parent's types.
+            let related = there.len() <= here.len() && here[..there.len()] == there[..]
+                || here.len() <= there.len() && there[..here.len()] == here[..];
+            if !related {
+                graph.entry(file.clone()).or_default().insert(to.clone());
+            }
+        }
+    }
+    circles(&graph)
+}
+
+#[test]
+fn no_import_circle_joins_two_files() {
+    let circles = file_circles(&source_files());
+    assert!(circles.is_empty(), "import circles between files of src/: {circles:?}");
+}
+
+#[test]
+fn the_checker_sees_a_circle_between_two_files_of_one_module() {
+    let files = vec![
+        ("src/bundle.rs".into(), "bundle".into(), code_only("mod cache; mod known; pub use cache::Cache;")),
+        ("src/bundle/cache.rs".into(), "bundle".into(), code_only("use super::known::{self, Sums}; use super::Bundle;")),
+        ("src/bundle/known.rs".into(), "bundle".into(), code_only("fn f() { crate::bundle::cache::RACY; }")),
+        ("src/upload.rs".into(), "upload".into(), code_only("use crate::bundle::{Bundle, cache::Cache};")),
+    ];
+    assert_eq!(file_circles(&files), vec![vec!["src/bundle/cache.rs".to_string(), "src/bundle/known.rs".to_string()]]);
+    let untangled: Vec<_> = files.into_iter().filter(|(f, _, _)| f != "src/bundle/known.rs").collect();
+    assert!(file_circles(&untangled).is_empty());
+}

@@ -229,13 +229,29 @@ fn same_directory_bundled_twice_gives_identical_sha256() {
     for kind in ["zip", "tgz"] {
         let a = dir.path().join(format!("a.{kind}"));
         let b = dir.path().join(format!("b.{kind}"));
-        let sha_a = bundle(dir.path(), &app, &a, &["--bundle-type", kind]);
-        // New mtimes and a fresh copy of the file: only names, bytes and modes count.
+        // Each file carries its own mtime, no later than SOURCE_DATE_EPOCH:
+        // with it set (as a CI sets it from the commit), a fresh copy of a
+        // file with a new mtime bundles to the same bytes.
+        let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 86_400;
+        let bundle_at_epoch = |out: &Path| {
+            let wire = Tripwire::new();
+            let mut cmd = wire.command(dir.path());
+            let r = run(cmd
+                .arg("bundle")
+                .arg(&app)
+                .arg("--out")
+                .arg(out)
+                .args(["--bundle-type", kind])
+                .env("SOURCE_DATE_EPOCH", epoch.to_string()));
+            assert_eq!(r.code, 0, "{}", r.all());
+            r.stdout.trim().to_string()
+        };
+        let sha_a = bundle_at_epoch(&a);
         std::fs::write(app.join("site/index.html"), "<h1>hello from ferry</h1>\n").unwrap();
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
         std::fs::File::options().write(true).open(app.join("site/index.html")).unwrap().set_modified(later).unwrap();
         std::fs::File::open(&app).unwrap().set_modified(later).unwrap();
-        let sha_b = bundle(dir.path(), &app, &b, &["--bundle-type", kind]);
+        let sha_b = bundle_at_epoch(&b);
         assert_eq!(sha_a, sha_b, "{kind}");
         assert_eq!(sha_a, sha256_hex(&a), "the printed SHA-256 is the file's ({kind})");
         assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
@@ -313,13 +329,17 @@ fn release_refuses_a_bundle_with_appspec_problems_before_any_aws_call() {
     let dir = tempfile::tempdir().unwrap();
     let app = app_tree(dir.path(), "exit 0");
     use std::os::unix::fs::PermissionsExt;
+    // A script with CRLF line endings fails "bad interpreter" on every
+    // instance. (One without its exec bit is fine: the agent runs chmod +x.)
     std::fs::set_permissions(app.join("scripts/validate.sh"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(app.join("scripts/validate.sh"), "#!/bin/bash\r\nexit 0\r\n").unwrap();
     std::fs::write(dir.path().join("ferry.toml"), "[env.production]\nrole_arn = \"arn:aws:iam::222222222222:role/CA_ServiceDeployer\"\nregion = \"us-east-1\"\nbucket = \"ferry-prod-releases\"\napplication = \"web\"\ndeployment_group = \"web-prod\"\n").unwrap();
     let wire = Tripwire::new();
     let out = run(wire.command(dir.path()).args(["release", "app", "--env", "production"]));
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
-        out.stderr.contains("appspec.yml line 8: the ValidateService script `scripts/validate.sh` is not executable"),
+        out.stderr
+            .contains("appspec.yml line 8: the ValidateService script `scripts/validate.sh` has CRLF (Windows) line endings"),
         "{}",
         out.stderr
     );

@@ -54,10 +54,15 @@ fn app(dir: &Path, version: &str, validate: &str) -> PathBuf {
 }
 
 fn wave_command(stack: &Stack, app: &Path, config: &Path, receipt: &Path, extra: &[&str]) -> Command {
+    wave_command_within("3m", stack, app, config, receipt, extra)
+}
+
+/// [`wave_command`] with `--timeout timeout`.
+fn wave_command_within(timeout: &str, stack: &Stack, app: &Path, config: &Path, receipt: &Path, extra: &[&str]) -> Command {
     let mut cmd = stack.ferry_command(FERRY);
     cmd.args(["--progress", "plain", "release"])
         .arg(app)
-        .args(["--wave", "prod", "--timeout", "3m", "--config"])
+        .args(["--wave", "prod", "--timeout", timeout, "--config"])
         .arg(config)
         .arg("--receipt")
         .arg(receipt)
@@ -397,6 +402,26 @@ fn a_deployment_failing_in_a_baked_group_halts_the_wave() {
     assert_eq!(r["halted_at_stage"], 1);
     assert!(r["halted_reason"].as_str().unwrap().contains(&bad), "{r}");
     assert_eq!(env_of(&r, "eu")["exit_code"], 3);
+}
+
+/// Issue 23 item 6: `bake = "2m"` with `--timeout 20s` ran 125 s and
+/// exited 0. The bake ends at the deadline: the wave halts there, exit 5,
+/// no later stage started, nothing rolled back.
+#[test]
+fn the_bake_ends_at_the_command_timeout_and_the_wave_halts_with_exit_5() {
+    let stack = stack_with(ExtraEnv::new(US, "ferry-us-releases"), Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), "v1", "exit 0");
+    let config = write_config(&stack, dir.path(), "[wave.prod]\nstages = [[\"eu\"], [\"us\"]]\nbake = \"10m\"\n");
+    let receipt = dir.path().join("receipt.json");
+    let out = run(&mut wave_command_within("45s", &stack, &app, &config, &receipt, &[]));
+    assert_eq!(out.code, 5, "{}", out.all());
+    assert!(out.stderr.contains("ran out during stage 1's bake"), "{}", out.all());
+    assert!(deployments(&stack, US).is_empty(), "stage 2 was started: {:?}", deployments(&stack, US));
+    let r = json(&receipt);
+    assert_eq!(r["outcome"], "halted", "{r:#}");
+    assert_eq!(r["exit_code"], 5, "{r:#}");
+    assert!(env_of(&r, "eu")["wave_rollback_deployment_id"].is_null(), "{r:#}");
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Writes a [`Tree`] as a zip, tar or tgz that depends only on the names,
-//! contents and executable bits of its files: entries sorted, one fixed
-//! timestamp, modes 0644/0755 (links 0777), owner root, no host fields.
-//! The same tree gives the same bytes, so the same SHA-256 and S3 key,
-//! whatever the number of threads.
+//! contents, modes and times of its entries: entries sorted, directories
+//! included (so empty ones reach the instance), each file's own mode bits
+//! (setuid, setgid and sticky too; links 0777), each entry's time as
+//! [`super::tree::stamp`] gives it, owner root, no other host fields. The same
+//! tree gives the same bytes, so the same SHA-256 and S3 key, whatever the
+//! number of threads.
 //!
 //! Zip entries are read and deflated (or, when they do not compress, only
 //! checksummed) in chunks on [`parallel`] workers and written in order by
@@ -22,16 +24,14 @@ use super::tree::{Entry, EntryKind, Seen, Tree};
 use super::zipstream::{Method, Streaming, ZipStream};
 use super::{BundleError, BundleType, io_err};
 
-/// 1980-01-01T00:00:00Z: the earliest time a zip can hold, used in tar too so
-/// both formats carry the same date.
-const FIXED_MTIME: u64 = 315_532_800;
-
-fn mode(kind: &EntryKind) -> u32 {
-    match kind {
-        EntryKind::File { executable: true } => 0o755,
-        EntryKind::File { executable: false } => 0o644,
-        EntryKind::Symlink { .. } => 0o777,
-    }
+/// The full Unix mode of `entry`: its type and its permission bits.
+fn mode(entry: &Entry) -> u32 {
+    let kind = match entry.kind {
+        EntryKind::File { .. } => 0o100000,
+        EntryKind::Symlink { .. } => 0o120000,
+        EntryKind::Dir => 0o040000,
+    };
+    kind | entry.mode
 }
 
 /// What [`write`] wrote.
@@ -114,6 +114,7 @@ fn write_zip<W: Write>(tree: &Tree, out: W, threads: usize) -> Result<(W, Vec<u3
                         vec![ZipJob::Whole { index, source: Source::Bytes(target.clone().into_bytes()) }]
                     }
                     EntryKind::File { .. } => plan_file(index, entry)?,
+                    EntryKind::Dir => vec![ZipJob::Whole { index, source: Source::Bytes(Vec::new()) }],
                 };
                 for job in jobs {
                     while pool.is_full() {
@@ -202,7 +203,7 @@ fn zip_job(tree: &Tree, job: ZipJob) -> Result<ZipPiece, BundleError> {
             };
             let crc = Crc::of(&data);
             let raw_len = data.len() as u64;
-            let link = matches!(tree.entries[index].kind, EntryKind::Symlink { .. });
+            let link = matches!(tree.entries[index].kind, EntryKind::Symlink { .. } | EntryKind::Dir);
             // A link's target is stored: unzip reads it back as the link.
             if link || parallel::should_store(&data[..data.len().min(SAMPLE)]) {
                 Ok(ZipPiece { index, method: Method::Stored, crc, raw_len, data, chunk: None, done })
@@ -250,17 +251,16 @@ impl<W: Write> ZipWriterState<'_, W> {
 
     fn put(&mut self, piece: ZipPiece) -> io::Result<()> {
         let entry = &self.tree.entries[piece.index];
-        let mode = match entry.kind {
-            EntryKind::Symlink { .. } => 0o120000,
-            EntryKind::File { .. } => 0o100000,
-        } | mode(&entry.kind);
+        let (mode, time) = (mode(entry), entry.time);
         let Some((entry_len, last)) = piece.chunk else {
             self.crcs[piece.index] = piece.crc.value();
-            return self.zip.whole(&entry.name, mode, piece.method, piece.crc.value(), piece.raw_len, &piece.data);
+            // A directory is its name with a slash, as zip and unzip spell it.
+            let name = if entry.kind == EntryKind::Dir { format!("{}/", entry.name) } else { entry.name.clone() };
+            return self.zip.whole(&name, mode, time, piece.method, piece.crc.value(), piece.raw_len, &piece.data);
         };
         let (s, mut crc, mut raw) = match self.streaming.take() {
             Some(open) => open,
-            None => (self.zip.begin(&entry.name, mode, piece.method, entry_len)?, Crc::empty(), 0),
+            None => (self.zip.begin(&entry.name, mode, time, piece.method, entry_len)?, Crc::empty(), 0),
         };
         self.zip.data(&piece.data)?;
         crc.append(&piece.crc);
@@ -311,8 +311,8 @@ fn write_tar<W: Write>(tree: &Tree, out: W) -> Result<(W, Vec<u32>), BundleError
     let mut crcs = Vec::with_capacity(tree.entries.len());
     for entry in &tree.entries {
         let mut header = tar::Header::new_gnu();
-        header.set_mode(mode(&entry.kind));
-        header.set_mtime(FIXED_MTIME);
+        header.set_mode(entry.mode);
+        header.set_mtime(entry.time as u64);
         header.set_uid(0);
         header.set_gid(0);
         let werr = io_err("write the bundle for", &entry.path);
@@ -338,6 +338,12 @@ fn write_tar<W: Write>(tree: &Tree, out: W) -> Result<(W, Vec<u32>), BundleError
                 header.set_size(0);
                 tar.append_link(&mut header, &entry.name, target).map_err(werr)?;
                 crcs.push(crc32fast::hash(target.as_bytes()));
+            }
+            EntryKind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                tar.append_data(&mut header, format!("{}/", entry.name), io::empty()).map_err(werr)?;
+                crcs.push(0);
             }
         }
     }
@@ -543,12 +549,16 @@ mod tests {
         let mut zip = zip::ZipArchive::new(io::Cursor::new(bytes)).unwrap();
         let tree = Tree::walk(dir.path()).unwrap();
         for (i, entry) in tree.entries.iter().enumerate() {
+            if entry.kind == EntryKind::Dir {
+                continue;
+            }
             let mut e = zip.by_name(&entry.name).unwrap();
             let mut got = Vec::new();
             e.read_to_end(&mut got).unwrap();
             let want = match &entry.kind {
                 EntryKind::File { .. } => std::fs::read(&entry.path).unwrap(),
                 EntryKind::Symlink { target } => target.as_bytes().to_vec(),
+                EntryKind::Dir => unreachable!("skipped above"),
             };
             assert!(got == want, "{}", entry.name);
             assert_eq!(e.crc32(), written.crcs[i], "{}", entry.name);

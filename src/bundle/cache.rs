@@ -201,7 +201,12 @@ impl Cache {
                     h.update(b"\0l");
                     h.update(target.as_bytes());
                 }
+                EntryKind::Dir => h.update(b"\0d"),
             }
+            // The mode and time the archive records (SOURCE_DATE_EPOCH moves
+            // the time without touching the file).
+            h.update(entry.mode.to_le_bytes());
+            h.update(entry.time.to_le_bytes());
             let (stat, changed) = stat_fields(&meta);
             for v in stat {
                 h.update(v.to_le_bytes());
@@ -448,6 +453,9 @@ fn sums_of(file: &mut File) -> io::Result<Sums> {
 fn content_crc(path: &Path, kind: &EntryKind) -> io::Result<u32> {
     if let EntryKind::Symlink { target } = kind {
         return Ok(crc32fast::hash(target.as_bytes()));
+    }
+    if *kind == EntryKind::Dir {
+        return Ok(0);
     }
     let mut h = crc32fast::Hasher::new();
     super::sums::each_piece(&mut File::open(path)?, |piece| h.update(piece))?;

@@ -1,6 +1,8 @@
 //! The files of an application directory that go into its bundle: `.git/`,
 //! `.ferryignore` and what it names are left out; links that leave the tree
-//! are refused.
+//! are refused. Each entry keeps what the instance needs of it: its mode
+//! bits as on disk and a time (see [`stamp`]); directories are entries too,
+//! so empty ones reach the instance.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -21,6 +23,44 @@ pub struct Entry {
     /// A file's size and modification time when the directory was read:
     /// the archive writer refuses a file that no longer matches them.
     pub seen: Option<Seen>,
+    /// Permission bits as on disk, setuid, setgid and sticky included
+    /// (0o7777 at most); 0o777 for a link.
+    pub mode: u32,
+    /// Seconds since 1970 the archive records for it, from [`stamp`]; a
+    /// directory's is the newest of what it holds (its own when empty), so
+    /// creating and deleting a scratch file in it changes nothing.
+    pub time: i64,
+}
+
+/// 1980-01-01T00:00:00Z: the earliest time a zip can hold.
+pub const ZIP_EPOCH: i64 = 315_532_800;
+/// 2107-12-31T23:59:58Z: the latest.
+pub const ZIP_END: i64 = 4_354_819_198;
+
+/// The time an entry modified at `mtime` carries: its own, no later than
+/// `SOURCE_DATE_EPOCH` when that is set (the reproducible-builds clamp, so
+/// a fresh checkout of one commit bundles to the same bytes), floored to
+/// the zip's 2 s and kept within what a zip can hold. tar and tgz carry the
+/// same value, so all three formats agree.
+pub fn stamp(mtime: i64, source_date_epoch: Option<i64>) -> i64 {
+    let t = source_date_epoch.map_or(mtime, |e| mtime.min(e)).clamp(ZIP_EPOCH, ZIP_END);
+    t - t.rem_euclid(2)
+}
+
+/// `SOURCE_DATE_EPOCH` as whole seconds, when set and not empty.
+pub fn source_date_epoch(dir: &Path) -> Result<Option<i64>, BundleError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => v.trim().parse::<i64>().map(Some).map_err(|_| BundleError::Io {
+            action: "use SOURCE_DATE_EPOCH for",
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("SOURCE_DATE_EPOCH={v:?} is not whole seconds since 1970 (set it with `git log -1 --format=%ct`)"),
+            ),
+        }),
+        Err(_) => Ok(None),
+    }
 }
 
 /// What a file looked like when the directory was walked.
@@ -52,6 +92,8 @@ pub enum EntryKind {
         /// Its (relative) target, as written.
         target: String,
     },
+    /// A directory.
+    Dir,
 }
 
 /// A directory's bundle contents, sorted by name so the archive is the same
@@ -74,6 +116,7 @@ impl Tree {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => IgnoreRules::default(),
             Err(e) => return Err(io_err("read", &ignore_path)(e)),
         };
+        let epoch = source_date_epoch(dir)?;
         let mut entries = Vec::new();
         let walker = walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name().into_iter();
         let skip = |e: &walkdir::DirEntry| {
@@ -101,11 +144,14 @@ impl Tree {
             if entry.file_name().to_str().is_none() {
                 return Err(BundleError::NonUtf8Name { path: entry.path().to_path_buf() });
             }
-            if entry.file_type().is_dir() {
-                continue;
-            }
             let name = rel_name(dir, entry.path());
             let path = entry.path().to_path_buf();
+            let lstat = std::fs::symlink_metadata(&path).map_err(io_err("read", &path))?;
+            let (mode, time) = (perm_bits(&lstat), stamp(mtime_secs(&lstat), epoch));
+            if entry.file_type().is_dir() {
+                entries.push(Entry { name, path, kind: EntryKind::Dir, seen: None, mode, time });
+                continue;
+            }
             let (kind, seen) = if entry.file_type().is_symlink() {
                 let target = std::fs::read_link(&path).map_err(io_err("read", &path))?;
                 if !link_stays_inside(&name, &target) {
@@ -122,15 +168,17 @@ impl Tree {
                 // Never opened: reading a FIFO with no writer blocks forever.
                 return Err(BundleError::SpecialFile { path });
             };
-            entries.push(Entry { name, path, kind, seen });
+            let mode = if matches!(kind, EntryKind::Symlink { .. }) { 0o777 } else { mode };
+            entries.push(Entry { name, path, kind, seen, mode, time });
         }
         // walkdir sorts per directory by OS string; sort the full names so the
         // order depends on nothing but the names.
         entries.sort_by(|a, b| a.name.cmp(&b.name));
+        newest_inside(&mut entries);
         // Each link alone stays inside; chains and cycles are judged together.
         let links = entries.iter().map(|e| match &e.kind {
             EntryKind::Symlink { target } => (e.name.as_str(), Some(target.as_str())),
-            EntryKind::File { .. } => (e.name.as_str(), None),
+            EntryKind::File { .. } | EntryKind::Dir => (e.name.as_str(), None),
         });
         if let Err(bad) = check_links(links) {
             let at = |name: &str| dir.join(name);
@@ -246,6 +294,7 @@ impl Contents for Tree {
             return Some(match &self.entries[i].kind {
                 EntryKind::File { executable } => Kind::File { executable: *executable },
                 EntryKind::Symlink { .. } => Kind::Symlink,
+                EntryKind::Dir => Kind::Dir,
             });
         }
         let prefix = format!("{path}/");
@@ -256,6 +305,58 @@ impl Contents for Tree {
         let &i = self.by_name.get(path)?;
         std::fs::read(&self.entries[i].path).ok()
     }
+
+    fn files_under(&self, dir: &str) -> Option<Vec<String>> {
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let under = self.by_name.range(prefix.clone()..).take_while(|(n, _)| n.starts_with(&prefix));
+        let files = under.filter(|(_, i)| self.entries[**i].kind != EntryKind::Dir);
+        Some(files.map(|(n, _)| n[prefix.len()..].to_string()).collect())
+    }
+}
+
+/// Gives each directory the newest time of the entries below it, keeping
+/// its own only when it is empty.
+fn newest_inside(entries: &mut [Entry]) {
+    let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+    for e in entries.iter() {
+        let mut name = e.name.as_str();
+        while let Some((parent, _)) = name.rsplit_once('/') {
+            let t = newest.entry(parent.to_string()).or_insert(e.time);
+            *t = (*t).max(e.time);
+            name = parent;
+        }
+    }
+    for e in entries.iter_mut().filter(|e| e.kind == EntryKind::Dir) {
+        if let Some(t) = newest.get(&e.name) {
+            e.time = *t;
+        }
+    }
+}
+
+#[cfg(unix)]
+fn perm_bits(meta: &std::fs::Metadata) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777
+}
+
+#[cfg(not(unix))]
+fn perm_bits(meta: &std::fs::Metadata) -> u32 {
+    if meta.is_dir() {
+        0o755
+    } else if meta.permissions().readonly() {
+        0o444
+    } else {
+        0o644
+    }
+}
+
+#[cfg(unix)]
+fn mtime_secs(meta: &std::fs::Metadata) -> i64 {
+    std::os::unix::fs::MetadataExt::mtime(meta)
+}
+
+#[cfg(not(unix))]
+fn mtime_secs(meta: &std::fs::Metadata) -> i64 {
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn rel_name(root: &Path, path: &Path) -> String {

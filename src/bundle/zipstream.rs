@@ -10,8 +10,12 @@
 //! near 4 GiB or more, an offset past 4 GiB, more than 65,535 entries);
 //! whether a streamed entry is zip64 is decided from its size up front.
 //!
-//! Every field that could carry the host (times, owners, extra fields) is
-//! fixed: 1980-01-01 00:00, Unix modes only, no extra fields but zip64's.
+//! Nothing of the host but what the caller passes goes in: each entry's
+//! Unix mode and time (given in seconds since 1970, UTC), no owners. The
+//! time is written twice: as the DOS date and time every reader knows
+//! (computed in UTC, floored to 2 s) and as an extended-timestamp extra
+//! field (0x5455, "UT"), which `unzip` prefers, so an instance in any time
+//! zone restores the same instant.
 
 use std::io::{self, Write};
 
@@ -33,8 +37,8 @@ impl Method {
     }
 }
 
-/// DOS date of 1980-01-01 (day 1, month 1, year 0); the time is 00:00:00.
-const DOS_DATE: u16 = (1 << 5) | 1;
+/// The extended-timestamp extra field's id; its flag bit 0 says "mtime".
+const UT: u16 = 0x5455;
 /// Version made by: Unix (3), spec 3.0, as Info-ZIP writes it; unzip takes
 /// the Unix mode from the external attributes only for Unix-made entries.
 const MADE_BY: u16 = (3 << 8) | 30;
@@ -60,6 +64,7 @@ pub struct ZipStream<W> {
 pub struct Streaming {
     name: String,
     mode: u32,
+    time: i64,
     method: Method,
     zip64: bool,
     header_offset: u64,
@@ -80,50 +85,63 @@ impl<W: Write> ZipStream<W> {
     }
 
     /// An entry whose (compressed) `data` is all here: CRC and sizes go in
-    /// its local header. `mode` is the full Unix mode (type and permissions).
-    pub fn whole(&mut self, name: &str, mode: u32, method: Method, crc: u32, size: u64, data: &[u8]) -> io::Result<()> {
+    /// its local header. `mode` is the full Unix mode (type and permissions),
+    /// `time` its modification time in seconds since 1970.
+    #[allow(clippy::too_many_arguments)]
+    pub fn whole(
+        &mut self,
+        name: &str,
+        mode: u32,
+        time: i64,
+        method: Method,
+        crc: u32,
+        size: u64,
+        data: &[u8],
+    ) -> io::Result<()> {
         let (csize, header_offset) = (data.len() as u64, self.offset);
         // Only with a lowered limit in tests: whole entries are one chunk.
         let zip64 = size >= self.limit || csize >= self.limit;
         let flags = name_flags(name);
-        let mut h = Vec::with_capacity(30 + name.len() + 20);
+        let mut h = Vec::with_capacity(30 + name.len() + 29);
         let (c32, s32) = (clamp32(csize, zip64), clamp32(size, zip64));
-        local_header(&mut h, version_needed(method, false, zip64), flags, method, crc, c32, s32, name);
-        h.extend_from_slice(name.as_bytes());
+        local_header(&mut h, version_needed(method, false, zip64), flags, method, time, crc, c32, s32, name);
+        let mut extra = ut_field(time);
         if zip64 {
-            h[28..30].copy_from_slice(&20u16.to_le_bytes());
-            h.extend_from_slice(&1u16.to_le_bytes());
-            h.extend_from_slice(&16u16.to_le_bytes());
-            h.extend_from_slice(&size.to_le_bytes());
-            h.extend_from_slice(&csize.to_le_bytes());
+            extra.extend_from_slice(&1u16.to_le_bytes());
+            extra.extend_from_slice(&16u16.to_le_bytes());
+            extra.extend_from_slice(&size.to_le_bytes());
+            extra.extend_from_slice(&csize.to_le_bytes());
         }
+        h[28..30].copy_from_slice(&(extra.len() as u16).to_le_bytes());
+        h.extend_from_slice(name.as_bytes());
+        h.extend_from_slice(&extra);
         self.put(&h)?;
         self.put(data)?;
-        self.central_record(name, mode, flags, method, zip64, crc, csize, size, header_offset);
+        self.central_record(name, mode, time, flags, method, zip64, crc, csize, size, header_offset);
         Ok(())
     }
 
     /// Starts an entry whose data follows in pieces; `size` is its expected
     /// uncompressed size, which decides zip64.
-    pub fn begin(&mut self, name: &str, mode: u32, method: Method, size: u64) -> io::Result<Streaming> {
+    pub fn begin(&mut self, name: &str, mode: u32, time: i64, method: Method, size: u64) -> io::Result<Streaming> {
         let zip64 = size >= self.stream_zip64_at;
         let flags = name_flags(name) | FLAG_DESCRIPTOR;
         let header_offset = self.offset;
-        let mut h = Vec::with_capacity(30 + name.len() + 20);
+        let mut h = Vec::with_capacity(30 + name.len() + 29);
         let sizes = if zip64 { u32::MAX } else { 0 };
-        local_header(&mut h, version_needed(method, true, zip64), flags, method, 0, sizes, sizes, name);
+        local_header(&mut h, version_needed(method, true, zip64), flags, method, time, 0, sizes, sizes, name);
+        let mut extra = ut_field(time);
         if zip64 {
-            // The field is 20 bytes: both sizes, as zeros (they follow the data).
-            h[28..30].copy_from_slice(&20u16.to_le_bytes());
+            // Both sizes, as zeros: they follow the data.
+            extra.extend_from_slice(&1u16.to_le_bytes());
+            extra.extend_from_slice(&16u16.to_le_bytes());
+            extra.extend_from_slice(&[0; 16]);
         }
+        h[28..30].copy_from_slice(&(extra.len() as u16).to_le_bytes());
         h.extend_from_slice(name.as_bytes());
-        if zip64 {
-            h.extend_from_slice(&1u16.to_le_bytes());
-            h.extend_from_slice(&16u16.to_le_bytes());
-            h.extend_from_slice(&[0; 16]);
-        }
+        h.extend_from_slice(&extra);
         self.put(&h)?;
-        Ok(Streaming { name: name.to_string(), mode, method, zip64, header_offset, data_start: self.offset })
+        Ok(Streaming { name: name.to_string(), mode, time, method, zip64, header_offset, data_start: self.offset })
     }
 
     /// More of a streamed entry's (compressed) data.
@@ -152,7 +170,18 @@ impl<W: Write> ZipStream<W> {
         }
         self.put(&d)?;
         let flags = name_flags(&entry.name) | FLAG_DESCRIPTOR;
-        self.central_record(&entry.name, entry.mode, flags, entry.method, entry.zip64, crc, csize, size, entry.header_offset);
+        self.central_record(
+            &entry.name,
+            entry.mode,
+            entry.time,
+            flags,
+            entry.method,
+            entry.zip64,
+            crc,
+            csize,
+            size,
+            entry.header_offset,
+        );
         Ok(())
     }
 
@@ -202,6 +231,7 @@ impl<W: Write> ZipStream<W> {
         &mut self,
         name: &str,
         mode: u32,
+        time: i64,
         flags: u16,
         method: Method,
         zip64: bool,
@@ -213,54 +243,97 @@ impl<W: Write> ZipStream<W> {
         // A zip64 entry carries both sizes in the extra field (its local
         // header promised them); an offset moves there when it is too big.
         let far = header_offset >= self.limit;
-        let mut extra = Vec::new();
+        let mut zip64_extra = Vec::new();
         if zip64 {
-            extra.extend_from_slice(&size.to_le_bytes());
-            extra.extend_from_slice(&csize.to_le_bytes());
+            zip64_extra.extend_from_slice(&size.to_le_bytes());
+            zip64_extra.extend_from_slice(&csize.to_le_bytes());
         }
         if far {
-            extra.extend_from_slice(&header_offset.to_le_bytes());
+            zip64_extra.extend_from_slice(&header_offset.to_le_bytes());
         }
+        let mut extra = ut_field(time);
+        if !zip64_extra.is_empty() {
+            extra.extend_from_slice(&1u16.to_le_bytes());
+            extra.extend_from_slice(&(zip64_extra.len() as u16).to_le_bytes());
+            extra.extend_from_slice(&zip64_extra);
+        }
+        let (dos_time, dos_date) = dos(time);
         let c = &mut self.central;
         c.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
         c.extend_from_slice(&MADE_BY.to_le_bytes());
         c.extend_from_slice(&version_needed(method, flags & FLAG_DESCRIPTOR != 0, zip64 || far).to_le_bytes());
         c.extend_from_slice(&flags.to_le_bytes());
         c.extend_from_slice(&method.code().to_le_bytes());
-        c.extend_from_slice(&0u16.to_le_bytes());
-        c.extend_from_slice(&DOS_DATE.to_le_bytes());
+        c.extend_from_slice(&dos_time.to_le_bytes());
+        c.extend_from_slice(&dos_date.to_le_bytes());
         c.extend_from_slice(&crc.to_le_bytes());
         c.extend_from_slice(&clamp32(csize, zip64).to_le_bytes());
         c.extend_from_slice(&clamp32(size, zip64).to_le_bytes());
         c.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        let extra_len = if extra.is_empty() { 0 } else { 4 + extra.len() as u16 };
-        c.extend_from_slice(&extra_len.to_le_bytes());
+        c.extend_from_slice(&(extra.len() as u16).to_le_bytes());
         c.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
         c.extend_from_slice(&(mode << 16).to_le_bytes());
         c.extend_from_slice(&clamp32(header_offset, far).to_le_bytes());
         c.extend_from_slice(name.as_bytes());
-        if !extra.is_empty() {
-            c.extend_from_slice(&1u16.to_le_bytes());
-            c.extend_from_slice(&(extra.len() as u16).to_le_bytes());
-            c.extend_from_slice(&extra);
-        }
+        c.extend_from_slice(&extra);
         self.entries += 1;
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn local_header(h: &mut Vec<u8>, needed: u16, flags: u16, method: Method, crc: u32, csize: u32, size: u32, name: &str) {
+fn local_header(
+    h: &mut Vec<u8>,
+    needed: u16,
+    flags: u16,
+    method: Method,
+    time: i64,
+    crc: u32,
+    csize: u32,
+    size: u32,
+    name: &str,
+) {
+    let (dos_time, dos_date) = dos(time);
     h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
     h.extend_from_slice(&needed.to_le_bytes());
     h.extend_from_slice(&flags.to_le_bytes());
     h.extend_from_slice(&method.code().to_le_bytes());
-    h.extend_from_slice(&0u16.to_le_bytes());
-    h.extend_from_slice(&DOS_DATE.to_le_bytes());
+    h.extend_from_slice(&dos_time.to_le_bytes());
+    h.extend_from_slice(&dos_date.to_le_bytes());
     h.extend_from_slice(&crc.to_le_bytes());
     h.extend_from_slice(&csize.to_le_bytes());
     h.extend_from_slice(&size.to_le_bytes());
     h.extend_from_slice(&(name.len() as u16).to_le_bytes());
     h.extend_from_slice(&0u16.to_le_bytes());
+}
+
+/// The extended-timestamp extra field with the modification time only
+/// (the same 9 bytes in local and central headers).
+fn ut_field(time: i64) -> Vec<u8> {
+    let mut f = Vec::with_capacity(9);
+    f.extend_from_slice(&UT.to_le_bytes());
+    f.extend_from_slice(&5u16.to_le_bytes());
+    f.push(1);
+    f.extend_from_slice(&(time.clamp(0, u32::MAX as i64) as u32).to_le_bytes());
+    f
+}
+
+/// DOS (time, date) of `time` in UTC, floored to 2 s, within 1980-2107.
+fn dos(time: i64) -> (u16, u16) {
+    let t = time.clamp(315_532_800, 4_354_819_198);
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    // Civil date from days since 1970 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let date = ((year - 1980) << 9) | (month << 5) | day;
+    let time = ((secs / 3600) << 11) | (((secs / 60) % 60) << 5) | ((secs % 60) / 2);
+    (time as u16, date as u16)
 }
 
 /// 1.0 for a stored entry, 2.0 for deflate or a data descriptor, 4.5 with zip64.
@@ -291,6 +364,8 @@ mod tests {
     use std::io::{Cursor, Read};
 
     const FILE: u32 = 0o100644;
+    /// 2023-11-14T22:13:20Z.
+    const T: i64 = 1_700_000_000;
 
     fn deflated(data: &[u8]) -> Vec<u8> {
         super::super::parallel::deflate(&[], data, true, flate2::Compression::new(6))
@@ -304,13 +379,22 @@ mod tests {
             Some(l) => ZipStream::with_zip64_limit(out, l),
             None => ZipStream::new(out),
         };
-        z.whole("appspec.yml", FILE, Method::Stored, crc32fast::hash(b"version: 0.0\n"), 13, b"version: 0.0\n").unwrap();
+        z.whole("appspec.yml", FILE, T, Method::Stored, crc32fast::hash(b"version: 0.0\n"), 13, b"version: 0.0\n").unwrap();
         let text = b"hello hello hello hello hello\n".repeat(100);
-        z.whole("site/h\u{e9}llo.txt", 0o100755, Method::Deflated, crc32fast::hash(&text), text.len() as u64, &deflated(&text))
-            .unwrap();
+        z.whole(
+            "site/h\u{e9}llo.txt",
+            0o100755,
+            T,
+            Method::Deflated,
+            crc32fast::hash(&text),
+            text.len() as u64,
+            &deflated(&text),
+        )
+        .unwrap();
         z.whole(
             "site/current",
             0o120777,
+            T,
             Method::Stored,
             crc32fast::hash("h\u{e9}llo.txt".as_bytes()),
             10,
@@ -318,7 +402,7 @@ mod tests {
         )
         .unwrap();
         let big = b"0123456789abcdef".repeat(10_000);
-        let s = z.begin("site/big.bin", FILE, Method::Deflated, big.len() as u64).unwrap();
+        let s = z.begin("site/big.bin", FILE, T + 1, Method::Deflated, big.len() as u64).unwrap();
         let packed = deflated(&big);
         let (a, b) = packed.split_at(packed.len() / 2);
         z.data(a).unwrap();
@@ -345,6 +429,22 @@ mod tests {
     #[test]
     fn entries_whole_and_streamed_read_back_with_their_modes() {
         check(&sample(None));
+    }
+
+    #[test]
+    fn times_are_written_as_utc_dos_fields_and_an_extended_timestamp() {
+        assert_eq!(dos(T), ((22 << 11) | (13 << 5) | 10, ((2023 - 1980) << 9) | (11 << 5) | 14));
+        assert_eq!(dos(0), (0, (1 << 5) | 1), "before 1980: the earliest DOS date");
+        assert_eq!(dos(951_782_400).1, ((2000 - 1980) << 9) | (2 << 5) | 29, "2000-02-29, a leap day");
+        let bytes = sample(None);
+        let mut zip = zip::ZipArchive::new(Cursor::new(&bytes[..])).unwrap();
+        for name in ["appspec.yml", "site/big.bin"] {
+            let t = zip.by_name(name).unwrap().last_modified().unwrap();
+            assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (2023, 11, 14, 22, 13, 20), "{name}");
+        }
+        let ut = [&UT.to_le_bytes()[..], &[5, 0, 1], &(T as u32).to_le_bytes()].concat();
+        // Each entry's local and central header carry it.
+        assert_eq!(bytes.windows(ut.len()).filter(|w| *w == &ut[..]).count(), 2 * 3);
     }
 
     #[test]

@@ -46,6 +46,14 @@ pub enum Error {
     /// `--timeout` ran out before the command got as far as a deployment.
     #[error(transparent)]
     Deadline(#[from] crate::deadline::Passed),
+    /// `--junit` names a path the report cannot be written to.
+    #[error("cannot write the JUnit report {path}: {reason}")]
+    Junit {
+        /// The path given.
+        path: String,
+        /// Why not, and the fix.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -63,6 +71,7 @@ impl Error {
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
+            Error::Junit { .. } => ExitCode::Usage,
         }
     }
 
@@ -81,6 +90,7 @@ impl Error {
             Error::Receipt(_) => "receipt",
             Error::Promote(_) => "upload",
             Error::Deadline(_) => "timeout",
+            Error::Junit { .. } => "junit",
         }
     }
 }
@@ -90,6 +100,19 @@ impl From<crate::launch::LaunchError> for Error {
         match e {
             crate::launch::LaunchError::Queue(e) => Error::Queue(e),
             crate::launch::LaunchError::Watch(e) => Error::Watch(e),
+        }
+    }
+}
+
+impl From<crate::pipeline::PipelineError> for Error {
+    fn from(e: crate::pipeline::PipelineError) -> Error {
+        use crate::pipeline::PipelineError as P;
+        match e {
+            P::Assume(e) => Error::Assume(e),
+            P::Deadline(e) => Error::Deadline(e),
+            P::Upload(e) => Error::Upload(e),
+            P::Promote(e) => Error::Promote(e),
+            P::Launch(e) => e.into(),
         }
     }
 }

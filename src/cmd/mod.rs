@@ -19,19 +19,14 @@ pub mod upload;
 pub mod watch;
 pub mod wave;
 
-use aws_config::SdkConfig;
-
 use std::path::Path;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitCode;
-use crate::jenkins::BuildEnv;
 use crate::report;
 
-use crate::assume::{self, AssumeOptions, Session, provenance};
 use crate::bundle::{Bundle, BundleType};
 use crate::cmd::error::Error;
-use crate::config::Environment;
 use crate::event::{Event, Reporter};
 
 /// Runs a parsed command line and returns the process exit code. Errors are
@@ -42,6 +37,12 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     let mut reporter = report::choose(cli.output, cli.progress, cli.command.stdout_is_product());
     if let Some(path) = &cli.junit {
+        // Before any AWS call, as the receipt's: nothing may be deployed
+        // whose report cannot be written.
+        if let Err(e) = check_junit(path, &cli.command) {
+            reporter.report(&Event::Error { class: e.class().into(), exit_code: e.exit_code().code(), message: e.to_string() });
+            return e.exit_code();
+        }
         reporter = Box::new(report::junit::Tee(reporter, Box::new(report::junit::JunitReporter::new(path))));
     }
     if cli.debug {
@@ -93,18 +94,39 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Assumes the environment's role with the session name from the process
-/// environment, and reports who ferry now is.
-pub(crate) async fn assume_role(env: &Environment, reporter: &dyn Reporter) -> Result<(SdkConfig, Session), Error> {
-    let opts = assume_options(env, reporter);
-    let dog = crate::deadline::Watchdog::new("STS", "assuming the role", reporter);
-    let (sdk, session) = dog.run(assume::assume(env, &opts)).await??;
-    reporter.report(&Event::Assumed {
-        role_arn: session.role_arn.clone(),
-        session_name: session.session_name.clone(),
-        assumed_arn: session.assumed_arn.clone(),
-    });
-    Ok((sdk, session))
+pub(crate) use crate::pipeline::{assume_options, assume_role};
+
+/// Whether `--junit` can be written: a file (not `-`, which would be a
+/// file named `-`), writable as the receipt must be, and not the receipt.
+fn check_junit(path: &Path, command: &Command) -> Result<(), Error> {
+    let refuse = |reason: String| Error::Junit { path: path.display().to_string(), reason };
+    if path.as_os_str() == "-" {
+        return Err(refuse(
+            "ferry writes the JUnit report to a file, never to stdout (which carries the result); name a file, e.g. \
+             --junit ferry-junit.xml"
+                .into(),
+        ));
+    }
+    crate::outfile::check_writable(path).map_err(refuse)?;
+    if command.keeps_receipt()
+        && let Some(receipt) = crate::receipt::path(command.receipt())
+        && same_file(path, &receipt)
+    {
+        return Err(refuse(format!(
+            "it is also the receipt ({}), and one would overwrite the other; give --junit and --receipt different files",
+            receipt.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file, whether or not it exists yet.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let full = |p: &Path| {
+        let dir = crate::outfile::dir_of(p).canonicalize().unwrap_or_else(|_| crate::outfile::dir_of(p));
+        p.file_name().map(|n| dir.join(n))
+    };
+    full(a).is_some() && full(a) == full(b)
 }
 
 /// Builds or takes the bundle at `path`, checked, and reports it.
@@ -164,33 +186,40 @@ pub(crate) fn bundle_temp_dir() -> Result<tempfile::TempDir, Error> {
     })
 }
 
-/// The session name ferry will ask STS for, known before it asks: the
-/// receipt carries it even when the role cannot be assumed.
-pub(crate) fn planned_session_name(env: &Environment) -> String {
-    assume::session_name_for(BuildEnv::current(), env.session_name.as_deref())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
 
-/// The session ferry asks STS for, from the environment's settings and the
-/// build's variables; reports the plan and anything ferry had to adjust.
-pub(crate) fn assume_options(env: &Environment, reporter: &dyn Reporter) -> AssumeOptions {
-    let build = BuildEnv::current();
-    let opts = AssumeOptions {
-        session_name: assume::session_name_for(build, env.session_name.as_deref()),
-        duration: None,
-        tags: if env.session_tags { provenance::session_tags(build) } else { Vec::new() },
-        source_identity: provenance::source_identity(env.source_identity.as_deref(), build),
-        policy: env.session_policy.then(|| crate::policy::session(env)),
-    };
-    let (hops, notes) = assume::plan(env, &opts);
-    for message in notes {
-        reporter.report(&Event::Warning { message });
+    fn junit_check(args: &[&str]) -> Result<(), String> {
+        let cli = Cli::try_parse_from(["ferry"].iter().chain(args).copied()).unwrap();
+        check_junit(cli.junit.as_deref().unwrap(), &cli.command).map_err(|e| e.to_string())
     }
-    reporter.report(&Event::SessionPlanned {
-        hops: hops.iter().map(|h| h.role.arn.clone()).collect(),
-        duration_seconds: hops.last().map_or(0, |h| h.duration.as_secs()),
-        tags: opts.tags.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        source_identity: opts.source_identity.clone(),
-        session_policy: opts.policy.is_some(),
-    });
-    opts
+
+    /// Issue 23 item 8: `--junit -` wrote a file named `-`; a FIFO, a
+    /// directory or a missing directory was found only after the deployment.
+    #[test]
+    fn junit_paths_that_cannot_take_the_report_are_refused_before_anything_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let e = junit_check(&["--junit", "-", "release", "app"]).unwrap_err();
+        assert!(e.contains("never to stdout"), "{e}");
+        let e = junit_check(&["--junit", &format!("{d}"), "release", "app"]).unwrap_err();
+        assert!(e.contains("is a directory") || e.contains("directory"), "{e}");
+        let e = junit_check(&["--junit", &format!("{d}/missing/j.xml"), "release", "app"]).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+        junit_check(&["--junit", &format!("{d}/j.xml"), "release", "app"]).unwrap();
+    }
+
+    /// Issue 23 item 8: `--junit X --receipt X` silently overwrote one with the other.
+    #[test]
+    fn junit_and_receipt_in_one_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let same = format!("{}/out.json", dir.path().display());
+        let dotted = format!("{}/./out.json", dir.path().display());
+        let e = junit_check(&["--junit", &same, "release", "app", "--receipt", &dotted]).unwrap_err();
+        assert!(e.contains("also the receipt"), "{e}");
+        let other = format!("{}/receipt.json", dir.path().display());
+        junit_check(&["--junit", &same, "release", "app", "--receipt", &other]).unwrap();
+    }
 }

@@ -10,22 +10,17 @@ use crate::cmd::error::Error;
 use crate::event::{Receipt, Reporter};
 use crate::exit::ExitCode;
 use crate::launch;
-use crate::receipt::{self, Clock, Keeper};
+use crate::pipeline::{self, Start};
+use crate::receipt::Keeper;
 use crate::{config, deployments, queue, rollback, upload};
 
 /// Plans the rollback, reports it, creates the deployment and, unless
 /// `--no-wait`, follows it. SIGINT/SIGTERM are caught from the first line.
 pub async fn run(args: &RollbackArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
-    let receipt_path = receipt::path(args.ending.receipt.as_deref());
-    // Before any AWS call: nothing may be deployed that cannot be recorded.
-    if let Some(path) = &receipt_path {
-        receipt::check_path(path)?;
-    }
-    let mut guard = Guard::install(reporter);
-    let receipt = Receipt { build: receipt::build_from_env(), ..Default::default() };
-    let mut keeper = Keeper::new(receipt, Clock::start(), receipt_path);
-    let result = roll_back(args, config_path, reporter, &mut guard, &mut keeper).await;
-    keeper.finish(result, true, reporter)
+    Start::run(args.ending.receipt.as_deref(), Receipt::default(), true, reporter, async |guard, keeper| {
+        roll_back(args, config_path, reporter, guard, keeper).await
+    })
+    .await
 }
 
 async fn roll_back(
@@ -38,13 +33,10 @@ async fn roll_back(
     let mut selection = args.target.selection(config_path);
     args.deploy.apply(&mut selection.overrides);
     let env = config::resolve(&selection)?;
-    receipt::set_target(&mut keeper.receipt, &env);
-    keeper.receipt.session_name = super::planned_session_name(&env);
-    let (sdk, session) = match guard.run(super::assume_role(&env, reporter)).await {
-        Ok(assumed) => assumed?,
-        Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Assume, reporter)),
+    let (sdk, session) = match pipeline::assume_recorded(&env, guard, keeper, reporter).await? {
+        Ok(assumed) => assumed,
+        Err(interrupted) => return Ok(interrupted),
     };
-    receipt::set_session(&mut keeper.receipt, &session);
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
     let s3 = upload::s3_client(&sdk);
 

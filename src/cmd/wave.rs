@@ -4,15 +4,16 @@
 
 use std::path::PathBuf;
 
-use crate::abort::{Guard, OnAbort};
+use crate::abort::OnAbort;
 use crate::cli::ReleaseArgs;
 use crate::cmd::error::Error;
 use crate::config::{self, ConfigError, Environment};
 use crate::event::{Event, Reporter, WaveOutcome, WaveReceipt};
 use crate::exit::ExitCode;
+use crate::pipeline::Start;
 use crate::promote::S3Uri;
-use crate::receipt::{self, Clock};
-use crate::wave::{self, Assuming, Board, Failure, Plan};
+use crate::receipt;
+use crate::wave::{self, Board, Plan};
 
 /// Runs the wave `name` and returns the exit code of its worst environment.
 pub async fn run(
@@ -21,13 +22,7 @@ pub async fn run(
     config_path: Option<PathBuf>,
     reporter: &dyn Reporter,
 ) -> Result<ExitCode, Error> {
-    let receipt_path = receipt::path(args.ending.receipt.as_deref());
-    // Before any AWS call: nothing may be deployed that cannot be recorded.
-    if let Some(path) = &receipt_path {
-        receipt::check_path(path)?;
-    }
-    let mut guard = Guard::install(reporter);
-    let clock = Clock::start();
+    let Start { mut guard, receipt_path, clock } = Start::begin(args.ending.receipt.as_deref(), reporter)?;
     let mut selection = args.target.selection(config_path);
     args.deploy.apply(&mut selection.overrides);
     let (wave, envs) = match resolve(args, &selection, name) {
@@ -81,7 +76,6 @@ pub async fn run(
         auto_rollback: args.policy.rollback_on.map(|p| p.configuration()),
         queue_timeout: args.policy.queue_timeout,
         upload_concurrency: args.shipping.upload_concurrency as usize,
-        assume: &assume_env,
     };
     let code = wave::run(&plan, &mut guard, &board, reporter).await;
     drop(bundle);
@@ -123,15 +117,4 @@ fn finish_early(board: &Board, result: Result<ExitCode, Error>, reporter: &dyn R
             Err(e)
         }
     }
-}
-
-/// One environment's role, as `ferry release --env` assumes it.
-fn assume_env<'a>(env: &'a Environment, reporter: &'a dyn Reporter) -> Assuming<'a> {
-    Box::pin(async move {
-        super::assume_role(env, reporter).await.map_err(|e| Failure {
-            code: e.exit_code(),
-            class: e.class(),
-            message: e.to_string(),
-        })
-    })
 }

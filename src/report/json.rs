@@ -65,18 +65,7 @@ impl JsonReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::report::tests::Buf;
 
     #[test]
     fn an_event_of_a_wave_environment_carries_an_env_field_and_others_do_not() {
@@ -85,7 +74,7 @@ mod tests {
         let tagged = crate::event::Tagged { inner: &r, env: "prod-eu".into() };
         tagged.report(&Event::Warning { message: "x".into() });
         r.report(&Event::Warning { message: "y".into() });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines[0]["env"], "prod-eu");
         assert_eq!(lines[1].get("env"), None, "{text}");

@@ -91,7 +91,7 @@ impl JunitReporter {
             suite.add_test_case(TestCase::new("release", status));
             report.add_test_suite(suite);
         }
-        report.to_string().unwrap_or_default()
+        xml_chars_only(&report.to_string().unwrap_or_default())
     }
 
     fn write(&self, state: &mut State) -> Option<String> {
@@ -178,9 +178,27 @@ impl JunitReporter {
                 state.error = Some(message.clone());
                 true
             }
+            // `--no-wait`: the deployment was created and not followed; the
+            // report says so instead of nothing.
+            Event::Receipt(r) if r.outcome == Some(Outcome::Created) => {
+                let Some(id) = &r.deployment_id else { return false };
+                let suite = state.suite(id);
+                suite.outcome = Some(Outcome::Created);
+                suite.reason = Some("created with --no-wait; ferry did not follow it".into());
+                true
+            }
             _ => false,
         }
     }
+}
+
+/// `xml` without the characters XML 1.0 does not allow anywhere, escaped or
+/// not (U+FFFE, U+FFFF, C0 controls but tab and newlines, unpaired
+/// surrogates cannot occur in a `str`): hook output may hold any of them,
+/// and one makes the whole report unreadable to Jenkins.
+fn xml_chars_only(xml: &str) -> String {
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+    xml.chars().filter(|c| allowed(*c)).collect()
 }
 
 impl State {
@@ -360,6 +378,48 @@ mod tests {
         assert!(failure.message.starts_with("AfterInstall failed [ScriptFailed]"), "{}", failure.message);
         assert_eq!(case.system_err.as_deref(), Some("boom"));
         assert!(case.system_out.as_deref().unwrap().contains("migrating"), "{xml}");
+    }
+
+    /// Issue 23 item 8: U+FFFE in hook output made the report malformed.
+    #[test]
+    fn characters_xml_forbids_are_dropped_so_the_report_stays_well_formed() {
+        let xml = run(&[
+            Event::LifecycleFailed {
+                deployment_id: "d-1".into(),
+                target_id: "i-\u{FFFF}1".into(),
+                lifecycle_event: "AfterInstall".into(),
+                error_code: Some("ScriptFailed".into()),
+                script_name: Some("scripts/\u{FFFE}.sh".into()),
+                message: Some("bad \u{FFFE}\u{FFFF}\u{1} bytes".into()),
+                log_tail: Some("[stdout]a\u{FFFE}b\n[stderr]c\u{FFFF}d".into()),
+            },
+            Event::Finished {
+                deployment_id: "d-1".into(),
+                outcome: Outcome::Failed,
+                error: Some("e\u{FFFF}".into()),
+                overview: Overview::default(),
+                failed_instances: Vec::new(),
+                elapsed_ms: 1,
+            },
+        ]);
+        assert!(!xml.contains(['\u{FFFE}', '\u{FFFF}', '\u{1}']), "{xml:?}");
+        let report = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes())).unwrap();
+        assert!(report.suites[0].cases[0].name.ends_with("i-1"), "{xml}");
+        assert!(report.suites[0].cases[0].system_out.as_deref().unwrap().contains("ab"), "{xml}");
+    }
+
+    /// Issue 23 item 8: with `--no-wait` no deployment ends, and nothing was written.
+    #[test]
+    fn a_deployment_created_without_following_is_written_as_created() {
+        let mut state = State::default();
+        let receipt =
+            crate::event::Receipt { deployment_id: Some("d-3".into()), outcome: Some(Outcome::Created), ..Default::default() };
+        assert!(JunitReporter::record(&mut state, &Event::Receipt(receipt)), "the report is written");
+        let xml = JunitReporter::render(&state);
+        let report = junit_parser::from_reader(std::io::Cursor::new(xml.as_bytes())).unwrap();
+        let props = &report.suites[0].properties.hashmap;
+        assert_eq!(props.get("deployment_id").map(String::as_str), Some("d-3"), "{xml}");
+        assert_eq!(props.get("outcome").map(String::as_str), Some("created"), "{xml}");
     }
 
     #[test]

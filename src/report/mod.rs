@@ -56,6 +56,68 @@ pub fn choose(output: OutputFormat, progress: Progress, stdout_taken: bool) -> B
     if tty { Box::new(TtyReporter::new()) } else { Box::new(PlainReporter::stderr()) }
 }
 
+/// How an event reads for a person, in one place: its sentence
+/// ([`describe`]), its [`Tone`] and the lines it puts on stdout as the
+/// command's result ([`result_lines`]). The plain and TTY renderers only
+/// lay these out; the JSON renderer writes the event as it is. A new event
+/// is an arm in `describe_raw`, and one here if it is coloured or a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tone {
+    /// Ordinary progress.
+    Plain,
+    /// A deployment succeeded.
+    Good,
+    /// Something to look at that did not stop ferry.
+    Warning,
+    /// A failure: an error, a failed hook or check.
+    Bad,
+    /// A deployment's unhappy end.
+    Loud,
+}
+
+impl Tone {
+    /// The tone of `event`.
+    pub(crate) fn of(event: &Event) -> Tone {
+        match event {
+            Event::Error { .. } | Event::LifecycleFailed { .. } | Event::Check { ok: false, .. } => Tone::Bad,
+            Event::Warning { .. } => Tone::Warning,
+            Event::Finished { outcome: Outcome::Succeeded, .. } => Tone::Good,
+            Event::Finished { .. } => Tone::Loud,
+            _ => Tone::Plain,
+        }
+    }
+
+    /// The ANSI SGR parameters a terminal shows it in; `None`: as it is.
+    pub(crate) fn sgr(self) -> Option<&'static str> {
+        match self {
+            Tone::Plain => None,
+            Tone::Good => Some("32"),
+            Tone::Warning => Some("33"),
+            Tone::Bad => Some("31"),
+            Tone::Loud => Some("31;1"),
+        }
+    }
+}
+
+/// What text mode prints on stdout for an event that is a command's result
+/// (of environment `env` in a wave), sanitised; `None` for the others: the
+/// deployment id, a wave's `ENV<TAB>DEPLOYMENT` lines, a bundle's SHA-256,
+/// an uploaded bundle's URI, a `ferry history` row.
+pub(crate) fn result_lines(event: &Event, env: Option<&str>) -> Option<Vec<String>> {
+    let lines = match event {
+        Event::Receipt(r) => vec![receipt_line(r)],
+        Event::WaveReceipt(r) => wave_receipt_lines(r),
+        Event::BundleWritten { sha256, .. } => vec![sha256.clone()],
+        Event::Staged { uri, .. } => vec![uri.clone()],
+        Event::HistoryEntry(h) => {
+            let env_column = env.map(|e| format!("{e}\t")).unwrap_or_default();
+            vec![format!("{env_column}{}", history_line(h))]
+        }
+        _ => return None,
+    };
+    Some(lines.iter().map(|l| plain::sanitize(l)).collect())
+}
+
 /// The human sentence for an event, shared by the plain and TTY renderers.
 /// `None` for events that only drive progress bars or go to stdout.
 ///
@@ -445,17 +507,6 @@ pub fn short(s: &str, n: usize) -> &str {
     s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
 }
 
-/// What text mode prints on stdout for an event that is a command's result:
-/// the deployment id, a bundle's SHA-256, or an uploaded bundle's URI.
-pub(crate) fn result_line(event: &Event) -> Option<String> {
-    match event {
-        Event::Receipt(r) => Some(receipt_line(r)),
-        Event::BundleWritten { sha256, .. } => Some(sha256.clone()),
-        Event::Staged { uri, .. } => Some(uri.clone()),
-        _ => None,
-    }
-}
-
 /// What text mode prints on stdout for one `ferry history` row: time,
 /// deployment, status, build, sha256 (short), creator, key. Tab-separated so
 /// `cut` and `awk` work on it.
@@ -543,26 +594,36 @@ pub(crate) mod tests {
         ]
     }
 
+    /// A writer the renderers' tests read back.
+    #[derive(Clone, Default)]
+    pub(crate) struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buf {
+        /// What was written, as text.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
     #[test]
     fn json_output_is_one_parseable_object_per_line_with_event_and_ts() {
-        #[derive(Clone, Default)]
-        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let buf = Buf::default();
         let r = JsonReporter::new(Box::new(buf.clone()));
         let events = sample_events();
         for e in &events {
             r.report(e);
         }
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), events.len());
         for line in lines {

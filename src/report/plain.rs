@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Event, Reporter, describe, receipt_line};
+use super::{Event, Reporter, describe};
 
 /// Upload progress is a line at most this often; a log is not a progress bar.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -74,32 +74,14 @@ impl PlainReporter {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let tag = env.map(|e| format!("[{}] ", super::one_line(e))).unwrap_or_default();
         let key = env.unwrap_or_default().to_string();
+        if let Some(lines) = super::result_lines(event, env) {
+            for line in lines {
+                let _ = writeln!(st.out, "{line}");
+            }
+            let _ = st.out.flush();
+            return;
+        }
         match event {
-            Event::Receipt(r) => {
-                let _ = writeln!(st.out, "{}", receipt_line(r));
-                let _ = st.out.flush();
-                return;
-            }
-            Event::WaveReceipt(r) => {
-                for line in super::wave_receipt_lines(r) {
-                    let _ = writeln!(st.out, "{}", sanitize(&line));
-                }
-                let _ = st.out.flush();
-                return;
-            }
-            Event::BundleWritten { .. } | Event::Staged { .. } => {
-                if let Some(line) = super::result_line(event) {
-                    let _ = writeln!(st.out, "{line}");
-                }
-                let _ = st.out.flush();
-                return;
-            }
-            Event::HistoryEntry(h) => {
-                let env_column = env.map(|e| format!("{e}\t")).unwrap_or_default();
-                let _ = writeln!(st.out, "{}", sanitize(&format!("{env_column}{}", super::history_line(h))));
-                let _ = st.out.flush();
-                return;
-            }
             Event::UploadProgress { sent, total } => {
                 let due = st.last_progress.get(&key).is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
                 if !due || sent >= total {
@@ -142,25 +124,7 @@ impl PlainReporter {
 mod tests {
     use super::*;
 
-    use std::sync::{Arc, Mutex as StdMutex};
-
-    /// A writer the test can read back.
-    #[derive(Clone, Default)]
-    struct Buf(Arc<StdMutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl Buf {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
+    use crate::report::tests::Buf;
 
     #[test]
     fn plain_output_has_no_ansi_or_carriage_return_even_from_hook_output() {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Event, Outcome, Reporter, describe, receipt_line};
+use super::{Event, Outcome, Reporter, Tone, describe};
 
 /// Renders to an interactive terminal.
 pub struct TtyReporter {
@@ -96,6 +96,14 @@ impl TtyReporter {
 
     fn paint(&self, text: String, code: &str) -> String {
         if self.color { format!("\u{1b}[{code}m{text}\u{1b}[0m") } else { text }
+    }
+
+    /// `text` in the colour of `tone`.
+    fn tone(&self, text: String, tone: Tone) -> String {
+        match tone.sgr() {
+            Some(code) => self.paint(text, code),
+            None => text,
+        }
     }
 
     fn totals_message(bars: &Bars) -> String {
@@ -245,8 +253,8 @@ impl Reporter for TtyReporter {
     /// (upload, deployment created, failures, outcome, rollback, abort)
     /// printed above, led by `[ENV] `. Results go to stdout as alone.
     fn report_in(&self, env: &str, event: &Event) {
-        if let Event::HistoryEntry(h) = event {
-            stdout_line(&super::plain::sanitize(&format!("{env}\t{}", super::history_line(h))));
+        if let Some(lines) = super::result_lines(event, Some(env)) {
+            lines.iter().for_each(|l| stdout_line(l));
             return;
         }
         let section = self.section(env);
@@ -288,18 +296,15 @@ impl Reporter for TtyReporter {
             let text = super::plain::sanitize(&text);
             let prefix = format!("[{}] ", super::one_line(env));
             let text = text.lines().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n");
-            let text = match event {
-                Event::Error { .. } | Event::LifecycleFailed { .. } => self.paint(text, "31"),
-                Event::Warning { .. } => self.paint(text, "33"),
-                Event::Finished { outcome: Outcome::Succeeded, .. } => self.paint(text, "32"),
-                Event::Finished { .. } => self.paint(text, "31;1"),
-                _ => text,
-            };
-            self.line(&text);
+            self.line(&self.tone(text, Tone::of(event)));
         }
     }
 
     fn report(&self, event: &Event) {
+        if let Some(lines) = super::result_lines(event, None) {
+            lines.iter().for_each(|l| stdout_line(l));
+            return;
+        }
         let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
         match event {
             Event::UploadStarted { size, .. } => {
@@ -328,10 +333,6 @@ impl Reporter for TtyReporter {
                     bar.finish_and_clear();
                 }
             }
-            Event::Receipt(r) => {
-                stdout_line(&receipt_line(r));
-                return;
-            }
             Event::WaveFinished { .. } => {
                 // The live lines become the wave's summary, one line per
                 // environment: a redraw of the bars is rate-limited and may
@@ -348,22 +349,6 @@ impl Reporter for TtyReporter {
                 }
                 return;
             }
-            Event::WaveReceipt(r) => {
-                for line in super::wave_receipt_lines(r) {
-                    stdout_line(&super::plain::sanitize(&line));
-                }
-                return;
-            }
-            Event::BundleWritten { .. } | Event::Staged { .. } => {
-                if let Some(line) = super::result_line(event) {
-                    stdout_line(&line);
-                }
-                return;
-            }
-            Event::HistoryEntry(h) => {
-                stdout_line(&super::plain::sanitize(&super::history_line(h)));
-                return;
-            }
             _ => {
                 if self.board(&mut bars, event) {
                     return;
@@ -376,14 +361,7 @@ impl Reporter for TtyReporter {
             // an escape sequence in them must not move the cursor or retitle
             // the window. ferry's own colour is added after.
             let text = super::plain::sanitize(&text);
-            let text = match event {
-                Event::Error { .. } | Event::LifecycleFailed { .. } | Event::Check { ok: false, .. } => self.paint(text, "31"),
-                Event::Warning { .. } => self.paint(text, "33"),
-                Event::Finished { outcome: Outcome::Succeeded, .. } => self.paint(text, "32"),
-                Event::Finished { .. } => self.paint(text, "31;1"),
-                _ => text,
-            };
-            self.line(&text);
+            self.line(&self.tone(text, Tone::of(event)));
         }
     }
 }

@@ -131,16 +131,9 @@ pub async fn watch(
     opts: &WatchOptions,
     reporter: &dyn Reporter,
 ) -> Result<Outcome, WatchError> {
-    let started = Instant::now();
     let deadline = deadline::earlier(deadline::after(opts.timeout));
-    let budget = deadline::command().map_or(opts.timeout, |d| d.budget().min(opts.timeout));
     let dog = Watchdog::new("CodeDeploy", "following the deployment", reporter);
-    let mut targets = Targets::new(deployment_id);
-    let mut targets_refused = false;
-    let mut poll = Poll::new();
-    let mut last: Option<(String, Overview)> = None;
-    let mut lost_contact = false;
-
+    let mut seen = Seen::new(deployment_id);
     loop {
         let Ok(answer) = dog.run_until(Some(deadline), cd.get_deployment().deployment_id(deployment_id).send()).await else {
             break;
@@ -148,10 +141,7 @@ pub async fn watch(
         match answer {
             Ok(out) => {
                 dog.touch();
-                if lost_contact {
-                    reporter.report(&Event::Warning { message: "contact with CodeDeploy restored".into() });
-                    lost_contact = false;
-                }
+                seen.contact_restored(reporter);
                 let Some(info) = out.deployment_info() else {
                     return Err(WatchError::Refused {
                         deployment_id: deployment_id.into(),
@@ -164,63 +154,24 @@ pub async fn watch(
                 let outcome = outcome_of(status, opts.wait_ready);
                 // Instance lines first, so the log reads in the order things happened.
                 let Ok(refreshed) =
-                    dog.run_until(Some(deadline), targets.refresh(cd, &overview, outcome.is_some(), reporter)).await
+                    dog.run_until(Some(deadline), seen.targets.refresh(cd, &overview, outcome.is_some(), reporter)).await
                 else {
                     break;
                 };
-                let mut changed = match refreshed {
-                    Ok(t) => t,
-                    Err(e) => {
-                        if e.transient {
-                            poll.throttled();
-                        } else if !targets_refused {
-                            // Instance detail is a bonus, the deployment's own
-                            // status still decides; but say once why it is
-                            // missing instead of going quiet about instances.
-                            targets_refused = true;
-                            reporter.report(&Event::Warning {
-                                message: format!(
-                                    "no per-instance progress for {deployment_id}: {}. The deployment's own status is still \
-                                     followed. The role needs codedeploy:ListDeploymentTargets and \
-                                     BatchGetDeploymentTargets on \"*\" (they take no resource type; `ferry policy deploy` \
-                                     grants them).",
-                                    e.detail
-                                ),
-                            });
-                        }
-                        false
-                    }
+                let instances_changed = match refreshed {
+                    Ok(changed) => changed,
+                    Err(e) => seen.instances_unreadable(e, reporter),
                 };
-                if last.as_ref() != Some(&(word.clone(), overview.clone())) {
-                    reporter.report(&Event::DeploymentStatus {
-                        deployment_id: deployment_id.to_string(),
-                        status: word.clone(),
-                        overview: overview.clone(),
-                    });
-                    last = Some((word, overview.clone()));
-                    changed = true;
-                }
+                let status_changed = seen.status(word, &overview, reporter);
                 if let Some(outcome) = outcome {
-                    reporter.report(&Event::Finished {
-                        deployment_id: deployment_id.to_string(),
-                        outcome,
-                        error: error_of(info),
-                        overview,
-                        failed_instances: targets.failed_instances(),
-                        elapsed_ms: started.elapsed().as_millis() as u64,
-                    });
+                    seen.finished(outcome, error_of(info), overview, reporter);
                     return Ok(outcome);
                 }
-                poll.observed(changed);
+                seen.poll.observed(instances_changed || status_changed);
             }
             Err(e) if transient(&e) => {
-                if is_unreachable(&e) && !lost_contact {
-                    reporter.report(&Event::Warning {
-                        message: format!("lost contact with CodeDeploy ({}); still waiting", describe_sdk_error(&e)),
-                    });
-                    lost_contact = true;
-                }
-                poll.throttled();
+                seen.contact_lost(&e, reporter);
+                seen.poll.throttled();
             }
             Err(e) => return Err(WatchError::of(deployment_id, &e)),
         }
@@ -229,27 +180,128 @@ pub async fn watch(
         if left.is_zero() {
             break;
         }
-        tokio::time::sleep(poll.interval().min(left)).await;
+        tokio::time::sleep(seen.poll.interval().min(left)).await;
     }
-    let (status, overview) = last.unwrap_or_else(|| ("Unknown".into(), Overview::default()));
-    let silent =
-        if dog.stalled() { format!(" (CodeDeploy had not answered for {} s)", dog.silence().as_secs()) } else { String::new() };
-    reporter.report(&Event::Finished {
-        deployment_id: deployment_id.to_string(),
-        outcome: Outcome::TimedOut,
-        error: Some(format!(
+    let budget = deadline::command().map_or(opts.timeout, |d| d.budget().min(opts.timeout));
+    seen.timed_out(budget, &dog, reporter);
+    Ok(Outcome::TimedOut)
+}
+
+/// What following one deployment has seen so far, and what it said.
+struct Seen<'a> {
+    deployment_id: &'a str,
+    started: Instant,
+    targets: Targets,
+    /// The instances could not be listed, and ferry said why (once).
+    targets_refused: bool,
+    poll: Poll,
+    /// The status and counts last reported.
+    last: Option<(String, Overview)>,
+    /// CodeDeploy cannot be reached, and ferry said so.
+    lost_contact: bool,
+}
+
+impl<'a> Seen<'a> {
+    fn new(deployment_id: &'a str) -> Seen<'a> {
+        Seen {
+            deployment_id,
+            started: Instant::now(),
+            targets: Targets::new(deployment_id),
+            targets_refused: false,
+            poll: Poll::new(),
+            last: None,
+            lost_contact: false,
+        }
+    }
+
+    /// CodeDeploy answered: says so if it had been out of reach.
+    fn contact_restored(&mut self, reporter: &dyn Reporter) {
+        if self.lost_contact {
+            reporter.report(&Event::Warning { message: "contact with CodeDeploy restored".into() });
+            self.lost_contact = false;
+        }
+    }
+
+    /// A transient failure: says once that CodeDeploy is out of reach.
+    fn contact_lost<E, R>(&mut self, e: &aws_sdk_codedeploy::error::SdkError<E, R>, reporter: &dyn Reporter)
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        if is_unreachable(e) && !self.lost_contact {
+            reporter.report(&Event::Warning {
+                message: format!("lost contact with CodeDeploy ({}); still waiting", describe_sdk_error(e)),
+            });
+            self.lost_contact = true;
+        }
+    }
+
+    /// The instances could not be read. Instance detail is a bonus, the
+    /// deployment's own status still decides; but ferry says once why it is
+    /// missing instead of going quiet about instances. Nothing changed.
+    fn instances_unreadable(&mut self, e: targets::ReadError, reporter: &dyn Reporter) -> bool {
+        if e.transient {
+            self.poll.throttled();
+        } else if !self.targets_refused {
+            self.targets_refused = true;
+            reporter.report(&Event::Warning {
+                message: format!(
+                    "no per-instance progress for {}: {}. The deployment's own status is still \
+                     followed. The role needs codedeploy:ListDeploymentTargets and \
+                     BatchGetDeploymentTargets on \"*\" (they take no resource type; `ferry policy deploy` \
+                     grants them).",
+                    self.deployment_id, e.detail
+                ),
+            });
+        }
+        false
+    }
+
+    /// Reports the deployment's status and counts when they changed; returns whether they did.
+    fn status(&mut self, word: String, overview: &Overview, reporter: &dyn Reporter) -> bool {
+        if self.last.as_ref().is_some_and(|(w, o)| *w == word && o == overview) {
+            return false;
+        }
+        reporter.report(&Event::DeploymentStatus {
+            deployment_id: self.deployment_id.to_string(),
+            status: word.clone(),
+            overview: overview.clone(),
+        });
+        self.last = Some((word, overview.clone()));
+        true
+    }
+
+    /// The deployment ended: its outcome and the failed instances.
+    fn finished(&self, outcome: Outcome, error: Option<String>, overview: Overview, reporter: &dyn Reporter) {
+        reporter.report(&Event::Finished {
+            deployment_id: self.deployment_id.to_string(),
+            outcome,
+            error,
+            overview,
+            failed_instances: self.targets.failed_instances(),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        });
+    }
+
+    /// The deadline came first: how far the deployment had got, and how to follow it again.
+    fn timed_out(self, budget: Duration, dog: &Watchdog<'_>, reporter: &dyn Reporter) {
+        let id = self.deployment_id;
+        let (status, overview) = self.last.clone().unwrap_or_else(|| ("Unknown".into(), Overview::default()));
+        let silent = if dog.stalled() {
+            format!(" (CodeDeploy had not answered for {} s)", dog.silence().as_secs())
+        } else {
+            String::new()
+        };
+        let error = format!(
             "after {}s it was still {status} with {} of {} instances done{}{silent}; it may still be running \
-             (ferry watch {deployment_id} follows it again)",
+             (ferry watch {id} follows it again)",
             budget.as_secs(),
             overview.succeeded + overview.failed + overview.skipped,
             overview.total(),
-            targets.still_running()
-        )),
-        overview,
-        failed_instances: targets.failed_instances(),
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    });
-    Ok(Outcome::TimedOut)
+            self.targets.still_running()
+        );
+        self.finished(Outcome::TimedOut, Some(error), overview, reporter);
+    }
 }
 
 /// Reads a deployment once and reports its state and its instances' current
