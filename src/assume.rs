@@ -7,6 +7,7 @@
 mod hop;
 pub mod provenance;
 pub mod sources;
+pub mod token;
 
 use std::time::Duration;
 
@@ -140,12 +141,33 @@ pub enum AssumeError {
         /// The connection error.
         detail: String,
     },
+    /// The web identity token file is missing, not a regular file, too
+    /// big, not UTF-8 or empty: a problem with the file, not with the trust
+    /// policy, and nothing was sent to STS.
+    #[error(
+        "cannot use the web identity token file {} to assume {role}: {detail}. Nothing was sent to STS. Bind the OpenID \
+         Connect Provider plugin's \"id token as file\" credential to AWS_WEB_IDENTITY_TOKEN_FILE (withCredentials) for \
+         this step, or fix `web_identity_token_file` in ferry.toml.",
+        path.display()
+    )]
+    TokenFile {
+        /// The role we wanted.
+        role: String,
+        /// The token file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 impl AssumeError {
-    /// Exit code for this error (always the AWS row).
+    /// Exit code for this error: the AWS row, except for a token file that
+    /// cannot be used (bad input; nothing reached STS).
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::Aws
+        match self {
+            AssumeError::TokenFile { .. } => ExitCode::Usage,
+            _ => ExitCode::Aws,
+        }
     }
 }
 
@@ -370,6 +392,9 @@ async fn classify(
     unreachable: bool,
 ) -> AssumeError {
     let role = env.role.arn.clone();
+    if let Some(HopFailure::TokenFile { path, source }) = find_source::<HopError>(err).map(|h| &h.source) {
+        return AssumeError::TokenFile { role, path: path.clone(), detail: source.to_string() };
+    }
     let detail = match find_source::<CredentialsError>(err) {
         Some(CredentialsError::CredentialsNotLoaded(_)) => {
             return AssumeError::NoSourceCredentials { role, detail: crate::aws_error::chain(err) };

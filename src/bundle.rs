@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod cache;
+pub mod cachedir;
 pub mod ignore;
 pub mod inspect;
 pub mod known;
@@ -16,7 +17,7 @@ pub mod tree;
 pub mod zipstream;
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::appspec;
@@ -43,10 +44,35 @@ pub struct Bundle {
     /// without reading or compressing anything ([`cache`]); for a ready
     /// archive, whether its sums were known from before ([`known`]).
     pub cached: bool,
-    /// Why no cache was used for a directory, when that is worth saying.
+    /// Why no cache was used (or an entry was dropped), when that is worth
+    /// saying.
     pub cache_off: Option<String>,
+    /// The known-sums record the SHA-256 came from, when no pass of this
+    /// run computed it ([`known`]): the upload computes it in its own read
+    /// of the bytes and refuses, creating nothing, when they differ.
+    pub sha256_record: Option<PathBuf>,
     // Keeps a built archive alive until the upload is done.
     _temp: Option<Temp>,
+}
+
+impl Bundle {
+    /// A bundle ferry built (or verified from the cache) at `path`, with the
+    /// sums computed from its bytes in this run, kept alive by `temp`.
+    fn built(path: PathBuf, kind: BundleType, sums: sums::Sums, temp: Temp) -> Bundle {
+        let sums::Sums { size, sha256, crc64nvme } = sums;
+        Bundle {
+            path,
+            kind,
+            size,
+            sha256,
+            crc64nvme,
+            built: true,
+            cached: false,
+            cache_off: None,
+            sha256_record: None,
+            _temp: Some(temp),
+        }
+    }
 }
 
 /// Where a built archive lives until the upload is done. Preferably a file
@@ -56,7 +82,9 @@ pub struct Bundle {
 // Held, never read: dropping the handle is what removes the file.
 #[allow(dead_code)]
 enum Temp {
-    /// Unlinked, reachable as `/proc/self/fd/N` while this handle is open.
+    /// Reachable as `/proc/self/fd/N` while this handle is open, whatever
+    /// happens to its name (unlinked at once, or evicted from the cache by
+    /// a concurrent run).
     Anonymous(File),
     /// Named, deleted on drop.
     Named(tempfile::TempPath),
@@ -322,16 +350,21 @@ fn prepare_with(
     let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
     let index = inspect::ArchiveIndex::open(input, kind)?;
     check_appspec(input, &index)?;
-    // A file ferry wrote or hashed before, unchanged: its SHA-256 is known.
-    let known = cache_for(input).ok().map(|c| c.known_sums());
-    let (sums, remembered) = match known.as_ref().and_then(|k| k.lookup(input)) {
-        Some(sums) => (sums, true),
+    // A file ferry wrote or hashed before, unchanged: its SHA-256 is known
+    // (and verified by the upload's read of the bytes).
+    let (known, cache_off) = match cache_for(input) {
+        Ok(c) => (Some(c.known_sums()), None),
+        // Only a cache that cannot be trusted is worth a warning here.
+        Err(why) => (None, why.filter(|w| w.contains("plant a bundle"))),
+    };
+    let (sums, record) = match known.as_ref().and_then(|k| k.lookup(input)) {
+        Some((sums, record)) => (sums, Some(record)),
         None => {
             let sums = hash_file(input)?;
             if let Some(k) = &known {
                 k.remember(input, &sums);
             }
-            (sums, false)
+            (sums, None)
         }
     };
     let sums::Sums { size, sha256, crc64nvme } = sums;
@@ -342,8 +375,9 @@ fn prepare_with(
         sha256,
         crc64nvme,
         built: false,
-        cached: remembered,
-        cache_off: None,
+        cached: record.is_some(),
+        cache_off,
+        sha256_record: record,
         _temp: None,
     })
 }
@@ -352,7 +386,7 @@ fn prepare_with(
 /// beside it and renamed, so a failed run leaves no partial bundle) and
 /// returns its size and SHA-256.
 pub fn write_to(dir: &Path, kind: BundleType, output: &Path) -> Result<(u64, String), BundleError> {
-    write_to_remembering(dir, kind, output, known::KnownSums::open())
+    write_to_remembering(dir, kind, output, cache::Cache::known_sums_from_env())
 }
 
 /// [`write_to`], remembering the written archive's sums in `known` so that
@@ -395,7 +429,7 @@ fn write_to_remembering(
     let written = archive::write(&tree, kind, file)?;
     temp_path.persist(output).map_err(|e| io_err("write", output)(e.error))?;
     if let Some(k) = known {
-        k.remember(output, &sums::Sums { size: written.size, sha256: written.sha256.clone(), crc64nvme: written.crc64nvme });
+        k.remember(output, &written_sums(&written));
     }
     Ok((written.size, written.sha256))
 }
@@ -408,6 +442,13 @@ pub fn write_stream(dir: &Path, kind: BundleType, out: &mut dyn io::Write) -> Re
     let mut f = File::open(&bundle.path).map_err(io_err("read back the bundle for", dir))?;
     io::copy(&mut f, out).and_then(|_| out.flush()).map_err(io_err("write the bundle of", dir))?;
     Ok((bundle.size, bundle.sha256))
+}
+
+/// The checks a ready archive gets (entries, links, appspec), on `path`:
+/// what promotion runs on an object it downloaded.
+pub fn check_archive(path: &Path, kind: BundleType) -> Result<(), BundleError> {
+    let index = inspect::ArchiveIndex::open(path, kind)?;
+    check_appspec(path, &index)
 }
 
 /// Checks the appspec of a directory or archive without building anything:
@@ -480,20 +521,15 @@ fn build_cached(
         }
     };
     let Ok(fp) = cache.fingerprint(&tree, kind) else { return build_temp(&tree, kind, temp_dir) };
-    if let Some(hit) = cache.lookup(&tree, &fp) {
-        return Ok(Bundle {
-            path: hit.path,
-            kind,
-            size: hit.size,
-            sha256: hit.sha256,
-            crc64nvme: hit.crc64nvme,
-            built: true,
-            cached: true,
-            cache_off: None,
-            _temp: None,
-        });
-    }
-    let Ok(tmp) = cache.temp_file(kind) else { return build_temp(&tree, kind, temp_dir) };
+    let dropped = match cache.lookup(&tree, &fp) {
+        cache::Lookup::Hit(hit) => {
+            let (path, held) = held_open(hit.file, &hit.path);
+            return Ok(Bundle { cached: true, ..Bundle::built(path, kind, hit.sums, held) });
+        }
+        cache::Lookup::Damaged(why) => Some(why),
+        cache::Lookup::Miss => None,
+    };
+    let Ok((tmp, lock)) = cache.temp_file(kind) else { return build_temp(&tree, kind, temp_dir) };
     let (file, temp_path) = tmp.into_parts();
     let written = match archive::write(&tree, kind, file) {
         Ok(w) => w,
@@ -506,41 +542,43 @@ fn build_cached(
         Err(e) => return Err(e),
     };
     let (path, temp) = match cache.store(temp_path, kind, &tree, &fp, &written) {
-        Ok(path) => (path, None),
-        Err(temp) => (temp.to_path_buf(), Some(Temp::Named(temp))),
+        // Held open (and locked) while the release uses it.
+        Ok(path) => held_open(lock, &path),
+        Err(temp) => (temp.to_path_buf(), Temp::Named(temp)),
     };
-    Ok(Bundle {
-        path,
-        kind,
-        size: written.size,
-        sha256: written.sha256,
-        crc64nvme: written.crc64nvme,
-        built: true,
-        cached: false,
-        cache_off: None,
-        _temp: temp,
-    })
+    Ok(Bundle { cache_off: dropped, ..Bundle::built(path, kind, written_sums(&written), temp) })
+}
+
+/// The sums an archive was written with.
+fn written_sums(w: &archive::Written) -> sums::Sums {
+    sums::Sums { size: w.size, sha256: w.sha256.clone(), crc64nvme: w.crc64nvme }
+}
+
+/// A path that reaches `file` for as long as the returned handle lives,
+/// whatever happens to its name: `/proc/self/fd/N` where there is one,
+/// else `named`.
+fn held_open(file: File, named: &Path) -> (PathBuf, Temp) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        if path.exists() {
+            return (path, Temp::Anonymous(file));
+        }
+    }
+    (named.to_path_buf(), Temp::Anonymous(file))
 }
 
 fn build_temp(tree: &tree::Tree, kind: BundleType, temp_dir: Option<&Path>) -> Result<Bundle, BundleError> {
     let (file, path, temp) = bundle_temp(kind, temp_dir).map_err(io_err("create a temporary file for", &tree.root))?;
-    let archive::Written { size, sha256, crc64nvme, .. } = archive::write(tree, kind, file)?;
-    Ok(Bundle { path, kind, size, sha256, crc64nvme, built: true, cached: false, cache_off: None, _temp: Some(temp) })
+    let written = archive::write(tree, kind, file)?;
+    Ok(Bundle::built(path, kind, written_sums(&written), temp))
 }
 
 /// Size and lowercase hex SHA-256 of a file, read once.
 pub fn hash_file(path: &Path) -> Result<sums::Sums, BundleError> {
     let mut f = File::open(path).map_err(io_err("read", path))?;
-    let mut summer = sums::Summer::default();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(io_err("read", path))?;
-        if n == 0 {
-            break;
-        }
-        summer.update(&buf[..n]);
-    }
-    Ok(summer.finish())
+    sums::Summer::of(&mut f).map_err(io_err("read", path))
 }
 
 #[cfg(test)]

@@ -710,6 +710,15 @@ fn validate_bucket(bucket: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// [`validate_bucket`] for a bucket named elsewhere (a promotion's
+/// `s3://BUCKET/KEY`): why S3 would refuse the name, if it would.
+pub(crate) fn check_bucket_name(bucket: &str) -> Result<(), String> {
+    validate_bucket(bucket).map_err(|e| match e {
+        ConfigError::Invalid { reason, .. } => format!("the bucket name `{bucket}` is not valid: {reason}"),
+        other => other.to_string(),
+    })
+}
+
 /// S3 allows 10 tags per object, keys up to 128 and values up to 256
 /// characters.
 fn validate_tags(tags: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {

@@ -90,7 +90,7 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Repor
 fn web_identity_token(c: &mut Checks<'_>, w: &crate::config::WebIdentity) -> bool {
     let name = "web identity token";
     let path = w.token_file.display();
-    let claims = match std::fs::read_to_string(&w.token_file).map_err(|e| e.to_string()).and_then(|t| token_claims(&t)) {
+    let claims = match crate::assume::token::read(&w.token_file).map_err(|e| e.to_string()).and_then(|t| token_claims(&t)) {
         Ok(claims) => claims,
         Err(e) => {
             c.fail(

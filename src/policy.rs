@@ -104,6 +104,20 @@ pub fn oidc_provider_name(issuer: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// The warning `ferry policy trust --oidc-issuer` gives when `subject` pins
+/// the role to no job: none given, or a pattern of wildcards only (`*`),
+/// which every job's `sub` matches.
+pub fn subject_warning(subject: Option<&str>) -> Option<String> {
+    let pins_nothing = subject.is_none_or(|s| s.trim().chars().all(|c| matches!(c, '*' | '?')));
+    pins_nothing.then(|| {
+        let given = subject.map_or("no --subject".to_string(), |s| format!("--subject '{s}' matches every job"));
+        format!(
+            "{given}: every job of this issuer could assume the role; pin it to the job, e.g. \
+             --subject https://jenkins.example.com/job/web-deploy/"
+        )
+    })
+}
+
 /// The trust policy of a role assumed with an OIDC token (Jenkins' OpenID
 /// Connect Provider plugin): the issuer's IAM OIDC provider may call
 /// `sts:AssumeRoleWithWebIdentity` for tokens whose `aud` is `audience` and
@@ -371,6 +385,19 @@ fn kms_statement(env: &Environment, key: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23 item 11: `--subject '*'` pins nothing, like no `--subject`.
+    #[test]
+    fn a_subject_of_wildcards_only_warns_like_a_missing_one() {
+        for s in [None, Some("*"), Some("**"), Some(" ? "), Some("")] {
+            let w = subject_warning(s).unwrap_or_else(|| panic!("{s:?} pins no job"));
+            assert!(w.contains("every job of this issuer could assume the role"), "{w}");
+        }
+        assert!(subject_warning(Some("*")).unwrap().starts_with("--subject '*' matches every job"));
+        for pinned in ["https://jenkins.example.com/job/web-deploy/", "https://jenkins.example.com/job/web-*/"] {
+            assert_eq!(subject_warning(Some(pinned)), None, "{pinned}");
+        }
+    }
 
     #[test]
     fn oidc_trust_names_the_issuers_provider_and_pins_audience_and_subject() {

@@ -132,6 +132,26 @@ pub enum UploadError {
         /// The same checksum of what was read for the upload.
         found: String,
     },
+    /// The SHA-256 remembered for a ready archive (a known-sums record, not
+    /// computed by this run) is not the one its bytes have: the record was
+    /// altered or damaged. Nothing was created under it.
+    #[error(
+        "{path} does not have the SHA-256 ferry's record of it names: the record {record} says {expected}, its bytes \
+         hash to {found}. The record was altered (by someone who can write to ferry's cache directory) or damaged. \
+         Nothing was deployed, any incomplete upload was aborted, and the record was removed, so a re-run hashes the file \
+         afresh. If other users or jobs can write to that directory, make it private (`chmod 700`) or point \
+         XDG_CACHE_HOME elsewhere (`FERRY_BUNDLE_CACHE_MIB=0` turns the cache off)."
+    )]
+    Unverified {
+        /// The bundle file.
+        path: String,
+        /// The known-sums record that named the SHA-256.
+        record: String,
+        /// The record's SHA-256.
+        expected: String,
+        /// The SHA-256 of the bytes read for the upload.
+        found: String,
+    },
     /// `--timeout` ran out before the upload was done (S3 silent, or slow).
     #[error(transparent)]
     TimedOut(#[from] crate::deadline::Passed),
@@ -149,7 +169,7 @@ impl UploadError {
     /// Exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            UploadError::Read { .. } => ExitCode::Usage,
+            UploadError::Read { .. } | UploadError::Unverified { .. } => ExitCode::Usage,
             UploadError::TimedOut(_) => ExitCode::TimedOut,
             _ => ExitCode::Aws,
         }
@@ -210,16 +230,14 @@ pub fn metadata_from_env(env: &Environment, sha256: &str, session: Option<&str>)
     metadata
 }
 
+/// Everything but RFC 3986's unreserved characters: what `x-amz-tagging`
+/// and S3's `CopySource` want encoded.
+pub(crate) const NOT_UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// `k=v&…` with keys and values percent-encoded, as `x-amz-tagging` wants.
 fn tagging(tags: &std::collections::BTreeMap<String, String>) -> Option<String> {
-    fn enc(s: &str) -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    }
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string();
     (!tags.is_empty()).then(|| tags.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&"))
 }
 
@@ -277,6 +295,23 @@ impl Target<'_> {
 
     pub(crate) fn fail(&self, action: &'static str, e: Failure) -> UploadError {
         e.into_error(action, &self.dest())
+    }
+
+    /// The bundle read for the upload has SHA-256 `found` (hex), not the
+    /// one its known-sums record names: the record goes, and nothing is
+    /// created under its SHA-256. `None` when no record named it.
+    pub(crate) fn unverified(bundle: &Bundle, found: &str) -> Option<UploadError> {
+        let record = bundle.sha256_record.as_ref()?;
+        if found == bundle.sha256 {
+            return None;
+        }
+        crate::bundle::known::KnownSums::forget(record);
+        Some(UploadError::Unverified {
+            path: bundle.path.display().to_string(),
+            record: record.display().to_string(),
+            expected: bundle.sha256.clone(),
+            found: found.to_string(),
+        })
     }
 
     /// The bundle read for the upload has CRC-64/NVME `found`, not the
@@ -343,6 +378,19 @@ async fn upload_watched(
                 || holds(&existing, &Expected::Crc64Nvme(crc_b64.clone()))
                 // Uploaded by an earlier ferry in parts with a composite SHA-256.
                 || (found.len() > 1 && holds_composite_of(bundle, &plan, found).await?));
+        // The object holds what the SHA-256 names; whether the local bytes
+        // are that, only a pass over them can say when a record named it.
+        if same && bundle.sha256_record.is_some() {
+            let path = bundle.path.clone();
+            let read_err = |detail: String| UploadError::Read { path: bundle.path.display().to_string(), detail };
+            let sums = tokio::task::spawn_blocking(move || crate::bundle::hash_file(&path))
+                .await
+                .map_err(|e| read_err(e.to_string()))?
+                .map_err(|e| read_err(e.to_string()))?;
+            if let Some(e) = Target::unverified(bundle, &sums.sha256) {
+                return Err(e);
+            }
+        }
         if same {
             // Only this event: nothing was uploaded, so no `uploaded` either.
             reporter.report(&Event::UploadSkipped { bucket: t.bucket.clone(), key: t.key.clone() });
@@ -444,7 +492,14 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, reporter: &d
             .await
             .map_err(|e| UploadError::Read { path: bundle.path.display().to_string(), detail: e.to_string() })?;
         // The CRC-64/NVME computed with the SHA-256 proves it, at a
-        // fraction of a second SHA-256 pass (S3 checks the SHA-256).
+        // fraction of a second SHA-256 pass (S3 checks the SHA-256); a
+        // SHA-256 a record named is proven by computing it.
+        if bundle.sha256_record.is_some() {
+            let body_sha = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&body));
+            if let Some(e) = Target::unverified(bundle, &hex::encode(body_sha)) {
+                return Err(e);
+            }
+        }
         let read_crc = crate::bundle::sums::crc64nvme(&body);
         if read_crc != bundle.crc64nvme {
             return Err(t.changed(bundle, read_crc));
@@ -516,15 +571,9 @@ async fn put_once(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, body: Vec<u8>)
 /// non-ASCII header bytes break the request signature (the server reads
 /// them differently from how the SDK signed them).
 pub fn header_safe(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    // CONTROLS is 0x00-0x1f, 0x7f and all non-ASCII bytes.
+    const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+    percent_encoding::utf8_percent_encode(value, UNSAFE).to_string()
 }
 
 fn uploaded_event(up: &Uploaded, size: u64) -> Event {

@@ -218,3 +218,66 @@ fn the_web_identity_token_never_reaches_debug_output_doctor_the_receipt_or_junit
         common::assert_text_has_no_secrets(&stack, &text);
     }
 }
+
+/// Issue 23 items 7 and 11: a token file that is a FIFO (which hung ferry
+/// past `--timeout` and SIGTERM), a directory, missing, empty, not UTF-8 or
+/// far too big is named as the file's problem, with exit 1, before any STS
+/// call and without waiting on the file.
+#[test]
+fn a_token_file_that_cannot_hold_a_token_is_named_as_such_and_nothing_reaches_sts() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let sts = TeeProxy::start(stack.moto_endpoint());
+    let fifo = dir.path().join("fifo-token");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let cases = [
+        (fifo, "not a regular file"),
+        (dir.path().to_path_buf(), "is a directory"),
+        (dir.path().join("never-written"), "does not exist"),
+        (write("empty-token", b"\n"), "is empty"),
+        (write("binary-token", &[0xff, 0xfe, 0x00, 0x41]), "not UTF-8"),
+        (write("huge-token", &vec![b'a'; 20 << 20]), "20971520 bytes"),
+    ];
+    for (path, says) in cases {
+        let config = stack.write_config(dir.path(), "production");
+        let mut cmd = stack.ferry_command(FERRY);
+        cmd.args(["release", app(dir.path()).to_str().unwrap(), "--env", "production", "--timeout", "20s", "--config"])
+            .arg(&config)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", &path)
+            .env("AWS_ROLE_ARN", stack.role_arn())
+            .env("AWS_ENDPOINT_URL_STS", sts.endpoint())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        // A FIFO used to hang ferry for good: give it far longer than it needs, then fail.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{}: ferry hung on the token file", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let out = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert_eq!(out.code, 1, "{}: {}", path.display(), out.all());
+        for phrase in [says, "web identity token file", "Nothing was sent to STS", "id token as file"] {
+            assert!(out.stderr.contains(phrase), "{}: missing {phrase:?}: {}", path.display(), out.stderr);
+        }
+        assert!(!out.stderr.contains("trust policy"), "a file problem, not the trust policy's: {}", out.stderr);
+        assert_no_secrets(&stack, &out);
+    }
+    assert!(sts_calls(&sts, "AssumeRoleWithWebIdentity").is_empty(), "{}", sts.requests());
+    assert!(common::deployment_ids(&stack).is_empty());
+}

@@ -176,3 +176,152 @@ fn a_bundle_uploaded_in_parts_is_proven_by_its_crc64nvme_where_it_is_and_when_co
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(events(&out, "uploaded").len(), 1, "copied: {}", out.stdout);
 }
+
+/// Puts `body` at `key` in `bucket` as someone with write access to the
+/// bucket could: a single PUT whose full-object checksum S3 keeps is a
+/// CRC-64/NVME (no SHA-256, as for a multipart bundle), and whatever
+/// `ferry-*` metadata they like.
+fn plant(stack: &Stack, bucket: &str, key: &str, body: Vec<u8>, metadata: &[(&str, String)]) {
+    if bucket != stack.bucket() {
+        // Only the deployer's role may write the staging bucket.
+        common::allow_unauthenticated_calls(stack, 1);
+    }
+    stack.block_on(async {
+        let mut put = stack
+            .s3_as_prod()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc64Nvme)
+            .body(body.into());
+        for (k, v) in metadata {
+            put = put.metadata(*k, v);
+        }
+        put.send().await.unwrap();
+    });
+}
+
+fn crc64nvme_hex(bytes: &[u8]) -> String {
+    let table: Vec<u64> =
+        (0..256u64).map(|i| (0..8).fold(i, |c, _| if c & 1 == 1 { (c >> 1) ^ 0x9a6c_9329_ac4b_c9b5 } else { c >> 1 })).collect();
+    let crc = bytes.iter().fold(!0u64, |c, &b| table[((c ^ b as u64) & 0xff) as usize] ^ (c >> 8));
+    format!("{:016x}", !crc)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A zip with a good appspec and `extra` entries: (name, contents, unix
+/// mode; 0o120777 for a symlink whose target is the contents).
+fn zip_of(extra: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    zip.start_file("appspec.yml", opts).unwrap();
+    zip.write_all(b"version: 0.0\nos: linux\n").unwrap();
+    for (name, body, mode) in extra {
+        if *mode == 0o120777 {
+            zip.add_symlink(*name, std::str::from_utf8(body).unwrap(), opts).unwrap();
+        } else {
+            zip.start_file(*name, opts.unix_permissions(*mode)).unwrap();
+            zip.write_all(body).unwrap();
+        }
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+fn exists(stack: &Stack, bucket: &str, key: &str) -> bool {
+    stack.block_on(stack.s3_as_prod().head_object().bucket(bucket).key(key).send()).is_ok()
+}
+
+/// Issue 23 item 3: an object whose `ferry-sha256` names another bundle,
+/// with a `ferry-crc64nvme` that matches its bytes (all the old check
+/// compared), was deployed with a receipt naming a SHA-256 it does not
+/// have. Promotion hashes the bytes now: refused, from the environment's own
+/// bucket and from another one, with nothing deployed and nothing copied.
+#[test]
+fn an_object_whose_bytes_are_not_its_recorded_sha256_is_refused_and_not_copied() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    staging_bucket(&stack);
+    let genuine = zip_of(&[("index.html", b"genuine\n", 0o644)]);
+    let forged = zip_of(&[("index.html", b"FORGED!\n", 0o644)]);
+    assert_eq!(genuine.len(), forged.len());
+    let claim = sha256_hex(&genuine);
+    let metadata = [("ferry-sha256", claim.clone()), ("ferry-crc64nvme", crc64nvme_hex(&forged))];
+    // The content address a promotion from another bucket copies to.
+    let content_key = format!("releases/web/{claim}.zip");
+    let own = (stack.bucket().to_string(), format!("releases/web/staged-{claim}.zip"));
+    let staging = ("ferry-staging".to_string(), content_key.clone());
+    for (bucket, key) in [&own, &staging] {
+        plant(&stack, bucket, key, forged.clone(), &metadata);
+    }
+
+    for (bucket, key) in [own, staging] {
+        let uri = format!("s3://{bucket}/{key}");
+        let out = ferry(&stack, &config, &["release", &uri, "--env", "production"]);
+        assert_eq!(out.code, 1, "{}", out.all());
+        for phrase in [uri.as_str(), "its bytes hash to SHA-256", claim.as_str(), "ferry-sha256 metadata claims"] {
+            assert!(out.stderr.contains(phrase), "{bucket}: missing {phrase:?}: {}", out.stderr);
+        }
+        assert_no_secrets(&stack, &out);
+    }
+    assert!(common::deployment_ids(&stack).is_empty(), "nothing deployed");
+    assert!(!exists(&stack, stack.bucket(), &content_key), "nothing copied into the production bucket");
+}
+
+/// Issue 23 item 3: promotion ran none of ferry's archive checks, so a zip
+/// with a `../` entry and a link to /etc/passwd (refused locally) was
+/// deployed. The downloaded object gets the same checks as a local archive,
+/// and the message names the object.
+#[test]
+fn a_promoted_object_gets_the_archive_checks_a_local_archive_gets() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let cases: [(&str, Vec<u8>, &str); 2] = [
+        ("traversal", zip_of(&[("../../etc/cron.d/evil", b"* * * * * root id\n", 0o644)]), "../../etc/cron.d/evil"),
+        ("link", zip_of(&[("site/passwd", b"/etc/passwd", 0o120777)]), "leads outside the bundle"),
+    ];
+    for (name, body, says) in cases {
+        let sha = sha256_hex(&body);
+        // Honest metadata: S3's own SHA-256 and ferry-sha256 agree.
+        let key = format!("releases/web/{name}-{sha}.zip");
+        stack.block_on(async {
+            stack
+                .s3_as_prod()
+                .put_object()
+                .bucket(stack.bucket())
+                .key(&key)
+                .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+                .metadata("ferry-sha256", &sha)
+                .body(body.into())
+                .send()
+                .await
+                .unwrap()
+        });
+        let uri = format!("s3://{}/{key}", stack.bucket());
+        let out = ferry(&stack, &config, &["release", &uri, "--env", "production"]);
+        assert_eq!(out.code, 1, "{name}: {}", out.all());
+        assert!(out.stderr.contains(says) && out.stderr.contains(&uri), "{name}: {}", out.stderr);
+        assert!(!out.stderr.contains("ferry-promote-"), "names the object, not a temporary file: {}", out.stderr);
+        assert_no_secrets(&stack, &out);
+    }
+    assert!(common::deployment_ids(&stack).is_empty(), "nothing deployed");
+}
+
+/// Issue 23 item 11: a source bucket S3 would never accept is named as
+/// such, not as "unhandled error … permissions".
+#[test]
+fn an_invalid_source_bucket_is_named_before_any_s3_call() {
+    let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let out = ferry(&stack, &config, &["release", "s3://Not_A_Bucket/releases/web/x.zip", "--env", "production"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("the bucket name `Not_A_Bucket` is not valid"), "{}", out.stderr);
+    assert_no_secrets(&stack, &out);
+}

@@ -913,3 +913,169 @@ fn a_zip_ferry_bundled_is_released_without_hashing_it_again_until_it_changes() {
     assert_eq!(ready["cached"].as_bool(), Some(false), "{ready}");
     assert_eq!(ready["sha256"].as_str(), Some(bundled.stdout.trim()));
 }
+
+/// `ferry --output json release <path>` with S3 through `proxy` and extra
+/// environment variables.
+fn release_json(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path, envs: &[(&str, &Path)]) -> common::Run {
+    let config = stack.write_config(dir, "production");
+    let mut cmd = stack.ferry_command(FERRY);
+    cmd.args(["--output", "json", "release"])
+        .arg(path)
+        .args(["--env", "production", "--no-wait", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+/// The JSON warnings of a run, joined.
+fn warnings(out: &common::Run) -> String {
+    json_events(out, "warning")
+        .iter()
+        .map(|w| w["message"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn delete_object(stack: &Stack, key: &str) {
+    stack.block_on(stack.s3_as_prod().delete_object().bucket(stack.bucket()).key(key).send()).unwrap();
+}
+
+fn object_crc64(stack: &Stack, key: &str) -> Option<String> {
+    let head = stack.block_on(
+        stack
+            .s3_as_prod()
+            .head_object()
+            .bucket(stack.bucket())
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send(),
+    );
+    head.ok().and_then(|h| full_object_crc64(&h))
+}
+
+/// Issue 23 items 1, 2 and 5, end to end: a cached multipart bundle replaced
+/// by forged bytes of the same size, with its record's CRC-64/NVME made to
+/// match them, is caught by the SHA-256 the hit is proven by, dropped and
+/// rebuilt: what reaches S3 and the deployment is the directory's bundle.
+/// And a cache directory others may write is not used at all, with a
+/// warning that says why and how to fix it.
+#[cfg(unix)]
+#[test]
+fn a_planted_or_forged_cache_entry_is_never_deployed() {
+    use std::os::unix::fs::PermissionsExt;
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    std::fs::write(app.join("site/big.bin"), noise(20 << 20, 23)).unwrap();
+    let xdg = dir.path().join("shared-cache");
+    let envs = [("XDG_CACHE_HOME", xdg.as_path())];
+    let first = release_json(&stack, &proxy, dir.path(), &app, &envs);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let sha = json_events(&first, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+    let cache = xdg.join("ferry/bundles");
+    let archive = cache.join(format!("{sha}.zip"));
+    let real_crc = crc64nvme_of(&archive);
+    assert_eq!(object_crc64(&stack, &key_of(&sha)).as_deref(), Some(real_crc.as_str()));
+
+    // The forgery: same size, same CRC-64/NVME as its record says, other bytes.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&archive, &bytes).unwrap();
+    let record = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.path()).find(|p| p.extension() == Some("json".as_ref()));
+    let record = record.expect("the bundle's record");
+    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    let forged_crc = base64::engine::general_purpose::STANDARD.decode(crc64nvme_of(&archive)).unwrap();
+    r["crc64nvme"] = u64::from_be_bytes(forged_crc.try_into().unwrap()).into();
+    std::fs::write(&record, r.to_string()).unwrap();
+    // Not in S3 yet, so whatever the release has is sent.
+    delete_object(&stack, &key_of(&sha));
+
+    let forged = release_json(&stack, &proxy, dir.path(), &app, &envs);
+    assert_eq!(forged.code, 0, "{}", forged.all());
+    let ready = &json_events(&forged, "bundle_ready")[0];
+    assert_eq!((ready["sha256"].as_str(), ready["cached"].as_bool()), (Some(sha.as_str()), Some(false)), "{ready}");
+    let said = warnings(&forged);
+    assert!(said.contains("did not hash to the SHA-256 its record names") && said.contains("removed"), "{said}");
+    assert_eq!(object_crc64(&stack, &key_of(&sha)).as_deref(), Some(real_crc.as_str()), "S3 holds the real bundle");
+    assert_eq!(crc64nvme_of(&archive), real_crc, "the cache holds the real bundle again");
+
+    // A cache directory others may write: not used, whatever it holds.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shared = release_json(&stack, &proxy, dir.path(), &app, &envs);
+    assert_eq!(shared.code, 0, "{}", shared.all());
+    assert_eq!(json_events(&shared, "bundle_ready")[0]["cached"].as_bool(), Some(false));
+    let said = warnings(&shared);
+    for phrase in ["writable by group or others (mode 777)", "plant a bundle", "not used", "chmod -R go-w"] {
+        assert!(said.contains(phrase), "missing {phrase:?}: {said}");
+    }
+    assert_eq!(common::deployment_ids(&stack).len(), 3);
+    assert_no_stack_secrets(&stack, &[&first, &forged, &shared]);
+}
+
+/// Issue 23 item 2: a known-sums record edited to name another SHA-256
+/// made ferry upload the zip under that name with metadata that lied. The
+/// upload's own read computes the SHA-256 now: a multipart upload is
+/// aborted before it completes, nothing is deployed, the record is removed,
+/// and the next release hashes the file and ships it under its own name.
+/// Likewise when the SHA-256 named is one S3 already holds (an older
+/// release): the local bytes are hashed before the upload is skipped.
+#[test]
+fn a_known_sums_record_naming_another_sha256_creates_and_deploys_nothing() {
+    let stack = Stack::start();
+    let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    std::fs::write(app.join("site/big.bin"), noise(20 << 20, 29)).unwrap();
+    let zip = dir.path().join("app.zip");
+    let bundled = run(stack.ferry_command(FERRY).arg("bundle").arg(&app).arg("--out").arg(&zip));
+    assert_eq!(bundled.code, 0, "{}", bundled.all());
+    let real = bundled.stdout.trim().to_string();
+    let files = stack_home(&stack).join(".cache/ferry/bundles/files");
+    let forge = |claim: &str| {
+        let record =
+            std::fs::read_dir(&files).unwrap().flatten().map(|e| e.path()).find(|p| p.extension() == Some("json".as_ref()));
+        let record = record.expect("the zip's known-sums record");
+        let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        r["sha256"] = claim.into();
+        std::fs::write(&record, r.to_string()).unwrap();
+        record
+    };
+    let claim = "ab".repeat(32);
+    let record = forge(&claim);
+
+    let out = release_json(&stack, &proxy, dir.path(), &zip, &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    for phrase in ["does not have the SHA-256 ferry's record of it names", &claim, &real, "aborted", "record was removed"] {
+        assert!(out.all().contains(phrase), "missing {phrase:?}: {}", out.all());
+    }
+    assert!(common::deployment_ids(&stack).is_empty(), "nothing deployed");
+    assert_eq!(open_uploads(&stack), 0, "the multipart upload was aborted");
+    assert_eq!(object_crc64(&stack, &key_of(&claim)), None, "nothing under the forged name");
+    assert!(!record.exists(), "the lying record is gone");
+
+    let again = release_json(&stack, &proxy, dir.path(), &zip, &[]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_eq!(json_events(&again, "bundle_ready")[0]["sha256"].as_str(), Some(real.as_str()));
+
+    // The record now names an object S3 holds (this release), for other bytes.
+    std::fs::write(app.join("site/index.html"), "<h1>changed</h1>\n").unwrap();
+    let rebundled = run(stack.ferry_command(FERRY).arg("bundle").arg(&app).arg("--out").arg(&zip));
+    assert_eq!(rebundled.code, 0, "{}", rebundled.all());
+    forge(&real);
+    let stale = release_json(&stack, &proxy, dir.path(), &zip, &[]);
+    assert_eq!(stale.code, 1, "{}", stale.all());
+    assert!(stale.all().contains(rebundled.stdout.trim()), "names the bytes' own SHA-256: {}", stale.all());
+    assert_eq!(common::deployment_ids(&stack).len(), 1, "only the good release");
+    assert_no_stack_secrets(&stack, &[&bundled, &out, &again, &stale]);
+}
+
+/// The stack's `$HOME` for ferry.
+fn stack_home(stack: &Stack) -> PathBuf {
+    let printed = run(stack.ferry_command("sh").args(["-c", "printf %s \"$HOME\""]));
+    PathBuf::from(printed.stdout)
+}

@@ -171,14 +171,20 @@ impl HopProvider {
     /// The web identity hop: the token is whatever the file holds now.
     async fn assume_with_web_identity(&self, path: &std::path::Path) -> provider::Result {
         let r = &self.request;
-        let token = std::fs::read_to_string(path)
+        // Off the runtime's threads: a file system that hangs must not stop
+        // the abort guard or the deadline.
+        let owned = path.to_path_buf();
+        let token = tokio::task::spawn_blocking(move || super::token::read(&owned))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
             .map_err(|source| self.failed(HopFailure::TokenFile { path: path.to_path_buf(), source }))?;
         let sent = self
             .sts
             .assume_role_with_web_identity()
             .role_arn(&r.role.arn)
             .role_session_name(&r.session_name)
-            .web_identity_token(token.trim())
+            .web_identity_token(token)
             .duration_seconds(i32::try_from(r.duration.as_secs()).unwrap_or(i32::MAX))
             .set_policy(r.policy.clone())
             .send()

@@ -33,10 +33,23 @@
 //! cache is used). At most `FERRY_BUNDLE_CACHE_MIB` (default 2048) MiB of
 //! archives are kept, least recently used evicted first; a bundle bigger
 //! than that is not kept. A record is `<key>.json`, its archive
-//! `<sha256>.<ext>`, so a name never holds two different contents.
+//! `<sha256>.<ext>`, so a name never holds two different contents; those
+//! (and ferry's own temporary files) are the only names eviction deletes.
+//!
+//! # Trust
+//!
+//! A record names a SHA-256 that the release deploys under, so the cache is
+//! used only in a directory this user owns and no one else may write
+//! ([`cachedir`]), an archive is read once on every hit to prove it still
+//! has that SHA-256 (an entry that fails is removed and the bundle built
+//! again), and what the cache keeps is synced to disk before its record
+//! names it, so a crash cannot leave an entry of the right size and the
+//! wrong bytes. A hit is held open while the release uses it, and a bundle
+//! being built holds a lock, so concurrent runs neither evict each other's
+//! bundle nor sweep each other's half-written one.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -45,16 +58,22 @@ use sha2::{Digest, Sha256};
 
 use super::BundleType;
 use super::archive::Written;
+use super::cachedir::{self, resolve, stat_fields};
+use super::sums::Sums;
 use super::tree::{EntryKind, Tree};
 
-/// How close to the fingerprint an entry's last change may be before its
-/// timestamps alone cannot vouch for it: above any file system's tick
-/// (FAT's is 2 s; ext4, xfs, btrfs, tmpfs a few ms).
-pub const RACY: Duration = Duration::from_secs(2);
+pub use super::cachedir::RACY;
 /// Default bound on the archives kept, in MiB.
 pub const DEFAULT_MIB: u64 = 2048;
 /// Bumped when the record or the fingerprint changes meaning.
 const FORMAT: &str = "ferry-bundle-cache 2";
+/// A record is a few hundred bytes; one far bigger is not ferry's.
+const RECORD_CAP: u64 = 1 << 20;
+/// The archive types the cache keeps: the only archive names it deletes.
+const EXTENSIONS: [&str; 3] = ["zip", "tar", "tgz"];
+/// A `.building-` file this old whose lock no process holds is a killed
+/// run's; a younger one may be a run that has not taken its lock yet.
+const ABANDONED: Duration = Duration::from_secs(60);
 
 /// The cache directory and its bound.
 #[derive(Debug)]
@@ -74,17 +93,29 @@ pub struct Fingerprint {
     racy: Vec<usize>,
 }
 
-/// What a cached bundle is.
+/// What a cached bundle is: its archive, held open (so a concurrent run's
+/// eviction cannot take it away mid-release) and read once to prove it
+/// still has the SHA-256 its record names.
 #[derive(Debug)]
 pub struct Hit {
-    /// The archive in the cache.
+    /// The archive, open.
+    pub file: File,
+    /// Where it is in the cache.
     pub path: PathBuf,
-    /// Its size.
-    pub size: u64,
-    /// Its SHA-256 (hex).
-    pub sha256: String,
-    /// Its CRC-64/NVME.
-    pub crc64nvme: u64,
+    /// Its sums, computed now from its bytes.
+    pub sums: Sums,
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// No usable entry.
+    Miss,
+    /// The entry, verified.
+    Hit(Hit),
+    /// An entry whose archive does not hash to its record (a crash before
+    /// its bytes reached the disk, or someone altered it): removed, and why.
+    Damaged(String),
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -108,7 +139,8 @@ struct RacyEntry {
 
 impl Cache {
     /// The cache for bundles of `root`; `Err(None)` when turned off,
-    /// `Err(Some(why))` when it cannot be used.
+    /// `Err(Some(why))` when it cannot be used (among others, a directory
+    /// another user owns or may write, see [`cachedir`]).
     pub fn for_root(root: &Path) -> Result<Cache, Option<String>> {
         let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
         let mib = std::env::var_os("FERRY_BUNDLE_CACHE_MIB").map(|v| v.to_string_lossy().into_owned());
@@ -120,13 +152,16 @@ impl Cache {
         if mib == 0 {
             return Err(None);
         }
+        if let Some(why) = cachedir::distrust(&dir).or_else(|| cachedir::distrust(&dir.join("files"))) {
+            return Err(Some(why));
+        }
         Ok(Cache { dir, max_bytes: mib << 20, racy: RACY })
     }
 
     /// Where the cache for `root` is, from `$XDG_CACHE_HOME`, `$HOME` and
     /// Jenkins' `$WORKSPACE`, or why there is none.
     fn dir_for(root: &Path, xdg: Option<PathBuf>, home: Option<PathBuf>, workspace: Option<PathBuf>) -> Result<PathBuf, String> {
-        let dir = Cache::base_dir(xdg, home).ok_or("neither XDG_CACHE_HOME nor HOME is an absolute path")?;
+        let dir = cachedir::base_dir(xdg, home).ok_or("neither XDG_CACHE_HOME nor HOME is an absolute path")?;
         let inside = |outer: &Path| dir.starts_with(resolve(outer));
         if inside(root) {
             return Err(format!("the cache directory {} is inside the directory being bundled", dir.display()));
@@ -185,49 +220,61 @@ impl Cache {
     }
 
     /// The bundle recorded for this fingerprint, if its archive is still
-    /// there and its racy entries still hold the bytes bundled.
-    pub fn lookup(&self, tree: &Tree, fp: &Fingerprint) -> Option<Hit> {
+    /// there, its racy entries still hold the bytes bundled, and its bytes
+    /// still have the SHA-256 and CRC-64/NVME recorded. The record names a
+    /// SHA-256 no pass of this run computed, and the release would deploy
+    /// under it: one read of the archive proves it (a fraction of building
+    /// it again), and an entry that fails is removed.
+    pub fn lookup(&self, tree: &Tree, fp: &Fingerprint) -> Lookup {
         let record_path = self.record_path(&fp.key);
-        let record: Record = serde_json::from_slice(&std::fs::read(&record_path).ok()?).ok()?;
-        if record.format != FORMAT || record.fingerprint != fp.digest {
-            return None;
+        let Some(record) = cachedir::read_own(&record_path, RECORD_CAP).and_then(|b| serde_json::from_slice::<Record>(&b).ok())
+        else {
+            return Lookup::Miss;
+        };
+        if record.format != FORMAT || record.fingerprint != fp.digest || !EXTENSIONS.contains(&record.extension.as_str()) {
+            return Lookup::Miss;
         }
-        let path = self.dir.join(format!("{}.{}", record.sha256, record.extension));
-        if std::fs::metadata(&path).ok()?.len() != record.size {
-            return None;
+        let name = format!("{}.{}", record.sha256, record.extension);
+        if !cachedir::is_own_name(&name, &EXTENSIONS) {
+            return Lookup::Miss;
+        }
+        let path = self.dir.join(&name);
+        let Some(mut file) = cachedir::open_own(&path) else { return Lookup::Miss };
+        if file.metadata().map(|m| m.len()).ok() != Some(record.size) {
+            return Lookup::Miss;
         }
         for r in &record.racy {
-            let entry = tree.entries.iter().find(|e| e.name == r.name)?;
-            if content_crc(&entry.path, &entry.kind).ok()? != r.crc32 {
-                return None;
+            let Some(entry) = tree.entries.iter().find(|e| e.name == r.name) else { return Lookup::Miss };
+            if content_crc(&entry.path, &entry.kind).ok() != Some(r.crc32) {
+                return Lookup::Miss;
             }
         }
+        let sums = match sums_of(&mut file) {
+            Ok(s) => s,
+            Err(_) => return Lookup::Miss,
+        };
+        if sums.sha256 != record.sha256 || sums.crc64nvme != record.crc64nvme || sums.size != record.size {
+            let _ = std::fs::remove_file(&record_path);
+            let _ = std::fs::remove_file(&path);
+            return Lookup::Damaged(format!(
+                "its cached bundle {} did not hash to the SHA-256 its record names (it holds {}, not {}): damaged by a \
+                 crash, or altered by someone who can write to {}. The entry was removed and the bundle built afresh \
+                 from the directory; if this repeats, check who can write to the cache directory",
+                path.display(),
+                sums.sha256,
+                record.sha256,
+                self.dir.display()
+            ));
+        }
         // Recently used: evicted last.
-        let _ = File::options().write(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
+        let _ = file.set_modified(SystemTime::now());
         // Entries old enough now need no re-reading next time.
         let still: Vec<RacyEntry> =
             record.racy.iter().filter(|r| fp.racy.iter().any(|&i| tree.entries[i].name == r.name)).cloned().collect();
         if still.len() < record.racy.len() {
             let _ = self.write_record(&fp.key, &Record { racy: still, ..record.clone() });
         }
-        Some(Hit { path, size: record.size, sha256: record.sha256, crc64nvme: record.crc64nvme })
-    }
-
-    /// The cache directory from the process environment, or `None` when the
-    /// cache is off (`FERRY_BUNDLE_CACHE_MIB=0`) or has no place: where
-    /// [`super::known`] keeps its records too.
-    pub fn settings_dir() -> Option<PathBuf> {
-        let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
-        if std::env::var("FERRY_BUNDLE_CACHE_MIB").is_ok_and(|v| v.trim() == "0") {
-            return None;
-        }
-        Cache::base_dir(var("XDG_CACHE_HOME"), var("HOME"))
-    }
-
-    /// `$XDG_CACHE_HOME/ferry/bundles`, else `$HOME/.cache/ferry/bundles`.
-    fn base_dir(xdg: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
-        let base = xdg.filter(|p| p.is_absolute()).or_else(|| home.map(|h| h.join(".cache")).filter(|p| p.is_absolute()))?;
-        Some(resolve(&base.join("ferry").join("bundles")))
+        Lookup::Hit(Hit { file, path, sums })
     }
 
     /// Removes the bundles this process is still writing into the cache,
@@ -236,7 +283,7 @@ impl Cache {
     /// nothing is left behind once the process ends.
     pub fn discard_own_partials() {
         let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
-        let Some(dir) = Cache::base_dir(var("XDG_CACHE_HOME"), var("HOME")) else { return };
+        let Some(dir) = cachedir::base_dir(var("XDG_CACHE_HOME"), var("HOME")) else { return };
         let mine = format!(".building-{}-", std::process::id());
         for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             if e.file_name().to_string_lossy().starts_with(&mine) {
@@ -250,35 +297,54 @@ impl Cache {
         super::known::KnownSums::in_dir(self.dir.join("files"))
     }
 
+    /// The known sums beside the bundle cache of this process's
+    /// environment, or `None` when the cache is off, has no place, or is in
+    /// a directory that cannot be trusted.
+    pub fn known_sums_from_env() -> Option<super::known::KnownSums> {
+        let dir = cachedir::from_env()?;
+        let files = dir.join("files");
+        if cachedir::distrust(&dir).or_else(|| cachedir::distrust(&files)).is_some() {
+            return None;
+        }
+        Some(super::known::KnownSums::in_dir(files))
+    }
+
     /// A temporary file in the cache directory to build a bundle into,
-    /// named `.building-PID-…`: one a killed run left is removed here by
-    /// the next run, once that process is gone.
-    pub fn temp_file(&self, kind: BundleType) -> io::Result<tempfile::NamedTempFile> {
-        std::fs::create_dir_all(&self.dir)?;
+    /// named `.building-PID-…`, and a second handle on it that holds an
+    /// exclusive lock for as long as the bundle is in use: one a killed run
+    /// left (its lock gone with it) is removed here by the next run, even
+    /// from another PID namespace sharing the cache.
+    pub fn temp_file(&self, kind: BundleType) -> io::Result<(tempfile::NamedTempFile, File)> {
+        cachedir::create(&self.dir)?;
         self.sweep_abandoned();
-        tempfile::Builder::new()
+        let tmp = tempfile::Builder::new()
             .prefix(&format!(".building-{}-", std::process::id()))
             .suffix(&format!(".{}", kind.extension()))
-            .tempfile_in(&self.dir)
+            .tempfile_in(&self.dir)?;
+        let held = tmp.as_file().try_clone()?;
+        held.try_lock().map_err(io::Error::other)?;
+        Ok((tmp, held))
     }
 
     fn sweep_abandoned(&self) {
         let Ok(listing) = std::fs::read_dir(&self.dir) else { return };
         for e in listing.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let pid = name.strip_prefix(".building-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<i32>().ok());
-            let gone = pid
-                .and_then(rustix::process::Pid::from_raw)
-                .is_some_and(|pid| matches!(rustix::process::test_kill_process(pid), Err(e) if e == rustix::io::Errno::SRCH));
-            if gone {
+            if !e.file_name().to_string_lossy().starts_with(".building-") {
+                continue;
+            }
+            let old =
+                e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok()).is_some_and(|a| a > ABANDONED);
+            // Whoever writes or uses it holds its lock.
+            if old && File::open(e.path()).is_ok_and(|f| f.try_lock().is_ok()) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
     }
 
-    /// Keeps the bundle just written to `temp` under its content's name and
-    /// records it for `fp`; returns where it now is. A bundle bigger than
-    /// the bound is handed back as the temporary file it is.
+    /// Keeps the bundle just written to `temp` (and synced) under its
+    /// content's name and records it for `fp`; returns where it now is. A
+    /// bundle bigger than the bound is handed back as the temporary file it
+    /// is.
     pub fn store(
         &self,
         temp: tempfile::TempPath,
@@ -290,6 +356,11 @@ impl Cache {
         if written.size > self.max_bytes {
             return Err(temp);
         }
+        // The record must never name bytes that are not on the disk yet: a
+        // crash would leave an entry of the right size and wrong content.
+        if File::open(&temp).and_then(|f| f.sync_all()).is_err() {
+            return Err(temp);
+        }
         let path = self.dir.join(format!("{}.{}", written.sha256, kind.extension()));
         let temp = match temp.persist(&path) {
             Ok(()) => None,
@@ -298,6 +369,7 @@ impl Cache {
         if let Some(temp) = temp {
             return Err(temp);
         }
+        cachedir::sync_dir(&self.dir);
         let racy = fp.racy.iter().map(|&i| RacyEntry { name: tree.entries[i].name.clone(), crc32: written.crcs[i] }).collect();
         let record = Record {
             format: FORMAT.into(),
@@ -318,14 +390,14 @@ impl Cache {
     }
 
     fn write_record(&self, key: &str, record: &Record) -> io::Result<()> {
-        let mut tmp = tempfile::Builder::new().prefix(".record-").tempfile_in(&self.dir)?;
-        serde_json::to_writer(&mut tmp, record)?;
-        tmp.persist(self.record_path(key)).map_err(|e| e.error)?;
-        Ok(())
+        cachedir::write_durably(&self.record_path(key), &serde_json::to_vec(record)?)
     }
 
     /// Deletes the least recently used archives beyond the bound (never
-    /// `keep`), then the records whose archive is gone.
+    /// `keep`), then the records whose archive is gone. Only names ferry
+    /// writes are touched (`<sha256>.<ext>`, `<key>.json`, `.record-*`,
+    /// `.building-*`): whatever else is in the directory, or in the one a
+    /// symlinked cache directory leads to, is not ferry's to delete.
     fn evict(&self, keep: &Path) {
         let Ok(listing) = std::fs::read_dir(&self.dir) else { return };
         let mut archives = Vec::new();
@@ -334,19 +406,19 @@ impl Cache {
             let path = e.path();
             let Ok(meta) = e.metadata() else { continue };
             let name = e.file_name().to_string_lossy().into_owned();
-            if meta.is_dir() {
+            if !meta.is_file() {
                 // `files/`: the known sums of ready archives (super::known).
                 continue;
             }
-            if name.starts_with('.') {
-                // Another run's file being written; any left behind is swept after a day.
+            if name.starts_with(".record-") {
+                // Another run's record being written; any left behind is swept after a day.
                 let stale = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|a| a > Duration::from_secs(86_400));
                 if stale {
                     let _ = std::fs::remove_file(&path);
                 }
-            } else if name.ends_with(".json") {
+            } else if cachedir::is_own_name(&name, &["json"]) {
                 records.push(path);
-            } else {
+            } else if cachedir::is_own_name(&name, &EXTENSIONS) {
                 archives.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len(), path));
             }
         }
@@ -361,7 +433,7 @@ impl Cache {
             }
         }
         for path in records {
-            let record: Option<Record> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let record: Option<Record> = cachedir::read_own(&path, RECORD_CAP).and_then(|b| serde_json::from_slice(&b).ok());
             let gone = record.is_none_or(|r| !self.dir.join(format!("{}.{}", r.sha256, r.extension)).exists());
             if gone {
                 let _ = std::fs::remove_file(&path);
@@ -370,38 +442,11 @@ impl Cache {
     }
 }
 
-/// The stat fields the fingerprint covers, and when the entry last changed
-/// (the later of mtime and ctime).
-#[cfg(unix)]
-pub(super) fn stat_fields(meta: &std::fs::Metadata) -> ([i64; 8], Option<SystemTime>) {
-    use std::os::unix::fs::MetadataExt;
-    let fields = [
-        meta.dev() as i64,
-        meta.ino() as i64,
-        meta.mode() as i64,
-        meta.size() as i64,
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-    ];
-    let ctime = if meta.ctime() >= 0 {
-        Some(SystemTime::UNIX_EPOCH + Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32))
-    } else {
-        None
-    };
-    let changed = match (meta.modified().ok(), ctime) {
-        (Some(m), Some(c)) => Some(m.max(c)),
-        (m, c) => m.or(c),
-    };
-    (fields, changed)
-}
-
-#[cfg(not(unix))]
-pub(super) fn stat_fields(meta: &std::fs::Metadata) -> ([i64; 8], Option<SystemTime>) {
-    let modified = meta.modified().ok();
-    let nanos = modified.and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
-    ([meta.len() as i64, nanos, 0, 0, 0, 0, 0, 0], modified)
+/// Size, SHA-256 and CRC-64/NVME of an open file, read from its start.
+fn sums_of(file: &mut File) -> io::Result<Sums> {
+    use std::io::Seek;
+    file.seek(io::SeekFrom::Start(0))?;
+    super::sums::Summer::of(file)
 }
 
 /// CRC-32 of what an entry puts in the bundle: a file's bytes, a link's target.
@@ -412,35 +457,9 @@ fn content_crc(path: &Path, kind: &EntryKind) -> io::Result<u32> {
     if *kind == EntryKind::Dir {
         return Ok(0);
     }
-    let mut f = File::open(path)?;
     let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(h.finalize());
-        }
-        h.update(&buf[..n]);
-    }
-}
-
-/// `path` made absolute and canonical as far as it exists, so a cache dir
-/// reached through a symlink is still seen inside the workspace.
-fn resolve(path: &Path) -> PathBuf {
-    let mut existing = path.to_path_buf();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(c) = existing.canonicalize() {
-            return rest.iter().rev().fold(c, |p, part: &std::ffi::OsString| p.join(part));
-        }
-        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                existing = parent.to_path_buf();
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
+    super::sums::each_piece(&mut File::open(path)?, |piece| h.update(piece))?;
+    Ok(h.finalize())
 }
 
 #[cfg(test)]
@@ -460,6 +479,16 @@ mod tests {
         prepare_with(app, BundleType::Zip, None, |_| Ok(Cache::at(cache, max, racy))).unwrap()
     }
 
+    /// The archive the cache keeps for a bundle, by its content's name.
+    fn kept(cache: &Path, b: &Bundle) -> PathBuf {
+        cache.join(format!("{}.zip", b.sha256))
+    }
+
+    fn record_of(cache: &Path) -> PathBuf {
+        let records = std::fs::read_dir(cache).unwrap().flatten().map(|e| e.path());
+        records.filter(|p| p.extension() == Some("json".as_ref())).collect::<Vec<_>>().pop().expect("a record")
+    }
+
     #[test]
     fn an_unchanged_directory_reuses_its_bundle() {
         let (app, cache) = (app(), tempfile::tempdir().unwrap());
@@ -467,10 +496,82 @@ mod tests {
         assert!(first.built && !first.cached);
         let again = release(app.path(), cache.path(), RACY, 1 << 30);
         assert!(again.cached, "nothing changed");
-        assert_eq!((again.sha256.as_str(), again.size, &again.path), (first.sha256.as_str(), first.size, &first.path));
+        assert_eq!((again.sha256.as_str(), again.size), (first.sha256.as_str(), first.size));
         let sums = super::super::hash_file(&again.path).unwrap();
         assert_eq!((sums.size, sums.sha256, sums.crc64nvme), (first.size, first.sha256.clone(), first.crc64nvme));
-        assert!(again.path.starts_with(cache.path()), "the archive lives in the cache");
+        assert!(kept(cache.path(), &again).is_file(), "the archive lives in the cache");
+    }
+
+    /// Issue 23 items 2 and 5: an archive whose bytes are not the ones its
+    /// record names (planted with a matching size and CRC-64/NVME, or left
+    /// half-written by a crash) is never handed out under the record's
+    /// SHA-256: the entry is removed, the bundle built afresh, and why is said.
+    #[test]
+    fn a_cached_archive_that_does_not_hash_to_its_record_is_dropped_and_rebuilt() {
+        for how in ["forged", "zeroed"] {
+            let (app, cache) = (app(), tempfile::tempdir().unwrap());
+            let first = release(app.path(), cache.path(), RACY, 1 << 30);
+            let archive = kept(cache.path(), &first);
+            let mut bytes = std::fs::read(&archive).unwrap();
+            if how == "forged" {
+                // Other bytes of the same size, and a record made to agree
+                // with them on everything but the SHA-256 that names them.
+                let at = bytes.len() / 2;
+                bytes[at] ^= 0xff;
+                let record_path = record_of(cache.path());
+                let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+                record["crc64nvme"] = super::super::sums::crc64nvme(&bytes).into();
+                std::fs::write(&record_path, record.to_string()).unwrap();
+            } else {
+                bytes.iter_mut().for_each(|b| *b = 0);
+            }
+            std::fs::write(&archive, &bytes).unwrap();
+            let again = release(app.path(), cache.path(), RACY, 1 << 30);
+            assert!(!again.cached, "{how}: not reused");
+            assert_eq!(again.sha256, first.sha256, "{how}: rebuilt from the directory");
+            assert_eq!(super::super::hash_file(&again.path).unwrap().sha256, first.sha256, "{how}");
+            let why = again.cache_off.unwrap_or_default();
+            assert!(why.contains("did not hash to the SHA-256 its record names") && why.contains("removed"), "{how}: {why}");
+            assert!(release(app.path(), cache.path(), RACY, 1 << 30).cached, "{how}: the rebuilt entry is good");
+        }
+    }
+
+    /// Issue 23 item 9: a concurrent run's eviction (or anyone) removing the
+    /// cached archive does not take it from a release using it.
+    #[test]
+    fn a_bundle_in_use_survives_its_archive_being_evicted() {
+        let (app, cache) = (app(), tempfile::tempdir().unwrap());
+        let first = release(app.path(), cache.path(), RACY, 1 << 30);
+        let again = release(app.path(), cache.path(), RACY, 1 << 30);
+        assert!(again.cached);
+        std::fs::remove_file(kept(cache.path(), &again)).unwrap();
+        for b in [&first, &again] {
+            assert_eq!(super::super::hash_file(&b.path).unwrap().sha256, first.sha256, "still readable");
+        }
+    }
+
+    /// Issue 23 item 4: eviction deletes only names ferry writes, also in the
+    /// directory a symlinked cache directory leads to.
+    #[cfg(unix)]
+    #[test]
+    fn eviction_deletes_only_ferrys_own_files_even_through_a_symlink() {
+        let (a, b, elsewhere, base) = (app(), app(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(b.path().join("site/index.html"), "<h1>bbb</h1>\n").unwrap();
+        let foreign = ["config.json", ".env", "notes.txt", "data.bin", &format!("{}.txt", "ab".repeat(32))];
+        for name in foreign {
+            std::fs::write(elsewhere.path().join(name), "not ferry's").unwrap();
+            let old = SystemTime::now() - Duration::from_secs(90 * 86_400);
+            File::options().write(true).open(elsewhere.path().join(name)).unwrap().set_modified(old).unwrap();
+        }
+        let link = base.path().join("cache");
+        std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+        let first = release(a.path(), &link, RACY, 1 << 30);
+        // Room for one bundle: b's evicts a's, and nothing else.
+        release(b.path(), &link, RACY, first.size + 10);
+        assert!(!kept(elsewhere.path(), &first).exists(), "ferry's own archive was evicted");
+        for name in foreign {
+            assert!(elsewhere.path().join(name).exists(), "{name} is not ferry's and was deleted");
+        }
     }
 
     #[test]
@@ -523,7 +624,7 @@ mod tests {
         let first = release(a.path(), cache.path(), RACY, 1 << 30);
         // Room for one bundle: storing b's evicts a's archive and record.
         let second = release(b.path(), cache.path(), RACY, first.size + 10);
-        assert!(second.path.exists() && !first.path.exists());
+        assert!(kept(cache.path(), &second).exists() && !kept(cache.path(), &first).exists());
         let records =
             std::fs::read_dir(cache.path()).unwrap().flatten().filter(|e| e.path().extension() == Some("json".as_ref()));
         assert_eq!(records.count(), 1);
@@ -540,16 +641,26 @@ mod tests {
         assert!(!release(app.path(), cache.path(), RACY, 10).cached);
     }
 
+    /// Issue 23 item 9: whether a `.building-` file is a dead run's is told
+    /// by its lock, not by a PID (another PID namespace sharing the cache
+    /// has other PIDs), and a young one is left alone.
     #[test]
-    fn a_half_written_bundle_of_a_dead_run_is_swept_and_a_live_ones_kept() {
+    fn a_half_written_bundle_is_swept_only_when_no_one_holds_its_lock() {
         let (app, cache) = (app(), tempfile::tempdir().unwrap());
-        // No process has pid 2^22 + 1 (above Linux's pid_max limit).
-        let dead = cache.path().join(".building-4194305-abc.zip");
-        let live = cache.path().join(format!(".building-{}-abc.zip", std::process::id()));
-        std::fs::write(&dead, "half").unwrap();
-        std::fs::write(&live, "half").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        let make = |name: &str, age: SystemTime| {
+            let p = cache.path().join(name);
+            let f = File::create(&p).unwrap();
+            f.set_modified(age).unwrap();
+            (p, f)
+        };
+        let (dead, _) = make(".building-4194305-abc.zip", old);
+        // A live run in another PID namespace: a PID this one may not have, its lock held.
+        let (live, holder) = make(".building-1-def.zip", old);
+        holder.try_lock().unwrap();
+        let (young, _) = make(".building-4194306-ghi.zip", SystemTime::now());
         release(app.path(), cache.path(), RACY, 1 << 30);
-        assert!(!dead.exists() && live.exists());
+        assert!(!dead.exists() && live.exists() && young.exists());
     }
 
     #[test]

@@ -7,41 +7,46 @@
 //! A record holds a file's canonical path, what `stat` said of it (device,
 //! inode, mode, size, mtime and ctime in nanoseconds) and its size, SHA-256
 //! and CRC-64/NVME. It is used only while every stat field is the same: the
-//! bundle cache's rule ([`super::cache`]). Like there, a file changed less
-//! than [`RACY`](super::cache::RACY) before the record was written (as one
+//! bundle cache's rule (`cache.rs`). Like there, a file changed less
+//! than [`RACY`] before the record was written (as one
 //! `ferry bundle --out` has just written is) could change again without its
 //! times moving: such a record is trusted only after the file's CRC-64/NVME,
 //! computed anew, matches it (a fraction of the SHA-256's cost), and is then
-//! rewritten as settled. The upload checks the CRC-64/NVME once more on the
-//! bytes it sends, and S3 checks it (or the SHA-256, for a single PUT) on
-//! arrival.
+//! rewritten as settled. The SHA-256 itself no pass of the release computed:
+//! the upload computes it in the one read it makes of the file anyway, and
+//! creates nothing in S3 under a SHA-256 the bytes do not have (and removes
+//! the record, [`KnownSums::forget`]).
 //!
 //! Records are written when ferry writes an archive (`ferry bundle --out`)
 //! or hashes one it is given; they live in `bundles/files/` of the bundle
-//! cache ([`super::cache`]), tiny, and go with the cache
+//! cache, tiny, in a directory only this user may write ([`cachedir`]), and
+//! go with the cache
 //! (`FERRY_BUNDLE_CACHE_MIB=0` turns both off). Records of files that are
 //! gone or unused for 30 days are removed as new ones are written.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::cachedir::{self, RACY};
 use super::sums::Sums;
 
 /// Bumped when the record changes meaning.
 const FORMAT: &str = "ferry-known-sums 1";
 /// Records unused this long are dropped.
 const UNUSED: Duration = Duration::from_secs(30 * 86_400);
+/// A record is a few hundred bytes; one far bigger is not ferry's.
+const RECORD_CAP: u64 = 1 << 20;
 
 /// Where the records are.
 #[derive(Debug)]
 pub struct KnownSums {
     dir: PathBuf,
-    /// [`super::cache::RACY`]; zero in tests that need a settled record.
+    /// [`RACY`]; zero in tests that need a settled record.
     racy: Duration,
 }
 
@@ -58,16 +63,9 @@ struct Record {
 }
 
 impl KnownSums {
-    /// The records beside the bundle cache, or `None` when the cache is off
-    /// or has no place.
-    pub fn open() -> Option<KnownSums> {
-        let dir = super::cache::Cache::settings_dir()?;
-        Some(KnownSums { dir: dir.join("files"), racy: super::cache::RACY })
-    }
-
     /// Records in `dir`.
     pub fn in_dir(dir: PathBuf) -> KnownSums {
-        KnownSums { dir, racy: super::cache::RACY }
+        KnownSums { dir, racy: RACY }
     }
 
     #[cfg(test)]
@@ -76,11 +74,12 @@ impl KnownSums {
     }
 
     /// The sums of `path` if a record vouches for it and its CRC-64/NVME,
-    /// read now, agrees.
-    pub fn lookup(&self, path: &Path) -> Option<Sums> {
+    /// read now, agrees; with the record, for [`KnownSums::forget`]. The
+    /// SHA-256 is the record's: the caller must verify it on the bytes.
+    pub fn lookup(&self, path: &Path) -> Option<(Sums, PathBuf)> {
         let canonical = path.canonicalize().ok()?;
         let record_path = self.record_path(&canonical);
-        let record: Record = serde_json::from_slice(&std::fs::read(&record_path).ok()?).ok()?;
+        let record: Record = serde_json::from_slice(&cachedir::read_own(&record_path, RECORD_CAP)?).ok()?;
         let meta = std::fs::metadata(&canonical).ok()?;
         if record.format != FORMAT || record.path != canonical || record.stat != stat(&meta) || record.size != meta.len() {
             return None;
@@ -96,7 +95,16 @@ impl KnownSums {
         }
         // Used: kept another 30 days.
         let _ = File::options().write(true).open(&record_path).and_then(|f| f.set_modified(SystemTime::now()));
-        Some(Sums { size: record.size, sha256: record.sha256, crc64nvme: record.crc64nvme })
+        Some((Sums { size: record.size, sha256: record.sha256, crc64nvme: record.crc64nvme }, record_path))
+    }
+
+    /// Removes a record whose SHA-256 the file's bytes did not have, so the
+    /// next release hashes the file afresh.
+    pub fn forget(record: &Path) {
+        let name = record.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if cachedir::is_own_name(&name, &["json"]) {
+            let _ = std::fs::remove_file(record);
+        }
     }
 
     /// Remembers that `path`, as it is now, has `sums`. Failing to is no
@@ -111,7 +119,7 @@ impl KnownSums {
         if meta.len() != sums.size || !meta.is_file() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.dir)?;
+        cachedir::create(&self.dir)?;
         self.prune();
         let record = Record {
             format: FORMAT.into(),
@@ -122,16 +130,13 @@ impl KnownSums {
             crc64nvme: sums.crc64nvme,
             racy: self.racy_now(&meta),
         };
-        let mut tmp = tempfile::Builder::new().prefix(".record-").tempfile_in(&self.dir)?;
-        serde_json::to_writer(&mut tmp, &record)?;
-        tmp.persist(self.record_path(&canonical)).map_err(|e| e.error)?;
-        Ok(())
+        cachedir::write_durably(&self.record_path(&canonical), &serde_json::to_vec(&record)?)
     }
 
     /// Whether a file with this metadata changed too recently for its times
     /// alone to vouch for it (or in the future: a clock set back).
     fn racy_now(&self, meta: &std::fs::Metadata) -> bool {
-        let changed = super::cache::stat_fields(meta).1;
+        let changed = cachedir::stat_fields(meta).1;
         changed.is_none_or(|t| t + self.racy > SystemTime::now())
     }
 
@@ -140,17 +145,21 @@ impl KnownSums {
         self.dir.join(format!("{key}.json"))
     }
 
-    /// Drops records of files that are gone, and ones unused for 30 days.
+    /// Drops records of files that are gone, and ones unused for 30 days:
+    /// only ferry's own `<sha256>.json` names.
     fn prune(&self) {
         for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if !cachedir::is_own_name(&e.file_name().to_string_lossy(), &["json"]) {
+                continue;
+            }
             let path = e.path();
             let unused =
                 e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok()).is_some_and(|a| a > UNUSED);
             let gone = || {
-                let record: Option<Record> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+                let record: Option<Record> = cachedir::read_own(&path, RECORD_CAP).and_then(|b| serde_json::from_slice(&b).ok());
                 record.is_none_or(|r| !r.path.exists())
             };
-            if path.extension().is_some_and(|x| x == "json") && (unused || gone()) {
+            if unused || gone() {
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -159,20 +168,13 @@ impl KnownSums {
 
 /// The stat fields a record covers: the bundle cache's own.
 fn stat(meta: &std::fs::Metadata) -> [i64; 8] {
-    super::cache::stat_fields(meta).0
+    cachedir::stat_fields(meta).0
 }
 
 fn crc64nvme_of(path: &Path) -> io::Result<u64> {
-    let mut f = File::open(path)?;
     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(crc.finalize());
-        }
-        crc.update(&buf[..n]);
-    }
+    super::sums::each_piece(&mut File::open(path)?, |piece| crc.update(piece))?;
+    Ok(crc.finalize())
 }
 
 #[cfg(test)]
@@ -181,7 +183,7 @@ mod tests {
     use crate::bundle::hash_file;
 
     /// Every file a test writes is racy under the real bound.
-    const RACY_TEST: Duration = super::super::cache::RACY;
+    const RACY_TEST: Duration = RACY;
 
     fn file(dir: &Path, body: &[u8]) -> PathBuf {
         let p = dir.join("app.zip");
@@ -198,7 +200,7 @@ mod tests {
         let remembered = Sums { sha256: "ab".repeat(32), ..real.clone() };
         let known = KnownSums::at(store.path(), RACY_TEST);
         known.remember(&p, &remembered);
-        assert_eq!(known.lookup(&p), Some(remembered));
+        assert_eq!(known.lookup(&p).map(|k| k.0), Some(remembered));
     }
 
     #[test]
@@ -211,7 +213,7 @@ mod tests {
         // Same size, other bytes, modification time put back: ctime moved.
         std::fs::write(&p, b"zip BYTES").unwrap();
         File::options().write(true).open(&p).unwrap().set_modified(before).unwrap();
-        assert_eq!(known.lookup(&p), None);
+        assert_eq!(known.lookup(&p).map(|k| k.0), None);
     }
 
     #[test]
@@ -223,7 +225,7 @@ mod tests {
         // every stat field agrees, the CRC-64/NVME does not.
         let stale = Sums { crc64nvme: 7, ..hash_file(&p).unwrap() };
         known.remember(&p, &stale);
-        assert_eq!(known.lookup(&p), None);
+        assert_eq!(known.lookup(&p).map(|k| k.0), None);
     }
 
     #[test]
@@ -235,7 +237,7 @@ mod tests {
         let known = KnownSums::at(store.path(), Duration::ZERO);
         let unread = Sums { crc64nvme: 7, ..hash_file(&p).unwrap() };
         known.remember(&p, &unread);
-        assert_eq!(known.lookup(&p), Some(unread));
+        assert_eq!(known.lookup(&p).map(|k| k.0), Some(unread));
     }
 
     #[test]
@@ -249,8 +251,38 @@ mod tests {
         };
         let later = KnownSums::at(store.path(), Duration::ZERO);
         assert!(record(&later).racy, "just written: racy");
-        assert_eq!(later.lookup(&p), Some(sums));
+        assert_eq!(later.lookup(&p).map(|k| k.0), Some(sums));
         assert!(!record(&later).racy, "checked by its CRC and old enough now: settled");
+    }
+
+    /// Issue 23 item 4: pruning deletes only ferry's own record names.
+    #[test]
+    fn pruning_leaves_files_that_are_not_ferrys_records_alone() {
+        let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for name in ["config.json", "notes.txt", ".env"] {
+            std::fs::write(store.path().join(name), "not ferry's").unwrap();
+        }
+        let p = file(dir.path(), b"zip bytes");
+        KnownSums::at(store.path(), RACY_TEST).remember(&p, &hash_file(&p).unwrap());
+        for name in ["config.json", "notes.txt", ".env"] {
+            assert!(store.path().join(name).exists(), "{name} was deleted");
+        }
+    }
+
+    /// Issue 23 item 2: a record is the cache's only if no one else may
+    /// write it; one others could have edited is not used.
+    #[cfg(unix)]
+    #[test]
+    fn a_record_others_may_write_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let p = file(dir.path(), b"zip bytes");
+        let known = KnownSums::at(store.path(), Duration::ZERO);
+        known.remember(&p, &hash_file(&p).unwrap());
+        assert!(known.lookup(&p).is_some());
+        let record = known.record_path(&p.canonicalize().unwrap());
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(known.lookup(&p).is_none());
     }
 
     #[test]

@@ -37,9 +37,28 @@ impl Summer {
         self.size += data.len() as u64;
     }
 
+    /// The sums of everything `reader` yields, read in 1 MiB pieces.
+    pub fn of(reader: &mut impl std::io::Read) -> std::io::Result<Sums> {
+        let mut summer = Summer::default();
+        each_piece(reader, |piece| summer.update(piece))?;
+        Ok(summer.finish())
+    }
+
     /// The sums of everything fed.
     pub fn finish(self) -> Sums {
         Sums { size: self.size, sha256: hex::encode(self.sha.finalize()), crc64nvme: self.crc.finalize() }
+    }
+}
+
+/// Feeds everything `reader` yields to `f`, in pieces of at most 1 MiB.
+pub fn each_piece(reader: &mut impl std::io::Read, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        f(&buf[..n]);
     }
 }
 

@@ -26,12 +26,8 @@ pub async fn run(args: &PolicyArgs, config_path: Option<PathBuf>, reporter: &dyn
                 .clone()
                 .or_else(|| web.and_then(|w| w.audience.clone()))
                 .unwrap_or_else(|| "sts.amazonaws.com".into());
-            if args.subject.is_none() {
-                reporter.report(&Event::Warning {
-                    message: "no --subject: every job of this issuer could assume the role; pin it to the job, e.g. \
-                              --subject https://jenkins.example.com/job/web-deploy/"
-                        .into(),
-                });
+            if let Some(message) = policy::subject_warning(args.subject.as_deref()) {
+                reporter.report(&Event::Warning { message });
             }
             policy::trust_oidc(&env, &issuer, &audience, args.subject.as_deref())
                 .map_err(|reason| config::ConfigError::Invalid { key: "oidc_issuer", value: issuer.clone(), reason })?

@@ -4,8 +4,11 @@
 //! and which proves the bundle did not change since its SHA-256 was taken)
 //! and hands it to one of `concurrency` uploads in flight, so memory is
 //! bounded by `(concurrency + 1) × part size`, whatever the bundle's size.
-//! No SHA-256 is computed here: the bundle's was taken as it was written
-//! (or read once, for a ready archive), with the same CRC-64/NVME.
+//! No SHA-256 is computed here when this run computed the bundle's as it
+//! was written (or read it once, for a ready archive), with the same
+//! CRC-64/NVME. When it came from a known-sums record instead, this pass
+//! computes it too, and the upload is aborted, never completed, if the bytes
+//! do not have it.
 //!
 //! An upload left by an interrupted run for the same key (the key is the
 //! content's hash) is continued: parts already in S3 whose size and checksum
@@ -137,7 +140,7 @@ async fn send_parts(
     let (upload_id, remote) = (open.id, open.remote);
     let read_err = |e: std::io::Error| UploadError::Read { path: bundle.path.display().to_string(), detail: e.to_string() };
     let mut file = Some(File::open(&bundle.path).map_err(read_err)?);
-    let mut whole = Some(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme));
+    let mut whole = Some(Whole::new(bundle.sha256_record.is_some()));
     let mut done: Vec<CompletedPart> = Vec::with_capacity(plan.parts as usize);
     let mut sent = 0u64;
     // Part buffers come back when their upload is done and are read into
@@ -184,7 +187,10 @@ async fn send_parts(
         reporter.report(&Event::UploadProgress { sent, total: plan.size });
     }
 
-    let read_crc = whole.expect("hasher is returned").finalize();
+    let (read_crc, read_sha) = whole.expect("hasher is returned").finish();
+    if let Some(e) = read_sha.and_then(|sha| Target::unverified(bundle, &sha)) {
+        return Err(e);
+    }
     if read_crc != bundle.crc64nvme {
         return Err(t.changed(bundle, read_crc));
     }
@@ -205,23 +211,54 @@ async fn send_parts(
     Ok(())
 }
 
+/// The whole file's digests, fed part by part in the upload's one read:
+/// its CRC-64/NVME (combined from the parts' own, so no byte is run through
+/// a CRC twice), and its SHA-256 when a record, not this run, named it.
+struct Whole {
+    crc: Option<u64>,
+    sha: Option<sha2::Sha256>,
+}
+
+impl Whole {
+    fn new(with_sha256: bool) -> Whole {
+        Whole { crc: None, sha: with_sha256.then(<sha2::Sha256 as sha2::Digest>::new) }
+    }
+
+    /// Feeds the next part, whose CRC-64/NVME is `crc`.
+    fn update(&mut self, data: &[u8], crc: u64) {
+        self.crc = Some(match self.crc {
+            None => crc,
+            Some(before) => crc_fast::checksum_combine(crc_fast::CrcAlgorithm::Crc64Nvme, before, crc, data.len() as u64),
+        });
+        if let Some(sha) = &mut self.sha {
+            sha2::Digest::update(sha, data);
+        }
+    }
+
+    /// The CRC-64/NVME, and the SHA-256 in hex if it was computed.
+    fn finish(self) -> (u64, Option<String>) {
+        let empty = crate::bundle::sums::crc64nvme(&[]);
+        (self.crc.unwrap_or(empty), self.sha.map(|s| hex::encode(sha2::Digest::finalize(s))))
+    }
+}
+
 /// Reads part `n` (`len` bytes at the file's position), checksumming it and
 /// feeding the whole-file checksum in the same pass.
 fn read_part(
     mut f: File,
-    mut whole: crc_fast::Digest,
+    mut whole: Whole,
     mut data: BytesMut,
     n: u32,
     len: u64,
     with_md5: bool,
-) -> std::io::Result<(File, crc_fast::Digest, ReadPart)> {
+) -> std::io::Result<(File, Whole, ReadPart)> {
     // A reused buffer keeps its length: only growth is zero-filled, so the
     // bytes about to be overwritten are not written twice (a memset of every
     // part was a tenth of the upload's CPU).
     data.resize(len as usize, 0);
     f.read_exact(&mut data)?;
-    whole.update(&data);
     let crc = crate::bundle::sums::crc64nvme(&data);
+    whole.update(&data, crc);
     let md5_hex = with_md5.then(|| {
         use md5::Digest as _;
         hex::encode(md5::Md5::digest(&data))
@@ -547,6 +584,22 @@ mod tests {
 
     fn part(checksum: Option<&str>) -> RemotePart {
         RemotePart { size: 1, etag: "0CC175B9C0F1B6A831C399E269772661".into(), checksum_crc64nvme: checksum.map(String::from) }
+    }
+
+    #[test]
+    fn the_whole_files_crc_combined_from_its_parts_is_the_crc_of_the_whole_and_the_sha256_too() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for with_sha in [false, true] {
+            let mut whole = Whole::new(with_sha);
+            for part in data.chunks(65_536) {
+                whole.update(part, crate::bundle::sums::crc64nvme(part));
+            }
+            let (crc, sha) = whole.finish();
+            assert_eq!(crc, crate::bundle::sums::crc64nvme(&data));
+            let expected = with_sha.then(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data)));
+            assert_eq!(sha, expected);
+        }
+        assert_eq!(Whole::new(false).finish().0, crate::bundle::sums::crc64nvme(&[]));
     }
 
     #[test]
