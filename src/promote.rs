@@ -236,12 +236,20 @@ async fn check_fetched(uri: &S3Uri, fetched: &Fetched, kind: BundleType) -> Resu
     })
 }
 
-/// Makes `source` deployable in `env`: downloaded, hashed and checked,
-/// then deployed where it is or copied into the environment's bucket.
-pub async fn promote(s3: &aws_sdk_s3::Client, env: &Environment, source: &S3Uri) -> Result<Promoted, PromoteError> {
+/// What can be told of `source` without AWS: its bundle type, from the
+/// key's extension, and a bucket name S3 could hold. The release command
+/// asks this before it assumes any role, so a typo costs no STS call.
+pub fn check_local(source: &S3Uri) -> Result<BundleType, PromoteError> {
     let kind = BundleType::from_path(std::path::Path::new(&source.key))
         .ok_or_else(|| PromoteError::NotABundle { uri: source.to_string() })?;
     crate::config::check_bucket_name(&source.bucket).map_err(|why| PromoteError::BadBucket { uri: source.to_string(), why })?;
+    Ok(kind)
+}
+
+/// Makes `source` deployable in `env`: downloaded, hashed and checked,
+/// then deployed where it is or copied into the environment's bucket.
+pub async fn promote(s3: &aws_sdk_s3::Client, env: &Environment, source: &S3Uri) -> Result<Promoted, PromoteError> {
+    let kind = check_local(source)?;
     let own_bucket = source.bucket == env.bucket;
     let owner = own_bucket.then_some(env.role.account.as_str());
     let fix = format!("The role needs s3:GetObject on {source} (see `ferry policy deploy`)");

@@ -320,8 +320,15 @@ fn an_invalid_source_bucket_is_named_before_any_s3_call() {
     let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
     let config = stack.write_config(dir.path(), "production");
-    let out = ferry(&stack, &config, &["release", "s3://Not_A_Bucket/releases/web/x.zip", "--env", "production"]);
+    // STS and S3 unreachable: the name must be refused before either is asked.
+    let out = run(stack
+        .ferry_command(FERRY)
+        .args(["release", "s3://Not_A_Bucket/releases/web/x.zip", "--env", "production", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9"));
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("the bucket name `Not_A_Bucket` is not valid"), "{}", out.stderr);
+    assert!(!out.stderr.contains("assum"), "no role was assumed first: {}", out.stderr);
     assert_no_secrets(&stack, &out);
 }

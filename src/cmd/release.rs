@@ -52,6 +52,7 @@ async fn release(
     let shipping = match args.path.to_str().and_then(S3Uri::parse) {
         Some(uri) => {
             drop(temp);
+            crate::promote::check_local(&uri)?;
             Shipping::Promote(uri)
         }
         None => {
