@@ -126,6 +126,15 @@ pub enum AssumeError {
         /// STS's code and message.
         detail: String,
     },
+    /// Something other than AWS answered the STS call (a proxy, a wrong
+    /// endpoint): see [`crate::aws_error::NotAws`].
+    #[error("could not assume {role}: {detail}.")]
+    NotAws {
+        /// The role we wanted.
+        role: String,
+        /// The status, the body's kind and the proxy/endpoint settings.
+        detail: String,
+    },
     /// STS could not be reached.
     #[error(
         "could not reach STS to assume {role}{source_identity}: {detail}. Check the network or proxy from this agent, and \
@@ -354,6 +363,8 @@ pub async fn caller_arn(env: &Environment) -> Result<String, AssumeError> {
             let unsent = err.as_service_error().is_none();
             if find_source::<CredentialsError>(&err).is_some() || (unsent && !has_source_credentials(&base).await) {
                 Err(AssumeError::NoSourceCredentials { role, detail })
+            } else if let Some(foreign) = crate::aws_error::not_aws(&err) {
+                Err(AssumeError::NotAws { role, detail: foreign.describe("STS", "AWS_ENDPOINT_URL_STS") })
             } else if is_unreachable(&err) {
                 Err(AssumeError::Unreachable { role, source_identity: source_access_key(&base).await, detail })
             } else {
@@ -370,6 +381,9 @@ async fn classify(
     unreachable: bool,
 ) -> AssumeError {
     let role = env.role.arn.clone();
+    if let Some(foreign) = foreign_sts_answer(err) {
+        return AssumeError::NotAws { role, detail: foreign.describe("STS", "AWS_ENDPOINT_URL_STS") };
+    }
     let detail = match find_source::<CredentialsError>(err) {
         Some(CredentialsError::CredentialsNotLoaded(_)) => {
             return AssumeError::NoSourceCredentials { role, detail: crate::aws_error::chain(err) };
@@ -392,6 +406,26 @@ async fn classify(
         Err(_) => String::new(),
     };
     AssumeError::Refused { role, source_identity, detail }
+}
+
+/// A hop's answer that did not come from AWS, wherever it sits in `err`'s chain.
+fn foreign_sts_answer(err: &(dyn std::error::Error + 'static)) -> Option<crate::aws_error::NotAws> {
+    use crate::aws_error::not_aws;
+    if let Some(e) = find_source::<
+        aws_smithy_runtime_api::client::result::SdkError<
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+            aws_smithy_runtime_api::http::Response,
+        >,
+    >(err)
+        && let Some(foreign) = not_aws(e)
+    {
+        return Some(foreign);
+    }
+    match &find_source::<HopError>(err)?.source {
+        hop::HopFailure::AssumeRole(e) => not_aws(e),
+        hop::HopFailure::WebIdentity(e) => not_aws(e),
+        hop::HopFailure::TokenFile { .. } => None,
+    }
 }
 
 /// Whether the standard chain yields any credentials at all.

@@ -1,0 +1,67 @@
+//! Errors a person at the keyboard meets, each blaming the right thing
+//! (issue 26: "errors that blame the right thing").
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+
+use common::{OFFLINE_CONFIG, app_tree, command_with_endpoint, run};
+
+/// A loopback server that answers every request with `response` (a whole
+/// HTTP/1.1 answer), as a proxy or load balancer in front of AWS would.
+fn answering(response: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    endpoint
+}
+
+const PROXY_403: &str = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: 58\r\nConnection: close\r\n\r\n<html><body><h1>Blocked by the corporate proxy</h1></body>";
+const EMPTY_502: &str = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+#[test]
+fn doctor_names_a_proxy_html_403_as_not_aws_and_never_blames_the_trust_policy() {
+    let endpoint = answering(PROXY_403);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), OFFLINE_CONFIG).unwrap();
+    let out = run(command_with_endpoint(&endpoint, dir.path()).args(["doctor", "--env", "production"]));
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("HTTP 403 with an HTML page"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("AWS_ENDPOINT_URL={endpoint}")), "the endpoint in effect is named:\n{}", out.stderr);
+    assert!(out.stderr.contains("NO_PROXY"), "{}", out.stderr);
+    assert!(!out.stderr.contains("error parsing XML"), "{}", out.stderr);
+    assert!(!out.stderr.contains("give this agent AWS credentials"), "{}", out.stderr);
+    assert!(!out.stderr.contains("trust policy names"), "{}", out.stderr);
+}
+
+#[test]
+fn release_names_an_empty_502_as_not_aws_with_the_status_and_endpoint() {
+    let endpoint = answering(EMPTY_502);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), OFFLINE_CONFIG).unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let out = run(command_with_endpoint(&endpoint, dir.path()).args(["release", "--env", "production"]).arg(&app));
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("HTTP 502 with an empty body"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("AWS_ENDPOINT_URL={endpoint}")), "{}", out.stderr);
+    assert!(!out.stderr.contains("Check that the role's trust policy"), "{}", out.stderr);
+}
