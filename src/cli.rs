@@ -185,6 +185,38 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// The flags given here that override ferry.toml, as ` --flag value`
+    /// pieces, so a command ferry suggests (`ferry policy …`) names the
+    /// same role, bucket and group as the one that ran.
+    pub fn override_flags(&self) -> String {
+        let given = [
+            ("--role-arn", &self.role_arn),
+            ("--region", &self.region),
+            ("--bucket", &self.bucket),
+            ("--prefix", &self.prefix),
+            ("--application", &self.application),
+            ("--deployment-group", &self.deployment_group),
+        ];
+        let mut out = String::new();
+        for (flag, value) in given {
+            if let Some(v) = value {
+                out.push_str(&format!(" {flag} {}", shell_word(v)));
+            }
+        }
+        out
+    }
+}
+
+/// `v` quoted for a POSIX shell when it holds anything but safe characters.
+fn shell_word(v: &str) -> String {
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c)) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+impl TargetArgs {
     /// The config selection these flags describe.
     pub fn selection(&self, config: Option<PathBuf>) -> Selection {
         Selection {
@@ -576,7 +608,7 @@ pub struct RollbackArgs {
     /// The revision to restore: a deployment id (d-XXXXXXXXX), a bundle's
     /// sha256 (12+ characters), or an S3 key in the bucket. Default: the
     /// revision of the group's last successful deployment before the current one.
-    #[arg(long, value_name = "DEPLOYMENT|SHA256|KEY")]
+    #[arg(long, value_name = "DEPLOYMENT|SHA256|KEY", value_parser = crate::deployments::parse_revision)]
     pub to: Option<String>,
     /// Only create the rollback deployment, without following it. By default
     /// ferry follows it to the end, and the exit code says how it ended.

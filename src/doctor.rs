@@ -31,10 +31,12 @@ impl Checks<'_> {
     }
 }
 
-/// Runs every check for `env`; true when all passed.
-pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Reporter) -> bool {
+/// Runs every check for `env`; true when all passed. `flags` are the
+/// command line's overrides of ferry.toml (` --role-arn …`), kept in the
+/// commands suggested as fixes so they print the policy for what was checked.
+pub async fn check(env: &Environment, opts: &AssumeOptions, flags: &str, reporter: &dyn Reporter) -> bool {
     let mut c = Checks { reporter, all_ok: true };
-    let select = if env.name.is_empty() { String::new() } else { format!(" --env {}", env.name) };
+    let select = if env.name.is_empty() { flags.to_string() } else { format!(" --env {}{flags}", env.name) };
     let policy_hint = |kind: &str| format!("`ferry policy{select} {kind}` prints the policy it needs");
 
     if let Some(w) = &env.web_identity

@@ -65,3 +65,30 @@ fn release_names_an_empty_502_as_not_aws_with_the_status_and_endpoint() {
     assert!(out.stderr.contains(&format!("AWS_ENDPOINT_URL={endpoint}")), "{}", out.stderr);
     assert!(!out.stderr.contains("Check that the role's trust policy"), "{}", out.stderr);
 }
+
+#[test]
+fn rollback_to_a_malformed_deployment_id_is_refused_before_any_aws_call() {
+    let wire = common::Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), OFFLINE_CONFIG).unwrap();
+    let out = run(wire.command(dir.path()).args(["rollback", "--env", "production", "--to", "d-NOPE"]));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("`d-NOPE` is not a CodeDeploy deployment id"), "{}", out.stderr);
+    assert!(!wire.tripped(), "nothing may reach AWS for a malformed id");
+}
+
+#[test]
+fn a_mistyped_deployment_group_is_named_as_possibly_missing_not_only_as_permissions() {
+    let stack = common::Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let app = app_tree(dir.path(), "exit 0");
+    let out = run(stack
+        .ferry_command(common::FERRY)
+        .args(["release", "--env", "production", "--deployment-group", "web-prd", "--config"])
+        .arg(&config)
+        .arg(&app));
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("either the group does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("--deployment-group, or `deployment_group` in [env.production]"), "{}", out.stderr);
+}
