@@ -92,3 +92,43 @@ fn a_mistyped_deployment_group_is_named_as_possibly_missing_not_only_as_permissi
     assert!(out.stderr.contains("either the group does not exist"), "{}", out.stderr);
     assert!(out.stderr.contains("--deployment-group, or `deployment_group` in [env.production]"), "{}", out.stderr);
 }
+
+/// The last line ferry wrote to stderr that is not blank.
+fn last_line(stderr: &str) -> String {
+    stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_failed_release_that_was_rolled_back_ends_its_log_with_the_verdict() {
+    let stack = common::Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let release = |app: &std::path::Path, extra: &[&str]| {
+        run(stack
+            .ferry_command(common::FERRY)
+            .args(extra)
+            .args(["release", "--env", "production", "--config"])
+            .arg(&config)
+            .args(["--rollback-on", "failure", "--deployment-config", "CodeDeployDefault.AllAtOnce"])
+            .arg(app))
+    };
+    let (good_dir, bad_dir) = (dir.path().join("good"), dir.path().join("bad"));
+    let good = release(&app_tree(&good_dir, "exit 0"), &[]);
+    assert_eq!(good.code, 0, "{}", good.all());
+    let bad_app = app_tree(&bad_dir, "echo broken >&2; exit 1");
+    // The TTY renderer prints the same sentence (report::describe) after
+    // clearing the board; on a pipe it draws nothing, so only plain is read here.
+    {
+        let progress = ["--progress", "plain"];
+        let bad = release(&bad_app, &progress);
+        assert_eq!(bad.code, 7, "{}", bad.all());
+        let id = bad.stdout.trim();
+        let last = last_line(&bad.stderr);
+        assert!(
+            last.contains(&format!("deployment {id} FAILED; the previous revision was restored by rollback d-"))
+                && last.ends_with("(exit 7)"),
+            "{progress:?}: the log must end with the verdict, not the rollback's success:\n{}",
+            bad.stderr
+        );
+    }
+}

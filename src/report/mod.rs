@@ -82,7 +82,7 @@ impl Tone {
             Event::Error { .. } | Event::LifecycleFailed { .. } | Event::Check { ok: false, .. } => Tone::Bad,
             Event::Warning { .. } => Tone::Warning,
             Event::Finished { outcome: Outcome::Succeeded, .. } => Tone::Good,
-            Event::Finished { .. } => Tone::Loud,
+            Event::Finished { .. } | Event::Verdict { .. } => Tone::Loud,
             _ => Tone::Plain,
         }
     }
@@ -274,6 +274,23 @@ fn describe_raw(event: &Event) -> Option<String> {
             format!("CodeDeploy is rolling back {deployment_id} with deployment {rollback_deployment_id}; following it")
         }
         Event::RollbackSkipped { deployment_id, reason } => format!("no rollback of {deployment_id}: {reason}"),
+        Event::Verdict { deployment_id, deployment_outcome, rollback_deployment_id, rollback_outcome, outcome, exit_code } => {
+            let ended = if *deployment_outcome == Outcome::Stopped { "was STOPPED" } else { "FAILED" };
+            let after = match outcome {
+                Outcome::RolledBack => {
+                    format!("the previous revision was restored by rollback {rollback_deployment_id}")
+                }
+                Outcome::TimedOut => {
+                    format!("its rollback {rollback_deployment_id} had not ended when --timeout elapsed")
+                }
+                _ => format!(
+                    "its rollback {rollback_deployment_id} ended {} too, so the group's instances may run either \
+                     revision",
+                    word(*rollback_outcome)
+                ),
+            };
+            format!("deployment {deployment_id} {ended}; {after} (exit {exit_code})")
+        }
         Event::RollbackPlanned { .. } => rollback_plan(event),
         Event::ContinueRequested { deployment_id } => {
             format!("CodeDeploy is continuing {deployment_id}: rerouting traffic to the replacement instances")
@@ -400,16 +417,9 @@ fn script_output(tail: &str, lifecycle_event: &str, script_name: Option<&str>) -
     s
 }
 
-/// The deployment's last line: outcome, time, counts, reason, failed instances.
-fn finished(
-    deployment_id: &str,
-    outcome: Outcome,
-    error: Option<&str>,
-    overview: &Overview,
-    failed_instances: &[FailedInstance],
-    elapsed_ms: u64,
-) -> String {
-    let word = match outcome {
+/// How a deployment's end reads in its summary line.
+fn word(outcome: Outcome) -> &'static str {
+    match outcome {
         Outcome::Created => "created",
         Outcome::Succeeded => "succeeded",
         Outcome::Failed => "FAILED",
@@ -419,7 +429,19 @@ fn finished(
         Outcome::RolledBack => "ROLLED BACK",
         Outcome::Superseded => "SUPERSEDED",
         Outcome::Aborted => "ABORTED",
-    };
+    }
+}
+
+/// The deployment's last line: outcome, time, counts, reason, failed instances.
+fn finished(
+    deployment_id: &str,
+    outcome: Outcome,
+    error: Option<&str>,
+    overview: &Overview,
+    failed_instances: &[FailedInstance],
+    elapsed_ms: u64,
+) -> String {
+    let word = word(outcome);
     let mut s = format!(
         "deployment {} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
         one_line(deployment_id),
