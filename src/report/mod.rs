@@ -372,8 +372,18 @@ fn lifecycle_failure(
     if let Some(tail) = log_tail.filter(|t| !t.trim().is_empty()) {
         s.push_str(&script_output(tail, lifecycle_event, script_name));
     }
+    if lifecycle_event == "ApplicationStop" {
+        s.push_str(APPLICATION_STOP_TRAP);
+    }
     s
 }
+
+/// Under a failed ApplicationStop: the script that failed is the installed
+/// revision's, so a fixed script in the new bundle never runs in its place.
+const APPLICATION_STOP_TRAP: &str = "\n    note: ApplicationStop runs the script of the revision already installed on \
+     the instance, not this bundle's, so fixing it in the new bundle cannot help. Release once with \
+     --ignore-application-stop-failures (or `ignore_application_stop_failures = true`) to get past it; \
+     see docs/troubleshooting.md, \"ApplicationStop\".";
 
 /// The agent's `logTail` under a failure, decoded ([`agent_log`]): each
 /// script named once, its lines indented so none can pass for a line of
@@ -716,6 +726,29 @@ pub(crate) mod tests {
             message: Some("Script at specified location: scripts/migrate.sh run as user root failed with exit code 1".into()),
             log_tail: Some(log_tail.into()),
         }
+    }
+
+    #[test]
+    fn a_failed_application_stop_says_the_script_is_the_installed_revisions_and_offers_the_flag() {
+        let Event::LifecycleFailed { deployment_id, target_id, error_code, script_name, message, log_tail, .. } =
+            migrate_failed("[stderr]boom")
+        else {
+            unreachable!()
+        };
+        let stop = Event::LifecycleFailed {
+            lifecycle_event: "ApplicationStop".into(),
+            deployment_id,
+            target_id,
+            error_code,
+            script_name,
+            message,
+            log_tail,
+        };
+        let text = describe(&stop).unwrap();
+        assert!(text.contains("revision already installed"), "{text}");
+        assert!(text.contains("--ignore-application-stop-failures"), "{text}");
+        assert!(text.lines().skip(1).all(|l| l.starts_with("    ")), "indented under the failure: {text}");
+        assert!(!describe(&migrate_failed("x")).unwrap().contains("--ignore-application-stop-failures"));
     }
 
     #[test]
