@@ -5,6 +5,7 @@
 //! refreshes them before they expire; ferry never writes them anywhere.
 
 mod hop;
+pub mod profile;
 pub mod provenance;
 pub mod sources;
 
@@ -299,11 +300,14 @@ async fn load_base(env: &Environment) -> SdkConfig {
     // Every client ferry makes comes from this config, so every AWS call
     // has connect, read and operation timeouts: a hung endpoint costs one
     // attempt, not the build.
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(env.region.clone()))
-        .timeout_config(crate::deadline::sdk())
-        .load()
-        .await
+        .timeout_config(crate::deadline::sdk());
+    // `--profile` (AWS_PROFILE the SDK reads itself).
+    if let Some(profile) = crate::config::aws_defaults().profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
 }
 
 /// Loads the standard chain's configuration for `env.region` and returns an

@@ -70,6 +70,10 @@ pub struct Cli {
     /// ferry.toml to read (default: ./ferry.toml).
     #[arg(long, global = true, env = "FERRY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The AWS profile to start from (a manual release): its credentials,
+    /// and its region when ferry.toml names none.
+    #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
     /// What stdout carries: `text` (the result only) or `json` (one event per line).
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,

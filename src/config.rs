@@ -121,6 +121,28 @@ pub struct Overrides {
     pub ignore_poll_alarm_failure: bool,
 }
 
+/// What the AWS environment of this process gives ferry.toml: the profile
+/// in effect and the region to use when ferry.toml (and `--region`) name none.
+#[derive(Clone, Debug, Default)]
+pub struct AwsDefaults {
+    /// `--profile`, else `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// `AWS_REGION`, `AWS_DEFAULT_REGION`, else the profile's `region`.
+    pub region: Option<String>,
+}
+
+static AWS_DEFAULTS: std::sync::OnceLock<AwsDefaults> = std::sync::OnceLock::new();
+
+/// Sets the [`AwsDefaults`] once, before any environment is resolved.
+pub fn set_aws_defaults(defaults: AwsDefaults) {
+    let _ = AWS_DEFAULTS.set(defaults);
+}
+
+/// The [`AwsDefaults`] set for this process (none in unit tests).
+pub fn aws_defaults() -> AwsDefaults {
+    AWS_DEFAULTS.get().cloned().unwrap_or_default()
+}
+
 /// Where the configuration comes from and which environment to take.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -497,7 +519,7 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
     let role_arn = required("role_arn", keys.role_arn)?;
     let role =
         RoleArn::parse(&role_arn).map_err(|reason| ConfigError::Invalid { key: "role_arn", value: role_arn.clone(), reason })?;
-    let region = required("region", keys.region)?;
+    let region = required("region", set(keys.region).or_else(|| aws_defaults().region))?;
     validate_region(&region)?;
     let bucket = required("bucket", keys.bucket)?;
     validate_bucket(&bucket)?;

@@ -59,6 +59,17 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::Aws;
         }
     };
+    // The profile flag holds AWS_PROFILE's value too (clap's `env`); the
+    // source is told apart for the message.
+    let flag = cli.profile.as_deref().filter(|p| std::env::var("AWS_PROFILE").ok().as_deref() != Some(*p));
+    match runtime.block_on(crate::assume::profile::defaults(flag)) {
+        Ok(defaults) => crate::config::set_aws_defaults(defaults),
+        Err(e) => {
+            reporter.report(&Event::Error { class: "config".into(), exit_code: e.exit_code().code(), message: e.to_string() });
+            runtime.shutdown_background();
+            return e.exit_code();
+        }
+    }
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Release(args) => release::run(args, cli.config.clone(), reporter.as_ref()).await,
