@@ -411,7 +411,7 @@ pub struct FollowArgs {
     /// Give up after this long, counted from the start of the command (bundle,
     /// upload and queueing included; e.g. 90s, 30m, 1h30m); exit code 5. Once
     /// it has passed no deployment is created.
-    #[arg(long, default_value = "60m", value_parser = crate::duration::parse_nonzero)]
+    #[arg(long, default_value = "60m", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Blue/green: keep waiting while the deployment is Ready (waiting for
     /// traffic to be rerouted) instead of exiting with code 6.
@@ -578,7 +578,7 @@ pub struct RollbackPolicyArgs {
     pub rollback_on: Option<crate::rollback::RollbackOn>,
     /// When another deployment runs in the group, wait this long for it, then
     /// give up (exit 5). A newer build of the same job is never overwritten (exit 8).
-    #[arg(long, default_value = "30m", value_parser = crate::duration::parse, value_name = "DURATION")]
+    #[arg(long, default_value = "30m", value_parser = parse_queue_timeout, value_name = "DURATION")]
     pub queue_timeout: Duration,
 }
 
@@ -693,6 +693,31 @@ impl EndingArgs {
             abort_grace: self.abort_grace,
         }
     }
+}
+
+/// A bare number has no unit: Jenkins' `timeout(time: 5)` counts minutes,
+/// ferry's durations seconds, so `5` is refused rather than guessed.
+fn unit_required(s: &str) -> Result<(), String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{t}` has no unit. Write {t}m for minutes (as Jenkins' timeout step counts) or {t}s for seconds; \
+             e.g. 90s, 30m, 1h30m."
+        ));
+    }
+    Ok(())
+}
+
+/// `--timeout`: a nonzero duration with its unit.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    unit_required(s)?;
+    crate::duration::parse_nonzero(s)
+}
+
+/// `--queue-timeout`: a duration with its unit (zero: do not wait).
+fn parse_queue_timeout(s: &str) -> Result<Duration, String> {
+    unit_required(s)?;
+    crate::duration::parse(s)
 }
 
 #[cfg(test)]

@@ -132,3 +132,17 @@ fn a_failed_release_that_was_rolled_back_ends_its_log_with_the_verdict() {
         );
     }
 }
+
+#[test]
+fn a_bare_number_for_timeout_is_refused_with_the_units_to_write() {
+    let wire = common::Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), OFFLINE_CONFIG).unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    for flag in ["--timeout", "--queue-timeout"] {
+        let out = run(wire.command(dir.path()).args(["release", "--env", "production", flag, "5"]).arg(&app));
+        assert_eq!(out.code, 1, "{}", out.all());
+        assert!(out.stderr.contains("`5` has no unit. Write 5m for minutes"), "{flag}: {}", out.stderr);
+    }
+    assert!(!wire.tripped());
+}
