@@ -189,6 +189,17 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// With `--wave`: refuses an `--env` typed on the command line; one that
+    /// only came from `FERRY_ENV` (a Jenkins-wide default) is not a conflict.
+    pub fn check_no_env_with_wave(&self, wave: &str) -> Result<(), crate::cmd::error::Error> {
+        match &self.env {
+            Some(env) if std::env::var("FERRY_ENV").ok().as_deref() != Some(env.as_str()) => {
+                Err(crate::cmd::error::Error::EnvWithWave { env: env.clone(), wave: wave.to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The flags given here that override ferry.toml, as ` --flag value`
     /// pieces, so a command ferry suggests (`ferry policy …`) names the
     /// same role, bucket and group as the one that ran.
@@ -330,7 +341,7 @@ pub struct ReleaseArgs {
     #[arg(
         long,
         value_name = "NAME",
-        conflicts_with_all = ["env", "role_arn", "region", "bucket", "prefix", "application", "deployment_group", "deployment_config"]
+        conflicts_with_all = ["role_arn", "region", "bucket", "prefix", "application", "deployment_group", "deployment_config"]
     )]
     pub wave: Option<String>,
     /// With --wave: what a failure rolls back: `failed` (the environments
@@ -678,7 +689,7 @@ pub struct HistoryArgs {
     pub limit: usize,
     /// Per environment of ferry.toml's `[wave.NAME]`, the release its group
     /// runs: the newest Succeeded deployment, its sha256 and status.
-    #[arg(long, value_name = "NAME", conflicts_with = "env")]
+    #[arg(long, value_name = "NAME")]
     pub wave: Option<String>,
 }
 

@@ -133,16 +133,36 @@ fn a_failed_release_that_was_rolled_back_ends_its_log_with_the_verdict() {
     }
 }
 
-#[test]
-fn a_bare_number_for_timeout_is_refused_with_the_units_to_write() {
-    let wire = common::Tripwire::new();
+/// A tripwire for every AWS endpoint, a directory with the offline
+/// ferry.toml, and an app to release from it.
+fn offline_release() -> (common::Tripwire, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ferry.toml"), OFFLINE_CONFIG).unwrap();
     let app = app_tree(dir.path(), "exit 0");
+    (common::Tripwire::new(), dir, app)
+}
+
+#[test]
+fn a_bare_number_for_timeout_is_refused_with_the_units_to_write() {
+    let (wire, dir, app) = offline_release();
     for flag in ["--timeout", "--queue-timeout"] {
         let out = run(wire.command(dir.path()).args(["release", "--env", "production", flag, "5"]).arg(&app));
         assert_eq!(out.code, 1, "{}", out.all());
         assert!(out.stderr.contains("`5` has no unit. Write 5m for minutes"), "{flag}: {}", out.stderr);
     }
+    assert!(!wire.tripped());
+}
+
+#[test]
+fn ferry_env_in_the_environment_does_not_conflict_with_wave_but_a_typed_env_does() {
+    let (wire, dir, app) = offline_release();
+    // FERRY_ENV alone: the wave is looked up (and is not there), no conflict.
+    let out = run(wire.command(dir.path()).env("FERRY_ENV", "production").args(["release", "--wave", "all"]).arg(&app));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!out.stderr.contains("cannot be used with"), "{}", out.stderr);
+    assert!(out.stderr.contains("wave") && out.stderr.contains("`all`"), "{}", out.stderr);
+    let out = run(wire.command(dir.path()).args(["release", "--env", "production", "--wave", "all"]).arg(&app));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("--env production and --wave all both pick where to deploy"), "{}", out.stderr);
     assert!(!wire.tripped());
 }

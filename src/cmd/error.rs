@@ -47,6 +47,18 @@ pub enum Error {
     #[error(transparent)]
     Deadline(#[from] crate::deadline::Passed),
     /// `--junit` names a path the report cannot be written to.
+    /// `--env` on the command line beside `--wave`, which names its own
+    /// environments (`FERRY_ENV` alone is not a conflict: it is ignored).
+    #[error(
+        "--env {env} and --wave {wave} both pick where to deploy, and a wave names its environments itself. Drop \
+         --env (a FERRY_ENV left in the environment is ignored with --wave), or release to `{env}` alone without --wave."
+    )]
+    EnvWithWave {
+        /// The `--env` given.
+        env: String,
+        /// The `--wave` given.
+        wave: String,
+    },
     #[error("cannot write the JUnit report {path}: {reason}")]
     Junit {
         /// The path given.
@@ -71,7 +83,7 @@ impl Error {
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
-            Error::Junit { .. } => ExitCode::Usage,
+            Error::Junit { .. } | Error::EnvWithWave { .. } => ExitCode::Usage,
         }
     }
 
@@ -91,6 +103,7 @@ impl Error {
             Error::Promote(_) => "upload",
             Error::Deadline(_) => "timeout",
             Error::Junit { .. } => "junit",
+            Error::EnvWithWave { .. } => "config",
         }
     }
 }
