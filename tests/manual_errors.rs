@@ -77,12 +77,18 @@ fn rollback_to_a_malformed_deployment_id_is_refused_before_any_aws_call() {
     assert!(!wire.tripped(), "nothing may reach AWS for a malformed id");
 }
 
-#[test]
-fn a_mistyped_deployment_group_is_named_as_possibly_missing_not_only_as_permissions() {
+/// The test stack, a directory holding its ferry.toml, and an app.
+fn on_stack() -> (common::Stack, tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let stack = common::Stack::start();
     let dir = tempfile::tempdir().unwrap();
     let config = stack.write_config(dir.path(), "production");
     let app = app_tree(dir.path(), "exit 0");
+    (stack, dir, config, app)
+}
+
+#[test]
+fn a_mistyped_deployment_group_is_named_as_possibly_missing_not_only_as_permissions() {
+    let (stack, _dir, config, app) = on_stack();
     let out = run(stack
         .ferry_command(common::FERRY)
         .args(["release", "--env", "production", "--deployment-group", "web-prd", "--config"])
@@ -165,4 +171,20 @@ fn ferry_env_in_the_environment_does_not_conflict_with_wave_but_a_typed_env_does
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("--env production and --wave all both pick where to deploy"), "{}", out.stderr);
     assert!(!wire.tripped());
+}
+
+#[test]
+fn continue_and_stop_on_an_ended_deployment_exit_alike() {
+    let (stack, _dir, config, app) = on_stack();
+    let ferry =
+        |args: &[&str]| run(stack.ferry_command(common::FERRY).args(args).args(["--env", "production", "--config"]).arg(&config));
+    let release =
+        run(stack.ferry_command(common::FERRY).args(["release", "--env", "production", "--config"]).arg(&config).arg(&app));
+    assert_eq!(release.code, 0, "{}", release.all());
+    let id = release.stdout.trim().to_string();
+    let stop = ferry(&["stop", &id]);
+    let cont = ferry(&["continue", &id]);
+    assert_eq!((stop.code, cont.code), (1, 1), "stop:\n{}\ncontinue:\n{}", stop.all(), cont.all());
+    assert!(stop.stderr.contains(&format!("deployment {id} has already ended (Succeeded)")), "{}", stop.stderr);
+    assert!(cont.stderr.contains(&format!("deployment {id} has already ended (Succeeded)")), "{}", cont.stderr);
 }

@@ -59,6 +59,17 @@ pub enum Error {
         /// The `--wave` given.
         wave: String,
     },
+    /// `ferry continue` on a deployment that has ended: said as `ferry stop`
+    /// says it, with the same exit code (1).
+    #[error(
+        "deployment {deployment_id} has already ended ({status}); there is nothing to continue. `ferry status {deployment_id}` shows how it ended."
+    )]
+    AlreadyEnded {
+        /// The deployment.
+        deployment_id: String,
+        /// Its final status.
+        status: String,
+    },
     #[error("cannot write the JUnit report {path}: {reason}")]
     Junit {
         /// The path given.
@@ -83,7 +94,7 @@ impl Error {
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
-            Error::Junit { .. } | Error::EnvWithWave { .. } => ExitCode::Usage,
+            Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } => ExitCode::Usage,
         }
     }
 
@@ -104,6 +115,7 @@ impl Error {
             Error::Deadline(_) => "timeout",
             Error::Junit { .. } => "junit",
             Error::EnvWithWave { .. } => "config",
+            Error::AlreadyEnded { .. } => "rollback",
         }
     }
 }
