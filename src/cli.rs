@@ -189,17 +189,6 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    /// With `--wave`: refuses an `--env` typed on the command line; one that
-    /// only came from `FERRY_ENV` (a Jenkins-wide default) is not a conflict.
-    pub fn check_no_env_with_wave(&self, wave: &str) -> Result<(), crate::cmd::error::Error> {
-        match &self.env {
-            Some(env) if std::env::var("FERRY_ENV").ok().as_deref() != Some(env.as_str()) => {
-                Err(crate::cmd::error::Error::EnvWithWave { env: env.clone(), wave: wave.to_string() })
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// The flags given here that override ferry.toml, as ` --flag value`
     /// pieces, so a command ferry suggests (`ferry policy …`) names the
     /// same role, bucket and group as the one that ran.

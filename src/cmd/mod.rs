@@ -197,6 +197,17 @@ pub(crate) fn bundle_temp_dir() -> Result<tempfile::TempDir, Error> {
     })
 }
 
+/// With `--wave`: refuses an `--env` typed on the command line; one that
+/// only came from `FERRY_ENV` (a Jenkins-wide default) is not a conflict.
+fn check_no_env_with_wave(target: &crate::cli::TargetArgs, wave: &str) -> Result<(), error::Error> {
+    match &target.env {
+        Some(env) if std::env::var("FERRY_ENV").ok().as_deref() != Some(env.as_str()) => {
+            Err(error::Error::EnvWithWave { env: env.clone(), wave: wave.to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
