@@ -5,6 +5,7 @@
 //! refreshes them before they expire; ferry never writes them anywhere.
 
 mod hop;
+pub mod profile;
 pub mod provenance;
 pub mod sources;
 pub mod token;
@@ -125,6 +126,15 @@ pub enum AssumeError {
         /// " as <arn>" when the source identity could be named.
         source_identity: String,
         /// STS's code and message.
+        detail: String,
+    },
+    /// Something other than AWS answered the STS call (a proxy, a wrong
+    /// endpoint): see [`crate::aws_error::NotAws`].
+    #[error("could not assume {role}: {detail}.")]
+    NotAws {
+        /// The role we wanted.
+        role: String,
+        /// The status, the body's kind and the proxy/endpoint settings.
         detail: String,
     },
     /// STS could not be reached.
@@ -312,11 +322,14 @@ async fn load_base(env: &Environment) -> SdkConfig {
     // Every client ferry makes comes from this config, so every AWS call
     // has connect, read and operation timeouts: a hung endpoint costs one
     // attempt, not the build.
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(env.region.clone()))
-        .timeout_config(crate::deadline::sdk())
-        .load()
-        .await
+        .timeout_config(crate::deadline::sdk());
+    // `--profile` (AWS_PROFILE the SDK reads itself).
+    if let Some(profile) = crate::config::aws_defaults().profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
 }
 
 /// Loads the standard chain's configuration for `env.region` and returns an
@@ -376,6 +389,8 @@ pub async fn caller_arn(env: &Environment) -> Result<String, AssumeError> {
             let unsent = err.as_service_error().is_none();
             if find_source::<CredentialsError>(&err).is_some() || (unsent && !has_source_credentials(&base).await) {
                 Err(AssumeError::NoSourceCredentials { role, detail })
+            } else if let Some(foreign) = crate::aws_error::not_aws(&err) {
+                Err(AssumeError::NotAws { role, detail: foreign.describe("STS", "AWS_ENDPOINT_URL_STS") })
             } else if is_unreachable(&err) {
                 Err(AssumeError::Unreachable { role, source_identity: source_access_key(&base).await, detail })
             } else {
@@ -394,6 +409,9 @@ async fn classify(
     let role = env.role.arn.clone();
     if let Some(HopFailure::TokenFile { path, source }) = find_source::<HopError>(err).map(|h| &h.source) {
         return AssumeError::TokenFile { role, path: path.clone(), detail: source.to_string() };
+    }
+    if let Some(foreign) = foreign_sts_answer(err) {
+        return AssumeError::NotAws { role, detail: foreign.describe("STS", "AWS_ENDPOINT_URL_STS") };
     }
     let detail = match find_source::<CredentialsError>(err) {
         Some(CredentialsError::CredentialsNotLoaded(_)) => {
@@ -417,6 +435,26 @@ async fn classify(
         Err(_) => String::new(),
     };
     AssumeError::Refused { role, source_identity, detail }
+}
+
+/// A hop's answer that did not come from AWS, wherever it sits in `err`'s chain.
+fn foreign_sts_answer(err: &(dyn std::error::Error + 'static)) -> Option<crate::aws_error::NotAws> {
+    use crate::aws_error::not_aws;
+    if let Some(e) = find_source::<
+        aws_smithy_runtime_api::client::result::SdkError<
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+            aws_smithy_runtime_api::http::Response,
+        >,
+    >(err)
+        && let Some(foreign) = not_aws(e)
+    {
+        return Some(foreign);
+    }
+    match &find_source::<HopError>(err)?.source {
+        hop::HopFailure::AssumeRole(e) => not_aws(e),
+        hop::HopFailure::WebIdentity(e) => not_aws(e),
+        hop::HopFailure::TokenFile { .. } => None,
+    }
 }
 
 /// Whether the standard chain yields any credentials at all.

@@ -16,6 +16,9 @@ where
     R: fmt::Debug + 'static,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
+    if let Some(foreign) = not_aws(err) {
+        return format!("HTTP {} with {}, not an AWS answer (no AWS error code or request id)", foreign.status, foreign.body);
+    }
     match err {
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();
@@ -80,6 +83,116 @@ pub fn request_ids_last(message: &str) -> String {
     format!("{rest}{sep}{label}: {}.", ids.join("; "))
 }
 
+/// An HTTP answer that did not come from AWS: an error status with neither
+/// an AWS error code nor an AWS request id (a proxy's HTML 403, a load
+/// balancer's 502 with an empty body). AWS labels every error it sends, so
+/// such an answer says nothing about trust policies or permissions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotAws {
+    /// The HTTP status that came back.
+    pub status: u16,
+    /// What the body was: "an HTML page", "an empty body", ….
+    pub body: &'static str,
+}
+
+impl NotAws {
+    /// One sentence for `service`'s call (`STS`, `S3`, `CodeDeploy`): the
+    /// status, what came back, and the proxy and endpoint variables in
+    /// effect (`endpoint_var` is the service's own, e.g.
+    /// `AWS_ENDPOINT_URL_STS`). Proxy credentials are never shown.
+    pub fn describe(&self, service: &str, endpoint_var: &str) -> String {
+        format!(
+            "the answer to the {service} call did not come from AWS: HTTP {} with {}, without AWS's error code or request id, so a proxy, \
+             firewall or wrong endpoint between this agent and AWS answered instead (AWS did not refuse anything: this is \
+             not a trust-policy or permission problem). {} Fix the proxy (or NO_PROXY) so it lets this agent reach AWS, or \
+             point the endpoint variable at AWS",
+            self.status,
+            self.body,
+            settings(endpoint_var),
+        )
+    }
+}
+
+/// The proxy and endpoint variables set in this process, for [`NotAws`]:
+/// "Set here: HTTPS_PROXY=http://proxy:3128." or a sentence saying none is.
+fn settings(endpoint_var: &str) -> String {
+    let names = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "no_proxy",
+        "AWS_ENDPOINT_URL",
+        endpoint_var,
+    ];
+    let mut set: Vec<String> = Vec::new();
+    for name in names {
+        if let Ok(v) = std::env::var(name)
+            && !v.is_empty()
+            && !set.iter().any(|s| s.starts_with(&format!("{name}=")))
+        {
+            set.push(format!("{name}={}", without_userinfo(&v)));
+        }
+    }
+    if set.is_empty() {
+        format!("None of HTTPS_PROXY, HTTP_PROXY, NO_PROXY, AWS_ENDPOINT_URL or {endpoint_var} is set here.")
+    } else {
+        format!("Set here: {}.", set.join(", "))
+    }
+}
+
+/// `scheme://host…` without a `user:password@` part: proxy URLs may carry credentials.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host_start = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..host_start].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    if scheme.is_empty() { rest.to_string() } else { format!("{scheme}://{rest}") }
+}
+
+/// Whether `err` is an answer that did not come from AWS (see [`NotAws`]).
+pub fn not_aws<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<NotAws>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+    R: 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    if let SdkError::ServiceError(ctx) = err
+        && ctx.err().code().is_some()
+    {
+        return None;
+    }
+    let raw = err.raw_response()?;
+    let raw = (raw as &dyn std::any::Any).downcast_ref::<aws_smithy_runtime_api::http::Response>()?;
+    foreign_response(raw)
+}
+
+/// The response half of [`not_aws`]: an error status, no AWS request id.
+fn foreign_response(raw: &aws_smithy_runtime_api::http::Response) -> Option<NotAws> {
+    let status = raw.status().as_u16();
+    if status < 400 {
+        return None;
+    }
+    let headers = raw.headers();
+    if ["x-amzn-requestid", "x-amz-request-id", "x-amz-id-2"].iter().any(|h| headers.get(*h).is_some()) {
+        return None;
+    }
+    let content_type = headers.get("content-type").unwrap_or("").to_ascii_lowercase();
+    let bytes = raw.body().bytes().unwrap_or(&[]);
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        "an empty body"
+    } else if content_type.contains("html") || bytes.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html")) {
+        "an HTML page"
+    } else {
+        "a body that is not an AWS error"
+    };
+    Some(NotAws { status, body })
+}
+
 /// Whether an SDK error means the endpoint could not be reached at all
 /// (connection refused, DNS, timeout) rather than an answer from AWS.
 pub fn is_unreachable<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool {
@@ -138,6 +251,35 @@ mod tests {
         let twice = format!("a {m}: b {m}", m = request_id_marker(Some("R2"), None).unwrap());
         assert_eq!(request_ids_last(&twice), "a: b. AWS request id: R2.");
         assert_eq!(request_ids_last("no ids here."), "no ids here.");
+    }
+
+    fn response(status: u16, content_type: Option<&str>, body: &str) -> aws_smithy_runtime_api::http::Response {
+        let mut r = aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::from(body.to_string()),
+        );
+        if let Some(ct) = content_type {
+            r.headers_mut().insert("content-type", ct.to_string());
+        }
+        r
+    }
+
+    #[test]
+    fn a_proxy_page_or_an_empty_502_is_not_aws_but_a_labelled_error_is() {
+        let html = foreign_response(&response(403, Some("text/html"), "<html><body>Access denied by proxy</body></html>"));
+        assert_eq!(html, Some(NotAws { status: 403, body: "an HTML page" }));
+        assert_eq!(foreign_response(&response(502, None, "")), Some(NotAws { status: 502, body: "an empty body" }));
+        let mut aws = response(403, Some("text/xml"), "<ErrorResponse/>");
+        aws.headers_mut().insert("x-amzn-RequestId", "r-1");
+        assert_eq!(foreign_response(&aws), None);
+        assert_eq!(foreign_response(&response(200, Some("text/html"), "<html/>")), None);
+    }
+
+    #[test]
+    fn proxy_credentials_are_cut_from_the_settings_shown() {
+        assert_eq!(without_userinfo("http://user:s3cret@proxy:3128/"), "http://proxy:3128/");
+        assert_eq!(without_userinfo("proxy:3128"), "proxy:3128");
+        assert_eq!(without_userinfo("http://127.0.0.1:9/a@b"), "http://127.0.0.1:9/a@b");
     }
 
     #[test]

@@ -70,6 +70,10 @@ pub struct Cli {
     /// ferry.toml to read (default: ./ferry.toml).
     #[arg(long, global = true, env = "FERRY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The AWS profile to start from (a manual release): its credentials,
+    /// and its region when ferry.toml names none.
+    #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
     /// What stdout carries: `text` (the result only) or `json` (one event per line).
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
@@ -185,6 +189,38 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// The flags given here that override ferry.toml, as ` --flag value`
+    /// pieces, so a command ferry suggests (`ferry policy …`) names the
+    /// same role, bucket and group as the one that ran.
+    pub fn override_flags(&self) -> String {
+        let given = [
+            ("--role-arn", &self.role_arn),
+            ("--region", &self.region),
+            ("--bucket", &self.bucket),
+            ("--prefix", &self.prefix),
+            ("--application", &self.application),
+            ("--deployment-group", &self.deployment_group),
+        ];
+        let mut out = String::new();
+        for (flag, value) in given {
+            if let Some(v) = value {
+                out.push_str(&format!(" {flag} {}", shell_word(v)));
+            }
+        }
+        out
+    }
+}
+
+/// `v` quoted for a POSIX shell when it holds anything but safe characters.
+fn shell_word(v: &str) -> String {
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c)) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+impl TargetArgs {
     /// The config selection these flags describe.
     pub fn selection(&self, config: Option<PathBuf>) -> Selection {
         Selection {
@@ -294,7 +330,7 @@ pub struct ReleaseArgs {
     #[arg(
         long,
         value_name = "NAME",
-        conflicts_with_all = ["env", "role_arn", "region", "bucket", "prefix", "application", "deployment_group", "deployment_config"]
+        conflicts_with_all = ["role_arn", "region", "bucket", "prefix", "application", "deployment_group", "deployment_config"]
     )]
     pub wave: Option<String>,
     /// With --wave: what a failure rolls back: `failed` (the environments
@@ -375,7 +411,7 @@ pub struct FollowArgs {
     /// Give up after this long, counted from the start of the command (bundle,
     /// upload and queueing included; e.g. 90s, 30m, 1h30m); exit code 5. Once
     /// it has passed no deployment is created.
-    #[arg(long, default_value = "60m", value_parser = crate::duration::parse_nonzero)]
+    #[arg(long, default_value = "60m", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Blue/green: keep waiting while the deployment is Ready (waiting for
     /// traffic to be rerouted) instead of exiting with code 6.
@@ -542,7 +578,7 @@ pub struct RollbackPolicyArgs {
     pub rollback_on: Option<crate::rollback::RollbackOn>,
     /// When another deployment runs in the group, wait this long for it, then
     /// give up (exit 5). A newer build of the same job is never overwritten (exit 8).
-    #[arg(long, default_value = "30m", value_parser = crate::duration::parse, value_name = "DURATION")]
+    #[arg(long, default_value = "30m", value_parser = parse_queue_timeout, value_name = "DURATION")]
     pub queue_timeout: Duration,
 }
 
@@ -576,7 +612,7 @@ pub struct RollbackArgs {
     /// The revision to restore: a deployment id (d-XXXXXXXXX), a bundle's
     /// sha256 (12+ characters), or an S3 key in the bucket. Default: the
     /// revision of the group's last successful deployment before the current one.
-    #[arg(long, value_name = "DEPLOYMENT|SHA256|KEY")]
+    #[arg(long, value_name = "DEPLOYMENT|SHA256|KEY", value_parser = crate::deployments::parse_revision)]
     pub to: Option<String>,
     /// Only create the rollback deployment, without following it. By default
     /// ferry follows it to the end, and the exit code says how it ended.
@@ -642,7 +678,7 @@ pub struct HistoryArgs {
     pub limit: usize,
     /// Per environment of ferry.toml's `[wave.NAME]`, the release its group
     /// runs: the newest Succeeded deployment, its sha256 and status.
-    #[arg(long, value_name = "NAME", conflicts_with = "env")]
+    #[arg(long, value_name = "NAME")]
     pub wave: Option<String>,
 }
 
@@ -657,6 +693,31 @@ impl EndingArgs {
             abort_grace: self.abort_grace,
         }
     }
+}
+
+/// A bare number has no unit: Jenkins' `timeout(time: 5)` counts minutes,
+/// ferry's durations seconds, so `5` is refused rather than guessed.
+fn unit_required(s: &str) -> Result<(), String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{t}` has no unit. Write {t}m for minutes (as Jenkins' timeout step counts) or {t}s for seconds; \
+             e.g. 90s, 30m, 1h30m."
+        ));
+    }
+    Ok(())
+}
+
+/// `--timeout`: a nonzero duration with its unit.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    unit_required(s)?;
+    crate::duration::parse_nonzero(s)
+}
+
+/// `--queue-timeout`: a duration with its unit (zero: do not wait).
+fn parse_queue_timeout(s: &str) -> Result<Duration, String> {
+    unit_required(s)?;
+    crate::duration::parse(s)
 }
 
 #[cfg(test)]

@@ -121,6 +121,28 @@ pub struct Overrides {
     pub ignore_poll_alarm_failure: bool,
 }
 
+/// What the AWS environment of this process gives ferry.toml: the profile
+/// in effect and the region to use when ferry.toml (and `--region`) name none.
+#[derive(Clone, Debug, Default)]
+pub struct AwsDefaults {
+    /// `--profile`, else `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// `AWS_REGION`, `AWS_DEFAULT_REGION`, else the profile's `region`.
+    pub region: Option<String>,
+}
+
+static AWS_DEFAULTS: std::sync::OnceLock<AwsDefaults> = std::sync::OnceLock::new();
+
+/// Sets the [`AwsDefaults`] once, before any environment is resolved.
+pub fn set_aws_defaults(defaults: AwsDefaults) {
+    let _ = AWS_DEFAULTS.set(defaults);
+}
+
+/// The [`AwsDefaults`] set for this process (none in unit tests).
+pub fn aws_defaults() -> AwsDefaults {
+    AWS_DEFAULTS.get().cloned().unwrap_or_default()
+}
+
 /// Where the configuration comes from and which environment to take.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -215,14 +237,13 @@ pub enum ConfigError {
         suggestion: Option<String>,
     },
     /// A required setting has no value from the file or the flags.
-    #[error("{}", missing_message(env, key, flag))]
+    /// All of them at once, so one run shows every gap.
+    #[error("{}", missing_message(env, keys))]
     Missing {
         /// The environment; empty when no `[env.NAME]` was selected.
         env: String,
-        /// The ferry.toml key.
-        key: &'static str,
-        /// The equivalent flag.
-        flag: String,
+        /// The ferry.toml keys without a value (each has a flag of its name).
+        keys: Vec<&'static str>,
     },
     /// A `[wave.NAME]` table is wrong: an unknown or repeated environment,
     /// an empty stage, a bad duration or rollback word.
@@ -267,14 +288,20 @@ pub enum ConfigError {
 /// The message for [`ConfigError::Missing`]: with a selected environment,
 /// where to add the key; with flags only, the flag, or ferry.toml and
 /// `--env` (never an environment the user did not name).
-fn missing_message(env: &str, key: &str, flag: &str) -> String {
+fn missing_message(env: &str, keys: &[&str]) -> String {
+    let list = |f: &dyn Fn(&str) -> String| keys.iter().map(|k| f(k)).collect::<Vec<_>>().join(", ");
+    let names = list(&|k| format!("`{k}`"));
+    let flags = list(&|k| format!("--{}", k.replace('_', "-")));
+    let lines = list(&|k| format!("`{k} = \"...\"`"));
+    let region = if keys.contains(&"region") { " (the region may also come from AWS_REGION or the profile)" } else { "" };
     if env.is_empty() {
         format!(
-            "no `{key}` was given. Pass --{flag}, or write the settings into ferry.toml under an [env.NAME] table \
-             (e.g. [env.production]) and select it with --env NAME."
+            "no {names} {} given. Pass {flags}, or write the settings into ferry.toml under an [env.NAME] table \
+             (e.g. [env.production]) and select it with --env NAME{region}.",
+            if keys.len() == 1 { "was" } else { "were" }
         )
     } else {
-        format!("environment `{env}` has no `{key}`. Add `{key} = \"...\"` under [env.{env}] in ferry.toml, or pass --{flag}.")
+        format!("environment `{env}` has no {names}. Add {lines} under [env.{env}] in ferry.toml, or pass {flags}{region}.")
     }
 }
 
@@ -486,9 +513,24 @@ fn unknown_key_hint(message: &str) -> Option<String> {
 /// The environment from the file's keys with the flags' over them, each
 /// checked.
 fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environment, ConfigError> {
-    let keys = flags.keys.clone().or(file);
+    let mut keys = flags.keys.clone().or(file);
+    keys.region = keys.region.filter(|r| !r.is_empty()).or_else(|| aws_defaults().region);
+    let missing: Vec<&'static str> = [
+        ("role_arn", &keys.role_arn),
+        ("region", &keys.region),
+        ("bucket", &keys.bucket),
+        ("application", &keys.application),
+        ("deployment_group", &keys.deployment_group),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
+    .map(|(k, _)| k)
+    .collect();
+    if !missing.is_empty() {
+        return Err(ConfigError::Missing { env: name, keys: missing });
+    }
     let required = |key: &'static str, v: Option<String>| {
-        v.filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Missing { env: name.clone(), key, flag: key.replace('_', "-") })
+        v.filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Missing { env: name.clone(), keys: vec![key] })
     };
     let set = |v: Option<String>| v.filter(|v| !v.is_empty());
 
@@ -972,7 +1014,10 @@ deployment_group = "web-prod"
         // resolve() looks for ./ferry.toml: unit tests run in the crate root, which has none.
         assert!(!Path::new(DEFAULT_FILE).exists());
         let e = resolve(&sel).unwrap_err().to_string();
-        assert!(e.contains("no `role_arn` was given. Pass --role-arn"), "{e}");
+        assert!(
+            e.contains("no `role_arn`, `bucket`, `application`, `deployment_group` were given. Pass --role-arn, --bucket"),
+            "every missing setting at once: {e}"
+        );
         assert!(!e.contains("env.cli") && !e.contains("`cli`"), "{e}");
     }
 

@@ -36,6 +36,16 @@ pub fn parse_id(s: &str) -> Result<String, String> {
     }
 }
 
+/// `ferry rollback --to`: a deployment id is checked like [`parse_id`]
+/// (`d-NOPE` is refused here, not blamed on CodeDeploy later); a sha256 or
+/// an S3 key (which holds a `/` or a `.`) passes as given.
+pub fn parse_revision(s: &str) -> Result<String, String> {
+    if s.starts_with("d-") && !s.contains(['/', '.']) {
+        return parse_id(s);
+    }
+    Ok(s.to_string())
+}
+
 /// A CodeDeploy read that failed, reduced to what error messages need.
 #[derive(Debug, Clone)]
 pub struct ReadFailure {

@@ -11,6 +11,10 @@ use crate::aws_error::describe_sdk_error;
 use crate::config::Environment;
 use crate::event::{Event, Reporter};
 
+/// The fix when something other than AWS answered: not a policy to change.
+const NOT_AWS_FIX: &str = "make the proxy let this agent reach AWS (or add AWS to NO_PROXY), or correct \
+                           AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS; no policy needs changing";
+
 struct Checks<'a> {
     reporter: &'a dyn Reporter,
     all_ok: bool,
@@ -27,10 +31,12 @@ impl Checks<'_> {
     }
 }
 
-/// Runs every check for `env`; true when all passed.
-pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Reporter) -> bool {
+/// Runs every check for `env`; true when all passed. `flags` are the
+/// command line's overrides of ferry.toml (` --role-arn …`), kept in the
+/// commands suggested as fixes so they print the policy for what was checked.
+pub async fn check(env: &Environment, opts: &AssumeOptions, flags: &str, reporter: &dyn Reporter) -> bool {
     let mut c = Checks { reporter, all_ok: true };
-    let select = if env.name.is_empty() { String::new() } else { format!(" --env {}", env.name) };
+    let select = if env.name.is_empty() { flags.to_string() } else { format!(" --env {}{flags}", env.name) };
     let policy_hint = |kind: &str| format!("`ferry policy{select} {kind}` prints the policy it needs");
 
     if let Some(w) = &env.web_identity
@@ -47,12 +53,13 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Repor
                 arn
             }
             Err(e) => {
-                c.fail(
-                    "source identity",
-                    e.to_string(),
-                    "give this agent AWS credentials: an instance role, AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+                let fix = match e {
+                    assume::AssumeError::NotAws { .. } => NOT_AWS_FIX.into(),
+                    _ => "give this agent AWS credentials: an instance role, AWS_PROFILE, or \
+                          AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
                         .into(),
-                );
+                };
+                c.fail("source identity", e.to_string(), fix);
                 return false;
             }
         },
@@ -64,17 +71,24 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, reporter: &dyn Repor
             sdk
         }
         Err(e) => {
-            c.fail(
-                "assume role",
-                e.to_string(),
-                format!(
+            let fix = match e {
+                assume::AssumeError::NotAws { .. } => NOT_AWS_FIX.into(),
+                // Keyless: no identity calls AssumeRole; the trust policy admits the token.
+                _ if env.web_identity.is_some() => format!(
+                    "check that {} exists and that its trust policy allows sts:AssumeRoleWithWebIdentity for this \
+                     token's issuer, audience and subject ({})",
+                    env.role.arn,
+                    policy_hint("trust"),
+                ),
+                _ => format!(
                     "check that {} exists, that its trust policy names {} ({}), and that {caller} may call sts:AssumeRole on it ({})",
                     env.role.arn,
                     crate::policy::principal_for_caller(&caller),
                     policy_hint("trust"),
                     policy_hint("jenkins"),
                 ),
-            );
+            };
+            c.fail("assume role", e.to_string(), fix);
             return false;
         }
     };

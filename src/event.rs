@@ -456,6 +456,23 @@ pub enum Event {
         /// The rollback deployment (`rollbackInfo.rollbackDeploymentId`).
         rollback_deployment_id: String,
     },
+    /// The last word on a deployment CodeDeploy rolled back: how it ended,
+    /// how its rollback ended, and the exit code, so the log does not end
+    /// with the rollback's "succeeded".
+    Verdict {
+        /// The deployment that failed or stopped.
+        deployment_id: String,
+        /// How it ended (failed or stopped).
+        deployment_outcome: Outcome,
+        /// The rollback deployment.
+        rollback_deployment_id: String,
+        /// How the rollback ended.
+        rollback_outcome: Outcome,
+        /// The combined outcome (rolled back, failed, timed out).
+        outcome: Outcome,
+        /// The process exit code it maps to.
+        exit_code: u8,
+    },
     /// CodeDeploy did not roll back a deployment that failed or was stopped.
     RollbackSkipped {
         /// The deployment.
@@ -768,6 +785,17 @@ mod tests {
             (Event::Receipt(Receipt::default()), "receipt"),
             (Event::WaveReceipt(WaveReceipt::default()), "wave_receipt"),
             (Event::BakeDone { stage: 1 }, "bake_done"),
+            (
+                Event::Verdict {
+                    deployment_id: "d-1".into(),
+                    deployment_outcome: Outcome::Failed,
+                    rollback_deployment_id: "d-2".into(),
+                    rollback_outcome: Outcome::Succeeded,
+                    outcome: Outcome::RolledBack,
+                    exit_code: 7,
+                },
+                "verdict",
+            ),
         ];
         let doc = include_str!("../docs/output.md");
         for (event, name) in events {

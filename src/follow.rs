@@ -62,6 +62,15 @@ pub async fn follow(
     let rollback_opts = WatchOptions { timeout: remaining, ..opts.clone() };
     let second = watch::watch(cd, &rollback_id, &rollback_opts, reporter).await?;
     followed.outcome = combine(first, Some(second));
+    // The rollback's own "succeeded" must not be the log's last word.
+    reporter.report(&Event::Verdict {
+        deployment_id: deployment_id.to_string(),
+        deployment_outcome: first,
+        rollback_deployment_id: rollback_id.clone(),
+        rollback_outcome: second,
+        outcome: followed.outcome,
+        exit_code: followed.outcome.exit_code().code(),
+    });
     followed.rollback_deployment_id = Some(rollback_id);
     followed.rollback_outcome = Some(second);
     Ok(followed)

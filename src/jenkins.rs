@@ -29,11 +29,30 @@ pub struct BuildEnv {
     pub no_color: bool,
 }
 
+/// The login name of `uid` in an /etc/passwd text (`name:x:uid:…`).
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
 impl BuildEnv {
     /// The process environment, read on first use.
     pub fn current() -> &'static BuildEnv {
         static CURRENT: OnceLock<BuildEnv> = OnceLock::new();
-        CURRENT.get_or_init(|| BuildEnv::from_lookup(|k| std::env::var(k).ok()))
+        CURRENT.get_or_init(|| {
+            let mut build = BuildEnv::from_lookup(|k| std::env::var(k).ok());
+            // Containers often set neither USER nor LOGNAME.
+            if build.user.is_none() {
+                let uid = rustix::process::getuid().as_raw();
+                let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+                build.user = Some(passwd_name(&passwd, uid).unwrap_or_else(|| format!("uid{uid}")));
+            }
+            build
+        })
     }
 
     /// From any variable source (tests pass a table).
@@ -46,7 +65,7 @@ impl BuildEnv {
             build_number: get("BUILD_NUMBER"),
             job_name: get("JOB_NAME"),
             git_commit: get("GIT_COMMIT"),
-            user: get("BUILD_USER_ID").or_else(|| get("USER")),
+            user: get("BUILD_USER_ID").or_else(|| get("USER")).or_else(|| get("LOGNAME")),
             no_color: get("NO_COLOR").is_some(),
         }
     }
@@ -83,6 +102,16 @@ mod tests {
         assert!(!env(&[("CI", "true")]).in_jenkins());
         assert!(env(&[("CI", "true")]).in_ci());
         assert!(!env(&[]).in_ci());
+    }
+
+    #[test]
+    fn without_user_the_login_name_comes_from_logname_then_the_passwd_entry() {
+        assert_eq!(env(&[("LOGNAME", "carol")]).user.as_deref(), Some("carol"));
+        assert_eq!(env(&[("USER", "bob"), ("LOGNAME", "carol")]).user.as_deref(), Some("bob"));
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\ndeploy:x:1000:1000::/home/deploy:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("deploy"));
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 4242), None);
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //!   is sent any more (one already sent is seen through, so ferry learns what
 //!   it did).
 
+mod missing;
+
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, DeploymentInfo, RevisionLocation};
@@ -229,7 +231,14 @@ impl<'a, 'e> Creating<'a, 'e> {
             return Ok(None);
         }
         if !limit_exceeded(err) {
-            return Err(deploy::to_error(err, self.req.env).into());
+            let mut error = deploy::to_error(err, self.req.env);
+            let code = aws_sdk_codedeploy::error::ProvideErrorMetadata::code(err).unwrap_or_default();
+            if let deploy::DeployError::Refused { fix, .. } = &mut error
+                && let Some(missing) = missing::missing_group(self.cd, self.req.env, code).await
+            {
+                *fix = missing;
+            }
+            return Err(error.into());
         }
         self.wait_for_group().await
     }

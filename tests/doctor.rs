@@ -45,7 +45,11 @@ fn doctor_marks_a_wrong_role_with_the_trust_and_jenkins_policy_fix() {
     assert!(out.stderr.contains("✗ assume role"), "{}", out.stderr);
     assert!(out.stderr.contains("not authorized to perform: sts:AssumeRole"), "STS's reason is shown:\n{}", out.stderr);
     assert!(
-        out.stderr.contains("NotTheDeployer") && out.stderr.contains("ferry policy --env production jenkins"),
+        out.stderr.contains("NotTheDeployer")
+            // The suggested command keeps the flag that overrode ferry.toml.
+            && out.stderr.contains(
+                "ferry policy --env production --role-arn arn:aws:iam::222222222222:role/NotTheDeployer jenkins"
+            ),
         "{}",
         out.stderr
     );

@@ -14,7 +14,15 @@ pub async fn run(args: &ContinueArgs, config_path: Option<PathBuf>, reporter: &d
     let env = config::resolve(&args.target.selection(config_path))?;
     let (sdk, _session) = super::assume_role(&env, reporter).await?;
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    deploy::continue_deployment(&cd, &args.deployment_id).await?;
+    if let Err(e) = deploy::continue_deployment(&cd, &args.deployment_id).await {
+        // An ended deployment is refused as `ferry stop` refuses one: exit 1.
+        if let Ok(status) = crate::rollback::status_of(&cd, &args.deployment_id).await
+            && matches!(status.as_str(), "Succeeded" | "Failed" | "Stopped")
+        {
+            return Err(Error::AlreadyEnded { deployment_id: args.deployment_id.clone(), status });
+        }
+        return Err(e.into());
+    }
     reporter.report(&Event::ContinueRequested { deployment_id: args.deployment_id.clone() });
     if args.no_wait {
         return Ok(ExitCode::Success);

@@ -13,6 +13,6 @@ use crate::{config, doctor};
 pub async fn run(args: &DoctorArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
     let opts = super::assume_options(&env, reporter);
-    let all_ok = doctor::check(&env, &opts, reporter).await;
+    let all_ok = doctor::check(&env, &opts, &args.target.override_flags(), reporter).await;
     Ok(if all_ok { ExitCode::Success } else { ExitCode::Aws })
 }

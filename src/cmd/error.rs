@@ -47,6 +47,29 @@ pub enum Error {
     #[error(transparent)]
     Deadline(#[from] crate::deadline::Passed),
     /// `--junit` names a path the report cannot be written to.
+    /// `--env` on the command line beside `--wave`, which names its own
+    /// environments (`FERRY_ENV` alone is not a conflict: it is ignored).
+    #[error(
+        "--env {env} and --wave {wave} both pick where to deploy, and a wave names its environments itself. Drop \
+         --env (a FERRY_ENV left in the environment is ignored with --wave), or release to `{env}` alone without --wave."
+    )]
+    EnvWithWave {
+        /// The `--env` given.
+        env: String,
+        /// The `--wave` given.
+        wave: String,
+    },
+    /// `ferry continue` on a deployment that has ended: said as `ferry stop`
+    /// says it, with the same exit code (1).
+    #[error(
+        "deployment {deployment_id} has already ended ({status}); there is nothing to continue. `ferry status {deployment_id}` shows how it ended."
+    )]
+    AlreadyEnded {
+        /// The deployment.
+        deployment_id: String,
+        /// Its final status.
+        status: String,
+    },
     #[error("cannot write the JUnit report {path}: {reason}")]
     Junit {
         /// The path given.
@@ -71,7 +94,7 @@ impl Error {
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
-            Error::Junit { .. } => ExitCode::Usage,
+            Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } => ExitCode::Usage,
         }
     }
 
@@ -91,6 +114,8 @@ impl Error {
             Error::Promote(_) => "upload",
             Error::Deadline(_) => "timeout",
             Error::Junit { .. } => "junit",
+            Error::EnvWithWave { .. } => "config",
+            Error::AlreadyEnded { .. } => "rollback",
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::{config, upload};
 /// Lists the deployments; one `history_entry` event each.
 pub async fn run(args: &HistoryArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
     if let Some(wave) = &args.wave {
+        super::check_no_env_with_wave(&args.target, wave)?;
         return wave_history(args, wave, config_path, reporter).await;
     }
     let env = config::resolve(&args.target.selection(config_path))?;

@@ -59,6 +59,17 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::Aws;
         }
     };
+    // The profile flag holds AWS_PROFILE's value too (clap's `env`); the
+    // source is told apart for the message.
+    let flag = cli.profile.as_deref().filter(|p| std::env::var("AWS_PROFILE").ok().as_deref() != Some(*p));
+    match runtime.block_on(crate::assume::profile::defaults(flag)) {
+        Ok(defaults) => crate::config::set_aws_defaults(defaults),
+        Err(e) => {
+            reporter.report(&Event::Error { class: "config".into(), exit_code: e.exit_code().code(), message: e.to_string() });
+            runtime.shutdown_background();
+            return e.exit_code();
+        }
+    }
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Release(args) => release::run(args, cli.config.clone(), reporter.as_ref()).await,
@@ -184,6 +195,17 @@ pub(crate) fn bundle_temp_dir() -> Result<tempfile::TempDir, Error> {
             source,
         })
     })
+}
+
+/// With `--wave`: refuses an `--env` typed on the command line; one that
+/// only came from `FERRY_ENV` (a Jenkins-wide default) is not a conflict.
+fn check_no_env_with_wave(target: &crate::cli::TargetArgs, wave: &str) -> Result<(), error::Error> {
+    match &target.env {
+        Some(env) if std::env::var("FERRY_ENV").ok().as_deref() != Some(env.as_str()) => {
+            Err(error::Error::EnvWithWave { env: env.clone(), wave: wave.to_string() })
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::receipt::{self, Keeper};
 /// Runs a release and returns the exit code its outcome maps to.
 pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
     if let Some(wave) = &args.wave {
+        super::check_no_env_with_wave(&args.target, wave)?;
         return super::wave::run(args, wave, config_path, reporter).await;
     }
     Start::run(args.ending.receipt.as_deref(), Receipt::default(), true, reporter, async |guard, keeper| {

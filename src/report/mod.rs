@@ -82,7 +82,7 @@ impl Tone {
             Event::Error { .. } | Event::LifecycleFailed { .. } | Event::Check { ok: false, .. } => Tone::Bad,
             Event::Warning { .. } => Tone::Warning,
             Event::Finished { outcome: Outcome::Succeeded, .. } => Tone::Good,
-            Event::Finished { .. } => Tone::Loud,
+            Event::Finished { .. } | Event::Verdict { .. } => Tone::Loud,
             _ => Tone::Plain,
         }
     }
@@ -274,6 +274,23 @@ fn describe_raw(event: &Event) -> Option<String> {
             format!("CodeDeploy is rolling back {deployment_id} with deployment {rollback_deployment_id}; following it")
         }
         Event::RollbackSkipped { deployment_id, reason } => format!("no rollback of {deployment_id}: {reason}"),
+        Event::Verdict { deployment_id, deployment_outcome, rollback_deployment_id, rollback_outcome, outcome, exit_code } => {
+            let ended = if *deployment_outcome == Outcome::Stopped { "was STOPPED" } else { "FAILED" };
+            let after = match outcome {
+                Outcome::RolledBack => {
+                    format!("the previous revision was restored by rollback {rollback_deployment_id}")
+                }
+                Outcome::TimedOut => {
+                    format!("its rollback {rollback_deployment_id} had not ended when --timeout elapsed")
+                }
+                _ => format!(
+                    "its rollback {rollback_deployment_id} ended {} too, so the group's instances may run either \
+                     revision",
+                    word(*rollback_outcome)
+                ),
+            };
+            format!("deployment {deployment_id} {ended}; {after} (exit {exit_code})")
+        }
         Event::RollbackPlanned { .. } => rollback_plan(event),
         Event::ContinueRequested { deployment_id } => {
             format!("CodeDeploy is continuing {deployment_id}: rerouting traffic to the replacement instances")
@@ -355,8 +372,18 @@ fn lifecycle_failure(
     if let Some(tail) = log_tail.filter(|t| !t.trim().is_empty()) {
         s.push_str(&script_output(tail, lifecycle_event, script_name));
     }
+    if lifecycle_event == "ApplicationStop" {
+        s.push_str(APPLICATION_STOP_TRAP);
+    }
     s
 }
+
+/// Under a failed ApplicationStop: the script that failed is the installed
+/// revision's, so a fixed script in the new bundle never runs in its place.
+const APPLICATION_STOP_TRAP: &str = "\n    note: ApplicationStop runs the script of the revision already installed on \
+     the instance, not this bundle's, so fixing it in the new bundle cannot help. Release once with \
+     --ignore-application-stop-failures (or `ignore_application_stop_failures = true`) to get past it; \
+     see docs/troubleshooting.md, \"ApplicationStop\".";
 
 /// The agent's `logTail` under a failure, decoded ([`agent_log`]): each
 /// script named once, its lines indented so none can pass for a line of
@@ -400,16 +427,9 @@ fn script_output(tail: &str, lifecycle_event: &str, script_name: Option<&str>) -
     s
 }
 
-/// The deployment's last line: outcome, time, counts, reason, failed instances.
-fn finished(
-    deployment_id: &str,
-    outcome: Outcome,
-    error: Option<&str>,
-    overview: &Overview,
-    failed_instances: &[FailedInstance],
-    elapsed_ms: u64,
-) -> String {
-    let word = match outcome {
+/// How a deployment's end reads in its summary line.
+fn word(outcome: Outcome) -> &'static str {
+    match outcome {
         Outcome::Created => "created",
         Outcome::Succeeded => "succeeded",
         Outcome::Failed => "FAILED",
@@ -419,7 +439,19 @@ fn finished(
         Outcome::RolledBack => "ROLLED BACK",
         Outcome::Superseded => "SUPERSEDED",
         Outcome::Aborted => "ABORTED",
-    };
+    }
+}
+
+/// The deployment's last line: outcome, time, counts, reason, failed instances.
+fn finished(
+    deployment_id: &str,
+    outcome: Outcome,
+    error: Option<&str>,
+    overview: &Overview,
+    failed_instances: &[FailedInstance],
+    elapsed_ms: u64,
+) -> String {
+    let word = word(outcome);
     let mut s = format!(
         "deployment {} {word} after {}: {} succeeded, {} failed, {} skipped of {} instances",
         one_line(deployment_id),
@@ -694,6 +726,29 @@ pub(crate) mod tests {
             message: Some("Script at specified location: scripts/migrate.sh run as user root failed with exit code 1".into()),
             log_tail: Some(log_tail.into()),
         }
+    }
+
+    #[test]
+    fn a_failed_application_stop_says_the_script_is_the_installed_revisions_and_offers_the_flag() {
+        let Event::LifecycleFailed { deployment_id, target_id, error_code, script_name, message, log_tail, .. } =
+            migrate_failed("[stderr]boom")
+        else {
+            unreachable!()
+        };
+        let stop = Event::LifecycleFailed {
+            lifecycle_event: "ApplicationStop".into(),
+            deployment_id,
+            target_id,
+            error_code,
+            script_name,
+            message,
+            log_tail,
+        };
+        let text = describe(&stop).unwrap();
+        assert!(text.contains("revision already installed"), "{text}");
+        assert!(text.contains("--ignore-application-stop-failures"), "{text}");
+        assert!(text.lines().skip(1).all(|l| l.starts_with("    ")), "indented under the failure: {text}");
+        assert!(!describe(&migrate_failed("x")).unwrap().contains("--ignore-application-stop-failures"));
     }
 
     #[test]
