@@ -333,6 +333,9 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item =
     best.map(|(_, c)| c)
 }
 
+/// ferry.toml holds a few tables of short strings; a file this big is not one.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Reads the configuration file (if any) and merges the selected environment
 /// with the overrides.
 pub fn resolve(sel: &Selection) -> Result<Environment, ConfigError> {
@@ -340,7 +343,7 @@ pub fn resolve(sel: &Selection) -> Result<Environment, ConfigError> {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_FILE), false),
     };
-    let file = match std::fs::read(&path) {
+    let file = match crate::small_file::read(&path, MAX_CONFIG_BYTES) {
         Ok(bytes) => Some(parse(&path, &utf8(&path, bytes)?)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if must_exist {
@@ -387,7 +390,7 @@ pub fn resolve(sel: &Selection) -> Result<Environment, ConfigError> {
 /// left (CreateDeployment options, session name) apply to every environment.
 pub fn resolve_wave(sel: &Selection, name: &str) -> Result<(Wave, Vec<Environment>), ConfigError> {
     let path = sel.path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
-    let text = match std::fs::read(&path) {
+    let text = match crate::small_file::read(&path, MAX_CONFIG_BYTES) {
         Ok(bytes) => utf8(&path, bytes)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::NotFound { path }),
         Err(source) => return Err(ConfigError::Read { path, source }),

@@ -13,7 +13,8 @@
 //!    whole command, SDK timeouts, stalls), [`exit`] (the exit-code table),
 //!    [`aws_error`] (AWS errors as sentences), [`agent_log`] (the CodeDeploy
 //!    agent's log tail, decoded), [`outfile`] (what may be at a path ferry
-//!    writes to), [`jenkins`] (the build's
+//!    writes to), [`small_file`] (the small files it reads whole: regular
+//!    files only, never blocking), [`jenkins`] (the build's
 //!    environment, read once), [`event`] (the typed events the core emits)
 //!    and [`report`], the renderers: the only code that prints.
 //! 2. **stages**: one AWS or local step each, with its own error enum:
@@ -42,6 +43,7 @@ pub(crate) mod exit;
 pub(crate) mod jenkins;
 pub(crate) mod outfile;
 pub(crate) mod report;
+pub(crate) mod small_file;
 
 // layer: stages
 pub mod appspec;

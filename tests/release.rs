@@ -140,6 +140,34 @@ fn missing_bundle_path_is_refused_before_any_aws_call() {
     );
 }
 
+/// Issue 23 item 7: a FIFO at `--config` or at `.ferryignore` hung ferry
+/// for good (a blocking open waits for a writer that never comes, and
+/// SIGTERM could not reach the abort guard). Both are refused as not
+/// regular files, with exit 1 and no AWS call.
+#[test]
+fn a_fifo_as_config_or_ferryignore_is_refused_without_waiting() {
+    let fifo = |p: &std::path::Path| {
+        rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o600), 0).unwrap()
+    };
+    no_aws_call(
+        &["release", "app", "--env", "production", "--config", "fifo.toml"],
+        |d| {
+            app_tree(d, "exit 0");
+            fifo(&d.join("fifo.toml"));
+        },
+        "not a regular file",
+    );
+    no_aws_call(
+        &["release", "app", "--env", "production"],
+        |d| {
+            app_tree(d, "exit 0");
+            std::fs::write(d.join("ferry.toml"), CONFIG).unwrap();
+            fifo(&d.join("app/.ferryignore"));
+        },
+        "not a regular file",
+    );
+}
+
 #[test]
 fn unknown_environment_is_refused_before_any_aws_call() {
     no_aws_call(

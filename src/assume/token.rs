@@ -33,7 +33,7 @@ pub fn read(path: &Path) -> io::Result<String> {
             &format!("it is {} bytes; a web identity token is at most 20,000 characters, so this is not one", meta.len()),
         ));
     }
-    let file = open_nonblocking(path)?;
+    let file = crate::small_file::open_nonblocking(path)?;
     // Swapped for something else since the check above: refuse that too.
     if !file.metadata()?.is_file() {
         return Err(bad(io::ErrorKind::InvalidInput, "it is not a regular file"));
@@ -53,19 +53,6 @@ pub fn read(path: &Path) -> io::Result<String> {
         return Err(bad(io::ErrorKind::InvalidData, "it is empty (the token was not written yet, or was removed)"));
     }
     Ok(token.to_string())
-}
-
-/// Opens `path` for reading with `O_NONBLOCK`, so opening a FIFO that
-/// replaced the file never waits for a writer.
-fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-    }
-    opts.open(path)
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 /// The file read from the bundle directory's root.
 pub const FILE_NAME: &str = ".ferryignore";
 
+/// A `.ferryignore` of more than this is not a list of patterns.
+pub const MAX_BYTES: u64 = 1 << 20;
+
 /// Parsed ignore rules; the last rule that matches a path decides.
 #[derive(Debug, Clone)]
 pub struct IgnoreRules {

@@ -111,8 +111,13 @@ impl Tree {
     /// Walks `dir`, applying `.ferryignore` and the link checks.
     pub fn walk(dir: &Path) -> Result<Tree, BundleError> {
         let ignore_path = dir.join(ignore::FILE_NAME);
-        let rules = match std::fs::read_to_string(&ignore_path) {
-            Ok(text) => IgnoreRules::parse(&text).map_err(|reason| BundleError::Ignore { path: ignore_path.clone(), reason })?,
+        let rules = match crate::small_file::read(&ignore_path, ignore::MAX_BYTES) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    io_err("read", &ignore_path)(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
+                })?;
+                IgnoreRules::parse(&text).map_err(|reason| BundleError::Ignore { path: ignore_path.clone(), reason })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => IgnoreRules::default(),
             Err(e) => return Err(io_err("read", &ignore_path)(e)),
         };
