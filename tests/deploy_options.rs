@@ -187,7 +187,9 @@ fn continue_on_a_deployment_that_is_not_ready_says_what_can_be_continued() {
     let id = out.stdout.trim().to_string();
 
     let cont = run(stack.ferry_command(FERRY).args(["continue", &id, "--env", "production", "--config"]).arg(&config));
-    assert_eq!(cont.code, 2, "{}", cont.all());
-    assert!(cont.stderr.contains("DeploymentAlreadyCompletedException"), "{}", cont.stderr);
+    // Like `ferry stop` on an ended deployment (issue 26 item 10): the
+    // deployment's state, not AWS access, is the problem, so exit 1.
+    assert_eq!(cont.code, 1, "{}", cont.all());
+    assert!(cont.stderr.contains("has already ended (Succeeded)"), "{}", cont.stderr);
     assert!(cont.stderr.contains("nothing to continue"), "{}", cont.stderr);
 }

@@ -290,8 +290,9 @@ fn a_bundle_of_chunked_stored_and_deflated_entries_deploys_byte_for_byte() {
     let stack = Stack::start();
     let proxy = S3Proxy::start(stack.moto_endpoint(), PRODUCTION_ACCOUNT);
     let dir = tempfile::tempdir().unwrap();
-    // The hook runs in the unpacked bundle on the instance.
-    let check = "sha256sum --check --quiet site/SHA256SUMS && test \"$(readlink site/current)\" = index.html";
+    // The agent runs hooks from `/`; the script finds the unpacked bundle
+    // by its own path (`<archive>/scripts/validate.sh`).
+    let check = "cd \"$(dirname \"$0\")/..\" && sha256sum --check --quiet site/SHA256SUMS && test \"$(readlink site/current)\" = index.html";
     let app = varied_tree(dir.path(), check);
     let out = release(&stack, &proxy, dir.path(), &app);
     assert_eq!(out.code, 0, "{}", out.all());
