@@ -252,6 +252,14 @@ pub fn deploy(env: &Environment) -> Value {
             "Action": STAR_ONLY_CODEDEPLOY,
             "Resource": "*",
         }),
+        // A refused CreateDeployment is checked against the groups that
+        // exist before permissions are blamed (src/queue/missing.rs).
+        json!({
+            "Sid": "FindGroups",
+            "Effect": "Allow",
+            "Action": ["codedeploy:ListDeploymentGroups"],
+            "Resource": format!("{cd}:application:{}", env.application),
+        }),
         json!({
             "Sid": "RegisterRevisions",
             "Effect": "Allow",
@@ -545,6 +553,7 @@ mod tests {
         (".register_application_revision()", "codedeploy:RegisterApplicationRevision"),
         (".get_application_revision()", "codedeploy:GetApplicationRevision"),
         (".list_application_revisions()", "codedeploy:ListApplicationRevisions"),
+        (".list_deployment_groups()", "codedeploy:ListDeploymentGroups"),
         (".put_object()", "s3:PutObject"),
         (".create_multipart_upload()", "s3:PutObject"),
         (".upload_part()", "s3:PutObject"),

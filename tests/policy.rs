@@ -154,6 +154,15 @@ fn s3_actions(op: &str) -> Vec<String> {
     named.iter().map(|a| a.to_string()).collect()
 }
 
+/// Calls ferry makes that the deploy policy leaves out on purpose, each with
+/// why: the call is best effort, and the right it needs is worth more to an
+/// attacker than its effect is to ferry.
+const NOT_GRANTED_ON_PURPOSE: &[(&str, &str)] = &[(
+    "DeleteObject",
+    "src/promote.rs removes a refused cross-bucket copy where the role may; a deployer that can delete releases \
+     could remove the previous revision a rollback needs",
+)];
+
 /// Every `.operation()` of the S3 and CodeDeploy clients that ferry's own
 /// code calls (found by scanning src/ outside unit tests, not from a
 /// hand-kept list), and the IAM actions each needs. `doctor.rs` is left out:
@@ -220,6 +229,7 @@ fn deploy_policy_allows_every_operation_found_in_the_source() {
     };
     let missing: Vec<String> = calls
         .iter()
+        .filter(|(op, _)| !NOT_GRANTED_ON_PURPOSE.iter().any(|(o, _)| o == op))
         .flat_map(|(op, actions)| actions.iter().filter(|a| !covers(a)).map(move |a| format!("{op} needs {a}")))
         .collect();
     assert!(missing.is_empty(), "ferry calls these but `ferry policy deploy` does not allow them: {missing:?}\n{doc:#}");
