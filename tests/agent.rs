@@ -147,6 +147,53 @@ fn a_release_through_two_real_agents_succeeds_and_every_agent_installs_and_runs_
     }
 }
 
+/// Issue 22 item 4, end to end: a bundle ferry builds keeps what lands on
+/// the instance. Released through two real agents, a 0600 file is
+/// installed 0600 (not world-readable 0644), a 0640 and a 0755 file keep
+/// their modes, an empty directory exists, and each file keeps its own
+/// time (to the zip's 2 s) instead of 1980-01-01.
+#[test]
+fn a_bundle_ferry_builds_lands_with_the_sources_modes_times_and_empty_directories() {
+    let stack = agent_stack(2, false);
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let app = app(dir.path(), "modes", "", &[]);
+    let site = app.join("site");
+    let files = [("secret.env", 0o600), ("group.conf", 0o640), ("tool.sh", 0o755)];
+    // An hour ago, on an even second: the zip stores times to 2 s.
+    let mtime = std::time::SystemTime::UNIX_EPOCH
+        + Duration::from_secs(
+            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600) & !1,
+        );
+    for (name, mode) in files {
+        let path = site.join(name);
+        std::fs::write(&path, format!("{name}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+    }
+    std::fs::create_dir_all(site.join("uploads/empty")).unwrap();
+
+    let out = release(&stack, &config, &app, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for agent in stack.agents() {
+        for (name, mode) in files {
+            let installed = agent.instance_path(&format!("{INSTANCE_ROOT}/www/{name}"));
+            let meta = std::fs::metadata(&installed).unwrap_or_else(|e| panic!("{}: {e}", installed.display()));
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(
+                meta.mode() & 0o7777,
+                mode,
+                "{}: {name} installed {:o}, source {mode:o}",
+                agent.name,
+                meta.mode() & 0o7777
+            );
+            assert_eq!(meta.modified().unwrap(), mtime, "{}: {name} keeps its own time", agent.name);
+        }
+        let empty = agent.instance_path(&format!("{INSTANCE_ROOT}/www/uploads/empty"));
+        assert!(empty.is_dir(), "{}: the empty directory was installed", agent.name);
+    }
+}
+
 #[test]
 fn a_failing_hook_shows_the_agents_own_log_tail_in_the_log_json_and_junit() {
     let stack = agent_stack(2, false);
