@@ -252,18 +252,19 @@ pub fn deploy(env: &Environment) -> Value {
             "Action": STAR_ONLY_CODEDEPLOY,
             "Resource": "*",
         }),
-        // A refused CreateDeployment is checked against the groups that
-        // exist before permissions are blamed (src/queue/missing.rs).
+        // ListDeploymentGroups: a refused CreateDeployment is checked
+        // against the groups that exist before permissions are blamed
+        // (src/queue/missing.rs). One statement for the application's
+        // actions keeps the session policy under STS's 2048 characters.
         json!({
-            "Sid": "FindGroups",
+            "Sid": "Application",
             "Effect": "Allow",
-            "Action": ["codedeploy:ListDeploymentGroups"],
-            "Resource": format!("{cd}:application:{}", env.application),
-        }),
-        json!({
-            "Sid": "RegisterRevisions",
-            "Effect": "Allow",
-            "Action": ["codedeploy:GetApplication", "codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
+            "Action": [
+                "codedeploy:GetApplication",
+                "codedeploy:RegisterApplicationRevision",
+                "codedeploy:GetApplicationRevision",
+                "codedeploy:ListDeploymentGroups"
+            ],
             "Resource": format!("{cd}:application:{}", env.application),
         }),
         json!({
@@ -605,7 +606,7 @@ mod tests {
             statement(&doc, "DeployToGroup")["Resource"],
             "arn:aws:codedeploy:eu-west-1:222222222222:deploymentgroup:web/web-prod"
         );
-        assert_eq!(statement(&doc, "RegisterRevisions")["Resource"], "arn:aws:codedeploy:eu-west-1:222222222222:application:web");
+        assert_eq!(statement(&doc, "Application")["Resource"], "arn:aws:codedeploy:eu-west-1:222222222222:application:web");
         assert_eq!(
             statement(&doc, "ReadDeploymentConfig")["Resource"],
             json!(["arn:aws:codedeploy:eu-west-1:222222222222:deploymentconfig:CodeDeployDefault.OneAtATime"])
