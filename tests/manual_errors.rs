@@ -95,7 +95,10 @@ fn a_mistyped_deployment_group_is_named_as_possibly_missing_not_only_as_permissi
         .arg(&config)
         .arg(&app));
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("either the group does not exist"), "{}", out.stderr);
+    // `ferry policy deploy` grants ListDeploymentGroups, so the groups that
+    // exist are named instead of "either … or the policy lacks it".
+    assert!(out.stderr.contains("Deployment group `web-prd` does not exist in application `web`"), "{}", out.stderr);
+    assert!(out.stderr.contains("its groups are: web-prod"), "{}", out.stderr);
     assert!(out.stderr.contains("--deployment-group, or `deployment_group` in [env.production]"), "{}", out.stderr);
 }
 
