@@ -6,14 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{FERRY, OFFLINE_CONFIG, Stack, StackOptions, Tripwire, drain, wait_until};
+use common::{FERRY, OFFLINE_CONFIG, Stack, StackOptions, Tripwire, drain, read_until, wait_until};
 use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
 use sha2::{Digest, Sha256};
 
@@ -54,19 +54,6 @@ fn jenkins_abort(child: &mut Child) -> Ending {
     signal(child.id(), "KILL");
     let status = child.wait().unwrap();
     Ending { status, took: sent.elapsed() }
-}
-
-/// Reads stderr lines until one contains `needle`; the lines so far.
-fn read_until(stderr: &mut impl BufRead, needle: &str) -> String {
-    let mut log = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "ferry ended before {needle:?}:\n{log}");
-        log.push_str(&line);
-        if line.contains(needle) {
-            return log;
-        }
-    }
 }
 
 fn json(path: &Path) -> serde_json::Value {

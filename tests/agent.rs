@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -387,15 +387,7 @@ fn a_jenkins_abort_mid_deployment_stops_the_deployment_the_agents_run() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut log = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "ferry ended before the deployment ran:\n{log}");
-        log.push_str(&line);
-        if line.contains("InProgress") {
-            break;
-        }
-    }
+    let mut log = common::read_until(&mut stderr, "InProgress");
     let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();

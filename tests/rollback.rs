@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -255,16 +255,8 @@ fn sigterm_during_release_wait_stops_rolls_back_writes_the_receipt_and_exits_143
     .spawn()
     .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut log = String::new();
     // Signal once the deployment is running on the instance.
-    loop {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "ferry ended before the deployment ran:\n{log}");
-        log.push_str(&line);
-        if line.contains("InProgress") {
-            break;
-        }
-    }
+    let mut log = common::read_until(&mut stderr, "InProgress");
     let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let started = Instant::now();

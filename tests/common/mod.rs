@@ -362,3 +362,16 @@ pub fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::Join
         String::from_utf8_lossy(&bytes).into_owned()
     })
 }
+
+/// Reads stderr lines until one contains `needle`; the lines so far.
+pub fn read_until(stderr: &mut impl std::io::BufRead, needle: &str) -> String {
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "ferry ended before {needle:?}:\n{log}");
+        log.push_str(&line);
+        if line.contains(needle) {
+            return log;
+        }
+    }
+}
