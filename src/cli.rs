@@ -151,7 +151,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// A subcommand whose page to print (`ferry man release`: ferry-release(1)).
-    #[arg(value_name = "SUBCOMMAND", conflicts_with = "out_dir")]
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "out_dir", value_parser = subcommand_name)]
     pub subcommand: Option<String>,
     /// Write ferry.1 and a ferry-SUBCOMMAND.1 for each subcommand into this directory.
     #[arg(long, value_name = "DIR")]
@@ -720,6 +720,18 @@ impl EndingArgs {
             on_abort: self.on_abort.unwrap_or(default_abort),
             abort_grace: self.abort_grace,
         }
+    }
+}
+
+/// `ferry man SUBCOMMAND`: one of ferry's (visible) subcommands.
+fn subcommand_name(s: &str) -> Result<String, String> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let names: Vec<&str> = cli.get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name()).collect();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a ferry subcommand; one of: {}", names.join(", ")))
     }
 }
 
