@@ -258,10 +258,8 @@ fn a_rolled_back_release_ends_the_terminal_with_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let config = stack.write_config(dir.path(), "production");
     let good = common::app_tree(&dir.path().join("good"), "exit 0");
-    let first = run(stack
-        .ferry_command(FERRY)
-        .args(["release", good.to_str().unwrap(), "--env", "production", "--config"])
-        .arg(&config));
+    let first =
+        run(stack.ferry_command(FERRY).args(["release", good.to_str().unwrap(), "--env", "production", "--config"]).arg(&config));
     assert_eq!(first.code, 0, "{}", first.all());
     let bad = common::app_tree(&dir.path().join("bad"), "echo broken >&2; exit 1");
     let extra = ["--progress", "tty", "--rollback-on", "failure", "--deployment-config", "CodeDeployDefault.AllAtOnce"];
