@@ -4,7 +4,8 @@
 //!
 //! The plain and TTY renderers print a failure's line at once and hold its
 //! output back until the read that found it ends (the next event that is
-//! not about one instance: the deployment's status, its end, an error).
+//! not one instance's progress: a skipped instance, the deployment's
+//! status, its end, an error).
 //! Identical outputs held together become one block naming every instance;
 //! one identical to an output already shown names the instances it was
 //! shown for instead of repeating it. JSON keeps every instance's own data.
@@ -46,14 +47,15 @@ impl HookOutputs {
     }
 
     /// Whether `event` belongs to the read a held output came from: one
-    /// instance's progress, which does not release what is held.
+    /// instance's progress, which does not release what is held. A skipped
+    /// instance does: CodeDeploy skips the rest once the failures that end
+    /// the deployment are in, so the output reads next to them.
     pub(crate) fn same_read(event: &Event) -> bool {
         matches!(
             event,
             Event::LifecycleFailed { .. }
                 | Event::TargetEventChanged { .. }
                 | Event::TargetFinished { .. }
-                | Event::TargetSkipped { .. }
                 | Event::UploadProgress { .. }
         )
     }

@@ -248,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn identical_hook_output_of_two_instances_is_shown_once_before_the_status_line() {
+    fn identical_hook_output_of_two_instances_is_shown_once_before_the_next_skipped_instance() {
         let (err, out) = (Buf::default(), Buf::default());
         let r = PlainReporter::new(Box::new(err.clone()), Box::new(out));
         let failed = |t: &str| Event::LifecycleFailed {
@@ -261,20 +261,28 @@ mod tests {
             log_tail: Some("[stderr]boom".into()),
         };
         r.report(&failed("i-1"));
-        r.report(&Event::TargetSkipped { deployment_id: "d-1".into(), target_id: "i-3".into() });
+        r.report(&Event::TargetEventChanged {
+            deployment_id: "d-1".into(),
+            target_id: "i-2".into(),
+            lifecycle_event: "AfterInstall".into(),
+            status: "Failed".into(),
+            duration_ms: None,
+            position: 5,
+            events_total: 7,
+        });
         r.report(&failed("i-2"));
-        r.report(&Event::DeploymentStatus { deployment_id: "d-1".into(), status: "Failed".into(), overview: Default::default() });
+        r.report(&Event::TargetSkipped { deployment_id: "d-1".into(), target_id: "i-3".into() });
         let text = err.text();
         let body: Vec<&str> = text.lines().map(|l| &l[21..]).collect();
         assert_eq!(
             body,
             [
                 "instance i-1 failed AfterInstall [ScriptFailed] in s.sh",
-                "  i-3 Skipped",
+                "  i-2 AfterInstall Failed",
                 "instance i-2 failed AfterInstall [ScriptFailed] in s.sh",
                 "    --- hook output of i-1, i-2 (last lines; ! = stderr) ---",
                 "    ! boom",
-                "deployment d-1 Failed",
+                "  i-3 Skipped",
             ],
             "{text}"
         );
