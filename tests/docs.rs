@@ -300,3 +300,47 @@ fn output_md_has_the_shape_of_a_recorded_run() {
         release.stderr
     );
 }
+
+/// Issue 26 item 14: configuration.md listed `--env` among the flags every
+/// command takes. Its table of global flags is exactly clap's global flags.
+#[test]
+fn configurations_global_flags_are_the_clis_global_flags() {
+    use clap::CommandFactory;
+    let doc = std::fs::read_to_string(Path::new(REPO).join("docs/configuration.md")).unwrap();
+    let documented: std::collections::BTreeSet<String> = section(&doc, "## Flags every command takes")
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `--"))
+        .map(|rest| rest.split([' ', '`']).next().unwrap().to_string())
+        .collect();
+    let global: std::collections::BTreeSet<String> = ferry::cli::Cli::command()
+        .get_arguments()
+        .filter(|a| a.is_global_set() && !a.is_hide_set())
+        .filter_map(|a| a.get_long().map(String::from))
+        .collect();
+    assert_eq!(documented, global);
+    assert!(!global.contains("env"), "--env is a flag of the commands that target an environment");
+}
+
+/// Issue 26 item 14: jenkins.md installed `0.2.0` and loaded
+/// `ferry@v0.2.0` while ferry was 0.1.0. Every version it names is ferry's.
+#[test]
+fn the_versions_jenkins_md_pins_are_ferrys_own() {
+    let doc = std::fs::read_to_string(Path::new(REPO).join("docs/jenkins.md")).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let mut found = 0;
+    // Where ferry's version is named: the install step, the tarballs' URL,
+    // the library's ref and its default, the tag built.
+    let before = ["version: '", "ferry/", "ferry@v", "defaultVersion: v", "tag `v", "`v"];
+    for (n, line) in doc.lines().enumerate() {
+        for prefix in before {
+            for (at, _) in line.match_indices(prefix) {
+                let named: String = line[at + prefix.len()..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+                if named.matches('.').count() == 2 {
+                    found += 1;
+                    assert_eq!(named, version, "docs/jenkins.md:{}: {line}", n + 1);
+                }
+            }
+        }
+    }
+    assert!(found >= 5, "only {found} versions found");
+}
