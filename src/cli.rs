@@ -697,12 +697,12 @@ pub struct HistoryArgs {
     /// Only deployments in these states (repeatable or comma-separated:
     /// Created, Queued, InProgress, Baking, Ready, Succeeded, Failed,
     /// Stopped), as `aws deploy list-deployments --include-only-statuses`.
-    #[arg(long, value_name = "STATUS", value_delimiter = ',', value_parser = crate::deployments::parse_status)]
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', value_parser = crate::deployments::parse_status, conflicts_with = "wave")]
     pub status: Vec<aws_sdk_codedeploy::types::DeploymentStatus>,
     /// Only deployments created since then: a duration back from now (24h,
     /// 7d) or a UTC date or time (2026-12-01, 2026-12-01T09:00:00Z), as
     /// `--create-time-range start=…`.
-    #[arg(long, value_name = "WHEN", value_parser = crate::deployments::parse_since)]
+    #[arg(long, value_name = "WHEN", value_parser = crate::deployments::parse_since, conflicts_with = "wave")]
     pub since: Option<aws_smithy_types::DateTime>,
     /// Per environment of ferry.toml's `[wave.NAME]`, the release its group
     /// runs: the newest Succeeded deployment, its sha256 and status.

@@ -449,7 +449,8 @@ pub enum Event {
         overview: Overview,
         /// Instances that failed, with their failed events.
         failed_instances: Vec<FailedInstance>,
-        /// How long ferry followed the deployment.
+        /// How long the deployment took: CodeDeploy's createTime to
+        /// completeTime when it gives both, else how long ferry followed it.
         elapsed_ms: u64,
     },
     /// CodeDeploy started an automatic rollback of a deployment that failed
