@@ -634,6 +634,13 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        // A test that failed because moto died says so, not only the
+        // "connection refused" its next call got.
+        if std::thread::panicking()
+            && let Some(dead) = self.dead_server()
+        {
+            eprintln!("ferry-test-stack: {dead}");
+        }
         if std::thread::panicking()
             && let Some(root) = self.root.take()
         {
