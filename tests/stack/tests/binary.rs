@@ -59,3 +59,18 @@ fn the_stack_says_when_its_moto_dies_and_exits_non_zero() {
         "names the server that died, how, and its log:\n{stderr}"
     );
 }
+
+#[test]
+fn a_stack_in_a_test_names_its_dead_moto() {
+    let mut stack = ferry_test_stack::Stack::start();
+    assert_eq!(stack.dead_server(), None, "moto runs");
+    // SAFETY: a plain syscall on the moto this stack started.
+    assert_eq!(unsafe { libc::kill(stack.moto_pid() as i32, libc::SIGKILL) }, 0);
+    let dead = loop {
+        if let Some(dead) = stack.dead_server() {
+            break dead;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(dead.starts_with("moto (STS, IAM, S3) at http://127.0.0.1:") && dead.contains("signal: 9"), "{dead}");
+}
