@@ -297,3 +297,42 @@ fn identical_hook_output_of_several_instances_is_printed_once_on_a_terminal() {
         assert!(headers.iter().any(|h| h.contains(id)), "{id} is named under a hook output header:\n{text}");
     }
 }
+
+/// Issue 26 item 11, on a terminal: `ferry history` heads its rows with the
+/// column names on the terminal (stderr), while stdout, piped, gets the
+/// rows alone.
+#[test]
+fn history_on_a_terminal_has_a_header_and_stdout_keeps_the_rows_alone() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let app = app(dir.path());
+    let release =
+        run(stack.ferry_command(FERRY).args(["release", app.to_str().unwrap(), "--env", "production", "--config"]).arg(&config));
+    assert_eq!(release.code, 0, "{}", release.all());
+
+    let (controller, terminal) = pty();
+    let mut cmd = stack.ferry_command(FERRY);
+    cmd.args(["--progress", "tty", "history", "--env", "production", "--config"])
+        .arg(&config)
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
+    let child = cmd.spawn().unwrap();
+    drop(cmd);
+    drop(terminal);
+    let reader = std::thread::spawn(move || {
+        let mut raw = Vec::new();
+        // EIO once ferry, the last holder of the terminal side, exits.
+        let _ = std::fs::File::from(controller).read_to_end(&mut raw);
+        raw
+    });
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&reader.join().unwrap()).replace('\r', "");
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("CREATED\tDEPLOYMENT\tSTATUS\tBUILD\tSHA256\tCREATOR\tKEY\tKIND\tDESCRIPTION"), "{screen:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("20") && stdout.contains(&format!("\t{}\tSucceeded\t", release.stdout.trim())), "{stdout}");
+}
