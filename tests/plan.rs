@@ -192,3 +192,69 @@ fn a_confirm_environment_refuses_without_a_terminal_and_yes_releases() {
     assert_eq!(plan.code, 0, "{}", plan.all());
     assert!(plan.stdout.contains("confirm:     releasing asks for `production` to be typed"), "{}", plan.stdout);
 }
+
+/// Runs `ferry release --env production` of `app` with stdin and stderr on
+/// a pseudo-terminal, types `answer` once the question is asked, and
+/// returns the exit code, what the terminal showed and stdout.
+fn release_answering(stack: &Stack, config: &Path, app: &Path, answer: &str) -> (i32, String, String) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&controller).unwrap();
+    unlockpt(&controller).unwrap();
+    let name = ptsname(&controller, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    let mut cmd = ferry(stack, config, &["release", "--progress", "plain"]);
+    cmd.arg(app)
+        .stdin(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    drop(terminal);
+    let stdout = common::drain(child.stdout.take().unwrap());
+    let shown = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let mut writer = std::fs::File::from(controller.try_clone().unwrap());
+    let reader = {
+        let shown = shown.clone();
+        let mut file = std::fs::File::from(controller);
+        // EIO once ferry, the last holder of the terminal side, exits.
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = file.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    common::wait_until("the question", || String::from_utf8_lossy(&shown.lock().unwrap()).contains("type `production`"));
+    writer.write_all(format!("{answer}\n").as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let shown = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+    (status.code().unwrap_or(-1), shown, stdout.join().unwrap())
+}
+
+#[test]
+fn a_confirm_environment_on_a_terminal_shows_the_plan_and_releases_only_when_its_name_is_typed() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(&config, format!("{}confirm = true\n", stack.config_toml("production"))).unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+
+    let (code, shown, stdout) = release_answering(&stack, &config, &app, "prod");
+    assert_eq!(code, 1, "{shown}");
+    assert!(stdout.contains("running:     nothing: this is the group's first release"), "the plan came first:\n{stdout}");
+    assert!(shown.contains("release to production not confirmed: `prod` was typed, not `production`"), "{shown}");
+    assert!(common::deployment_ids(&stack).is_empty(), "nothing was deployed");
+
+    let (code, shown, stdout) = release_answering(&stack, &config, &app, "production");
+    assert_eq!(code, 0, "{shown}");
+    assert_eq!(common::deployment_ids(&stack), [stdout.lines().last().unwrap_or_default().trim().to_string()], "{stdout}");
+}
