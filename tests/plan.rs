@@ -258,3 +258,25 @@ fn a_confirm_environment_on_a_terminal_shows_the_plan_and_releases_only_when_its
     assert_eq!(code, 0, "{shown}");
     assert_eq!(common::deployment_ids(&stack), [stdout.lines().last().unwrap_or_default().trim().to_string()], "{stdout}");
 }
+
+#[test]
+fn a_wave_holding_a_confirm_environment_needs_yes() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferry.toml");
+    let toml = format!("{}confirm = true\n\n[wave.all]\nstages = [[\"production\"]]\n", stack.config_toml("production"));
+    std::fs::write(&config, toml).unwrap();
+    let app = app_tree(dir.path(), "exit 0");
+    let wave = |extra: &[&str]| {
+        let mut cmd = stack.ferry_command(FERRY);
+        cmd.args(["release", "--wave", "all", "--config"]).arg(&config).args(extra).arg(&app);
+        run(&mut cmd)
+    };
+    let refused = wave(&[]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(refused.stderr.contains("wave all includes [env.production], which is marked confirm = true"), "{}", refused.stderr);
+    assert!(common::deployment_ids(&stack).is_empty());
+    let yes = wave(&["--yes"]);
+    assert_eq!(yes.code, 0, "{}", yes.all());
+    assert_eq!(common::deployment_ids(&stack).len(), 1);
+}
