@@ -280,3 +280,20 @@ fn a_wave_holding_a_confirm_environment_needs_yes() {
     assert_eq!(yes.code, 0, "{}", yes.all());
     assert_eq!(common::deployment_ids(&stack).len(), 1);
 }
+
+#[test]
+fn a_tgz_running_revision_is_not_compared_rather_than_downloaded() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let app = app_tree(dir.path(), "exit 0");
+    let out = run(ferry(&stack, &config, &["release", "--bundle-type", "tgz"]).arg(&app));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let tee = common::TeeProxy::start(stack.moto_endpoint());
+    let plan = run(ferry(&stack, &config, &["plan"]).arg(&app).env("AWS_ENDPOINT_URL_S3", tee.endpoint()));
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(plan.stdout.contains("files:       not compared: the running revision s3://"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("is a tar/tgz archive, which has no index"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("hooks:       not compared"), "{}", plan.stdout);
+    assert!(!tee.requests().contains("GET /"), "nothing of it is read:\n{}", tee.requests());
+}
