@@ -622,6 +622,7 @@ mod tests {
             application: "web".into(),
             deployment_group: "web-prod".into(),
             deployment_config: None,
+            confirm: false,
             duration: Duration::from_secs(secs),
             source_identity: None,
             session_tags: false,

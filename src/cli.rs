@@ -100,6 +100,10 @@ pub struct Cli {
 pub enum Command {
     /// Bundle, upload and deploy a release, and follow it to the end: bundle → assume → upload → deploy → watch.
     Release(ReleaseArgs),
+    /// Show what a release would change against what the group runs now:
+    /// files, hooks, deployment config, who deployed the current revision.
+    /// Reads only; uploads and deploys nothing.
+    Plan(PlanArgs),
     /// Follow an existing deployment (started by ferry or anything else) to its end.
     Watch(WatchArgs),
     /// Print an IAM policy for the environment: the role's trust or deploy policy, or Jenkins'.
@@ -307,6 +311,20 @@ pub struct CheckArgs {
     pub path: PathBuf,
 }
 
+/// `ferry plan`: the bundle and the target, as `release` takes them.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Application directory, or a ready .zip/.tar/.tgz bundle.
+    #[arg(value_name = "DIR|FILE")]
+    pub path: PathBuf,
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Bundle format for a directory.
+    #[arg(long, value_name = "zip|tar|tgz", default_value = "zip", value_parser = crate::bundle::BundleType::parse)]
+    pub bundle_type: crate::bundle::BundleType,
+}
+
 /// `ferry release`.
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
@@ -339,6 +357,14 @@ pub struct ReleaseArgs {
     /// CreateDeployment options.
     #[command(flatten)]
     pub deploy: DeployArgs,
+    /// Show the plan (what this release changes against what the group
+    /// runs) and stop: nothing is uploaded or deployed.
+    #[arg(long, conflicts_with = "wave")]
+    pub plan: bool,
+    /// Release to an environment marked `confirm = true` without asking
+    /// (what Jenkins passes after its own input step).
+    #[arg(long)]
+    pub yes: bool,
     /// Release through every environment of ferry.toml's `[wave.NAME]`,
     /// stage by stage, halting on the first failure (docs/waves.md). The
     /// bundle is built once; each environment keeps its own role, bucket

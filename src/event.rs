@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 
+mod plan;
+pub use plan::*;
+
 use crate::config::BundleType;
 use crate::exit::ExitCode;
 
@@ -727,6 +730,15 @@ pub enum Event {
         outcome: WaveOutcome,
         /// The process exit code.
         exit_code: u8,
+    },
+    /// `ferry plan` / `ferry release --plan`: what the release changes
+    /// against what the group runs now (the command's result).
+    Plan(ReleasePlan),
+    /// An environment marked `confirm = true` waits for its name to be
+    /// typed on the terminal before the release goes on.
+    ConfirmRequested {
+        /// The environment to type.
+        environment: String,
     },
     /// ferry changed or noticed something the user should know about (a
     /// clamped duration, lost contact with CodeDeploy, …).

@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 pub mod exec;
 pub mod history;
+pub mod plan;
 pub mod policy;
 pub mod release;
 pub mod rollback;
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Release(args) => release::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Plan(args) => plan::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Watch(args) => watch::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Bundle(args) => bundle::run(args, reporter.as_ref()).await,
             Command::Check(args) => check::run(args, reporter.as_ref()).await,

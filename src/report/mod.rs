@@ -6,6 +6,7 @@ mod hooks;
 mod json;
 pub mod junit;
 mod plain;
+mod plan;
 mod product;
 mod tty;
 
@@ -110,6 +111,7 @@ pub(crate) fn result_lines(event: &Event, env: Option<&str>) -> Option<Vec<Strin
         Event::WaveReceipt(r) => wave_receipt_lines(r),
         Event::BundleWritten { sha256, .. } => vec![sha256.clone()],
         Event::Staged { uri, .. } => vec![uri.clone()],
+        Event::Plan(p) => plan::lines(p),
         Event::HistoryEntry(h) => {
             let env_column = env.map(|e| format!("{e}\t")).unwrap_or_default();
             vec![format!("{env_column}{}", history_line(h))]
@@ -336,7 +338,10 @@ fn describe_raw(event: &Event) -> Option<String> {
             format!("not deploying build {build}: deployment {deployment_id} carries the newer build {newer_build} of this job")
         }
         Event::DeploymentAdopted { deployment_id, reason } => format!("following deployment {deployment_id}: {reason}"),
-        Event::HistoryEntry(_) | Event::StatusRead { .. } => return None,
+        Event::HistoryEntry(_) | Event::StatusRead { .. } | Event::Plan(_) => return None,
+        Event::ConfirmRequested { environment } => format!(
+            "{environment} is marked confirm = true: type `{environment}` and Enter to release to it (anything else stops)"
+        ),
         Event::ReceiptWritten { path } => format!("receipt written to {path}"),
         Event::Warning { message } => format!("warning: {}", crate::aws_error::request_ids_last(message)),
         Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {

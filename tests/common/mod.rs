@@ -201,6 +201,19 @@ pub fn app_tree(dir: &Path, validate: &str) -> PathBuf {
     app
 }
 
+/// `len` bytes that deflate cannot shrink (xorshift), the same every run.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A loopback port that accepts TCP connections and records whether any
 /// arrived: pointed at by every AWS endpoint variable, it proves that ferry
 /// made no AWS call.
