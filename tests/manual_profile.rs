@@ -97,14 +97,7 @@ fn a_release_runs_on_a_profiles_own_keys_with_none_in_the_environment() {
     .unwrap();
     let config = stack.write_config(home.path(), "production");
     let app = common::app_tree(home.path(), "exit 0");
-    let out = run(stack
-        .ferry_command(common::FERRY)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", home.path().join(".aws/config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join(".aws/credentials"))
-        .env("USER", "alice")
+    let out = run(common::laptop_command(&stack, home.path())
         .args(["--profile", "ops", "release"])
         .arg(&app)
         .args(["--env", "production", "--wait", "--timeout", "2m", "--config"])

@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::{FERRY, Run, Stack, StackOptions, app_tree, assert_no_secrets, run};
+use common::{Run, Stack, StackOptions, app_tree, assert_no_secrets, run};
 use ferry_test_stack::sso::{Grant, SsoPortal, write_token_cache};
 
 const TOKEN: &str = "aoa-test-access-token-from-aws-sso-login";
@@ -64,14 +64,8 @@ fn aws_config(home: &Path) {
 /// ferry as a laptop runs it: no key in the environment, HOME with the
 /// profiles and the token cache, the SSO endpoint at the portal.
 fn laptop(stack: &Stack, home: &Path, portal: &SsoPortal) -> std::process::Command {
-    let mut cmd = stack.ferry_command(FERRY);
-    cmd.env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("HOME", home)
-        .env("AWS_CONFIG_FILE", home.join(".aws/config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/credentials"))
-        .env("AWS_ENDPOINT_URL_SSO", portal.endpoint())
-        .env("USER", "alice");
+    let mut cmd = common::laptop_command(stack, home);
+    cmd.env("AWS_ENDPOINT_URL_SSO", portal.endpoint());
     cmd
 }
 

@@ -252,8 +252,9 @@ fn prompt(role: &str, device: &Device) -> Result<Option<String>, MfaError> {
     }
     // The prompt is input, not output: it goes to the terminal's stderr,
     // outside the reporter, which has no way to read an answer.
+    // One write, so nothing the terminal echoes lands inside it.
     let mut err = std::io::stderr().lock();
-    let _ = write!(err, "MFA code for {} (to assume {role}): ", device.serial);
+    let _ = err.write_all(format!("MFA code for {} (to assume {role}): ", device.serial).as_bytes());
     let _ = err.flush();
     let mut line = String::new();
     Ok(std::io::stdin().lock().read_line(&mut line).ok().map(|_| line))
