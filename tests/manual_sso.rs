@@ -149,6 +149,12 @@ fn a_missing_sso_token_asks_for_aws_sso_login_naming_the_profile() {
         let out = release(&stack, home.path(), &portal, profile);
         assert_login_asked(&stack, &out, profile);
     }
+    // doctor, which asks STS who ferry starts as, says the same.
+    let config = home.path().join("ferry.toml");
+    let out = run(laptop(&stack, home.path(), &portal)
+        .args(["--profile", "sso", "doctor", "--env", "production", "--config"])
+        .arg(&config));
+    assert_login_asked(&stack, &out, "sso");
     assert_eq!(portal.served(), 0);
 }
 
