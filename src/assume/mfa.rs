@@ -252,6 +252,7 @@ fn prompt(role: &str, device: &Device) -> Result<Option<String>, MfaError> {
     }
     // The prompt is input, not output: it goes to the terminal's stderr,
     // outside the reporter, which has no way to read an answer.
+    let _asking = crate::deadline::AskingUser::begin();
     // One write, so nothing the terminal echoes lands inside it.
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(format!("MFA code for {} (to assume {role}): ", device.serial).as_bytes());
