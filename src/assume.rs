@@ -2,7 +2,10 @@
 //! standard AWS chain finds (env keys, a profile, the instance role).
 //!
 //! The assumed credentials live only inside the SDK's identity cache, which
-//! refreshes them before they expire; ferry never writes them anywhere.
+//! refreshes them before they expire; ferry never writes them anywhere,
+//! with one exception a person asks for: the session an MFA code bought
+//! is kept, 0600, for its lifetime ([`mfa`]), so the next command needs no
+//! new code. Long-term keys are never written.
 
 mod hop;
 pub mod mfa;

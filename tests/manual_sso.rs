@@ -135,6 +135,7 @@ fn an_expired_sso_token_asks_for_aws_sso_login_naming_the_profile() {
 
     let out = release(&stack, home.path(), &portal, "sso");
     assert_login_asked(&stack, &out, "sso");
+    assert!(out.stderr.contains("fix: sign in again: `aws sso login --profile sso`"), "{}", out.stderr);
     assert_eq!(portal.served(), 0);
 }
 

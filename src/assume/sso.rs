@@ -35,6 +35,18 @@ pub enum SsoError {
     },
 }
 
+impl SsoError {
+    /// The fix alone, for `doctor`'s ✗ line.
+    pub fn fix(&self) -> String {
+        match self {
+            SsoError::Login { profile, .. } => format!("sign in again: `aws sso login --profile {profile}`"),
+            SsoError::Unreachable { .. } => {
+                "let this machine reach the IAM Identity Center portal (proxy, firewall), or correct AWS_ENDPOINT_URL_SSO".into()
+            }
+        }
+    }
+}
+
 /// When the profile in effect is an SSO profile and the standard chain
 /// gives no credentials: why, as an [`SsoError`]. `None` otherwise (the
 /// caller's own diagnosis applies).
