@@ -186,7 +186,8 @@ impl AssumeError {
     /// MFA setting that cannot be used (bad input; nothing reached STS).
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            AssumeError::TokenFile { .. } | AssumeError::Mfa(_) => ExitCode::Usage,
+            AssumeError::TokenFile { .. } => ExitCode::Usage,
+            AssumeError::Mfa(e) => e.exit_code(),
             _ => ExitCode::Aws,
         }
     }

@@ -328,3 +328,37 @@ fn on_a_terminal_ferry_asks_for_the_code_and_sends_what_was_typed() {
     let calls = assume_role_calls(&sts);
     assert!(calls.len() == 1 && calls[0].contains("TokenCode=246810"), "{}", sts.requests());
 }
+
+#[test]
+fn a_code_sts_refuses_is_named_as_such_and_nothing_is_cached() {
+    use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
+    let stack = Stack::start_with(StackOptions::default());
+    let home = laptop_home(&stack);
+    let sts = TeeProxy::start(stack.moto_endpoint());
+    // What real STS answers a wrong code; moto never would.
+    let refusing = FaultProxy::start(stack.moto_endpoint(), 7);
+    refusing.set_rules(vec![Rule::new(
+        Match::Ops(vec!["AssumeRole"]),
+        Chance::Always,
+        Fault::StsError {
+            status: 403,
+            code: "AccessDenied",
+            message: "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+        },
+    )]);
+    let app = app_tree(home.path(), "exit 0");
+    let config = stack.write_config(home.path(), "production");
+    let out = run(laptop(&stack, home.path(), &sts)
+        .env("AWS_ENDPOINT_URL_STS", refusing.endpoint())
+        .args(["--mfa-code", "000000", "release"])
+        .arg(&app)
+        .args(["--env", "production", "--config"])
+        .arg(&config));
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains(&format!("STS refused the MFA code for {SERIAL}")), "{}", out.stderr);
+    assert!(out.stderr.contains("invalid MFA one time pass code"), "{}", out.stderr);
+    assert!(!out.stderr.contains("trust policy"), "not blamed on the trust policy: {}", out.stderr);
+    assert_eq!(refusing.stats().fault("AccessDenied"), 1, "one code, one try");
+    assert!(cache_files(home.path()).1.is_empty(), "a refused code caches nothing");
+    assert!(common::deployment_ids(&stack).is_empty());
+}

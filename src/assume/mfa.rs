@@ -106,12 +106,34 @@ pub enum MfaError {
         /// How to stop asking.
         from_fix: String,
     },
+    /// STS refused the code (wrong, reused, or the device is not this user's).
+    #[error(
+        "STS refused the MFA code for {serial} while assuming {role}: {detail}. Run again with the code your device          shows now (a code is good once), and check that {serial} is this user's MFA device."
+    )]
+    CodeRefused {
+        /// The role of the first hop.
+        role: String,
+        /// The MFA device.
+        serial: String,
+        /// STS's words.
+        detail: String,
+    },
     /// The cache directory cannot be trusted.
     #[error("{why}. Nothing was sent to AWS.")]
     CacheDir {
         /// [`cachedir::distrust`]'s words.
         why: String,
     },
+}
+
+impl MfaError {
+    /// Bad input, nothing sent to AWS; except a code STS refused.
+    pub fn exit_code(&self) -> crate::exit::ExitCode {
+        match self {
+            MfaError::CodeRefused { .. } => crate::exit::ExitCode::Aws,
+            _ => crate::exit::ExitCode::Usage,
+        }
+    }
 }
 
 /// The MFA device in effect and where it was named.
@@ -181,14 +203,29 @@ pub async fn session(base: &SdkConfig, mut hop: HopRequest, device: &Device) -> 
     }
     let code = code(&hop, device).await.map_err(Failure::Mfa)?;
     hop.mfa = Some(MfaToken { serial: device.serial.clone(), code });
+    let role = hop.role.arn.clone();
     let sts = aws_sdk_sts::Client::new(base);
-    let creds = HopProvider::new(sts, hop).provide_credentials().await.map_err(Failure::Credentials)?;
+    let creds = HopProvider::new(sts, hop).provide_credentials().await.map_err(|e| refused_code(e, &role, device))?;
     if let (Some(dir), Some(file)) = (&dir, &file) {
         // Best effort: the session is good either way; without the file the
         // next command asks for a code again.
         let _ = store(dir, file, &creds);
     }
     Ok(creds)
+}
+
+/// STS's "MultiFactorAuthentication failed …" as [`MfaError::CodeRefused`]
+/// (not a trust-policy problem); any other failure for the caller.
+fn refused_code(err: CredentialsError, role: &str, device: &Device) -> Failure {
+    let detail = crate::aws_error::chain(&err);
+    match detail.find("MultiFactorAuthentication") {
+        Some(at) => Failure::Mfa(MfaError::CodeRefused {
+            role: role.into(),
+            serial: device.serial.clone(),
+            detail: detail[at..].to_string(),
+        }),
+        None => Failure::Credentials(err),
+    }
 }
 
 /// Whether a session expiring at `expiry` may start a command at `now`.
