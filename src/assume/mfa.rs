@@ -338,6 +338,38 @@ fn store(dir: &Path, file: &Path, creds: &Credentials) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn hop(role: &str, policy: Option<&str>) -> HopRequest {
+        HopRequest {
+            role: crate::config::RoleArn::parse(role).unwrap(),
+            position: 1,
+            of: 1,
+            session_name: "ferry-alice".into(),
+            external_id: None,
+            duration: Duration::from_secs(3600),
+            tags: Vec::new(),
+            source_identity: None,
+            policy: policy.map(str::to_string),
+            web_identity_token_file: None,
+            mfa: None,
+        }
+    }
+
+    #[test]
+    fn a_cached_session_is_never_shared_across_roles_policies_devices_or_keys() {
+        let prod = "arn:aws:iam::222222222222:role/app";
+        let base = key(&hop(prod, None), "mfa/alice", "AKIA1");
+        assert_eq!(base, key(&hop(prod, None), "mfa/alice", "AKIA1"), "the same call finds its session");
+        for other in [
+            key(&hop("arn:aws:iam::333333333333:role/app", None), "mfa/alice", "AKIA1"),
+            key(&hop(prod, Some("{}")), "mfa/alice", "AKIA1"),
+            key(&hop(prod, None), "mfa/bob", "AKIA1"),
+            key(&hop(prod, None), "mfa/alice", "AKIA2"),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert!(cachedir::is_own_name(&format!("{base}.json"), &["json"]));
+    }
+
     #[test]
     fn a_session_near_its_end_is_not_used() {
         let now = SystemTime::now();
