@@ -135,7 +135,6 @@ fn an_expired_sso_token_asks_for_aws_sso_login_naming_the_profile() {
 
     let out = release(&stack, home.path(), &portal, "sso");
     assert_login_asked(&stack, &out, "sso");
-    assert!(out.stderr.contains("fix: sign in again: `aws sso login --profile sso`"), "{}", out.stderr);
     assert_eq!(portal.served(), 0);
 }
 
@@ -156,6 +155,7 @@ fn a_missing_sso_token_asks_for_aws_sso_login_naming_the_profile() {
         .args(["--profile", "sso", "doctor", "--env", "production", "--config"])
         .arg(&config));
     assert_login_asked(&stack, &out, "sso");
+    assert!(out.stderr.contains("fix: sign in again: `aws sso login --profile sso`"), "{}", out.stderr);
     assert_eq!(portal.served(), 0);
 }
 
@@ -172,4 +172,21 @@ fn a_token_the_portal_no_longer_honours_asks_for_aws_sso_login_too() {
     assert_login_asked(&stack, &out, "sso");
     assert!(portal.refused().iter().all(|r| r.starts_with("UnauthorizedException")), "{:?}", portal.refused());
     assert!(!portal.refused().is_empty() && portal.served() == 0);
+}
+
+#[test]
+fn a_role_the_portal_does_not_grant_is_not_blamed_on_the_sign_in() {
+    let stack = Stack::start_with(StackOptions::default());
+    let home = tempfile::tempdir().unwrap();
+    aws_config(home.path());
+    let text = std::fs::read_to_string(home.path().join(".aws/config")).unwrap();
+    std::fs::write(home.path().join(".aws/config"), text.replacen(SSO_ROLE, "AdministratorAccess", 1)).unwrap();
+    write_token_cache(home.path(), "acme", TOKEN, START_URL, in_an_hour());
+    let portal = portal(&stack);
+
+    let out = release(&stack, home.path(), &portal, "sso");
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("IAM Identity Center did not hand out credentials for AWS profile `sso`"), "{}", out.stderr);
+    assert!(out.stderr.contains("ForbiddenException") && out.stderr.contains("sso_role_name"), "{}", out.stderr);
+    assert!(!out.stderr.contains("aws sso login"), "signing in again would not help: {}", out.stderr);
 }
