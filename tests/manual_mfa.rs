@@ -233,7 +233,8 @@ fn a_session_cache_directory_others_may_write_is_refused() {
     let out = env_with_code(&wire, dir.path(), "123456");
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("writable by group or others (mode 777)"), "{}", out.stderr);
-    assert!(out.stderr.contains("an AWS session"), "{}", out.stderr);
+    assert!(out.stderr.contains("could plant an AWS session that ferry would deploy with"), "{}", out.stderr);
+    assert!(out.stderr.contains("ferry will not use it"), "{}", out.stderr);
     assert!(!wire.tripped());
 }
 

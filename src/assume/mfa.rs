@@ -195,7 +195,11 @@ pub async fn session(base: &SdkConfig, mut hop: HopRequest, device: &Device) -> 
     if let Some(dir) = &dir
         && let Some(why) = cachedir::distrust(dir)
     {
-        return Err(Failure::Mfa(MfaError::CacheDir { why: why.replace("a bundle", "an AWS session") }));
+        // The bundle cache's words, made about sessions (the test holds them to it).
+        let why = why
+            .replace("a bundle that ferry would deploy", "an AWS session that ferry would deploy with")
+            .replace("The cache is not used", "ferry will not use it");
+        return Err(Failure::Mfa(MfaError::CacheDir { why }));
     }
     let file = dir.as_ref().map(|d| d.join(format!("{}.json", key(&hop, &device.serial, source.access_key_id()))));
     if let Some(cached) = file.as_deref().and_then(load).filter(|c| usable(c.expiry(), SystemTime::now())) {
