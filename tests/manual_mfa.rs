@@ -127,6 +127,26 @@ fn the_session_cache_is_a_0600_file_in_a_0700_dir_holding_no_long_term_key() {
 }
 
 #[test]
+fn expired_sessions_are_deleted_when_a_new_one_is_cached() {
+    let (stack, home, sts) = released_with_a_code();
+    let (dir, files) = cache_files(home.path());
+    // An expired session of another role (another name), and a file that is not ferry's.
+    let old = dir.join(format!("{}.json", "0".repeat(64)));
+    let mut expired: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    expired["expiration"] = serde_json::json!(1);
+    std::fs::write(&old, expired.to_string()).unwrap();
+    std::fs::write(dir.join("notes.json"), "{}").unwrap();
+    std::fs::remove_file(&files[0]).unwrap();
+
+    let out = release(&stack, home.path(), &sts, Some("654321"));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let (_, now) = cache_files(home.path());
+    assert!(!old.exists(), "the expired session is gone: {now:?}");
+    assert!(dir.join("notes.json").exists(), "only ferry's own files are touched");
+    assert_eq!(now.len(), 2, "the new session and the foreign file: {now:?}");
+}
+
+#[test]
 fn a_cached_session_near_its_end_is_not_used() {
     let (stack, home, sts) = released_with_a_code();
 

@@ -335,7 +335,21 @@ fn store(dir: &Path, file: &Path, creds: &Credentials) -> std::io::Result<()> {
     };
     cachedir::create(dir)?;
     // write_durably's temporary file is created 0600 and renamed into place.
-    cachedir::write_durably(file, &serde_json::to_vec(&cached).map_err(std::io::Error::other)?)
+    cachedir::write_durably(file, &serde_json::to_vec(&cached).map_err(std::io::Error::other)?)?;
+    sweep(dir, SystemTime::now());
+    Ok(())
+}
+
+/// Deletes the sessions in `dir` that have expired: credentials no one can
+/// use are not left lying around. Only ferry's own file names are touched.
+fn sweep(dir: &Path, now: SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for path in entries.flatten().map(|e| e.path()) {
+        let own = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| cachedir::is_own_name(n, &["json"]));
+        if own && load(&path).is_some_and(|c| c.expiry().is_none_or(|e| e <= now)) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 #[cfg(test)]
