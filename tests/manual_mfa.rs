@@ -37,17 +37,24 @@ fn laptop(stack: &Stack, home: &Path, sts: &TeeProxy) -> std::process::Command {
     cmd
 }
 
-fn release(stack: &Stack, home: &Path, sts: &TeeProxy, code: Option<&str>) -> Run {
+/// `ferry [--mfa-code CODE] ARGS --config …` from the laptop.
+fn ferry(stack: &Stack, home: &Path, sts: &TeeProxy, code: Option<&str>, args: &[&str]) -> Run {
     let config = home.join("ferry.toml");
     if !config.exists() {
         stack.write_config(home, "production");
     }
-    let app = app_tree(home, "exit 0");
     let mut cmd = laptop(stack, home, sts);
     if let Some(code) = code {
         cmd.args(["--mfa-code", code]);
     }
-    run(cmd.arg("release").arg(&app).args(["--env", "production", "--wait", "--timeout", "2m", "--config"]).arg(&config))
+    run(cmd.args(args).arg("--config").arg(&config))
+}
+
+/// A release of a new revision (each one differs from the last).
+fn release(stack: &Stack, home: &Path, sts: &TeeProxy, code: Option<&str>) -> Run {
+    let app = app_tree(home, &format!("exit 0 # revision {}", common::deployment_ids(stack).len() + 1));
+    let app = app.to_str().unwrap();
+    ferry(stack, home, sts, code, &["release", app, "--env", "production", "--wait", "--timeout", "2m"])
 }
 
 /// The AssumeRole requests the relay saw, one string each.
@@ -80,7 +87,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 #[test]
-fn the_mfa_code_reaches_sts_once_and_the_next_command_uses_the_cached_session() {
+fn the_mfa_code_reaches_sts_once_and_the_next_release_and_its_rollback_use_the_cached_session() {
     let stack = Stack::start_with(StackOptions::default());
     let home = laptop_home(&stack);
     let sts = TeeProxy::start(stack.moto_endpoint());
@@ -99,8 +106,15 @@ fn the_mfa_code_reaches_sts_once_and_the_next_command_uses_the_cached_session() 
     assert_eq!(assume_role_calls(&sts).len(), 1, "no second AssumeRole:\n{}", sts.requests());
     assert_eq!(common::deployment_ids(&stack).len(), 2);
     assert!(second.stderr.contains("assumed-role/CA_ServiceDeployer/ferry-alice"), "{}", second.stderr);
-    common::assert_no_secrets(&stack, &first);
-    common::assert_no_secrets(&stack, &second);
+
+    // And its rollback: still no code, still no AssumeRole.
+    let back = ferry(&stack, home.path(), &sts, None, &["rollback", "--env", "production", "--timeout", "2m"]);
+    assert_eq!(back.code, 0, "{}", back.all());
+    assert_eq!(assume_role_calls(&sts).len(), 1, "{}", sts.requests());
+    assert_eq!(common::deployment_ids(&stack).len(), 3, "the rollback is a deployment too");
+    for out in [&first, &second, &back] {
+        common::assert_no_secrets(&stack, out);
+    }
 }
 
 #[cfg(unix)]
