@@ -74,6 +74,12 @@ pub struct Cli {
     /// and its region when ferry.toml names none.
     #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
+    /// The code your MFA device shows now, when the first role ferry
+    /// assumes needs MFA (FERRY_MFA_SERIAL or the profile's mfa_serial).
+    /// Without it ferry asks on a terminal, and refuses without one. The
+    /// session is cached for its lifetime (docs/manual.md).
+    #[arg(long, global = true, value_name = "CODE")]
+    pub mfa_code: Option<String>,
     /// What stdout carries: `text` (the result only) or `json` (one event per line).
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,

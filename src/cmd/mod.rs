@@ -63,6 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
     // The profile flag holds AWS_PROFILE's value too (clap's `env`); the
     // source is told apart for the message.
     let flag = cli.profile.as_deref().filter(|p| std::env::var("AWS_PROFILE").ok().as_deref() != Some(*p));
+    crate::assume::mfa::set_code(cli.mfa_code.clone());
     match runtime.block_on(crate::assume::profile::defaults(flag)) {
         Ok(defaults) => crate::config::set_aws_defaults(defaults),
         Err(e) => {

@@ -346,6 +346,20 @@ pub fn command_with_endpoint(endpoint: &str, cwd: &Path) -> Command {
     cmd
 }
 
+/// ferry as a laptop runs it against `stack`: no key in the environment,
+/// `home` as HOME with its ~/.aws/config and ~/.aws/credentials, user
+/// `alice` (the session is `ferry-alice`).
+pub fn laptop_command(stack: &Stack, home: &Path) -> Command {
+    let mut cmd = stack.ferry_command(FERRY);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join(".aws/config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/credentials"))
+        .env("USER", "alice");
+    cmd
+}
+
 /// A complete `[env.production]` for tests that never reach AWS.
 pub const OFFLINE_CONFIG: &str = r#"[env.production]
 role_arn = "arn:aws:iam::222222222222:role/CA_ServiceDeployer"

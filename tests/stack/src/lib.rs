@@ -30,6 +30,7 @@ mod localstack;
 mod moto;
 mod ports;
 mod spawn;
+pub mod sso;
 
 use std::collections::BTreeMap;
 use std::future::Future;
