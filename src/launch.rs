@@ -2,14 +2,17 @@
 //! the deployment (queued behind a busy group, never twice), then follow it
 //! and its rollback (unless `--no-wait`), or apply `--on-abort` on a signal.
 //! Everything learnt goes into the receipt as it is learnt, so a failure or
-//! an abort half-way still leaves a truthful receipt.
+//! an abort half-way still leaves a truthful receipt, and into the release's
+//! [`Pending`] record (held by the keeper until the receipt is final), so a
+//! re-run after ferry was killed follows the deployment this run made
+//! instead of making another.
 
 use std::time::Duration;
 
 use crate::abort::{self, Abort, Guard, OnAbort, Phase};
 use crate::event::{Event, Outcome, Reporter};
 use crate::exit::ExitCode;
-use crate::queue::{self, Created, QueueError, Request};
+use crate::queue::{self, Created, Pending, QueueError, Request};
 use crate::receipt::Keeper;
 use crate::watch::{WatchError, WatchOptions};
 
@@ -52,7 +55,14 @@ pub async fn launch(
     reporter: &dyn Reporter,
 ) -> Result<ExitCode, LaunchError> {
     let abort = Abort { cd, on_abort: following.on_abort, grace: following.abort_grace };
-    let create = queue::create(cd, request, reporter);
+    // Held by the keeper until the receipt is final: while it is, no re-run
+    // adopts from it; dropped (the run ended by itself), it is removed.
+    keeper.pending = Pending::take(request, reporter);
+    let prior = keeper.pending.as_ref().map(|p| p.prior().clone()).unwrap_or_default();
+    if let Some(p) = keeper.pending.as_mut() {
+        p.add_token(queue::process_token());
+    }
+    let create = queue::create(cd, request, &prior, reporter);
     tokio::pin!(create);
     let first = match guard.signals() {
         None => Ok(create.as_mut().await),
@@ -68,6 +78,9 @@ pub async fn launch(
     let Some(deployment_id) = created_id(created, request, keeper, reporter) else {
         return Ok(ExitCode::Superseded);
     };
+    if let Some(p) = keeper.pending.as_mut() {
+        p.set_deployment(&deployment_id);
+    }
     if !following.wait {
         keeper.receipt.outcome = Some(Outcome::Created);
         // Aborted now, the deployment was already handed to CodeDeploy and

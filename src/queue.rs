@@ -14,18 +14,26 @@
 //!   created in the last minutes whose description carries this process's
 //!   run token (`[ferry run …]`, made fresh by every process) and follows
 //!   it, and only creates again when there is none. A deployment of an
-//!   identical release started by another process has another token: it is
-//!   queued behind like any other, never adopted.
+//!   identical release started by another live process has another token:
+//!   it is queued behind like any other, never adopted.
+//! - Re-run after a crash: a release killed before it ended leaves its
+//!   [`pending`] record (its run token, and the deployment once known). A
+//!   re-run of the very same release takes the tokens over as its own: the
+//!   killed run's deployment is followed when it still runs or has just
+//!   succeeded (the group's newest, ended within [`DUPLICATE_WINDOW`]), and
+//!   deployed anew when it failed or was stopped (a re-run is how people
+//!   retry).
 //! - Throttled: nothing was created; ferry backs off and tries again.
 //! - Deadline: once the command's `--timeout` has passed, no CreateDeployment
 //!   is sent any more (one already sent is seen through, so ferry learns what
 //!   it did).
 
 mod missing;
+pub mod pending;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, DeploymentInfo, RevisionLocation};
+use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, DeploymentInfo, DeploymentStatus, RevisionLocation};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::DateTime;
 
@@ -35,6 +43,8 @@ use crate::deploy::{self, CreateFailure, DeployError};
 use crate::deployments::{self, Build, Filter, ReadFailure, same_object};
 use crate::event::{Event, Reporter};
 use crate::exit::ExitCode;
+
+pub use pending::{Pending, Prior};
 
 /// How far back a lost CreateDeployment's deployment is looked for.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
@@ -138,9 +148,19 @@ impl QueueError {
 }
 
 /// Creates the deployment, waiting behind a running one and never creating
-/// a duplicate of a lost attempt or overwriting a newer build.
-pub async fn create(cd: &aws_sdk_codedeploy::Client, req: &Request<'_>, reporter: &dyn Reporter) -> Result<Created, QueueError> {
-    let mut c = Creating::new(cd, req, reporter);
+/// a duplicate of a lost attempt, of a killed run of the same release
+/// (`prior`) that still runs or has just succeeded, or overwriting a newer
+/// build.
+pub async fn create(
+    cd: &aws_sdk_codedeploy::Client,
+    req: &Request<'_>,
+    prior: &Prior,
+    reporter: &dyn Reporter,
+) -> Result<Created, QueueError> {
+    let mut c = Creating::new(cd, req, prior, reporter);
+    if let Some(resumed) = c.resume(prior).await? {
+        return Ok(resumed);
+    }
     loop {
         if let Some(superseded) = c.superseded().await? {
             return Ok(superseded);
@@ -184,13 +204,13 @@ struct Creating<'a, 'e> {
 }
 
 impl<'a, 'e> Creating<'a, 'e> {
-    fn new(cd: &'a aws_sdk_codedeploy::Client, req: &'a Request<'e>, reporter: &'a dyn Reporter) -> Self {
+    fn new(cd: &'a aws_sdk_codedeploy::Client, req: &'a Request<'e>, prior: &Prior, reporter: &'a dyn Reporter) -> Self {
         Creating {
             cd,
             req,
             reporter,
             dog: Watchdog::new("CodeDeploy", "creating the deployment", reporter),
-            ours: Ours::of(req),
+            ours: Ours { inherited: prior.tokens.clone(), ..Ours::of(req) },
             started: Instant::now(),
             queue_deadline: deadline::after(req.queue_timeout),
             announced: None,
@@ -202,6 +222,34 @@ impl<'a, 'e> Creating<'a, 'e> {
 
     fn read(&self, f: ReadFailure) -> QueueError {
         read_error(self.req.env, f)
+    }
+
+    /// The deployment a killed run of this release made, adopted when it
+    /// still runs or has just succeeded; `None` to deploy (it failed, was
+    /// stopped, is older, or was never made).
+    async fn resume(&self, prior: &Prior) -> Result<Option<Created>, QueueError> {
+        if prior.is_empty() {
+            return Ok(None);
+        }
+        let found = self.dog.run(find_inherited(self.cd, &self.ours, prior)).await?.map_err(|f| self.read(f))?;
+        let Some(info) = found else { return Ok(None) };
+        let id = info.deployment_id().unwrap_or_default().to_string();
+        let status = info.status().cloned().unwrap_or(DeploymentStatus::Created);
+        if deployments::active_statuses().contains(&status) {
+            let reason = format!("a run of this same release, killed before it ended, had created it ({status})");
+            return Ok(Some(adopt(id, &reason, self.reporter)));
+        }
+        if status != DeploymentStatus::Succeeded || !ended_recently(&info) {
+            return Ok(None);
+        }
+        // Only while nothing has been deployed over it is the group still on it.
+        let newest = Filter { limit: 1, ..Default::default() };
+        let newest = self.dog.run(deployments::list(self.cd, self.req.env, &newest)).await?.map_err(|f| self.read(f))?;
+        if newest.first().and_then(|d| d.deployment_id()) != Some(id.as_str()) {
+            return Ok(None);
+        }
+        let reason = "a run of this same release, killed before it ended, had created it, and it has just succeeded";
+        Ok(Some(adopt(id, reason, self.reporter)))
     }
 
     /// A recent deployment of the group carries a newer build of this job:
@@ -247,7 +295,8 @@ impl<'a, 'e> Creating<'a, 'e> {
     /// made one, else `None` to send again (a few times).
     async fn answer_lost(&mut self, err: &CreateFailure) -> Result<Option<Created>, QueueError> {
         if let Some(id) = self.dog.finish(find_ours(self.cd, &self.ours)).await.map_err(|f| self.read(f))? {
-            return Ok(Some(adopt(id, "CreateDeployment's answer was lost, but CodeDeploy had created it", self.reporter)));
+            let reason = "CreateDeployment's answer was lost, but CodeDeploy had created it (same revision and description)";
+            return Ok(Some(adopt(id, reason, self.reporter)));
         }
         self.lost += 1;
         if self.lost > TRANSPORT_RETRIES {
@@ -285,7 +334,13 @@ impl<'a, 'e> Creating<'a, 'e> {
         // is off for it); the re-send then meets the deployment the first
         // attempt made, which carries this process's token.
         if is_ours(&running, &self.ours) {
-            return Ok(Some(adopt(running_id, "an earlier attempt of this CreateDeployment had created it", self.reporter)));
+            let reason = "an earlier attempt of this CreateDeployment had created it (same revision and description)";
+            return Ok(Some(adopt(running_id, reason, self.reporter)));
+        }
+        // A killed run's CreateDeployment that landed after `resume` looked.
+        if is_inherited(&running, &self.ours) {
+            let reason = "a run of this same release, killed before it ended, had created it";
+            return Ok(Some(adopt(running_id, reason, self.reporter)));
         }
         if self.announced.as_deref() != Some(running_id.as_str()) {
             self.reporter.report(&Event::Queued {
@@ -328,17 +383,20 @@ struct Ours<'r, 'e> {
     req: &'r Request<'e>,
     /// The description with this process's run token.
     description: String,
+    /// The run tokens of killed runs of the same release, taken over.
+    inherited: Vec<String>,
 }
 
 impl<'r, 'e> Ours<'r, 'e> {
     fn of(req: &'r Request<'e>) -> Self {
-        Ours { req, description: with_token(&req.description, process_token()) }
+        Ours { req, description: with_token(&req.description, process_token()), inherited: Vec::new() }
     }
 }
 
 /// This process's run token, the same for every request it sends (a lost
-/// answer's re-send, or the abort's search for what a dropped request made).
-fn process_token() -> &'static str {
+/// answer's re-send, the abort's search for what a dropped request made, and
+/// the [`pending`] record a re-run after a crash reads).
+pub fn process_token() -> &'static str {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TOKEN.get_or_init(new_token)
 }
@@ -362,7 +420,7 @@ fn with_token(description: &str, token: &str) -> String {
 fn adopt(deployment_id: String, reason: &str, reporter: &dyn Reporter) -> Created {
     reporter.report(&Event::DeploymentAdopted {
         deployment_id: deployment_id.clone(),
-        reason: format!("{reason} (same revision and description); following it instead of creating another"),
+        reason: format!("{reason}; following it instead of creating another"),
     });
     Created::Adopted(deployment_id)
 }
@@ -395,6 +453,45 @@ fn is_ours(info: &DeploymentInfo, ours: &Ours<'_, '_>) -> bool {
         _ => false,
     };
     recent && same_revision && info.description() == Some(ours.description.as_str())
+}
+
+/// Whether `info` was made by a killed run of this release: the same
+/// object, and a description ending in one of the inherited run tokens (the
+/// rest of it may differ: a Jenkins re-run is another build number).
+fn is_inherited(info: &DeploymentInfo, ours: &Ours<'_, '_>) -> bool {
+    let same_revision = match (deployments::s3_location(info), ours.req.revision.s3_location()) {
+        (Some(a), Some(b)) => same_object(a, b),
+        _ => false,
+    };
+    let description = info.description().unwrap_or_default();
+    same_revision && ours.inherited.iter().any(|t| description.ends_with(&format!("[ferry run {t}]")))
+}
+
+/// Whether a deployment that ended did so within [`DUPLICATE_WINDOW`].
+fn ended_recently(info: &DeploymentInfo) -> bool {
+    info.complete_time().is_some_and(|t| t.secs() >= window_start().secs())
+}
+
+/// The deployment killed runs of this release made: the one the record
+/// names, else the newest recent one carrying an inherited token.
+async fn find_inherited(
+    cd: &aws_sdk_codedeploy::Client,
+    ours: &Ours<'_, '_>,
+    prior: &Prior,
+) -> Result<Option<DeploymentInfo>, ReadFailure> {
+    if let Some(id) = &prior.deployment_id {
+        // One CodeDeploy no longer knows (or never did) is looked for by token.
+        let named = deployments::describe(cd, std::slice::from_ref(id)).await.unwrap_or_default();
+        if let Some(info) = named.into_iter().find(|d| is_inherited(d, ours)) {
+            return Ok(Some(info));
+        }
+    }
+    if ours.inherited.is_empty() {
+        return Ok(None);
+    }
+    let filter = Filter { created_after: Some(window_start()), limit: 25, ..Default::default() };
+    let recent = deployments::list(cd, ours.req.env, &filter).await?;
+    Ok(recent.into_iter().find(|d| is_inherited(d, ours)))
 }
 
 fn window_start() -> DateTime {
@@ -462,18 +559,22 @@ mod tests {
         Environment::example()
     }
 
-    #[test]
-    fn a_lost_create_is_matched_only_by_same_object_same_description_and_recent() {
-        let env = env();
-        let req = Request {
-            env: &env,
+    fn request<'e>(env: &'e Environment, description: &str) -> Request<'e> {
+        Request {
+            env,
             revision: revision("e1"),
-            description: "ferry build 7 of web by s (sha256 x)".into(),
+            description: description.into(),
             auto_rollback: None,
             build: None,
             queue_timeout: Duration::ZERO,
-        };
-        let ours = Ours { req: &req, description: with_token(&req.description, "t1") };
+        }
+    }
+
+    #[test]
+    fn a_lost_create_is_matched_only_by_same_object_same_description_and_recent() {
+        let env = env();
+        let req = request(&env, "ferry build 7 of web by s (sha256 x)");
+        let ours = Ours { req: &req, description: with_token(&req.description, "t1"), inherited: Vec::new() };
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
         let info = |etag: &str, desc: &str, created: i64| {
             DeploymentInfo::builder().revision(revision(etag)).description(desc).create_time(DateTime::from_secs(created)).build()
@@ -490,19 +591,12 @@ mod tests {
     #[test]
     fn an_identical_release_by_another_process_is_not_ours() {
         let env = env();
-        let req = Request {
-            env: &env,
-            revision: revision("e1"),
-            description: "ferry release manual by me (sha256 x)".into(),
-            auto_rollback: None,
-            build: None,
-            queue_timeout: Duration::ZERO,
-        };
+        let req = request(&env, "ferry release manual by me (sha256 x)");
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b, "every process gets its own token");
         assert_eq!(process_token(), process_token(), "and keeps it for all its requests");
-        let theirs = Ours { req: &req, description: with_token(&req.description, &a) };
-        let ours = Ours { req: &req, description: with_token(&req.description, &b) };
+        let theirs = Ours { req: &req, description: with_token(&req.description, &a), inherited: Vec::new() };
+        let ours = Ours { req: &req, description: with_token(&req.description, &b), inherited: Vec::new() };
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
         let info = DeploymentInfo::builder()
             .revision(revision("e1"))
@@ -510,6 +604,21 @@ mod tests {
             .create_time(DateTime::from_secs(now));
         assert!(!is_ours(&info.clone().build(), &ours));
         assert!(is_ours(&info.clone().description(&ours.description).build(), &ours));
+    }
+
+    /// Issue 23: a re-run after a crash takes over the killed run's token,
+    /// whatever the rest of the description says (another build number),
+    /// but only for the very same object.
+    #[test]
+    fn a_killed_runs_deployment_is_known_by_its_token_and_object() {
+        let env = env();
+        let req = request(&env, "ferry build 8 of web by s (sha256 x)");
+        let ours = Ours { inherited: vec!["dead".into()], ..Ours::of(&req) };
+        let info = |etag: &str, desc: &str| DeploymentInfo::builder().revision(revision(etag)).description(desc).build();
+        assert!(is_inherited(&info("e1", &with_token("ferry build 7 of web by s (sha256 x)", "dead")), &ours));
+        assert!(!is_inherited(&info("e2", &with_token(&req.description, "dead")), &ours), "other bytes");
+        assert!(!is_inherited(&info("e1", &with_token(&req.description, "live")), &ours), "a live run's");
+        assert!(!is_inherited(&info("e1", &ours.description), &Ours::of(&req)), "nothing inherited");
     }
 
     #[test]

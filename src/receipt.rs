@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime};
 use crate::event::{Event, Receipt, Reporter, WaveReceipt};
 use crate::exit::ExitCode;
 use crate::jenkins::BuildEnv;
+use crate::queue::Pending;
 
 /// The file name used in Jenkins when `--receipt` is not given.
 pub const DEFAULT_FILE: &str = "ferry-receipt.json";
@@ -147,6 +148,10 @@ fn write_file<T: serde::Serialize>(path: &Path, receipt: &T) -> Result<(), Recei
 pub struct Keeper {
     /// The receipt so far.
     pub receipt: Receipt,
+    /// The release's pending record, held (and so kept from any re-run)
+    /// until the receipt is final: a run killed before then is resumed by
+    /// its re-run, one killed after it has told its whole story.
+    pub pending: Option<Pending>,
     clock: Clock,
     path: Option<PathBuf>,
     warned: bool,
@@ -161,12 +166,12 @@ pub type Sink = Arc<dyn Fn(&Receipt) + Send + Sync>;
 impl Keeper {
     /// A receipt for a command started at `clock`, written to `path` (none: kept in memory only).
     pub fn new(receipt: Receipt, clock: Clock, path: Option<PathBuf>) -> Keeper {
-        Keeper { receipt, clock, path, warned: false, sink: None }
+        Keeper { receipt, pending: None, clock, path, warned: false, sink: None }
     }
 
     /// A receipt kept for a wave: each save goes to `sink`, not a file.
     pub fn with_sink(receipt: Receipt, clock: Clock, sink: Sink) -> Keeper {
-        Keeper { receipt, clock, path: None, warned: false, sink: Some(sink) }
+        Keeper { receipt, pending: None, clock, path: None, warned: false, sink: Some(sink) }
     }
 
     /// Writes the receipt as it stands now (`finished_at` is the time of this
@@ -194,7 +199,11 @@ impl Keeper {
         announce: bool,
         reporter: &dyn Reporter,
     ) -> Result<ExitCode, E> {
-        finish(result, self.receipt, self.clock, self.path.as_deref(), announce, reporter)
+        let Keeper { receipt, pending, clock, path, .. } = self;
+        let ended = finish(result, receipt, clock, path.as_deref(), announce, reporter);
+        // Only now, with the receipt written, has this release ended.
+        drop(pending);
+        ended
     }
 }
 

@@ -23,7 +23,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, DeploymentStatus};
 use futures_util::future::join_all;
@@ -326,6 +326,9 @@ struct Halt {
     timed_out: bool,
 }
 
+/// A bake longer than the clock can count lasts this long: for ever.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// How a stage's bake ended.
 enum Baked {
     /// No new Failed or Stopped deployment for the whole bake.
@@ -491,8 +494,11 @@ async fn bake_stage(stage: usize, bake: Duration, since: SystemTime, runs: &[Env
         created_after: Some(aws_smithy_types::DateTime::from_secs(secs)),
         limit: 10,
     };
-    let bake_end = crate::deadline::after(bake);
-    let end = crate::deadline::earlier(bake_end);
+    // tokio's clock, not std's: the same in a release, and a test can pause
+    // it and count the polls of a bake of known length.
+    let now = tokio::time::Instant::now();
+    let bake_end = now.checked_add(bake).unwrap_or_else(|| now + FOREVER);
+    let end = tokio::time::Instant::from_std(crate::deadline::earlier(bake_end.into_std()));
     loop {
         let mut bad: Vec<(usize, String)> = Vec::new();
         for run in runs {
@@ -523,7 +529,7 @@ async fn bake_stage(stage: usize, bake: Duration, since: SystemTime, runs: &[Env
             let reason = bad.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ");
             return Baked::Failed(bad.into_iter().map(|(i, _)| i).collect(), reason);
         }
-        let left = end.saturating_duration_since(Instant::now());
+        let left = end.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {
             if end < bake_end {
                 return Baked::TimedOut(bake_timed_out(stage, bake));
@@ -622,6 +628,86 @@ async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporte
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+
+    /// CodeDeploy and S3 in-process: every request is answered at once
+    /// (ListDeployments with no deployment) and noted with the operation and
+    /// when, on tokio's clock, it came.
+    #[derive(Clone, Debug)]
+    struct Counting {
+        start: tokio::time::Instant,
+        seen: Arc<Mutex<Vec<(String, Duration)>>>,
+    }
+
+    impl HttpConnector for Counting {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let op = request.headers().get("x-amz-target").unwrap_or_default().rsplit('.').next().unwrap_or_default();
+            self.seen.lock().unwrap().push((op.to_string(), self.start.elapsed()));
+            let body = if op == "ListDeployments" { r#"{"deployments":[]}"# } else { "{}" };
+            let status = aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap();
+            HttpConnectorFuture::ready(Ok(aws_smithy_runtime_api::http::Response::new(status, SdkBody::from(body))))
+        }
+    }
+
+    impl HttpClient for Counting {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn report(&self, _: &Event) {}
+    }
+
+    fn clients(http: &Counting) -> Clients {
+        use aws_sdk_codedeploy::config::{BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig};
+        let creds = Credentials::new("AKIDEXAMPLE", "not-a-secret", None, None, "test");
+        let cd = aws_sdk_codedeploy::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(creds.clone())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .http_client(http.clone())
+            .build();
+        let s3 = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(creds)
+            .http_client(http.clone())
+            .build();
+        Clients {
+            cd: aws_sdk_codedeploy::Client::from_conf(cd),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            session_name: "test".into(),
+        }
+    }
+
+    /// Issue 24 item 8: the bake reads each group every 2 s (watch::SLOW),
+    /// counted on a paused clock rather than bounded by a wall-clock time:
+    /// a bake of 10 s polls at 0, 2, 4, 6, 8 and 10 s, one of 7 s at 0, 2,
+    /// 4, 6 and at its end.
+    #[tokio::test(start_paused = true)]
+    async fn the_bake_polls_each_group_every_two_seconds_and_once_at_its_end() {
+        let env = Environment::example();
+        for (bake, want) in [(10, vec![0, 2000, 4000, 6000, 8000, 10_000]), (7, vec![0, 2000, 4000, 6000, 7000])] {
+            let http = Counting { start: tokio::time::Instant::now(), seen: Arc::default() };
+            let keeper = Keeper::new(Receipt::default(), Clock::start(), None);
+            let runs = [EnvRun { index: 0, env: &env, keeper, clients: Some(clients(&http)), code: None }];
+            let baked = bake_stage(1, Duration::from_secs(bake), SystemTime::now(), &runs, &Quiet).await;
+            assert!(matches!(baked, Baked::Passed), "a {bake} s bake of a healthy group passes");
+            let seen = http.seen.lock().unwrap().clone();
+            assert!(seen.iter().all(|(op, _)| op == "ListDeployments"), "{seen:?}");
+            let at: Vec<u128> = seen.iter().map(|(_, t)| t.as_millis()).collect();
+            assert_eq!(at, want, "a {bake} s bake's polls, ms after it began");
+        }
+    }
 
     #[test]
     fn the_worst_code_of_a_wave_is_a_failure_over_a_rollback_over_success() {

@@ -8,11 +8,12 @@
 //! for that key in the state the receipt says), no multipart upload is left
 //! open after the re-run, the bundle cache stays usable (never an entry
 //! that fails a later release; an unchanged directory is reused), and the
-//! group ends on the intended revision. How often the intended revision was
-//! deployed is counted, not asserted: a run killed after CreateDeployment
-//! leaves a deployment CodeDeploy finishes alone, and the re-run (another
-//! process, another run token) queues behind it and deploys again, by
-//! design of `src/queue.rs` (it never adopts another process's deployment).
+//! group ends on the intended revision, deployed once: a run killed after
+//! CreateDeployment leaves a deployment CodeDeploy finishes alone, and the
+//! re-run follows that one (it still runs, or has just succeeded) instead
+//! of deploying the revision again; only a deployment of it that failed or
+//! was stopped is deployed anew. (A run that wrote its final receipt before
+//! its kill point was a whole release: the next run is another release.)
 //!
 //! A kill point is "after the N-th JSON event line, plus D ms" (N = 0: D ms
 //! after the start, while bundling). The seed is printed; replay with
@@ -28,6 +29,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{FERRY, Run, Stack, StackOptions, assert_no_stack_secrets};
+use faultproxy::{Chance, Fault, FaultProxy, Match, Rule};
 
 /// xorshift64*: small, seeded, the same sequence on every machine.
 struct Rng(u64);
@@ -105,24 +107,12 @@ impl Release<'_> {
     /// and its output; `None` for the phase when it ended first.
     fn kill_at(&self, app: &Path, after: usize, delay: Duration) -> (Option<String>, Run) {
         let mut child = self.command(app).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                all.push_str(&line);
-                all.push('\n');
-                let event =
-                    serde_json::from_str::<serde_json::Value>(&line).ok().and_then(|v| v["event"].as_str().map(String::from));
-                let _ = tx.send(event.unwrap_or_default());
-            }
-            all
-        });
+        let (rx, reader) = read_events(child.stdout.take().unwrap());
         let mut last = "start".to_string();
         let mut reached = after == 0;
         for _ in 0..after {
             match rx.recv() {
-                Ok(event) => last = event,
+                Ok(event) => last = name(&event),
                 Err(_) => break,
             }
             reached = true;
@@ -132,7 +122,7 @@ impl Release<'_> {
             std::thread::sleep(delay);
             // Events that came during the delay move the phase on.
             while let Ok(event) = rx.try_recv() {
-                last = event;
+                last = name(&event);
             }
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap();
@@ -147,6 +137,27 @@ impl Release<'_> {
     }
 }
 
+/// Reads ferry's stdout on its own thread: each line as it comes, parsed
+/// (`null` when it is not JSON), and all of it once ferry ends.
+fn read_events(stdout: std::process::ChildStdout) -> (mpsc::Receiver<serde_json::Value>, std::thread::JoinHandle<String>) {
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = tx.send(serde_json::from_str::<serde_json::Value>(&line).unwrap_or_default());
+        }
+        all
+    });
+    (rx, reader)
+}
+
+/// An event's name, empty for a line that is not one.
+fn name(event: &serde_json::Value) -> String {
+    event["event"].as_str().unwrap_or_default().to_string()
+}
+
 fn events(out: &Run, kind: &str) -> Vec<serde_json::Value> {
     out.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|e| e["event"] == kind).collect()
 }
@@ -159,19 +170,69 @@ fn open_uploads(stack: &Stack) -> usize {
 
 /// Every deployment of the group: id → (revision key, status, rollback id).
 fn deployments(stack: &Stack) -> BTreeMap<String, (String, String, Option<String>)> {
+    described(stack).into_iter().map(|(id, d)| (id, (d.key, d.status, d.rollback))).collect()
+}
+
+/// One deployment, as the checks need it.
+#[derive(Clone, Debug)]
+struct Described {
+    key: String,
+    status: String,
+    rollback: Option<String>,
+}
+
+fn described(stack: &Stack) -> BTreeMap<String, Described> {
     let ids = common::deployment_ids(stack);
     stack.block_on(async {
         let mut out = BTreeMap::new();
         for id in ids {
             let info = stack.codedeploy().get_deployment().deployment_id(&id).send().await.unwrap();
             let info = info.deployment_info().unwrap();
-            let key = info.revision().and_then(|r| r.s3_location()).and_then(|s| s.key()).unwrap_or_default().to_string();
-            let status = info.status().map(|s| s.as_str().to_string()).unwrap_or_default();
-            let rollback = info.rollback_info().and_then(|r| r.rollback_deployment_id()).map(String::from);
-            out.insert(id, (key, status, rollback));
+            out.insert(
+                id,
+                Described {
+                    key: info.revision().and_then(|r| r.s3_location()).and_then(|s| s.key()).unwrap_or_default().to_string(),
+                    status: info.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    rollback: info.rollback_info().and_then(|r| r.rollback_deployment_id()).map(String::from),
+                },
+            );
         }
         out
     })
+}
+
+/// The deployments a run created or adopted.
+fn followed_by(out: &Run) -> Vec<String> {
+    ["deployment_created", "deployment_adopted"]
+        .iter()
+        .flat_map(|kind| events(out, kind))
+        .filter_map(|e| e["deployment_id"].as_str().map(String::from))
+        .collect()
+}
+
+/// Why the round's revision (`key`) was not deployed once, if it was not:
+/// every deployment of it is one that a run which ended its release (the
+/// re-run, or a run that wrote its final receipt before its kill point)
+/// followed, or one that failed or was stopped (a re-run retries those). A killed run's
+/// deployment that still ran or had just succeeded and that the next run
+/// deployed over instead of following is the defect.
+fn deployed_once(
+    all: &BTreeMap<String, Described>,
+    key: &str,
+    followed: &std::collections::BTreeSet<String>,
+) -> Result<(), String> {
+    let of_key: Vec<(&String, &Described)> = all.iter().filter(|(_, d)| d.key == key).collect();
+    let over: Vec<_> =
+        of_key.iter().filter(|(id, d)| !followed.contains(*id) && !["Failed", "Stopped"].contains(&d.status.as_str())).collect();
+    if over.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "deployed {} times; a killed run's deployment was deployed over, not followed: {over:?}; runs that ended \
+             followed {followed:?}",
+            of_key.len()
+        ))
+    }
 }
 
 /// Waits until no deployment of the group is running (a killed run's goes on
@@ -204,12 +265,7 @@ fn sigkill_at_seeded_points_then_the_same_command_converges() {
     let mut rng = Rng(seed | 1);
     let stack = Stack::start_with(StackOptions { instances: 1, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
-    let release = Release {
-        stack: &stack,
-        config: stack.write_config(dir.path(), "production"),
-        cache: dir.path().join("cache"),
-        receipt: dir.path().join("receipt.json"),
-    };
+    let release = release_in(&stack, dir.path());
 
     // A reference run: how many event lines a whole good release has.
     let reference = release.run(&app(dir.path(), 0, false));
@@ -231,13 +287,17 @@ fn sigkill_at_seeded_points_then_the_same_command_converges() {
     let mut figure: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
     let mut done = 0;
     let mut round = 0;
-    let mut twice = 0;
+    let mut adopted = 0;
     while done < points {
         round += 1;
         // One round in four fails its ValidateService hook and is rolled back.
         let failing = round % 4 == 0;
         let app = app(dir.path(), round, failing);
         let chain = (1 + rng.below(4) as usize).min(points - done);
+        // The deployments runs of this round that ended by themselves followed.
+        let mut followed = std::collections::BTreeSet::new();
+        // Each run of the round: where it ended, and what it created or adopted.
+        let mut story = Vec::new();
         for _ in 0..chain {
             // A stage first (so the long watch does not take every point),
             // then a line in it and a delay after that line.
@@ -257,10 +317,16 @@ fn sigkill_at_seeded_points_then_the_same_command_converges() {
             let delay = Duration::from_millis(delay_ms);
             let (phase, out) = release.kill_at(&app, after, delay);
             done += 1;
+            // A run that wrote its final receipt (killed after that, or not
+            // at all) was a whole release: the next run is one of its own.
+            if phase.is_none() || !events(&out, "receipt_written").is_empty() {
+                followed.extend(followed_by(&out));
+            }
             let (phase, outcome) = match phase {
                 Some(p) => (p, "killed"),
                 None => ("(ended first)".to_string(), "finished before the point"),
             };
+            story.push(format!("{outcome} after {after} lines + {delay_ms} ms ({phase}): {:?}", followed_by(&out)));
             *figure.entry(phase).or_default().entry(outcome).or_default() += 1;
             runs.push(out);
         }
@@ -301,10 +367,15 @@ fn sigkill_at_seeded_points_then_the_same_command_converges() {
             .filter(|(id, _)| !before.contains_key(id) || before[id].1 != "Succeeded")
             .collect::<Vec<_>>();
         assert!(newest_success.iter().all(|(_, k)| *k == good_key), "round {round} (seed {seed}): {newest_success:?}");
-        let of_key = settled.iter().filter(|(_, (k, s, _))| *k == key && s == "Succeeded").count();
-        if !failing && of_key > 1 {
-            twice += 1;
+        followed.extend(followed_by(&last));
+        if let Err(why) = deployed_once(&described(&stack), &key, &followed) {
+            panic!(
+                "round {round} (seed {seed}): the intended revision was not deployed once: {why}\nits runs: \
+                 {story:#?}\nthe re-run:\n{}",
+                last.all()
+            );
         }
+        adopted += usize::from(!events(&last, "deployment_adopted").is_empty());
         runs.push(last);
     }
 
@@ -325,10 +396,133 @@ fn sigkill_at_seeded_points_then_the_same_command_converges() {
         eprintln!("  {phase:<24} {outcomes:?}");
     }
     eprintln!(
-        "  re-runs converged: {round}/{round}; good rounds whose revision was deployed twice (a killed run's \
-         deployment plus the re-run's): {twice}; cache entries found damaged and rebuilt: {}",
+        "  re-runs converged and deployed once: {round}/{round}; re-runs that adopted a killed run's deployment: \
+         {adopted}; cache entries found damaged and rebuilt: {}",
         warnings.len()
     );
     let all: Vec<&Run> = runs.iter().collect();
     assert_no_stack_secrets(&stack, &all);
+}
+
+/// Runs `cmd` and SIGKILLs it once `stop` holds for a JSON event line, or
+/// once `also` holds (polled meanwhile); the events it printed, and its
+/// output. Panics when it ends first.
+fn kill_when(
+    cmd: &mut Command,
+    mut stop: impl FnMut(&serde_json::Value) -> bool,
+    mut also: impl FnMut() -> bool,
+) -> (Vec<serde_json::Value>, Run) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = common::drain(child.stderr.take().unwrap());
+    let (rx, reader) = read_events(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(event) => {
+                let hit = stop(&event);
+                seen.push(event);
+                if hit {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if also() => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.wait();
+                panic!("ferry ended before the kill point:\n{}{}", reader.join().unwrap(), stderr.join().unwrap());
+            }
+        }
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    let run = Run { code: status.code().unwrap_or(-1), stdout: reader.join().unwrap(), stderr: stderr.join().unwrap() };
+    (seen, run)
+}
+
+/// A stack whose deployments take a while.
+fn slow_stack() -> Stack {
+    Stack::start_with(StackOptions { instances: 1, step_delay: Duration::from_millis(800), ..Default::default() })
+}
+
+/// The release the focused tests run, against `stack`, in `dir`.
+fn release_in<'a>(stack: &'a Stack, dir: &Path) -> Release<'a> {
+    Release { stack, config: stack.write_config(dir, "production"), cache: dir.join("cache"), receipt: dir.join("receipt.json") }
+}
+
+/// Issue 23: a chain of kills. Run 1 is killed while its CreateDeployment
+/// is in flight (CodeDeploy made the deployment; the answer never came, so
+/// only the run token in the pending record can find it); run 2 adopts that
+/// deployment and is killed while following it; run 3 adopts the very same
+/// deployment again, follows it to its end, and the revision is deployed
+/// once.
+#[test]
+fn a_chain_of_killed_runs_adopts_one_deployment_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = slow_stack();
+    let proxy = FaultProxy::start(stack.codedeploy_endpoint(), 23);
+    proxy.set_rules(vec![Rule::new(Match::Ops(vec!["CreateDeployment"]), Chance::Always, Fault::StallMidBody)]);
+    let app = app(dir.path(), 1, false);
+    let r = release_in(&stack, dir.path());
+    let release = || r.command(&app);
+
+    // Run 1: killed once CodeDeploy holds the deployment whose answer stalls.
+    let (_, first) = kill_when(
+        release().env("AWS_ENDPOINT_URL_CODEDEPLOY", proxy.endpoint()),
+        |_| false,
+        || proxy.stats().op("CreateDeployment") >= 1 && !common::deployment_ids(&stack).is_empty(),
+    );
+    assert!(events(&first, "deployment_created").is_empty(), "the answer was to be lost: {}", first.all());
+    let made = common::deployment_ids(&stack);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let d1 = made[0].clone();
+
+    // Run 2: adopts it by run 1's token alone, and is killed following it.
+    let (seen, second) = kill_when(&mut release(), |e| e["event"] == "deployment_adopted", || false);
+    let adopted = seen.last().unwrap();
+    assert_eq!(adopted["deployment_id"], d1.as_str(), "{}", second.all());
+    assert!(adopted["reason"].as_str().unwrap().contains("killed before it ended"), "{adopted}");
+
+    // Run 3: the record carried the id forward.
+    let third = common::run(&mut release());
+    assert_eq!(third.code, 0, "{}", third.all());
+    let adopted = events(&third, "deployment_adopted");
+    assert_eq!(adopted.len(), 1, "{}", third.all());
+    assert_eq!(adopted[0]["deployment_id"], d1.as_str());
+    assert!(events(&third, "deployment_created").is_empty(), "{}", third.all());
+    let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(&r.receipt).unwrap()).unwrap();
+    assert_eq!(receipt["deployment_id"], d1.as_str(), "{receipt}");
+    assert_eq!(receipt["outcome"], "succeeded", "{receipt}");
+    let all = described(&stack);
+    assert_eq!(all.len(), 1, "deployed once: {all:?}");
+    assert_eq!(all[&d1].status, "Succeeded");
+    assert_eq!(proxy.stats().op("CreateDeployment"), 1, "runs 2 and 3 never sent CreateDeployment through the proxy either");
+    assert!(
+        std::fs::read_dir(r.cache.join("ferry/pending")).unwrap().next().is_none(),
+        "run 3 ended by itself: its record is gone"
+    );
+    assert_no_stack_secrets(&stack, &[&first, &second, &third]);
+}
+
+/// Issue 23: a re-run is how people retry, so a killed run's deployment
+/// that was stopped (or failed) is not adopted: the re-run deploys anew.
+#[test]
+fn a_killed_runs_stopped_deployment_is_deployed_anew_by_the_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = slow_stack();
+    let app = app(dir.path(), 1, false);
+    let r = release_in(&stack, dir.path());
+    let release = || r.command(&app);
+    let (seen, first) = kill_when(&mut release(), |e| e["event"] == "deployment_created", || false);
+    let d1 = seen.last().unwrap()["deployment_id"].as_str().unwrap().to_string();
+    stack.block_on(stack.codedeploy().stop_deployment().deployment_id(&d1).send()).unwrap();
+    common::wait_until("the deployment to stop", || described(&stack)[&d1].status == "Stopped");
+
+    let again = common::run(&mut release());
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(events(&again, "deployment_adopted").is_empty(), "{}", again.all());
+    let created = events(&again, "deployment_created");
+    assert_eq!(created.len(), 1, "{}", again.all());
+    assert_ne!(created[0]["deployment_id"], d1.as_str());
+    assert_eq!(described(&stack).len(), 2);
+    assert_no_stack_secrets(&stack, &[&first, &again]);
 }
