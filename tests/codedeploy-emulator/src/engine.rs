@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::{
-    Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun, LIFECYCLE_EVENTS, LastDeploymentInfo,
+    BlueGreenRun, Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun, LIFECYCLE_EVENTS, LastDeploymentInfo,
     RevisionLocation, RollbackInfo, TargetStatus, now,
 };
 use crate::store::{Shared, Store};
 
+mod bluegreen;
 pub mod faults;
 mod install;
 mod instance;
@@ -47,6 +48,8 @@ pub(crate) struct Context {
     pub agent_hosts: std::collections::BTreeMap<String, String>,
     /// The deployment specification the agents get, signed once.
     pub signed_spec: tokio::sync::OnceCell<Result<String, String>>,
+    /// The fleets of a blue/green deployment.
+    pub blue_green: Option<BlueGreenRun>,
 }
 
 impl Context {
@@ -103,34 +106,13 @@ async fn run(shared: Arc<Shared>, id: String) {
         }
     };
 
-    let mut next = 0;
-    let mut failed = 0;
-    let (status, error) = loop {
-        if next == total {
-            break if failed < total {
-                (DeploymentStatus::Succeeded, None)
-            } else {
-                (DeploymentStatus::Failed, Some(health_error()))
-            };
-        }
-        if ctx.stop_requested() {
-            break (DeploymentStatus::Stopped, Some(stop_error()));
-        }
-        let slots = allowed.saturating_sub(failed);
-        if slots == 0 {
-            break (DeploymentStatus::Failed, Some(health_error()));
-        }
-        let end = (next + slots).min(total);
-        let mut batch = tokio::task::JoinSet::new();
-        for index in next..end {
-            batch.spawn(instance::run(ctx.clone(), index));
-        }
-        while let Some(result) = batch.join_next().await {
-            if !result.unwrap_or(false) {
-                failed += 1;
-            }
-        }
-        next = end;
+    let outcome = match &ctx.blue_green {
+        Some(run) => bluegreen::run(&ctx, run, allowed).await,
+        None => batches(&ctx, &(0..total).collect::<Vec<_>>(), 0..LIFECYCLE_EVENTS.len(), TargetStatus::Succeeded, allowed).await,
+    };
+    let (status, error) = match outcome {
+        Ok(()) => (DeploymentStatus::Succeeded, None),
+        Err((status, error)) => (status, Some(error)),
     };
     // A stop that raced the last batch still wins, as the caller asked for
     // it; so does a stop whose interrupted instances count as failed, or a
@@ -146,6 +128,55 @@ async fn run(shared: Arc<Shared>, id: String) {
     };
     if let Some(rollback) = rollback {
         spawn(shared.clone(), rollback);
+    }
+}
+
+/// Why a deployment ended before its last phase: Stopped or Failed, and its error.
+pub(crate) type Halt = (DeploymentStatus, ErrorInformation);
+
+fn stopped() -> Halt {
+    (DeploymentStatus::Stopped, stop_error())
+}
+
+fn unhealthy() -> Halt {
+    (DeploymentStatus::Failed, health_error())
+}
+
+/// Runs `events` on the instances at `indices` in batches of at most
+/// `allowed` unhealthy instances, as the deployment config sizes them;
+/// each instance that ends healthy gets status `done`.
+async fn batches(
+    ctx: &Arc<Context>,
+    indices: &[usize],
+    events: std::ops::Range<usize>,
+    done: TargetStatus,
+    allowed: usize,
+) -> Result<(), Halt> {
+    let total = indices.len();
+    let mut next = 0;
+    let mut failed = 0;
+    loop {
+        if next == total {
+            return if failed < total { Ok(()) } else { Err(unhealthy()) };
+        }
+        if ctx.stop_requested() {
+            return Err(stopped());
+        }
+        let slots = allowed.saturating_sub(failed);
+        if slots == 0 {
+            return Err(unhealthy());
+        }
+        let end = (next + slots).min(total);
+        let mut batch = tokio::task::JoinSet::new();
+        for &index in &indices[next..end] {
+            batch.spawn(instance::run(ctx.clone(), index, events.clone(), done));
+        }
+        while let Some(result) = batch.join_next().await {
+            if !result.unwrap_or(false) {
+                failed += 1;
+            }
+        }
+        next = end;
     }
 }
 
@@ -170,7 +201,11 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
         let message = format!("The deployment group {} no longer exists.", d.group_name);
         return fail(store, "DEPLOYMENT_GROUP_MISSING", message);
     };
-    let instances = group.instances.clone();
+    let blue_green = d.blue_green.clone();
+    let instances = match &blue_green {
+        Some(run) => run.green.iter().chain(&run.blue).cloned().collect(),
+        None => group.instances.clone(),
+    };
     let fault = match Fault::from_tags(&group.tags) {
         Ok(fault) => fault.filter(|f| f.applies_to_creator(&d.creator)),
         Err(e) => return fail(store, "INTERNAL_ERROR", e),
@@ -182,12 +217,21 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
             "The deployment failed because no instances were found for your deployment group. Check your deployment group settings to make sure the tags for your EC2 instances or Auto Scaling groups correctly identify the instances you want to deploy to, and then try again.".into(),
         );
     }
+    if blue_green.as_ref().is_some_and(|run| run.load_balancer_info.is_none()) {
+        return fail(
+            store,
+            "MISSING_ELB_INFORMATION",
+            "The deployment failed because the deployment group has no load balancer information (loadBalancerInfo), which a blue/green deployment needs to reroute traffic.".into(),
+        );
+    }
     let Some(config) = store.configs.get(&d.config_name) else {
         let message = format!("The deployment configuration {} no longer exists.", d.config_name);
         return fail(store, "CODEDEPLOY_RESOURCE_CANNOT_BE_FOUND", message);
     };
     let hosts = &config.minimum_healthy_hosts;
-    let allowed = match max_unhealthy(&hosts.kind, hosts.value, instances.len()) {
+    // A blue/green deployment's config paces the replacement environment.
+    let paced = blue_green.as_ref().map_or(instances.len(), |run| run.green.len());
+    let allowed = match max_unhealthy(&hosts.kind, hosts.value, paced) {
         Ok(n) => n,
         Err(message) => return fail(store, "HEALTH_CONSTRAINTS_INVALID", message),
     };
@@ -208,12 +252,16 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
             .filter_map(|i| store.on_premises.get(i).map(|o| (i.clone(), o.iam_user_arn.clone())))
             .collect(),
         signed_spec: tokio::sync::OnceCell::new(),
+        blue_green: blue_green.clone(),
     });
     let total = instances.len();
     let d = store.deployments.get_mut(id).expect("looked up above");
     d.status = DeploymentStatus::InProgress;
     d.start_time = Some(now());
-    d.instances = instances.into_iter().map(InstanceRun::new).collect();
+    d.instances = match &blue_green {
+        Some(run) => bluegreen::targets(run),
+        None => instances.into_iter().map(InstanceRun::new).collect(),
+    };
     Start::Run(ctx, total, allowed)
 }
 
@@ -229,6 +277,15 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
             instance.last_updated = finished;
             for event in &mut instance.events {
                 event.status = TargetStatus::Skipped;
+            }
+        } else if matches!(instance.status, TargetStatus::Ready | TargetStatus::InProgress) {
+            // A blue/green replacement installed but never given traffic:
+            // its traffic events were skipped when the deployment ended.
+            instance.status = TargetStatus::Skipped;
+            instance.last_updated = finished;
+            for event in instance.events.iter_mut().filter(|e| e.status == TargetStatus::Pending) {
+                event.status = TargetStatus::Skipped;
+                event.end_time = Some(finished);
             }
         }
     }
@@ -246,6 +303,10 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
     if status == DeploymentStatus::Succeeded {
         group.last_successful = Some(info);
         group.last_successful_revision = Some(d.revision.clone());
+        // The replacement environment is the group's fleet from now on.
+        if let Some(run) = d.blue_green.as_ref().filter(|run| !run.rollback) {
+            group.instances = run.green.clone();
+        }
         return None;
     }
     let config = d.effective_auto_rollback(Some(group)).cloned().unwrap_or_default();
@@ -274,11 +335,6 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
     store.deployments.get_mut(id)?.rollback_info =
         Some(RollbackInfo { rollback_deployment_id: Some(rollback.clone()), ..Default::default() });
     Some(rollback)
-}
-
-/// Event names in order, for looking one up by index.
-pub(crate) fn event_name(index: usize) -> &'static str {
-    LIFECYCLE_EVENTS[index]
 }
 
 /// The diagnostics of a succeeded event: the agent reports success with an

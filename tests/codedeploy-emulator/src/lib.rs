@@ -1,4 +1,4 @@
-//! A local emulator of AWS CodeDeploy (EC2/on-premises, in-place deployments)
+//! A local emulator of AWS CodeDeploy (EC2/on-premises, in-place and blue/green deployments)
 //! speaking the service's JSON 1.1 protocol, for ferry's tests.
 //!
 //! It is a test tool: deployments really advance in the background over
@@ -47,6 +47,9 @@ pub struct Config {
     pub region: String,
     /// How long each lifecycle event takes (zero allowed).
     pub step_delay: Duration,
+    /// How long one minute of a blue/green group's wait times lasts
+    /// (`waitTimeInMinutes`, `terminationWaitTimeInMinutes`): tests shrink it.
+    pub minute: Duration,
     /// Instances per deployment group unless its `emulator:instances` tag says otherwise.
     pub default_instances: usize,
     /// Where instance directories live; `None` = a temporary directory owned by the emulator.
@@ -78,6 +81,7 @@ impl Default for Config {
             s3_credentials: None,
             region: "us-east-1".to_string(),
             step_delay: Duration::from_millis(200),
+            minute: Duration::from_secs(60),
             default_instances: 1,
             work_dir: None,
             rate_limits: BTreeMap::new(),

@@ -28,6 +28,11 @@ pub struct Store {
     /// On-premises instances by name: their lifecycle events run on a real
     /// CodeDeploy agent through [`crate::commands`].
     pub on_premises: BTreeMap<String, OnPremisesInstance>,
+    /// Simulated EC2 instances found or launched by tag for blue/green
+    /// replacement environments, with their tags.
+    pub ec2_tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// Instances terminated at the end of a blue/green deployment.
+    pub terminated: std::collections::BTreeSet<String>,
 }
 
 /// An instance registered with RegisterOnPremisesInstance.

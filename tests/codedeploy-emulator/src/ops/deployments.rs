@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::{
-    AutoRollbackConfiguration, Deployment, DeploymentStatus, LastDeploymentInfo, RegisteredRevision, RevisionLocation,
-    RollbackInfo, StopRequest, now,
+    AutoRollbackConfiguration, BlueGreenRun, Deployment, DeploymentStatus, LastDeploymentInfo, RegisteredRevision,
+    RevisionLocation, RollbackInfo, StopRequest, now,
 };
 use crate::protocol::{ApiError, OpResult, input, required};
 use crate::store::{Shared, Store, is_deployment_id, new_deployment_id};
@@ -96,6 +96,7 @@ pub(crate) struct NewDeployment {
     pub file_exists_behavior: String,
     pub echoed: Map<String, Value>,
     pub rollback_info: Option<RollbackInfo>,
+    pub blue_green: Option<BlueGreenRun>,
 }
 
 /// Records a new deployment (status Created), registers its revision and
@@ -161,6 +162,7 @@ pub(crate) fn insert(store: &mut Store, spec: NewDeployment) -> String {
             echoed: spec.echoed,
             instances: Vec::new(),
             stop: None,
+            blue_green: spec.blue_green,
         },
     );
     store.deployment_order.push(id.clone());
@@ -189,8 +191,10 @@ pub(crate) fn info(d: &Deployment) -> Value {
         "autoRollbackConfiguration": d.auto_rollback,
         "updateOutdatedInstancesOnly": d.update_outdated_instances_only,
         "rollbackInfo": d.rollback_info,
-        "deploymentStyle": { "deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL" },
-        "instanceTerminationWaitTimeStarted": false,
+        "deploymentStyle": super::groups::style(d.blue_green.is_some()),
+        "instanceTerminationWaitTimeStarted": d.blue_green.as_ref().is_some_and(|bg| bg.termination_wait_started),
+        "blueGreenDeploymentConfiguration": d.blue_green.as_ref().map(|bg| bg.config.raw.clone()),
+        "loadBalancerInfo": d.blue_green.as_ref().and_then(|bg| bg.load_balancer_info.clone()),
         "fileExistsBehavior": d.file_exists_behavior,
         "deploymentStatusMessages": [],
         "computePlatform": "Server",
@@ -227,6 +231,11 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 format!("No deployment configuration found for name: {config_name}"),
             ));
         }
+        // The original environment is the group's instances now.
+        let blue_green = group
+            .blue_green
+            .clone()
+            .map(|config| (config, group.instances.clone(), group.echoed.get("loadBalancerInfo").cloned()));
         if let Some(active) = store.active_deployment(&app, &group_name) {
             return Err(ApiError::new(
                 "DeploymentLimitExceededException",
@@ -236,6 +245,22 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 ),
             ));
         }
+        let blue_green = match blue_green {
+            None => None,
+            Some((config, blue, load_balancer_info)) => {
+                let green = super::fleet::discover(&mut store, echoed.get("targetInstances"), &blue, blue.len())?;
+                Some(BlueGreenRun {
+                    config,
+                    load_balancer_info,
+                    blue,
+                    green,
+                    rollback: false,
+                    continue_ready: false,
+                    continue_termination: false,
+                    termination_wait_started: false,
+                })
+            }
+        };
         insert(
             &mut store,
             NewDeployment {
@@ -251,6 +276,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 file_exists_behavior,
                 echoed,
                 rollback_info: None,
+                blue_green,
             },
         )
     };
@@ -378,20 +404,42 @@ pub(super) fn stop(shared: &Arc<Shared>, body: Value) -> OpResult {
     }))
 }
 
-/// ContinueDeployment. Blue/green is not modelled, so no deployment is ever
-/// Ready: the answer is the service's for a deployment that is not.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContinueInput {
+    deployment_id: Option<String>,
+    deployment_wait_type: Option<String>,
+}
+
+/// ContinueDeployment: READY_WAIT (the default) reroutes traffic of a
+/// blue/green deployment standing Ready; TERMINATION_WAIT ends the wait
+/// before its original instances are terminated.
 pub(super) fn continue_deployment(shared: &Arc<Shared>, body: Value) -> OpResult {
-    let req: IdInput = input(body)?;
-    let store = shared.lock();
-    let deployment = existing(&store, &req.deployment_id)?;
+    let req: ContinueInput = input(body)?;
+    let mut store = shared.lock();
+    let id = existing(&store, &req.deployment_id)?.id.clone();
+    let deployment = store.deployments.get_mut(&id).expect("checked above");
+    let termination = match req.deployment_wait_type.as_deref() {
+        None | Some("READY_WAIT") => false,
+        Some("TERMINATION_WAIT") => true,
+        Some(other) => {
+            return Err(ApiError::new("InvalidDeploymentWaitTypeException", format!("Invalid deployment wait type: {other}")));
+        }
+    };
     if deployment.status.is_complete() {
-        return Err(ApiError::new(
-            "DeploymentAlreadyCompletedException",
-            format!("The deployment {} has already completed.", deployment.id),
-        ));
+        return Err(ApiError::new("DeploymentAlreadyCompletedException", format!("The deployment {id} has already completed.")));
     }
-    Err(ApiError::new(
-        "DeploymentIsNotInReadyStateException",
-        "The deployment does not have a status of Ready and can't continue yet.".to_string(),
-    ))
+    let status = deployment.status;
+    let not_ready = |m: &str| Err(ApiError::new("DeploymentIsNotInReadyStateException", m.to_string()));
+    match (&mut deployment.blue_green, termination) {
+        (Some(bg), false) if status == DeploymentStatus::Ready => bg.continue_ready = true,
+        (Some(bg), true) if bg.termination_wait_started => bg.continue_termination = true,
+        (_, false) => return not_ready("The deployment does not have a status of Ready and can't continue yet."),
+        (_, true) => {
+            return not_ready(
+                "The deployment is not waiting to terminate its original instances, so there is no termination wait to end.",
+            );
+        }
+    }
+    Ok(json!({}))
 }

@@ -4,6 +4,7 @@
 mod applications;
 mod configs;
 mod deployments;
+mod fleet;
 mod groups;
 mod onprem;
 mod revisions;
@@ -37,6 +38,7 @@ pub const OPERATIONS: &[&str] = &[
     "BatchGetDeployments",
     "ListDeployments",
     "StopDeployment",
+    "ContinueDeployment",
     "ListDeploymentTargets",
     "BatchGetDeploymentTargets",
     "GetDeploymentTarget",
@@ -159,6 +161,14 @@ pub(crate) fn new_rollback(
             rollback_info: Some(crate::model::RollbackInfo {
                 rollback_triggering_deployment_id: Some(failed.id.clone()),
                 ..Default::default()
+            }),
+            // A blue/green rollback moves traffic back to the originals.
+            blue_green: failed.blue_green.as_ref().map(|bg| crate::model::BlueGreenRun {
+                rollback: true,
+                continue_ready: false,
+                continue_termination: false,
+                termination_wait_started: false,
+                ..bg.clone()
             }),
         },
     )

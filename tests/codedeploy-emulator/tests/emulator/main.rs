@@ -7,6 +7,7 @@ mod common;
 mod agent;
 mod api;
 mod binary;
+mod bluegreen;
 mod configs;
 mod hooks;
 mod iam;
