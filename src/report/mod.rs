@@ -216,6 +216,10 @@ fn describe_raw(event: &Event) -> Option<String> {
             None => format!("  {target_id} {lifecycle_event} {status}"),
         },
         Event::TargetSkipped { target_id, .. } => format!("  {target_id} Skipped"),
+        Event::TargetLabelled { target_id, label, .. } => {
+            let role = if label == "Green" { "replacement" } else { "original" };
+            format!("  {target_id} {label} ({role} environment)")
+        }
         // The event lines already said it; only the live board and JSON use it.
         Event::TargetFinished { .. } => return None,
         Event::Finished { deployment_id, outcome, error, overview, failed_instances, elapsed_ms } => {
