@@ -511,6 +511,9 @@ pub enum Event {
     ContinueRequested {
         /// The deployment.
         deployment_id: String,
+        /// Which wait ended: `ready` (traffic is rerouted) or `termination`
+        /// (the original instances are terminated now).
+        wait: String,
     },
     /// StopDeployment was accepted.
     StopRequested {
