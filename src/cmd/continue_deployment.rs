@@ -25,7 +25,11 @@ pub async fn run(args: &ContinueArgs, config_path: Option<PathBuf>, reporter: &d
         }
         return Err(e.into());
     }
-    reporter.report(&Event::ContinueRequested { deployment_id: args.deployment_id.clone() });
+    let wait = match args.wait_type {
+        deploy::ContinueWait::Ready => "ready",
+        deploy::ContinueWait::Termination => "termination",
+    };
+    reporter.report(&Event::ContinueRequested { deployment_id: args.deployment_id.clone(), wait: wait.into() });
     if args.no_wait {
         return Ok(ExitCode::Success);
     }
