@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::{
-    BlueGreenRun, Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun, LIFECYCLE_EVENTS, LastDeploymentInfo,
-    RevisionLocation, RollbackInfo, TargetStatus, now,
+    ALLOW_TRAFFIC_EVENTS, BlueGreenRun, Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun,
+    LIFECYCLE_EVENTS, Label, LambdaRun, LastDeploymentInfo, RevisionLocation, RollbackInfo, TargetStatus, now,
 };
 use crate::store::{Shared, Store};
 
@@ -16,6 +16,7 @@ mod bluegreen;
 pub mod faults;
 mod install;
 mod instance;
+mod lambda;
 
 pub use faults::Fault;
 
@@ -50,6 +51,9 @@ pub(crate) struct Context {
     pub signed_spec: tokio::sync::OnceCell<Result<String, String>>,
     /// The fleets of a blue/green deployment.
     pub blue_green: Option<BlueGreenRun>,
+    /// A Lambda deployment's function and versions, and its config's
+    /// `trafficRoutingConfig`.
+    pub lambda: Option<(LambdaRun, Option<serde_json::Value>)>,
 }
 
 impl Context {
@@ -106,9 +110,12 @@ async fn run(shared: Arc<Shared>, id: String) {
         }
     };
 
-    let outcome = match &ctx.blue_green {
-        Some(run) => bluegreen::run(&ctx, run, allowed).await,
-        None => batches(&ctx, &(0..total).collect::<Vec<_>>(), 0..LIFECYCLE_EVENTS.len(), TargetStatus::Succeeded, allowed).await,
+    let outcome = match (&ctx.blue_green, &ctx.lambda) {
+        (_, Some((run, routing))) => lambda::run(&ctx, run, routing.as_ref()).await,
+        (Some(run), None) => bluegreen::run(&ctx, run, allowed).await,
+        (None, None) => {
+            batches(&ctx, &(0..total).collect::<Vec<_>>(), 0..LIFECYCLE_EVENTS.len(), TargetStatus::Succeeded, allowed).await
+        }
     };
     let (status, error) = match outcome {
         Ok(()) => (DeploymentStatus::Succeeded, None),
@@ -202,9 +209,12 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
         return fail(store, "DEPLOYMENT_GROUP_MISSING", message);
     };
     let blue_green = d.blue_green.clone();
-    let instances = match &blue_green {
-        Some(run) => run.green.iter().chain(&run.blue).cloned().collect(),
-        None => group.instances.clone(),
+    let lambda = d.lambda.clone();
+    let instances = match (&blue_green, &lambda) {
+        // One target: the function's alias.
+        (_, Some(run)) => vec![format!("{}:{}", run.function, run.alias)],
+        (Some(run), None) => run.green.iter().chain(&run.blue).cloned().collect(),
+        (None, None) => group.instances.clone(),
     };
     let fault = match Fault::from_tags(&group.tags) {
         Ok(fault) => fault.filter(|f| f.applies_to_creator(&d.creator)),
@@ -229,9 +239,11 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
         return fail(store, "CODEDEPLOY_RESOURCE_CANNOT_BE_FOUND", message);
     };
     let hosts = &config.minimum_healthy_hosts;
+    let routing = config.traffic_routing.clone();
     // A blue/green deployment's config paces the replacement environment.
     let paced = blue_green.as_ref().map_or(instances.len(), |run| run.green.len());
     let allowed = match max_unhealthy(&hosts.kind, hosts.value, paced) {
+        _ if lambda.is_some() => 1,
         Ok(n) => n,
         Err(message) => return fail(store, "HEALTH_CONSTRAINTS_INVALID", message),
     };
@@ -253,14 +265,16 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
             .collect(),
         signed_spec: tokio::sync::OnceCell::new(),
         blue_green: blue_green.clone(),
+        lambda: lambda.map(|run| (run, routing)),
     });
     let total = instances.len();
     let d = store.deployments.get_mut(id).expect("looked up above");
     d.status = DeploymentStatus::InProgress;
     d.start_time = Some(now());
-    d.instances = match &blue_green {
-        Some(run) => bluegreen::targets(run),
-        None => instances.into_iter().map(InstanceRun::new).collect(),
+    d.instances = match (&blue_green, d.lambda.is_some()) {
+        (_, true) => instances.into_iter().map(|id| InstanceRun::with_events(id, Label::Blue, &ALLOW_TRAFFIC_EVENTS)).collect(),
+        (Some(run), false) => bluegreen::targets(run),
+        (None, false) => instances.into_iter().map(InstanceRun::new).collect(),
     };
     Start::Run(ctx, total, allowed)
 }
@@ -322,7 +336,10 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
     if !wanted || d.creator == "codeDeployRollback" {
         return None;
     }
-    let Some(target) = group.last_successful_revision.clone() else {
+    // A Lambda rollback needs no earlier success: the alias goes back to
+    // the version it pointed at.
+    let previous = if d.lambda.is_some() { Some(d.revision.clone()) } else { group.last_successful_revision.clone() };
+    let Some(target) = previous else {
         store.deployments.get_mut(id)?.rollback_info = Some(RollbackInfo {
             rollback_message: Some(
                 "Automatic rollback was not performed because the deployment group has no previous successful deployment to roll back to.".into(),

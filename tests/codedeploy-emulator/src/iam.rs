@@ -133,6 +133,7 @@ pub fn scope(operation: &str) -> Option<Scope> {
         "ListApplications" | "ListDeploymentConfigs" => Any,
         "StopDeployment"
         | "ContinueDeployment"
+        | "PutLifecycleEventHookExecutionStatus"
         | "ListDeploymentTargets"
         | "BatchGetDeploymentTargets"
         | "GetDeploymentTarget" => Any,

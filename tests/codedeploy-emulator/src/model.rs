@@ -29,6 +29,10 @@ pub struct RevisionLocation {
     /// GitHub location; accepted for round-tripping, never deployable here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git_hub_location: Option<Value>,
+    /// An appspec given inline (`content`, `sha256`): how Lambda deployments
+    /// name their function and versions here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_spec_content: Option<Value>,
 }
 
 /// An S3 bundle location.
@@ -330,8 +334,43 @@ pub struct DeploymentGroup {
     pub last_attempted: Option<LastDeploymentInfo>,
     /// Revision of the last successful deployment (what rollbacks restore).
     pub last_successful_revision: Option<RevisionLocation>,
-    /// Set when the group's `deploymentStyle` is BLUE_GREEN.
+    /// Set when the group's `deploymentStyle` is BLUE_GREEN (EC2).
     pub blue_green: Option<BlueGreenConfig>,
+    /// `Server` or `Lambda`: its application's.
+    pub compute_platform: String,
+}
+
+/// A Lambda deployment's function and versions (from its appspec) and where
+/// its traffic and hooks stand.
+#[derive(Debug, Clone, Default)]
+pub struct LambdaRun {
+    /// The function.
+    pub function: String,
+    /// The alias whose traffic moves.
+    pub alias: String,
+    /// The version the alias points at before.
+    pub current: String,
+    /// The version it points at after.
+    pub target: String,
+    /// (lifecycle event, hook function), in the appspec's order.
+    pub hooks: Vec<(String, String)>,
+    /// The target version's share of the alias's traffic, 0 to 1.
+    pub target_weight: f64,
+    /// Hook executions by `lifecycleEventHookExecutionId`.
+    pub executions: BTreeMap<String, HookExecution>,
+    /// A rollback: the alias goes back all at once, no hooks run.
+    pub rollback: bool,
+}
+
+/// One invocation of a hook function, waiting for its status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookExecution {
+    /// `BeforeAllowTraffic` or `AfterAllowTraffic`.
+    pub event: String,
+    /// The hook function.
+    pub function: String,
+    /// What PutLifecycleEventHookExecutionStatus reported, if it did.
+    pub status: Option<String>,
 }
 
 /// A blue/green group's `blueGreenDeploymentConfiguration`, as sent and as
@@ -392,10 +431,14 @@ pub struct DeploymentConfig {
     pub id: String,
     /// Name.
     pub name: String,
-    /// Health rule.
+    /// Health rule (Server configs).
     pub minimum_healthy_hosts: MinimumHealthyHosts,
     /// Creation time.
     pub create_time: Timestamp,
+    /// `Server` or `Lambda`.
+    pub compute_platform: String,
+    /// How a Lambda config moves traffic (`trafficRoutingConfig`).
+    pub traffic_routing: Option<Value>,
 }
 
 /// A registered application revision.
@@ -471,6 +514,8 @@ pub struct Deployment {
     pub stop: Option<StopRequest>,
     /// Set for a deployment to a blue/green group.
     pub blue_green: Option<BlueGreenRun>,
+    /// Set for a deployment to a Lambda group.
+    pub lambda: Option<LambdaRun>,
 }
 
 impl Deployment {

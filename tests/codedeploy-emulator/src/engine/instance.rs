@@ -112,7 +112,7 @@ pub(super) async fn run(ctx: Arc<Context>, index: usize, events: std::ops::Range
 }
 
 /// Marks events from `from` on as Skipped and sets the instance's final status.
-fn finish_instance(ctx: &Context, index: usize, from: usize, status: TargetStatus) {
+pub(super) fn finish_instance(ctx: &Context, index: usize, from: usize, status: TargetStatus) {
     ctx.update(|d| {
         let inst = &mut d.instances[index];
         let t = now();
@@ -127,7 +127,7 @@ fn finish_instance(ctx: &Context, index: usize, from: usize, status: TargetStatu
     });
 }
 
-fn injected(event: &str) -> Diagnostics {
+pub(super) fn injected(event: &str) -> Diagnostics {
     // Shaped like a script failure reported by the agent, so callers render
     // the same thing they would on AWS.
     let mut log = hooks::ScriptLog::new();

@@ -37,12 +37,14 @@ fn check_name(name: &Option<String>) -> Result<&str, ApiError> {
 }
 
 fn info(cfg: &DeploymentConfig) -> Value {
+    let server = cfg.compute_platform == "Server";
     json!({
         "deploymentConfigId": cfg.id,
         "deploymentConfigName": cfg.name,
-        "minimumHealthyHosts": cfg.minimum_healthy_hosts,
+        "minimumHealthyHosts": server.then_some(&cfg.minimum_healthy_hosts),
         "createTime": cfg.create_time,
-        "computePlatform": "Server",
+        "computePlatform": cfg.compute_platform,
+        "trafficRoutingConfig": cfg.traffic_routing,
     })
 }
 
@@ -84,6 +86,8 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         name: name.to_string(),
         minimum_healthy_hosts: hosts,
         create_time: now(),
+        compute_platform: "Server".into(),
+        traffic_routing: None,
     };
     let id = cfg.id.clone();
     store.configs.insert(name.to_string(), cfg);

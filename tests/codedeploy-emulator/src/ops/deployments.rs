@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::{
-    AutoRollbackConfiguration, BlueGreenRun, Deployment, DeploymentStatus, LastDeploymentInfo, RegisteredRevision,
+    AutoRollbackConfiguration, BlueGreenRun, Deployment, DeploymentStatus, LambdaRun, LastDeploymentInfo, RegisteredRevision,
     RevisionLocation, RollbackInfo, StopRequest, now,
 };
 use crate::protocol::{ApiError, OpResult, input, required};
@@ -63,6 +63,23 @@ pub(crate) fn check_revision(revision: &Option<RevisionLocation>) -> Result<&Rev
     Ok(revision)
 }
 
+/// Validates the revision of a Lambda deployment: an `AppSpecContent`
+/// appspec naming the function, its alias and both versions.
+fn check_lambda_revision(revision: &Option<RevisionLocation>) -> Result<(&RevisionLocation, LambdaRun), ApiError> {
+    let revision = revision.as_ref().ok_or_else(|| ApiError::new("RevisionRequiredException", "Revision must be specified."))?;
+    let invalid = |m: String| ApiError::new("InvalidRevisionException", m);
+    if revision.revision_type.as_deref() != Some("AppSpecContent") {
+        return Err(invalid("The emulator takes a Lambda deployment's appspec as an AppSpecContent revision only.".into()));
+    }
+    let content = revision
+        .app_spec_content
+        .as_ref()
+        .and_then(crate::lambda::content)
+        .ok_or_else(|| invalid("The AppSpecContent revision has no content.".into()))?;
+    let run = crate::lambda::parse_appspec(content).map_err(invalid)?;
+    Ok((revision, run))
+}
+
 /// Validates a deployment id and finds the deployment.
 pub(crate) fn existing<'a>(store: &'a Store, id: &Option<String>) -> Result<&'a Deployment, ApiError> {
     let id = required(id, "DeploymentIdRequiredException", "The deployment ID")?;
@@ -97,6 +114,7 @@ pub(crate) struct NewDeployment {
     pub echoed: Map<String, Value>,
     pub rollback_info: Option<RollbackInfo>,
     pub blue_green: Option<BlueGreenRun>,
+    pub lambda: Option<LambdaRun>,
 }
 
 /// Records a new deployment (status Created), registers its revision and
@@ -163,6 +181,7 @@ pub(crate) fn insert(store: &mut Store, spec: NewDeployment) -> String {
             instances: Vec::new(),
             stop: None,
             blue_green: spec.blue_green,
+            lambda: spec.lambda,
         },
     );
     store.deployment_order.push(id.clone());
@@ -191,13 +210,13 @@ pub(crate) fn info(d: &Deployment) -> Value {
         "autoRollbackConfiguration": d.auto_rollback,
         "updateOutdatedInstancesOnly": d.update_outdated_instances_only,
         "rollbackInfo": d.rollback_info,
-        "deploymentStyle": super::groups::style(d.blue_green.is_some()),
+        "deploymentStyle": super::groups::style(d.blue_green.is_some() || d.lambda.is_some()),
         "instanceTerminationWaitTimeStarted": d.blue_green.as_ref().is_some_and(|bg| bg.termination_wait_started),
         "blueGreenDeploymentConfiguration": d.blue_green.as_ref().map(|bg| bg.config.raw.clone()),
         "loadBalancerInfo": d.blue_green.as_ref().and_then(|bg| bg.load_balancer_info.clone()),
         "fileExistsBehavior": d.file_exists_behavior,
         "deploymentStatusMessages": [],
-        "computePlatform": "Server",
+        "computePlatform": if d.lambda.is_some() { "Lambda" } else { "Server" },
     });
     if let Value::Object(fields) = fields {
         out.extend(fields);
@@ -222,7 +241,13 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let id = {
         let mut store = shared.lock();
         let group = super::groups::existing(&store, &app, &group_name)?;
-        let revision = check_revision(&req.revision)?.clone();
+        let lambda = group.compute_platform == "Lambda";
+        let (revision, lambda) = if lambda {
+            let (revision, run) = check_lambda_revision(&req.revision)?;
+            (revision.clone(), Some(run))
+        } else {
+            (check_revision(&req.revision)?.clone(), None)
+        };
         let config_name =
             req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| group.deployment_config_name.clone());
         if !store.configs.contains_key(&config_name) {
@@ -277,6 +302,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 echoed,
                 rollback_info: None,
                 blue_green,
+                lambda,
             },
         )
     };
@@ -431,6 +457,12 @@ pub(super) fn continue_deployment(shared: &Arc<Shared>, body: Value) -> OpResult
     }
     let status = deployment.status;
     let not_ready = |m: &str| Err(ApiError::new("DeploymentIsNotInReadyStateException", m.to_string()));
+    if deployment.lambda.is_some() {
+        return Err(ApiError::new(
+            "UnsupportedActionForDeploymentTypeException",
+            "A Lambda deployment has no Ready or termination wait to continue.",
+        ));
+    }
     match (&mut deployment.blue_green, termination) {
         (Some(bg), false) if status == DeploymentStatus::Ready => bg.continue_ready = true,
         (Some(bg), true) if bg.termination_wait_started => bg.continue_termination = true,
@@ -442,4 +474,49 @@ pub(super) fn continue_deployment(shared: &Arc<Shared>, body: Value) -> OpResult
         }
     }
     Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HookStatusInput {
+    deployment_id: Option<String>,
+    lifecycle_event_hook_execution_id: Option<String>,
+    status: Option<String>,
+}
+
+/// PutLifecycleEventHookExecutionStatus: a hook function reports how its
+/// check went, with the execution id it was invoked with.
+pub(super) fn put_hook_status(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: HookStatusInput = input(body)?;
+    let mut store = shared.lock();
+    let id = existing(&store, &req.deployment_id)?.id.clone();
+    let deployment = store.deployments.get_mut(&id).expect("checked above");
+    let Some(run) = &mut deployment.lambda else {
+        return Err(ApiError::new(
+            "UnsupportedActionForDeploymentTypeException",
+            "Only a Lambda deployment runs hook functions.",
+        ));
+    };
+    let execution_id = req.lifecycle_event_hook_execution_id.unwrap_or_default();
+    let Some(execution) = run.executions.get_mut(&execution_id) else {
+        return Err(ApiError::new(
+            "InvalidLifecycleEventHookExecutionIdException",
+            format!("The lifecycle event hook execution id {execution_id} does not belong to deployment {id}."),
+        ));
+    };
+    let status = req.status.unwrap_or_default();
+    if !matches!(status.as_str(), "Succeeded" | "Failed") {
+        return Err(ApiError::new(
+            "InvalidLifecycleEventHookExecutionStatusException",
+            format!("A hook reports Succeeded or Failed, not {status}."),
+        ));
+    }
+    if execution.status.is_some() {
+        return Err(ApiError::new(
+            "LifecycleEventAlreadyCompletedException",
+            format!("The lifecycle event hook execution {execution_id} has already reported its status."),
+        ));
+    }
+    execution.status = Some(status);
+    Ok(json!({ "lifecycleEventHookExecutionId": execution_id }))
 }

@@ -11,6 +11,9 @@ use crate::model::{AutoRollbackConfiguration, BlueGreenConfig, DeploymentGroup};
 use crate::protocol::{ApiError, OpResult, input, required};
 use crate::store::{Shared, Store, new_instance_id};
 
+/// The config of a Lambda group that names none.
+const LAMBDA_DEFAULT_CONFIG: &str = "CodeDeployDefault.LambdaAllAtOnce";
+
 /// Tag naming how many instances a group has.
 pub const INSTANCES_TAG: &str = "emulator:instances";
 
@@ -195,8 +198,8 @@ pub(crate) fn info(group: &DeploymentGroup) -> Value {
     out.insert("deploymentGroupId".into(), json!(group.id));
     out.insert("deploymentGroupName".into(), json!(group.name));
     out.insert("deploymentConfigName".into(), json!(group.deployment_config_name));
-    out.insert("computePlatform".into(), json!("Server"));
-    out.insert("deploymentStyle".into(), style(group.blue_green.is_some()));
+    out.insert("computePlatform".into(), json!(group.compute_platform));
+    out.insert("deploymentStyle".into(), style(group.blue_green.is_some() || group.compute_platform == "Lambda"));
     if let Some(bg) = &group.blue_green {
         out.insert("blueGreenDeploymentConfiguration".into(), bg.raw.clone());
     }
@@ -222,7 +225,15 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let app = super::applications::check_name(&req.application_name)?;
     let name = check_name(&req.deployment_group_name)?;
     required(&req.service_role_arn, "RoleRequiredException", "The service role ARN")?;
-    let blue_green = blue_green(&req.deployment_style, &req.blue_green_deployment_configuration, &echoed)?;
+    let platform = {
+        let store = shared.lock();
+        super::applications::existing(&store, app)?.compute_platform.clone()
+    };
+    let lambda = platform == "Lambda";
+    // A Lambda group's traffic always moves (BLUE_GREEN / WITH_TRAFFIC_CONTROL,
+    // what AWS sets for one); the EC2 blue/green settings are not its.
+    let blue_green =
+        if lambda { None } else { blue_green(&req.deployment_style, &req.blue_green_deployment_configuration, &echoed)? };
     if req.ecs_services.is_some() {
         return Err(ApiError::new("InvalidECSServiceException", "The emulator does not model ECS."));
     }
@@ -236,22 +247,32 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         None => shared.config.default_instances,
     };
     crate::engine::Fault::from_tags(&tags).map_err(|m| ApiError::new("InvalidTagException", m))?;
-    let config_name =
-        req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| super::deployments::DEFAULT_CONFIG.to_string());
+    let default_config = if lambda { LAMBDA_DEFAULT_CONFIG } else { super::deployments::DEFAULT_CONFIG };
+    let config_name = req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| default_config.to_string());
 
     let mut store = shared.lock();
     // A group naming on-premises tags is those registered instances, whose
     // real agents run its deployments; any other group is simulated EC2.
     let instances = match echoed.get("onPremisesInstanceTagFilters") {
+        _ if lambda => Vec::new(),
         Some(filters) => super::onprem::matching(&store, filters),
         None => (0..instance_count).map(|_| new_instance_id()).collect(),
     };
     super::applications::existing(&store, app)?;
-    if !store.configs.contains_key(&config_name) {
-        return Err(ApiError::new(
-            "DeploymentConfigDoesNotExistException",
-            format!("No deployment configuration found for name: {config_name}"),
-        ));
+    match store.configs.get(&config_name) {
+        None => {
+            return Err(ApiError::new(
+                "DeploymentConfigDoesNotExistException",
+                format!("No deployment configuration found for name: {config_name}"),
+            ));
+        }
+        Some(c) if c.compute_platform != platform => {
+            return Err(ApiError::new(
+                "InvalidDeploymentConfigNameException",
+                format!("The deployment configuration {config_name} is for {}, not {platform}.", c.compute_platform),
+            ));
+        }
+        Some(_) => {}
     }
     let key = (app.to_string(), name.to_string());
     if store.groups.contains_key(&key) {
@@ -274,6 +295,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         last_attempted: None,
         last_successful_revision: None,
         blue_green,
+        compute_platform: platform,
     };
     let id = group.id.clone();
     store.groups.insert(key, group);

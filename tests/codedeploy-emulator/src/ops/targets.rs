@@ -37,6 +37,27 @@ fn instance_arn(shared: &Shared, instance_id: &str) -> String {
 }
 
 fn target(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
+    if let Some(l) = &d.lambda {
+        return json!({
+            "deploymentTargetType": "LambdaTarget",
+            "lambdaTarget": {
+                "deploymentId": d.id,
+                // The target is the function's alias: `NAME:ALIAS`.
+                "targetId": run.instance_id,
+                "targetArn": format!("arn:aws:lambda:{}:{}:function:{}", shared.config.region, shared.config.account_id, run.instance_id),
+                "status": run.status,
+                "lastUpdatedAt": run.last_updated,
+                "lifecycleEvents": run.events,
+                "lambdaFunctionInfo": {
+                    "functionName": l.function,
+                    "functionAlias": l.alias,
+                    "currentVersion": l.current,
+                    "targetVersion": l.target,
+                    "targetVersionWeight": l.target_weight,
+                },
+            }
+        });
+    }
     json!({
         "deploymentTargetType": "InstanceTarget",
         "instanceTarget": {

@@ -11,6 +11,7 @@ mod bluegreen;
 mod configs;
 mod hooks;
 mod iam;
+mod lambda;
 mod lifecycle;
 mod model;
 mod revisions;

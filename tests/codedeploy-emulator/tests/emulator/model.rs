@@ -91,12 +91,17 @@ async fn every_operation_answers_within_the_model_in_success_and_error() {
     // to look at.
     // Steps slow enough that a StopDeployment sent right after
     // CreateDeployment finds it still running.
-    // moto holds only the blue/green bundle that ContinueDeployment needs.
+    // moto holds only the blue/green bundle that ContinueDeployment needs, and
+    // the Lambda function whose hook PutLifecycleEventHookExecutionStatus reports.
     let moto = moto();
-    let emulator = emulator_with_s3(&moto.endpoint, |c| c.step_delay = Duration::from_millis(100));
+    let emulator = emulator_with_s3(&moto.endpoint, |c| {
+        c.step_delay = Duration::from_millis(100);
+        c.lambda_endpoint = Some(moto.endpoint.clone());
+    });
     let cd = client(&emulator);
     drive_every_operation(&cd).await;
     crate::bluegreen::drive_continue(&cd, &moto.endpoint).await;
+    crate::lambda::drive_hook_status(&cd, &emulator, &moto.endpoint).await;
     let answered = emulator.answered_operations();
     for op in codedeploy_emulator::ops::OPERATIONS {
         let (ok, err) = answered.get(*op).copied().unwrap_or_default();
