@@ -30,7 +30,11 @@ struct BlueGreenStack {
 /// A stack with a blue/green group of two instances that rolls back on
 /// failure, and a ferry.toml pointing `production` at it.
 fn stack(waits: BlueGreen) -> BlueGreenStack {
-    let stack = Stack::start_with(StackOptions { policy_groups: vec![GROUP.into()], ..Default::default() });
+    with_group(Stack::start_with(StackOptions { policy_groups: vec![GROUP.into()], ..Default::default() }), waits)
+}
+
+/// [`stack`] on a stack of one's own.
+fn with_group(stack: Stack, waits: BlueGreen) -> BlueGreenStack {
     let group = Group {
         application: stack.application(),
         name: GROUP,
@@ -291,4 +295,69 @@ fn sigterm_while_following_stops_rolls_back_and_writes_the_receipt() {
     }
     let targets = bg.targets(&rollback);
     assert_eq!(with_label(&targets, TargetLabel::Blue).len(), 2, "the originals got traffic back");
+}
+
+/// `cmd` run on a pseudo-terminal of 40×160 (util-linux `script`), its
+/// output replayed into a VT100 screen: every screen seen, and the exit code.
+fn on_a_terminal(cmd: &std::process::Command) -> (Vec<String>, i32) {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line = std::iter::once(quote(cmd.get_program())).chain(cmd.get_args().map(quote)).collect::<Vec<_>>().join(" ");
+    let mut script = std::process::Command::new("script");
+    script.env_clear().env("TERM", "xterm-256color");
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        script.current_dir(dir);
+    }
+    let mut child = script
+        .args(["-qefc", &format!("stty rows 40 cols 160; exec {line}"), "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut parser = vt100::Parser::new(40, 160, 0);
+    let mut screens: Vec<String> = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        parser.process(&buf[..n]);
+        let screen: String = parser.screen().rows(0, 160).map(|r| r.trim_end().to_string()).collect::<Vec<_>>().join("\n");
+        if screens.last() != Some(&screen) {
+            screens.push(screen);
+        }
+    }
+    (screens, child.wait().unwrap().code().unwrap_or(-1))
+}
+
+#[test]
+fn the_live_board_names_each_instance_with_its_fleet() {
+    // Slow steps, so the board is drawn while instances are in flight.
+    let stack = Stack::start_with(StackOptions {
+        policy_groups: vec![GROUP.into()],
+        step_delay: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let bg = with_group(stack, BlueGreen::default());
+    let app = bg.app("v1", "exit 0");
+    let (screens, code) = on_a_terminal(&bg.ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN]));
+    assert_eq!(code, 0, "{}", screens.last().unwrap_or(&String::new()));
+    let rows = |label: &str| -> Vec<String> {
+        screens
+            .iter()
+            .flat_map(|s| s.lines())
+            .filter(|l| l.trim_start().starts_with("i-") && l.contains(&format!(" {label} ")) && l.contains('['))
+            .map(String::from)
+            .collect()
+    };
+    let green = rows("Green");
+    assert!(green.iter().any(|r| r.contains("/10")), "a replacement's row runs through ten events: {green:?}");
+    let blue = rows("Blue");
+    assert!(blue.iter().any(|r| r.contains("BlockTraffic") && r.contains("/3")), "an original's row: {blue:?}");
 }
