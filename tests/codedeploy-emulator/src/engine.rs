@@ -96,6 +96,11 @@ enum Start {
 async fn run(shared: Arc<Shared>, id: String) {
     // Deployments sit in Created briefly, as on AWS.
     tokio::time::sleep(shared.config.step_delay).await;
+    if let Err(message) = lambda::read_appspec(&shared, &id).await {
+        let error = ErrorInformation { code: "INVALID_REVISION".into(), message };
+        complete(&mut shared.lock(), &id, DeploymentStatus::Failed, Some(error));
+        return;
+    }
     let start = {
         let mut store = shared.lock();
         prepare(&shared, &mut store, &id)
@@ -332,8 +337,10 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
         },
         _ => false,
     };
-    // A failed rollback is not rolled back again.
-    if !wanted || d.creator == "codeDeployRollback" {
+    // A failed rollback is not rolled back again, nor a Lambda deployment
+    // whose appspec could not be read (no versions to go back to).
+    let unread = d.compute_platform == "Lambda" && d.lambda.is_none();
+    if !wanted || d.creator == "codeDeployRollback" || unread {
         return None;
     }
     // A Lambda rollback needs no earlier success: the alias goes back to

@@ -514,8 +514,10 @@ pub struct Deployment {
     pub stop: Option<StopRequest>,
     /// Set for a deployment to a blue/green group.
     pub blue_green: Option<BlueGreenRun>,
-    /// Set for a deployment to a Lambda group.
+    /// Set for a deployment to a Lambda group (once its appspec was read).
     pub lambda: Option<LambdaRun>,
+    /// `Server` or `Lambda`: its group's.
+    pub compute_platform: String,
 }
 
 impl Deployment {

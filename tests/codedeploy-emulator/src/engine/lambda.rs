@@ -32,6 +32,26 @@ const POLL: Duration = Duration::from_millis(10);
 /// How long a hook may take to report, in minutes (AWS allows an hour).
 const HOOK_WAIT_MINUTES: u32 = 60;
 
+/// Reads the appspec of a Lambda deployment whose revision is in S3 (a
+/// YAML or JSON object) into its [`LambdaRun`]; nothing to do for others.
+pub(super) async fn read_appspec(shared: &Arc<crate::store::Shared>, id: &str) -> Result<(), String> {
+    let location = {
+        let store = shared.lock();
+        let Some(d) = store.deployments.get(id) else { return Ok(()) };
+        match (&d.lambda, &d.revision.s3_location) {
+            (None, Some(s3)) if d.compute_platform == "Lambda" => s3.clone(),
+            _ => return Ok(()),
+        }
+    };
+    let bytes = crate::bundle::download(shared, &location).await?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| "The AppSpec file is not UTF-8 text.".to_string())?;
+    let run = crate::lambda::parse_appspec(text)?;
+    if let Some(d) = shared.lock().deployments.get_mut(id) {
+        d.lambda = Some(run);
+    }
+    Ok(())
+}
+
 /// Why an event did not succeed.
 enum Ended {
     Stopped,

@@ -63,13 +63,28 @@ pub(crate) fn check_revision(revision: &Option<RevisionLocation>) -> Result<&Rev
     Ok(revision)
 }
 
-/// Validates the revision of a Lambda deployment: an `AppSpecContent`
-/// appspec naming the function, its alias and both versions.
-fn check_lambda_revision(revision: &Option<RevisionLocation>) -> Result<(&RevisionLocation, LambdaRun), ApiError> {
+/// Validates the revision of a Lambda deployment: an appspec naming the
+/// function, its alias and both versions, given as `AppSpecContent` (read
+/// here) or as a YAML or JSON object in S3 (read when the deployment starts:
+/// `None`).
+fn check_lambda_revision(revision: &Option<RevisionLocation>) -> Result<(&RevisionLocation, Option<LambdaRun>), ApiError> {
     let revision = revision.as_ref().ok_or_else(|| ApiError::new("RevisionRequiredException", "Revision must be specified."))?;
     let invalid = |m: String| ApiError::new("InvalidRevisionException", m);
-    if revision.revision_type.as_deref() != Some("AppSpecContent") {
-        return Err(invalid("The emulator takes a Lambda deployment's appspec as an AppSpecContent revision only.".into()));
+    match (revision.revision_type.as_deref(), &revision.s3_location) {
+        (Some("AppSpecContent"), _) => {}
+        (Some("S3"), Some(s3)) => {
+            if s3.bucket.as_deref().unwrap_or("").is_empty() || s3.key.as_deref().unwrap_or("").is_empty() {
+                return Err(invalid("The S3 bucket and key must be specified.".into()));
+            }
+            return match s3.bundle_type.as_deref() {
+                Some("YAML" | "JSON") => Ok((revision, None)),
+                other => Err(invalid(format!(
+                    "Bundle type {} is not valid for the Lambda compute platform; use YAML or JSON.",
+                    other.unwrap_or("(none)")
+                ))),
+            };
+        }
+        _ => return Err(invalid("A Lambda deployment's appspec is an AppSpecContent or an S3 revision.".into())),
     }
     let content = revision
         .app_spec_content
@@ -77,7 +92,7 @@ fn check_lambda_revision(revision: &Option<RevisionLocation>) -> Result<(&Revisi
         .and_then(crate::lambda::content)
         .ok_or_else(|| invalid("The AppSpecContent revision has no content.".into()))?;
     let run = crate::lambda::parse_appspec(content).map_err(invalid)?;
-    Ok((revision, run))
+    Ok((revision, Some(run)))
 }
 
 /// Validates a deployment id and finds the deployment.
@@ -115,6 +130,7 @@ pub(crate) struct NewDeployment {
     pub rollback_info: Option<RollbackInfo>,
     pub blue_green: Option<BlueGreenRun>,
     pub lambda: Option<LambdaRun>,
+    pub compute_platform: String,
 }
 
 /// Records a new deployment (status Created), registers its revision and
@@ -182,6 +198,7 @@ pub(crate) fn insert(store: &mut Store, spec: NewDeployment) -> String {
             stop: None,
             blue_green: spec.blue_green,
             lambda: spec.lambda,
+            compute_platform: spec.compute_platform,
         },
     );
     store.deployment_order.push(id.clone());
@@ -210,13 +227,13 @@ pub(crate) fn info(d: &Deployment) -> Value {
         "autoRollbackConfiguration": d.auto_rollback,
         "updateOutdatedInstancesOnly": d.update_outdated_instances_only,
         "rollbackInfo": d.rollback_info,
-        "deploymentStyle": super::groups::style(d.blue_green.is_some() || d.lambda.is_some()),
+        "deploymentStyle": super::groups::style(d.blue_green.is_some() || d.compute_platform == "Lambda"),
         "instanceTerminationWaitTimeStarted": d.blue_green.as_ref().is_some_and(|bg| bg.termination_wait_started),
         "blueGreenDeploymentConfiguration": d.blue_green.as_ref().map(|bg| bg.config.raw.clone()),
         "loadBalancerInfo": d.blue_green.as_ref().and_then(|bg| bg.load_balancer_info.clone()),
         "fileExistsBehavior": d.file_exists_behavior,
         "deploymentStatusMessages": [],
-        "computePlatform": if d.lambda.is_some() { "Lambda" } else { "Server" },
+        "computePlatform": d.compute_platform,
     });
     if let Value::Object(fields) = fields {
         out.extend(fields);
@@ -241,10 +258,10 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let id = {
         let mut store = shared.lock();
         let group = super::groups::existing(&store, &app, &group_name)?;
-        let lambda = group.compute_platform == "Lambda";
-        let (revision, lambda) = if lambda {
+        let compute_platform = group.compute_platform.clone();
+        let (revision, lambda) = if compute_platform == "Lambda" {
             let (revision, run) = check_lambda_revision(&req.revision)?;
-            (revision.clone(), Some(run))
+            (revision.clone(), run)
         } else {
             (check_revision(&req.revision)?.clone(), None)
         };
@@ -303,6 +320,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 rollback_info: None,
                 blue_green,
                 lambda,
+                compute_platform,
             },
         )
     };
@@ -457,7 +475,7 @@ pub(super) fn continue_deployment(shared: &Arc<Shared>, body: Value) -> OpResult
     }
     let status = deployment.status;
     let not_ready = |m: &str| Err(ApiError::new("DeploymentIsNotInReadyStateException", m.to_string()));
-    if deployment.lambda.is_some() {
+    if deployment.compute_platform == "Lambda" {
         return Err(ApiError::new(
             "UnsupportedActionForDeploymentTypeException",
             "A Lambda deployment has no Ready or termination wait to continue.",

@@ -165,6 +165,7 @@ pub(crate) fn new_rollback(
                 ..Default::default()
             }),
             // A blue/green rollback moves traffic back to the originals.
+            compute_platform: failed.compute_platform.clone(),
             // A Lambda rollback points the alias back at the version it had.
             lambda: failed.lambda.as_ref().map(|l| crate::model::LambdaRun {
                 function: l.function.clone(),

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, ComputePlatform, DeploymentStatus, LifecycleEventStatus,
-    RevisionLocation, RevisionLocationType,
+    AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, BundleType, ComputePlatform, DeploymentStatus,
+    LifecycleEventStatus, RevisionLocation, RevisionLocationType, S3Location,
 };
 use codedeploy_emulator::Emulator;
 
@@ -171,6 +171,51 @@ async fn a_linear_config_moves_the_alias_step_by_step_then_points_it_at_the_targ
     assert_eq!((info.current_version(), info.target_version(), info.target_version_weight()), (Some("1"), Some("2"), 1.0));
     let names: Vec<&str> = target.lifecycle_events().iter().map(|e| e.lifecycle_event_name().unwrap()).collect();
     assert_eq!(names, ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"]);
+}
+
+#[tokio::test]
+async fn a_canary_from_an_appspec_in_s3_sends_its_share_then_everything() {
+    let moto = moto();
+    let lambda = functions(&moto.endpoint).await;
+    let s3 = crate::common::s3(&moto.endpoint);
+    crate::common::put(&s3, "releases", "appspec.yaml", appspec(&[]).into_bytes()).await;
+    crate::common::put(&s3, "releases", "broken.yaml", b"Resources: [".to_vec()).await;
+    let emulator = emulator(&moto.endpoint, Duration::from_millis(40));
+    let cd = client(&emulator);
+    app_and_group(&cd, "CodeDeployDefault.LambdaCanary10Percent5Minutes", true).await;
+    let s3_revision = |key: &str, bundle_type: BundleType| {
+        RevisionLocation::builder()
+            .revision_type(RevisionLocationType::S3)
+            .s3_location(S3Location::builder().bucket("releases").key(key).bundle_type(bundle_type).build())
+            .build()
+    };
+    let create = |revision: RevisionLocation| {
+        cd.create_deployment().application_name("fn").deployment_group_name("prod").revision(revision).send()
+    };
+    let e = create(s3_revision("appspec.yaml", BundleType::Zip)).await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidRevisionException"), "a Lambda appspec is YAML or JSON");
+
+    let id = create(s3_revision("appspec.yaml", BundleType::Yaml)).await.unwrap().deployment_id.unwrap();
+    let mut seen = Vec::new();
+    while !matches!(
+        cd.get_deployment().deployment_id(&id).send().await.unwrap().deployment_info.unwrap().status,
+        Some(DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped)
+    ) {
+        if let (_, Some(w)) = alias(&lambda).await
+            && seen.last() != Some(&w)
+        {
+            seen.push(w);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(wait_complete(&cd, &id).await.status, Some(DeploymentStatus::Succeeded));
+    assert_eq!(seen, [0.1], "the canary's share, for its five minutes");
+    assert_eq!(alias(&lambda).await, ("2".to_string(), None));
+
+    let broken = create(s3_revision("broken.yaml", BundleType::Yaml)).await.unwrap().deployment_id.unwrap();
+    let failed = wait_complete(&cd, &broken).await;
+    assert_eq!(failed.error_information.unwrap().code.unwrap().as_str(), "INVALID_REVISION");
+    assert!(failed.rollback_info.is_none(), "nothing to roll back to without versions");
 }
 
 /// Waits for the hook of `event` to be invoked and returns its execution id.
