@@ -8,7 +8,8 @@ use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{
     AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, BundleType, ComputePlatform, DeploymentStatus,
-    LifecycleEventStatus, RevisionLocation, RevisionLocationType, S3Location,
+    LifecycleEventStatus, RevisionLocation, RevisionLocationType, S3Location, TimeBasedLinear, TrafficRoutingConfig,
+    TrafficRoutingType,
 };
 use codedeploy_emulator::Emulator;
 
@@ -144,22 +145,10 @@ async fn a_linear_config_moves_the_alias_step_by_step_then_points_it_at_the_targ
     let cd = client(&emulator);
     app_and_group(&cd, "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", false).await;
     let id = deploy(&cd, &appspec(&[])).await;
-    let mut seen: Vec<f64> = Vec::new();
-    loop {
-        let (_, weight) = alias(&lambda).await;
-        if let Some(w) = weight
-            && seen.last() != Some(&w)
-        {
-            seen.push(w);
-        }
-        let info = cd.get_deployment().deployment_id(&id).send().await.unwrap().deployment_info.unwrap();
-        if info.status == Some(DeploymentStatus::Succeeded) {
-            assert_eq!(info.compute_platform, Some(ComputePlatform::Lambda));
-            break;
-        }
-        assert!(!matches!(info.status, Some(DeploymentStatus::Failed | DeploymentStatus::Stopped)), "{info:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (seen, status) = weights_until_done(&cd, &lambda, &id).await;
+    assert_eq!(status, Some(DeploymentStatus::Succeeded));
+    let info = cd.get_deployment().deployment_id(&id).send().await.unwrap().deployment_info.unwrap();
+    assert_eq!(info.compute_platform, Some(ComputePlatform::Lambda));
     assert!(seen.len() >= 3, "the weight moved in steps: {seen:?}");
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
     assert!(seen.iter().all(|w| (0.1..=0.9).contains(w) && ((w * 10.0).round() - w * 10.0).abs() < 1e-9), "{seen:?}");
@@ -196,19 +185,8 @@ async fn a_canary_from_an_appspec_in_s3_sends_its_share_then_everything() {
     assert_eq!(e.code(), Some("InvalidRevisionException"), "a Lambda appspec is YAML or JSON");
 
     let id = create(s3_revision("appspec.yaml", BundleType::Yaml)).await.unwrap().deployment_id.unwrap();
-    let mut seen = Vec::new();
-    while !matches!(
-        cd.get_deployment().deployment_id(&id).send().await.unwrap().deployment_info.unwrap().status,
-        Some(DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped)
-    ) {
-        if let (_, Some(w)) = alias(&lambda).await
-            && seen.last() != Some(&w)
-        {
-            seen.push(w);
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(wait_complete(&cd, &id).await.status, Some(DeploymentStatus::Succeeded));
+    let (seen, status) = weights_until_done(&cd, &lambda, &id).await;
+    assert_eq!(status, Some(DeploymentStatus::Succeeded));
     assert_eq!(seen, [0.1], "the canary's share, for its five minutes");
     assert_eq!(alias(&lambda).await, ("2".to_string(), None));
 
@@ -216,6 +194,57 @@ async fn a_canary_from_an_appspec_in_s3_sends_its_share_then_everything() {
     let failed = wait_complete(&cd, &broken).await;
     assert_eq!(failed.error_information.unwrap().code.unwrap().as_str(), "INVALID_REVISION");
     assert!(failed.rollback_info.is_none(), "nothing to roll back to without versions");
+}
+
+/// Follows deployment `id` to its end; the distinct target weights the alias
+/// showed on the way, in order.
+async fn weights_until_done(cd: &Client, lambda: &aws_sdk_lambda::Client, id: &str) -> (Vec<f64>, Option<DeploymentStatus>) {
+    let mut seen = Vec::new();
+    loop {
+        if let (_, Some(w)) = alias(lambda).await
+            && seen.last() != Some(&w)
+        {
+            seen.push(w);
+        }
+        let status = cd.get_deployment().deployment_id(id).send().await.unwrap().deployment_info.unwrap().status;
+        if matches!(status, Some(DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped)) {
+            return (seen, status);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_custom_lambda_config_routes_as_it_says() {
+    let moto = moto();
+    let lambda = functions(&moto.endpoint).await;
+    let emulator = emulator(&moto.endpoint, Duration::from_millis(60));
+    let cd = client(&emulator);
+    let linear = |percent: i32| {
+        TrafficRoutingConfig::builder()
+            .r#type(TrafficRoutingType::TimeBasedLinear)
+            .time_based_linear(TimeBasedLinear::builder().linear_percentage(percent).linear_interval(1).build())
+            .build()
+    };
+    let create = |name: &'static str, platform: ComputePlatform, routing: TrafficRoutingConfig| {
+        cd.create_deployment_config()
+            .deployment_config_name(name)
+            .compute_platform(platform)
+            .traffic_routing_config(routing)
+            .send()
+    };
+    let e = create("Zero", ComputePlatform::Lambda, linear(0)).await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidTrafficRoutingConfigurationException"));
+    let e = create("OnServer", ComputePlatform::Server, linear(50)).await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidTrafficRoutingConfigurationException"));
+    create("Halves", ComputePlatform::Lambda, linear(50)).await.unwrap();
+    let info = cd.get_deployment_config().deployment_config_name("Halves").send().await.unwrap().deployment_config_info.unwrap();
+    assert_eq!((info.compute_platform, info.traffic_routing_config), (Some(ComputePlatform::Lambda), Some(linear(50))));
+    assert!(info.minimum_healthy_hosts.is_none());
+
+    app_and_group(&cd, "Halves", false).await;
+    let id = deploy(&cd, &appspec(&[])).await;
+    assert_eq!(weights_until_done(&cd, &lambda, &id).await, (vec![0.5], Some(DeploymentStatus::Succeeded)));
 }
 
 /// Waits for the hook of `event` to be invoked and returns its execution id.
