@@ -172,8 +172,9 @@ pub async fn continue_deployment(
                      `ferry status {deployment_id}` shows where this one is."
                 ),
                 "DeploymentIsNotInReadyStateException" => format!(
-                    "Only a blue/green deployment waiting in Ready (exit 6) can be continued; `ferry status {deployment_id}` \
-                     shows where this one is."
+                    "Only a blue/green deployment waiting in Ready (exit 6) can be continued (one whose original instances \
+                     wait to be terminated takes `--wait-type termination`); `ferry status {deployment_id}` shows where this \
+                     one is."
                 ),
                 "UnsupportedActionForDeploymentTypeException" => {
                     "Only a blue/green deployment can be continued; an in-place deployment needs nothing.".into()
