@@ -2,12 +2,17 @@
 //! standard AWS chain finds (env keys, a profile, the instance role).
 //!
 //! The assumed credentials live only inside the SDK's identity cache, which
-//! refreshes them before they expire; ferry never writes them anywhere.
+//! refreshes them before they expire; ferry never writes them anywhere,
+//! with one exception a person asks for: the session an MFA code bought
+//! is kept, 0600, for its lifetime ([`mfa`]), so the next command needs no
+//! new code. Long-term keys are never written.
 
 mod hop;
+pub mod mfa;
 pub mod profile;
 pub mod provenance;
 pub mod sources;
+pub mod sso;
 pub mod token;
 
 use std::time::Duration;
@@ -168,14 +173,21 @@ pub enum AssumeError {
         /// What is wrong with it.
         detail: String,
     },
+    /// An IAM Identity Center profile gave no credentials.
+    #[error(transparent)]
+    Sso(#[from] sso::SsoError),
+    /// MFA is asked for and cannot be used as set up.
+    #[error(transparent)]
+    Mfa(#[from] mfa::MfaError),
 }
 
 impl AssumeError {
-    /// Exit code for this error: the AWS row, except for a token file that
-    /// cannot be used (bad input; nothing reached STS).
+    /// Exit code for this error: the AWS row, except for a token file or an
+    /// MFA setting that cannot be used (bad input; nothing reached STS).
     pub fn exit_code(&self) -> ExitCode {
         match self {
             AssumeError::TokenFile { .. } => ExitCode::Usage,
+            AssumeError::Mfa(e) => e.exit_code(),
             _ => ExitCode::Aws,
         }
     }
@@ -270,6 +282,7 @@ pub fn plan(env: &Environment, opts: &AssumeOptions) -> (Vec<HopRequest>, Vec<St
             source_identity: if i == 0 { opts.source_identity.clone() } else { None },
             policy: if last { opts.policy.clone() } else { None },
             web_identity_token_file: None,
+            mfa: None,
         });
     }
     (hops, notes)
@@ -294,6 +307,7 @@ fn web_identity_hop(
         source_identity: None,
         policy,
         web_identity_token_file: Some(token_file.to_path_buf()),
+        mfa: None,
     }
 }
 
@@ -332,6 +346,30 @@ async fn load_base(env: &Environment) -> SdkConfig {
     loader.load().await
 }
 
+/// The standard chain's configuration, the configuration the remaining
+/// hops start from, and those hops. With an MFA device ([`mfa::device`]),
+/// the first hop is made here (or taken from the session cache) and the
+/// rest start from its session, which is not refreshed: a new one needs a
+/// new code. Without one, the chain starts from the standard chain.
+async fn start(env: &Environment, opts: &AssumeOptions) -> Result<(SdkConfig, SdkConfig, Vec<HopRequest>), AssumeError> {
+    let base = load_base(env).await;
+    let (mut hops, _) = plan(env, opts);
+    let web_first = hops.first().is_some_and(|h| h.web_identity_token_file.is_some());
+    let Some(device) = mfa::device(web_first).await? else { return Ok((base.clone(), base, hops)) };
+    let first = hops.remove(0);
+    match mfa::session(&base, first, &device).await {
+        Ok(creds) => {
+            let start = base.to_builder().credentials_provider(SharedCredentialsProvider::new(creds)).build();
+            Ok((base, start, hops))
+        }
+        Err(mfa::Failure::Mfa(e)) => Err(e.into()),
+        Err(mfa::Failure::Credentials(err)) => {
+            let unreachable = find_source::<HopError>(&err).is_some_and(|h| h.source.unreachable());
+            Err(classify(&base, env, &err, unreachable).await)
+        }
+    }
+}
+
 /// Loads the standard chain's configuration for `env.region` and returns an
 /// `SdkConfig` whose credentials are the assumed role's, refreshed by the SDK.
 ///
@@ -339,9 +377,8 @@ async fn load_base(env: &Environment) -> SdkConfig {
 /// GetCallerIdentity) so a trust-policy problem is reported as such, before
 /// any bundle is uploaded.
 pub async fn assume(env: &Environment, opts: &AssumeOptions) -> Result<(SdkConfig, Session), AssumeError> {
-    let base = load_base(env).await;
-    let (hops, _) = plan(env, opts);
-    let config = chain(&base, hops);
+    let (base, start, hops) = start(env, opts).await?;
+    let config = chain(&start, hops);
     let sts = aws_sdk_sts::Client::new(&config);
     match sts.get_caller_identity().send().await {
         Ok(out) => Ok((
@@ -360,9 +397,8 @@ pub async fn assume(env: &Environment, opts: &AssumeOptions) -> Result<(SdkConfi
 /// program (`ferry exec`, `ferry env`, `credential-process`). These are not
 /// refreshed: they last the configured `duration`.
 pub async fn credentials(env: &Environment, opts: &AssumeOptions) -> Result<Credentials, AssumeError> {
-    let base = load_base(env).await;
-    let (hops, _) = plan(env, opts);
-    let config = chain(&base, hops);
+    let (base, start, hops) = start(env, opts).await?;
+    let config = chain(&start, hops);
     let Some(provider) = config.credentials_provider() else {
         return Err(AssumeError::NoSourceCredentials { role: env.role.arn.clone(), detail: "no provider".into() });
     };
@@ -388,7 +424,7 @@ pub async fn caller_arn(env: &Environment) -> Result<String, AssumeError> {
             // as a dispatch failure: ask the chain before blaming the network.
             let unsent = err.as_service_error().is_none();
             if find_source::<CredentialsError>(&err).is_some() || (unsent && !has_source_credentials(&base).await) {
-                Err(AssumeError::NoSourceCredentials { role, detail })
+                Err(no_source(&base, role, detail).await)
             } else if let Some(foreign) = crate::aws_error::not_aws(&err) {
                 Err(AssumeError::NotAws { role, detail: foreign.describe("STS", "AWS_ENDPOINT_URL_STS") })
             } else if is_unreachable(&err) {
@@ -415,7 +451,7 @@ async fn classify(
     }
     let detail = match find_source::<CredentialsError>(err) {
         Some(CredentialsError::CredentialsNotLoaded(_)) => {
-            return AssumeError::NoSourceCredentials { role, detail: crate::aws_error::chain(err) };
+            return no_source(base, role, crate::aws_error::chain(err)).await;
         }
         Some(cred) => credentials_detail(cred),
         None => crate::aws_error::chain(err),
@@ -424,7 +460,7 @@ async fn classify(
         // The SDK reports "no credentials to sign with" as a dispatch
         // failure of the STS call: ask the chain itself before blaming the network.
         if !has_source_credentials(base).await {
-            return AssumeError::NoSourceCredentials { role, detail };
+            return no_source(base, role, detail).await;
         }
         return AssumeError::Unreachable { role, source_identity: source_access_key(base).await, detail };
     }
@@ -435,6 +471,15 @@ async fn classify(
         Err(_) => String::new(),
     };
     AssumeError::Refused { role, source_identity, detail }
+}
+
+/// The standard chain gave no credentials: an SSO profile's sign-in to
+/// renew ([`sso::failure`]), else the chain's sources surveyed.
+async fn no_source(base: &SdkConfig, role: String, detail: String) -> AssumeError {
+    match sso::failure(base).await {
+        Some(e) => e.into(),
+        None => AssumeError::NoSourceCredentials { role, detail },
+    }
 }
 
 /// A hop's answer that did not come from AWS, wherever it sits in `err`'s chain.
@@ -622,6 +667,7 @@ mod tests {
             application: "web".into(),
             deployment_group: "web-prod".into(),
             deployment_config: None,
+            confirm: false,
             duration: Duration::from_secs(secs),
             source_identity: None,
             session_tags: false,

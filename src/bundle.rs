@@ -11,6 +11,7 @@ pub mod cachedir;
 pub mod ignore;
 pub mod inspect;
 pub mod known;
+pub mod near_miss;
 pub mod parallel;
 pub mod sums;
 pub mod tree;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::appspec;
 
 pub use crate::config::BundleType;
+pub use near_miss::NearMiss;
 
 /// A bundle ready to upload.
 #[derive(Debug)]
@@ -148,14 +150,13 @@ pub enum BundleError {
         reason: String,
     },
     /// No appspec.yml at the bundle's root.
-    #[error(
-        "{} has no appspec.yml at its root. CodeDeploy needs one to know where files go and which hooks to run; \
-         add it at the top of the bundle (not in a subdirectory).",
-        path.display()
-    )]
+    #[error("{}", near_miss::message(path, instead.as_ref()))]
     NoAppSpec {
         /// The directory or archive.
         path: PathBuf,
+        /// A file at the root that was probably meant as the appspec
+        /// (`appspec.yaml`, `AppSpec.yml`, …), and what it holds.
+        instead: Option<NearMiss>,
     },
     /// The appspec has problems.
     #[error("{} failed the appspec check: {}", path.display(), problems.join(" "))]
@@ -299,6 +300,14 @@ pub enum BundleError {
         /// What the reader said.
         detail: String,
     },
+}
+
+impl BundleError {
+    /// [`BundleError::NoAppSpec`] for `path`, naming the file in `contents`
+    /// that was probably meant as the appspec.
+    pub(crate) fn no_appspec(path: &Path, contents: &dyn appspec::Contents) -> BundleError {
+        BundleError::NoAppSpec { path: path.to_path_buf(), instead: near_miss::find(contents) }
+    }
 }
 
 /// A path with bytes that are not UTF-8 shown as `\xNN`.
@@ -476,7 +485,7 @@ pub fn check_only(input: &Path) -> Result<(PathBuf, Vec<appspec::Problem>), Bund
 
 fn appspec_text(dir: &Path, tree: &tree::Tree) -> Result<String, BundleError> {
     if appspec::Contents::lookup(tree, appspec::FILE_NAME).is_none() {
-        return Err(BundleError::NoAppSpec { path: dir.to_path_buf() });
+        return Err(BundleError::no_appspec(dir, tree));
     }
     let path = dir.join(appspec::FILE_NAME);
     std::fs::read_to_string(&path).map_err(io_err("read", &path))
@@ -485,7 +494,7 @@ fn appspec_text(dir: &Path, tree: &tree::Tree) -> Result<String, BundleError> {
 fn check_appspec(path: &Path, contents: &dyn appspec::Contents) -> Result<(), BundleError> {
     let text = match contents.read(appspec::FILE_NAME) {
         Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        None => return Err(BundleError::NoAppSpec { path: path.to_path_buf() }),
+        None => return Err(BundleError::no_appspec(path, contents)),
     };
     let problems = appspec::check_with(&text, contents);
     if problems.is_empty() {

@@ -78,6 +78,12 @@ pub struct Cli {
     /// and its region when ferry.toml names none.
     #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
+    /// The code your MFA device shows now, when the first role ferry
+    /// assumes needs MFA (FERRY_MFA_SERIAL or the profile's mfa_serial).
+    /// Without it ferry asks on a terminal, and refuses without one. The
+    /// session is cached for its lifetime (docs/manual.md).
+    #[arg(long, global = true, value_name = "CODE")]
+    pub mfa_code: Option<String>,
     /// What stdout carries: `text` (the result only) or `json` (one event per line).
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
@@ -104,6 +110,10 @@ pub struct Cli {
 pub enum Command {
     /// Bundle, upload and deploy a release, and follow it to the end: bundle → assume → upload → deploy → watch.
     Release(ReleaseArgs),
+    /// Show what a release would change against what the group runs now:
+    /// files, hooks, deployment config, who deployed the current revision.
+    /// Reads only; uploads and deploys nothing.
+    Plan(PlanArgs),
     /// Follow an existing deployment (started by ferry or anything else) to its end.
     Watch(WatchArgs),
     /// Print an IAM policy for the environment: the role's trust or deploy policy, or Jenkins'.
@@ -116,7 +126,8 @@ pub enum Command {
     CredentialProcess(CredentialProcessArgs),
     /// Check every link from this agent to the deployment group, with fixes.
     Doctor(DoctorArgs),
-    /// Print a deployment's current state and its instances' lifecycle events once.
+    /// Print a deployment's state word on stdout (its instances' lifecycle
+    /// events on stderr) once; the exit code says the state.
     Status(StatusArgs),
     /// Redeploy an earlier revision (default: the group's last good one before the current).
     Rollback(RollbackArgs),
@@ -128,8 +139,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
-    /// Print ferry's man page (roff) to stdout.
-    Man,
+    /// Print ferry's man page, or one subcommand's (roff), to stdout; or write them all into a directory.
+    Man(ManArgs),
     /// Build the reproducible bundle of a directory into a file and print its SHA-256.
     Bundle(BundleArgs),
     /// Check an appspec.yml against its bundle (directory or archive) without AWS.
@@ -142,8 +153,23 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    #[arg(value_enum, required_unless_present = "env_names")]
+    pub shell: Option<clap_complete::Shell>,
+    /// The completion scripts' own call: print the environments of
+    /// ferry.toml (`--config`, `FERRY_CONFIG` or ./ferry.toml), one a line.
+    #[arg(long, hide = true, conflicts_with = "shell")]
+    pub env_names: bool,
+}
+
+/// `ferry man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand whose page to print (`ferry man release`: ferry-release(1)).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "out_dir", value_parser = subcommand_name)]
+    pub subcommand: Option<String>,
+    /// Write ferry.1 and a ferry-SUBCOMMAND.1 for each subcommand into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// Selects an environment and overrides any of its settings.
@@ -295,6 +321,20 @@ pub struct CheckArgs {
     pub path: PathBuf,
 }
 
+/// `ferry plan`: the bundle and the target, as `release` takes them.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Application directory, or a ready .zip/.tar/.tgz bundle.
+    #[arg(value_name = "DIR|FILE")]
+    pub path: PathBuf,
+    /// Which environment, and overrides.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Bundle format for a directory.
+    #[arg(long, value_name = "zip|tar|tgz", default_value = "zip", value_parser = crate::bundle::BundleType::parse)]
+    pub bundle_type: crate::bundle::BundleType,
+}
+
 /// `ferry release`.
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
@@ -327,6 +367,14 @@ pub struct ReleaseArgs {
     /// CreateDeployment options.
     #[command(flatten)]
     pub deploy: DeployArgs,
+    /// Show the plan (what this release changes against what the group
+    /// runs) and stop: nothing is uploaded or deployed.
+    #[arg(long, conflicts_with = "wave")]
+    pub plan: bool,
+    /// Release to an environment marked `confirm = true` without asking
+    /// (what Jenkins passes after its own input step).
+    #[arg(long)]
+    pub yes: bool,
     /// Release through every environment of ferry.toml's `[wave.NAME]`,
     /// stage by stage, halting on the first failure (docs/waves.md). The
     /// bundle is built once; each environment keeps its own role, bucket
@@ -489,7 +537,9 @@ pub struct WatchArgs {
     pub ending: EndingArgs,
 }
 
-/// `ferry status`.
+/// `ferry status`. Exit codes, as `release`'s: 0 Succeeded, 3 Failed, 4
+/// Stopped, 6 Ready, 5 not ended yet (Created, Queued, InProgress, Baking);
+/// 1 and 2 when the state could not be read.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The deployment to show (d-XXXXXXXXX).
@@ -683,6 +733,16 @@ pub struct HistoryArgs {
     /// How many deployments, newest first.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    /// Only deployments in these states (repeatable or comma-separated:
+    /// Created, Queued, InProgress, Baking, Ready, Succeeded, Failed,
+    /// Stopped), as `aws deploy list-deployments --include-only-statuses`.
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', value_parser = crate::deployments::parse_status, conflicts_with = "wave")]
+    pub status: Vec<aws_sdk_codedeploy::types::DeploymentStatus>,
+    /// Only deployments created since then: a duration back from now (24h,
+    /// 7d) or a UTC date or time (2026-12-01, 2026-12-01T09:00:00Z), as
+    /// `--create-time-range start=…`.
+    #[arg(long, value_name = "WHEN", value_parser = crate::deployments::parse_since, conflicts_with = "wave")]
+    pub since: Option<aws_smithy_types::DateTime>,
     /// Per environment of ferry.toml's `[wave.NAME]`, the release its group
     /// runs: the newest Succeeded deployment, its sha256 and status.
     #[arg(long, value_name = "NAME")]
@@ -699,6 +759,18 @@ impl EndingArgs {
             on_abort: self.on_abort.unwrap_or(default_abort),
             abort_grace: self.abort_grace,
         }
+    }
+}
+
+/// `ferry man SUBCOMMAND`: one of ferry's (visible) subcommands.
+fn subcommand_name(s: &str) -> Result<String, String> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let names: Vec<&str> = cli.get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name()).collect();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a ferry subcommand; one of: {}", names.join(", ")))
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Environment {
     pub deployment_group: String,
     /// Deployment configuration override.
     pub deployment_config: Option<String>,
+    /// `confirm = true`: a release asks for the environment's name first.
+    pub confirm: bool,
     /// How long each set of assumed credentials lasts.
     pub duration: std::time::Duration,
     /// `SourceIdentity` for the session, when configured.
@@ -577,6 +579,7 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         application,
         deployment_group,
         deployment_config: set(keys.deployment_config),
+        confirm: keys.confirm.unwrap_or(false),
         duration,
         source_identity,
         session_tags: keys.session_tags.unwrap_or(false),
@@ -874,6 +877,7 @@ impl Environment {
             application: "web".into(),
             deployment_group: "web-prod".into(),
             deployment_config: None,
+            confirm: false,
             duration: std::time::Duration::from_secs(3600),
             source_identity: None,
             session_tags: false,

@@ -26,6 +26,30 @@ use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::event::{Event, Reporter};
 
+/// While one lives, ferry is waiting for a person at the terminal (an MFA
+/// code): no watchdog reports that time as a silent service.
+pub struct AskingUser(());
+
+static ASKING_USER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl AskingUser {
+    /// Starts waiting for the person; ends when dropped.
+    pub fn begin() -> AskingUser {
+        ASKING_USER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        AskingUser(())
+    }
+
+    fn now() -> bool {
+        ASKING_USER.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+}
+
+impl Drop for AskingUser {
+    fn drop(&mut self) {
+        ASKING_USER.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Silence longer than this is reported (and again after as long again).
 pub const STALL_NOTICE: Duration = Duration::from_secs(20);
 /// How long ferry waits for the head of an answer before the SDK retries,
@@ -234,6 +258,11 @@ impl<'a> Watchdog<'a> {
     fn check(&self) {
         let notice = self.notice;
         let mut q = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if AskingUser::now() {
+            // The wait is the person's, not the service's.
+            q.since = Instant::now();
+            return;
+        }
         let quiet = q.since.elapsed();
         let due = match q.reported {
             None => quiet >= notice,
@@ -405,6 +434,19 @@ mod tests {
         let err = dog.run_until(Some(until), std::future::pending::<()>()).await.unwrap_err();
         assert_eq!((err.service, err.doing), ("CodeDeploy", "waiting"));
         assert!(err.silence.is_some(), "{err:?}");
+    }
+
+    #[test]
+    fn time_spent_asking_the_user_is_not_called_a_silent_service() {
+        let lines = Lines(Mutex::new(Vec::new()));
+        // Every check is due: only the person at the terminal holds it back.
+        let dog = Watchdog::new("STS", "assuming the role", &lines).with_notice(Duration::ZERO);
+        let asking = AskingUser::begin();
+        dog.check();
+        assert!(lines.0.lock().unwrap().is_empty());
+        drop(asking);
+        dog.check();
+        assert_eq!(lines.0.lock().unwrap().len(), 1);
     }
 
     #[test]

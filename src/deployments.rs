@@ -46,6 +46,58 @@ pub fn parse_revision(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// `ferry history --status`: one of CodeDeploy's deployment states, in
+/// any case (`failed`, `InProgress`).
+pub fn parse_status(s: &str) -> Result<DeploymentStatus, String> {
+    let t = s.trim();
+    DeploymentStatus::values().iter().find(|v| v.eq_ignore_ascii_case(t)).map(|v| DeploymentStatus::from(*v)).ok_or_else(|| {
+        format!(
+            "`{}` is not a CodeDeploy deployment state; give one of {}",
+            crate::report::one_line(t),
+            DeploymentStatus::values().join(", ")
+        )
+    })
+}
+
+/// `ferry history --since`: a duration back from now (`24h`, `7d`; a bare
+/// number has no unit and is refused) or a UTC date or time (`2026-12-01`,
+/// `2026-12-01T09:00:00Z`).
+pub fn parse_since(s: &str) -> Result<DateTime, String> {
+    let t = s.trim();
+    let at = if t.len() == 10 && t.as_bytes().get(4) == Some(&b'-') {
+        humantime::parse_rfc3339_weak(&format!("{t} 00:00:00")).map_err(|e| e.to_string())
+    } else if t.contains('-') {
+        humantime::parse_rfc3339_weak(t).map_err(|e| e.to_string())
+    } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        Err("a bare number has no unit".into())
+    } else {
+        crate::duration::parse(t)
+            .and_then(|d| std::time::SystemTime::now().checked_sub(d).ok_or_else(|| "it reaches before 1970".to_string()))
+    };
+    at.map(DateTime::from).map_err(|why| {
+        format!(
+            "`{}` is neither a duration back from now (24h, 7d) nor a UTC date or time (2026-12-01, \
+             2026-12-01T09:00:00Z): {why}",
+            crate::report::one_line(t)
+        )
+    })
+}
+
+/// What started a deployment, for `ferry history`: ferry's rollback or
+/// CodeDeploy's automatic one, a wave's release, a release, or CodeDeploy's
+/// creator word for anything else (`autoscaling`, `CloudFormation`).
+pub fn kind(info: &DeploymentInfo) -> String {
+    use aws_sdk_codedeploy::types::DeploymentCreator;
+    let description = info.description().unwrap_or_default();
+    match info.creator() {
+        Some(DeploymentCreator::CodeDeployRollback | DeploymentCreator::CloudFormationRollback) => "rollback".into(),
+        _ if description.contains("ferry rollback ") => "rollback".into(),
+        _ if description.contains(", wave ") && description.contains("(sha256 ") => "wave".into(),
+        Some(DeploymentCreator::User) | None => "release".into(),
+        Some(other) => other.as_str().to_string(),
+    }
+}
+
 /// A CodeDeploy read that failed, reduced to what error messages need.
 #[derive(Debug, Clone)]
 pub struct ReadFailure {
@@ -203,6 +255,7 @@ pub fn entry(info: &DeploymentInfo) -> HistoryEntry {
         created_at: info.create_time().map(utc),
         completed_at: info.complete_time().map(utc),
         status: info.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "Unknown".into()),
+        kind: kind(info),
         creator: info.creator().map(|c| c.as_str().to_string()).unwrap_or_else(|| "unknown".into()),
         build: description.as_deref().and_then(Build::parse).map(|b| b.number.to_string()),
         sha256: loc.and_then(|l| l.key()).and_then(sha256_of_key),
@@ -267,6 +320,33 @@ mod tests {
             assert!(parse_id(bad).is_err(), "{bad:?}");
         }
         assert!(!parse_id("d-\nforged").unwrap_err().contains('\n'), "the value is echoed on one line");
+    }
+
+    #[test]
+    fn history_filters_read_states_in_any_case_and_since_as_a_duration_or_a_date() {
+        assert_eq!(parse_status("failed"), Ok(DeploymentStatus::Failed));
+        assert_eq!(parse_status("InProgress"), Ok(DeploymentStatus::InProgress));
+        assert!(parse_status("broken").unwrap_err().contains("Succeeded"));
+        assert_eq!(parse_since("2026-12-01").unwrap().secs(), 1_796_083_200);
+        assert_eq!(parse_since("2026-12-01T09:00:00Z").unwrap().secs(), 1_796_083_200 + 9 * 3600);
+        let day_ago = parse_since("24h").unwrap().secs();
+        let now = DateTime::from(std::time::SystemTime::now()).secs();
+        assert!((now - 86_400 - day_ago).abs() <= 1, "{day_ago} vs {now}");
+        assert!(parse_since("7").unwrap_err().contains("no unit"));
+        assert!(parse_since("yesterday").is_err());
+    }
+
+    #[test]
+    fn kind_tells_releases_rollbacks_and_waves_apart() {
+        use aws_sdk_codedeploy::types::DeploymentCreator;
+        let info = |creator: DeploymentCreator, description: &str| {
+            DeploymentInfo::builder().creator(creator).description(description).build()
+        };
+        assert_eq!(kind(&info(DeploymentCreator::User, "ferry release manual by me (sha256 abc)")), "release");
+        assert_eq!(kind(&info(DeploymentCreator::User, "ferry build 4 of web by s (sha256 abc, wave prod)")), "wave");
+        assert_eq!(kind(&info(DeploymentCreator::User, "ferry rollback by s from d-1 to s3://b/k")), "rollback");
+        assert_eq!(kind(&info(DeploymentCreator::CodeDeployRollback, "")), "rollback");
+        assert_eq!(kind(&info(DeploymentCreator::Autoscaling, "")), "autoscaling");
     }
 
     #[test]

@@ -53,8 +53,9 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, flags: &str, reporte
                 arn
             }
             Err(e) => {
-                let fix = match e {
+                let fix = match &e {
                     assume::AssumeError::NotAws { .. } => NOT_AWS_FIX.into(),
+                    assume::AssumeError::Sso(sso) => sso.fix(),
                     _ => "give this agent AWS credentials: an instance role, AWS_PROFILE, or \
                           AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
                         .into(),
@@ -71,8 +72,11 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, flags: &str, reporte
             sdk
         }
         Err(e) => {
-            let fix = match e {
+            let fix = match &e {
                 assume::AssumeError::NotAws { .. } => NOT_AWS_FIX.into(),
+                assume::AssumeError::Sso(sso) => sso.fix(),
+                // Nothing reached STS: the message says what to pass or unset.
+                assume::AssumeError::Mfa(_) => "pass the code with --mfa-code, or run doctor on a terminal".into(),
                 // Keyless: no identity calls AssumeRole; the trust policy admits the token.
                 _ if env.web_identity.is_some() => format!(
                     "check that {} exists and that its trust policy allows sts:AssumeRoleWithWebIdentity for this \

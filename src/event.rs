@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 
+mod plan;
+pub use plan::*;
+
 use crate::config::BundleType;
 use crate::exit::ExitCode;
 
@@ -283,6 +286,10 @@ pub struct HistoryEntry {
     pub completed_at: Option<String>,
     /// CodeDeploy's status word.
     pub status: String,
+    /// `release`, `rollback` (ferry's or CodeDeploy's automatic one), `wave`
+    /// (a release of `--wave`), or CodeDeploy's creator for the others
+    /// (`autoscaling`, `CloudFormation`, …).
+    pub kind: String,
     /// `user`, `autoscaling`, `codeDeployRollback`, …
     pub creator: String,
     /// The Jenkins build: from the deployment description (`ferry build N`)
@@ -455,7 +462,8 @@ pub enum Event {
         overview: Overview,
         /// Instances that failed, with their failed events.
         failed_instances: Vec<FailedInstance>,
-        /// How long ferry followed the deployment.
+        /// How long the deployment took: CodeDeploy's createTime to
+        /// completeTime when it gives both, else how long ferry followed it.
         elapsed_ms: u64,
     },
     /// CodeDeploy started an automatic rollback of a deployment that failed
@@ -596,6 +604,16 @@ pub enum Event {
     },
     /// One row of `ferry history`.
     HistoryEntry(HistoryEntry),
+    /// `ferry status`'s answer: the deployment's state (text mode prints the
+    /// word on stdout) and the exit code it maps to.
+    StatusRead {
+        /// The deployment.
+        deployment_id: String,
+        /// CodeDeploy's status word.
+        status: String,
+        /// The exit code of the state, as `release` would end with it.
+        exit_code: u8,
+    },
     /// The receipt was written.
     ReceiptWritten {
         /// The file.
@@ -725,6 +743,15 @@ pub enum Event {
         outcome: WaveOutcome,
         /// The process exit code.
         exit_code: u8,
+    },
+    /// `ferry plan` / `ferry release --plan`: what the release changes
+    /// against what the group runs now (the command's result).
+    Plan(ReleasePlan),
+    /// An environment marked `confirm = true` waits for its name to be
+    /// typed on the terminal before the release goes on.
+    ConfirmRequested {
+        /// The environment to type.
+        environment: String,
     },
     /// ferry changed or noticed something the user should know about (a
     /// clamped duration, lost contact with CodeDeploy, …).

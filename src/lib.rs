@@ -24,7 +24,8 @@
 //!    [`handoff`] (credentials to other programs).
 //! 3. **orchestration**: stages put together: [`queue`], [`launch`],
 //!    [`follow`], [`abort`], [`rollback`], [`receipt`], [`doctor`],
-//!    [`pipeline`] (one release after the bundle, and the command start-up)
+//!    [`pipeline`] (one release after the bundle, and the command start-up),
+//!    [`plan`] (what a release would change against what runs)
 //!    and [`wave`] (that release through ordered stages of environments).
 //! 4. **face**: [`cli`] (clap) and [`cmd`] (one file per subcommand, and the
 //!    error every command ends with). Only the face names clap or `cli`.
@@ -63,6 +64,7 @@ pub(crate) mod doctor;
 pub(crate) mod follow;
 pub(crate) mod launch;
 pub(crate) mod pipeline;
+pub(crate) mod plan;
 pub(crate) mod queue;
 pub(crate) mod receipt;
 pub(crate) mod rollback;

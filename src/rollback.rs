@@ -157,6 +157,9 @@ pub struct Plan {
     pub to_deployment_id: Option<String>,
     /// The revision, pinned by eTag (and version, when versioned).
     pub revision: S3Location,
+    /// What is odd about a target named with `--to`: it is what the group
+    /// already runs, or it never succeeded in this group.
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -199,12 +202,19 @@ pub async fn plan(
         });
     }
     let from = recent.first().cloned();
-    let (to_deployment_id, loc) = match to {
-        None => default_target(env, &recent)?,
-        Some(to) => named_target(cd, s3, env, &recent, to).await?,
+    let (to_deployment_id, loc, warnings) = match to {
+        None => {
+            let (id, loc) = default_target(env, &recent)?;
+            (id, loc, Vec::new())
+        }
+        Some(to) => {
+            let (id, loc, status) = named_target(cd, s3, env, &recent, to).await?;
+            let warnings = target_warnings(env, &recent, to, &loc, status.as_ref());
+            (id, loc, warnings)
+        }
     };
     let revision = pin(s3, env, loc).await?;
-    Ok(Plan { from, to_deployment_id, revision })
+    Ok(Plan { from, to_deployment_id, revision, warnings })
 }
 
 fn is_active(s: &DeploymentStatus) -> bool {
@@ -237,13 +247,14 @@ async fn named_target(
     env: &Environment,
     recent: &[DeploymentInfo],
     to: &str,
-) -> Result<(Option<String>, S3Location), RollbackError> {
+) -> Result<(Option<String>, S3Location, Option<DeploymentStatus>), RollbackError> {
     let not_found = || RollbackError::TargetNotFound {
         to: to.into(),
         deployment_group: env.deployment_group.clone(),
         searched: recent.len(),
     };
-    let with_loc = |d: &DeploymentInfo| s3_location(d).map(|l| (d.deployment_id().map(String::from), l.clone()));
+    let with_loc =
+        |d: &DeploymentInfo| s3_location(d).map(|l| (d.deployment_id().map(String::from), l.clone(), d.status().cloned()));
     if to.starts_with("d-") {
         let found = deployments::describe(cd, &[to.to_string()])
             .await
@@ -270,20 +281,63 @@ async fn named_target(
             for ext in ["zip", "tar", "tgz"] {
                 let key = format!("{}{}/{sha}.{ext}", key_prefix(env), env.application);
                 if head(s3, env, &key, None).await.is_ok() {
-                    return Ok((None, S3Location::builder().bucket(&env.bucket).key(key).build()));
+                    return Ok((None, S3Location::builder().bucket(&env.bucket).key(key).build(), None));
                 }
             }
         }
         return Err(not_found());
     }
     let key = to.strip_prefix(&format!("s3://{}/", env.bucket)).unwrap_or(to);
-    if let Some(hit) = recent.iter().filter_map(with_loc).find(|(_, l)| l.key() == Some(key)) {
+    if let Some(hit) = recent.iter().filter_map(with_loc).find(|(_, l, _)| l.key() == Some(key)) {
         return Ok(hit);
     }
     match head(s3, env, key, None).await {
-        Ok(_) => Ok((None, S3Location::builder().bucket(&env.bucket).key(key).build())),
+        Ok(_) => Ok((None, S3Location::builder().bucket(&env.bucket).key(key).build(), None)),
         Err(_) => Err(not_found()),
     }
+}
+
+/// Warnings for a `--to` target: the revision the group already runs (its
+/// newest Succeeded deployment's), or one that no deployment of the group's
+/// recent history succeeded with. Neither stops the rollback: redeploying
+/// the running revision repairs instances, and a build may be restored on
+/// purpose; but both are more often a wrong id, so they are said first.
+fn target_warnings(
+    env: &Environment,
+    recent: &[DeploymentInfo],
+    to: &str,
+    target: &S3Location,
+    named_status: Option<&DeploymentStatus>,
+) -> Vec<String> {
+    let succeeded = |d: &&DeploymentInfo| d.status() == Some(&DeploymentStatus::Succeeded);
+    let group = &env.deployment_group;
+    let mut warnings = Vec::new();
+    if let Some(running) = recent.iter().find(succeeded)
+        && s3_location(running).is_some_and(|l| same_object(l, target))
+    {
+        warnings.push(format!(
+            "--to {to} is the revision {group} already runs (deployed by {}, its last successful deployment); the \
+             rollback redeploys it unchanged. `ferry history` lists the earlier ones.",
+            running.deployment_id().unwrap_or("?")
+        ));
+    }
+    let ever_succeeded = named_status == Some(&DeploymentStatus::Succeeded)
+        || recent.iter().filter(succeeded).any(|d| s3_location(d).is_some_and(|l| same_object(l, target)));
+    if !ever_succeeded {
+        let what = match named_status {
+            Some(status) => format!("its deployment ended {}", status.as_str()),
+            None if recent.iter().any(|d| s3_location(d).is_some_and(|l| same_object(l, target))) => {
+                "its deployments did not succeed".to_string()
+            }
+            None => "it was never deployed there".to_string(),
+        };
+        warnings.push(format!(
+            "--to {to} never succeeded in {group} (in its last {} deployments): {what}. Restoring it may fail the \
+             same way; `ferry history` shows which revisions succeeded.",
+            recent.len()
+        ));
+    }
+    warnings
 }
 
 fn key_prefix(env: &Environment) -> String {
@@ -439,5 +493,33 @@ mod tests {
         assert_eq!(e.exit_code(), ExitCode::Usage);
         assert!(e.to_string().contains("nothing to roll back to"), "{e}");
         assert!(default_target(&env(), &[]).unwrap_err().to_string().contains("no deployments"));
+    }
+
+    fn loc(key: &str, etag: &str) -> S3Location {
+        S3Location::builder().bucket("b").key(key).e_tag(etag).build()
+    }
+
+    #[test]
+    fn a_target_the_group_already_runs_is_warned_about() {
+        let recent = vec![
+            deployment("d-2", DeploymentStatus::Succeeded, "k2", "e2"),
+            deployment("d-1", DeploymentStatus::Succeeded, "k1", "e1"),
+        ];
+        let w = target_warnings(&env(), &recent, "d-2", &loc("k2", "e2"), Some(&DeploymentStatus::Succeeded));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("is the revision web-prod already runs (deployed by d-2"), "{w:?}");
+        assert!(target_warnings(&env(), &recent, "d-1", &loc("k1", "e1"), Some(&DeploymentStatus::Succeeded)).is_empty());
+    }
+
+    #[test]
+    fn a_target_that_never_succeeded_is_warned_about() {
+        let recent = vec![
+            deployment("d-2", DeploymentStatus::Failed, "k2", "e2"),
+            deployment("d-1", DeploymentStatus::Succeeded, "k1", "e1"),
+        ];
+        let w = target_warnings(&env(), &recent, "d-2", &loc("k2", "e2"), Some(&DeploymentStatus::Failed));
+        assert!(w.len() == 1 && w[0].contains("never succeeded in web-prod") && w[0].contains("ended Failed"), "{w:?}");
+        let w = target_warnings(&env(), &recent, "releases/web/x.zip", &loc("k9", "e9"), None);
+        assert!(w.len() == 1 && w[0].contains("it was never deployed there"), "{w:?}");
     }
 }

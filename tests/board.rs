@@ -248,3 +248,91 @@ fn tty_output_into_a_closed_stdout_does_not_panic() {
     assert_ne!(out.status.code(), Some(101), "panicked:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Issue 26 item 8, on a terminal: a failed release that CodeDeploy rolled
+/// back ends with the verdict, printed after the rollback's board is
+/// cleared, not with the rollback's "succeeded".
+#[test]
+fn a_rolled_back_release_ends_the_terminal_with_the_verdict() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let good = common::app_tree(&dir.path().join("good"), "exit 0");
+    let first =
+        run(stack.ferry_command(FERRY).args(["release", good.to_str().unwrap(), "--env", "production", "--config"]).arg(&config));
+    assert_eq!(first.code, 0, "{}", first.all());
+    let bad = common::app_tree(&dir.path().join("bad"), "echo broken >&2; exit 1");
+    let extra = ["--progress", "tty", "--rollback-on", "failure", "--deployment-config", "CodeDeployDefault.AllAtOnce"];
+    let (_, last, code, _) = release_app_on_a_terminal(&stack, dir.path(), &bad, &extra);
+    assert_eq!(code, 7, "{last}");
+    let verdict = last.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(
+        verdict.starts_with("deployment d-")
+            && verdict.contains(" FAILED; the previous revision was restored by rollback d-")
+            && verdict.ends_with("(exit 7)"),
+        "the terminal's last line is the verdict:\n{last}"
+    );
+}
+
+/// Issue 26 item 12, on a terminal: three instances failing one hook with
+/// the same output show that output once, under one header naming them.
+#[test]
+fn identical_hook_output_of_several_instances_is_printed_once_on_a_terminal() {
+    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = common::app_tree(dir.path(), "echo 'the same broken output' >&2; exit 1");
+    let extra = ["--progress", "tty", "--deployment-config", "CodeDeployDefault.AllAtOnce"];
+    let (_, last, code, raw) = release_app_on_a_terminal(&stack, dir.path(), &app, &extra);
+    assert_eq!(code, 3, "{last}");
+    let text = String::from_utf8_lossy(&raw).replace('\r', "");
+    let failed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("instance ").nth(1))
+        .filter_map(|rest| rest.split_once(" failed ValidateService").map(|(id, _)| id))
+        .collect();
+    assert_eq!(failed.len(), 3, "each instance's failure has its line:\n{text}");
+    assert_eq!(text.matches("! the same broken output").count(), 1, "the output once:\n{text}");
+    let headers: Vec<&str> = text.lines().filter(|l| l.contains("--- hook output of ")).collect();
+    for id in &failed {
+        assert!(headers.iter().any(|h| h.contains(id)), "{id} is named under a hook output header:\n{text}");
+    }
+}
+
+/// Issue 26 item 11, on a terminal: `ferry history` heads its rows with the
+/// column names on the terminal (stderr), while stdout, piped, gets the
+/// rows alone.
+#[test]
+fn history_on_a_terminal_has_a_header_and_stdout_keeps_the_rows_alone() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let app = app(dir.path());
+    let release =
+        run(stack.ferry_command(FERRY).args(["release", app.to_str().unwrap(), "--env", "production", "--config"]).arg(&config));
+    assert_eq!(release.code, 0, "{}", release.all());
+
+    let (controller, terminal) = pty();
+    let mut cmd = stack.ferry_command(FERRY);
+    cmd.args(["--progress", "tty", "history", "--env", "production", "--config"])
+        .arg(&config)
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
+    let child = cmd.spawn().unwrap();
+    drop(cmd);
+    drop(terminal);
+    let reader = std::thread::spawn(move || {
+        let mut raw = Vec::new();
+        // EIO once ferry, the last holder of the terminal side, exits.
+        let _ = std::fs::File::from(controller).read_to_end(&mut raw);
+        raw
+    });
+    let out = child.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&reader.join().unwrap()).replace('\r', "");
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("CREATED\tDEPLOYMENT\tSTATUS\tBUILD\tSHA256\tCREATOR\tKEY\tKIND\tDESCRIPTION"), "{screen:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("20") && stdout.contains(&format!("\t{}\tSucceeded\t", release.stdout.trim())), "{stdout}");
+}

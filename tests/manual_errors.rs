@@ -86,15 +86,22 @@ fn on_stack() -> (common::Stack, tempfile::TempDir, std::path::PathBuf, std::pat
     (stack, dir, config, app)
 }
 
-#[test]
-fn a_mistyped_deployment_group_is_named_as_possibly_missing_not_only_as_permissions() {
-    let (stack, _dir, config, app) = on_stack();
+/// `ferry release --deployment-group web-prd` (the stack's group is
+/// web-prod), which must end with exit 2.
+fn release_to_mistyped_group(stack: &common::Stack, config: &std::path::Path, app: &std::path::Path) -> common::Run {
     let out = run(stack
         .ferry_command(common::FERRY)
         .args(["release", "--env", "production", "--deployment-group", "web-prd", "--config"])
-        .arg(&config)
-        .arg(&app));
+        .arg(config)
+        .arg(app));
     assert_eq!(out.code, 2, "{}", out.all());
+    out
+}
+
+#[test]
+fn a_mistyped_deployment_group_is_named_as_possibly_missing_not_only_as_permissions() {
+    let (stack, _dir, config, app) = on_stack();
+    let out = release_to_mistyped_group(&stack, &config, &app);
     // `ferry policy deploy` grants ListDeploymentGroups, so the groups that
     // exist are named instead of "either … or the policy lacks it".
     assert!(out.stderr.contains("Deployment group `web-prd` does not exist in application `web`"), "{}", out.stderr);
@@ -190,4 +197,63 @@ fn continue_and_stop_on_an_ended_deployment_exit_alike() {
     assert_eq!((stop.code, cont.code), (1, 1), "stop:\n{}\ncontinue:\n{}", stop.all(), cont.all());
     assert!(stop.stderr.contains(&format!("deployment {id} has already ended (Succeeded)")), "{}", stop.stderr);
     assert!(cont.stderr.contains(&format!("deployment {id} has already ended (Succeeded)")), "{}", cont.stderr);
+}
+
+/// An app directory like [`app_tree`]'s with its appspec renamed to `name`
+/// and, for `ecs`, an ECS appspec's text.
+fn app_with_appspec_named(dir: &std::path::Path, name: &str, ecs: bool) -> std::path::PathBuf {
+    let app = app_tree(dir, "exit 0");
+    std::fs::remove_file(app.join("appspec.yml")).unwrap();
+    let text = if ecs {
+        "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: arn\n"
+    } else {
+        "version: 0.0\nos: linux\n"
+    };
+    std::fs::write(app.join(name), text).unwrap();
+    app
+}
+
+#[test]
+fn a_bundle_holding_appspec_yaml_is_named_with_the_rename_to_make() {
+    let (wire, dir, _) = offline_release();
+    let app = app_with_appspec_named(&dir.path().join("yaml"), "appspec.yaml", false);
+    for args in [&["check"][..], &["release", "--env", "production"][..]] {
+        let out = run(wire.command(dir.path()).args(args).arg(&app));
+        assert_eq!(out.code, 1, "{}", out.all());
+        assert!(out.stderr.contains("has no appspec.yml but holds `appspec.yaml`"), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("the name ECS and Lambda deployments use"), "{}", out.stderr);
+        assert!(out.stderr.contains("`mv appspec.yaml appspec.yml`"), "{}", out.stderr);
+    }
+    let ecs = app_with_appspec_named(&dir.path().join("ecs"), "appspec.yaml", true);
+    let out = run(wire.command(dir.path()).arg("check").arg(&ecs));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("`appspec.yaml`, an ECS/Lambda appspec"), "{}", out.stderr);
+    assert!(out.stderr.contains("deploy this one with an ECS or Lambda deployment group"), "{}", out.stderr);
+    assert!(!wire.tripped());
+}
+
+#[test]
+fn a_mistyped_group_with_neither_list_nor_get_allowed_names_both_causes() {
+    // The deploy policy without ListDeploymentGroups: `web-prd` can then be
+    // neither listed nor read (GetDeploymentGroup is granted on web-prod
+    // only), so ferry cannot tell a missing group from a missing grant.
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::ferry-prod-releases", "arn:aws:s3:::ferry-prod-releases/*"]},
+        {"Effect": "Allow", "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
+            "codedeploy:ListDeployments", "codedeploy:BatchGetDeployments"],
+         "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentgroup:web/web-prod"},
+        {"Effect": "Allow", "Action": ["codedeploy:GetApplication", "codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
+         "Resource": "arn:aws:codedeploy:us-east-1:222222222222:application:web"},
+        {"Effect": "Allow", "Action": "codedeploy:GetDeploymentConfig", "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentconfig:*"}
+    ]});
+    let stack = common::Stack::start_with(common::StackOptions { deployer_policy: Some(policy), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let app = app_tree(dir.path(), "exit 0");
+    let out = release_to_mistyped_group(&stack, &config, &app);
+    assert!(out.stderr.contains("The role may not act on deployment group `web/web-prd`"), "{}", out.stderr);
+    assert!(out.stderr.contains("either the group does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("--deployment-group, or `deployment_group` in [env.production]"), "{}", out.stderr);
+    assert!(out.stderr.contains("codedeploy:CreateDeployment on it (see `ferry policy deploy`)"), "{}", out.stderr);
+    assert!(!out.stderr.contains("its groups are"), "nothing could be listed:\n{}", out.stderr);
 }

@@ -1,5 +1,6 @@
 //! `--profile` / `AWS_PROFILE` and the region fallback for a manual release
-//! (issue 26, item 1): checked locally, before any AWS call.
+//! (issue 26, item 1): checked locally, before any AWS call; and a release
+//! on the stack whose only credentials are a profile's keys.
 
 mod common;
 
@@ -72,4 +73,43 @@ fn without_a_region_in_ferry_toml_aws_region_then_the_profiles_region_is_used() 
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("region"), "{}", out.stderr);
     assert!(!wire.tripped());
+}
+
+/// A release from a laptop whose only credentials are a profile's keys in
+/// the shared credentials file: no AWS_ACCESS_KEY_ID in the environment,
+/// `--profile` picks the keys, ferry assumes the Production role with them
+/// and deploys.
+#[test]
+fn a_release_runs_on_a_profiles_own_keys_with_none_in_the_environment() {
+    let stack = common::Stack::start();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(home.path().join(".aws/config"), "[profile ops]\nregion = us-east-1\n").unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = AKIAWRONGDEFAULTKEY1\naws_secret_access_key = not-the-one\n\n\
+             [ops]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            stack.ops_access_key(),
+            stack.ops_secret_key()
+        ),
+    )
+    .unwrap();
+    let config = stack.write_config(home.path(), "production");
+    let app = common::app_tree(home.path(), "exit 0");
+    let out = run(common::laptop_command(&stack, home.path())
+        .args(["--profile", "ops", "release"])
+        .arg(&app)
+        .args(["--env", "production", "--wait", "--timeout", "2m", "--config"])
+        .arg(&config));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("assumed-role/CA_ServiceDeployer/ferry-alice"), "{}", out.stderr);
+    let ids = common::deployment_ids(&stack);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(out.stdout.contains(&ids[0]) || out.stderr.contains(&ids[0]), "{}", out.all());
+    // moto checks signatures and knows no `default` key: the ops profile's
+    // key signed the AssumeRole.
+    let sessions = common::moto_sessions(&stack);
+    assert!(sessions.iter().any(|s| s.role_arn == stack.role_arn() && s.session_name == "ferry-alice"), "{sessions:?}");
+    common::assert_no_secrets(&stack, &out);
 }

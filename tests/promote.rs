@@ -136,16 +136,7 @@ fn a_bundle_uploaded_in_parts_is_proven_by_its_crc64nvme_where_it_is_and_when_co
     let config = stack.write_config(dir.path(), "production");
     let app = app(dir.path());
     // 20 MiB that deflate cannot shrink: three parts.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let noise: Vec<u8> = (0..20 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(app.join("blob.bin"), noise).unwrap();
+    std::fs::write(app.join("blob.bin"), common::noise(20 << 20)).unwrap();
     let staged = ferry(&stack, &config, &["upload", app.to_str().unwrap(), "--env", "production"]);
     assert_eq!(staged.code, 0, "{}", staged.all());
     let uri = staged.stdout.trim().to_string();

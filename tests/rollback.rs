@@ -363,3 +363,34 @@ fn a_refused_stop_names_codedeploys_error_once_and_ends_with_the_request_id() {
     assert_eq!(error.matches("DeploymentDoesNotExistException").count(), 1, "{error}");
     assert!(error.trim_end().ends_with('.') && error.contains(". AWS request id: "), "the request id comes last: {error}");
 }
+
+#[test]
+fn rollback_to_the_running_revision_or_one_that_never_succeeded_warns_first() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = stack.write_config(dir.path(), "production");
+    let v1 = release(&stack, &config, &versioned_app(dir.path(), "v1", "exit 0"), &[]);
+    assert_eq!(v1.code, 0, "{}", v1.all());
+    let v1 = v1.stdout.trim().to_string();
+    // v2 fails and nothing rolls it back: the group still runs v1.
+    let bad = release(&stack, &config, &versioned_app(dir.path(), "v2", "exit 1"), &["--rollback-on", "never"]);
+    assert_eq!(bad.code, 3, "{}", bad.all());
+    let v2 = bad.stdout.trim().to_string();
+
+    let running = run(&mut ferry(&stack, &config, &["rollback", "--env", "production", "--to", &v1, "--progress", "plain"]));
+    assert_eq!(running.code, 0, "a warning, not a refusal:\n{}", running.all());
+    assert!(
+        running.stderr.contains(&format!("warning: --to {v1} is the revision web-prod already runs (deployed by {v1}")),
+        "{}",
+        running.stderr
+    );
+    assert!(!running.stderr.contains("never succeeded"), "{}", running.stderr);
+
+    let failed = run(&mut ferry(&stack, &config, &["rollback", "--env", "production", "--to", &v2, "--progress", "plain"]));
+    assert!(
+        failed.stderr.contains(&format!("warning: --to {v2} never succeeded in web-prod"))
+            && failed.stderr.contains("its deployment ended Failed"),
+        "{}",
+        failed.stderr
+    );
+}

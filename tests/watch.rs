@@ -337,3 +337,48 @@ fn a_role_that_may_not_list_targets_gets_a_warning_and_the_deployment_still_foll
         warnings[0]
     );
 }
+
+/// Issue 26 item 12: three instances failing ValidateService with the same
+/// output show it once in a plain log, under one header naming all three;
+/// JSON keeps each instance's own event with its output.
+#[test]
+fn identical_hook_output_of_three_instances_is_shown_once_and_json_keeps_each() {
+    let stack = Stack::start_with(StackOptions { instances: 3, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let app = common::app_tree(dir.path(), "echo 'health check refused' >&2; exit 1");
+    let config = stack.write_config(dir.path(), "production");
+    let release = |global: &[&str]| {
+        run(stack
+            .ferry_command(FERRY)
+            .args(global)
+            .args(["release", app.to_str().unwrap(), "--env", "production", "--config"])
+            .arg(&config)
+            .args(["--deployment-config", "CodeDeployDefault.AllAtOnce"]))
+    };
+    let plain = release(&["--progress", "plain"]);
+    assert_eq!(plain.code, 3, "{}", plain.all());
+    let failed: Vec<&str> = plain
+        .stderr
+        .lines()
+        .filter_map(|l| l.split(" instance ").nth(1)?.split_once(" failed ValidateService").map(|(id, _)| id))
+        .collect();
+    assert_eq!(failed.len(), 3, "{}", plain.stderr);
+    assert_eq!(plain.stderr.matches("! health check refused").count(), 1, "{}", plain.stderr);
+    let headers: Vec<&str> = plain.stderr.lines().filter(|l| l.contains("--- hook output of ")).collect();
+    for id in &failed {
+        assert!(headers.iter().any(|h| h.contains(id)), "{id} has no header naming it:\n{}", plain.stderr);
+    }
+
+    let json = release(&["--output", "json"]);
+    let outputs: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "lifecycle_failed")
+        .map(|e| e["output"].clone())
+        .collect();
+    assert_eq!(outputs.len(), 3, "one event per instance:\n{}", json.stdout);
+    for output in outputs {
+        assert_eq!(output[0]["text"], "health check refused", "{output}");
+    }
+}

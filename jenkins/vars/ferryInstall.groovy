@@ -1,8 +1,8 @@
 // Shared-library step: makes a pinned ferry available to the steps in its body.
 //
-//   ferryInstall(version: '0.2.0', baseUrl: 'https://artifacts.example.com/ferry/0.2.0',
-//                sha256: [x86_64: '<sha256 of ferry-0.2.0-x86_64-linux.tar.gz>',
-//                         aarch64: '<sha256 of ferry-0.2.0-aarch64-linux.tar.gz>']) {
+//   ferryInstall(version: '0.1.0', baseUrl: 'https://artifacts.example.com/ferry/0.1.0',
+//                sha256: [x86_64: '<sha256 of ferry-0.1.0-x86_64-linux.tar.gz>',
+//                         aarch64: '<sha256 of ferry-0.1.0-aarch64-linux.tar.gz>']) {
 //       ferryRelease(env: 'production', bundle: 'build/app')
 //   }
 //

@@ -49,6 +49,18 @@ pub struct HopRequest {
     /// For a web identity hop: the file holding the OIDC token, read at
     /// every call. `None` for AssumeRole.
     pub web_identity_token_file: Option<PathBuf>,
+    /// `SerialNumber` and `TokenCode`, on the first hop of a human's
+    /// release (see [`super::mfa`]).
+    pub mfa: Option<MfaToken>,
+}
+
+/// An MFA device and the code it shows now.
+#[derive(Clone)]
+pub struct MfaToken {
+    /// The device's ARN or serial number.
+    pub serial: String,
+    /// The six-digit code.
+    pub code: String,
 }
 
 // The external id is not a credential, but ferry never prints it either.
@@ -64,6 +76,7 @@ impl fmt::Debug for HopRequest {
             .field("source_identity", &self.source_identity)
             .field("policy", &self.policy.is_some())
             .field("web_identity_token_file", &self.web_identity_token_file)
+            .field("mfa_serial", &self.mfa.as_ref().map(|m| m.serial.as_str()))
             .finish()
     }
 }
@@ -162,6 +175,8 @@ impl HopProvider {
             .set_tags((!tags.is_empty()).then_some(tags))
             .set_source_identity(r.source_identity.clone())
             .set_policy(r.policy.clone())
+            .set_serial_number(r.mfa.as_ref().map(|m| m.serial.clone()))
+            .set_token_code(r.mfa.as_ref().map(|m| m.code.clone()))
             .send()
             .await;
         let out = sent.map_err(|e| self.failed(HopFailure::AssumeRole(e)))?;

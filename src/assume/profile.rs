@@ -99,3 +99,36 @@ async fn check_exists(name: &str, from: &'static str) -> Result<(), ProfileError
         },
     })
 }
+
+/// What ferry needs to know of the profile in effect, read from the shared
+/// config files (no credentials are read).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileFacts {
+    /// The profile's name.
+    pub name: String,
+    /// It gets credentials from IAM Identity Center (`sso_session` or the
+    /// legacy `sso_start_url`).
+    pub sso: bool,
+    /// Its `mfa_serial`, if any.
+    pub mfa_serial: Option<String>,
+    /// It assumes a role itself (`role_arn`), which aws-config does
+    /// without MFA.
+    pub role_arn: Option<String>,
+}
+
+/// [`ProfileFacts`] of the profile in effect (`--profile`, `AWS_PROFILE`),
+/// or `None` when none is named or it cannot be read (the checks at start-up
+/// have reported that already).
+pub async fn facts() -> Option<ProfileFacts> {
+    let name = crate::config::aws_defaults().profile?;
+    let set =
+        aws_config::profile::load(&Fs::real(), &Env::real(), &Default::default(), Some(Cow::Owned(name.clone()))).await.ok()?;
+    let profile = set.get_profile(&name)?;
+    let get = |k: &str| profile.get(k).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    Some(ProfileFacts {
+        sso: get("sso_session").is_some() || get("sso_start_url").is_some(),
+        mfa_serial: get("mfa_serial"),
+        role_arn: get("role_arn"),
+        name,
+    })
+}

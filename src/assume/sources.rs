@@ -28,7 +28,8 @@ pub fn survey(var: impl Fn(&str) -> Option<String>, home: Option<PathBuf>) -> Ve
     };
     out.push(Source { name: "environment variables", found: keys });
 
-    let profile = set("AWS_PROFILE").unwrap_or_else(|| "default".into());
+    // `--profile` when given (it wins over AWS_PROFILE).
+    let profile = crate::config::aws_defaults().profile.or_else(|| set("AWS_PROFILE")).unwrap_or_else(|| "default".into());
     let config = set("AWS_CONFIG_FILE").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".aws/config")));
     let creds =
         set("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".aws/credentials")));

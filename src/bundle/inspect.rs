@@ -54,7 +54,7 @@ impl ArchiveIndex {
     pub fn appspec_text(&self, archive: &Path) -> Result<String, BundleError> {
         self.read(appspec::FILE_NAME)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .ok_or_else(|| BundleError::NoAppSpec { path: archive.to_path_buf() })
+            .ok_or_else(|| BundleError::no_appspec(archive, self))
     }
 
     fn read_entry(&self, wanted: &str) -> io::Result<Option<Vec<u8>>> {

@@ -46,6 +46,9 @@ pub enum Error {
     /// `--timeout` ran out before the command got as far as a deployment.
     #[error(transparent)]
     Deadline(#[from] crate::deadline::Passed),
+    /// No plan could be made, or a `confirm = true` release was not confirmed.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     /// `--junit` names a path the report cannot be written to.
     /// `--env` on the command line beside `--wave`, which names its own
     /// environments (`FERRY_ENV` alone is not a conflict: it is ignored).
@@ -94,6 +97,7 @@ impl Error {
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
+            Error::Plan(e) => e.exit_code(),
             Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } => ExitCode::Usage,
         }
     }
@@ -113,6 +117,8 @@ impl Error {
             Error::Receipt(_) => "receipt",
             Error::Promote(_) => "upload",
             Error::Deadline(_) => "timeout",
+            Error::Plan(crate::plan::PlanError::NotConfirmed(_)) => "confirm",
+            Error::Plan(_) => "plan",
             Error::Junit { .. } => "junit",
             Error::EnvWithWave { .. } => "config",
             Error::AlreadyEnded { .. } => "rollback",

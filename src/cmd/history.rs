@@ -1,6 +1,7 @@
 //! `ferry history`: the group's recent deployments, newest first, from
 //! CodeDeploy and the bundles' S3 metadata (nothing local, so it survives a
-//! Jenkins restart). `--wave NAME`: what each environment of a wave runs.
+//! Jenkins restart). `--status` and `--since` filter as `aws deploy
+//! list-deployments` does. `--wave NAME`: what each environment of a wave runs.
 
 use std::path::PathBuf;
 
@@ -22,10 +23,11 @@ pub async fn run(args: &HistoryArgs, config_path: Option<PathBuf>, reporter: &dy
         return wave_history(args, wave, config_path, reporter).await;
     }
     let env = config::resolve(&args.target.selection(config_path))?;
-    let filter = Filter { limit: args.limit.max(1), ..Default::default() };
+    let filter = Filter { statuses: args.status.clone(), created_after: args.since, limit: args.limit.max(1) };
     let entries = entries(&env, &filter, reporter).await?;
     if entries.is_empty() {
-        reporter.report(&Event::Warning { message: format!("{} has no deployments", env.deployment_group) });
+        let filtered = if args.status.is_empty() && args.since.is_none() { "" } else { " that match --status/--since" };
+        reporter.report(&Event::Warning { message: format!("{} has no deployments{filtered}", env.deployment_group) });
     }
     for e in entries {
         reporter.report(&Event::HistoryEntry(e));

@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 pub mod exec;
 pub mod history;
+pub mod plan;
 pub mod policy;
 pub mod release;
 pub mod rollback;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
     // The profile flag holds AWS_PROFILE's value too (clap's `env`); the
     // source is told apart for the message.
     let flag = cli.profile.as_deref().filter(|p| std::env::var("AWS_PROFILE").ok().as_deref() != Some(*p));
+    crate::assume::mfa::set_code(cli.mfa_code.clone());
     match runtime.block_on(crate::assume::profile::defaults(flag)) {
         Ok(defaults) => crate::config::set_aws_defaults(defaults),
         Err(e) => {
@@ -73,13 +75,14 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Release(args) => release::run(args, cli.config.clone(), reporter.as_ref()).await,
+            Command::Plan(args) => plan::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Watch(args) => watch::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Bundle(args) => bundle::run(args, reporter.as_ref()).await,
             Command::Check(args) => check::run(args, reporter.as_ref()).await,
             Command::Upload(args) => upload::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Status(args) => status::run(args, cli.config.clone(), reporter.as_ref()).await,
-            Command::Completions(args) => completions::completions(args.shell),
-            Command::Man => completions::man(),
+            Command::Completions(args) => completions::run(args, cli.config.clone()),
+            Command::Man(args) => completions::man(args),
             Command::Policy(args) => policy::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Exec(args) => exec::run(args, cli.config.clone(), reporter.as_ref()).await,
             Command::Env(args) => env::run(args, cli.config.clone(), reporter.as_ref()).await,

@@ -43,6 +43,10 @@ async fn release(
     let mut selection = args.target.selection(config_path);
     args.deploy.apply(&mut selection.overrides);
     let env = config::resolve(&selection)?;
+    let confirm = env.confirm && !args.yes && !args.plan;
+    if confirm && !on_terminal() {
+        return Err(crate::plan::refuse_without_terminal(&env).into());
+    }
     receipt::set_target(&mut keeper.receipt, &env);
     keeper.receipt.session_name = pipeline::planned_session_name(&env);
     // A directory is bundled in a temporary directory of ferry's own, which
@@ -69,6 +73,32 @@ async fn release(
             Shipping::Upload(Built { bundle, _temp: temp })
         }
     };
+    if args.plan || confirm {
+        let Shipping::Upload(built) = &shipping else {
+            return Err(crate::plan::PlanError::Bundle {
+                path: args.path.display().to_string(),
+                detail: "a bundle already in S3 is planned by its local archive: run `ferry plan` on the file it was \
+                         uploaded from"
+                    .into(),
+            }
+            .into());
+        };
+        match guard.run(super::plan::show(&env, &args.path, &built.bundle, reporter)).await {
+            Ok(shown) => shown?,
+            Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
+        }
+        if args.plan {
+            return Ok(ExitCode::Success);
+        }
+        reporter.report(&crate::event::Event::ConfirmRequested { environment: env.name.clone() });
+        let typed = match guard.run(read_line()).await {
+            Ok(typed) => typed,
+            Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
+        };
+        if typed.trim() != env.name {
+            return Err(crate::plan::refuse_typed(&env, &typed).into());
+        }
+    }
     let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
     let step = Release {
         env: &env,
@@ -79,6 +109,22 @@ async fn release(
         wave: None,
     };
     Ok(pipeline::release(&step, shipping, &mut None, guard, keeper, reporter).await?)
+}
+
+/// Whether a person can be asked: stdin to type on, stderr to show the
+/// question and the plan.
+fn on_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// One line typed on stdin (empty at end of input).
+async fn read_line() -> String {
+    let read = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    });
+    read.await.ok().and_then(Result::ok).unwrap_or_default()
 }
 
 /// A bundle built here with the temporary directory it lives in: both go

@@ -44,6 +44,9 @@ async fn roll_back(
         Ok(plan) => plan?,
         Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
     };
+    for message in &plan.warnings {
+        reporter.report(&crate::event::Event::Warning { message: message.clone() });
+    }
     reporter.report(&plan.event(&env));
     let rev = &plan.revision;
     let r = &mut keeper.receipt;

@@ -25,7 +25,8 @@ pub async fn run(
     let Start { mut guard, receipt_path, clock } = Start::begin(args.ending.receipt.as_deref(), reporter)?;
     let mut selection = args.target.selection(config_path);
     args.deploy.apply(&mut selection.overrides);
-    let (wave, envs) = match resolve(args, &selection, name) {
+    let resolved = resolve(args, &selection, name).map_err(Error::from).and_then(|r| confirmed(args, name, r));
+    let (wave, envs) = match resolved {
         Ok(resolved) => resolved,
         Err(e) => {
             // Nothing started; the receipt still says what was asked and why not.
@@ -37,7 +38,7 @@ pub async fn run(
                     reporter.report(&Event::Warning { message: w.to_string() });
                 }
             }
-            return Err(e.into());
+            return Err(e);
         }
     };
     let policy = args.wave_rollback.unwrap_or(wave.rollback);
@@ -100,6 +101,24 @@ fn resolve(
         });
     }
     config::resolve_wave(selection, name)
+}
+
+/// A wave does not stop between stages to ask: one holding an environment
+/// marked `confirm = true` is refused, before any AWS call, unless `--yes`.
+fn confirmed(
+    args: &ReleaseArgs,
+    name: &str,
+    (wave, envs): (config::Wave, Vec<Environment>),
+) -> Result<(config::Wave, Vec<Environment>), Error> {
+    match envs.iter().find(|e| e.confirm) {
+        Some(env) if !args.yes => Err(crate::plan::PlanError::NotConfirmed(format!(
+            "wave {name} includes [env.{0}], which is marked confirm = true, and a wave does not stop to ask. \
+             Nothing was sent. Show its plan (`ferry plan --env {0}`), then release the wave with --yes.",
+            env.name
+        ))
+        .into()),
+        _ => Ok((wave, envs)),
+    }
 }
 
 /// Ends a wave that never started an environment: the receipt records the

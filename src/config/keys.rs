@@ -84,6 +84,9 @@ env_keys! {
     deployment_group: String [flag];
     /// CodeDeploy deployment configuration; the group's own when unset.
     deployment_config: String [flag];
+    /// `ferry release` shows the plan and asks for the environment's name
+    /// on a terminal, and refuses without one unless `--yes`.
+    confirm: bool;
     /// Lifetime of each set of assumed credentials: seconds or `1h`, `90m`
     /// (900-43200; 3600 when unset). The SDK refreshes before expiry.
     duration: DurationSetting;
@@ -189,9 +192,11 @@ mod tests {
         for k in KEYS {
             let value = match k.name {
                 "duration" => "3600".to_string(),
-                "session_tags" | "session_policy" | "ignore_application_stop_failures" | "update_outdated_instances_only" => {
-                    "true".into()
-                }
+                "session_tags"
+                | "session_policy"
+                | "ignore_application_stop_failures"
+                | "update_outdated_instances_only"
+                | "confirm" => "true".into(),
                 "role_chain" => "[]".into(),
                 "tags" | "metadata" => "{}".into(),
                 "file_exists_behavior" => "\"RETAIN\"".into(),

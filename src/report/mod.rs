@@ -2,9 +2,11 @@
 //! [`Reporter`] renders them for a terminal, a Jenkins log, or a machine.
 
 pub mod debug;
+mod hooks;
 mod json;
 pub mod junit;
 mod plain;
+mod plan;
 mod product;
 mod tty;
 
@@ -109,10 +111,12 @@ pub(crate) fn result_lines(event: &Event, env: Option<&str>) -> Option<Vec<Strin
         Event::WaveReceipt(r) => wave_receipt_lines(r),
         Event::BundleWritten { sha256, .. } => vec![sha256.clone()],
         Event::Staged { uri, .. } => vec![uri.clone()],
+        Event::Plan(p) => plan::lines(p),
         Event::HistoryEntry(h) => {
             let env_column = env.map(|e| format!("{e}\t")).unwrap_or_default();
             vec![format!("{env_column}{}", history_line(h))]
         }
+        Event::StatusRead { status, .. } => vec![status.clone()],
         _ => return None,
     };
     Some(lines.iter().map(|l| plain::sanitize(l)).collect())
@@ -345,7 +349,10 @@ fn describe_raw(event: &Event) -> Option<String> {
             format!("not deploying build {build}: deployment {deployment_id} carries the newer build {newer_build} of this job")
         }
         Event::DeploymentAdopted { deployment_id, reason } => format!("following deployment {deployment_id}: {reason}"),
-        Event::HistoryEntry(_) => return None,
+        Event::HistoryEntry(_) | Event::StatusRead { .. } | Event::Plan(_) => return None,
+        Event::ConfirmRequested { environment } => format!(
+            "{environment} is marked confirm = true: type `{environment}` and Enter to release to it (anything else stops)"
+        ),
         Event::ReceiptWritten { path } => format!("receipt written to {path}"),
         Event::Warning { message } => format!("warning: {}", crate::aws_error::request_ids_last(message)),
         Event::SessionPlanned { hops, duration_seconds, tags, source_identity, session_policy } => {
@@ -370,6 +377,22 @@ fn lifecycle_failure(
     message: Option<&str>,
     log_tail: Option<&str>,
 ) -> String {
+    let mut s = failure_line(target_id, lifecycle_event, error_code, script_name, message);
+    if let Some(tail) = log_tail.filter(|t| !t.trim().is_empty()) {
+        s.push_str(&hook_output(tail, lifecycle_event, script_name, &[target_id]));
+    }
+    s
+}
+
+/// The failure itself, without the hook's output: instance, event, error
+/// code, script and message (and, for ApplicationStop, whose script it is).
+fn failure_line(
+    target_id: &str,
+    lifecycle_event: &str,
+    error_code: Option<&str>,
+    script_name: Option<&str>,
+    message: Option<&str>,
+) -> String {
     let mut s = format!("instance {} failed {}", one_line(target_id), one_line(lifecycle_event));
     if let Some(code) = error_code {
         s.push_str(&format!(" [{}]", one_line(code)));
@@ -379,9 +402,6 @@ fn lifecycle_failure(
     }
     if let Some(msg) = message.filter(|m| !m.is_empty()) {
         s.push_str(&format!(": {}", one_line(msg)));
-    }
-    if let Some(tail) = log_tail.filter(|t| !t.trim().is_empty()) {
-        s.push_str(&script_output(tail, lifecycle_event, script_name));
     }
     if lifecycle_event == "ApplicationStop" {
         s.push_str(APPLICATION_STOP_TRAP);
@@ -396,33 +416,30 @@ const APPLICATION_STOP_TRAP: &str = "\n    note: ApplicationStop runs the script
      --ignore-application-stop-failures (or `ignore_application_stop_failures = true`) to get past it; \
      see docs/troubleshooting.md, \"ApplicationStop\".";
 
-/// The agent's `logTail` under a failure, decoded ([`agent_log`]): each
-/// script named once, its lines indented so none can pass for a line of
-/// ferry's, stdout after `| ` and stderr after `! ` (the renderers drop
-/// what control characters are left in them, a progress bar's \r say).
-/// A first line the agent's truncation cut is shown after `… `.
-fn script_output(tail: &str, lifecycle_event: &str, script_name: Option<&str>) -> String {
-    let mut s = String::new();
-    // The legend rides on the first header only.
-    let mut legend = " (last lines; ! = stderr)";
-    let mut headed = false;
+/// The agent's `logTail` of the instances `targets` (one output, however
+/// many instances printed it), decoded ([`agent_log`]) under one header,
+/// `--- hook output of i-1, i-2 … ---`: its lines indented so none can pass
+/// for a line of ferry's, stdout after `| ` and stderr after `! ` (the
+/// renderers drop what control characters are left in them, a progress
+/// bar's \r say). A first line the agent's truncation cut is shown after
+/// `… `; a script other than the failed one, or another lifecycle event
+/// the tail reaches back into, is named in brackets before its lines.
+pub(crate) fn hook_output(tail: &str, lifecycle_event: &str, script_name: Option<&str>, targets: &[&str]) -> String {
+    let of: Vec<String> = targets.iter().map(|t| one_line(t).into_owned()).collect();
+    let mut s = format!("\n    --- hook output of {} (last lines; ! = stderr) ---", of.join(", "));
+    let mut first_script = true;
     for (i, line) in agent_log::decode(tail).into_iter().enumerate() {
         match line {
             agent_log::Line::LifecycleEvent(name) if name == lifecycle_event => {}
-            agent_log::Line::LifecycleEvent(name) => s.push_str(&format!("\n    --- during {} ---", one_line(&name))),
+            agent_log::Line::LifecycleEvent(name) => s.push_str(&format!("\n    [during {}]", one_line(&name))),
             agent_log::Line::Script(path) => {
-                let named = script_name.is_some_and(|n| n == path);
-                let what = if named { String::from("script output") } else { format!("output of {}", one_line(&path)) };
-                s.push_str(&format!("\n    --- {what}{legend} ---"));
-                (legend, headed) = ("", true);
+                // The failed script is named on the failure's line already.
+                if !(first_script && script_name == Some(path.as_str())) {
+                    s.push_str(&format!("\n    [{}]", one_line(&path)));
+                }
+                first_script = false;
             }
             agent_log::Line::Output(stream, text) => {
-                if !headed {
-                    // Lines before any `Script -` header: the agent's bound
-                    // cut the start, or the tail is not in its format.
-                    s.push_str(&format!("\n    --- hook output{legend} ---"));
-                    (legend, headed) = ("", true);
-                }
                 let mark = match stream {
                     agent_log::Stream::Stderr => "! ",
                     agent_log::Stream::Stdout => "| ",
@@ -551,20 +568,30 @@ pub fn short(s: &str, n: usize) -> &str {
 }
 
 /// What text mode prints on stdout for one `ferry history` row: time,
-/// deployment, status, build, sha256 (short), creator, key. Tab-separated so
-/// `cut` and `awk` work on it.
+/// deployment, status, build, sha256 (short), creator, key, kind,
+/// description. Tab-separated so `cut` and `awk` work on it (a tab in the
+/// description becomes a space); the free text comes last.
 pub(crate) fn history_line(h: &HistoryEntry) -> String {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     format!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         dash(&h.created_at),
         h.deployment_id,
         h.status,
         dash(&h.build),
         h.sha256.as_deref().map(|s| short(s, 12)).unwrap_or("-"),
         h.creator,
-        dash(&h.key)
+        dash(&h.key),
+        h.kind,
+        one_line(&dash(&h.description)).replace('\t', " ")
     )
+}
+
+/// The column names over `ferry history`'s rows ([`history_line`]), with
+/// the environment's first for `--wave`.
+pub(crate) fn history_header(with_env: bool) -> String {
+    let env = if with_env { "ENV\t" } else { "" };
+    format!("{env}CREATED\tDEPLOYMENT\tSTATUS\tBUILD\tSHA256\tCREATOR\tKEY\tKIND\tDESCRIPTION")
 }
 
 /// What text mode prints on stdout for a receipt: the deployment id alone, so
@@ -782,9 +809,8 @@ pub(crate) mod tests {
         assert_eq!(
             out,
             [
-                "    --- hook output (last lines; ! = stderr) ---",
+                "    --- hook output of i-1 (last lines; ! = stderr) ---",
                 "    … ng step 1",
-                "    --- script output ---",
                 "    | migrating",
                 "    ! boom",
                 "    | done",

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::hooks::HookOutputs;
 use super::{Event, Reporter, describe};
 
 /// Upload progress is a line at most this often; a log is not a progress bar.
@@ -24,6 +25,11 @@ struct State {
     /// Last deployment status line per wave environment ("" alone): status
     /// word and when it was printed.
     last_status: HashMap<String, (String, Instant)>,
+    /// Hook output held back per wave environment ("" alone), to show each
+    /// distinct output once.
+    hooks: HashMap<String, HookOutputs>,
+    /// `ferry history`'s column header was written.
+    history_header: bool,
 }
 
 impl PlainReporter {
@@ -34,7 +40,16 @@ impl PlainReporter {
 
     /// Lines to `err`, results to `out` (tests use buffers).
     pub fn new(err: Box<dyn Write + Send>, out: Box<dyn Write + Send>) -> PlainReporter {
-        PlainReporter { state: Mutex::new(State { err, out, last_progress: HashMap::new(), last_status: HashMap::new() }) }
+        PlainReporter {
+            state: Mutex::new(State {
+                err,
+                out,
+                last_progress: HashMap::new(),
+                last_status: HashMap::new(),
+                hooks: HashMap::new(),
+                history_header: false,
+            }),
+        }
     }
 }
 
@@ -74,6 +89,23 @@ impl PlainReporter {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let tag = env.map(|e| format!("[{}] ", super::one_line(e))).unwrap_or_default();
         let key = env.unwrap_or_default().to_string();
+        if !HookOutputs::same_read(event) {
+            let held = st.hooks.get_mut(&key).and_then(HookOutputs::release);
+            if let Some(text) = held {
+                st.lines(&tag, &text);
+            }
+        }
+        if let Some(line) = st.hooks.entry(key.clone()).or_default().failure(event) {
+            st.lines(&tag, &line);
+            return;
+        }
+        if let Event::HistoryEntry(_) = event
+            && !std::mem::replace(&mut st.history_header, true)
+        {
+            // Heads the rows on stdout, from stderr: a script reading stdout
+            // gets the rows alone, a person (or a Jenkins log) sees both.
+            let _ = writeln!(st.err, "{}", super::history_header(env.is_some()));
+        }
         if let Some(lines) = super::result_lines(event, env) {
             for line in lines {
                 let _ = writeln!(st.out, "{line}");
@@ -111,11 +143,32 @@ impl PlainReporter {
             _ => {}
         }
         if let Some(text) = describe(event) {
-            let ts = timestamp();
-            for line in sanitize(&text).lines() {
-                let _ = writeln!(st.err, "{ts} {tag}{line}");
-            }
-            let _ = st.err.flush();
+            st.lines(&tag, &text);
+        }
+    }
+}
+
+impl State {
+    /// `text`'s lines on stderr, sanitised, each timestamped and tagged.
+    fn lines(&mut self, tag: &str, text: &str) {
+        let ts = timestamp();
+        for line in sanitize(text).lines() {
+            let _ = writeln!(self.err, "{ts} {tag}{line}");
+        }
+        let _ = self.err.flush();
+    }
+}
+
+impl Drop for PlainReporter {
+    /// Hook output still held (the command ended in the read that found
+    /// it) is shown before the process exits.
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let held: Vec<(String, String)> =
+            st.hooks.iter_mut().filter_map(|(env, h)| h.release().map(|t| (env.clone(), t))).collect();
+        for (env, text) in held {
+            let tag = if env.is_empty() { String::new() } else { format!("[{}] ", super::one_line(&env)) };
+            st.lines(&tag, &text);
         }
     }
 }
@@ -192,6 +245,64 @@ mod tests {
             "{text}"
         );
         assert!(lines[4].ends_with("Z warning: alone"), "{text}");
+    }
+
+    #[test]
+    fn identical_hook_output_of_two_instances_is_shown_once_before_the_next_skipped_instance() {
+        let (err, out) = (Buf::default(), Buf::default());
+        let r = PlainReporter::new(Box::new(err.clone()), Box::new(out));
+        let failed = |t: &str| Event::LifecycleFailed {
+            deployment_id: "d-1".into(),
+            target_id: t.into(),
+            lifecycle_event: "AfterInstall".into(),
+            error_code: Some("ScriptFailed".into()),
+            script_name: Some("s.sh".into()),
+            message: None,
+            log_tail: Some("[stderr]boom".into()),
+        };
+        r.report(&failed("i-1"));
+        r.report(&Event::TargetEventChanged {
+            deployment_id: "d-1".into(),
+            target_id: "i-2".into(),
+            lifecycle_event: "AfterInstall".into(),
+            status: "Failed".into(),
+            duration_ms: None,
+            position: 5,
+            events_total: 7,
+        });
+        r.report(&failed("i-2"));
+        r.report(&Event::TargetSkipped { deployment_id: "d-1".into(), target_id: "i-3".into() });
+        let text = err.text();
+        let body: Vec<&str> = text.lines().map(|l| &l[21..]).collect();
+        assert_eq!(
+            body,
+            [
+                "instance i-1 failed AfterInstall [ScriptFailed] in s.sh",
+                "  i-2 AfterInstall Failed",
+                "instance i-2 failed AfterInstall [ScriptFailed] in s.sh",
+                "    --- hook output of i-1, i-2 (last lines; ! = stderr) ---",
+                "    ! boom",
+                "  i-3 Skipped",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn hook_output_held_when_the_command_ends_is_still_shown() {
+        let err = Buf::default();
+        let r = PlainReporter::new(Box::new(err.clone()), Box::new(Buf::default()));
+        r.report(&Event::LifecycleFailed {
+            deployment_id: "d-1".into(),
+            target_id: "i-1".into(),
+            lifecycle_event: "Install".into(),
+            error_code: None,
+            script_name: None,
+            message: None,
+            log_tail: Some("boom".into()),
+        });
+        drop(r);
+        assert!(err.text().contains("    … boom"), "{}", err.text());
     }
 
     #[test]

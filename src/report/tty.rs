@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::hooks::HookOutputs;
 use super::{Event, Outcome, Reporter, Tone, describe};
 
 /// Renders to an interactive terminal.
@@ -25,6 +26,11 @@ pub struct TtyReporter {
     color: bool,
     /// Instance rows the terminal has room for.
     max_rows: usize,
+    /// Hook output held back to show each distinct output once (not in a
+    /// wave, whose sections print each failure whole).
+    hooks: Mutex<HookOutputs>,
+    /// `ferry history`'s column header was written.
+    history_header: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -72,6 +78,8 @@ impl TtyReporter {
             color: !crate::jenkins::BuildEnv::current().no_color,
             // Room for the lines printed above, the upload bar and the totals.
             max_rows: height.saturating_sub(8).max(3),
+            hooks: Mutex::new(HookOutputs::default()),
+            history_header: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -240,6 +248,23 @@ impl TtyReporter {
     }
 }
 
+impl TtyReporter {
+    /// Prints the hook output held back, if any, above the board.
+    fn release_hook_output(&self) {
+        let held = self.hooks.lock().unwrap_or_else(|e| e.into_inner()).release();
+        if let Some(text) = held {
+            self.line(&super::plain::sanitize(&text));
+        }
+    }
+}
+
+impl Drop for TtyReporter {
+    /// Hook output still held when the command ends is shown before it exits.
+    fn drop(&mut self) {
+        self.release_hook_output();
+    }
+}
+
 impl Default for TtyReporter {
     fn default() -> Self {
         Self::new()
@@ -261,6 +286,11 @@ impl Reporter for TtyReporter {
     /// (upload, deployment created, failures, outcome, rollback, abort)
     /// printed above, led by `[ENV] `. Results go to stdout as alone.
     fn report_in(&self, env: &str, event: &Event) {
+        if let Event::HistoryEntry(_) = event
+            && !self.history_header.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.line(&super::history_header(true));
+        }
         if let Some(lines) = super::result_lines(event, Some(env)) {
             lines.iter().for_each(|l| stdout_line(l));
             return;
@@ -309,6 +339,15 @@ impl Reporter for TtyReporter {
     }
 
     fn report(&self, event: &Event) {
+        if !HookOutputs::same_read(event) {
+            self.release_hook_output();
+        }
+        if let Event::HistoryEntry(_) = event
+            && !self.history_header.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            // On stderr, so a script reading stdout gets the rows alone.
+            self.line(&super::history_header(false));
+        }
         if let Some(lines) = super::result_lines(event, None) {
             lines.iter().for_each(|l| stdout_line(l));
             return;
@@ -364,6 +403,11 @@ impl Reporter for TtyReporter {
             }
         }
         drop(bars);
+        let failure = self.hooks.lock().unwrap_or_else(|e| e.into_inner()).failure(event);
+        if let Some(line) = failure {
+            self.line(&self.tone(super::plain::sanitize(&line), Tone::Bad));
+            return;
+        }
         if let Some(text) = describe(event) {
             // Hook output and AWS messages reach the terminal as text only:
             // an escape sequence in them must not move the cursor or retitle

@@ -121,6 +121,15 @@ fn error_of(info: &DeploymentInfo) -> Option<String> {
     })
 }
 
+/// How long an ended deployment took by CodeDeploy's clock: createTime to
+/// completeTime. A deployment that had ended before ferry first read it
+/// (`ferry watch` of an old one) took that long, not the 0 ms ferry spent.
+fn took_ms(info: &DeploymentInfo) -> Option<u64> {
+    let (start, end) = (info.create_time()?, info.complete_time()?);
+    let ms = (end.as_secs_f64() - start.as_secs_f64()) * 1000.0;
+    (ms >= 0.0).then_some(ms as u64)
+}
+
 /// Follows `deployment_id` until it ends or the timeout elapses (the
 /// command's `--timeout` too, whichever comes first), and returns how it
 /// ended. A call CodeDeploy does not answer is reported while it is silent
@@ -164,7 +173,7 @@ pub async fn watch(
                 };
                 let status_changed = seen.status(word, &overview, reporter);
                 if let Some(outcome) = outcome {
-                    seen.finished(outcome, error_of(info), overview, reporter);
+                    seen.finished(outcome, error_of(info), overview, took_ms(info), reporter);
                     return Ok(outcome);
                 }
                 seen.poll.observed(instances_changed || status_changed);
@@ -271,15 +280,24 @@ impl<'a> Seen<'a> {
         true
     }
 
-    /// The deployment ended: its outcome and the failed instances.
-    fn finished(&self, outcome: Outcome, error: Option<String>, overview: Overview, reporter: &dyn Reporter) {
+    /// The deployment ended: its outcome and the failed instances, and how
+    /// long it took: `took_ms` by CodeDeploy's own clock when it gives one,
+    /// else how long ferry followed it.
+    fn finished(
+        &self,
+        outcome: Outcome,
+        error: Option<String>,
+        overview: Overview,
+        took_ms: Option<u64>,
+        reporter: &dyn Reporter,
+    ) {
         reporter.report(&Event::Finished {
             deployment_id: self.deployment_id.to_string(),
             outcome,
             error,
             overview,
             failed_instances: self.targets.failed_instances(),
-            elapsed_ms: self.started.elapsed().as_millis() as u64,
+            elapsed_ms: took_ms.unwrap_or_else(|| self.started.elapsed().as_millis() as u64),
         });
     }
 
@@ -300,7 +318,7 @@ impl<'a> Seen<'a> {
             overview.total(),
             self.targets.still_running()
         );
-        self.finished(Outcome::TimedOut, Some(error), overview, reporter);
+        self.finished(Outcome::TimedOut, Some(error), overview, None, reporter);
     }
 }
 
@@ -333,6 +351,16 @@ pub async fn status(cd: &aws_sdk_codedeploy::Client, deployment_id: &str, report
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ended_deployment_took_codedeploys_create_to_complete_time() {
+        use aws_smithy_types::DateTime;
+        let info = |complete: Option<DateTime>| {
+            DeploymentInfo::builder().create_time(DateTime::from_secs(1_000)).set_complete_time(complete).build()
+        };
+        assert_eq!(took_ms(&info(Some(DateTime::from_millis(1_000_000 + 83_500)))), Some(83_500));
+        assert_eq!(took_ms(&info(None)), None, "not ended: ferry's own time");
+    }
 
     #[test]
     fn ready_ends_the_watch_unless_asked_to_wait() {

@@ -201,6 +201,19 @@ pub fn app_tree(dir: &Path, validate: &str) -> PathBuf {
     app
 }
 
+/// `len` bytes that deflate cannot shrink (xorshift), the same every run.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A loopback port that accepts TCP connections and records whether any
 /// arrived: pointed at by every AWS endpoint variable, it proves that ferry
 /// made no AWS call.
@@ -330,6 +343,20 @@ pub fn command_with_endpoint(endpoint: &str, cwd: &Path) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", endpoint)
         .current_dir(cwd);
+    cmd
+}
+
+/// ferry as a laptop runs it against `stack`: no key in the environment,
+/// `home` as HOME with its ~/.aws/config and ~/.aws/credentials, user
+/// `alice` (the session is `ferry-alice`).
+pub fn laptop_command(stack: &Stack, home: &Path) -> Command {
+    let mut cmd = stack.ferry_command(FERRY);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join(".aws/config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/credentials"))
+        .env("USER", "alice");
     cmd
 }
 

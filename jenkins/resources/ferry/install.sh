@@ -3,7 +3,7 @@
 # per version: used by the ferryInstall step (libraryResource), runnable alone.
 #
 #   FERRY_ROOT      where to install: $FERRY_ROOT/bin/ferry
-#   FERRY_VERSION   e.g. 0.2.0
+#   FERRY_VERSION   e.g. 0.1.0
 #   FERRY_BASE_URL  where ferry-<version>-<arch>-linux.tar.gz are
 #   FERRY_SHA256_X86_64, FERRY_SHA256_AARCH64
 #                   the tarballs' SHA-256 (only this machine's is needed)

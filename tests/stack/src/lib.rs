@@ -30,6 +30,7 @@ mod localstack;
 mod moto;
 mod ports;
 mod spawn;
+pub mod sso;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -202,23 +203,42 @@ impl Stack {
 
     /// Starts a stack with the given options. See [`Stack::start`].
     pub fn start_with(opts: StackOptions) -> Stack {
-        let root = tempfile::Builder::new()
-            .prefix("ferry-stack-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("ferry-test-stack: cannot create a temp dir: {e}"));
+        Stack::try_start_with(opts).unwrap_or_else(|e| panic!("ferry-test-stack: {e}"))
+    }
+
+    /// [`Stack::start_with`] that returns what failed (and where its logs
+    /// are kept) instead of panicking: the `ferry-test-stack` binary says it
+    /// as a message.
+    pub fn try_start_with(opts: StackOptions) -> Result<Stack> {
+        let root =
+            tempfile::Builder::new().prefix("ferry-stack-").tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
         match Stack::try_start(opts, &root) {
             Ok(mut stack) => {
                 stack.root = Some(root);
-                stack
+                Ok(stack)
             }
             Err(e) => {
                 let has_logs = std::fs::read_dir(root.path().join("logs")).is_ok_and(|mut d| d.next().is_some());
                 if has_logs {
-                    panic!("ferry-test-stack: {e}\n(logs kept in {})", root.keep().display())
+                    return Err(format!("{e}\n(logs kept in {})", root.keep().display()));
                 }
-                panic!("ferry-test-stack: {e}")
+                Err(e)
             }
         }
+    }
+
+    /// A server the stack started that has exited since (moto; the
+    /// emulator runs in this process): which, how it ended, and its log.
+    pub fn dead_server(&mut self) -> Option<String> {
+        let endpoint = self.moto_endpoint.clone();
+        self.moto
+            .exited()
+            .map(|how| format!("moto (STS, IAM, S3) at {endpoint} {how}; its log: {}", self.moto.log_path().display()))
+    }
+
+    /// moto's process id (the leader of its process group).
+    pub fn moto_pid(&self) -> u32 {
+        self.moto.pid()
     }
 
     /// Everything but the temp dir, which the caller keeps on failure.
@@ -617,6 +637,13 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        // A test that failed because moto died says so, not only the
+        // "connection refused" its next call got.
+        if std::thread::panicking()
+            && let Some(dead) = self.dead_server()
+        {
+            eprintln!("ferry-test-stack: {dead}");
+        }
         if std::thread::panicking()
             && let Some(root) = self.root.take()
         {

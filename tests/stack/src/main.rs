@@ -10,9 +10,13 @@ use ferry_test_stack::{AgentMode, Stack, StackOptions};
 const USAGE: &str = "\
 usage: ferry-test-stack up [--instances N] [--step-delay-ms N] [--agent emulated|real]
                            [--env-file FILE] [--config FILE [--env-name NAME]]
+       ferry-test-stack --help
 
 Starts moto and the CodeDeploy emulator on loopback with the two accounts laid
-out, prints `ferry-test-stack ready`, and runs until SIGINT/SIGTERM/SIGHUP.
+out, prints `ferry-test-stack ready`, and runs until SIGINT/SIGTERM/SIGHUP. If
+moto dies meanwhile, it says so (which server, how, its log) and exits 1.
+moto comes from the repository's .venv (scripts/setup-venv makes it) or
+$FERRY_MOTO_SERVER.
 
   --instances N       instances in the deployment group (default 1)
   --step-delay-ms N   emulator time per lifecycle step (default 200)
@@ -31,14 +35,25 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1).collect()) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let args = match parse(argv) {
         Ok(a) => a,
         Err(msg) => {
             eprintln!("ferry-test-stack: {msg}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    let stack = Stack::start_with(args.opts);
+    let mut stack = match Stack::try_start_with(args.opts) {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("ferry-test-stack: cannot start the stack: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(path) = &args.env_file {
         stack.write_env_file(path);
     }
@@ -54,26 +69,46 @@ fn main() -> ExitCode {
     println!("bucket:              {}", stack.bucket());
     println!("deployment group:    {}/{}", stack.application(), stack.deployment_group());
     println!("moto log:            {}", stack.moto_log().display());
+    println!("moto pid:            {}", stack.moto_pid());
     println!("emulator work dir:   {}", stack.emulator_work_dir().display());
     for agent in stack.agents() {
         println!("agent {}:        {} (log {})", agent.name, agent.dir.display(), agent.log_path().display());
     }
     // Scripts wait for exactly this line.
     println!("ferry-test-stack ready");
-    stack.block_on(wait_for_stop_signal());
-    eprintln!("ferry-test-stack: stopping");
+    let code = loop {
+        if stack.block_on(stop_signal_within(Duration::from_millis(500))) {
+            eprintln!("ferry-test-stack: stopping");
+            break ExitCode::SUCCESS;
+        }
+        if let Some(dead) = stack.dead_server() {
+            eprintln!("ferry-test-stack: {dead}. Stopping the rest of the stack.");
+            break ExitCode::FAILURE;
+        }
+    };
     drop(stack);
-    ExitCode::SUCCESS
+    code
 }
 
-async fn wait_for_stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+/// Whether SIGINT, SIGTERM or SIGHUP came within `wait`. The handlers stay
+/// installed from the first call on, so a signal between two calls is kept
+/// for the next.
+async fn stop_signal_within(wait: Duration) -> bool {
+    use std::sync::OnceLock;
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    use tokio::sync::Mutex;
+    static SIGNALS: OnceLock<Mutex<[Signal; 3]>> = OnceLock::new();
+    let signals = SIGNALS.get_or_init(|| {
+        let on = |kind| signal(kind).expect("signal handler");
+        Mutex::new([on(SignalKind::interrupt()), on(SignalKind::terminate()), on(SignalKind::hangup())])
+    });
+    let mut s = signals.lock().await;
+    let [int, term, hup] = &mut *s;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
+        _ = int.recv() => true,
+        _ = term.recv() => true,
+        _ = hup.recv() => true,
+        _ = tokio::time::sleep(wait) => false,
     }
 }
 
@@ -81,7 +116,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
     let mut it = argv.into_iter();
     match it.next().as_deref() {
         Some("up") => {}
-        Some("-h" | "--help") | None => return Err("a command is required".into()),
+        None => return Err("a command is required".into()),
         Some(other) => return Err(format!("unknown command {other:?}")),
     }
     let mut args = Args {

@@ -47,6 +47,21 @@ impl MotoServer {
         format!("http://{}", self.addr)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `exited with …` once the server has ended (it never should while
+    /// its handle lives); `None` while it runs.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("exited ({status})")),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot be checked ({e})")),
+        }
+    }
+
     /// Where moto's request log goes; worth reading when a test fails.
     pub fn log_path(&self) -> &Path {
         &self.log
@@ -141,9 +156,21 @@ fn find_moto_server() -> Result<PathBuf> {
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(format!("moto not found: ${MOTO_SERVER_ENV} points at {}, which does not exist", path.display()))
+            Err(format!(
+                "moto not found: ${MOTO_SERVER_ENV} points at {}, which does not exist. Unset it to use the \
+                 repository's .venv (made by scripts/setup-venv), or point it at a moto_server.",
+                path.display()
+            ))
         };
     }
     let path = repo_root().join(".venv/bin/moto_server");
-    if path.is_file() { Ok(path) } else { Err(format!("moto not found at {}: run scripts/setup-venv", path.display())) }
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "moto not found at {}: its virtualenv is missing. Run scripts/setup-venv (it creates .venv with the \
+             pinned moto[server]), or set ${MOTO_SERVER_ENV} to a moto_server.",
+            path.display()
+        ))
+    }
 }

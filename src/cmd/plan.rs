@@ -1,0 +1,35 @@
+//! `ferry plan`: the bundle built and checked as `release` builds it, the
+//! role assumed, then [`crate::plan`]: what the release would change against
+//! what the group runs. Nothing is uploaded or deployed. `ferry release
+//! --plan` and the confirmation of a `confirm = true` environment use
+//! [`show`] too.
+
+use std::path::{Path, PathBuf};
+
+use crate::bundle::Bundle;
+use crate::cli::PlanArgs;
+use crate::cmd::error::Error;
+use crate::config::{self, Environment};
+use crate::event::{Event, Reporter};
+use crate::exit::ExitCode;
+use crate::{pipeline, upload};
+
+/// Plans a release and reports the plan (the command's result).
+pub async fn run(args: &PlanArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let env = config::resolve(&args.target.selection(config_path))?;
+    let temp = super::bundle_temp_dir()?;
+    let bundle = super::prepare_bundle_in(&args.path, args.bundle_type, temp.path(), reporter).await?;
+    show(&env, &args.path, &bundle, reporter).await?;
+    Ok(ExitCode::Success)
+}
+
+/// Assumes the environment's role, makes the plan of releasing `bundle`
+/// (built from `path`) and reports it.
+pub async fn show(env: &Environment, path: &Path, bundle: &Bundle, reporter: &dyn Reporter) -> Result<(), Error> {
+    let (sdk, _session) = pipeline::assume_role(env, reporter).await?;
+    let cd = aws_sdk_codedeploy::Client::new(&sdk);
+    let s3 = upload::s3_client(&sdk);
+    let plan = crate::plan::plan(&cd, &s3, env, path, bundle).await?;
+    reporter.report(&Event::Plan(plan));
+    Ok(())
+}
