@@ -50,6 +50,10 @@ value_enum!(OnAbort {
     OnAbort::StopAndRollback => "stop-and-rollback": "StopDeployment with rollback: CodeDeploy redeploys the last good revision",
     OnAbort::Leave => "leave": "Leave the deployment running; `ferry watch` can follow it later",
 });
+value_enum!(crate::deploy::ContinueWait {
+    crate::deploy::ContinueWait::Ready => "ready": "Reroute traffic of a deployment standing Ready (READY_WAIT)",
+    crate::deploy::ContinueWait::Termination => "termination": "Terminate the original instances now, not after the group's wait (TERMINATION_WAIT)",
+});
 value_enum!(PolicyKind {
     PolicyKind::Trust => "trust": "Trust policy of the production role (who may assume it)",
     PolicyKind::Deploy => "deploy": "Permissions of the production role: this environment's releases only",
@@ -694,6 +698,9 @@ pub struct ContinueArgs {
     /// Only ask CodeDeploy to continue; do not follow the deployment.
     #[arg(long)]
     pub no_wait: bool,
+    /// Which wait to end.
+    #[arg(long, value_enum, default_value = "ready")]
+    pub wait_type: crate::deploy::ContinueWait,
     /// How to follow.
     #[command(flatten)]
     pub follow: FollowArgs,

@@ -138,24 +138,47 @@ fn alarm_configuration(a: &crate::config::AlarmOverride) -> AlarmConfiguration {
         .build()
 }
 
-/// ContinueDeployment for a blue/green deployment waiting in Ready: CodeDeploy
-/// reroutes traffic to the replacement instances.
-pub async fn continue_deployment(cd: &aws_sdk_codedeploy::Client, deployment_id: &str) -> Result<(), DeployError> {
-    let sent = cd
-        .continue_deployment()
-        .deployment_id(deployment_id)
-        .deployment_wait_type(aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait)
-        .send()
-        .await;
+/// Which wait of a blue/green deployment ContinueDeployment ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContinueWait {
+    /// The deployment stands Ready: reroute traffic to the replacement now.
+    #[default]
+    Ready,
+    /// Traffic moved and the original instances wait to be terminated:
+    /// terminate them now.
+    Termination,
+}
+
+/// ContinueDeployment for a blue/green deployment: `Ready` reroutes traffic
+/// of one standing Ready to the replacement instances, `Termination` ends
+/// the wait before the original instances are terminated.
+pub async fn continue_deployment(
+    cd: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+    wait: ContinueWait,
+) -> Result<(), DeployError> {
+    let wait_type = match wait {
+        ContinueWait::Ready => aws_sdk_codedeploy::types::DeploymentWaitType::ReadyWait,
+        ContinueWait::Termination => aws_sdk_codedeploy::types::DeploymentWaitType::TerminationWait,
+    };
+    let sent = cd.continue_deployment().deployment_id(deployment_id).deployment_wait_type(wait_type).send().await;
     match sent {
         Ok(_) => Ok(()),
         Err(e) if is_unreachable(&e) => Err(DeployError::Unreachable { detail: describe_sdk_error(&e) }),
         Err(e) => {
             let fix = match e.code().unwrap_or_default() {
-                "DeploymentIsNotInReadyStateException" => format!(
-                    "Only a blue/green deployment waiting in Ready (exit 6) can be continued; `ferry status {deployment_id}` \
-                     shows where this one is."
+                "DeploymentIsNotInReadyStateException" if wait == ContinueWait::Termination => format!(
+                    "Only a blue/green deployment whose original instances wait to be terminated can skip that wait; \
+                     `ferry status {deployment_id}` shows where this one is."
                 ),
+                "DeploymentIsNotInReadyStateException" => format!(
+                    "Only a blue/green deployment waiting in Ready (exit 6) can be continued (one whose original instances \
+                     wait to be terminated takes `--wait-type termination`); `ferry status {deployment_id}` shows where this \
+                     one is."
+                ),
+                "UnsupportedActionForDeploymentTypeException" => {
+                    "Only a blue/green deployment can be continued; an in-place deployment needs nothing.".into()
+                }
                 "DeploymentAlreadyCompletedException" => "It has already ended; nothing to continue.".into(),
                 "AccessDeniedException" => "Give the role codedeploy:ContinueDeployment (see `ferry policy deploy`).".into(),
                 _ => format!("Check deployment {deployment_id} in the CodeDeploy console."),

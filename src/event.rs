@@ -422,6 +422,16 @@ pub enum Event {
         /// Instance id.
         target_id: String,
     },
+    /// A blue/green deployment's instance, first seen: which environment it
+    /// belongs to. Reported before the instance's first event change.
+    TargetLabelled {
+        /// The deployment.
+        deployment_id: String,
+        /// Instance id.
+        target_id: String,
+        /// `Blue` (the original environment) or `Green` (the replacement).
+        label: String,
+    },
     /// A lifecycle event failed on an instance.
     LifecycleFailed {
         /// The deployment.
@@ -509,6 +519,9 @@ pub enum Event {
     ContinueRequested {
         /// The deployment.
         deployment_id: String,
+        /// Which wait ended: `ready` (traffic is rerouted) or `termination`
+        /// (the original instances are terminated now).
+        wait: String,
     },
     /// StopDeployment was accepted.
     StopRequested {

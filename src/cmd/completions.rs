@@ -291,7 +291,8 @@ mod tests {
             let text = script(shell);
             assert!(!text.contains("unsafe-session-seconds") && !text.contains("env-names\""), "{shell:?}:\n{text}");
             assert!(text.contains("wait-ready") && text.contains("no-wait"), "{shell:?} lost visible flags");
-            let bare_wait = text.matches("--wait").count() - text.matches("--wait-ready").count();
+            let bare_wait =
+                text.matches("--wait").count() - text.matches("--wait-ready").count() - text.matches("--wait-type").count();
             let fish_wait = text.lines().filter(|l| l.contains(" -l wait ")).count();
             assert_eq!((bare_wait, fish_wait), (0, 0), "{shell:?} offers the hidden --wait:\n{text}");
         }

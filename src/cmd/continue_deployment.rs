@@ -1,5 +1,7 @@
 //! `ferry continue <deployment-id>`: ContinueDeployment for a blue/green
-//! deployment that is Ready (ferry exited 6), then follow it to its end.
+//! deployment that is Ready (ferry exited 6), or, with `--wait-type
+//! termination`, whose original instances wait to be terminated; then
+//! follow it to its end.
 
 use std::path::PathBuf;
 
@@ -14,7 +16,7 @@ pub async fn run(args: &ContinueArgs, config_path: Option<PathBuf>, reporter: &d
     let env = config::resolve(&args.target.selection(config_path))?;
     let (sdk, _session) = super::assume_role(&env, reporter).await?;
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    if let Err(e) = deploy::continue_deployment(&cd, &args.deployment_id).await {
+    if let Err(e) = deploy::continue_deployment(&cd, &args.deployment_id, args.wait_type).await {
         // An ended deployment is refused as `ferry stop` refuses one: exit 1.
         if let Ok(status) = crate::rollback::status_of(&cd, &args.deployment_id).await
             && matches!(status.as_str(), "Succeeded" | "Failed" | "Stopped")
@@ -23,7 +25,11 @@ pub async fn run(args: &ContinueArgs, config_path: Option<PathBuf>, reporter: &d
         }
         return Err(e.into());
     }
-    reporter.report(&Event::ContinueRequested { deployment_id: args.deployment_id.clone() });
+    let wait = match args.wait_type {
+        deploy::ContinueWait::Ready => "ready",
+        deploy::ContinueWait::Termination => "termination",
+    };
+    reporter.report(&Event::ContinueRequested { deployment_id: args.deployment_id.clone(), wait: wait.into() });
     if args.no_wait {
         return Ok(ExitCode::Success);
     }

@@ -59,6 +59,8 @@ struct Instance {
     events: Vec<(String, String, Option<u64>)>,
     failure: Option<Failure>,
     skipped: bool,
+    /// Blue/green: `Blue` or `Green`.
+    label: Option<String>,
 }
 
 struct Failure {
@@ -132,6 +134,10 @@ impl JunitReporter {
             Event::TargetEventChanged { deployment_id, target_id, lifecycle_event, status, duration_ms, .. } => {
                 let instance = state.suite(deployment_id).instances.entry(target_id.clone()).or_default();
                 instance.events.push((lifecycle_event.clone(), status.clone(), *duration_ms));
+                false
+            }
+            Event::TargetLabelled { deployment_id, target_id, label } => {
+                state.suite(deployment_id).instances.entry(target_id.clone()).or_default().label = Some(label.clone());
                 false
             }
             Event::TargetSkipped { deployment_id, target_id } => {
@@ -266,7 +272,9 @@ impl Instance {
         } else {
             TestCaseStatus::success()
         };
-        let mut case = TestCase::new(id, status);
+        // A blue/green instance's environment is part of its name.
+        let name = self.label.as_ref().map_or(id.to_string(), |l| format!("{id} ({l})"));
+        let mut case = TestCase::new(name, status);
         case.set_classname(classname);
         let total: u64 = self.events.iter().filter_map(|(_, _, ms)| *ms).sum();
         case.set_time(Duration::from_millis(total));

@@ -202,8 +202,14 @@ fn describe_raw(event: &Event) -> Option<String> {
             format!("deployment {deployment_id} {status}")
         }
         Event::DeploymentStatus { deployment_id, status, overview } => format!(
-            "deployment {deployment_id} {status}: {} succeeded, {} in progress, {} pending, {} failed, {} skipped",
-            overview.succeeded, overview.in_progress, overview.pending, overview.failed, overview.skipped
+            "deployment {deployment_id} {status}: {} succeeded, {} in progress, {} pending, {} failed, {} skipped{}",
+            overview.succeeded,
+            overview.in_progress,
+            overview.pending,
+            overview.failed,
+            overview.skipped,
+            // Blue/green only: replacement instances waiting for traffic.
+            if overview.ready > 0 { format!(", {} ready", overview.ready) } else { String::new() }
         ),
         Event::LifecycleFailed { target_id, lifecycle_event, error_code, script_name, message, log_tail, .. } => {
             lifecycle_failure(
@@ -220,6 +226,10 @@ fn describe_raw(event: &Event) -> Option<String> {
             None => format!("  {target_id} {lifecycle_event} {status}"),
         },
         Event::TargetSkipped { target_id, .. } => format!("  {target_id} Skipped"),
+        Event::TargetLabelled { target_id, label, .. } => {
+            let role = if label == "Green" { "replacement" } else { "original" };
+            format!("  {target_id} {label} ({role} environment)")
+        }
         // The event lines already said it; only the live board and JSON use it.
         Event::TargetFinished { .. } => return None,
         Event::Finished { deployment_id, outcome, error, overview, failed_instances, elapsed_ms } => {
@@ -296,9 +306,10 @@ fn describe_raw(event: &Event) -> Option<String> {
             format!("deployment {deployment_id} {ended}; {after} (exit {exit_code})")
         }
         Event::RollbackPlanned { .. } => rollback_plan(event),
-        Event::ContinueRequested { deployment_id } => {
-            format!("CodeDeploy is continuing {deployment_id}: rerouting traffic to the replacement instances")
-        }
+        Event::ContinueRequested { deployment_id, wait } => match wait.as_str() {
+            "termination" => format!("CodeDeploy is continuing {deployment_id}: terminating the original instances now"),
+            _ => format!("CodeDeploy is continuing {deployment_id}: rerouting traffic to the replacement instances"),
+        },
         Event::StopRequested { deployment_id, rollback } => match rollback {
             Some(true) => format!("stopping deployment {deployment_id} and rolling it back"),
             Some(false) => format!("stopping deployment {deployment_id} without rollback"),

@@ -43,6 +43,8 @@ struct Bars {
     rows: BTreeMap<String, Row>,
     /// Instances in flight that have no row for want of room.
     unshown: BTreeSet<String>,
+    /// Blue/green: each instance's environment, shown beside its id.
+    labels: BTreeMap<String, String>,
     /// Instances that finished, by how.
     succeeded: u64,
     failed: u64,
@@ -158,7 +160,8 @@ impl TtyReporter {
     /// Redraws the board after its state changed.
     fn redraw(&self, bars: &Bars) {
         let Some(board) = &bars.deploy else { return };
-        let rows: Vec<String> = bars.rows.iter().map(|(t, r)| self.row_line(t, r)).collect();
+        let name = |t: &String| bars.labels.get(t).map_or(t.clone(), |l| format!("{t} {l}"));
+        let rows: Vec<String> = bars.rows.iter().map(|(t, r)| self.row_line(&name(t), r)).collect();
         let totals = "  {spinner} {msg} [{bar:30}] {pos}/{len} instances {elapsed}";
         let template = if rows.is_empty() { totals.to_string() } else { format!("{{prefix}}\n{totals}") };
         board.set_style(ProgressStyle::with_template(&template).expect("board template").progress_chars("=> "));
@@ -224,6 +227,10 @@ impl TtyReporter {
                 true
             }
             Event::TargetSkipped { .. } => true,
+            Event::TargetLabelled { target_id, label, .. } => {
+                bars.labels.insert(target_id.clone(), label.clone());
+                true
+            }
             _ => return false,
         };
         self.redraw(bars);
@@ -233,6 +240,7 @@ impl TtyReporter {
     fn clear_board(&self, bars: &mut Bars) {
         bars.rows.clear();
         bars.unshown.clear();
+        bars.labels.clear();
         if let Some(bar) = bars.deploy.take() {
             bar.finish_and_clear();
         }
@@ -295,7 +303,7 @@ impl Reporter for TtyReporter {
                 live(&format!("uploading {pct}% of {}", super::human_bytes(*total)));
                 return;
             }
-            Event::TargetFinished { .. } | Event::SessionPlanned { .. } => return,
+            Event::TargetFinished { .. } | Event::TargetLabelled { .. } | Event::SessionPlanned { .. } => return,
             // Fleet progress: the section's line, not a line of its own.
             Event::DeploymentStatus { .. } | Event::TargetEventChanged { .. } | Event::TargetSkipped { .. } => {
                 if let Some(text) = describe(event) {

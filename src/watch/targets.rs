@@ -1,12 +1,17 @@
 //! Per-instance tracking: which lifecycle events changed since the last read.
 //!
+//! A blue/green deployment has two fleets: each instance is labelled once,
+//! Blue (original) or Green (replacement), before its first event line, and
+//! a replacement standing Ready is followed on (its traffic events come
+//! after ContinueDeployment).
+//!
 //! Small fleets get a line per lifecycle event change. Large fleets would
 //! drown the log (1,000 instances × 7 events), so above [`DETAIL_LIMIT`] only
 //! failures are read and reported; the deployment's counts show the rest.
 
 use std::collections::{BTreeMap, HashSet};
 
-use aws_sdk_codedeploy::types::{InstanceTarget, LifecycleEventStatus, TargetFilterName, TargetStatus};
+use aws_sdk_codedeploy::types::{InstanceTarget, LifecycleEventStatus, TargetFilterName, TargetLabel, TargetStatus};
 
 use crate::event::{Event, FailedInstance, Overview, Reporter};
 
@@ -37,8 +42,10 @@ where
 struct TargetState {
     /// Lifecycle event name → last seen status.
     events: BTreeMap<String, LifecycleEventStatus>,
-    /// Succeeded, Failed, Skipped or Ready: not read again.
+    /// Succeeded, Failed or Skipped: not read again.
     done: bool,
+    /// Its Blue/Green label was reported.
+    labelled: bool,
     /// Names of the events that failed.
     failed_events: Vec<String>,
     /// The event in progress, for the timeout message.
@@ -54,6 +61,8 @@ pub struct Targets {
     reported: HashSet<(String, String)>,
     failed_seen: i64,
     total: i64,
+    /// A replacement (Green) instance was seen: the deployment is blue/green.
+    blue_green: bool,
 }
 
 impl Targets {
@@ -66,6 +75,7 @@ impl Targets {
             reported: HashSet::new(),
             failed_seen: 0,
             total: 0,
+            blue_green: false,
         }
     }
 
@@ -109,10 +119,10 @@ impl Targets {
                 .set_target_ids(Some(chunk.to_vec()))
                 .send()
                 .await?;
-            for target in out.deployment_targets() {
-                if let Some(inst) = target.instance_target() {
-                    changed |= self.update(inst, reporter);
-                }
+            let read: Vec<&InstanceTarget> = out.deployment_targets().iter().filter_map(|t| t.instance_target()).collect();
+            self.blue_green |= read.iter().any(|inst| inst.instance_label() == Some(&TargetLabel::Green));
+            for inst in read {
+                changed |= self.update(inst, reporter);
             }
         }
         self.failed_seen = overview.failed;
@@ -135,6 +145,17 @@ impl Targets {
         let target_status = inst.status();
         let state = self.state.entry(id.clone()).or_default();
         let mut changed = false;
+        if self.blue_green
+            && !state.labelled
+            && let Some(label) = inst.instance_label()
+        {
+            state.labelled = true;
+            reporter.report(&Event::TargetLabelled {
+                deployment_id: self.deployment_id.clone(),
+                target_id: id.clone(),
+                label: label.as_str().to_string(),
+            });
+        }
         state.current = None;
         // A skipped instance is one line, not seven "Skipped" events.
         let skipped = target_status == Some(&TargetStatus::Skipped);
@@ -191,10 +212,8 @@ impl Targets {
             }
         }
         let was_done = state.done;
-        state.done = matches!(
-            target_status,
-            Some(TargetStatus::Succeeded | TargetStatus::Failed | TargetStatus::Skipped | TargetStatus::Ready)
-        );
+        // A Ready replacement is not done: traffic moves onto it later.
+        state.done = matches!(target_status, Some(TargetStatus::Succeeded | TargetStatus::Failed | TargetStatus::Skipped));
         if detailed && state.done && !was_done {
             reporter.report(&Event::TargetFinished {
                 deployment_id: self.deployment_id.clone(),

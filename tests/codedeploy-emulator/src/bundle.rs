@@ -13,23 +13,28 @@ use serde::Deserialize;
 use crate::model::S3Location;
 use crate::store::Shared;
 
+/// The emulator's own AWS configuration: its region and credentials.
+pub(crate) async fn sdk_config(shared: &Shared) -> aws_config::SdkConfig {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(shared.config.region.clone()));
+    if let Some((id, secret)) = &shared.config.s3_credentials {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            id.clone(),
+            secret.clone(),
+            None,
+            None,
+            "codedeploy-emulator",
+        ));
+    }
+    loader.load().await
+}
+
 /// The S3 client the "instances" download with, built on first use.
 async fn client(shared: &Shared) -> &aws_sdk_s3::Client {
     shared
         .s3
         .get_or_init(|| async {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(shared.config.region.clone()));
-            if let Some((id, secret)) = &shared.config.s3_credentials {
-                loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                    id.clone(),
-                    secret.clone(),
-                    None,
-                    None,
-                    "codedeploy-emulator",
-                ));
-            }
-            let base = loader.load().await;
+            let base = sdk_config(shared).await;
             let mut builder = aws_sdk_s3::config::Builder::from(&base)
                 .force_path_style(true)
                 // A dead endpoint should fail the event quickly, not after minutes of retries.

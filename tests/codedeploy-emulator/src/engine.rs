@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::{
-    Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun, LIFECYCLE_EVENTS, LastDeploymentInfo,
-    RevisionLocation, RollbackInfo, TargetStatus, now,
+    ALLOW_TRAFFIC_EVENTS, BlueGreenRun, Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun,
+    LIFECYCLE_EVENTS, Label, LambdaRun, LastDeploymentInfo, RevisionLocation, RollbackInfo, TargetStatus, now,
 };
 use crate::store::{Shared, Store};
 
+mod bluegreen;
 pub mod faults;
 mod install;
 mod instance;
+mod lambda;
 
 pub use faults::Fault;
 
@@ -47,6 +49,11 @@ pub(crate) struct Context {
     pub agent_hosts: std::collections::BTreeMap<String, String>,
     /// The deployment specification the agents get, signed once.
     pub signed_spec: tokio::sync::OnceCell<Result<String, String>>,
+    /// The fleets of a blue/green deployment.
+    pub blue_green: Option<BlueGreenRun>,
+    /// A Lambda deployment's function and versions, and its config's
+    /// `trafficRoutingConfig`.
+    pub lambda: Option<(LambdaRun, Option<serde_json::Value>)>,
 }
 
 impl Context {
@@ -89,6 +96,11 @@ enum Start {
 async fn run(shared: Arc<Shared>, id: String) {
     // Deployments sit in Created briefly, as on AWS.
     tokio::time::sleep(shared.config.step_delay).await;
+    if let Err(message) = lambda::read_appspec(&shared, &id).await {
+        let error = ErrorInformation { code: "INVALID_REVISION".into(), message };
+        complete(&mut shared.lock(), &id, DeploymentStatus::Failed, Some(error));
+        return;
+    }
     let start = {
         let mut store = shared.lock();
         prepare(&shared, &mut store, &id)
@@ -103,34 +115,16 @@ async fn run(shared: Arc<Shared>, id: String) {
         }
     };
 
-    let mut next = 0;
-    let mut failed = 0;
-    let (status, error) = loop {
-        if next == total {
-            break if failed < total {
-                (DeploymentStatus::Succeeded, None)
-            } else {
-                (DeploymentStatus::Failed, Some(health_error()))
-            };
+    let outcome = match (&ctx.blue_green, &ctx.lambda) {
+        (_, Some((run, routing))) => lambda::run(&ctx, run, routing.as_ref()).await,
+        (Some(run), None) => bluegreen::run(&ctx, run, allowed).await,
+        (None, None) => {
+            batches(&ctx, &(0..total).collect::<Vec<_>>(), 0..LIFECYCLE_EVENTS.len(), TargetStatus::Succeeded, allowed).await
         }
-        if ctx.stop_requested() {
-            break (DeploymentStatus::Stopped, Some(stop_error()));
-        }
-        let slots = allowed.saturating_sub(failed);
-        if slots == 0 {
-            break (DeploymentStatus::Failed, Some(health_error()));
-        }
-        let end = (next + slots).min(total);
-        let mut batch = tokio::task::JoinSet::new();
-        for index in next..end {
-            batch.spawn(instance::run(ctx.clone(), index));
-        }
-        while let Some(result) = batch.join_next().await {
-            if !result.unwrap_or(false) {
-                failed += 1;
-            }
-        }
-        next = end;
+    };
+    let (status, error) = match outcome {
+        Ok(()) => (DeploymentStatus::Succeeded, None),
+        Err((status, error)) => (status, Some(error)),
     };
     // A stop that raced the last batch still wins, as the caller asked for
     // it; so does a stop whose interrupted instances count as failed, or a
@@ -146,6 +140,55 @@ async fn run(shared: Arc<Shared>, id: String) {
     };
     if let Some(rollback) = rollback {
         spawn(shared.clone(), rollback);
+    }
+}
+
+/// Why a deployment ended before its last phase: Stopped or Failed, and its error.
+pub(crate) type Halt = (DeploymentStatus, ErrorInformation);
+
+fn stopped() -> Halt {
+    (DeploymentStatus::Stopped, stop_error())
+}
+
+fn unhealthy() -> Halt {
+    (DeploymentStatus::Failed, health_error())
+}
+
+/// Runs `events` on the instances at `indices` in batches of at most
+/// `allowed` unhealthy instances, as the deployment config sizes them;
+/// each instance that ends healthy gets status `done`.
+async fn batches(
+    ctx: &Arc<Context>,
+    indices: &[usize],
+    events: std::ops::Range<usize>,
+    done: TargetStatus,
+    allowed: usize,
+) -> Result<(), Halt> {
+    let total = indices.len();
+    let mut next = 0;
+    let mut failed = 0;
+    loop {
+        if next == total {
+            return if failed < total { Ok(()) } else { Err(unhealthy()) };
+        }
+        if ctx.stop_requested() {
+            return Err(stopped());
+        }
+        let slots = allowed.saturating_sub(failed);
+        if slots == 0 {
+            return Err(unhealthy());
+        }
+        let end = (next + slots).min(total);
+        let mut batch = tokio::task::JoinSet::new();
+        for &index in &indices[next..end] {
+            batch.spawn(instance::run(ctx.clone(), index, events.clone(), done));
+        }
+        while let Some(result) = batch.join_next().await {
+            if !result.unwrap_or(false) {
+                failed += 1;
+            }
+        }
+        next = end;
     }
 }
 
@@ -170,7 +213,14 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
         let message = format!("The deployment group {} no longer exists.", d.group_name);
         return fail(store, "DEPLOYMENT_GROUP_MISSING", message);
     };
-    let instances = group.instances.clone();
+    let blue_green = d.blue_green.clone();
+    let lambda = d.lambda.clone();
+    let instances = match (&blue_green, &lambda) {
+        // One target: the function's alias.
+        (_, Some(run)) => vec![format!("{}:{}", run.function, run.alias)],
+        (Some(run), None) => run.green.iter().chain(&run.blue).cloned().collect(),
+        (None, None) => group.instances.clone(),
+    };
     let fault = match Fault::from_tags(&group.tags) {
         Ok(fault) => fault.filter(|f| f.applies_to_creator(&d.creator)),
         Err(e) => return fail(store, "INTERNAL_ERROR", e),
@@ -182,12 +232,23 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
             "The deployment failed because no instances were found for your deployment group. Check your deployment group settings to make sure the tags for your EC2 instances or Auto Scaling groups correctly identify the instances you want to deploy to, and then try again.".into(),
         );
     }
+    if blue_green.as_ref().is_some_and(|run| run.load_balancer_info.is_none()) {
+        return fail(
+            store,
+            "MISSING_ELB_INFORMATION",
+            "The deployment failed because the deployment group has no load balancer information (loadBalancerInfo), which a blue/green deployment needs to reroute traffic.".into(),
+        );
+    }
     let Some(config) = store.configs.get(&d.config_name) else {
         let message = format!("The deployment configuration {} no longer exists.", d.config_name);
         return fail(store, "CODEDEPLOY_RESOURCE_CANNOT_BE_FOUND", message);
     };
     let hosts = &config.minimum_healthy_hosts;
-    let allowed = match max_unhealthy(&hosts.kind, hosts.value, instances.len()) {
+    let routing = config.traffic_routing.clone();
+    // A blue/green deployment's config paces the replacement environment.
+    let paced = blue_green.as_ref().map_or(instances.len(), |run| run.green.len());
+    let allowed = match max_unhealthy(&hosts.kind, hosts.value, paced) {
+        _ if lambda.is_some() => 1,
         Ok(n) => n,
         Err(message) => return fail(store, "HEALTH_CONSTRAINTS_INVALID", message),
     };
@@ -208,12 +269,18 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
             .filter_map(|i| store.on_premises.get(i).map(|o| (i.clone(), o.iam_user_arn.clone())))
             .collect(),
         signed_spec: tokio::sync::OnceCell::new(),
+        blue_green: blue_green.clone(),
+        lambda: lambda.map(|run| (run, routing)),
     });
     let total = instances.len();
     let d = store.deployments.get_mut(id).expect("looked up above");
     d.status = DeploymentStatus::InProgress;
     d.start_time = Some(now());
-    d.instances = instances.into_iter().map(InstanceRun::new).collect();
+    d.instances = match (&blue_green, d.lambda.is_some()) {
+        (_, true) => instances.into_iter().map(|id| InstanceRun::with_events(id, Label::Blue, &ALLOW_TRAFFIC_EVENTS)).collect(),
+        (Some(run), false) => bluegreen::targets(run),
+        (None, false) => instances.into_iter().map(InstanceRun::new).collect(),
+    };
     Start::Run(ctx, total, allowed)
 }
 
@@ -229,6 +296,15 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
             instance.last_updated = finished;
             for event in &mut instance.events {
                 event.status = TargetStatus::Skipped;
+            }
+        } else if matches!(instance.status, TargetStatus::Ready | TargetStatus::InProgress) {
+            // A blue/green replacement installed but never given traffic:
+            // its traffic events were skipped when the deployment ended.
+            instance.status = TargetStatus::Skipped;
+            instance.last_updated = finished;
+            for event in instance.events.iter_mut().filter(|e| e.status == TargetStatus::Pending) {
+                event.status = TargetStatus::Skipped;
+                event.end_time = Some(finished);
             }
         }
     }
@@ -246,6 +322,10 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
     if status == DeploymentStatus::Succeeded {
         group.last_successful = Some(info);
         group.last_successful_revision = Some(d.revision.clone());
+        // The replacement environment is the group's fleet from now on.
+        if let Some(run) = d.blue_green.as_ref().filter(|run| !run.rollback) {
+            group.instances = run.green.clone();
+        }
         return None;
     }
     let config = d.effective_auto_rollback(Some(group)).cloned().unwrap_or_default();
@@ -257,11 +337,16 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
         },
         _ => false,
     };
-    // A failed rollback is not rolled back again.
-    if !wanted || d.creator == "codeDeployRollback" {
+    // A failed rollback is not rolled back again, nor a Lambda deployment
+    // whose appspec could not be read (no versions to go back to).
+    let unread = d.compute_platform == "Lambda" && d.lambda.is_none();
+    if !wanted || d.creator == "codeDeployRollback" || unread {
         return None;
     }
-    let Some(target) = group.last_successful_revision.clone() else {
+    // A Lambda rollback needs no earlier success: the alias goes back to
+    // the version it pointed at.
+    let previous = if d.lambda.is_some() { Some(d.revision.clone()) } else { group.last_successful_revision.clone() };
+    let Some(target) = previous else {
         store.deployments.get_mut(id)?.rollback_info = Some(RollbackInfo {
             rollback_message: Some(
                 "Automatic rollback was not performed because the deployment group has no previous successful deployment to roll back to.".into(),
@@ -274,11 +359,6 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
     store.deployments.get_mut(id)?.rollback_info =
         Some(RollbackInfo { rollback_deployment_id: Some(rollback.clone()), ..Default::default() });
     Some(rollback)
-}
-
-/// Event names in order, for looking one up by index.
-pub(crate) fn event_name(index: usize) -> &'static str {
-    LIFECYCLE_EVENTS[index]
 }
 
 /// The diagnostics of a succeeded event: the agent reports success with an

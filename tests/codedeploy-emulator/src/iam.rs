@@ -131,7 +131,12 @@ pub fn scope(operation: &str) -> Option<Scope> {
         "ListDeploymentInstances" | "BatchGetDeploymentInstances" | "GetDeploymentInstance" => DeploymentGroup,
         "CreateDeploymentConfig" | "GetDeploymentConfig" | "DeleteDeploymentConfig" => DeploymentConfig,
         "ListApplications" | "ListDeploymentConfigs" => Any,
-        "StopDeployment" | "ListDeploymentTargets" | "BatchGetDeploymentTargets" | "GetDeploymentTarget" => Any,
+        "StopDeployment"
+        | "ContinueDeployment"
+        | "PutLifecycleEventHookExecutionStatus"
+        | "ListDeploymentTargets"
+        | "BatchGetDeploymentTargets"
+        | "GetDeploymentTarget" => Any,
         _ => return None,
     })
 }

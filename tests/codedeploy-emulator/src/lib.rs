@@ -1,4 +1,4 @@
-//! A local emulator of AWS CodeDeploy (EC2/on-premises, in-place deployments)
+//! A local emulator of AWS CodeDeploy (EC2/on-premises in-place and blue/green, and Lambda deployments)
 //! speaking the service's JSON 1.1 protocol, for ferry's tests.
 //!
 //! It is a test tool: deployments really advance in the background over
@@ -10,6 +10,7 @@ pub mod commands;
 pub mod engine;
 pub mod hooks;
 pub mod iam;
+pub mod lambda;
 pub mod model;
 pub mod ops;
 pub mod pki;
@@ -40,13 +41,19 @@ pub struct Config {
     /// S3 endpoint bundles are fetched from (path-style addressing), e.g. moto
     /// at `http://127.0.0.1:PORT`. `None` means the region's real S3 endpoint.
     pub s3_endpoint: Option<String>,
-    /// Access key id and secret used to fetch bundles (the instances' profile);
-    /// `None` uses the default credential chain.
+    /// Access key id and secret used to fetch bundles (the instances' profile)
+    /// and to move Lambda aliases; `None` uses the default credential chain.
     pub s3_credentials: Option<(String, String)>,
+    /// Lambda endpoint (moto) where Lambda deployments move an alias's
+    /// traffic; `None` means the region's real Lambda endpoint.
+    pub lambda_endpoint: Option<String>,
     /// Region reported in ARNs and used for S3.
     pub region: String,
     /// How long each lifecycle event takes (zero allowed).
     pub step_delay: Duration,
+    /// How long one minute of a blue/green group's wait times lasts
+    /// (`waitTimeInMinutes`, `terminationWaitTimeInMinutes`): tests shrink it.
+    pub minute: Duration,
     /// Instances per deployment group unless its `emulator:instances` tag says otherwise.
     pub default_instances: usize,
     /// Where instance directories live; `None` = a temporary directory owned by the emulator.
@@ -76,8 +83,10 @@ impl Default for Config {
         Self {
             s3_endpoint: None,
             s3_credentials: None,
+            lambda_endpoint: None,
             region: "us-east-1".to_string(),
             step_delay: Duration::from_millis(200),
+            minute: Duration::from_secs(60),
             default_instances: 1,
             work_dir: None,
             rate_limits: BTreeMap::new(),
@@ -88,6 +97,20 @@ impl Default for Config {
             agent_pki: None,
         }
     }
+}
+
+/// A hook function invocation of a Lambda deployment that waits for its
+/// status: what the function would have been called with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookInvocation {
+    /// `DeploymentId` of the invocation.
+    pub deployment_id: String,
+    /// `LifecycleEventHookExecutionId` of the invocation.
+    pub execution_id: String,
+    /// BeforeAllowTraffic or AfterAllowTraffic.
+    pub lifecycle_event: String,
+    /// The hook function.
+    pub function: String,
 }
 
 /// A running emulator on its own thread and runtime; dropping it shuts it down.
@@ -188,6 +211,26 @@ impl Emulator {
     /// an on-premises instance) has polled the command service yet.
     pub fn agent_has_polled(&self, host_identifier: &str) -> bool {
         self.shared.commands.has_polled(host_identifier)
+    }
+
+    /// The hook functions of Lambda deployments that wait for
+    /// PutLifecycleEventHookExecutionStatus: a test plays the function (moto
+    /// cannot run it) and reports its status with these ids.
+    pub fn hook_executions(&self) -> Vec<HookInvocation> {
+        let store = self.shared.lock();
+        store
+            .deployments
+            .values()
+            .filter_map(|d| d.lambda.as_ref().map(|l| (d, l)))
+            .flat_map(|(d, l)| {
+                l.executions.iter().filter(|(_, e)| e.status.is_none()).map(|(id, e)| HookInvocation {
+                    deployment_id: d.id.clone(),
+                    execution_id: id.clone(),
+                    lifecycle_event: e.event.clone(),
+                    function: e.function.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Where instance directories live.

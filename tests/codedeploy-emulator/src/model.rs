@@ -29,6 +29,10 @@ pub struct RevisionLocation {
     /// GitHub location; accepted for round-tripping, never deployable here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git_hub_location: Option<Value>,
+    /// An appspec given inline (`content`, `sha256`): how Lambda deployments
+    /// name their function and versions here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_spec_content: Option<Value>,
 }
 
 /// An S3 bundle location.
@@ -103,7 +107,8 @@ pub enum DeploymentStatus {
     Failed,
     /// Stopped on request.
     Stopped,
-    /// Blue/green only; never produced here.
+    /// Blue/green: the replacement is installed and waits for
+    /// ContinueDeployment to reroute traffic.
     Ready,
 }
 
@@ -127,7 +132,7 @@ pub enum TargetStatus {
     Failed,
     /// Never attempted because the deployment ended first.
     Skipped,
-    /// Blue/green only.
+    /// Blue/green: installed on a replacement instance, waiting for traffic.
     Ready,
     /// Unknown.
     Unknown,
@@ -172,6 +177,42 @@ pub struct LifecycleEvent {
 pub const LIFECYCLE_EVENTS: [&str; 7] =
     ["ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall", "ApplicationStart", "ValidateService"];
 
+/// The events that move traffic onto an instance, in order. AWS's
+/// "Lifecycle event hook availability" table runs them on a blue/green
+/// deployment's replacement instances, after the install events, and on the
+/// original instances of a blue/green rollback.
+pub const ALLOW_TRAFFIC_EVENTS: [&str; 3] = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"];
+
+/// The events that take traffic off an instance, in order: a blue/green
+/// deployment's original instances, and the replacement instances of its
+/// rollback (the same table).
+pub const BLOCK_TRAFFIC_EVENTS: [&str; 3] = ["BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic"];
+
+/// Every event name a target may show, for validating fault tags.
+pub fn all_event_names() -> impl Iterator<Item = &'static str> {
+    LIFECYCLE_EVENTS.into_iter().chain(ALLOW_TRAFFIC_EVENTS).chain(BLOCK_TRAFFIC_EVENTS)
+}
+
+/// Which environment of a blue/green deployment a target belongs to
+/// (`instanceLabel`); every in-place target is `Blue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Label {
+    /// The original environment.
+    Blue,
+    /// The replacement environment.
+    Green,
+}
+
+impl Label {
+    /// The label's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Blue => "Blue",
+            Label::Green => "Green",
+        }
+    }
+}
+
 /// One instance's part in a deployment.
 #[derive(Debug, Clone)]
 pub struct InstanceRun {
@@ -183,16 +224,24 @@ pub struct InstanceRun {
     pub last_updated: Timestamp,
     /// Its lifecycle events.
     pub events: Vec<LifecycleEvent>,
+    /// Blue (original) or Green (replacement).
+    pub label: Label,
 }
 
 impl InstanceRun {
-    /// A pending instance with all events pending.
+    /// A pending in-place instance with all events pending.
     pub fn new(instance_id: String) -> Self {
+        Self::with_events(instance_id, Label::Blue, &LIFECYCLE_EVENTS)
+    }
+
+    /// A pending instance that runs `events`, labelled `label`.
+    pub fn with_events(instance_id: String, label: Label, events: &[&str]) -> Self {
         Self {
             instance_id,
             status: TargetStatus::Pending,
             last_updated: now(),
-            events: LIFECYCLE_EVENTS
+            label,
+            events: events
                 .iter()
                 .map(|name| LifecycleEvent {
                     lifecycle_event_name: name.to_string(),
@@ -285,6 +334,83 @@ pub struct DeploymentGroup {
     pub last_attempted: Option<LastDeploymentInfo>,
     /// Revision of the last successful deployment (what rollbacks restore).
     pub last_successful_revision: Option<RevisionLocation>,
+    /// Set when the group's `deploymentStyle` is BLUE_GREEN (EC2).
+    pub blue_green: Option<BlueGreenConfig>,
+    /// `Server` or `Lambda`: its application's.
+    pub compute_platform: String,
+}
+
+/// A Lambda deployment's function and versions (from its appspec) and where
+/// its traffic and hooks stand.
+#[derive(Debug, Clone, Default)]
+pub struct LambdaRun {
+    /// The function.
+    pub function: String,
+    /// The alias whose traffic moves.
+    pub alias: String,
+    /// The version the alias points at before.
+    pub current: String,
+    /// The version it points at after.
+    pub target: String,
+    /// (lifecycle event, hook function), in the appspec's order.
+    pub hooks: Vec<(String, String)>,
+    /// The target version's share of the alias's traffic, 0 to 1.
+    pub target_weight: f64,
+    /// Hook executions by `lifecycleEventHookExecutionId`.
+    pub executions: BTreeMap<String, HookExecution>,
+    /// A rollback: the alias goes back all at once, no hooks run.
+    pub rollback: bool,
+}
+
+/// One invocation of a hook function, waiting for its status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookExecution {
+    /// `BeforeAllowTraffic` or `AfterAllowTraffic`.
+    pub event: String,
+    /// The hook function.
+    pub function: String,
+    /// What PutLifecycleEventHookExecutionStatus reported, if it did.
+    pub status: Option<String>,
+}
+
+/// A blue/green group's `blueGreenDeploymentConfiguration`, as sent and as
+/// the engine reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlueGreenConfig {
+    /// The configuration as given (echoed in the group and deployment infos).
+    pub raw: Value,
+    /// `deploymentReadyOption.actionOnTimeout` is STOP_DEPLOYMENT: the
+    /// deployment stands Ready until ContinueDeployment, or is Stopped when
+    /// the wait runs out.
+    pub stop_when_ready: bool,
+    /// `deploymentReadyOption.waitTimeInMinutes`.
+    pub ready_wait_minutes: u64,
+    /// `terminateBlueInstancesOnDeploymentSuccess.action` is TERMINATE.
+    pub terminate_blue: bool,
+    /// `terminateBlueInstancesOnDeploymentSuccess.terminationWaitTimeInMinutes`.
+    pub termination_wait_minutes: u64,
+}
+
+/// What a blue/green deployment deploys to and where it stands in its waits.
+#[derive(Debug, Clone)]
+pub struct BlueGreenRun {
+    /// The group's configuration when the deployment was created.
+    pub config: BlueGreenConfig,
+    /// The group's `loadBalancerInfo`, echoed in `deploymentInfo`.
+    pub load_balancer_info: Option<Value>,
+    /// The original environment: the group's instances.
+    pub blue: Vec<String>,
+    /// The replacement environment: found by the deployment's `targetInstances`.
+    pub green: Vec<String>,
+    /// A rollback: traffic goes back to `blue` and off `green`; nothing is installed.
+    pub rollback: bool,
+    /// ContinueDeployment READY_WAIT arrived.
+    pub continue_ready: bool,
+    /// ContinueDeployment TERMINATION_WAIT arrived.
+    pub continue_termination: bool,
+    /// Traffic is on the replacement and the wait before terminating the
+    /// originals has begun (`instanceTerminationWaitTimeStarted`).
+    pub termination_wait_started: bool,
 }
 
 /// Minimum healthy hosts of a deployment config.
@@ -305,10 +431,14 @@ pub struct DeploymentConfig {
     pub id: String,
     /// Name.
     pub name: String,
-    /// Health rule.
+    /// Health rule (Server configs).
     pub minimum_healthy_hosts: MinimumHealthyHosts,
     /// Creation time.
     pub create_time: Timestamp,
+    /// `Server` or `Lambda`.
+    pub compute_platform: String,
+    /// How a Lambda config moves traffic (`trafficRoutingConfig`).
+    pub traffic_routing: Option<Value>,
 }
 
 /// A registered application revision.
@@ -382,6 +512,12 @@ pub struct Deployment {
     pub instances: Vec<InstanceRun>,
     /// Pending stop request.
     pub stop: Option<StopRequest>,
+    /// Set for a deployment to a blue/green group.
+    pub blue_green: Option<BlueGreenRun>,
+    /// Set for a deployment to a Lambda group (once its appspec was read).
+    pub lambda: Option<LambdaRun>,
+    /// `Server` or `Lambda`: its group's.
+    pub compute_platform: String,
 }
 
 impl Deployment {

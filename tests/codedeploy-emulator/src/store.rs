@@ -28,6 +28,11 @@ pub struct Store {
     /// On-premises instances by name: their lifecycle events run on a real
     /// CodeDeploy agent through [`crate::commands`].
     pub on_premises: BTreeMap<String, OnPremisesInstance>,
+    /// Simulated EC2 instances found or launched by tag for blue/green
+    /// replacement environments, with their tags.
+    pub ec2_tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// Instances terminated at the end of a blue/green deployment.
+    pub terminated: std::collections::BTreeSet<String>,
 }
 
 /// An instance registered with RegisterOnPremisesInstance.
@@ -58,6 +63,35 @@ impl Store {
                     name: name.to_string(),
                     minimum_healthy_hosts: MinimumHealthyHosts { kind: kind.to_string(), value },
                     create_time: now(),
+                    compute_platform: "Server".into(),
+                    traffic_routing: None,
+                },
+            );
+        }
+        // AWS's predefined Lambda configs: all at once, a 10 % canary, or 10 % more every interval.
+        let lambda = std::iter::once(("CodeDeployDefault.LambdaAllAtOnce".to_string(), serde_json::json!({ "type": "AllAtOnce" })))
+            .chain([5, 10, 15, 30].map(|m| {
+                (
+                    format!("CodeDeployDefault.LambdaCanary10Percent{m}Minutes"),
+                    serde_json::json!({ "type": "TimeBasedCanary", "timeBasedCanary": { "canaryPercentage": 10, "canaryInterval": m } }),
+                )
+            }))
+            .chain([(1, "1Minute"), (2, "2Minutes"), (3, "3Minutes"), (10, "10Minutes")].map(|(m, every)| {
+                (
+                    format!("CodeDeployDefault.LambdaLinear10PercentEvery{every}"),
+                    serde_json::json!({ "type": "TimeBasedLinear", "timeBasedLinear": { "linearPercentage": 10, "linearInterval": m } }),
+                )
+            }));
+        for (name, routing) in lambda {
+            store.configs.insert(
+                name.clone(),
+                DeploymentConfig {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    name,
+                    minimum_healthy_hosts: MinimumHealthyHosts { kind: String::new(), value: 0 },
+                    create_time: now(),
+                    compute_platform: "Lambda".into(),
+                    traffic_routing: Some(routing),
                 },
             );
         }
@@ -81,6 +115,8 @@ pub struct Shared {
     pub work_dir: PathBuf,
     /// S3 client for bundle downloads, built on first use.
     pub s3: tokio::sync::OnceCell<aws_sdk_s3::Client>,
+    /// Lambda client for alias traffic shifting, built on first use.
+    pub lambda: tokio::sync::OnceCell<aws_sdk_lambda::Client>,
     /// Request-rate limiter.
     pub throttle: crate::throttle::Throttle,
     /// Caps concurrently running hook scripts so large fleets don't fork-bomb.
@@ -110,6 +146,7 @@ impl Shared {
             config,
             work_dir,
             s3: tokio::sync::OnceCell::new(),
+            lambda: tokio::sync::OnceCell::new(),
             hook_slots: tokio::sync::Semaphore::new(16),
             commands: Default::default(),
         })

@@ -1,6 +1,11 @@
 //! The CodeDeploy application and deployment group, created in the emulator.
 
-use aws_sdk_codedeploy::types::{AutoRollbackConfiguration, AutoRollbackEvent, Tag};
+use aws_sdk_codedeploy::operation::create_deployment_group::builders::CreateDeploymentGroupFluentBuilder;
+use aws_sdk_codedeploy::types::{
+    AutoRollbackConfiguration, AutoRollbackEvent, BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption,
+    DeploymentOption, DeploymentReadyAction, DeploymentReadyOption, DeploymentStyle, DeploymentType,
+    GreenFleetProvisioningAction, GreenFleetProvisioningOption, InstanceAction, LoadBalancerInfo, Tag, TargetGroupInfo,
+};
 
 use crate::Result;
 use crate::accounts::PRODUCTION_ACCOUNT;
@@ -39,6 +44,65 @@ pub async fn create(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>) -> R
 
 /// Creates one more deployment group in an application that exists.
 pub async fn create_group(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>) -> Result<()> {
+    group_request(codedeploy, g).send().await.map_err(err(format!("codedeploy:CreateDeploymentGroup {}", g.name)))?;
+    Ok(())
+}
+
+/// How a blue/green group waits, in minutes (of the stack's time scale:
+/// one minute lasts 50 step delays).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlueGreen {
+    /// `STOP_DEPLOYMENT` after that many minutes: the deployment stands
+    /// Ready until ContinueDeployment. `None`: traffic is rerouted at once.
+    pub ready_wait_minutes: Option<i32>,
+    /// `TERMINATE` the original instances after that many minutes. `None`:
+    /// `KEEP_ALIVE`.
+    pub termination_wait_minutes: Option<i32>,
+}
+
+/// Creates a blue/green deployment group (EC2, behind target group
+/// `web-tg`) in an application that exists. Its deployments name their
+/// replacement instances by `targetInstances` tag filters.
+pub async fn create_blue_green_group(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>, bg: BlueGreen) -> Result<()> {
+    let ready = match bg.ready_wait_minutes {
+        Some(m) => DeploymentReadyOption::builder()
+            .action_on_timeout(DeploymentReadyAction::StopDeployment)
+            .wait_time_in_minutes(m)
+            .build(),
+        None => DeploymentReadyOption::builder().action_on_timeout(DeploymentReadyAction::ContinueDeployment).build(),
+    };
+    let terminate = match bg.termination_wait_minutes {
+        Some(m) => {
+            BlueInstanceTerminationOption::builder().action(InstanceAction::Terminate).termination_wait_time_in_minutes(m).build()
+        }
+        None => BlueInstanceTerminationOption::builder().action(InstanceAction::KeepAlive).build(),
+    };
+    let config = BlueGreenDeploymentConfiguration::builder()
+        .deployment_ready_option(ready)
+        .terminate_blue_instances_on_deployment_success(terminate)
+        .green_fleet_provisioning_option(
+            GreenFleetProvisioningOption::builder().action(GreenFleetProvisioningAction::DiscoverExisting).build(),
+        )
+        .build();
+    group_request(codedeploy, g)
+        .deployment_style(
+            DeploymentStyle::builder()
+                .deployment_type(DeploymentType::BlueGreen)
+                .deployment_option(DeploymentOption::WithTrafficControl)
+                .build(),
+        )
+        .blue_green_deployment_configuration(config)
+        .load_balancer_info(
+            LoadBalancerInfo::builder().target_group_info_list(TargetGroupInfo::builder().name("web-tg").build()).build(),
+        )
+        .send()
+        .await
+        .map_err(err(format!("codedeploy:CreateDeploymentGroup {}", g.name)))?;
+    Ok(())
+}
+
+/// CreateDeploymentGroup for `g`, ready to send or to add to.
+fn group_request(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>) -> CreateDeploymentGroupFluentBuilder {
     let tags = std::iter::once((INSTANCES_TAG.to_owned(), g.instances.to_string()))
         .chain(g.extra_tags.iter().cloned())
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -63,10 +127,6 @@ pub async fn create_group(codedeploy: &aws_sdk_codedeploy::Client, g: &Group<'_>
                     .build(),
             ]
         }))
-        .send()
-        .await
-        .map_err(err(format!("codedeploy:CreateDeploymentGroup {}", g.name)))?;
-    Ok(())
 }
 
 /// Registers on-premises instances `(name, IAM user ARN)` and tags them

@@ -22,7 +22,7 @@
 
 mod accounts;
 pub mod agent;
-mod application;
+pub mod application;
 mod aws;
 mod ferry_env;
 mod http;
@@ -294,6 +294,8 @@ impl Stack {
             s3_credentials: Some((accounts.agent.access_key_id.clone(), accounts.agent.secret_access_key.clone())),
             region: REGION.into(),
             step_delay: opts.step_delay,
+            // Blue/green wait times: a minute lasts 50 steps (1 s by default).
+            minute: opts.step_delay * 50,
             default_instances: opts.instances,
             work_dir: Some(emulator_dir),
             rate_limits: opts.rate_limits.clone(),

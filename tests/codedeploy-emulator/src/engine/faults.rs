@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::LIFECYCLE_EVENTS;
+use crate::model::all_event_names;
 
 /// Tag naming the lifecycle event that fails.
 pub const FAIL_EVENT_TAG: &str = "emulator:fail-event";
@@ -28,8 +28,9 @@ impl Fault {
     /// Reads the fault tags of a group; `Ok(None)` when there are none.
     pub fn from_tags(tags: &BTreeMap<String, String>) -> Result<Option<Fault>, String> {
         let Some(event) = tags.get(FAIL_EVENT_TAG) else { return Ok(None) };
-        if !LIFECYCLE_EVENTS.contains(&event.as_str()) {
-            return Err(format!("Tag {FAIL_EVENT_TAG} names {event}, which is not one of {}.", LIFECYCLE_EVENTS.join(", ")));
+        if !all_event_names().any(|e| e == event) {
+            let names: Vec<&str> = all_event_names().collect();
+            return Err(format!("Tag {FAIL_EVENT_TAG} names {event}, which is not one of {}.", names.join(", ")));
         }
         let instances = match tags.get(FAIL_INSTANCES_TAG) {
             Some(n) => {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Context, event_name, faults, install, pace, success, unknown_error};
+use super::{Context, faults, install, pace, success, unknown_error};
 use crate::bundle::{self, AppSpec};
 use crate::hooks::{self, EventLog, Invocation, Outcome};
 use crate::model::{Diagnostics, TargetStatus, now};
@@ -45,14 +45,18 @@ impl Layout {
     }
 }
 
-/// Runs every lifecycle event on instance `index`; `true` if it ends healthy.
-pub(super) async fn run(ctx: Arc<Context>, index: usize) -> bool {
-    let Some(instance_id) = ctx.update(|d| d.instances[index].instance_id.clone()) else {
+/// Runs lifecycle events `events` (by position) of instance `index`; `true`
+/// if it ends healthy, with status `done`.
+pub(super) async fn run(ctx: Arc<Context>, index: usize, events: std::ops::Range<usize>, done: TargetStatus) -> bool {
+    let Some((instance_id, names)) = ctx.update(|d| {
+        let inst = &d.instances[index];
+        (inst.instance_id.clone(), inst.events.iter().map(|e| e.lifecycle_event_name.clone()).collect::<Vec<_>>())
+    }) else {
         return false;
     };
     let layout = Layout::new(&ctx, &instance_id);
     let step = ctx.shared.config.step_delay;
-    for event in 0..crate::model::LIFECYCLE_EVENTS.len() {
+    for event in events {
         if ctx.stop_requested() {
             finish_instance(&ctx, index, event, TargetStatus::Failed);
             return false;
@@ -66,7 +70,7 @@ pub(super) async fn run(ctx: Arc<Context>, index: usize) -> bool {
             inst.events[event].status = TargetStatus::InProgress;
             inst.events[event].start_time = Some(t);
         });
-        let name = event_name(event);
+        let name = names[event].as_str();
         let result = match &ctx.fault {
             Some(fault) if fault.hits(name, index) => Err(injected(name)),
             _ => perform(&ctx, &layout, &instance_id, name).await,
@@ -101,12 +105,14 @@ pub(super) async fn run(ctx: Arc<Context>, index: usize) -> bool {
             return false;
         }
     }
-    finish_instance(&ctx, index, crate::model::LIFECYCLE_EVENTS.len(), TargetStatus::Succeeded);
+    // Nothing is skipped: later events (a blue/green replacement's traffic
+    // events) run in a later phase.
+    finish_instance(&ctx, index, names.len(), done);
     true
 }
 
 /// Marks events from `from` on as Skipped and sets the instance's final status.
-fn finish_instance(ctx: &Context, index: usize, from: usize, status: TargetStatus) {
+pub(super) fn finish_instance(ctx: &Context, index: usize, from: usize, status: TargetStatus) {
     ctx.update(|d| {
         let inst = &mut d.instances[index];
         let t = now();
@@ -121,7 +127,7 @@ fn finish_instance(ctx: &Context, index: usize, from: usize, status: TargetStatu
     });
 }
 
-fn injected(event: &str) -> Diagnostics {
+pub(super) fn injected(event: &str) -> Diagnostics {
     // Shaped like a script failure reported by the agent, so callers render
     // the same thing they would on AWS.
     let mut log = hooks::ScriptLog::new();
@@ -142,6 +148,12 @@ async fn perform(ctx: &Context, layout: &Layout, instance_id: &str, event: &str)
     }
     match event {
         "ApplicationStop" => application_stop(ctx, layout, instance_id).await,
+        // Load balancer (de)registration, done by the service, not the agent;
+        // the emulator has no load balancer, so it only takes its time.
+        "AllowTraffic" | "BlockTraffic" => Ok(success()),
+        "BeforeAllowTraffic" | "AfterAllowTraffic" | "BeforeBlockTraffic" | "AfterBlockTraffic" => {
+            traffic_hook(ctx, layout, instance_id, event).await
+        }
         "DownloadBundle" => {
             download_bundle(ctx, layout).await?;
             Ok(success())
@@ -211,6 +223,27 @@ async fn application_stop(ctx: &Context, layout: &Layout, instance_id: &str) -> 
     }
     let spec = bundle::read_appspec(&archive).map_err(unknown_error)?;
     run_hooks(ctx, layout, instance_id, &archive, &spec, "ApplicationStop").await
+}
+
+/// A traffic hook runs the scripts of the revision on the instance: this
+/// deployment's on a replacement that installed it, else the last revision
+/// installed successfully (an original instance, or one a rollback gives
+/// traffic back to). An instance that never installed has nothing to run.
+async fn traffic_hook(ctx: &Context, layout: &Layout, instance_id: &str, event: &str) -> Result<Diagnostics, Diagnostics> {
+    let current = Layout::archive(&layout.deployment_dir);
+    let archive = if current.is_dir() {
+        current
+    } else {
+        match std::fs::read_to_string(layout.last_successful_install(&ctx.group_id)) {
+            Ok(previous) => Layout::archive(Path::new(previous.trim())),
+            Err(_) => return Ok(success()),
+        }
+    };
+    if !archive.is_dir() {
+        return Ok(success());
+    }
+    let spec = bundle::read_appspec(&archive).map_err(unknown_error)?;
+    run_hooks(ctx, layout, instance_id, &archive, &spec, event).await
 }
 
 async fn download_bundle(ctx: &Context, layout: &Layout) -> Result<(), Diagnostics> {

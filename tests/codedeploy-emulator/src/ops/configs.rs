@@ -37,20 +37,36 @@ fn check_name(name: &Option<String>) -> Result<&str, ApiError> {
 }
 
 fn info(cfg: &DeploymentConfig) -> Value {
+    let server = cfg.compute_platform == "Server";
     json!({
         "deploymentConfigId": cfg.id,
         "deploymentConfigName": cfg.name,
-        "minimumHealthyHosts": cfg.minimum_healthy_hosts,
+        "minimumHealthyHosts": server.then_some(&cfg.minimum_healthy_hosts),
         "createTime": cfg.create_time,
-        "computePlatform": "Server",
+        "computePlatform": cfg.compute_platform,
+        "trafficRoutingConfig": cfg.traffic_routing,
     })
 }
 
 pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let req: CreateInput = input(body)?;
     let name = check_name(&req.deployment_config_name)?;
-    if req.compute_platform.as_deref().is_some_and(|p| p != "Server") || req.traffic_routing_config.is_some() {
-        return Err(ApiError::new("InvalidComputePlatformException", "The emulator only models Server deployment configs."));
+    let platform = req.compute_platform.clone().unwrap_or_else(|| "Server".into());
+    match platform.as_str() {
+        "Server" if req.traffic_routing_config.is_some() => {
+            return Err(ApiError::new(
+                "InvalidTrafficRoutingConfigurationException",
+                "A Server deployment config has no trafficRoutingConfig.",
+            ));
+        }
+        "Server" => {}
+        "Lambda" => return create_lambda(shared, name, req.traffic_routing_config),
+        other => {
+            return Err(ApiError::new(
+                "InvalidComputePlatformException",
+                format!("The emulator models Server and Lambda deployment configs, not {other}."),
+            ));
+        }
     }
     if req.zonal_config.is_some() {
         return Err(ApiError::new(
@@ -72,6 +88,17 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
             format!("The minimum healthy instance value {} {} is not valid.", hosts.kind, hosts.value),
         ));
     }
+    insert(shared, name, hosts, "Server", None)
+}
+
+/// Stores a new config unless one has that name.
+fn insert(
+    shared: &Arc<Shared>,
+    name: &str,
+    minimum_healthy_hosts: MinimumHealthyHosts,
+    compute_platform: &str,
+    traffic_routing: Option<Value>,
+) -> OpResult {
     let mut store = shared.lock();
     if store.configs.contains_key(name) {
         return Err(ApiError::new(
@@ -82,12 +109,34 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let cfg = DeploymentConfig {
         id: uuid::Uuid::new_v4().to_string(),
         name: name.to_string(),
-        minimum_healthy_hosts: hosts,
+        minimum_healthy_hosts,
         create_time: now(),
+        compute_platform: compute_platform.into(),
+        traffic_routing,
     };
     let id = cfg.id.clone();
     store.configs.insert(name.to_string(), cfg);
     Ok(json!({ "deploymentConfigId": id }))
+}
+
+/// A Lambda config: how its deployments move the alias's traffic.
+fn create_lambda(shared: &Arc<Shared>, name: &str, routing: Option<Value>) -> OpResult {
+    let bad = |m: String| ApiError::new("InvalidTrafficRoutingConfigurationException", m);
+    let routing = routing.unwrap_or_else(|| json!({ "type": "AllAtOnce" }));
+    let number = |member: &str, key: &str| routing.get(member).and_then(|m| m.get(key)).and_then(Value::as_i64);
+    let (percentage, interval) = match routing.get("type").and_then(Value::as_str) {
+        Some("AllAtOnce") => (None, None),
+        Some("TimeBasedCanary") => (number("timeBasedCanary", "canaryPercentage"), number("timeBasedCanary", "canaryInterval")),
+        Some("TimeBasedLinear") => (number("timeBasedLinear", "linearPercentage"), number("timeBasedLinear", "linearInterval")),
+        other => return Err(bad(format!("Invalid traffic routing type: {}", other.unwrap_or("(none)")))),
+    };
+    // Absent numbers are 0 (the SDKs leave zeros out): a step needs both.
+    let stepped = routing.get("type").and_then(Value::as_str) != Some("AllAtOnce");
+    if stepped && (!(1..=99).contains(&percentage.unwrap_or(0)) || interval.unwrap_or(0) < 1) {
+        return Err(bad("A traffic step is 1 to 99 percent, every whole number of minutes from 1.".into()));
+    }
+    // Lambda configs have no minimum healthy hosts.
+    insert(shared, name, MinimumHealthyHosts { kind: String::new(), value: 0 }, "Lambda", Some(routing))
 }
 
 pub(super) fn get(shared: &Arc<Shared>, body: Value) -> OpResult {

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::{
-    AutoRollbackConfiguration, Deployment, DeploymentStatus, LastDeploymentInfo, RegisteredRevision, RevisionLocation,
-    RollbackInfo, StopRequest, now,
+    AutoRollbackConfiguration, BlueGreenRun, Deployment, DeploymentStatus, LambdaRun, LastDeploymentInfo, RegisteredRevision,
+    RevisionLocation, RollbackInfo, StopRequest, now,
 };
 use crate::protocol::{ApiError, OpResult, input, required};
 use crate::store::{Shared, Store, is_deployment_id, new_deployment_id};
@@ -63,6 +63,38 @@ pub(crate) fn check_revision(revision: &Option<RevisionLocation>) -> Result<&Rev
     Ok(revision)
 }
 
+/// Validates the revision of a Lambda deployment: an appspec naming the
+/// function, its alias and both versions, given as `AppSpecContent` (read
+/// here) or as a YAML or JSON object in S3 (read when the deployment starts:
+/// `None`).
+fn check_lambda_revision(revision: &Option<RevisionLocation>) -> Result<(&RevisionLocation, Option<LambdaRun>), ApiError> {
+    let revision = revision.as_ref().ok_or_else(|| ApiError::new("RevisionRequiredException", "Revision must be specified."))?;
+    let invalid = |m: String| ApiError::new("InvalidRevisionException", m);
+    match (revision.revision_type.as_deref(), &revision.s3_location) {
+        (Some("AppSpecContent"), _) => {}
+        (Some("S3"), Some(s3)) => {
+            if s3.bucket.as_deref().unwrap_or("").is_empty() || s3.key.as_deref().unwrap_or("").is_empty() {
+                return Err(invalid("The S3 bucket and key must be specified.".into()));
+            }
+            return match s3.bundle_type.as_deref() {
+                Some("YAML" | "JSON") => Ok((revision, None)),
+                other => Err(invalid(format!(
+                    "Bundle type {} is not valid for the Lambda compute platform; use YAML or JSON.",
+                    other.unwrap_or("(none)")
+                ))),
+            };
+        }
+        _ => return Err(invalid("A Lambda deployment's appspec is an AppSpecContent or an S3 revision.".into())),
+    }
+    let content = revision
+        .app_spec_content
+        .as_ref()
+        .and_then(crate::lambda::content)
+        .ok_or_else(|| invalid("The AppSpecContent revision has no content.".into()))?;
+    let run = crate::lambda::parse_appspec(content).map_err(invalid)?;
+    Ok((revision, Some(run)))
+}
+
 /// Validates a deployment id and finds the deployment.
 pub(crate) fn existing<'a>(store: &'a Store, id: &Option<String>) -> Result<&'a Deployment, ApiError> {
     let id = required(id, "DeploymentIdRequiredException", "The deployment ID")?;
@@ -96,6 +128,9 @@ pub(crate) struct NewDeployment {
     pub file_exists_behavior: String,
     pub echoed: Map<String, Value>,
     pub rollback_info: Option<RollbackInfo>,
+    pub blue_green: Option<BlueGreenRun>,
+    pub lambda: Option<LambdaRun>,
+    pub compute_platform: String,
 }
 
 /// Records a new deployment (status Created), registers its revision and
@@ -161,6 +196,9 @@ pub(crate) fn insert(store: &mut Store, spec: NewDeployment) -> String {
             echoed: spec.echoed,
             instances: Vec::new(),
             stop: None,
+            blue_green: spec.blue_green,
+            lambda: spec.lambda,
+            compute_platform: spec.compute_platform,
         },
     );
     store.deployment_order.push(id.clone());
@@ -189,11 +227,13 @@ pub(crate) fn info(d: &Deployment) -> Value {
         "autoRollbackConfiguration": d.auto_rollback,
         "updateOutdatedInstancesOnly": d.update_outdated_instances_only,
         "rollbackInfo": d.rollback_info,
-        "deploymentStyle": { "deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL" },
-        "instanceTerminationWaitTimeStarted": false,
+        "deploymentStyle": super::groups::style(d.blue_green.is_some() || d.compute_platform == "Lambda"),
+        "instanceTerminationWaitTimeStarted": d.blue_green.as_ref().is_some_and(|bg| bg.termination_wait_started),
+        "blueGreenDeploymentConfiguration": d.blue_green.as_ref().map(|bg| bg.config.raw.clone()),
+        "loadBalancerInfo": d.blue_green.as_ref().and_then(|bg| bg.load_balancer_info.clone()),
         "fileExistsBehavior": d.file_exists_behavior,
         "deploymentStatusMessages": [],
-        "computePlatform": "Server",
+        "computePlatform": d.compute_platform,
     });
     if let Value::Object(fields) = fields {
         out.extend(fields);
@@ -218,7 +258,13 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let id = {
         let mut store = shared.lock();
         let group = super::groups::existing(&store, &app, &group_name)?;
-        let revision = check_revision(&req.revision)?.clone();
+        let compute_platform = group.compute_platform.clone();
+        let (revision, lambda) = if compute_platform == "Lambda" {
+            let (revision, run) = check_lambda_revision(&req.revision)?;
+            (revision.clone(), run)
+        } else {
+            (check_revision(&req.revision)?.clone(), None)
+        };
         let config_name =
             req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| group.deployment_config_name.clone());
         if !store.configs.contains_key(&config_name) {
@@ -227,6 +273,11 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 format!("No deployment configuration found for name: {config_name}"),
             ));
         }
+        // The original environment is the group's instances now.
+        let blue_green = group
+            .blue_green
+            .clone()
+            .map(|config| (config, group.instances.clone(), group.echoed.get("loadBalancerInfo").cloned()));
         if let Some(active) = store.active_deployment(&app, &group_name) {
             return Err(ApiError::new(
                 "DeploymentLimitExceededException",
@@ -236,6 +287,22 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 ),
             ));
         }
+        let blue_green = match blue_green {
+            None => None,
+            Some((config, blue, load_balancer_info)) => {
+                let green = super::fleet::discover(&mut store, echoed.get("targetInstances"), &blue, blue.len())?;
+                Some(BlueGreenRun {
+                    config,
+                    load_balancer_info,
+                    blue,
+                    green,
+                    rollback: false,
+                    continue_ready: false,
+                    continue_termination: false,
+                    termination_wait_started: false,
+                })
+            }
+        };
         insert(
             &mut store,
             NewDeployment {
@@ -251,6 +318,9 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 file_exists_behavior,
                 echoed,
                 rollback_info: None,
+                blue_green,
+                lambda,
+                compute_platform,
             },
         )
     };
@@ -378,20 +448,93 @@ pub(super) fn stop(shared: &Arc<Shared>, body: Value) -> OpResult {
     }))
 }
 
-/// ContinueDeployment. Blue/green is not modelled, so no deployment is ever
-/// Ready: the answer is the service's for a deployment that is not.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContinueInput {
+    deployment_id: Option<String>,
+    deployment_wait_type: Option<String>,
+}
+
+/// ContinueDeployment: READY_WAIT (the default) reroutes traffic of a
+/// blue/green deployment standing Ready; TERMINATION_WAIT ends the wait
+/// before its original instances are terminated.
 pub(super) fn continue_deployment(shared: &Arc<Shared>, body: Value) -> OpResult {
-    let req: IdInput = input(body)?;
-    let store = shared.lock();
-    let deployment = existing(&store, &req.deployment_id)?;
+    let req: ContinueInput = input(body)?;
+    let mut store = shared.lock();
+    let id = existing(&store, &req.deployment_id)?.id.clone();
+    let deployment = store.deployments.get_mut(&id).expect("checked above");
+    let termination = match req.deployment_wait_type.as_deref() {
+        None | Some("READY_WAIT") => false,
+        Some("TERMINATION_WAIT") => true,
+        Some(other) => {
+            return Err(ApiError::new("InvalidDeploymentWaitTypeException", format!("Invalid deployment wait type: {other}")));
+        }
+    };
     if deployment.status.is_complete() {
+        return Err(ApiError::new("DeploymentAlreadyCompletedException", format!("The deployment {id} has already completed.")));
+    }
+    let status = deployment.status;
+    let not_ready = |m: &str| Err(ApiError::new("DeploymentIsNotInReadyStateException", m.to_string()));
+    if deployment.compute_platform == "Lambda" {
         return Err(ApiError::new(
-            "DeploymentAlreadyCompletedException",
-            format!("The deployment {} has already completed.", deployment.id),
+            "UnsupportedActionForDeploymentTypeException",
+            "A Lambda deployment has no Ready or termination wait to continue.",
         ));
     }
-    Err(ApiError::new(
-        "DeploymentIsNotInReadyStateException",
-        "The deployment does not have a status of Ready and can't continue yet.".to_string(),
-    ))
+    match (&mut deployment.blue_green, termination) {
+        (Some(bg), false) if status == DeploymentStatus::Ready => bg.continue_ready = true,
+        (Some(bg), true) if bg.termination_wait_started => bg.continue_termination = true,
+        (_, false) => return not_ready("The deployment does not have a status of Ready and can't continue yet."),
+        (_, true) => {
+            return not_ready(
+                "The deployment is not waiting to terminate its original instances, so there is no termination wait to end.",
+            );
+        }
+    }
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HookStatusInput {
+    deployment_id: Option<String>,
+    lifecycle_event_hook_execution_id: Option<String>,
+    status: Option<String>,
+}
+
+/// PutLifecycleEventHookExecutionStatus: a hook function reports how its
+/// check went, with the execution id it was invoked with.
+pub(super) fn put_hook_status(shared: &Arc<Shared>, body: Value) -> OpResult {
+    let req: HookStatusInput = input(body)?;
+    let mut store = shared.lock();
+    let id = existing(&store, &req.deployment_id)?.id.clone();
+    let deployment = store.deployments.get_mut(&id).expect("checked above");
+    let Some(run) = &mut deployment.lambda else {
+        return Err(ApiError::new(
+            "UnsupportedActionForDeploymentTypeException",
+            "Only a Lambda deployment runs hook functions.",
+        ));
+    };
+    let execution_id = req.lifecycle_event_hook_execution_id.unwrap_or_default();
+    let Some(execution) = run.executions.get_mut(&execution_id) else {
+        return Err(ApiError::new(
+            "InvalidLifecycleEventHookExecutionIdException",
+            format!("The lifecycle event hook execution id {execution_id} does not belong to deployment {id}."),
+        ));
+    };
+    let status = req.status.unwrap_or_default();
+    if !matches!(status.as_str(), "Succeeded" | "Failed") {
+        return Err(ApiError::new(
+            "InvalidLifecycleEventHookExecutionStatusException",
+            format!("A hook reports Succeeded or Failed, not {status}."),
+        ));
+    }
+    if execution.status.is_some() {
+        return Err(ApiError::new(
+            "LifecycleEventAlreadyCompletedException",
+            format!("The lifecycle event hook execution {execution_id} has already reported its status."),
+        ));
+    }
+    execution.status = Some(status);
+    Ok(json!({ "lifecycleEventHookExecutionId": execution_id }))
 }

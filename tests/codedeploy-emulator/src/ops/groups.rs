@@ -7,9 +7,12 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::model::{AutoRollbackConfiguration, DeploymentGroup};
+use crate::model::{AutoRollbackConfiguration, BlueGreenConfig, DeploymentGroup};
 use crate::protocol::{ApiError, OpResult, input, required};
 use crate::store::{Shared, Store, new_instance_id};
+
+/// The config of a Lambda group that names none.
+const LAMBDA_DEFAULT_CONFIG: &str = "CodeDeployDefault.LambdaAllAtOnce";
 
 /// Tag naming how many instances a group has.
 pub const INSTANCES_TAG: &str = "emulator:instances";
@@ -98,14 +101,108 @@ pub(crate) fn check_auto_rollback(cfg: &Option<AutoRollbackConfiguration>) -> Re
     Ok(())
 }
 
+/// The `deploymentStyle` of a group or deployment.
+pub(crate) fn style(blue_green: bool) -> Value {
+    if blue_green {
+        json!({ "deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL" })
+    } else {
+        json!({ "deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL" })
+    }
+}
+
+/// The longest termination wait AWS allows (two days, as its API reference says).
+const MAX_TERMINATION_WAIT_MINUTES: u64 = 2880;
+
+/// Reads a group's style and blue/green configuration: `None` for IN_PLACE.
+/// What the emulator cannot model is refused here, saying so.
+fn blue_green(
+    style: &Option<Value>,
+    config: &Option<Value>,
+    echoed: &Map<String, Value>,
+) -> Result<Option<BlueGreenConfig>, ApiError> {
+    let text = |v: Option<&Value>, key: &str| v.and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_string);
+    let kind = text(style.as_ref(), "deploymentType").unwrap_or_else(|| "IN_PLACE".into());
+    let option = text(style.as_ref(), "deploymentOption").unwrap_or_else(|| "WITHOUT_TRAFFIC_CONTROL".into());
+    let bad_style = |m: String| ApiError::new("InvalidDeploymentStyleException", m);
+    if !matches!(option.as_str(), "WITH_TRAFFIC_CONTROL" | "WITHOUT_TRAFFIC_CONTROL") {
+        return Err(bad_style(format!("Invalid deployment option: {option}")));
+    }
+    match (kind.as_str(), option.as_str()) {
+        ("IN_PLACE", "WITHOUT_TRAFFIC_CONTROL") => return Ok(None),
+        ("IN_PLACE", _) => {
+            return Err(bad_style(
+                "The emulator does not model load balancers for IN_PLACE deployments: use WITHOUT_TRAFFIC_CONTROL, or BLUE_GREEN.".into(),
+            ));
+        }
+        ("BLUE_GREEN", "WITHOUT_TRAFFIC_CONTROL") => {
+            return Err(bad_style(
+                "A BLUE_GREEN deployment reroutes traffic: its deploymentOption must be WITH_TRAFFIC_CONTROL.".into(),
+            ));
+        }
+        ("BLUE_GREEN", _) => {}
+        (other, _) => return Err(bad_style(format!("Invalid deployment type: {other}"))),
+    }
+    if echoed.contains_key("onPremisesInstanceTagFilters") || echoed.contains_key("onPremisesTagSet") {
+        return Err(bad_style(
+            "Blue/green deployments are for Amazon EC2 instances only; on-premises instances cannot be replaced. Use IN_PLACE for them.".into(),
+        ));
+    }
+    let raw = config.clone().unwrap_or_else(|| json!({}));
+    let bad = |m: String| ApiError::new("InvalidBlueGreenDeploymentConfigurationException", m);
+    let fleet = text(raw.get("greenFleetProvisioningOption"), "action").unwrap_or_else(|| "DISCOVER_EXISTING".into());
+    match fleet.as_str() {
+        "DISCOVER_EXISTING" => {}
+        "COPY_AUTO_SCALING_GROUP" => {
+            return Err(bad(
+                "The emulator does not model Auto Scaling groups, so it cannot copy one (COPY_AUTO_SCALING_GROUP). Use DISCOVER_EXISTING and name the replacement instances in CreateDeployment's targetInstances tag filters.".into(),
+            ));
+        }
+        other => return Err(bad(format!("Invalid green fleet provisioning action: {other}"))),
+    }
+    let minutes = |v: Option<&Value>, key: &str| -> Result<u64, ApiError> {
+        match v.and_then(|v| v.get(key)) {
+            None => Ok(0),
+            Some(n) => n.as_u64().ok_or_else(|| bad(format!("A wait time must be a whole number of minutes, got {n}."))),
+        }
+    };
+    let ready = raw.get("deploymentReadyOption");
+    let stop_when_ready = match text(ready, "actionOnTimeout").as_deref() {
+        None | Some("CONTINUE_DEPLOYMENT") => false,
+        Some("STOP_DEPLOYMENT") => true,
+        Some(other) => return Err(bad(format!("Invalid deployment ready action: {other}"))),
+    };
+    let terminate = raw.get("terminateBlueInstancesOnDeploymentSuccess");
+    let terminate_blue = match text(terminate, "action").as_deref() {
+        None | Some("KEEP_ALIVE") => false,
+        Some("TERMINATE") => true,
+        Some(other) => return Err(bad(format!("Invalid instance action: {other}"))),
+    };
+    let termination_wait_minutes = minutes(terminate, "terminationWaitTimeInMinutes")?;
+    if termination_wait_minutes > MAX_TERMINATION_WAIT_MINUTES {
+        return Err(bad(format!(
+            "terminationWaitTimeInMinutes is {termination_wait_minutes}; the most is {MAX_TERMINATION_WAIT_MINUTES} (2 days)."
+        )));
+    }
+    Ok(Some(BlueGreenConfig {
+        ready_wait_minutes: minutes(ready, "waitTimeInMinutes")?,
+        raw,
+        stop_when_ready,
+        terminate_blue,
+        termination_wait_minutes,
+    }))
+}
+
 pub(crate) fn info(group: &DeploymentGroup) -> Value {
     let mut out: Map<String, Value> = group.echoed.clone();
     out.insert("applicationName".into(), json!(group.application_name));
     out.insert("deploymentGroupId".into(), json!(group.id));
     out.insert("deploymentGroupName".into(), json!(group.name));
     out.insert("deploymentConfigName".into(), json!(group.deployment_config_name));
-    out.insert("computePlatform".into(), json!("Server"));
-    out.insert("deploymentStyle".into(), json!({ "deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL" }));
+    out.insert("computePlatform".into(), json!(group.compute_platform));
+    out.insert("deploymentStyle".into(), style(group.blue_green.is_some() || group.compute_platform == "Lambda"));
+    if let Some(bg) = &group.blue_green {
+        out.insert("blueGreenDeploymentConfiguration".into(), bg.raw.clone());
+    }
     out.entry("outdatedInstancesStrategy").or_insert(json!("UPDATE"));
     if let Some(cfg) = &group.auto_rollback {
         out.insert("autoRollbackConfiguration".into(), json!(cfg));
@@ -128,10 +225,15 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let app = super::applications::check_name(&req.application_name)?;
     let name = check_name(&req.deployment_group_name)?;
     required(&req.service_role_arn, "RoleRequiredException", "The service role ARN")?;
-    let style_type = req.deployment_style.as_ref().and_then(|s| s.get("deploymentType")).and_then(Value::as_str);
-    if style_type.is_some_and(|t| t != "IN_PLACE") || req.blue_green_deployment_configuration.is_some() {
-        return Err(ApiError::new("InvalidDeploymentStyleException", "The emulator only models IN_PLACE deployments."));
-    }
+    let platform = {
+        let store = shared.lock();
+        super::applications::existing(&store, app)?.compute_platform.clone()
+    };
+    let lambda = platform == "Lambda";
+    // A Lambda group's traffic always moves (BLUE_GREEN / WITH_TRAFFIC_CONTROL,
+    // what AWS sets for one); the EC2 blue/green settings are not its.
+    let blue_green =
+        if lambda { None } else { blue_green(&req.deployment_style, &req.blue_green_deployment_configuration, &echoed)? };
     if req.ecs_services.is_some() {
         return Err(ApiError::new("InvalidECSServiceException", "The emulator does not model ECS."));
     }
@@ -145,22 +247,32 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         None => shared.config.default_instances,
     };
     crate::engine::Fault::from_tags(&tags).map_err(|m| ApiError::new("InvalidTagException", m))?;
-    let config_name =
-        req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| super::deployments::DEFAULT_CONFIG.to_string());
+    let default_config = if lambda { LAMBDA_DEFAULT_CONFIG } else { super::deployments::DEFAULT_CONFIG };
+    let config_name = req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| default_config.to_string());
 
     let mut store = shared.lock();
     // A group naming on-premises tags is those registered instances, whose
     // real agents run its deployments; any other group is simulated EC2.
     let instances = match echoed.get("onPremisesInstanceTagFilters") {
+        _ if lambda => Vec::new(),
         Some(filters) => super::onprem::matching(&store, filters),
         None => (0..instance_count).map(|_| new_instance_id()).collect(),
     };
     super::applications::existing(&store, app)?;
-    if !store.configs.contains_key(&config_name) {
-        return Err(ApiError::new(
-            "DeploymentConfigDoesNotExistException",
-            format!("No deployment configuration found for name: {config_name}"),
-        ));
+    match store.configs.get(&config_name) {
+        None => {
+            return Err(ApiError::new(
+                "DeploymentConfigDoesNotExistException",
+                format!("No deployment configuration found for name: {config_name}"),
+            ));
+        }
+        Some(c) if c.compute_platform != platform => {
+            return Err(ApiError::new(
+                "InvalidDeploymentConfigNameException",
+                format!("The deployment configuration {config_name} is for {}, not {platform}.", c.compute_platform),
+            ));
+        }
+        Some(_) => {}
     }
     let key = (app.to_string(), name.to_string());
     if store.groups.contains_key(&key) {
@@ -182,6 +294,8 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         last_successful: None,
         last_attempted: None,
         last_successful_revision: None,
+        blue_green,
+        compute_platform: platform,
     };
     let id = group.id.clone();
     store.groups.insert(key, group);

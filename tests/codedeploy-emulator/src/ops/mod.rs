@@ -4,6 +4,7 @@
 mod applications;
 mod configs;
 mod deployments;
+mod fleet;
 mod groups;
 mod onprem;
 mod revisions;
@@ -37,6 +38,8 @@ pub const OPERATIONS: &[&str] = &[
     "BatchGetDeployments",
     "ListDeployments",
     "StopDeployment",
+    "ContinueDeployment",
+    "PutLifecycleEventHookExecutionStatus",
     "ListDeploymentTargets",
     "BatchGetDeploymentTargets",
     "GetDeploymentTarget",
@@ -79,6 +82,7 @@ pub fn dispatch(shared: &Arc<Shared>, operation: &str, input: Value) -> OpResult
         "ListDeployments" => deployments::list(shared, input),
         "StopDeployment" => deployments::stop(shared, input),
         "ContinueDeployment" => deployments::continue_deployment(shared, input),
+        "PutLifecycleEventHookExecutionStatus" => deployments::put_hook_status(shared, input),
         "ListDeploymentTargets" => targets::list_targets(shared, input),
         "BatchGetDeploymentTargets" => targets::batch_get_targets(shared, input),
         "GetDeploymentTarget" => targets::get_target(shared, input),
@@ -159,6 +163,24 @@ pub(crate) fn new_rollback(
             rollback_info: Some(crate::model::RollbackInfo {
                 rollback_triggering_deployment_id: Some(failed.id.clone()),
                 ..Default::default()
+            }),
+            // A blue/green rollback moves traffic back to the originals.
+            compute_platform: failed.compute_platform.clone(),
+            // A Lambda rollback points the alias back at the version it had.
+            lambda: failed.lambda.as_ref().map(|l| crate::model::LambdaRun {
+                function: l.function.clone(),
+                alias: l.alias.clone(),
+                current: l.target.clone(),
+                target: l.current.clone(),
+                rollback: true,
+                ..Default::default()
+            }),
+            blue_green: failed.blue_green.as_ref().map(|bg| crate::model::BlueGreenRun {
+                rollback: true,
+                continue_ready: false,
+                continue_termination: false,
+                termination_wait_started: false,
+                ..bg.clone()
             }),
         },
     )

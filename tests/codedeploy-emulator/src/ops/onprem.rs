@@ -87,21 +87,5 @@ pub(super) fn add_tags(shared: &Arc<Shared>, body: Value) -> OpResult {
 /// The registered instances matching a group's `onPremisesInstanceTagFilters`
 /// (`KEY_ONLY`, `VALUE_ONLY`, `KEY_AND_VALUE`; any filter may match), by name.
 pub(crate) fn matching(store: &Store, filters: &Value) -> Vec<String> {
-    let Some(filters) = filters.as_array() else { return Vec::new() };
-    let text = |f: &Value, k: &str| f.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    store
-        .on_premises
-        .iter()
-        .filter(|(_, i)| {
-            filters.iter().any(|f| {
-                let (key, value) = (text(f, "Key"), text(f, "Value"));
-                i.tags.iter().any(|(k, v)| match text(f, "Type").as_str() {
-                    "KEY_ONLY" => *k == key,
-                    "VALUE_ONLY" => *v == value,
-                    _ => *k == key && *v == value,
-                })
-            })
-        })
-        .map(|(name, _)| name.clone())
-        .collect()
+    store.on_premises.iter().filter(|(_, i)| super::fleet::tags_match(filters, &i.tags)).map(|(name, _)| name.clone()).collect()
 }

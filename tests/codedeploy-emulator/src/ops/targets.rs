@@ -37,6 +37,27 @@ fn instance_arn(shared: &Shared, instance_id: &str) -> String {
 }
 
 fn target(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
+    if let Some(l) = &d.lambda {
+        return json!({
+            "deploymentTargetType": "LambdaTarget",
+            "lambdaTarget": {
+                "deploymentId": d.id,
+                // The target is the function's alias: `NAME:ALIAS`.
+                "targetId": run.instance_id,
+                "targetArn": format!("arn:aws:lambda:{}:{}:function:{}", shared.config.region, shared.config.account_id, run.instance_id),
+                "status": run.status,
+                "lastUpdatedAt": run.last_updated,
+                "lifecycleEvents": run.events,
+                "lambdaFunctionInfo": {
+                    "functionName": l.function,
+                    "functionAlias": l.alias,
+                    "currentVersion": l.current,
+                    "targetVersion": l.target,
+                    "targetVersionWeight": l.target_weight,
+                },
+            }
+        });
+    }
     json!({
         "deploymentTargetType": "InstanceTarget",
         "instanceTarget": {
@@ -47,7 +68,7 @@ fn target(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
             "status": run.status,
             "lastUpdatedAt": run.last_updated,
             "lifecycleEvents": run.events,
-            "instanceLabel": "Blue",
+            "instanceLabel": run.label,
         }
     })
 }
@@ -62,7 +83,7 @@ fn summary(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
         "status": run.status,
         "lastUpdatedAt": run.last_updated,
         "lifecycleEvents": run.events,
-        "instanceType": "Blue",
+        "instanceType": run.label,
     })
 }
 
@@ -91,9 +112,7 @@ pub(super) fn list_targets(shared: &Arc<Shared>, body: Value) -> OpResult {
             }
         }
     }
-    // Every in-place instance is labelled Blue.
-    let blue_ok = labels.is_empty() || labels.iter().any(|l| l == "Blue");
-    let ids = matching_ids(shared, &req.deployment_id, blue_ok, &statuses)?;
+    let ids = matching_ids(shared, &req.deployment_id, &labels, &statuses)?;
     let (page, next) = super::paginate(ids, req.next_token.as_deref(), shared.config.page_size)?;
     Ok(json!({ "targetIds": page, "nextToken": next }))
 }
@@ -166,25 +185,25 @@ pub(super) fn list_instances(shared: &Arc<Shared>, body: Value) -> OpResult {
     if let Some(bad) = req.instance_type_filter.iter().find(|t| *t != "Blue" && *t != "Green") {
         return Err(ApiError::new("InvalidInstanceTypeException", format!("Invalid instance type: {bad}")));
     }
-    let blue_ok = req.instance_type_filter.is_empty() || req.instance_type_filter.iter().any(|t| t == "Blue");
-    let ids = matching_ids(shared, &req.deployment_id, blue_ok, &statuses)?;
+    let ids = matching_ids(shared, &req.deployment_id, &req.instance_type_filter, &statuses)?;
     let (page, next) = super::paginate(ids, req.next_token.as_deref(), shared.config.page_size)?;
     Ok(json!({ "instancesList": page, "nextToken": next }))
 }
 
 /// Ids of a started deployment's instances, in order, that pass the
-/// Blue/Green and status filters shared by the target and instance lists.
+/// Blue/Green and status filters shared by the target and instance lists
+/// (an empty filter passes everything).
 fn matching_ids(
     shared: &Arc<Shared>,
     deployment_id: &Option<String>,
-    blue_ok: bool,
+    labels: &[String],
     statuses: &[TargetStatus],
 ) -> Result<Vec<String>, ApiError> {
     let store = shared.lock();
     let d = started(super::deployments::existing(&store, deployment_id)?)?;
     Ok(d.instances
         .iter()
-        .filter(|_| blue_ok)
+        .filter(|i| labels.is_empty() || labels.iter().any(|l| l == i.label.as_str()))
         .filter(|i| statuses.is_empty() || statuses.contains(&i.status))
         .map(|i| i.instance_id.clone())
         .collect())

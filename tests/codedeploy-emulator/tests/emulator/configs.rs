@@ -169,7 +169,8 @@ async fn deployment_configs_are_listed_and_validated() {
         .unwrap_err();
     assert_eq!(dup.code(), Some("DeploymentConfigAlreadyExistsException"));
     let listed = cd.list_deployment_configs().send().await.unwrap();
-    assert_eq!(listed.deployment_configs_list().len(), 3);
+    // Three Server configs and AWS's nine predefined Lambda ones.
+    assert_eq!(listed.deployment_configs_list().len(), 12);
 }
 
 #[tokio::test]

@@ -17,13 +17,12 @@ use aws_sdk_codedeploy::types::{
     AutoRollbackConfiguration, AutoRollbackEvent, MinimumHealthyHosts, MinimumHealthyHostsType, RevisionLocation,
     TargetFilterName,
 };
-use codedeploy_emulator::Emulator;
 use codedeploy_emulator::service_model::{ServiceModel, botocore_version_in};
 use serde_json::json;
 
 use crate::common::{
-    app_and_group, client, config, create_deployment, emulator_with_s3, moto, put, s3, s3_revision, service_model, venv,
-    wait_complete, zip_of,
+    app_and_group, client, create_deployment, emulator_with_s3, moto, put, s3, s3_revision, service_model, venv, wait_complete,
+    zip_of,
 };
 
 #[test]
@@ -87,15 +86,22 @@ fn the_model_is_botocores_codedeploy_model() {
 
 #[tokio::test]
 async fn every_operation_answers_within_the_model_in_success_and_error() {
-    // Deployments here cannot fetch bundles (no S3): they fail at
-    // DownloadBundle, which gives failed and skipped instances to look at.
+    // Deployments here cannot fetch their bundles (moto has no such bucket):
+    // they fail at DownloadBundle, which gives failed and skipped instances
+    // to look at.
     // Steps slow enough that a StopDeployment sent right after
     // CreateDeployment finds it still running.
-    let mut cfg = config();
-    cfg.step_delay = Duration::from_millis(100);
-    let emulator = Emulator::start(cfg).unwrap();
+    // moto holds only the blue/green bundle that ContinueDeployment needs, and
+    // the Lambda function whose hook PutLifecycleEventHookExecutionStatus reports.
+    let moto = moto();
+    let emulator = emulator_with_s3(&moto.endpoint, |c| {
+        c.step_delay = Duration::from_millis(100);
+        c.lambda_endpoint = Some(moto.endpoint.clone());
+    });
     let cd = client(&emulator);
     drive_every_operation(&cd).await;
+    crate::bluegreen::drive_continue(&cd, &moto.endpoint).await;
+    crate::lambda::drive_hook_status(&cd, &emulator, &moto.endpoint).await;
     let answered = emulator.answered_operations();
     for op in codedeploy_emulator::ops::OPERATIONS {
         let (ok, err) = answered.get(*op).copied().unwrap_or_default();
