@@ -274,6 +274,9 @@ pub fn deploy(env: &Environment) -> Value {
             "Resource": configs,
         }),
     ];
+    if let Some(function) = env.platform.lambda() {
+        statements.push(lambda_statement(env, &function.name));
+    }
     if !env.tags.is_empty() {
         // Tags ride on the PUT / CreateMultipartUpload (x-amz-tagging), which
         // S3 authorises as s3:PutObjectTagging as well.
@@ -290,6 +293,27 @@ pub fn deploy(env: &Environment) -> Value {
         }));
     }
     json!({ "Version": VERSION, "Statement": statements })
+}
+
+/// A Lambda release: read the alias, publish the code as a version (from
+/// the release bucket, which WriteReleases lets the caller read) and read
+/// the version's state. These actions take the reference's `function`
+/// type only: the unqualified ARN, which also covers the function's
+/// versions and aliases; no other function.
+fn lambda_statement(env: &Environment, function: &str) -> Value {
+    let arn = format!("arn:{}:lambda:{}:{}:function:{function}", env.role.partition, env.region, env.role.account);
+    json!({
+        "Sid": "PublishFunction",
+        "Effect": "Allow",
+        "Action": [
+            "lambda:GetAlias",
+            "lambda:GetFunction",
+            "lambda:GetFunctionConfiguration",
+            "lambda:UpdateFunctionCode",
+            "lambda:PublishVersion",
+        ],
+        "Resource": arn,
+    })
 }
 
 /// The instance profile's permissions: the CodeDeploy agent on each

@@ -72,8 +72,11 @@ pub(super) fn platform(env: &str, keys: &EnvSettings) -> Result<Platform, Config
         }
         return Ok(Platform::Server);
     }
-    let missing: Vec<&'static str> =
-        [("function_name", &function), ("function_alias", &alias)].into_iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k).collect();
+    let missing: Vec<&'static str> = [("function_name", &function), ("function_alias", &alias)]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k)
+        .collect();
     if !missing.is_empty() {
         return Err(ConfigError::Missing { env: env.into(), keys: missing });
     }
