@@ -182,6 +182,8 @@ fn a_release_publishes_the_code_and_shows_the_alias_traffic_shifting() {
     // A directory, bundled as for any release, with no appspec of its own.
     let text = l.release(&l.code_dir(2), &[]);
     assert_eq!(text.code, 0, "{}", text.all());
+    // docs/lambda.md's recorded run.
+    eprintln!("recorded run:\n{}", text.stderr);
     assert!(text.stderr.contains(&format!("published {FUNCTION} version 2 (CodeSha256 ")), "{}", text.stderr);
     assert!(text.stderr.contains(&format!("alias {ALIAS} is on version 1")), "{}", text.stderr);
     let canary = format!("{FUNCTION}:{ALIAS} traffic: version 2 10%, version 1 90%");

@@ -130,8 +130,9 @@ impl Targets {
                 .send()
                 .await?;
             for lambda in out.deployment_targets().iter().filter_map(|t| t.lambda_target()) {
-                changed |= self.traffic(lambda, reporter);
+                // Events first: the traffic moves inside AllowTraffic.
                 changed |= self.update(&as_instance(lambda), reporter);
+                changed |= self.traffic(lambda, reporter);
             }
             let read: Vec<&InstanceTarget> = out.deployment_targets().iter().filter_map(|t| t.instance_target()).collect();
             self.blue_green |= read.iter().any(|inst| inst.instance_label() == Some(&TargetLabel::Green));
