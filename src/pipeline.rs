@@ -15,7 +15,7 @@
 //! next version ([`lambda`]) and the deployment's revision is the appspec
 //! moving the alias onto it.
 
-mod lambda;
+pub mod lambda;
 pub mod session;
 pub mod start;
 

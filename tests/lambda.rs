@@ -218,6 +218,13 @@ fn a_release_publishes_the_code_and_shows_the_alias_traffic_shifting() {
     assert_eq!(shares.first(), Some(&10.0), "{}", json.stdout);
     assert_eq!(shares.last(), Some(&100.0), "{}", json.stdout);
     assert_eq!(l.alias(), ("3".to_string(), None));
+
+    // `ferry rollback`: the version before, found in CodeDeploy's record of
+    // the deployment that moved the alias onto 3.
+    let back = run(&mut l.ferry(&["rollback"]));
+    assert_eq!(back.code, 0, "{}", back.all());
+    assert!(back.stderr.contains(&format!("{FUNCTION}:{ALIAS} version 3")), "{}", back.stderr);
+    assert_eq!(l.alias(), ("2".to_string(), None), "the alias is back on the previous version");
 }
 
 #[test]
