@@ -294,3 +294,24 @@ fn sigterm_during_traffic_shifting_stops_rolls_back_and_writes_the_receipt() {
     assert_eq!(r["rollback_deployment_id"], rollback.as_str(), "{r}");
     assert_eq!(l.alias(), ("1".to_string(), None), "the alias is back on version 1 alone");
 }
+
+#[test]
+fn doctor_checks_the_applications_platform_and_the_functions_alias() {
+    let l = stack(CANARY, "");
+    let doctor = run(&mut l.ferry(&["doctor"]));
+    assert_eq!(doctor.code, 0, "{}", doctor.all());
+    let text = doctor.all();
+    assert!(text.contains(&format!("{APPLICATION} exists (compute platform Lambda)")), "{text}");
+    assert!(text.contains(&format!("{FUNCTION}:{ALIAS} is on version 1")), "{text}");
+
+    // The same application named by an environment without the Lambda keys.
+    let server = l.dir.path().join("server.toml");
+    let toml = std::fs::read_to_string(&l.config).unwrap();
+    let lambda_keys = format!("compute_platform = \"Lambda\"\nfunction_name = \"{FUNCTION}\"\nfunction_alias = \"{ALIAS}\"\n");
+    assert!(toml.contains(&lambda_keys), "{toml}");
+    std::fs::write(&server, toml.replace(&lambda_keys, "")).unwrap();
+    let mut cmd = l.stack.ferry_command(FERRY);
+    let refused = run(cmd.args(["doctor", "--env", "production", "--config"]).arg(&server));
+    assert_ne!(refused.code, 0, "{}", refused.all());
+    assert!(refused.all().contains("is a Lambda application: set compute_platform = \"Lambda\""), "{}", refused.all());
+}
