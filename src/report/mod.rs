@@ -561,7 +561,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// A traffic share as people write it: `10`, `12.5`.
-fn percent(p: f64) -> String {
+pub(crate) fn percent(p: f64) -> String {
     let rounded = (p * 10.0).round() / 10.0;
     if rounded.fract() == 0.0 { format!("{rounded:.0}") } else { format!("{rounded:.1}") }
 }
