@@ -21,7 +21,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-use common::{FERRY, Run, read_until, run, wait_until};
+use common::{FERRY, Run, on_a_terminal, read_until, run, wait_until};
 use ferry_test_stack::application::{LambdaApp, create_lambda};
 use ferry_test_stack::{DEPLOYER_ROLE, PREFIX, PRODUCTION_ACCOUNT, REGION, Stack, StackOptions};
 
@@ -314,4 +314,17 @@ fn doctor_checks_the_applications_platform_and_the_functions_alias() {
     let refused = run(cmd.args(["doctor", "--env", "production", "--config"]).arg(&server));
     assert_ne!(refused.code, 0, "{}", refused.all());
     assert!(refused.all().contains("is a Lambda application: set compute_platform = \"Lambda\""), "{}", refused.all());
+}
+
+#[test]
+fn the_live_board_shows_the_alias_with_its_traffic() {
+    let l = stack(CANARY, "");
+    let (screens, code) = on_a_terminal(&l.ferry(&["release", l.code_dir(2).to_str().unwrap()]));
+    assert_eq!(code, 0, "{}", screens.last().unwrap_or(&String::new()));
+    let row = format!("{FUNCTION}:{ALIAS} v2 10%");
+    assert!(
+        screens.iter().flat_map(|s| s.lines()).any(|l| l.trim_start().starts_with(&row) && l.contains('[')),
+        "the alias's row names the canary's share: {:?}",
+        screens.last()
+    );
 }
