@@ -695,6 +695,13 @@ mod tests {
         e.deployment_config = Some("CodeDeployDefault.OneAtATime".into());
         let p = session(&e);
         assert!(p.len() <= 2048, "STS refuses session policies over 2048 characters: {}", p.len());
+        // A Lambda environment's statement fits beside the rest, but not
+        // beside the KMS statements too (docs/lambda.md says so).
+        let function = crate::config::LambdaFunction { name: "checkout".into(), alias: "live".into(), hooks: Default::default() };
+        e.platform = crate::config::Platform::Lambda(function);
+        e.kms_key_id = None;
+        let p = session(&e);
+        assert!(p.contains("lambda:UpdateFunctionCode") && p.len() <= 2048, "{}", p.len());
     }
 
     #[test]
