@@ -230,7 +230,8 @@ fn a_release_publishes_the_code_and_shows_the_alias_traffic_shifting() {
 #[test]
 fn a_failing_hook_function_is_rolled_back_and_exits_7() {
     let l = stack(CANARY, &format!("[env.production.lambda_hooks]\nBeforeAllowTraffic = \"{PRE_TRAFFIC}\"\n"));
-    let (mut child, mut stderr) = l.spawn_release(&l.code_dir(2), &[]);
+    let junit = l.dir.path().join("junit.xml");
+    let (mut child, mut stderr) = l.spawn_release(&l.code_dir(2), &["--junit", junit.to_str().unwrap()]);
     // moto runs no function: the test is the hook, and it reports Failed.
     wait_until("the hook to be invoked", || !l.stack.emulator().hook_executions().is_empty());
     let hook = l.stack.emulator().hook_executions().remove(0);
@@ -252,6 +253,9 @@ fn a_failing_hook_function_is_rolled_back_and_exits_7() {
     assert_eq!(status.code(), Some(7), "{log}");
     assert!(log.contains(&format!("{FUNCTION}:{ALIAS} BeforeAllowTraffic Failed")), "{log}");
     assert!(log.contains(PRE_TRAFFIC), "the failure names the hook function: {log}");
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert!(report.contains(&format!("name=\"{FUNCTION}:{ALIAS}\"")) && report.contains("<failure"), "{report}");
+    assert!(report.contains(PRE_TRAFFIC), "{report}");
     assert_eq!(l.status(&hook.deployment_id), "Failed");
     l.rolled_back(&hook.deployment_id);
     assert_eq!(l.alias(), ("1".to_string(), None), "no traffic ever reached version 2");
