@@ -80,11 +80,14 @@ fn ferry_plan_on_a_changed_app_shows_the_changed_files_against_the_running_revis
     assert!(text.contains("config:      CodeDeployDefault.OneAtATime"), "{text}");
     assert_eq!(common::deployment_ids(&stack).len(), before, "a plan deploys nothing");
 
-    // release --plan plans the same and stops.
-    let out = run(ferry(&stack, &config, &["release", "--plan"]).arg(&app));
+    // release --plan plans the same and stops, keeping no receipt: a
+    // receipt always speaks of a release.
+    let receipt = dir.path().join("receipt.json");
+    let out = run(ferry(&stack, &config, &["release", "--plan"]).arg("--receipt").arg(&receipt).arg(&app));
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("~ site/index.html"), "{}", out.stdout);
     assert_eq!(common::deployment_ids(&stack).len(), before, "release --plan deploys nothing");
+    assert!(!receipt.exists(), "release --plan wrote a receipt of a release that never was");
 }
 
 #[test]
