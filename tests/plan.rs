@@ -200,16 +200,11 @@ fn a_confirm_environment_refuses_without_a_terminal_and_yes_releases() {
 /// a pseudo-terminal, types `answer` once the question is asked, and
 /// returns the exit code, what the terminal showed and stdout.
 fn release_answering(stack: &Stack, config: &Path, app: &Path, answer: &str) -> (i32, String, String) {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
     use std::process::Stdio;
     use std::sync::{Arc, Mutex};
-    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&controller).unwrap();
-    unlockpt(&controller).unwrap();
-    let name = ptsname(&controller, Vec::new()).unwrap();
-    let terminal = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    let (controller, terminal) = common::pty::pair();
     let mut cmd = ferry(stack, config, &["release", "--progress", "plain"]);
     cmd.arg(app)
         .stdin(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()))
