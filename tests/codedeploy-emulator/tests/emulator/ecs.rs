@@ -453,3 +453,64 @@ async fn ecs_groups_and_appspecs_are_validated_as_codedeploy_does() {
     assert_eq!(error.code.unwrap().as_str(), "INVALID_ECS_SERVICE", "{:?}", error.message);
     assert_eq!(emulator.model_violations(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn ecs_deployments_are_authorized_by_the_reference_scopes() {
+    use crate::iam::{ADMIN_KEY, DEPLOYER_KEY, PRINCIPAL, client_as};
+    let moto = moto();
+    service(&moto.endpoint, aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy).await;
+    // The Service Authorization Reference scopes CreateDeployment to the
+    // deployment group; PutLifecycleEventHookExecutionStatus and
+    // ContinueDeployment have no resource type, so only "*" grants them.
+    let web = "arn:aws:codedeploy:us-east-1:123456789012:deploymentgroup:shop/web";
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Effect": "Allow", "Action": "codedeploy:CreateDeployment", "Resource": web },
+            { "Effect": "Allow", "Action": "codedeploy:PutLifecycleEventHookExecutionStatus", "Resource": "*" },
+            { "Effect": "Allow", "Action": "codedeploy:ContinueDeployment", "Resource": web }
+        ]
+    });
+    let policy = codedeploy_emulator::iam::IdentityPolicy::parse(
+        &policy.to_string(),
+        PRINCIPAL,
+        std::collections::BTreeSet::from([ADMIN_KEY.to_string()]),
+    )
+    .unwrap();
+    let emulator = emulator_with_s3(&moto.endpoint, |c| {
+        c.minute = Duration::from_secs(60);
+        c.ecs_endpoint = Some(moto.endpoint.clone());
+        c.identity_policy = Some(policy);
+    });
+    let (admin, deployer) = (client_as(&emulator, ADMIN_KEY), client_as(&emulator, DEPLOYER_KEY));
+    app_and_group(&admin, "CodeDeployDefault.ECSAllAtOnce", blue_green(Some(60), 0), &[]).await;
+    let spec = appspec("web:2", &[("BeforeInstall", "check")]);
+    let other = deployer.create_deployment().application_name("shop").deployment_group_name("other").revision(content(&spec));
+    assert_eq!(other.send().await.unwrap_err().code(), Some("AccessDeniedException"));
+    let id = deployer
+        .create_deployment()
+        .application_name("shop")
+        .deployment_group_name("web")
+        .revision(content(&spec))
+        .send()
+        .await
+        .unwrap()
+        .deployment_id
+        .unwrap();
+    let execution = crate::lambda::invoked(&emulator, "BeforeInstall").await;
+    deployer
+        .put_lifecycle_event_hook_execution_status()
+        .deployment_id(&id)
+        .lifecycle_event_hook_execution_id(execution)
+        .status(LifecycleEventStatus::Succeeded)
+        .send()
+        .await
+        .unwrap();
+    until(&admin, &id, "Ready", |t| t.status() == Some(&TargetStatus::Ready)).await;
+    let e = deployer.continue_deployment().deployment_id(&id).send().await.unwrap_err();
+    assert_eq!(e.code(), Some("AccessDeniedException"));
+    assert!(e.message().unwrap().contains("codedeploy:ContinueDeployment on resource: *"), "{:?}", e.message());
+    admin.continue_deployment().deployment_id(&id).send().await.unwrap();
+    assert_eq!(wait_complete(&admin, &id).await.status, Some(DeploymentStatus::Succeeded));
+    assert_eq!(emulator.model_violations(), Vec::<String>::new());
+}
