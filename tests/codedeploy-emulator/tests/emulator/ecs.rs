@@ -514,3 +514,46 @@ async fn ecs_deployments_are_authorized_by_the_reference_scopes() {
     assert_eq!(wait_complete(&admin, &id).await.status, Some(DeploymentStatus::Succeeded));
     assert_eq!(emulator.model_violations(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_custom_ecs_canary_sends_its_share_then_everything_and_answers_within_the_model() {
+    use aws_sdk_codedeploy::types::{TimeBasedCanary, TrafficRoutingConfig, TrafficRoutingType};
+    let moto = moto();
+    let ecs = service(&moto.endpoint, aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy).await;
+    let emulator = emulator(&moto.endpoint, Duration::from_millis(200));
+    let cd = client(&emulator);
+    let canary = TrafficRoutingConfig::builder()
+        .r#type(TrafficRoutingType::TimeBasedCanary)
+        .time_based_canary(TimeBasedCanary::builder().canary_percentage(50).canary_interval(1).build())
+        .build();
+    cd.create_deployment_config()
+        .deployment_config_name("Halves")
+        .compute_platform(ComputePlatform::Ecs)
+        .traffic_routing_config(canary.clone())
+        .send()
+        .await
+        .unwrap();
+    let info = cd.get_deployment_config().deployment_config_name("Halves").send().await.unwrap().deployment_config_info.unwrap();
+    assert_eq!((info.compute_platform, info.traffic_routing_config), (Some(ComputePlatform::Ecs), Some(canary)));
+    app_and_group(&cd, "Halves", blue_green(None, 0), &[]).await;
+    let group = cd.get_deployment_group().application_name("shop").deployment_group_name("web").send().await.unwrap();
+    assert_eq!(group.deployment_group_info.unwrap().deployment_style, Some(ecs_style()));
+    let id = deploy(&cd, &appspec("web:2", &[])).await;
+    let mut seen = Vec::new();
+    while status(&cd, &id).await != DeploymentStatus::Succeeded {
+        if let Some(w) = weight(&ecs_target(&cd, &id).await, TargetLabel::Green)
+            && seen.last() != Some(&w)
+        {
+            seen.push(w);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(seen.contains(&50.0), "the canary's share, for its minute: {seen:?}");
+    assert!(seen.iter().all(|w| [0.0, 50.0, 100.0].contains(w)), "{seen:?}");
+    let one = cd.get_deployment_target().deployment_id(&id).target_id("shop:web").send().await.unwrap();
+    let target = one.deployment_target.unwrap();
+    assert_eq!(target.deployment_target_type().map(|t| t.as_str()), Some("ECSTarget"));
+    assert_eq!(weight(target.ecs_target().unwrap(), TargetLabel::Green), Some(100.0));
+    assert_eq!(task_sets(&ecs).await, [("web:2".to_string(), "PRIMARY".to_string())]);
+    assert_eq!(emulator.model_violations(), Vec::<String>::new());
+}
