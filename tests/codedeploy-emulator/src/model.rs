@@ -190,7 +190,7 @@ pub const BLOCK_TRAFFIC_EVENTS: [&str; 3] = ["BeforeBlockTraffic", "BlockTraffic
 
 /// Every event name a target may show, for validating fault tags.
 pub fn all_event_names() -> impl Iterator<Item = &'static str> {
-    LIFECYCLE_EVENTS.into_iter().chain(ALLOW_TRAFFIC_EVENTS).chain(BLOCK_TRAFFIC_EVENTS)
+    LIFECYCLE_EVENTS.into_iter().chain(ALLOW_TRAFFIC_EVENTS).chain(BLOCK_TRAFFIC_EVENTS).chain(crate::ecs::EVENTS)
 }
 
 /// Which environment of a blue/green deployment a target belongs to

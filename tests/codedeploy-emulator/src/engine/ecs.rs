@@ -107,7 +107,9 @@ pub(super) async fn run(ctx: &Arc<Context>, run: &EcsRun, routing: Option<&Value
                 _ => hookfn::run(ctx, &spec.hooks, event).await,
             }
         };
-        let code = if matches!(*event, "Install" | "AllowTraffic") { "ECS_UPDATE_ERROR" } else { "HOOK_EXECUTION_FAILURE" };
+        // The service's own events fail as ECS updates, the others as hooks.
+        let own = matches!(*event, "Install" | "AllowTestTraffic" | "AllowTraffic");
+        let code = if own { "ECS_UPDATE_ERROR" } else { "HOOK_EXECUTION_FAILURE" };
         one_event(ctx, index, event, body, code).await?;
         if index == AFTER_TEST_TRAFFIC && group.config.stop_when_ready {
             ctx.update(|d| d.instances[0].status = TargetStatus::Ready);

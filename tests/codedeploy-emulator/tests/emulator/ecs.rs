@@ -123,6 +123,17 @@ fn ecs_style() -> DeploymentStyle {
 
 /// Application `shop` (ECS) and its group `web` on the service.
 async fn app_and_group(cd: &Client, config: &str, bg: BlueGreenDeploymentConfiguration, rollback: &[AutoRollbackEvent]) {
+    tagged_app_and_group(cd, config, bg, rollback, None).await;
+}
+
+/// The same, the group tagged `tag` (an emulator fault).
+async fn tagged_app_and_group(
+    cd: &Client,
+    config: &str,
+    bg: BlueGreenDeploymentConfiguration,
+    rollback: &[AutoRollbackEvent],
+    tag: Option<(&str, &str)>,
+) {
     cd.create_application().application_name("shop").compute_platform(ComputePlatform::Ecs).send().await.unwrap();
     cd.create_deployment_group()
         .application_name("shop")
@@ -137,6 +148,7 @@ async fn app_and_group(cd: &Client, config: &str, bg: BlueGreenDeploymentConfigu
             (!rollback.is_empty())
                 .then(|| AutoRollbackConfiguration::builder().enabled(true).set_events(Some(rollback.to_vec())).build()),
         )
+        .set_tags(tag.map(|(k, v)| vec![aws_sdk_codedeploy::types::Tag::builder().key(k).value(v).build()]))
         .send()
         .await
         .unwrap();
@@ -555,5 +567,27 @@ async fn a_custom_ecs_canary_sends_its_share_then_everything_and_answers_within_
     assert_eq!(target.deployment_target_type().map(|t| t.as_str()), Some("ECSTarget"));
     assert_eq!(weight(target.ecs_target().unwrap(), TargetLabel::Green), Some(100.0));
     assert_eq!(task_sets(&ecs).await, [("web:2".to_string(), "PRIMARY".to_string())]);
+    assert_eq!(emulator.model_violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_failed_allow_test_traffic_fails_as_an_ecs_update_and_rolls_back() {
+    use aws_sdk_codedeploy::types::LifecycleEventStatus as S;
+    let moto = moto();
+    let ecs = service(&moto.endpoint, aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy).await;
+    let emulator = emulator(&moto.endpoint, Duration::from_millis(10));
+    let cd = client(&emulator);
+    let fault = Some(("emulator:fail-event", "AllowTestTraffic"));
+    let rollback = [AutoRollbackEvent::DeploymentFailure];
+    tagged_app_and_group(&cd, "CodeDeployDefault.ECSAllAtOnce", blue_green(None, 0), &rollback, fault).await;
+    let id = deploy(&cd, &appspec("web:2", &[])).await;
+    let failed = wait_complete(&cd, &id).await;
+    assert_eq!(failed.error_information.unwrap().code.unwrap().as_str(), "ECS_UPDATE_ERROR");
+    let target = ecs_target(&cd, &id).await;
+    let statuses: Vec<_> = target.lifecycle_events().iter().map(|e| e.status().cloned().unwrap()).collect();
+    assert_eq!(statuses, [S::Succeeded, S::Succeeded, S::Succeeded, S::Failed, S::Skipped, S::Skipped, S::Skipped, S::Skipped]);
+    let rollback = failed.rollback_info.unwrap().rollback_deployment_id.unwrap();
+    assert_eq!(wait_complete(&cd, &rollback).await.status, Some(DeploymentStatus::Succeeded));
+    assert_eq!(task_sets(&ecs).await, [("web:1".to_string(), "PRIMARY".to_string())]);
     assert_eq!(emulator.model_violations(), Vec::<String>::new());
 }
