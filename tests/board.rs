@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -25,23 +25,6 @@ fn app(dir: &Path) -> std::path::PathBuf {
     app
 }
 
-/// A pseudo-terminal pair of `ROWS`×`COLS`: (controller, terminal).
-fn pty() -> (OwnedFd, OwnedFd) {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&controller).unwrap();
-    unlockpt(&controller).unwrap();
-    let name = ptsname(&controller, Vec::new()).unwrap();
-    let terminal: OwnedFd = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap().into();
-    let size = rustix::termios::Winsize { ws_row: ROWS, ws_col: COLS, ws_xpixel: 0, ws_ypixel: 0 };
-    rustix::termios::tcsetwinsize(&terminal, size).unwrap();
-    // As a terminal emulator's pty is: output post-processed, \n as \r\n.
-    let mut attrs = rustix::termios::tcgetattr(&terminal).unwrap();
-    attrs.output_modes |= rustix::termios::OutputModes::OPOST | rustix::termios::OutputModes::ONLCR;
-    rustix::termios::tcsetattr(&terminal, rustix::termios::OptionalActions::Now, &attrs).unwrap();
-    (controller, terminal)
-}
-
 /// Runs `ferry release` with stderr on a terminal; returns every distinct
 /// screen seen while it ran, the last screen, and the exit code.
 fn release_on_a_terminal(stack: &Stack, dir: &Path, extra: &[&str]) -> (Vec<String>, String, i32) {
@@ -54,7 +37,7 @@ fn release_on_a_terminal(stack: &Stack, dir: &Path, extra: &[&str]) -> (Vec<Stri
 /// to the terminal.
 fn release_app_on_a_terminal(stack: &Stack, dir: &Path, app: &Path, extra: &[&str]) -> (Vec<String>, String, i32, Vec<u8>) {
     let config = stack.write_config(dir, "production");
-    let (controller, terminal) = pty();
+    let (controller, terminal) = common::pty::screen(ROWS, COLS);
     let mut cmd = stack.ferry_command(FERRY);
     cmd.args(["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m", "--config"])
         .arg(&config)
@@ -311,7 +294,7 @@ fn history_on_a_terminal_has_a_header_and_stdout_keeps_the_rows_alone() {
         run(stack.ferry_command(FERRY).args(["release", app.to_str().unwrap(), "--env", "production", "--config"]).arg(&config));
     assert_eq!(release.code, 0, "{}", release.all());
 
-    let (controller, terminal) = pty();
+    let (controller, terminal) = common::pty::screen(ROWS, COLS);
     let mut cmd = stack.ferry_command(FERRY);
     cmd.args(["--progress", "tty", "history", "--env", "production", "--config"])
         .arg(&config)

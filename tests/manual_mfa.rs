@@ -304,18 +304,6 @@ fn a_role_chained_release_sends_the_code_on_the_first_hop_only_and_asks_once() {
     assert_eq!(common::deployment_ids(&stack).len(), 2);
 }
 
-/// A pseudo-terminal pair: (controller, terminal).
-#[cfg(unix)]
-fn pty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&controller).unwrap();
-    unlockpt(&controller).unwrap();
-    let name = ptsname(&controller, Vec::new()).unwrap();
-    let terminal = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap().into();
-    (controller, terminal)
-}
-
 #[cfg(unix)]
 #[test]
 fn on_a_terminal_ferry_asks_for_the_code_and_sends_what_was_typed() {
@@ -327,7 +315,7 @@ fn on_a_terminal_ferry_asks_for_the_code_and_sends_what_was_typed() {
     let config = stack.write_config(home.path(), "production");
     let app = app_tree(home.path(), "exit 0");
 
-    let (controller, terminal) = pty();
+    let (controller, terminal) = common::pty::pair();
     let mut cmd = laptop(&stack, home.path(), &sts);
     cmd.arg("release")
         .arg(&app)

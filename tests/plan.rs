@@ -80,11 +80,14 @@ fn ferry_plan_on_a_changed_app_shows_the_changed_files_against_the_running_revis
     assert!(text.contains("config:      CodeDeployDefault.OneAtATime"), "{text}");
     assert_eq!(common::deployment_ids(&stack).len(), before, "a plan deploys nothing");
 
-    // release --plan plans the same and stops.
-    let out = run(ferry(&stack, &config, &["release", "--plan"]).arg(&app));
+    // release --plan plans the same and stops, keeping no receipt: a
+    // receipt always speaks of a release.
+    let receipt = dir.path().join("receipt.json");
+    let out = run(ferry(&stack, &config, &["release", "--plan"]).arg("--receipt").arg(&receipt).arg(&app));
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("~ site/index.html"), "{}", out.stdout);
     assert_eq!(common::deployment_ids(&stack).len(), before, "release --plan deploys nothing");
+    assert!(!receipt.exists(), "release --plan wrote a receipt of a release that never was");
 }
 
 #[test]
@@ -197,16 +200,11 @@ fn a_confirm_environment_refuses_without_a_terminal_and_yes_releases() {
 /// a pseudo-terminal, types `answer` once the question is asked, and
 /// returns the exit code, what the terminal showed and stdout.
 fn release_answering(stack: &Stack, config: &Path, app: &Path, answer: &str) -> (i32, String, String) {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
     use std::process::Stdio;
     use std::sync::{Arc, Mutex};
-    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&controller).unwrap();
-    unlockpt(&controller).unwrap();
-    let name = ptsname(&controller, Vec::new()).unwrap();
-    let terminal = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    let (controller, terminal) = common::pty::pair();
     let mut cmd = ferry(stack, config, &["release", "--progress", "plain"]);
     cmd.arg(app)
         .stdin(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()))

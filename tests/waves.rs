@@ -556,18 +556,11 @@ fn a_wave_naming_an_unknown_environment_is_refused_before_any_aws_call_and_the_r
 /// Runs `cmd` with stderr on a 40×160 pseudo-terminal, replays what ferry
 /// drew into a VT100 screen, and returns every distinct screen and the code.
 fn on_a_terminal(mut cmd: Command) -> (Vec<String>, i32) {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     use std::io::Read;
-    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::fd::AsFd;
     const ROWS: u16 = 40;
     const COLS: u16 = 160;
-    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&controller).unwrap();
-    unlockpt(&controller).unwrap();
-    let name = ptsname(&controller, Vec::new()).unwrap();
-    let terminal: OwnedFd = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap().into();
-    rustix::termios::tcsetwinsize(&terminal, rustix::termios::Winsize { ws_row: ROWS, ws_col: COLS, ws_xpixel: 0, ws_ypixel: 0 })
-        .unwrap();
+    let (controller, terminal) = common::pty::screen(ROWS, COLS);
     cmd.env("TERM", "xterm-256color")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -27,6 +27,11 @@ pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dy
         super::check_no_env_with_wave(&args.target, wave)?;
         return super::wave::run(args, wave, config_path, reporter).await;
     }
+    if args.plan {
+        // A plan deploys nothing, so it keeps no receipt: a receipt (and the
+        // one Jenkins archives by default) always speaks of a release.
+        return plan_only(args, config_path, reporter).await;
+    }
     Start::run(args.ending.receipt.as_deref(), Receipt::default(), true, reporter, async |guard, keeper| {
         release(args, config_path, reporter, guard, keeper).await
     })
@@ -43,7 +48,7 @@ async fn release(
     let mut selection = args.target.selection(config_path);
     args.deploy.apply(&mut selection.overrides);
     let env = config::resolve(&selection)?;
-    let confirm = env.confirm && !args.yes && !args.plan;
+    let confirm = env.confirm && !args.yes;
     if confirm && !on_terminal() {
         return Err(crate::plan::refuse_without_terminal(&env).into());
     }
@@ -77,22 +82,13 @@ async fn release(
             Shipping::Upload(Built { bundle, _temp: temp })
         }
     };
-    if args.plan || confirm {
+    if confirm {
         let Shipping::Upload(built) = &shipping else {
-            return Err(crate::plan::PlanError::Bundle {
-                path: args.path.display().to_string(),
-                detail: "a bundle already in S3 is planned by its local archive: run `ferry plan` on the file it was \
-                         uploaded from"
-                    .into(),
-            }
-            .into());
+            return Err(s3_bundle_not_planned(&args.path).into());
         };
         match guard.run(super::plan::show(&env, &args.path, &built.bundle, reporter)).await {
             Ok(shown) => shown?,
             Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
-        }
-        if args.plan {
-            return Ok(ExitCode::Success);
         }
         reporter.report(&crate::event::Event::ConfirmRequested { environment: env.name.clone() });
         let typed = match guard.run(read_line()).await {
@@ -113,6 +109,30 @@ async fn release(
         wave: None,
     };
     Ok(pipeline::release(&step, shipping, &mut None, guard, keeper, reporter).await?)
+}
+
+/// `release --plan`: what `ferry plan` does, with this command's overrides.
+async fn plan_only(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    let mut selection = args.target.selection(config_path);
+    args.deploy.apply(&mut selection.overrides);
+    let env = config::resolve(&selection)?;
+    if args.path.to_str().and_then(S3Uri::parse).is_some() {
+        return Err(s3_bundle_not_planned(&args.path).into());
+    }
+    let temp = super::bundle_temp_dir()?;
+    let bundle = super::prepare_bundle_in(&args.path, args.shipping.bundle_type, temp.path(), reporter).await?;
+    super::plan::show(&env, &args.path, &bundle, reporter).await?;
+    Ok(ExitCode::Success)
+}
+
+/// A bundle already in S3 has no local archive to compare.
+fn s3_bundle_not_planned(path: &std::path::Path) -> crate::plan::PlanError {
+    crate::plan::PlanError::Bundle {
+        path: path.display().to_string(),
+        detail: "a bundle already in S3 is planned by its local archive: run `ferry plan` on the file it was \
+                 uploaded from"
+            .into(),
+    }
 }
 
 /// Whether a person can be asked: stdin to type on, stderr to show the

@@ -77,7 +77,7 @@ pub fn matches_composite(found: &str, expected: &str, parts: u32) -> bool {
 /// composite of an object uploaded with that plan must be.
 pub fn part_digests(path: &Path, plan: &Plan) -> std::io::Result<Vec<[u8; 32]>> {
     let mut f = File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = crate::bundle::sums::aligned(crate::bundle::sums::PIECE);
     let mut out = Vec::with_capacity(plan.parts as usize);
     for n in 1..=plan.parts {
         let (_, mut left) = plan.range(n);

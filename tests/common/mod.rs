@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 pub mod proxy;
+pub mod pty;
 
 #[allow(unused_imports)] // each test binary uses a different subset
 pub use ferry_test_stack::{Stack, StackOptions};

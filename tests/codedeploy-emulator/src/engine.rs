@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::{
-    ALLOW_TRAFFIC_EVENTS, BlueGreenRun, Deployment, DeploymentStatus, Diagnostics, ErrorInformation, InstanceRun,
+    ALLOW_TRAFFIC_EVENTS, BlueGreenRun, Deployment, DeploymentStatus, Diagnostics, EcsRun, ErrorInformation, InstanceRun,
     LIFECYCLE_EVENTS, Label, LambdaRun, LastDeploymentInfo, RevisionLocation, RollbackInfo, TargetStatus, now,
 };
 use crate::store::{Shared, Store};
 
 mod bluegreen;
+mod ecs;
 pub mod faults;
+mod hookfn;
 mod install;
 mod instance;
 mod lambda;
@@ -54,6 +56,9 @@ pub(crate) struct Context {
     /// A Lambda deployment's function and versions, and its config's
     /// `trafficRoutingConfig`.
     pub lambda: Option<(LambdaRun, Option<serde_json::Value>)>,
+    /// An ECS deployment's service and appspec, and its config's
+    /// `trafficRoutingConfig`.
+    pub ecs: Option<(EcsRun, Option<serde_json::Value>)>,
 }
 
 impl Context {
@@ -96,7 +101,11 @@ enum Start {
 async fn run(shared: Arc<Shared>, id: String) {
     // Deployments sit in Created briefly, as on AWS.
     tokio::time::sleep(shared.config.step_delay).await;
-    if let Err(message) = lambda::read_appspec(&shared, &id).await {
+    let read = match lambda::read_appspec(&shared, &id).await {
+        Ok(()) => ecs::read_appspec(&shared, &id).await,
+        Err(e) => Err(e),
+    };
+    if let Err(message) = read {
         let error = ErrorInformation { code: "INVALID_REVISION".into(), message };
         complete(&mut shared.lock(), &id, DeploymentStatus::Failed, Some(error));
         return;
@@ -115,10 +124,11 @@ async fn run(shared: Arc<Shared>, id: String) {
         }
     };
 
-    let outcome = match (&ctx.blue_green, &ctx.lambda) {
-        (_, Some((run, routing))) => lambda::run(&ctx, run, routing.as_ref()).await,
-        (Some(run), None) => bluegreen::run(&ctx, run, allowed).await,
-        (None, None) => {
+    let outcome = match (&ctx.blue_green, &ctx.lambda, &ctx.ecs) {
+        (_, _, Some((run, routing))) => ecs::run(&ctx, run, routing.as_ref()).await,
+        (_, Some((run, routing)), None) => lambda::run(&ctx, run, routing.as_ref()).await,
+        (Some(run), None, None) => bluegreen::run(&ctx, run, allowed).await,
+        (None, None, None) => {
             batches(&ctx, &(0..total).collect::<Vec<_>>(), 0..LIFECYCLE_EVENTS.len(), TargetStatus::Succeeded, allowed).await
         }
     };
@@ -215,11 +225,14 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
     };
     let blue_green = d.blue_green.clone();
     let lambda = d.lambda.clone();
-    let instances = match (&blue_green, &lambda) {
+    let ecs = d.ecs.clone();
+    let instances = match (&blue_green, &lambda, &ecs) {
+        // One target: the service, `CLUSTER:SERVICE`.
+        (_, _, Some(run)) => vec![format!("{}:{}", run.group.cluster, run.group.service)],
         // One target: the function's alias.
-        (_, Some(run)) => vec![format!("{}:{}", run.function, run.alias)],
-        (Some(run), None) => run.green.iter().chain(&run.blue).cloned().collect(),
-        (None, None) => group.instances.clone(),
+        (_, Some(run), None) => vec![format!("{}:{}", run.function, run.alias)],
+        (Some(run), None, None) => run.green.iter().chain(&run.blue).cloned().collect(),
+        (None, None, None) => group.instances.clone(),
     };
     let fault = match Fault::from_tags(&group.tags) {
         Ok(fault) => fault.filter(|f| f.applies_to_creator(&d.creator)),
@@ -248,7 +261,7 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
     // A blue/green deployment's config paces the replacement environment.
     let paced = blue_green.as_ref().map_or(instances.len(), |run| run.green.len());
     let allowed = match max_unhealthy(&hosts.kind, hosts.value, paced) {
-        _ if lambda.is_some() => 1,
+        _ if lambda.is_some() || ecs.is_some() => 1,
         Ok(n) => n,
         Err(message) => return fail(store, "HEALTH_CONSTRAINTS_INVALID", message),
     };
@@ -270,13 +283,20 @@ fn prepare(shared: &Arc<Shared>, store: &mut Store, id: &str) -> Start {
             .collect(),
         signed_spec: tokio::sync::OnceCell::new(),
         blue_green: blue_green.clone(),
-        lambda: lambda.map(|run| (run, routing)),
+        lambda: lambda.map(|run| (run, routing.clone())),
+        ecs: ecs.clone().map(|run| (run, routing)),
     });
     let total = instances.len();
     let d = store.deployments.get_mut(id).expect("looked up above");
     d.status = DeploymentStatus::InProgress;
     d.start_time = Some(now());
     d.instances = match (&blue_green, d.lambda.is_some()) {
+        _ if ecs.as_ref().is_some_and(|run| !run.rollback) => {
+            instances.into_iter().map(|id| InstanceRun::with_events(id, Label::Blue, &crate::ecs::EVENTS)).collect()
+        }
+        _ if ecs.is_some() => {
+            instances.into_iter().map(|id| InstanceRun::with_events(id, Label::Blue, &ALLOW_TRAFFIC_EVENTS)).collect()
+        }
         (_, true) => instances.into_iter().map(|id| InstanceRun::with_events(id, Label::Blue, &ALLOW_TRAFFIC_EVENTS)).collect(),
         (Some(run), false) => bluegreen::targets(run),
         (None, false) => instances.into_iter().map(InstanceRun::new).collect(),
@@ -338,14 +358,18 @@ pub(crate) fn complete(store: &mut Store, id: &str, status: DeploymentStatus, er
         _ => false,
     };
     // A failed rollback is not rolled back again, nor a Lambda deployment
-    // whose appspec could not be read (no versions to go back to).
-    let unread = d.compute_platform == "Lambda" && d.lambda.is_none();
+    // whose appspec could not be read (no versions to go back to), nor an
+    // ECS one that never found its original task set.
+    let unread =
+        (d.compute_platform == "Lambda" && d.lambda.is_none()) || d.ecs.as_ref().is_some_and(|run| run.original.is_none());
     if !wanted || d.creator == "codeDeployRollback" || unread {
         return None;
     }
     // A Lambda rollback needs no earlier success: the alias goes back to
     // the version it pointed at.
-    let previous = if d.lambda.is_some() { Some(d.revision.clone()) } else { group.last_successful_revision.clone() };
+    // Nor an ECS one: traffic goes back to the original task set.
+    let previous =
+        if d.lambda.is_some() || d.ecs.is_some() { Some(d.revision.clone()) } else { group.last_successful_revision.clone() };
     let Some(target) = previous else {
         store.deployments.get_mut(id)?.rollback_info = Some(RollbackInfo {
             rollback_message: Some(

@@ -32,7 +32,7 @@ pub(crate) async fn client(shared: &Shared) -> &aws_sdk_lambda::Client {
 }
 
 /// A scalar of the appspec as text (versions are often written as numbers).
-fn text(v: &serde_yaml_ng::Value) -> Option<String> {
+pub(crate) fn text(v: &serde_yaml_ng::Value) -> Option<String> {
     match v {
         serde_yaml_ng::Value::String(s) => Some(s.clone()),
         serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
@@ -62,18 +62,7 @@ pub fn parse_appspec(content: &str) -> Result<LambdaRun, String> {
             .filter(|v| !v.is_empty())
             .ok_or_else(|| format!("The AppSpec file's function has no {k}."))
     };
-    let mut hooks = Vec::new();
-    for hook in get(&doc, "Hooks").and_then(|h| h.as_sequence().cloned()).unwrap_or_default() {
-        for (event, function) in hook.as_mapping().cloned().unwrap_or_default() {
-            let (Some(event), Some(function)) = (text(&event), text(&function)) else {
-                return Err("Each hook must map a lifecycle event to a function name.".into());
-            };
-            if !HOOK_EVENTS.contains(&event.as_str()) {
-                return Err(format!("{event} is not a hook of a Lambda deployment; use {}.", HOOK_EVENTS.join(" or ")));
-            }
-            hooks.push((event, function));
-        }
-    }
+    let hooks = hook_functions(&doc, &HOOK_EVENTS, "a Lambda")?;
     Ok(LambdaRun {
         function: field("Name")?,
         alias: field("Alias")?,
@@ -82,6 +71,28 @@ pub fn parse_appspec(content: &str) -> Result<LambdaRun, String> {
         hooks,
         ..Default::default()
     })
+}
+
+/// The appspec's `Hooks`: (lifecycle event, function) pairs in order, each
+/// event one of `events` (those a `platform` deployment may hook).
+pub(crate) fn hook_functions(
+    doc: &serde_yaml_ng::Value,
+    events: &[&str],
+    platform: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let mut hooks = Vec::new();
+    for hook in doc.get("Hooks").and_then(|h| h.as_sequence().cloned()).unwrap_or_default() {
+        for (event, function) in hook.as_mapping().cloned().unwrap_or_default() {
+            let (Some(event), Some(function)) = (text(&event), text(&function)) else {
+                return Err("Each hook must map a lifecycle event to a function name.".into());
+            };
+            if !events.contains(&event.as_str()) {
+                return Err(format!("{event} is not a hook of {platform} deployment; use {}.", events.join(", ")));
+            }
+            hooks.push((event, function));
+        }
+    }
+    Ok(hooks)
 }
 
 /// The appspec text of an `AppSpecContent` revision.
@@ -111,8 +122,9 @@ pub(crate) async fn route(shared: &Shared, run: &LambdaRun, version: &str, weigh
         .map_err(|e| format!("Lambda refused to update alias {} of function {}: {}", run.alias, run.function, describe(&e)))
 }
 
-/// Lambda's error code and message, or what kept the request from it.
-fn describe<E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+/// An AWS error code and message (of any SDK: Lambda, ECS), or what kept
+/// the request from the service.
+pub(crate) fn describe<E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     e: &aws_sdk_lambda::error::SdkError<E, R>,
 ) -> String {
     use aws_sdk_lambda::error::ProvideErrorMetadata;

@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod commands;
+pub mod ecs;
 pub mod engine;
 pub mod hooks;
 pub mod iam;
@@ -47,6 +48,9 @@ pub struct Config {
     /// Lambda endpoint (moto) where Lambda deployments move an alias's
     /// traffic; `None` means the region's real Lambda endpoint.
     pub lambda_endpoint: Option<String>,
+    /// ECS endpoint (moto) where ECS deployments create and remove task
+    /// sets; `None` means the region's real ECS endpoint.
+    pub ecs_endpoint: Option<String>,
     /// Region reported in ARNs and used for S3.
     pub region: String,
     /// How long each lifecycle event takes (zero allowed).
@@ -84,6 +88,7 @@ impl Default for Config {
             s3_endpoint: None,
             s3_credentials: None,
             lambda_endpoint: None,
+            ecs_endpoint: None,
             region: "us-east-1".to_string(),
             step_delay: Duration::from_millis(200),
             minute: Duration::from_secs(60),
@@ -213,7 +218,7 @@ impl Emulator {
         self.shared.commands.has_polled(host_identifier)
     }
 
-    /// The hook functions of Lambda deployments that wait for
+    /// The hook functions of Lambda and ECS deployments that wait for
     /// PutLifecycleEventHookExecutionStatus: a test plays the function (moto
     /// cannot run it) and reports its status with these ids.
     pub fn hook_executions(&self) -> Vec<HookInvocation> {
@@ -221,9 +226,8 @@ impl Emulator {
         store
             .deployments
             .values()
-            .filter_map(|d| d.lambda.as_ref().map(|l| (d, l)))
-            .flat_map(|(d, l)| {
-                l.executions.iter().filter(|(_, e)| e.status.is_none()).map(|(id, e)| HookInvocation {
+            .flat_map(|d| {
+                d.hook_executions.iter().filter(|(_, e)| e.status.is_none()).map(|(id, e)| HookInvocation {
                     deployment_id: d.id.clone(),
                     execution_id: id.clone(),
                     lifecycle_event: e.event.clone(),

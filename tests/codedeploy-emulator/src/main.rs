@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use codedeploy_emulator::{Config, serve};
 
-const USAGE: &str = "usage: codedeploy-emulator [--port N] [--s3-endpoint URL] [--step-delay-ms N] [--minute-ms N] [--lambda-endpoint URL] [--instances N] [--work-dir DIR] [--region R] [--account-id ID] [--rate-limit OP=PER_SECOND]... [--page-size N]
+const USAGE: &str = "usage: codedeploy-emulator [--port N] [--s3-endpoint URL] [--step-delay-ms N] [--minute-ms N] [--lambda-endpoint URL] [--ecs-endpoint URL] [--instances N] [--work-dir DIR] [--region R] [--account-id ID] [--rate-limit OP=PER_SECOND]... [--page-size N]
        [--service-model FILE] [--identity-policy FILE [--principal-arn ARN] [--exempt-access-key ID]...]
 
 --service-model checks every answer against botocore's CodeDeploy model
@@ -36,6 +36,7 @@ fn parse(args: Vec<String>) -> Result<(u16, Config), String> {
             "--step-delay-ms" => config.step_delay = Duration::from_millis(number(value()?)?),
             "--minute-ms" => config.minute = Duration::from_millis(number(value()?)?),
             "--lambda-endpoint" => config.lambda_endpoint = Some(value()?),
+            "--ecs-endpoint" => config.ecs_endpoint = Some(value()?),
             "--instances" => config.default_instances = number(value()?)? as usize,
             "--work-dir" => config.work_dir = Some(value()?.into()),
             "--region" => config.region = value()?,

@@ -190,7 +190,7 @@ pub const BLOCK_TRAFFIC_EVENTS: [&str; 3] = ["BeforeBlockTraffic", "BlockTraffic
 
 /// Every event name a target may show, for validating fault tags.
 pub fn all_event_names() -> impl Iterator<Item = &'static str> {
-    LIFECYCLE_EVENTS.into_iter().chain(ALLOW_TRAFFIC_EVENTS).chain(BLOCK_TRAFFIC_EVENTS)
+    LIFECYCLE_EVENTS.into_iter().chain(ALLOW_TRAFFIC_EVENTS).chain(BLOCK_TRAFFIC_EVENTS).chain(crate::ecs::EVENTS)
 }
 
 /// Which environment of a blue/green deployment a target belongs to
@@ -336,6 +336,8 @@ pub struct DeploymentGroup {
     pub last_successful_revision: Option<RevisionLocation>,
     /// Set when the group's `deploymentStyle` is BLUE_GREEN (EC2).
     pub blue_green: Option<BlueGreenConfig>,
+    /// Set for a group of an ECS application.
+    pub ecs: Option<EcsGroup>,
     /// `Server` or `Lambda`: its application's.
     pub compute_platform: String,
 }
@@ -356,21 +358,97 @@ pub struct LambdaRun {
     pub hooks: Vec<(String, String)>,
     /// The target version's share of the alias's traffic, 0 to 1.
     pub target_weight: f64,
-    /// Hook executions by `lifecycleEventHookExecutionId`.
-    pub executions: BTreeMap<String, HookExecution>,
     /// A rollback: the alias goes back all at once, no hooks run.
     pub rollback: bool,
 }
 
-/// One invocation of a hook function, waiting for its status.
+/// One invocation of a hook function (Lambda or ECS deployments), waiting
+/// for its status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HookExecution {
-    /// `BeforeAllowTraffic` or `AfterAllowTraffic`.
+    /// The lifecycle event it hooks, e.g. `BeforeAllowTraffic`.
     pub event: String,
     /// The hook function.
     pub function: String,
     /// What PutLifecycleEventHookExecutionStatus reported, if it did.
     pub status: Option<String>,
+}
+
+/// An ECS group's service, its load balancer's target groups and listeners,
+/// and its blue/green waits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcsGroup {
+    /// `ecsServices[0].clusterName`.
+    pub cluster: String,
+    /// `ecsServices[0].serviceName`.
+    pub service: String,
+    /// The two target group names of `targetGroupPairInfoList[0]`, in order:
+    /// the first serves the original task set, the second the replacement.
+    pub target_groups: [String; 2],
+    /// Whether the pair names a test listener (`testTrafficRoute`).
+    pub test_listener: bool,
+    /// The group's `loadBalancerInfo` as sent.
+    pub load_balancer_info: Value,
+    /// Its `blueGreenDeploymentConfiguration`.
+    pub config: BlueGreenConfig,
+}
+
+/// What an ECS appspec names (`Resources` → `TargetService`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EcsAppSpec {
+    /// `Properties.TaskDefinition`: the replacement task set's.
+    pub task_definition: String,
+    /// `LoadBalancerInfo.ContainerName`.
+    pub container_name: String,
+    /// `LoadBalancerInfo.ContainerPort`.
+    pub container_port: i32,
+    /// `PlatformVersion`, if given.
+    pub platform_version: Option<String>,
+    /// `NetworkConfiguration.AwsvpcConfiguration`, if given (as JSON).
+    pub awsvpc: Option<Value>,
+    /// (lifecycle event, hook function), in the appspec's order.
+    pub hooks: Vec<(String, String)>,
+}
+
+/// One task set of an ECS deployment, as `taskSetsInfo` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSetRun {
+    /// The task set's ARN in ECS.
+    pub arn: String,
+    /// Its id (`ecs-svc/…`): `identifer` on the wire.
+    pub id: String,
+    /// Its task count (the service's desired count at full scale).
+    pub desired_count: i64,
+    /// `PRIMARY`, `ACTIVE` or `DRAINING`.
+    pub status: String,
+    /// Its share of production traffic, 0 to 100.
+    pub traffic_weight: f64,
+    /// The target group it is registered with.
+    pub target_group: String,
+    /// Blue (original) or Green (replacement).
+    pub label: Label,
+}
+
+/// An ECS deployment: the group's service, the appspec, and the two task
+/// sets as they stand.
+#[derive(Debug, Clone)]
+pub struct EcsRun {
+    /// The group's ECS settings when the deployment was created.
+    pub group: EcsGroup,
+    /// The appspec, once read.
+    pub appspec: Option<EcsAppSpec>,
+    /// The original task set (found or stood up when the deployment starts).
+    pub original: Option<TaskSetRun>,
+    /// The replacement task set (created by Install).
+    pub replacement: Option<TaskSetRun>,
+    /// A rollback: traffic goes back to `original`, `replacement` is removed.
+    pub rollback: bool,
+    /// ContinueDeployment READY_WAIT arrived.
+    pub continue_ready: bool,
+    /// ContinueDeployment TERMINATION_WAIT arrived.
+    pub continue_termination: bool,
+    /// The wait before the original task set is removed has begun.
+    pub termination_wait_started: bool,
 }
 
 /// A blue/green group's `blueGreenDeploymentConfiguration`, as sent and as
@@ -516,6 +594,11 @@ pub struct Deployment {
     pub blue_green: Option<BlueGreenRun>,
     /// Set for a deployment to a Lambda group (once its appspec was read).
     pub lambda: Option<LambdaRun>,
+    /// Set for a deployment to an ECS group (the appspec, once read, in
+    /// its `appspec`).
+    pub ecs: Option<EcsRun>,
+    /// Hook function invocations by `lifecycleEventHookExecutionId`.
+    pub hook_executions: BTreeMap<String, HookExecution>,
     /// `Server` or `Lambda`: its group's.
     pub compute_platform: String,
 }

@@ -68,21 +68,28 @@ impl Store {
                 },
             );
         }
+        let canary = |m: u32| serde_json::json!({ "type": "TimeBasedCanary", "timeBasedCanary": { "canaryPercentage": 10, "canaryInterval": m } });
+        let linear = |m: u32| serde_json::json!({ "type": "TimeBasedLinear", "timeBasedLinear": { "linearPercentage": 10, "linearInterval": m } });
         // AWS's predefined Lambda configs: all at once, a 10 % canary, or 10 % more every interval.
-        let lambda = std::iter::once(("CodeDeployDefault.LambdaAllAtOnce".to_string(), serde_json::json!({ "type": "AllAtOnce" })))
-            .chain([5, 10, 15, 30].map(|m| {
-                (
-                    format!("CodeDeployDefault.LambdaCanary10Percent{m}Minutes"),
-                    serde_json::json!({ "type": "TimeBasedCanary", "timeBasedCanary": { "canaryPercentage": 10, "canaryInterval": m } }),
+        let lambda =
+            std::iter::once(("CodeDeployDefault.LambdaAllAtOnce".to_string(), serde_json::json!({ "type": "AllAtOnce" })))
+                .chain([5, 10, 15, 30].map(|m| (format!("CodeDeployDefault.LambdaCanary10Percent{m}Minutes"), canary(m))))
+                .chain(
+                    [(1, "1Minute"), (2, "2Minutes"), (3, "3Minutes"), (10, "10Minutes")]
+                        .map(|(m, every)| (format!("CodeDeployDefault.LambdaLinear10PercentEvery{every}"), linear(m))),
                 )
-            }))
-            .chain([(1, "1Minute"), (2, "2Minutes"), (3, "3Minutes"), (10, "10Minutes")].map(|(m, every)| {
-                (
-                    format!("CodeDeployDefault.LambdaLinear10PercentEvery{every}"),
-                    serde_json::json!({ "type": "TimeBasedLinear", "timeBasedLinear": { "linearPercentage": 10, "linearInterval": m } }),
-                )
-            }));
-        for (name, routing) in lambda {
+                .map(|(name, routing)| (name, routing, "Lambda"));
+        // AWS's predefined ECS configs ("Predefined deployment configurations
+        // for an Amazon ECS compute platform").
+        let ecs = [
+            ("ECSAllAtOnce", serde_json::json!({ "type": "AllAtOnce" })),
+            ("ECSLinear10PercentEvery1Minutes", linear(1)),
+            ("ECSLinear10PercentEvery3Minutes", linear(3)),
+            ("ECSCanary10Percent5Minutes", canary(5)),
+            ("ECSCanary10Percent15Minutes", canary(15)),
+        ]
+        .map(|(name, routing)| (format!("CodeDeployDefault.{name}"), routing, "ECS"));
+        for (name, routing, platform) in lambda.chain(ecs) {
             store.configs.insert(
                 name.clone(),
                 DeploymentConfig {
@@ -90,7 +97,7 @@ impl Store {
                     name,
                     minimum_healthy_hosts: MinimumHealthyHosts { kind: String::new(), value: 0 },
                     create_time: now(),
-                    compute_platform: "Lambda".into(),
+                    compute_platform: platform.into(),
                     traffic_routing: Some(routing),
                 },
             );
@@ -117,6 +124,8 @@ pub struct Shared {
     pub s3: tokio::sync::OnceCell<aws_sdk_s3::Client>,
     /// Lambda client for alias traffic shifting, built on first use.
     pub lambda: tokio::sync::OnceCell<aws_sdk_lambda::Client>,
+    /// ECS client for task sets, built on first use.
+    pub ecs: tokio::sync::OnceCell<aws_sdk_ecs::Client>,
     /// Request-rate limiter.
     pub throttle: crate::throttle::Throttle,
     /// Caps concurrently running hook scripts so large fleets don't fork-bomb.
@@ -147,6 +156,7 @@ impl Shared {
             work_dir,
             s3: tokio::sync::OnceCell::new(),
             lambda: tokio::sync::OnceCell::new(),
+            ecs: tokio::sync::OnceCell::new(),
             hook_slots: tokio::sync::Semaphore::new(16),
             commands: Default::default(),
         })

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use super::{Context, Halt, batches, instance, stopped, unhealthy};
 use crate::model::{
-    ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, BlueGreenRun, DeploymentStatus, ErrorInformation, InstanceRun, LIFECYCLE_EVENTS,
-    Label, StopRequest, TargetStatus,
+    ALLOW_TRAFFIC_EVENTS, BLOCK_TRAFFIC_EVENTS, BlueGreenRun, Deployment, DeploymentStatus, ErrorInformation, InstanceRun,
+    LIFECYCLE_EVENTS, Label, StopRequest, TargetStatus,
 };
 
 /// How often a wait looks for ContinueDeployment or StopDeployment.
@@ -59,12 +59,18 @@ pub(super) async fn run(ctx: &Arc<Context>, run: &BlueGreenRun, allowed: usize) 
     let healthy: Vec<usize> =
         ctx.update(|d| green.iter().copied().filter(|&i| d.instances[i].status == after_install).collect()).unwrap_or_default();
     if waits {
-        ready_wait(ctx, run.config.ready_wait_minutes).await?;
+        ready_wait(ctx, run.config.ready_wait_minutes, |d| d.blue_green.as_ref().is_some_and(|bg| bg.continue_ready)).await?;
     }
     together(ctx, &healthy, installed..installed + ALLOW_TRAFFIC_EVENTS.len()).await?;
     together(ctx, &blue, 0..BLOCK_TRAFFIC_EVENTS.len()).await?;
     if run.config.terminate_blue {
-        termination_wait(ctx, run.config.termination_wait_minutes).await?;
+        let started = |d: &mut Deployment| {
+            if let Some(bg) = &mut d.blue_green {
+                bg.termination_wait_started = true;
+            }
+        };
+        let continued = |d: &Deployment| d.blue_green.as_ref().is_some_and(|bg| bg.continue_termination);
+        termination_wait(ctx, run.config.termination_wait_minutes, started, continued).await?;
         ctx.shared.lock().terminated.extend(run.blue.iter().cloned());
     }
     Ok(())
@@ -103,11 +109,10 @@ enum WaitEnd {
 }
 
 /// Waits up to `wait_minutes` for `continued` (a ContinueDeployment) or a stop.
-async fn wait(ctx: &Context, wait_minutes: u64, continued: fn(&BlueGreenRun) -> bool) -> WaitEnd {
+async fn wait(ctx: &Context, wait_minutes: u64, continued: fn(&Deployment) -> bool) -> WaitEnd {
     let deadline = Instant::now() + minutes(ctx, wait_minutes);
     loop {
-        let (stop, go) =
-            ctx.update(|d| (d.stop.is_some(), d.blue_green.as_ref().is_some_and(continued))).unwrap_or((true, false));
+        let (stop, go) = ctx.update(|d| (d.stop.is_some(), continued(d))).unwrap_or((true, false));
         if stop {
             return WaitEnd::Stopped;
         }
@@ -121,12 +126,13 @@ async fn wait(ctx: &Context, wait_minutes: u64, continued: fn(&BlueGreenRun) -> 
     }
 }
 
-/// Stands Ready until ContinueDeployment (READY_WAIT) or StopDeployment;
-/// when `wait_minutes` run out first the deployment is Stopped, as AWS
-/// documents for STOP_DEPLOYMENT.
-async fn ready_wait(ctx: &Arc<Context>, wait_minutes: u64) -> Result<(), Halt> {
+/// Stands Ready until ContinueDeployment (READY_WAIT, which sets what
+/// `continued` reads) or StopDeployment; when `wait_minutes` run out first
+/// the deployment is Stopped, as AWS documents for STOP_DEPLOYMENT. EC2 and
+/// ECS deployments share it.
+pub(super) async fn ready_wait(ctx: &Context, wait_minutes: u64, continued: fn(&Deployment) -> bool) -> Result<(), Halt> {
     ctx.update(|d| d.status = DeploymentStatus::Ready);
-    match wait(ctx, wait_minutes, |bg| bg.continue_ready).await {
+    match wait(ctx, wait_minutes, continued).await {
         WaitEnd::Continued => {
             ctx.update(|d| d.status = DeploymentStatus::InProgress);
             Ok(())
@@ -149,14 +155,16 @@ async fn ready_wait(ctx: &Arc<Context>, wait_minutes: u64) -> Result<(), Halt> {
 }
 
 /// Waits `wait_minutes` before the originals are terminated, unless
-/// ContinueDeployment (TERMINATION_WAIT) ends the wait or a stop arrives.
-async fn termination_wait(ctx: &Arc<Context>, wait_minutes: u64) -> Result<(), Halt> {
-    ctx.update(|d| {
-        if let Some(bg) = &mut d.blue_green {
-            bg.termination_wait_started = true;
-        }
-    });
-    match wait(ctx, wait_minutes, |bg| bg.continue_termination).await {
+/// ContinueDeployment (TERMINATION_WAIT, which sets what `continued` reads)
+/// ends the wait or a stop arrives; `started` marks the wait as begun.
+pub(super) async fn termination_wait(
+    ctx: &Context,
+    wait_minutes: u64,
+    started: fn(&mut Deployment),
+    continued: fn(&Deployment) -> bool,
+) -> Result<(), Halt> {
+    ctx.update(started);
+    match wait(ctx, wait_minutes, continued).await {
         WaitEnd::Stopped => Err(stopped()),
         WaitEnd::Continued | WaitEnd::TimedOut => Ok(()),
     }

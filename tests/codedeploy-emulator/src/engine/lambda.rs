@@ -8,29 +8,19 @@
 //! `linearPercentage` every `linearInterval` minutes; `AllAtOnce` moves it
 //! at once. The alias's `RoutingConfig.AdditionalVersionWeights` carries the
 //! target's share meanwhile; at the end the alias points at the target.
-//! A hook is invoked with a `lifecycleEventHookExecutionId` and waits for
-//! PutLifecycleEventHookExecutionStatus, up to an hour (AWS's limit).
-//!
-//! The emulator's own rule: moto cannot run the hook function, so nothing
-//! calls back unless a test does (with the ids from
-//! `Emulator::hook_executions`). A hook not called back within the hour is
-//! decided by the function's `emulator:hook-status` tag in Lambda:
-//! `Succeeded`, else it fails, as a hook that never reports fails on AWS.
+//! Hooks are invoked as `hookfn` says.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::hookfn::{self, Ended};
 use super::{Context, Halt, pace, stopped, success, unknown_error};
-use crate::model::{
-    ALLOW_TRAFFIC_EVENTS, DeploymentStatus, Diagnostics, ErrorInformation, HookExecution, LambdaRun, TargetStatus, now,
-};
+use crate::model::{ALLOW_TRAFFIC_EVENTS, DeploymentStatus, Diagnostics, ErrorInformation, LambdaRun, TargetStatus, now};
 
-/// How often a wait looks for a hook's status or a stop.
+/// How often a wait looks for a stop.
 const POLL: Duration = Duration::from_millis(10);
-/// How long a hook may take to report, in minutes (AWS allows an hour).
-const HOOK_WAIT_MINUTES: u32 = 60;
 
 /// Reads the appspec of a Lambda deployment whose revision is in S3 (a
 /// YAML or JSON object) into its [`LambdaRun`]; nothing to do for others.
@@ -52,48 +42,59 @@ pub(super) async fn read_appspec(shared: &Arc<crate::store::Shared>, id: &str) -
     Ok(())
 }
 
-/// Why an event did not succeed.
-enum Ended {
-    Stopped,
-    Failed(Diagnostics),
-}
-
 /// Runs the three events on the deployment's one target.
 pub(super) async fn run(ctx: &Arc<Context>, run: &LambdaRun, routing: Option<&Value>) -> Result<(), Halt> {
-    let step = ctx.shared.config.step_delay;
     for (index, event) in ALLOW_TRAFFIC_EVENTS.iter().enumerate() {
-        let started = Instant::now();
-        let result = if ctx.stop_requested() {
-            Err(Ended::Stopped)
-        } else {
-            mark(ctx, index, TargetStatus::InProgress, None);
-            match &ctx.fault {
-                Some(fault) if fault.hits(event, 0) => Err(Ended::Failed(super::instance::injected(event))),
-                _ if *event == "AllowTraffic" => shift(ctx, run, routing).await,
-                _ => hooks(ctx, run, event).await,
-            }
-        };
-        pace(started, step).await;
-        match result {
-            Ok(()) => mark(ctx, index, TargetStatus::Succeeded, Some(success())),
-            Err(Ended::Stopped) => {
-                finish(ctx, index, TargetStatus::Failed);
-                return Err(stopped());
-            }
-            Err(Ended::Failed(diagnostics)) => {
-                mark(ctx, index, TargetStatus::Failed, Some(diagnostics.clone()));
-                finish(ctx, index + 1, TargetStatus::Failed);
-                let code = if *event == "AllowTraffic" { "INVALID_LAMBDA_FUNCTION" } else { "HOOK_EXECUTION_FAILURE" };
-                return Err((DeploymentStatus::Failed, ErrorInformation { code: code.into(), message: diagnostics.message }));
-            }
-        }
+        let traffic = *event == "AllowTraffic";
+        let body = async { if traffic { shift(ctx, run, routing).await } else { hookfn::run(ctx, &run.hooks, event).await } };
+        let code = if traffic { "INVALID_LAMBDA_FUNCTION" } else { "HOOK_EXECUTION_FAILURE" };
+        one_event(ctx, index, event, body, code).await?;
     }
     finish(ctx, ALLOW_TRAFFIC_EVENTS.len(), TargetStatus::Succeeded);
     Ok(())
 }
 
+/// Runs event `index` (`event`) of a deployment's one target (a Lambda
+/// alias, an ECS service): `body` unless a stop or a fault tag comes
+/// first, taking at least a step. A failure fails the deployment with
+/// `failure_code`.
+pub(super) async fn one_event(
+    ctx: &Context,
+    index: usize,
+    event: &str,
+    body: impl Future<Output = Result<(), Ended>>,
+    failure_code: &str,
+) -> Result<(), Halt> {
+    let started = Instant::now();
+    let result = if ctx.stop_requested() {
+        Err(Ended::Stopped)
+    } else {
+        mark(ctx, index, TargetStatus::InProgress, None);
+        match &ctx.fault {
+            Some(fault) if fault.hits(event, 0) => Err(Ended::Failed(super::instance::injected(event))),
+            _ => body.await,
+        }
+    };
+    pace(started, ctx.shared.config.step_delay).await;
+    match result {
+        Ok(()) => {
+            mark(ctx, index, TargetStatus::Succeeded, Some(success()));
+            Ok(())
+        }
+        Err(Ended::Stopped) => {
+            finish(ctx, index, TargetStatus::Failed);
+            Err(stopped())
+        }
+        Err(Ended::Failed(diagnostics)) => {
+            mark(ctx, index, TargetStatus::Failed, Some(diagnostics.clone()));
+            finish(ctx, index + 1, TargetStatus::Failed);
+            Err((DeploymentStatus::Failed, ErrorInformation { code: failure_code.into(), message: diagnostics.message }))
+        }
+    }
+}
+
 /// Sets event `index`'s status (its start or end) on the target.
-fn mark(ctx: &Context, index: usize, status: TargetStatus, diagnostics: Option<Diagnostics>) {
+pub(super) fn mark(ctx: &Context, index: usize, status: TargetStatus, diagnostics: Option<Diagnostics>) {
     ctx.update(|d| {
         let target = &mut d.instances[0];
         let t = now();
@@ -111,7 +112,7 @@ fn mark(ctx: &Context, index: usize, status: TargetStatus, diagnostics: Option<D
 }
 
 /// Skips the events from `from` on and gives the target its final status.
-fn finish(ctx: &Context, from: usize, status: TargetStatus) {
+pub(super) fn finish(ctx: &Context, from: usize, status: TargetStatus) {
     super::instance::finish_instance(ctx, 0, from, status);
 }
 
@@ -120,7 +121,7 @@ fn minutes(ctx: &Context, n: u32) -> Duration {
 }
 
 /// Waits `n` minutes unless a stop arrives (`false` then).
-async fn sleep_minutes(ctx: &Context, n: u32) -> bool {
+pub(super) async fn sleep_minutes(ctx: &Context, n: u32) -> bool {
     let deadline = Instant::now() + minutes(ctx, n);
     while Instant::now() < deadline {
         if ctx.stop_requested() {
@@ -134,10 +135,10 @@ async fn sleep_minutes(ctx: &Context, n: u32) -> bool {
 /// The target's share after each step before the last, and the minutes
 /// each step lasts, from the config's `trafficRoutingConfig`. A rollback
 /// moves at once.
-fn steps(run: &LambdaRun, routing: Option<&Value>) -> (Vec<u32>, u32) {
+pub(super) fn steps(rollback: bool, routing: Option<&Value>) -> (Vec<u32>, u32) {
     let number = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).and_then(Value::as_u64).unwrap_or(0) as u32;
     match routing.and_then(|r| r.get("type")).and_then(Value::as_str) {
-        _ if run.rollback => (Vec::new(), 0),
+        _ if rollback => (Vec::new(), 0),
         Some("TimeBasedCanary") => {
             let c = routing.and_then(|r| r.get("timeBasedCanary"));
             (vec![number(c, "canaryPercentage")], number(c, "canaryInterval"))
@@ -153,7 +154,7 @@ fn steps(run: &LambdaRun, routing: Option<&Value>) -> (Vec<u32>, u32) {
 
 /// AllowTraffic: the alias's traffic to the target version, step by step.
 async fn shift(ctx: &Context, run: &LambdaRun, routing: Option<&Value>) -> Result<(), Ended> {
-    let (shares, interval) = steps(run, routing);
+    let (shares, interval) = steps(run.rollback, routing);
     for percent in shares {
         let weight = f64::from(percent) / 100.0;
         crate::lambda::route(&ctx.shared, run, &run.current, Some(weight)).await.map_err(|m| Ended::Failed(unknown_error(m)))?;
@@ -173,48 +174,4 @@ fn set_weight(ctx: &Context, weight: f64) {
             l.target_weight = weight;
         }
     });
-}
-
-/// Runs the hook functions of `event`, one after the other.
-async fn hooks(ctx: &Context, run: &LambdaRun, event: &str) -> Result<(), Ended> {
-    for (_, function) in run.hooks.iter().filter(|(e, _)| e == event) {
-        hook(ctx, event, function).await?;
-    }
-    Ok(())
-}
-
-/// Invokes one hook function and waits for its status.
-async fn hook(ctx: &Context, event: &str, function: &str) -> Result<(), Ended> {
-    let execution_id = uuid::Uuid::new_v4().to_string();
-    ctx.update(|d| {
-        if let Some(l) = &mut d.lambda {
-            let execution = HookExecution { event: event.into(), function: function.into(), status: None };
-            l.executions.insert(execution_id.clone(), execution);
-        }
-    });
-    let deadline = Instant::now() + minutes(ctx, HOOK_WAIT_MINUTES);
-    let reported = loop {
-        if ctx.stop_requested() {
-            return Err(Ended::Stopped);
-        }
-        let status = ctx.update(|d| d.lambda.as_ref().and_then(|l| l.executions.get(&execution_id)?.status.clone())).flatten();
-        if status.is_some() || Instant::now() >= deadline {
-            break status;
-        }
-        tokio::time::sleep(POLL).await;
-    };
-    let status = match reported {
-        Some(status) => status,
-        None => crate::lambda::tagged_status(&ctx.shared, function)
-            .await
-            .map_err(|m| Ended::Failed(unknown_error(m)))?
-            .unwrap_or_else(|| "Failed".into()),
-    };
-    if status == "Succeeded" {
-        Ok(())
-    } else {
-        Err(Ended::Failed(unknown_error(format!(
-            "The {event} hook function {function} reported {status} (lifecycleEventHookExecutionId {execution_id})."
-        ))))
-    }
 }

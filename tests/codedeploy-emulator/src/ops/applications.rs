@@ -47,10 +47,10 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
     let req: NameInput = input(body)?;
     let name = check_name(&req.application_name)?;
     let platform = req.compute_platform.unwrap_or_else(|| "Server".to_string());
-    if platform != "Server" && platform != "Lambda" {
+    if !matches!(platform.as_str(), "Server" | "Lambda" | "ECS") {
         return Err(ApiError::new(
             "InvalidComputePlatformException",
-            format!("The emulator models the Server and Lambda compute platforms, not {platform}."),
+            format!("The emulator models the Server, Lambda and ECS compute platforms, not {platform}."),
         ));
     }
     let mut store = shared.lock();

@@ -60,11 +60,11 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
             ));
         }
         "Server" => {}
-        "Lambda" => return create_lambda(shared, name, req.traffic_routing_config),
+        "Lambda" | "ECS" => return create_traffic(shared, name, req.traffic_routing_config, &platform),
         other => {
             return Err(ApiError::new(
                 "InvalidComputePlatformException",
-                format!("The emulator models Server and Lambda deployment configs, not {other}."),
+                format!("The emulator models Server, Lambda and ECS deployment configs, not {other}."),
             ));
         }
     }
@@ -119,8 +119,9 @@ fn insert(
     Ok(json!({ "deploymentConfigId": id }))
 }
 
-/// A Lambda config: how its deployments move the alias's traffic.
-fn create_lambda(shared: &Arc<Shared>, name: &str, routing: Option<Value>) -> OpResult {
+/// A Lambda or ECS config: how its deployments move traffic (an alias's,
+/// a service's task sets').
+fn create_traffic(shared: &Arc<Shared>, name: &str, routing: Option<Value>, platform: &str) -> OpResult {
     let bad = |m: String| ApiError::new("InvalidTrafficRoutingConfigurationException", m);
     let routing = routing.unwrap_or_else(|| json!({ "type": "AllAtOnce" }));
     let number = |member: &str, key: &str| routing.get(member).and_then(|m| m.get(key)).and_then(Value::as_i64);
@@ -135,8 +136,8 @@ fn create_lambda(shared: &Arc<Shared>, name: &str, routing: Option<Value>) -> Op
     if stepped && (!(1..=99).contains(&percentage.unwrap_or(0)) || interval.unwrap_or(0) < 1) {
         return Err(bad("A traffic step is 1 to 99 percent, every whole number of minutes from 1.".into()));
     }
-    // Lambda configs have no minimum healthy hosts.
-    insert(shared, name, MinimumHealthyHosts { kind: String::new(), value: 0 }, "Lambda", Some(routing))
+    // Lambda and ECS configs have no minimum healthy hosts.
+    insert(shared, name, MinimumHealthyHosts { kind: String::new(), value: 0 }, platform, Some(routing))
 }
 
 pub(super) fn get(shared: &Arc<Shared>, body: Value) -> OpResult {

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::{
-    AutoRollbackConfiguration, BlueGreenRun, Deployment, DeploymentStatus, LambdaRun, LastDeploymentInfo, RegisteredRevision,
-    RevisionLocation, RollbackInfo, StopRequest, now,
+    AutoRollbackConfiguration, BlueGreenRun, Deployment, DeploymentStatus, EcsRun, LambdaRun, LastDeploymentInfo,
+    RegisteredRevision, RevisionLocation, RollbackInfo, StopRequest, now,
 };
 use crate::protocol::{ApiError, OpResult, input, required};
 use crate::store::{Shared, Store, is_deployment_id, new_deployment_id};
@@ -63,11 +63,14 @@ pub(crate) fn check_revision(revision: &Option<RevisionLocation>) -> Result<&Rev
     Ok(revision)
 }
 
-/// Validates the revision of a Lambda deployment: an appspec naming the
-/// function, its alias and both versions, given as `AppSpecContent` (read
-/// here) or as a YAML or JSON object in S3 (read when the deployment starts:
-/// `None`).
-fn check_lambda_revision(revision: &Option<RevisionLocation>) -> Result<(&RevisionLocation, Option<LambdaRun>), ApiError> {
+/// Validates the revision of a Lambda or ECS (`platform`) deployment: an
+/// appspec, given as `AppSpecContent` (read here with `parse`) or as a YAML
+/// or JSON object in S3 (read when the deployment starts: `None`).
+fn check_appspec_revision<'a, T>(
+    revision: &'a Option<RevisionLocation>,
+    platform: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<(&'a RevisionLocation, Option<T>), ApiError> {
     let revision = revision.as_ref().ok_or_else(|| ApiError::new("RevisionRequiredException", "Revision must be specified."))?;
     let invalid = |m: String| ApiError::new("InvalidRevisionException", m);
     match (revision.revision_type.as_deref(), &revision.s3_location) {
@@ -79,19 +82,19 @@ fn check_lambda_revision(revision: &Option<RevisionLocation>) -> Result<(&Revisi
             return match s3.bundle_type.as_deref() {
                 Some("YAML" | "JSON") => Ok((revision, None)),
                 other => Err(invalid(format!(
-                    "Bundle type {} is not valid for the Lambda compute platform; use YAML or JSON.",
+                    "Bundle type {} is not valid for the {platform} compute platform; use YAML or JSON.",
                     other.unwrap_or("(none)")
                 ))),
             };
         }
-        _ => return Err(invalid("A Lambda deployment's appspec is an AppSpecContent or an S3 revision.".into())),
+        _ => return Err(invalid(format!("A {platform} deployment's appspec is an AppSpecContent or an S3 revision."))),
     }
     let content = revision
         .app_spec_content
         .as_ref()
         .and_then(crate::lambda::content)
         .ok_or_else(|| invalid("The AppSpecContent revision has no content.".into()))?;
-    let run = crate::lambda::parse_appspec(content).map_err(invalid)?;
+    let run = parse(content).map_err(invalid)?;
     Ok((revision, Some(run)))
 }
 
@@ -130,6 +133,7 @@ pub(crate) struct NewDeployment {
     pub rollback_info: Option<RollbackInfo>,
     pub blue_green: Option<BlueGreenRun>,
     pub lambda: Option<LambdaRun>,
+    pub ecs: Option<EcsRun>,
     pub compute_platform: String,
 }
 
@@ -198,6 +202,8 @@ pub(crate) fn insert(store: &mut Store, spec: NewDeployment) -> String {
             stop: None,
             blue_green: spec.blue_green,
             lambda: spec.lambda,
+            ecs: spec.ecs,
+            hook_executions: Default::default(),
             compute_platform: spec.compute_platform,
         },
     );
@@ -227,10 +233,13 @@ pub(crate) fn info(d: &Deployment) -> Value {
         "autoRollbackConfiguration": d.auto_rollback,
         "updateOutdatedInstancesOnly": d.update_outdated_instances_only,
         "rollbackInfo": d.rollback_info,
-        "deploymentStyle": super::groups::style(d.blue_green.is_some() || d.compute_platform == "Lambda"),
-        "instanceTerminationWaitTimeStarted": d.blue_green.as_ref().is_some_and(|bg| bg.termination_wait_started),
-        "blueGreenDeploymentConfiguration": d.blue_green.as_ref().map(|bg| bg.config.raw.clone()),
-        "loadBalancerInfo": d.blue_green.as_ref().and_then(|bg| bg.load_balancer_info.clone()),
+        "deploymentStyle": super::groups::style(d.blue_green.is_some() || d.compute_platform != "Server"),
+        "instanceTerminationWaitTimeStarted": d.blue_green.as_ref().is_some_and(|bg| bg.termination_wait_started)
+            || d.ecs.as_ref().is_some_and(|run| run.termination_wait_started),
+        "blueGreenDeploymentConfiguration": d.blue_green.as_ref().map(|bg| bg.config.raw.clone())
+            .or_else(|| d.ecs.as_ref().map(|run| run.group.config.raw.clone())),
+        "loadBalancerInfo": d.blue_green.as_ref().and_then(|bg| bg.load_balancer_info.clone())
+            .or_else(|| d.ecs.as_ref().map(|run| run.group.load_balancer_info.clone())),
         "fileExistsBehavior": d.file_exists_behavior,
         "deploymentStatusMessages": [],
         "computePlatform": d.compute_platform,
@@ -259,11 +268,26 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         let mut store = shared.lock();
         let group = super::groups::existing(&store, &app, &group_name)?;
         let compute_platform = group.compute_platform.clone();
-        let (revision, lambda) = if compute_platform == "Lambda" {
-            let (revision, run) = check_lambda_revision(&req.revision)?;
-            (revision.clone(), run)
-        } else {
-            (check_revision(&req.revision)?.clone(), None)
+        let (revision, lambda, ecs) = match compute_platform.as_str() {
+            "Lambda" => {
+                let (revision, run) = check_appspec_revision(&req.revision, "Lambda", crate::lambda::parse_appspec)?;
+                (revision.clone(), run, None)
+            }
+            "ECS" => {
+                let (revision, appspec) = check_appspec_revision(&req.revision, "ECS", crate::ecs::parse_appspec)?;
+                let run = group.ecs.clone().map(|group| EcsRun {
+                    group,
+                    appspec,
+                    original: None,
+                    replacement: None,
+                    rollback: false,
+                    continue_ready: false,
+                    continue_termination: false,
+                    termination_wait_started: false,
+                });
+                (revision.clone(), None, run)
+            }
+            _ => (check_revision(&req.revision)?.clone(), None, None),
         };
         let config_name =
             req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| group.deployment_config_name.clone());
@@ -320,6 +344,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
                 rollback_info: None,
                 blue_green,
                 lambda,
+                ecs,
                 compute_platform,
             },
         )
@@ -481,6 +506,15 @@ pub(super) fn continue_deployment(shared: &Arc<Shared>, body: Value) -> OpResult
             "A Lambda deployment has no Ready or termination wait to continue.",
         ));
     }
+    if let Some(run) = &mut deployment.ecs {
+        match termination {
+            false if status == DeploymentStatus::Ready => run.continue_ready = true,
+            true if run.termination_wait_started => run.continue_termination = true,
+            false => return not_ready("The deployment does not have a status of Ready and can't continue yet."),
+            true => return not_ready("The deployment is not waiting to remove its original task set."),
+        }
+        return Ok(json!({}));
+    }
     match (&mut deployment.blue_green, termination) {
         (Some(bg), false) if status == DeploymentStatus::Ready => bg.continue_ready = true,
         (Some(bg), true) if bg.termination_wait_started => bg.continue_termination = true,
@@ -509,14 +543,14 @@ pub(super) fn put_hook_status(shared: &Arc<Shared>, body: Value) -> OpResult {
     let mut store = shared.lock();
     let id = existing(&store, &req.deployment_id)?.id.clone();
     let deployment = store.deployments.get_mut(&id).expect("checked above");
-    let Some(run) = &mut deployment.lambda else {
+    if deployment.compute_platform == "Server" {
         return Err(ApiError::new(
             "UnsupportedActionForDeploymentTypeException",
-            "Only a Lambda deployment runs hook functions.",
+            "Only Lambda and ECS deployments run hook functions.",
         ));
-    };
+    }
     let execution_id = req.lifecycle_event_hook_execution_id.unwrap_or_default();
-    let Some(execution) = run.executions.get_mut(&execution_id) else {
+    let Some(execution) = deployment.hook_executions.get_mut(&execution_id) else {
         return Err(ApiError::new(
             "InvalidLifecycleEventHookExecutionIdException",
             format!("The lifecycle event hook execution id {execution_id} does not belong to deployment {id}."),

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::model::{AutoRollbackConfiguration, BlueGreenConfig, DeploymentGroup};
+use crate::model::{AutoRollbackConfiguration, BlueGreenConfig, DeploymentGroup, EcsGroup};
 use crate::protocol::{ApiError, OpResult, input, required};
 use crate::store::{Shared, Store, new_instance_id};
 
 /// The config of a Lambda group that names none.
 const LAMBDA_DEFAULT_CONFIG: &str = "CodeDeployDefault.LambdaAllAtOnce";
+/// The config of an ECS group that names none.
+const ECS_DEFAULT_CONFIG: &str = "CodeDeployDefault.ECSAllAtOnce";
 
 /// Tag naming how many instances a group has.
 pub const INSTANCES_TAG: &str = "emulator:instances";
@@ -31,6 +33,7 @@ const ECHOED: &[&str] = &[
     "ec2TagSet",
     "onPremisesTagSet",
     "terminationHookEnabled",
+    "ecsServices",
 ];
 
 /// A tag as the API sends one (`Key`, `Value`).
@@ -192,6 +195,67 @@ fn blue_green(
     }))
 }
 
+/// Reads an ECS group's service (`ecsServices`: one, with its cluster) and
+/// its `loadBalancerInfo.targetGroupPairInfoList` (one pair: two target
+/// groups, a production listener and optionally a test one). `config` is
+/// its blue/green configuration.
+fn ecs_group(store: &Store, echoed: &Map<String, Value>, config: BlueGreenConfig) -> Result<EcsGroup, ApiError> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let services = echoed.get("ecsServices").and_then(Value::as_array).cloned().unwrap_or_default();
+    let bad_service = |m: &str| ApiError::new("InvalidECSServiceException", m.to_string());
+    let [entry] = services.as_slice() else {
+        return Err(bad_service(
+            "An ECS deployment group names exactly one service in ecsServices (serviceName and clusterName).",
+        ));
+    };
+    let (Some(service), Some(cluster)) = (text(entry, "serviceName"), text(entry, "clusterName")) else {
+        return Err(bad_service("The ECS service needs both serviceName and clusterName."));
+    };
+    if store.groups.values().any(|g| g.ecs.as_ref().is_some_and(|e| e.service == service && e.cluster == cluster)) {
+        return Err(ApiError::new(
+            "ECSServiceMappingLimitExceededException",
+            format!(
+                "The ECS service {service} of cluster {cluster} already belongs to a deployment group; a service can be in only one."
+            ),
+        ));
+    }
+    let Some(load_balancer_info) = echoed.get("loadBalancerInfo").cloned() else {
+        return Err(ApiError::new(
+            "InvalidLoadBalancerInfoException",
+            "An ECS deployment group needs loadBalancerInfo with a targetGroupPairInfoList.",
+        ));
+    };
+    let bad_pair = |m: &str| ApiError::new("InvalidTargetGroupPairException", m.to_string());
+    let pairs = load_balancer_info.get("targetGroupPairInfoList").and_then(Value::as_array).cloned().unwrap_or_default();
+    let [pair] = pairs.as_slice() else {
+        return Err(bad_pair("An ECS deployment group needs exactly one target group pair in targetGroupPairInfoList."));
+    };
+    let names: Vec<String> =
+        pair.get("targetGroups").and_then(Value::as_array).into_iter().flatten().filter_map(|g| text(g, "name")).collect();
+    let [blue, green] = names.as_slice() else {
+        return Err(bad_pair("A target group pair names exactly two target groups (by name)."));
+    };
+    if blue == green {
+        return Err(bad_pair("The two target groups of a pair must differ."));
+    }
+    let listeners =
+        |route: &str| pair.get(route).and_then(|r| r.get("listenerArns")).and_then(Value::as_array).map_or(0, Vec::len);
+    if listeners("prodTrafficRoute") != 1 {
+        return Err(bad_pair("A target group pair needs one production listener (prodTrafficRoute.listenerArns)."));
+    }
+    if pair.get("testTrafficRoute").is_some() && listeners("testTrafficRoute") != 1 {
+        return Err(bad_pair("A test traffic route names one listener (testTrafficRoute.listenerArns)."));
+    }
+    Ok(EcsGroup {
+        cluster,
+        service,
+        target_groups: [blue.clone(), green.clone()],
+        test_listener: pair.get("testTrafficRoute").is_some(),
+        load_balancer_info,
+        config,
+    })
+}
+
 pub(crate) fn info(group: &DeploymentGroup) -> Value {
     let mut out: Map<String, Value> = group.echoed.clone();
     out.insert("applicationName".into(), json!(group.application_name));
@@ -199,8 +263,8 @@ pub(crate) fn info(group: &DeploymentGroup) -> Value {
     out.insert("deploymentGroupName".into(), json!(group.name));
     out.insert("deploymentConfigName".into(), json!(group.deployment_config_name));
     out.insert("computePlatform".into(), json!(group.compute_platform));
-    out.insert("deploymentStyle".into(), style(group.blue_green.is_some() || group.compute_platform == "Lambda"));
-    if let Some(bg) = &group.blue_green {
+    out.insert("deploymentStyle".into(), style(group.blue_green.is_some() || group.compute_platform != "Server"));
+    if let Some(bg) = group.blue_green.as_ref().or(group.ecs.as_ref().map(|e| &e.config)) {
         out.insert("blueGreenDeploymentConfiguration".into(), bg.raw.clone());
     }
     out.entry("outdatedInstancesStrategy").or_insert(json!("UPDATE"));
@@ -230,13 +294,28 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         super::applications::existing(&store, app)?.compute_platform.clone()
     };
     let lambda = platform == "Lambda";
+    let ecs = platform == "ECS";
     // A Lambda group's traffic always moves (BLUE_GREEN / WITH_TRAFFIC_CONTROL,
     // what AWS sets for one); the EC2 blue/green settings are not its.
     let blue_green =
         if lambda { None } else { blue_green(&req.deployment_style, &req.blue_green_deployment_configuration, &echoed)? };
-    if req.ecs_services.is_some() {
-        return Err(ApiError::new("InvalidECSServiceException", "The emulator does not model ECS."));
+    if req.ecs_services.is_some() && !ecs {
+        return Err(ApiError::new(
+            "InvalidECSServiceException",
+            format!("ecsServices is for ECS applications, not {platform} ones."),
+        ));
     }
+    // An ECS group is blue/green with traffic control, as AWS requires.
+    let (blue_green, ecs_config) = match blue_green {
+        Some(config) if ecs => (None, Some(config)),
+        None if ecs => {
+            return Err(ApiError::new(
+                "InvalidDeploymentStyleException",
+                "An ECS deployment group's deploymentStyle must be BLUE_GREEN with WITH_TRAFFIC_CONTROL.",
+            ));
+        }
+        other => (other, None),
+    };
     check_auto_rollback(&req.auto_rollback_configuration)?;
     let tags: BTreeMap<String, String> =
         req.tags.into_iter().filter_map(|t| Some((t.key?, t.value.unwrap_or_default()))).collect();
@@ -247,14 +326,18 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         None => shared.config.default_instances,
     };
     crate::engine::Fault::from_tags(&tags).map_err(|m| ApiError::new("InvalidTagException", m))?;
-    let default_config = if lambda { LAMBDA_DEFAULT_CONFIG } else { super::deployments::DEFAULT_CONFIG };
+    let default_config = match platform.as_str() {
+        "Lambda" => LAMBDA_DEFAULT_CONFIG,
+        "ECS" => ECS_DEFAULT_CONFIG,
+        _ => super::deployments::DEFAULT_CONFIG,
+    };
     let config_name = req.deployment_config_name.filter(|n| !n.is_empty()).unwrap_or_else(|| default_config.to_string());
 
     let mut store = shared.lock();
     // A group naming on-premises tags is those registered instances, whose
     // real agents run its deployments; any other group is simulated EC2.
     let instances = match echoed.get("onPremisesInstanceTagFilters") {
-        _ if lambda => Vec::new(),
+        _ if lambda || ecs => Vec::new(),
         Some(filters) => super::onprem::matching(&store, filters),
         None => (0..instance_count).map(|_| new_instance_id()).collect(),
     };
@@ -281,6 +364,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
             format!("Deployment Group {name} already exists for application {app}."),
         ));
     }
+    let ecs = ecs_config.map(|config| ecs_group(&store, &echoed, config)).transpose()?;
     let group = DeploymentGroup {
         id: uuid::Uuid::new_v4().to_string(),
         application_name: app.to_string(),
@@ -295,6 +379,7 @@ pub(super) fn create(shared: &Arc<Shared>, body: Value) -> OpResult {
         last_attempted: None,
         last_successful_revision: None,
         blue_green,
+        ecs,
         compute_platform: platform,
     };
     let id = group.id.clone();

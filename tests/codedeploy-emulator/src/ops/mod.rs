@@ -175,6 +175,14 @@ pub(crate) fn new_rollback(
                 rollback: true,
                 ..Default::default()
             }),
+            // An ECS rollback moves traffic back to the original task set.
+            ecs: failed.ecs.as_ref().map(|run| crate::model::EcsRun {
+                rollback: true,
+                continue_ready: false,
+                continue_termination: false,
+                termination_wait_started: false,
+                ..run.clone()
+            }),
             blue_green: failed.blue_green.as_ref().map(|bg| crate::model::BlueGreenRun {
                 rollback: true,
                 continue_ready: false,

@@ -58,6 +58,41 @@ fn target(shared: &Shared, d: &Deployment, run: &InstanceRun) -> Value {
             }
         });
     }
+    if let Some(e) = &d.ecs {
+        let (region, account) = (&shared.config.region, &shared.config.account_id);
+        let task_sets: Vec<Value> = e
+            .original
+            .iter()
+            .chain(&e.replacement)
+            .map(|t| {
+                json!({
+                    // The service model's spelling.
+                    "identifer": t.id,
+                    "desiredCount": t.desired_count,
+                    // moto runs no tasks: every task counts as running.
+                    "pendingCount": 0,
+                    "runningCount": if t.status == "DRAINING" { 0 } else { t.desired_count },
+                    "status": t.status,
+                    "trafficWeight": t.traffic_weight,
+                    "targetGroup": { "name": t.target_group },
+                    "taskSetLabel": t.label,
+                })
+            })
+            .collect();
+        return json!({
+            "deploymentTargetType": "ECSTarget",
+            "ecsTarget": {
+                "deploymentId": d.id,
+                // The target is the service: `CLUSTER:SERVICE`.
+                "targetId": run.instance_id,
+                "targetArn": format!("arn:aws:ecs:{region}:{account}:service/{}/{}", e.group.cluster, e.group.service),
+                "status": run.status,
+                "lastUpdatedAt": run.last_updated,
+                "lifecycleEvents": run.events,
+                "taskSetsInfo": task_sets,
+            }
+        });
+    }
     json!({
         "deploymentTargetType": "InstanceTarget",
         "instanceTarget": {

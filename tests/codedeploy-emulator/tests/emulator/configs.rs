@@ -169,8 +169,8 @@ async fn deployment_configs_are_listed_and_validated() {
         .unwrap_err();
     assert_eq!(dup.code(), Some("DeploymentConfigAlreadyExistsException"));
     let listed = cd.list_deployment_configs().send().await.unwrap();
-    // Three Server configs and AWS's nine predefined Lambda ones.
-    assert_eq!(listed.deployment_configs_list().len(), 12);
+    // Three Server configs, AWS's nine predefined Lambda ones and five ECS ones.
+    assert_eq!(listed.deployment_configs_list().len(), 17);
 }
 
 #[tokio::test]

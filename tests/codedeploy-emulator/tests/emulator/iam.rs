@@ -16,13 +16,13 @@ use serde_json::{Value, json};
 
 use crate::common::{app_and_group, config, create_deployment, venv};
 
-const DEPLOYER_KEY: &str = "ASIADEPLOYERSESSION1";
-const ADMIN_KEY: &str = "AKIAADMIN00000000000";
-const PRINCIPAL: &str = "arn:aws:sts::123456789012:assumed-role/CA_ServiceDeployer/ferry-test";
+pub const DEPLOYER_KEY: &str = "ASIADEPLOYERSESSION1";
+pub const ADMIN_KEY: &str = "AKIAADMIN00000000000";
+pub const PRINCIPAL: &str = "arn:aws:sts::123456789012:assumed-role/CA_ServiceDeployer/ferry-test";
 const GROUP: &str = "arn:aws:codedeploy:us-east-1:123456789012:deploymentgroup:shop/prod";
 const APP: &str = "arn:aws:codedeploy:us-east-1:123456789012:application:shop";
 
-fn client_as(emulator: &Emulator, key: &str) -> Client {
+pub fn client_as(emulator: &Emulator, key: &str) -> Client {
     let conf = aws_sdk_codedeploy::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

@@ -248,7 +248,7 @@ async fn a_custom_lambda_config_routes_as_it_says() {
 }
 
 /// Waits for the hook of `event` to be invoked and returns its execution id.
-async fn invoked(emulator: &Emulator, event: &str) -> String {
+pub async fn invoked(emulator: &Emulator, event: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(h) = emulator.hook_executions().into_iter().find(|h| h.lifecycle_event == event) {

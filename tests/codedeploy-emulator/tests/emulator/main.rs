@@ -9,6 +9,7 @@ mod api;
 mod binary;
 mod bluegreen;
 mod configs;
+mod ecs;
 mod hooks;
 mod iam;
 mod lambda;
