@@ -679,6 +679,7 @@ mod tests {
             metadata: Default::default(),
             deploy: Default::default(),
             web_identity: None,
+            platform: Default::default(),
         }
     }
 

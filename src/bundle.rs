@@ -338,6 +338,20 @@ pub fn prepare_in(input: &Path, kind: BundleType, temp_dir: Option<&Path>) -> Re
     prepare_with(input, kind, temp_dir, cache::Cache::for_root)
 }
 
+/// What a bundle is for, which decides what it must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// A CodeDeploy revision: an appspec.yml at its root, checked.
+    Revision,
+    /// A Lambda function's code: anything; ferry writes the appspec.
+    FunctionCode,
+}
+
+/// [`prepare_in`] for a bundle that holds `holds`.
+pub fn prepare_holding(input: &Path, kind: BundleType, temp_dir: Option<&Path>, holds: Holds) -> Result<Bundle, BundleError> {
+    prepare_with_holding(input, kind, temp_dir, cache::Cache::for_root, holds)
+}
+
 /// [`prepare_in`] with the cache chosen by `cache_for` (tests point it at a
 /// directory of their own, or turn it off).
 fn prepare_with(
@@ -345,6 +359,16 @@ fn prepare_with(
     kind: BundleType,
     temp_dir: Option<&Path>,
     cache_for: impl FnOnce(&Path) -> Result<cache::Cache, Option<String>>,
+) -> Result<Bundle, BundleError> {
+    prepare_with_holding(input, kind, temp_dir, cache_for, Holds::Revision)
+}
+
+fn prepare_with_holding(
+    input: &Path,
+    kind: BundleType,
+    temp_dir: Option<&Path>,
+    cache_for: impl FnOnce(&Path) -> Result<cache::Cache, Option<String>>,
+    holds: Holds,
 ) -> Result<Bundle, BundleError> {
     let meta = match std::fs::metadata(input) {
         Ok(m) => m,
@@ -354,11 +378,13 @@ fn prepare_with(
         Err(e) => return Err(io_err("read", input)(e)),
     };
     if meta.is_dir() {
-        return build_cached(input, kind, temp_dir, cache_for);
+        return build_cached(input, kind, temp_dir, cache_for, holds);
     }
     let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
     let index = inspect::ArchiveIndex::open(input, kind)?;
-    check_appspec(input, &index)?;
+    if holds == Holds::Revision {
+        check_appspec(input, &index)?;
+    }
     // A file ferry wrote or hashed before, unchanged: its SHA-256 is known
     // (and verified by the upload's read of the bytes).
     let (known, cache_off) = match cache_for(input) {
@@ -431,7 +457,7 @@ fn write_to_remembering(
             ),
         });
     }
-    let tree = load_dir(dir)?;
+    let tree = load_dir(dir, Holds::Revision)?;
     // The umask's mode (as `>` would give), not tempfile's private 0600.
     let tmp = crate::outfile::temp_beside(output).map_err(io_err("create a temporary file beside", output))?;
     let (file, temp_path) = tmp.into_parts();
@@ -446,7 +472,7 @@ fn write_to_remembering(
 /// Builds `dir` as a `kind` archive and copies it to `out` (stdout for
 /// `ferry bundle --out -`); returns its size and SHA-256.
 pub fn write_stream(dir: &Path, kind: BundleType, out: &mut dyn io::Write) -> Result<(u64, String), BundleError> {
-    let tree = load_dir(dir)?;
+    let tree = load_dir(dir, Holds::Revision)?;
     let bundle = build_temp(&tree, kind, None)?;
     let mut f = File::open(&bundle.path).map_err(io_err("read back the bundle for", dir))?;
     io::copy(&mut f, out).and_then(|_| out.flush()).map_err(io_err("write the bundle of", dir))?;
@@ -504,10 +530,13 @@ fn check_appspec(path: &Path, contents: &dyn appspec::Contents) -> Result<(), Bu
     }
 }
 
-/// Walks `dir` and checks its appspec against what will be in the bundle.
-fn load_dir(dir: &Path) -> Result<tree::Tree, BundleError> {
+/// Walks `dir` and, for a revision, checks its appspec against what will be
+/// in the bundle.
+fn load_dir(dir: &Path, holds: Holds) -> Result<tree::Tree, BundleError> {
     let tree = tree::Tree::walk(dir)?;
-    check_appspec(dir, &tree)?;
+    if holds == Holds::Revision {
+        check_appspec(dir, &tree)?;
+    }
     Ok(tree)
 }
 
@@ -519,8 +548,9 @@ fn build_cached(
     kind: BundleType,
     temp_dir: Option<&Path>,
     cache_for: impl FnOnce(&Path) -> Result<cache::Cache, Option<String>>,
+    holds: Holds,
 ) -> Result<Bundle, BundleError> {
-    let tree = load_dir(dir)?;
+    let tree = load_dir(dir, holds)?;
     let cache = match cache_for(&tree.root) {
         Ok(c) => c,
         Err(why) => {

@@ -13,6 +13,7 @@ use serde::Deserialize;
 mod arn;
 mod deploy_options;
 mod keys;
+mod platform;
 mod secrets;
 mod wave;
 pub use arn::RoleArn;
@@ -20,6 +21,7 @@ pub use deploy_options::{
     AlarmOverride, BUILD_MARKER, DeployOptions, FileExistsBehavior, TagFilter, TagFilterType, TargetInstances,
 };
 pub use keys::{EnvSettings, KEYS, Key};
+pub use platform::{LAMBDA_HOOK_EVENTS, LambdaFunction, Platform};
 pub use wave::{Wave, WaveRollback, WaveSettings};
 
 /// The file ferry looks for in the working directory when neither `--config`
@@ -110,6 +112,8 @@ pub struct Environment {
     pub deploy: DeployOptions,
     /// A keyless first hop, when configured.
     pub web_identity: Option<WebIdentity>,
+    /// What the deployments change: instances or a Lambda alias.
+    pub platform: Platform,
 }
 
 /// What the command line sets: the keys a flag sets (those [`KEYS`] marks
@@ -541,6 +545,7 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
 
     let deploy = deploy_options(&keys, flags.ignore_poll_alarm_failure)?;
     let web_identity = web_identity(&keys)?;
+    let platform = platform::platform(&name, &keys)?;
     let role_arn = required("role_arn", keys.role_arn)?;
     let role =
         RoleArn::parse(&role_arn).map_err(|reason| ConfigError::Invalid { key: "role_arn", value: role_arn.clone(), reason })?;
@@ -591,6 +596,7 @@ fn merge(name: String, file: EnvSettings, flags: &Overrides) -> Result<Environme
         metadata: validate_metadata(keys.metadata.unwrap_or_default())?,
         deploy,
         web_identity,
+        platform,
     })
 }
 
@@ -889,6 +895,7 @@ impl Environment {
             metadata: Default::default(),
             deploy: Default::default(),
             web_identity: None,
+            platform: Default::default(),
         }
     }
 }

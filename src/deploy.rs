@@ -70,6 +70,16 @@ pub fn revision(uploaded: &Uploaded, kind: BundleType) -> RevisionLocation {
     RevisionLocation::builder().revision_type(RevisionLocationType::S3).s3_location(s3).build()
 }
 
+/// The revision of a Lambda deployment: the appspec ferry wrote, sent as
+/// `AppSpecContent` with its SHA-256 (see docs/lambda.md for why not an S3
+/// object: the code is the S3 object, the appspec only names versions).
+pub fn appspec_revision(content: &str) -> RevisionLocation {
+    use sha2::Digest;
+    let sha256 = hex::encode(sha2::Sha256::digest(content.as_bytes()));
+    let spec = aws_sdk_codedeploy::types::AppSpecContent::builder().content(content).sha256(sha256).build();
+    RevisionLocation::builder().revision_type(RevisionLocationType::AppSpecContent).app_spec_content(spec).build()
+}
+
 /// The raw SDK error of CreateDeployment, for callers that handle some codes
 /// themselves (a busy group, a lost answer) before turning it into a [`DeployError`].
 pub type CreateFailure = aws_sdk_codedeploy::error::SdkError<

@@ -99,7 +99,55 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, flags: &str, reporte
 
     bucket(&mut c, env, &sdk, &policy_hint("deploy")).await;
     codedeploy(&mut c, env, &sdk, &policy_hint("deploy")).await;
+    if let Some(function) = env.platform.lambda() {
+        lambda_alias(&mut c, function, &sdk, &policy_hint("deploy")).await;
+    }
     c.all_ok
+}
+
+/// A Lambda environment's function and alias: the version a release would
+/// move traffic from.
+async fn lambda_alias(c: &mut Checks<'_>, function: &crate::config::LambdaFunction, sdk: &aws_config::SdkConfig, hint: &str) {
+    let client = aws_sdk_lambda::Client::new(sdk);
+    let name = "function alias";
+    match crate::lambda::alias_version(&client, function).await {
+        Ok(version) => c.ok(name, format!("{}:{} is on version {version}", function.name, function.alias)),
+        Err(e @ crate::lambda::LambdaError::Refused { .. })
+            if matches!(&e, crate::lambda::LambdaError::Refused { detail, .. } if detail.contains("AccessDenied")) =>
+        {
+            c.fail(name, e.to_string(), hint.to_string())
+        }
+        Err(e) => c.fail(
+            name,
+            e.to_string(),
+            format!(
+                "create alias {} of function {} pointing at the version that runs now, or correct `function_name` /                  `function_alias`",
+                function.alias, function.name
+            ),
+        ),
+    }
+}
+
+/// The application's compute platform against the environment's: a Lambda
+/// environment needs a Lambda application, and the other way round.
+fn platform_matches(env: &Environment, app: Option<&aws_sdk_codedeploy::types::ComputePlatform>) -> Result<String, String> {
+    use aws_sdk_codedeploy::types::ComputePlatform;
+    let have = app.map_or("Server", |p| p.as_str());
+    let lambda = env.platform.lambda().is_some();
+    match (lambda, app) {
+        (true, Some(ComputePlatform::Lambda)) | (false, None | Some(ComputePlatform::Server)) => {
+            Ok(format!("{} exists (compute platform {have})", env.application))
+        }
+        (true, _) => Err(format!(
+            "{} is a {have} application: a Lambda environment needs an application of compute platform Lambda",
+            env.application
+        )),
+        (false, _) => Err(format!(
+            "{} is a {have} application: set compute_platform = \"Lambda\" with `function_name` and `function_alias` \
+             (Lambda), or name a Server application",
+            env.application
+        )),
+    }
 }
 
 /// The OIDC token file: there, a JWT, not expired, from the configured
@@ -252,7 +300,13 @@ async fn codedeploy(c: &mut Checks<'_>, env: &Environment, sdk: &aws_config::Sdk
     let cd = aws_sdk_codedeploy::Client::new(sdk);
     let place = format!("account {} region {}", env.role.account, env.region);
     match cd.get_application().application_name(&env.application).send().await {
-        Ok(_) => c.ok("application", format!("{} exists", env.application)),
+        Ok(out) => match platform_matches(env, out.application().and_then(|a| a.compute_platform())) {
+            Ok(detail) => c.ok("application", detail),
+            Err(detail) => {
+                c.fail("application", detail, "correct `application` or `compute_platform` in ferry.toml".into());
+                return;
+            }
+        },
         Err(e) => {
             let fix = match e.code() {
                 Some("ApplicationDoesNotExistException") => {
@@ -309,6 +363,18 @@ fn where_set(env: &Environment, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    #[test]
+    fn a_lambda_environment_needs_a_lambda_application_and_the_other_way_round() {
+        use aws_sdk_codedeploy::types::ComputePlatform;
+        let server = Environment::example();
+        let function = crate::config::LambdaFunction { name: "f".into(), alias: "live".into(), hooks: Default::default() };
+        let lambda = Environment { platform: crate::config::Platform::Lambda(function), ..Environment::example() };
+        assert!(platform_matches(&server, None).is_ok() && platform_matches(&server, Some(&ComputePlatform::Server)).is_ok());
+        assert!(platform_matches(&lambda, Some(&ComputePlatform::Lambda)).is_ok());
+        assert!(platform_matches(&lambda, Some(&ComputePlatform::Server)).unwrap_err().contains("needs an application"));
+        assert!(platform_matches(&server, Some(&ComputePlatform::Lambda)).unwrap_err().contains("compute_platform"));
+    }
 
     use base64::Engine;
 

@@ -369,6 +369,36 @@ pub enum Event {
         /// Bytes.
         size: u64,
     },
+    /// Lambda: the uploaded code is the function's new version, published
+    /// from the exact S3 object and checked against the bundle's SHA-256.
+    FunctionPublished {
+        /// The function.
+        function: String,
+        /// The version published from the bundle.
+        version: String,
+        /// The version the alias points at now (the deployment's current).
+        alias_version: String,
+        /// The alias.
+        alias: String,
+        /// Lambda's `CodeSha256` (base64), equal to the bundle's.
+        code_sha256: String,
+    },
+    /// Lambda: the alias's traffic as a deployment moves it; reported each
+    /// time the target version's share changes.
+    TrafficShifted {
+        /// The deployment.
+        deployment_id: String,
+        /// The function.
+        function: String,
+        /// The alias.
+        alias: String,
+        /// The version the alias pointed at.
+        current_version: String,
+        /// The version traffic moves to.
+        target_version: String,
+        /// The target version's share, in percent (0 to 100).
+        target_percent: f64,
+    },
     /// CodeDeploy accepted the deployment.
     DeploymentCreated {
         /// Its id.

@@ -10,8 +10,12 @@
 //! receipt keeper); [`session`] assumes an environment's role.
 //!
 //! A new compute platform extends [`Release`] (what it ships) and
-//! [`release`] (how); the commands and the wave stay as they are.
+//! [`release`] (how); the commands and the wave stay as they are. Lambda
+//! does so: after the upload, the bundle is published as the function's
+//! next version ([`lambda`]) and the deployment's revision is the appspec
+//! moving the alias onto it.
 
+pub mod lambda;
 pub mod session;
 pub mod start;
 
@@ -53,6 +57,9 @@ pub enum PipelineError {
     /// A bundle already in S3 could not be promoted.
     #[error(transparent)]
     Promote(#[from] crate::promote::PromoteError),
+    /// A Lambda release's code was not published as a version.
+    #[error(transparent)]
+    Lambda(#[from] crate::lambda::LambdaError),
     /// No deployment was created, or following it failed.
     #[error(transparent)]
     Launch(#[from] LaunchError),
@@ -66,6 +73,7 @@ impl PipelineError {
             PipelineError::Deadline(_) => ExitCode::TimedOut,
             PipelineError::Upload(e) => e.exit_code(),
             PipelineError::Promote(e) => e.exit_code(),
+            PipelineError::Lambda(e) => e.exit_code(),
             PipelineError::Launch(LaunchError::Queue(e)) => e.exit_code(),
             PipelineError::Launch(LaunchError::Watch(_)) => ExitCode::Aws,
         }
@@ -77,6 +85,7 @@ impl PipelineError {
             PipelineError::Assume(_) => "assume",
             PipelineError::Deadline(_) => "timeout",
             PipelineError::Upload(_) | PipelineError::Promote(_) => "upload",
+            PipelineError::Lambda(_) => "lambda",
             PipelineError::Launch(LaunchError::Queue(_)) => "deploy",
             PipelineError::Launch(LaunchError::Watch(_)) => "watch",
         }
@@ -174,10 +183,24 @@ pub async fn release<B: Borrow<Bundle>>(
     // exit, so no later way out (a second signal included) leaves it behind.
     drop(shipping);
 
+    // A Lambda release's bundle is the function's code: published as a
+    // version, it is the appspec that CodeDeploy deploys.
+    let revision = match env.platform.lambda() {
+        None => deploy::revision(&shipped.uploaded, shipped.kind),
+        Some(function) => {
+            let client = aws_sdk_lambda::Client::new(&sdk);
+            let published = lambda::publish(&client, function, &shipped.uploaded, &shipped.sha256, reporter);
+            match guard.run(published).await {
+                Ok(appspec) => deploy::appspec_revision(&appspec?),
+                // A version published already is harmless: nothing points at it.
+                Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Upload, reporter)),
+            }
+        }
+    };
     let build = Build::of(BuildEnv::current());
     let request = queue::Request {
         env,
-        revision: deploy::revision(&shipped.uploaded, shipped.kind),
+        revision,
         description: description(step, build.as_ref(), &session.session_name, &shipped.sha256),
         auto_rollback: step.auto_rollback.clone(),
         build,

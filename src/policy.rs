@@ -274,6 +274,9 @@ pub fn deploy(env: &Environment) -> Value {
             "Resource": configs,
         }),
     ];
+    if let Some(function) = env.platform.lambda() {
+        statements.push(lambda_statement(env, &function.name));
+    }
     if !env.tags.is_empty() {
         // Tags ride on the PUT / CreateMultipartUpload (x-amz-tagging), which
         // S3 authorises as s3:PutObjectTagging as well.
@@ -290,6 +293,27 @@ pub fn deploy(env: &Environment) -> Value {
         }));
     }
     json!({ "Version": VERSION, "Statement": statements })
+}
+
+/// A Lambda release: read the alias, publish the code as a version (from
+/// the release bucket, which WriteReleases lets the caller read) and read
+/// the version's state. These actions take the reference's `function`
+/// type only: the unqualified ARN, which also covers the function's
+/// versions and aliases; no other function.
+fn lambda_statement(env: &Environment, function: &str) -> Value {
+    let arn = format!("arn:{}:lambda:{}:{}:function:{function}", env.role.partition, env.region, env.role.account);
+    json!({
+        "Sid": "PublishFunction",
+        "Effect": "Allow",
+        "Action": [
+            "lambda:GetAlias",
+            "lambda:GetFunction",
+            "lambda:GetFunctionConfiguration",
+            "lambda:UpdateFunctionCode",
+            "lambda:PublishVersion",
+        ],
+        "Resource": arn,
+    })
 }
 
 /// The instance profile's permissions: the CodeDeploy agent on each
@@ -671,6 +695,13 @@ mod tests {
         e.deployment_config = Some("CodeDeployDefault.OneAtATime".into());
         let p = session(&e);
         assert!(p.len() <= 2048, "STS refuses session policies over 2048 characters: {}", p.len());
+        // A Lambda environment's statement fits beside the rest, but not
+        // beside the KMS statements too (docs/lambda.md says so).
+        let function = crate::config::LambdaFunction { name: "checkout".into(), alias: "live".into(), hooks: Default::default() };
+        e.platform = crate::config::Platform::Lambda(function);
+        e.kms_key_id = None;
+        let p = session(&e);
+        assert!(p.contains("lambda:UpdateFunctionCode") && p.len() <= 2048, "{}", p.len());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_codedeploy::types::{DeploymentInfo, InstanceTarget, TargetLabel};
-use common::{FERRY, Run, Stack, StackOptions, app_tree, drain, read_until, run, wait_until};
+use common::{FERRY, Run, Stack, StackOptions, app_tree, drain, on_a_terminal, read_until, run, wait_until};
 use ferry_test_stack::application::{BlueGreen, Group, create_blue_green_group};
 
 /// The blue/green group, beside the stack's in-place `web-prod`.
@@ -295,45 +295,6 @@ fn sigterm_while_following_stops_rolls_back_and_writes_the_receipt() {
     }
     let targets = bg.targets(&rollback);
     assert_eq!(with_label(&targets, TargetLabel::Blue).len(), 2, "the originals got traffic back");
-}
-
-/// `cmd` run on a pseudo-terminal of 40×160 (util-linux `script`), its
-/// output replayed into a VT100 screen: every screen seen, and the exit code.
-fn on_a_terminal(cmd: &std::process::Command) -> (Vec<String>, i32) {
-    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
-    let line = std::iter::once(quote(cmd.get_program())).chain(cmd.get_args().map(quote)).collect::<Vec<_>>().join(" ");
-    let mut script = std::process::Command::new("script");
-    script.env_clear().env("TERM", "xterm-256color");
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            script.env(k, v);
-        }
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        script.current_dir(dir);
-    }
-    let mut child = script
-        .args(["-qefc", &format!("stty rows 40 cols 160; exec {line}"), "/dev/null"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut parser = vt100::Parser::new(40, 160, 0);
-    let mut screens: Vec<String> = Vec::new();
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
-        if n == 0 {
-            break;
-        }
-        parser.process(&buf[..n]);
-        let screen: String = parser.screen().rows(0, 160).map(|r| r.trim_end().to_string()).collect::<Vec<_>>().join("\n");
-        if screens.last() != Some(&screen) {
-            screens.push(screen);
-        }
-    }
-    (screens, child.wait().unwrap().code().unwrap_or(-1))
 }
 
 #[test]

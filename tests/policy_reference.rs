@@ -93,6 +93,7 @@ const VARIANTS: &[(&str, &str)] = &[
     ("kms key id", "kms_key_id = \"1234abcd-12ab-34cd-56ef-1234567890ab\"\n"),
     ("kms key arn", "kms_key_id = \"arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab\"\n"),
     ("object tags", "[env.production.tags]\nteam = \"web\"\n"),
+    ("lambda", "function_name = \"checkout\"\nfunction_alias = \"live\"\n"),
     (
         "everything",
         "prefix = \"releases\"\ndeployment_config = \"CodeDeployDefault.OneAtATime\"\nexternal_id = \"ops-to-prod\"\n\
@@ -173,6 +174,11 @@ fn optional_actions_appear_exactly_when_configured() {
     let cases: &[(&str, &str, &[&str])] = &[
         ("[env.production.tags]\nteam = \"web\"\n", "deploy", &["\"s3:PutObjectTagging\""]),
         ("kms_key_id = \"alias/releases\"\n", "deploy", &["\"kms:GenerateDataKey\"", "\"s3:GetEncryptionConfiguration\""]),
+        (
+            "function_name = \"checkout\"\nfunction_alias = \"live\"\n",
+            "deploy",
+            &["\"lambda:UpdateFunctionCode\"", "function:checkout\""],
+        ),
         ("session_tags = true\n", "jenkins", &["\"sts:TagSession\""]),
         ("session_tags = true\n", "trust", &["\"sts:TagSession\""]),
         ("source_identity = \"build-user\"\n", "jenkins", &["\"sts:SetSourceIdentity\""]),

@@ -40,6 +40,9 @@ pub enum Error {
     /// A bundle already in S3 could not be promoted.
     #[error(transparent)]
     Promote(#[from] crate::promote::PromoteError),
+    /// A Lambda release's code was not published.
+    #[error(transparent)]
+    Lambda(#[from] crate::lambda::LambdaError),
     /// The receipt file could not be written.
     #[error(transparent)]
     Receipt(#[from] crate::receipt::ReceiptError),
@@ -96,6 +99,7 @@ impl Error {
             Error::Queue(e) => e.exit_code(),
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
+            Error::Lambda(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
             Error::Plan(e) => e.exit_code(),
             Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } => ExitCode::Usage,
@@ -116,6 +120,7 @@ impl Error {
             Error::Queue(_) => "deploy",
             Error::Receipt(_) => "receipt",
             Error::Promote(_) => "upload",
+            Error::Lambda(_) => "lambda",
             Error::Deadline(_) => "timeout",
             Error::Plan(crate::plan::PlanError::NotConfirmed(_)) => "confirm",
             Error::Plan(_) => "plan",
@@ -143,6 +148,7 @@ impl From<crate::pipeline::PipelineError> for Error {
             P::Deadline(e) => Error::Deadline(e),
             P::Upload(e) => Error::Upload(e),
             P::Promote(e) => Error::Promote(e),
+            P::Lambda(e) => Error::Lambda(e),
             P::Launch(e) => e.into(),
         }
     }

@@ -175,14 +175,25 @@ pub(crate) async fn prepare_bundle_in(
     temp_dir: &Path,
     reporter: &dyn Reporter,
 ) -> Result<Bundle, Error> {
+    prepare_holding(path, kind, temp_dir, crate::bundle::Holds::Revision, reporter).await
+}
+
+/// [`prepare_bundle_in`] for a bundle that holds `holds` (a Lambda
+/// function's code has no appspec of its own).
+pub(crate) async fn prepare_holding(
+    path: &Path,
+    kind: BundleType,
+    temp_dir: &Path,
+    holds: crate::bundle::Holds,
+    reporter: &dyn Reporter,
+) -> Result<Bundle, Error> {
     let (input, dir) = (path.to_path_buf(), temp_dir.to_path_buf());
-    let bundle =
-        tokio::task::spawn_blocking(move || crate::bundle::prepare_in(&input, kind, Some(&dir))).await.map_err(|e| {
-            crate::bundle::BundleError::Io {
-                action: "build the bundle of",
-                path: path.to_path_buf(),
-                source: std::io::Error::other(e),
-            }
+    let bundle = tokio::task::spawn_blocking(move || crate::bundle::prepare_holding(&input, kind, Some(&dir), holds))
+        .await
+        .map_err(|e| crate::bundle::BundleError::Io {
+            action: "build the bundle of",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
         })??;
     report_bundle(path, &bundle, reporter);
     Ok(bundle)

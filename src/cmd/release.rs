@@ -66,7 +66,11 @@ async fn release(
             Shipping::Promote(uri)
         }
         None => {
-            let prepared = super::prepare_bundle_in(&args.path, args.shipping.bundle_type, temp.path(), reporter);
+            let holds = match env.platform {
+                config::Platform::Lambda(_) => crate::bundle::Holds::FunctionCode,
+                config::Platform::Server => crate::bundle::Holds::Revision,
+            };
+            let prepared = super::prepare_holding(&args.path, args.shipping.bundle_type, temp.path(), holds, reporter);
             let bundle = match guard.run(prepared).await {
                 Ok(bundle) => bundle?,
                 Err(sig) => {

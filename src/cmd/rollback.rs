@@ -38,6 +38,33 @@ async fn roll_back(
         Err(interrupted) => return Ok(interrupted),
     };
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
+    if let Some(function) = env.platform.lambda() {
+        let client = aws_sdk_lambda::Client::new(&sdk);
+        let planned = pipeline::lambda::rollback_plan(&cd, &client, &env, function, args.to.as_deref());
+        let plan = match guard.run(planned).await {
+            Ok(plan) => plan.map_err(|e| match e {
+                pipeline::lambda::RollbackError::Lambda(e) => Error::Lambda(e),
+                pipeline::lambda::RollbackError::Rollback(e) => Error::Rollback(e),
+            })?,
+            Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
+        };
+        reporter.report(&plan.event(&env, function));
+        let v = &plan.versions;
+        let description = env.deploy.describe(&format!(
+            "ferry rollback by {} of {}:{} from version {} to {}",
+            session.session_name, function.name, function.alias, v.current, v.target
+        ));
+        let request = queue::Request {
+            env: &env,
+            revision: crate::deploy::appspec_revision(&plan.appspec),
+            description,
+            auto_rollback: None,
+            build: None,
+            queue_timeout: Duration::ZERO,
+        };
+        let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::Leave);
+        return Ok(launch::launch(&cd, &request, &following, guard, keeper, reporter).await?);
+    }
     let s3 = upload::s3_client(&sdk);
 
     let plan = match guard.run(rollback::plan(&cd, &s3, &env, args.to.as_deref())).await {

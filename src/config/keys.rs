@@ -129,6 +129,16 @@ env_keys! {
     /// CreateDeployment `overrideAlarmConfiguration`
     /// (`[env.NAME.override_alarm_configuration]`).
     override_alarm_configuration: AlarmOverride;
+    /// The CodeDeploy compute platform: `"Server"` (EC2/on-premises, the
+    /// default) or `"Lambda"` (`function_name` set implies it).
+    compute_platform: String;
+    /// Lambda: the function whose code a release publishes.
+    function_name: String;
+    /// Lambda: the alias whose traffic the deployment moves.
+    function_alias: String;
+    /// Lambda: hook functions by lifecycle event
+    /// (`[env.NAME.lambda_hooks]`, `BeforeAllowTraffic = "fn"`).
+    lambda_hooks: BTreeMap<String, String>;
     /// Keyless first hop: the file holding an OIDC token (Jenkins' OpenID
     /// Connect Provider plugin); the standard `AWS_WEB_IDENTITY_TOKEN_FILE`
     /// otherwise.
@@ -198,7 +208,7 @@ mod tests {
                 | "update_outdated_instances_only"
                 | "confirm" => "true".into(),
                 "role_chain" => "[]".into(),
-                "tags" | "metadata" => "{}".into(),
+                "tags" | "metadata" | "lambda_hooks" => "{}".into(),
                 "file_exists_behavior" => "\"RETAIN\"".into(),
                 "target_instances" => "{ auto_scaling_groups = [\"asg\"] }".into(),
                 "override_alarm_configuration" => "{ enabled = false }".into(),

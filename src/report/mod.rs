@@ -195,6 +195,15 @@ fn describe_raw(event: &Event) -> Option<String> {
             Some(v) => format!("uploaded s3://{bucket}/{key} (etag {etag}, version {v})"),
             None => format!("uploaded s3://{bucket}/{key} (etag {etag})"),
         },
+        Event::FunctionPublished { function, version, alias_version, alias, code_sha256 } => format!(
+            "published {function} version {version} (CodeSha256 {code_sha256}, as uploaded); alias {alias} is on version \
+             {alias_version}"
+        ),
+        Event::TrafficShifted { function, alias, current_version, target_version, target_percent, .. } => format!(
+            "  {function}:{alias} traffic: version {target_version} {}%, version {current_version} {}%",
+            percent(*target_percent),
+            percent(100.0 - target_percent)
+        ),
         Event::DeploymentCreated { deployment_id, application, deployment_group } => {
             format!("created deployment {deployment_id} of {application} to {deployment_group}")
         }
@@ -549,6 +558,12 @@ fn session_plan(hops: &[String], duration_seconds: u64, tags: &[String], source_
 /// `1.50 MiB`-style sizes for log lines (indicatif's, as the bars show them).
 pub fn human_bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
+}
+
+/// A traffic share as people write it: `10`, `12.5`.
+pub(crate) fn percent(p: f64) -> String {
+    let rounded = (p * 10.0).round() / 10.0;
+    if rounded.fract() == 0.0 { format!("{rounded:.0}") } else { format!("{rounded:.1}") }
 }
 
 /// `850ms`, `12s 300ms`, `4m 5s`: exact to the tenth of a second below a

@@ -231,6 +231,12 @@ impl TtyReporter {
                 bars.labels.insert(target_id.clone(), label.clone());
                 true
             }
+            // The alias's row carries its traffic; the line above says it too.
+            Event::TrafficShifted { function, alias, target_version, target_percent, .. } => {
+                let share = format!("v{target_version} {}%", super::percent(*target_percent));
+                bars.labels.insert(format!("{function}:{alias}"), share);
+                false
+            }
             _ => return false,
         };
         self.redraw(bars);

@@ -1,5 +1,10 @@
 //! Per-instance tracking: which lifecycle events changed since the last read.
 //!
+//! A Lambda deployment has one target, the function's alias: its events
+//! (the hook functions' BeforeAllowTraffic and AfterAllowTraffic, and
+//! AllowTraffic) are followed like an instance's, and its traffic (the
+//! target version's weight) is reported each time it moves.
+//!
 //! A blue/green deployment has two fleets: each instance is labelled once,
 //! Blue (original) or Green (replacement), before its first event line, and
 //! a replacement standing Ready is followed on (its traffic events come
@@ -11,7 +16,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use aws_sdk_codedeploy::types::{InstanceTarget, LifecycleEventStatus, TargetFilterName, TargetLabel, TargetStatus};
+use aws_sdk_codedeploy::types::{
+    InstanceTarget, LambdaTarget, LifecycleEventStatus, TargetFilterName, TargetLabel, TargetStatus,
+};
 
 use crate::event::{Event, FailedInstance, Overview, Reporter};
 
@@ -63,6 +70,8 @@ pub struct Targets {
     total: i64,
     /// A replacement (Green) instance was seen: the deployment is blue/green.
     blue_green: bool,
+    /// A Lambda deployment's target version share last reported, in percent.
+    traffic_percent: Option<f64>,
 }
 
 impl Targets {
@@ -76,6 +85,7 @@ impl Targets {
             failed_seen: 0,
             total: 0,
             blue_green: false,
+            traffic_percent: None,
         }
     }
 
@@ -119,6 +129,11 @@ impl Targets {
                 .set_target_ids(Some(chunk.to_vec()))
                 .send()
                 .await?;
+            for lambda in out.deployment_targets().iter().filter_map(|t| t.lambda_target()) {
+                // Events first: the traffic moves inside AllowTraffic.
+                changed |= self.update(&as_instance(lambda), reporter);
+                changed |= self.traffic(lambda, reporter);
+            }
             let read: Vec<&InstanceTarget> = out.deployment_targets().iter().filter_map(|t| t.instance_target()).collect();
             self.blue_green |= read.iter().any(|inst| inst.instance_label() == Some(&TargetLabel::Green));
             for inst in read {
@@ -137,6 +152,26 @@ impl Targets {
         reporter: &dyn Reporter,
     ) -> Result<(), ReadError> {
         self.refresh(cd, overview, true, reporter).await.map(|_| ())
+    }
+
+    /// A Lambda target's traffic: reported each time the target version's
+    /// share changes. Returns whether it did.
+    fn traffic(&mut self, target: &LambdaTarget, reporter: &dyn Reporter) -> bool {
+        let Some(info) = target.lambda_function_info() else { return false };
+        let percent = info.target_version_weight() * 100.0;
+        if self.traffic_percent.is_some_and(|p| (p - percent).abs() < 1e-9) {
+            return false;
+        }
+        self.traffic_percent = Some(percent);
+        reporter.report(&Event::TrafficShifted {
+            deployment_id: self.deployment_id.clone(),
+            function: info.function_name().unwrap_or_default().to_string(),
+            alias: info.function_alias().unwrap_or_default().to_string(),
+            current_version: info.current_version().unwrap_or_default().to_string(),
+            target_version: info.target_version().unwrap_or_default().to_string(),
+            target_percent: percent,
+        });
+        true
     }
 
     fn update(&mut self, inst: &InstanceTarget, reporter: &dyn Reporter) -> bool {
@@ -245,6 +280,17 @@ impl Targets {
             .collect();
         if running.is_empty() { String::new() } else { format!("; still running: {}", running.join(", ")) }
     }
+}
+
+/// A Lambda deployment's one target (its function's alias) as the
+/// lifecycle events of an instance: the same lines, failures and summary.
+fn as_instance(lambda: &LambdaTarget) -> InstanceTarget {
+    InstanceTarget::builder()
+        .set_deployment_id(lambda.deployment_id().map(String::from))
+        .set_target_id(lambda.target_id().map(String::from))
+        .set_status(lambda.status().cloned())
+        .set_lifecycle_events(Some(lambda.lifecycle_events().to_vec()))
+        .build()
 }
 
 /// All target ids of the deployment, optionally only those in `status`.

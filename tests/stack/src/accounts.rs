@@ -216,12 +216,20 @@ fn setup_policy(buckets: &[&str]) -> Value {
                 "Effect": "Allow",
                 "Action": "codedeploy:*",
                 "Resource": "*",
+            },
+            {
+                "Sid": "LambdaFunctions",
+                "Effect": "Allow",
+                "Action": "lambda:*",
+                "Resource": "*",
             }
         ]
     })
 }
 
-/// The agent's instance profile: read revisions, nothing else.
+/// The agent's instance profile: read revisions, nothing else. The
+/// emulator also moves Lambda aliases with these keys, standing in for
+/// CodeDeploy's service role (moto matches a Lambda call's resource as `*`).
 fn agent_policy(buckets: &[&str]) -> Value {
     json!({
         "Version": "2012-10-17",
@@ -230,6 +238,11 @@ fn agent_policy(buckets: &[&str]) -> Value {
             "Effect": "Allow",
             "Action": ["s3:GetObject*", "s3:ListBucket"],
             "Resource": bucket_resources(buckets),
+        }, {
+            "Sid": "ShiftLambdaTraffic",
+            "Effect": "Allow",
+            "Action": ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetFunction"],
+            "Resource": "*",
         }]
     })
 }

@@ -154,3 +154,101 @@ pub async fn register_on_premises(
         .map_err(err("codedeploy:AddTagsToOnPremisesInstances".to_string()))?;
     Ok(())
 }
+
+/// A Lambda application and its deployment group in the emulator, and in
+/// moto's Lambda the function (version 1 published, the alias on it) and
+/// its hook functions.
+pub struct LambdaApp<'a> {
+    /// CodeDeploy application (`computePlatform` Lambda).
+    pub application: &'a str,
+    /// Its deployment group.
+    pub group: &'a str,
+    /// The group's deployment config (`CodeDeployDefault.LambdaCanary10Percent5Minutes`, …).
+    pub config: &'a str,
+    /// Roll back automatically when a deployment fails or is stopped.
+    pub auto_rollback: bool,
+    /// The function.
+    pub function: &'a str,
+    /// Its alias.
+    pub alias: &'a str,
+    /// Hook functions to create (no versions, no alias), each with the
+    /// emulator's `emulator:hook-status` tag when given.
+    pub hooks: &'a [(&'a str, Option<&'a str>)],
+}
+
+/// The code of version `n` of a test function: moto stores it and runs none.
+pub fn function_code(n: usize) -> Vec<u8> {
+    format!("def handler(event, context):\n    return {n}\n").into_bytes()
+}
+
+/// Creates [`LambdaApp`]: the application and group through `codedeploy`,
+/// the functions through `lambda`. Functions run as the deployer role (moto
+/// only checks that the role exists).
+pub async fn create_lambda(
+    codedeploy: &aws_sdk_codedeploy::Client,
+    lambda: &aws_sdk_lambda::Client,
+    app: &LambdaApp<'_>,
+) -> Result<()> {
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    let role = format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{}", crate::accounts::DEPLOYER_ROLE);
+    let create = |name: &str, tag: Option<&str>| {
+        lambda
+            .create_function()
+            .function_name(name)
+            .runtime(Runtime::Python312)
+            .role(&role)
+            .handler("index.handler")
+            .code(FunctionCode::builder().zip_file(function_code(1).into()).build())
+            .set_tags(tag.map(|t| [("emulator:hook-status".to_string(), t.to_string())].into()))
+            .send()
+    };
+    create(app.function, None).await.map_err(err(format!("lambda:CreateFunction {}", app.function)))?;
+    lambda
+        .publish_version()
+        .function_name(app.function)
+        .send()
+        .await
+        .map_err(err(format!("lambda:PublishVersion {}", app.function)))?;
+    lambda
+        .create_alias()
+        .function_name(app.function)
+        .name(app.alias)
+        .function_version("1")
+        .send()
+        .await
+        .map_err(err(format!("lambda:CreateAlias {}", app.alias)))?;
+    for (hook, tag) in app.hooks {
+        create(hook, *tag).await.map_err(err(format!("lambda:CreateFunction {hook}")))?;
+    }
+    codedeploy
+        .create_application()
+        .application_name(app.application)
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Lambda)
+        .send()
+        .await
+        .map_err(err(format!("codedeploy:CreateApplication {}", app.application)))?;
+    let rollback = app.auto_rollback.then(|| {
+        AutoRollbackConfiguration::builder()
+            .enabled(true)
+            .events(AutoRollbackEvent::DeploymentFailure)
+            .events(AutoRollbackEvent::DeploymentStopOnRequest)
+            .build()
+    });
+    codedeploy
+        .create_deployment_group()
+        .application_name(app.application)
+        .deployment_group_name(app.group)
+        .service_role_arn(format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/CodeDeployServiceRole"))
+        .deployment_config_name(app.config)
+        .deployment_style(
+            DeploymentStyle::builder()
+                .deployment_type(DeploymentType::BlueGreen)
+                .deployment_option(DeploymentOption::WithTrafficControl)
+                .build(),
+        )
+        .set_auto_rollback_configuration(rollback)
+        .send()
+        .await
+        .map_err(err(format!("codedeploy:CreateDeploymentGroup {}", app.group)))?;
+    Ok(())
+}

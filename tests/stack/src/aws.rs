@@ -77,6 +77,10 @@ client_fn!(
     /// CodeDeploy client (for the emulator).
     codedeploy, aws_sdk_codedeploy
 );
+client_fn!(
+    /// Lambda client (moto's).
+    lambda, aws_sdk_lambda
+);
 
 /// `sts:AssumeRole`, returning the session's keys.
 pub async fn assume_role(

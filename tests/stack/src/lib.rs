@@ -117,6 +117,12 @@ pub struct StackOptions {
     /// Who runs the main group's lifecycle events ([`AgentMode`]). The
     /// extra environments' groups always use the emulator's runner.
     pub agent: AgentMode,
+    /// moto checks every caller's signature and policy (the default).
+    /// `false` for Lambda: moto answers SignatureDoesNotMatch to every
+    /// Lambda call of a non-root key (it recomputes the signature of Lambda's
+    /// REST requests differently), so Lambda stacks run moto without auth;
+    /// the emulator still holds CodeDeploy calls to the deployer's policy.
+    pub moto_auth: bool,
 }
 
 /// A second (third, …) target in Production: its own deployment group and
@@ -167,6 +173,7 @@ impl Default for StackOptions {
             policy_groups: Vec::new(),
             extra_envs: Vec::new(),
             agent: AgentMode::Emulated,
+            moto_auth: true,
         }
     }
 }
@@ -312,6 +319,8 @@ impl Stack {
                 .map_err(|e| format!("the deployer policy: {e}"))?,
             ),
             agent_pki: pki.clone(),
+            // Lambda deployments move moto's aliases.
+            lambda_endpoint: Some(moto_endpoint.clone()),
             ..EmulatorConfig::default()
         })
         .map_err(|e| format!("cannot start the CodeDeploy emulator: {e}"))?;
@@ -365,7 +374,9 @@ impl Stack {
         }
 
         // Last: everything above acted as whichever account it liked.
-        moto.enforce_auth()?;
+        if opts.moto_auth {
+            moto.enforce_auth()?;
+        }
         let agents = match (&agent_source, &pki, emulator.command_endpoint()) {
             (Some(source), Some(pki), Some(command_endpoint)) => {
                 let fleet = agent::Fleet::start(
@@ -578,6 +589,18 @@ impl Stack {
 
     pub fn iam_as_prod(&self) -> aws_sdk_iam::Client {
         aws::iam(&self.target(&self.accounts.prod))
+    }
+
+    /// Lambda (moto's) in Production as the tests' inspector, to lay out
+    /// functions and check what a deployment did to them.
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws::lambda(&self.target(&self.accounts.inspector))
+    }
+
+    /// The CodeDeploy emulator, for what only it knows (the Lambda hook
+    /// executions waiting for a status).
+    pub fn emulator(&self) -> &Emulator {
+        &self.emulator
     }
 
     /// STS client as the jenkins user, i.e. what ferry starts from.
