@@ -228,7 +228,8 @@ fn a_bundle_holding_appspec_yaml_is_named_with_the_rename_to_make() {
     let out = run(wire.command(dir.path()).arg("check").arg(&ecs));
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("`appspec.yaml`, an ECS/Lambda appspec"), "{}", out.stderr);
-    assert!(out.stderr.contains("deploy this one with an ECS or Lambda deployment group"), "{}", out.stderr);
+    assert!(out.stderr.contains("set `compute_platform = \"Lambda\"`"), "the Lambda way is named:\n{}", out.stderr);
+    assert!(out.stderr.contains("does not release ECS services yet"), "{}", out.stderr);
     assert!(!wire.tripped());
 }
 

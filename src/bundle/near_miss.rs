@@ -49,9 +49,11 @@ pub fn message(path: &Path, instead: Option<&NearMiss>) -> String {
         ),
         Some(m) if m.ecs_or_lambda => format!(
             "{at} has no appspec.yml but holds `{}`, an ECS/Lambda appspec (its `Resources:` name a \
-             TargetService or function). ferry releases to EC2/on-premises deployment groups, whose CodeDeploy \
-             agent reads only `appspec.yml` with `files:` and `hooks:`; deploy this one with an ECS or Lambda \
-             deployment group instead, or write an EC2 appspec.yml (docs/appspec.md).",
+             TargetService or function). This environment releases to an EC2/on-premises group, whose CodeDeploy \
+             agent reads only `appspec.yml` with `files:` and `hooks:`. For a Lambda function, set \
+             `compute_platform = \"Lambda\"` and `function_name` and give ferry the function's code: it writes the \
+             appspec itself (docs/lambda.md); ferry does not release ECS services yet. Otherwise write an EC2 \
+             appspec.yml (docs/appspec.md).",
             m.name
         ),
         Some(m) => format!(
