@@ -657,9 +657,14 @@ fn fake_tarball(dir: &Path, arch: &str) -> String {
 fn install(dir: &Path, root: &Path, machine: &str, sums: (&str, &str)) -> std::process::Output {
     let fakebin = dir.join(format!("fakebin-{machine}"));
     std::fs::create_dir_all(&fakebin).unwrap();
-    let uname = fakebin.join("uname");
-    std::fs::write(&uname, format!("#!/bin/sh\necho {machine}\n")).unwrap();
-    std::fs::set_permissions(&uname, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Written aside and renamed into place: executors installing at once
+    // each write this shim, and one truncated by a rewrite while another
+    // runs it answers nothing (install.sh then names no architecture).
+    // (Closed before the rename: a file open for writing cannot be run.)
+    let fresh = tempfile::NamedTempFile::new_in(&fakebin).unwrap().into_temp_path();
+    std::fs::write(&fresh, format!("#!/bin/sh\necho {machine}\n")).unwrap();
+    std::fs::set_permissions(&fresh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fresh.persist(fakebin.join("uname")).unwrap();
     let path = format!("{}:{}", fakebin.display(), std::env::var("PATH").unwrap());
     Command::new("sh")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/jenkins/resources/ferry/install.sh"))
