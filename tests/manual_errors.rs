@@ -238,15 +238,7 @@ fn a_mistyped_group_with_neither_list_nor_get_allowed_names_both_causes() {
     // The deploy policy without ListDeploymentGroups: `web-prd` can then be
     // neither listed nor read (GetDeploymentGroup is granted on web-prod
     // only), so ferry cannot tell a missing group from a missing grant.
-    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::ferry-prod-releases", "arn:aws:s3:::ferry-prod-releases/*"]},
-        {"Effect": "Allow", "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
-            "codedeploy:ListDeployments", "codedeploy:BatchGetDeployments"],
-         "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentgroup:web/web-prod"},
-        {"Effect": "Allow", "Action": ["codedeploy:GetApplication", "codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
-         "Resource": "arn:aws:codedeploy:us-east-1:222222222222:application:web"},
-        {"Effect": "Allow", "Action": "codedeploy:GetDeploymentConfig", "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentconfig:*"}
-    ]});
+    let policy = common::group_scoped_deployer_policy();
     let stack = common::Stack::start_with(common::StackOptions { deployer_policy: Some(policy), ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
     let config = stack.write_config(dir.path(), "production");

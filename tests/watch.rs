@@ -306,15 +306,7 @@ fn a_role_that_may_not_list_targets_gets_a_warning_and_the_deployment_still_foll
     // The deploy policy without its "*" statement: ListDeploymentTargets
     // and BatchGetDeploymentTargets are then refused (they take no resource
     // type), as on AWS with a group-scoped grant.
-    let mut policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::ferry-prod-releases", "arn:aws:s3:::ferry-prod-releases/*"]},
-        {"Effect": "Allow", "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
-            "codedeploy:ListDeployments", "codedeploy:BatchGetDeployments"],
-         "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentgroup:web/web-prod"},
-        {"Effect": "Allow", "Action": ["codedeploy:GetApplication", "codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
-         "Resource": "arn:aws:codedeploy:us-east-1:222222222222:application:web"},
-        {"Effect": "Allow", "Action": "codedeploy:GetDeploymentConfig", "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentconfig:*"}
-    ]});
+    let mut policy = common::group_scoped_deployer_policy();
     // The same group-scoped grant for the targets actions: AWS ignores it.
     policy["Statement"][1]["Action"].as_array_mut().unwrap().push("codedeploy:ListDeploymentTargets".into());
     let stack = Stack::start_with(StackOptions { deployer_policy: Some(policy), ..Default::default() });

@@ -442,3 +442,18 @@ pub fn on_a_terminal(cmd: &std::process::Command) -> (Vec<String>, i32) {
     }
     (screens, child.wait().unwrap().code().unwrap_or(-1))
 }
+
+/// The deploy policy scoped to the `web/web-prod` group alone: no "*"
+/// statement (so no ListDeploymentGroups, ListDeploymentTargets or
+/// BatchGetDeploymentTargets), as a team that grants per group writes it.
+pub fn group_scoped_deployer_policy() -> serde_json::Value {
+    serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::ferry-prod-releases", "arn:aws:s3:::ferry-prod-releases/*"]},
+            {"Effect": "Allow", "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
+                "codedeploy:ListDeployments", "codedeploy:BatchGetDeployments"],
+             "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentgroup:web/web-prod"},
+            {"Effect": "Allow", "Action": ["codedeploy:GetApplication", "codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
+             "Resource": "arn:aws:codedeploy:us-east-1:222222222222:application:web"},
+            {"Effect": "Allow", "Action": "codedeploy:GetDeploymentConfig", "Resource": "arn:aws:codedeploy:us-east-1:222222222222:deploymentconfig:*"}
+    ]})
+}
