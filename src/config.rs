@@ -21,7 +21,7 @@ pub use deploy_options::{
     AlarmOverride, BUILD_MARKER, DeployOptions, FileExistsBehavior, TagFilter, TagFilterType, TargetInstances,
 };
 pub use keys::{EnvSettings, KEYS, Key};
-pub use platform::{LAMBDA_HOOK_EVENTS, LambdaFunction, Platform};
+pub use platform::{ECS_HOOK_EVENTS, EcsService, LAMBDA_HOOK_EVENTS, LambdaFunction, Platform};
 pub use wave::{Wave, WaveRollback, WaveSettings};
 
 /// The file ferry looks for in the working directory when neither `--config`

@@ -68,7 +68,7 @@ async fn release(
         None => {
             let holds = match env.platform {
                 config::Platform::Lambda(_) => crate::bundle::Holds::FunctionCode,
-                config::Platform::Server => crate::bundle::Holds::Revision,
+                config::Platform::Server | config::Platform::Ecs(_) => crate::bundle::Holds::Revision,
             };
             let prepared = super::prepare_holding(&args.path, args.shipping.bundle_type, temp.path(), holds, reporter);
             let bundle = match guard.run(prepared).await {

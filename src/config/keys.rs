@@ -130,15 +130,30 @@ env_keys! {
     /// (`[env.NAME.override_alarm_configuration]`).
     override_alarm_configuration: AlarmOverride;
     /// The CodeDeploy compute platform: `"Server"` (EC2/on-premises, the
-    /// default) or `"Lambda"` (`function_name` set implies it).
+    /// default), `"Lambda"` (`function_name` set implies it) or `"ECS"`.
     compute_platform: String;
     /// Lambda: the function whose code a release publishes.
     function_name: String;
     /// Lambda: the alias whose traffic the deployment moves.
     function_alias: String;
-    /// Lambda: hook functions by lifecycle event
+    /// Lambda and ECS: hook functions (Lambda functions) by lifecycle event
     /// (`[env.NAME.lambda_hooks]`, `BeforeAllowTraffic = "fn"`).
     lambda_hooks: BTreeMap<String, String>;
+    /// ECS: the service's cluster; the deployment group's `ecsServices`
+    /// otherwise.
+    ecs_cluster: String;
+    /// ECS: the service whose task sets the deployment replaces; the
+    /// deployment group's `ecsServices` otherwise.
+    ecs_service: String;
+    /// ECS: the container whose image `--image` replaces and that takes the
+    /// traffic; the one the service's load balancer names otherwise.
+    container_name: String;
+    /// ECS: the container port the load balancer sends traffic to; the
+    /// service's load balancer's otherwise.
+    container_port: u16;
+    /// ECS: a task definition kept in the repo (`taskdef.json`, as
+    /// RegisterTaskDefinition takes it) instead of the service's current one.
+    task_definition: PathBuf;
     /// Keyless first hop: the file holding an OIDC token (Jenkins' OpenID
     /// Connect Provider plugin); the standard `AWS_WEB_IDENTITY_TOKEN_FILE`
     /// otherwise.
@@ -208,6 +223,7 @@ mod tests {
                 | "update_outdated_instances_only"
                 | "confirm" => "true".into(),
                 "role_chain" => "[]".into(),
+                "container_port" => "8080".into(),
                 "tags" | "metadata" | "lambda_hooks" => "{}".into(),
                 "file_exists_behavior" => "\"RETAIN\"".into(),
                 "target_instances" => "{ auto_scaling_groups = [\"asg\"] }".into(),
