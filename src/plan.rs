@@ -101,15 +101,7 @@ pub async fn plan(
     path: &Path,
     bundle: &Bundle,
 ) -> Result<ReleasePlan, PlanError> {
-    let (file, kind) = (bundle.path.clone(), bundle.kind);
-    let new = tokio::task::spawn_blocking(move || local::list(&file, kind))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .map_err(|detail| PlanError::Bundle { path: path.display().to_string(), detail })?;
-
-    let (mut plan, last) = start(cd, env, path, bundle, DEFAULT_CONFIG).await?;
-    plan.bundle.files = new.files.len();
+    let (mut plan, last, new) = start(cd, env, path, bundle, DEFAULT_CONFIG).await?;
     let Some(last) = last else {
         plan.files = diff::files(&Default::default(), &new.files);
         plan.hooks = HookChanges {
@@ -143,15 +135,21 @@ pub async fn plan(
 }
 
 /// The plan's head (the environment, the bundle, the group's deployment
-/// configuration and where it comes from) and the group's last successful
-/// deployment, if any.
+/// configuration and where it comes from), the group's last successful
+/// deployment, if any, and the new bundle's listing.
 async fn start(
     cd: &aws_sdk_codedeploy::Client,
     env: &Environment,
     path: &Path,
     bundle: &Bundle,
     default_config: &str,
-) -> Result<(ReleasePlan, Option<DeploymentInfo>), PlanError> {
+) -> Result<(ReleasePlan, Option<DeploymentInfo>, local::Listing), PlanError> {
+    let (file, kind) = (bundle.path.clone(), bundle.kind);
+    let new = tokio::task::spawn_blocking(move || local::list(&file, kind))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|detail| PlanError::Bundle { path: path.display().to_string(), detail })?;
     let group = cd
         .get_deployment_group()
         .application_name(&env.application)
@@ -183,7 +181,7 @@ async fn start(
             bundle_type: bundle.kind.extension().to_string(),
             size: bundle.size,
             sha256: bundle.sha256.clone(),
-            files: 0,
+            files: new.files.len(),
         },
         deployment_config: config,
         deployment_config_from: from.into(),
@@ -191,7 +189,7 @@ async fn start(
         confirm: env.confirm,
         ..ReleasePlan::default()
     };
-    Ok((plan, last))
+    Ok((plan, last, new))
 }
 
 fn not_compared_hooks(why: String) -> HookChanges {

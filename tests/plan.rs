@@ -322,7 +322,7 @@ fn a_lambda_plan_names_the_alias_version_its_code_and_hooks_and_says_when_the_co
     assert_ne!(l["alias_code_sha256"], l["new_code_sha256"], "{p}");
     assert_eq!(l["hooks"], serde_json::json!([{"event": "BeforeAllowTraffic", "function": lambda_env::PRE_TRAFFIC}]));
     assert_eq!(p["deployment_config"], "CodeDeployDefault.LambdaAllAtOnce", "the group's: {p}");
-    assert_eq!(p["first_release"], true);
+    assert_eq!((p["first_release"].as_bool(), p["bundle"]["files"].as_u64()), (Some(true), Some(1)), "{p}");
     assert_eq!(lambda_env::alias_version(&stack), "1", "a plan publishes nothing");
 
     let released = run(ferry(&stack, &config, &["release"]).arg(&code));
@@ -341,4 +341,5 @@ fn a_lambda_plan_names_the_alias_version_its_code_and_hooks_and_says_when_the_co
         assert!(out.stdout.contains(line), "{line}:\n{}", out.stdout);
     }
     assert!(!out.stdout.contains("files:"), "a function's code has no files to compare:\n{}", out.stdout);
+    assert!(!out.stdout.contains("instances:"), "a function has no instances:\n{}", out.stdout);
 }

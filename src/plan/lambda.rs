@@ -9,7 +9,7 @@ use crate::appspec::lambda as spec;
 use crate::aws_error::describe_sdk_error;
 use crate::bundle::Bundle;
 use crate::config::{Environment, LAMBDA_HOOK_EVENTS, LambdaFunction};
-use crate::event::{FileChanges, HookChanges, LambdaHook, LambdaPlan, ReleasePlan};
+use crate::event::{FileChanges, HookChanges, LambdaHook, LambdaPlan, ReleasePlan, RunningRevision};
 
 use super::PlanError;
 
@@ -25,7 +25,7 @@ pub async fn plan(
     path: &Path,
     bundle: &Bundle,
 ) -> Result<ReleasePlan, PlanError> {
-    let (plan, last) = super::start(cd, env, path, bundle, DEFAULT_CONFIG).await?;
+    let (plan, last, _) = super::start(cd, env, path, bundle, DEFAULT_CONFIG).await?;
     let alias_version = crate::lambda::alias_version(client, function).await?;
     let config =
         client.get_function_configuration().function_name(&function.name).qualifier(&alias_version).send().await.map_err(
@@ -38,7 +38,8 @@ pub async fn plan(
     let new_code_sha256 = crate::lambda::code_sha256(&bundle.sha256);
     let not_compared = "a Lambda release replaces the function's code whole; see `function` and `new code`".to_string();
     let running = last.as_ref().map(|d| {
-        let mut r = super::running_revision(d);
+        // A Lambda deployment's one target is the alias, not an instance.
+        let mut r = RunningRevision { instances: None, ..super::running_revision(d) };
         // The revision is an appspec, not a bundle: name what it deployed.
         let versions = d.revision().and_then(|r| r.app_spec_content()).and_then(|a| a.content()).and_then(spec::versions);
         if let Some(v) = versions {
