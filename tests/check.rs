@@ -257,3 +257,15 @@ fn a_valid_ecs_appspec_json_in_a_directory_passes() {
     assert!(out.all().contains("appspec.json: no problems found"), "{}", out.all());
     assert!(!wire.tripped());
 }
+
+#[test]
+fn an_appspec_yml_naming_resources_is_checked_as_an_ecs_or_lambda_appspec() {
+    let wire = Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("appspec.yml"), ecs("ContainerPort: 8080", "ContainerPort: 0")).unwrap();
+    let out = run(wire.command(dir.path()).arg("check").arg(dir.path()));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("appspec.yml:9: `ContainerPort: 0` is not a port"), "{}", out.stderr);
+    assert!(!out.stderr.contains("os:"), "not read as an EC2 appspec:\n{}", out.stderr);
+    assert!(!wire.tripped());
+}

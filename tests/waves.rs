@@ -669,6 +669,20 @@ fn a_wave_releases_a_lambda_function_then_an_ec2_group_with_the_same_bundle() {
 }
 
 #[test]
+fn a_wave_of_lambda_environments_ships_function_code_without_an_appspec() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("{}\n[wave.prod]\nstages = [[\"fn\"]]\n", lambda_env::env_toml("fn", ""));
+    let stack = lambda_env::start(dir.path(), &toml, &["fn"]);
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let code = lambda_env::code_dir(dir.path(), 2);
+    assert!(!code.join("appspec.yml").exists());
+    let out = run(&mut wave_command(&stack, &code, &config, &dir.path().join("receipt.json"), &[]));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(lambda_env::alias_version(&stack), "2");
+}
+
+#[test]
 fn a_halted_wave_with_policy_all_moves_a_lambda_alias_back_to_its_version() {
     let dir = tempfile::tempdir().unwrap();
     let (stack, config) = lambda_then_ec2(dir.path());
