@@ -10,6 +10,7 @@
 pub mod lambda;
 mod permissions;
 mod psych;
+pub mod resources;
 
 use std::collections::BTreeMap;
 use std::fmt;

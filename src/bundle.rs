@@ -495,18 +495,43 @@ pub fn check_only(input: &Path) -> Result<(PathBuf, Vec<appspec::Problem>), Bund
     })?;
     if meta.is_dir() {
         let tree = tree::Tree::walk(input)?;
+        // No appspec.yml but an ECS or Lambda appspec (appspec.yaml or
+        // .json): that is the file a user of those platforms writes.
+        if appspec::Contents::lookup(&tree, appspec::FILE_NAME).is_none()
+            && let Some(m) = near_miss::find(&tree)
+        {
+            let path = input.join(&m.name);
+            let text = read_appspec(&path)?;
+            if m.ecs_or_lambda || appspec::resources::describes_resources(&text) {
+                return Ok((path, appspec::resources::check(&text)));
+            }
+        }
         let text = appspec_text(input, &tree)?;
-        Ok((input.join(appspec::FILE_NAME), appspec::check_with(&text, &tree)))
+        let problems = match appspec::resources::describes_resources(&text) {
+            true => appspec::resources::check(&text),
+            false => appspec::check_with(&text, &tree),
+        };
+        Ok((input.join(appspec::FILE_NAME), problems))
     } else if input.file_name().is_some_and(|n| n == appspec::FILE_NAME) {
         // A lone appspec.yml: its directory is the bundle.
         let dir = input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         check_only(dir)
+    } else if input.extension().is_some_and(|e| ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x))) {
+        // Any other appspec file is one CodeDeploy reads itself: ECS or Lambda.
+        Ok((input.to_path_buf(), appspec::resources::check(&read_appspec(input)?)))
     } else {
         let kind = BundleType::from_path(input).ok_or_else(|| BundleError::UnknownType { path: input.to_path_buf() })?;
         let index = inspect::ArchiveIndex::open(input, kind)?;
         let text = index.appspec_text(input)?;
         Ok((input.join(appspec::FILE_NAME), appspec::check_with(&text, &index)))
     }
+}
+
+/// An appspec file's text, read no further than any appspec needs (the
+/// checks then say it is too big).
+fn read_appspec(path: &Path) -> Result<String, BundleError> {
+    let bytes = crate::small_file::read(path, appspec::MAX_BYTES as u64 + 1).map_err(io_err("read", path))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn appspec_text(dir: &Path, tree: &tree::Tree) -> Result<String, BundleError> {

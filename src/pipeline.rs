@@ -128,6 +128,9 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// The role session name STS gave.
     pub session_name: String,
+    /// The assumed role's SDK configuration, for a platform's own clients
+    /// (Lambda's, when a wave rolls a function's alias back).
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// Runs one environment's release after the bundle and returns its exit
@@ -156,7 +159,7 @@ pub async fn release<B: Borrow<Bundle>>(
     };
     let s3 = upload::s3_client(&sdk);
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    *clients = Some(Clients { cd: cd.clone(), s3: s3.clone(), session_name: session.session_name.clone() });
+    *clients = Some(Clients { cd: cd.clone(), s3: s3.clone(), session_name: session.session_name.clone(), sdk: sdk.clone() });
 
     let shipped = match &shipping {
         Shipping::Promote(uri) => match guard.run(promote::promote(&s3, env, uri)).await {

@@ -10,6 +10,7 @@
 //! Nothing here writes anything anywhere.
 
 pub mod diff;
+pub mod lambda;
 pub mod local;
 pub mod ranged;
 pub mod zipdir;
@@ -52,6 +53,9 @@ pub enum PlanError {
     /// An environment marked `confirm = true` was not confirmed.
     #[error("{0}")]
     NotConfirmed(String),
+    /// Lambda refused to show the function's alias.
+    #[error(transparent)]
+    Lambda(#[from] crate::lambda::LambdaError),
 }
 
 impl PlanError {
@@ -60,7 +64,7 @@ impl PlanError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             PlanError::Bundle { .. } | PlanError::NotConfirmed(_) => ExitCode::Usage,
-            PlanError::Read { .. } => ExitCode::Aws,
+            PlanError::Read { .. } | PlanError::Lambda(_) => ExitCode::Aws,
         }
     }
 
@@ -97,54 +101,7 @@ pub async fn plan(
     path: &Path,
     bundle: &Bundle,
 ) -> Result<ReleasePlan, PlanError> {
-    let (file, kind) = (bundle.path.clone(), bundle.kind);
-    let new = tokio::task::spawn_blocking(move || local::list(&file, kind))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .map_err(|detail| PlanError::Bundle { path: path.display().to_string(), detail })?;
-
-    let group = cd
-        .get_deployment_group()
-        .application_name(&env.application)
-        .deployment_group_name(&env.deployment_group)
-        .send()
-        .await
-        .map_err(|e| PlanError::read("read the deployment group")(e.into()))?;
-    let info = group.deployment_group_info();
-    let (deployment_config, deployment_config_from) =
-        match (&env.deployment_config, info.and_then(|i| i.deployment_config_name())) {
-            (Some(c), _) => (c.clone(), "environment"),
-            (None, Some(c)) => (c.to_string(), "group"),
-            (None, None) => (DEFAULT_CONFIG.to_string(), "default"),
-        };
-    let last_id = info.and_then(|i| i.last_successful_deployment()).and_then(|l| l.deployment_id());
-    let last = match last_id {
-        Some(id) => deployments::describe(cd, &[id.to_string()])
-            .await
-            .map_err(PlanError::read("read the group's last successful deployment"))?
-            .into_iter()
-            .next(),
-        None => None,
-    };
-
-    let mut plan = ReleasePlan {
-        environment: env.name.clone(),
-        application: env.application.clone(),
-        deployment_group: env.deployment_group.clone(),
-        bundle: PlannedBundle {
-            path: path.display().to_string(),
-            bundle_type: bundle.kind.extension().to_string(),
-            size: bundle.size,
-            sha256: bundle.sha256.clone(),
-            files: new.files.len(),
-        },
-        deployment_config,
-        deployment_config_from: deployment_config_from.into(),
-        first_release: last.is_none(),
-        confirm: env.confirm,
-        ..ReleasePlan::default()
-    };
+    let (mut plan, last, new) = start(cd, env, path, bundle, DEFAULT_CONFIG).await?;
     let Some(last) = last else {
         plan.files = diff::files(&Default::default(), &new.files);
         plan.hooks = HookChanges {
@@ -175,6 +132,64 @@ pub async fn plan(
     }
     plan.running = Some(running);
     Ok(plan)
+}
+
+/// The plan's head (the environment, the bundle, the group's deployment
+/// configuration and where it comes from), the group's last successful
+/// deployment, if any, and the new bundle's listing.
+async fn start(
+    cd: &aws_sdk_codedeploy::Client,
+    env: &Environment,
+    path: &Path,
+    bundle: &Bundle,
+    default_config: &str,
+) -> Result<(ReleasePlan, Option<DeploymentInfo>, local::Listing), PlanError> {
+    let (file, kind) = (bundle.path.clone(), bundle.kind);
+    let new = tokio::task::spawn_blocking(move || local::list(&file, kind))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|detail| PlanError::Bundle { path: path.display().to_string(), detail })?;
+    let group = cd
+        .get_deployment_group()
+        .application_name(&env.application)
+        .deployment_group_name(&env.deployment_group)
+        .send()
+        .await
+        .map_err(|e| PlanError::read("read the deployment group")(e.into()))?;
+    let info = group.deployment_group_info();
+    let (config, from) = match (&env.deployment_config, info.and_then(|i| i.deployment_config_name())) {
+        (Some(c), _) => (c.clone(), "environment"),
+        (None, Some(c)) => (c.to_string(), "group"),
+        (None, None) => (default_config.to_string(), "default"),
+    };
+    let last_id = info.and_then(|i| i.last_successful_deployment()).and_then(|l| l.deployment_id());
+    let last = match last_id {
+        Some(id) => deployments::describe(cd, &[id.to_string()])
+            .await
+            .map_err(PlanError::read("read the group's last successful deployment"))?
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    let plan = ReleasePlan {
+        environment: env.name.clone(),
+        application: env.application.clone(),
+        deployment_group: env.deployment_group.clone(),
+        bundle: PlannedBundle {
+            path: path.display().to_string(),
+            bundle_type: bundle.kind.extension().to_string(),
+            size: bundle.size,
+            sha256: bundle.sha256.clone(),
+            files: new.files.len(),
+        },
+        deployment_config: config,
+        deployment_config_from: from.into(),
+        first_release: last.is_none(),
+        confirm: env.confirm,
+        ..ReleasePlan::default()
+    };
+    Ok((plan, last, new))
 }
 
 fn not_compared_hooks(why: String) -> HookChanges {

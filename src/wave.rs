@@ -592,19 +592,42 @@ async fn roll_back_one(plan: &Plan<'_>, run: &EnvRun<'_>, reporter: &dyn Reporte
     let Some(clients) = &run.clients else {
         return Err(Failure { code: ExitCode::Aws, class: "rollback", message: "the role was never assumed".into() });
     };
-    let fail = |e: rollback::RollbackError| Failure { code: e.exit_code(), class: "rollback", message: e.to_string() };
-    let target = rollback::plan(&clients.cd, &clients.s3, env, None).await.map_err(fail)?;
-    reporter.report(&target.event(env));
-    let from = target.from.as_ref().and_then(|d| d.deployment_id()).unwrap_or("nothing");
-    let description = env.deploy.describe(&format!(
-        "ferry rollback by {} from {from} to {} (wave {} halted)",
-        clients.session_name,
-        deployments::s3_url(&target.revision),
-        plan.wave.name
-    ));
+    let (revision, description) = match env.platform.lambda() {
+        Some(function) => {
+            // The alias goes back to the version it was on, as `ferry rollback` does.
+            let client = aws_sdk_lambda::Client::new(&clients.sdk);
+            let target = pipeline::lambda::rollback_plan(&clients.cd, &client, env, function, None).await.map_err(|e| {
+                let code = match &e {
+                    pipeline::lambda::RollbackError::Lambda(e) => e.exit_code(),
+                    pipeline::lambda::RollbackError::Rollback(e) => e.exit_code(),
+                };
+                Failure { code, class: "rollback", message: e.to_string() }
+            })?;
+            reporter.report(&target.event(env, function));
+            let v = &target.versions;
+            let description = env.deploy.describe(&format!(
+                "ferry rollback by {} of {}:{} from version {} to {} (wave {} halted)",
+                clients.session_name, function.name, function.alias, v.current, v.target, plan.wave.name
+            ));
+            (crate::deploy::appspec_revision(&target.appspec), description)
+        }
+        None => {
+            let fail = |e: rollback::RollbackError| Failure { code: e.exit_code(), class: "rollback", message: e.to_string() };
+            let target = rollback::plan(&clients.cd, &clients.s3, env, None).await.map_err(fail)?;
+            reporter.report(&target.event(env));
+            let from = target.from.as_ref().and_then(|d| d.deployment_id()).unwrap_or("nothing");
+            let description = env.deploy.describe(&format!(
+                "ferry rollback by {} from {from} to {} (wave {} halted)",
+                clients.session_name,
+                deployments::s3_url(&target.revision),
+                plan.wave.name
+            ));
+            (target.revision_location(), description)
+        }
+    };
     let request = queue::Request {
         env,
-        revision: target.revision_location(),
+        revision,
         description,
         auto_rollback: None,
         // A rollback deliberately deploys an older build.
@@ -685,6 +708,7 @@ mod tests {
         Clients {
             cd: aws_sdk_codedeploy::Client::from_conf(cd),
             s3: aws_sdk_s3::Client::from_conf(s3),
+            sdk: aws_config::SdkConfig::builder().build(),
             session_name: "test".into(),
         }
     }

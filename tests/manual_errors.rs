@@ -225,7 +225,12 @@ fn a_bundle_holding_appspec_yaml_is_named_with_the_rename_to_make() {
         assert!(out.stderr.contains("`mv appspec.yaml appspec.yml`"), "{}", out.stderr);
     }
     let ecs = app_with_appspec_named(&dir.path().join("ecs"), "appspec.yaml", true);
+    // `ferry check` validates it as the ECS appspec it is (tests/check.rs);
+    // a release to an EC2 environment names it as the near miss.
     let out = run(wire.command(dir.path()).arg("check").arg(&ecs));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("is not a task definition ARN"), "{}", out.stderr);
+    let out = run(wire.command(dir.path()).args(["release", "--env", "production"]).arg(&ecs));
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stderr.contains("`appspec.yaml`, an ECS/Lambda appspec"), "{}", out.stderr);
     assert!(out.stderr.contains("set `compute_platform = \"Lambda\"`"), "the Lambda way is named:\n{}", out.stderr);

@@ -295,3 +295,51 @@ fn a_tgz_running_revision_is_not_compared_rather_than_downloaded() {
     assert!(plan.stdout.contains("hooks:       not compared"), "{}", plan.stdout);
     assert!(!tee.requests().contains("GET /"), "nothing of it is read:\n{}", tee.requests());
 }
+
+#[path = "common/lambda.rs"]
+mod lambda_env;
+
+#[test]
+fn a_lambda_plan_names_the_alias_version_its_code_and_hooks_and_says_when_the_code_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = lambda_env::env_toml("production", "");
+    let stack = lambda_env::start(dir.path(), &toml, &["production"]);
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(&config, &toml).unwrap();
+    // The same environment with a hook function: shown by the plan only
+    // (moto runs no function, so a release would wait on it).
+    let hooked = dir.path().join("hooked.toml");
+    let hook = format!("[env.production.lambda_hooks]\nBeforeAllowTraffic = \"{}\"\n", lambda_env::PRE_TRAFFIC);
+    std::fs::write(&hooked, lambda_env::env_toml("production", &hook)).unwrap();
+    let code = lambda_env::code_dir(dir.path(), 2);
+
+    let out = run(ferry(&stack, &hooked, &["plan", "--output", "json"]).arg(&code));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let p = plan_event(&out);
+    let l = &p["lambda"];
+    assert_eq!((l["function"].as_str(), l["alias"].as_str()), (Some(lambda_env::FUNCTION), Some(lambda_env::ALIAS)), "{p}");
+    assert_eq!((l["alias_version"].as_str(), l["code_unchanged"].as_bool()), (Some("1"), Some(false)), "{p}");
+    assert_ne!(l["alias_code_sha256"], l["new_code_sha256"], "{p}");
+    assert_eq!(l["hooks"], serde_json::json!([{"event": "BeforeAllowTraffic", "function": lambda_env::PRE_TRAFFIC}]));
+    assert_eq!(p["deployment_config"], "CodeDeployDefault.LambdaAllAtOnce", "the group's: {p}");
+    assert_eq!((p["first_release"].as_bool(), p["bundle"]["files"].as_u64()), (Some(true), Some(1)), "{p}");
+    assert_eq!(lambda_env::alias_version(&stack), "1", "a plan publishes nothing");
+
+    let released = run(ferry(&stack, &config, &["release"]).arg(&code));
+    assert_eq!(released.code, 0, "{}", released.all());
+    assert_eq!(lambda_env::alias_version(&stack), "2");
+
+    let out = run(ferry(&stack, &hooked, &["plan"]).arg(&code));
+    assert_eq!(out.code, 0, "{}", out.all());
+    for line in [
+        "running:     checkout:live version 2 (from 1)",
+        "function:    checkout alias live on version 2",
+        "Lambda publishes no new version and the deployment moves no traffic",
+        "hook:        BeforeAllowTraffic runs function checkout-pre-traffic",
+        "config:      CodeDeployDefault.LambdaAllAtOnce (the group's own)",
+    ] {
+        assert!(out.stdout.contains(line), "{line}:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("files:"), "a function's code has no files to compare:\n{}", out.stdout);
+    assert!(!out.stdout.contains("instances:"), "a function has no instances:\n{}", out.stdout);
+}

@@ -617,3 +617,98 @@ fn on_a_terminal_each_environment_of_a_stage_has_a_live_section() {
     }
     assert!(last.contains("✓ succeeded\nwave prod succeeded (exit 0)"), "{last}");
 }
+
+#[path = "common/lambda.rs"]
+mod lambda_env;
+
+/// A stack with a Lambda environment `fn` (stage 1) and the EC2 group as
+/// `eu` (stage 2), the wave `prod` over both, and its ferry.toml.
+fn lambda_then_ec2(dir: &Path) -> (Stack, PathBuf) {
+    let defaults = StackOptions::default();
+    let ec2 = format!(
+        "[env.eu]\nrole_arn = \"arn:aws:iam::{}:role/{}\"\nregion = \"{}\"\nbucket = \"{}\"\nprefix = \"{PREFIX}\"\n\
+         application = \"{}\"\ndeployment_group = \"{}\"\n",
+        ferry_test_stack::PRODUCTION_ACCOUNT,
+        ferry_test_stack::DEPLOYER_ROLE,
+        ferry_test_stack::REGION,
+        defaults.bucket,
+        defaults.application,
+        defaults.deployment_group
+    );
+    let toml = format!("{ec2}\n{}\n[wave.prod]\nstages = [[\"fn\"], [\"eu\"]]\n", lambda_env::env_toml("fn", ""));
+    let stack = lambda_env::start(dir, &toml, &["eu", "fn"]);
+    let config = dir.join("ferry.toml");
+    std::fs::write(&config, &toml).unwrap();
+    (stack, config)
+}
+
+#[test]
+fn a_wave_releases_a_lambda_function_then_an_ec2_group_with_the_same_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, config) = lambda_then_ec2(dir.path());
+    // One bundle for both: an EC2 revision (appspec.yml checked) is also a
+    // function's code to Lambda.
+    let app = app(dir.path(), "v1", "exit 0");
+    let receipt = dir.path().join("receipt.json");
+
+    let out = run(&mut wave_command(&stack, &app, &config, &receipt, &[]));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("published checkout version 2"), "{}", out.stderr);
+    let (published, eu_created) = (out.stderr.find("published checkout").unwrap(), out.stderr.find("[eu] created deployment"));
+    assert!(eu_created.is_some_and(|eu| published < eu), "stage 2 after stage 1:\n{}", out.stderr);
+    assert_eq!(lambda_env::alias_version(&stack), "2", "the alias moved onto the published version");
+    let r = json(&receipt);
+    assert_eq!(r["outcome"], "succeeded", "{r}");
+    let sha = r["sha256"].as_str().unwrap();
+    for (name, group) in [("fn", lambda_env::GROUP), ("eu", EU)] {
+        let e = env_of(&r, name);
+        assert_eq!((e["outcome"].as_str(), e["deployment_group"].as_str()), (Some("succeeded"), Some(group)), "{e}");
+        assert_eq!(e["sha256"], sha, "the same bundle everywhere");
+    }
+    assert_eq!(deployments(&stack, EU)[0].1, "Succeeded");
+}
+
+#[test]
+fn a_wave_of_lambda_environments_ships_function_code_without_an_appspec() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("{}\n[wave.prod]\nstages = [[\"fn\"]]\n", lambda_env::env_toml("fn", ""));
+    let stack = lambda_env::start(dir.path(), &toml, &["fn"]);
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let code = lambda_env::code_dir(dir.path(), 2);
+    assert!(!code.join("appspec.yml").exists());
+    let out = run(&mut wave_command(&stack, &code, &config, &dir.path().join("receipt.json"), &[]));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(lambda_env::alias_version(&stack), "2");
+}
+
+#[test]
+fn a_halted_wave_with_policy_all_moves_a_lambda_alias_back_to_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, config) = lambda_then_ec2(dir.path());
+    let app = app(dir.path(), "v1", "exit 1");
+    let receipt = dir.path().join("receipt.json");
+
+    let out = run(&mut wave_command(&stack, &app, &config, &receipt, &["--wave-rollback", "all"]));
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert_eq!(lambda_env::alias_version(&stack), "1", "back on the version it was on:\n{}", out.stderr);
+    let e = env_of(&json(&receipt), "fn").clone();
+    assert_eq!(e["outcome"], "succeeded", "{e}");
+    assert_eq!(e["wave_rollback_outcome"], "succeeded", "{e}");
+    assert!(out.stderr.contains("checkout:live version 1"), "the rollback says where to:\n{}", out.stderr);
+}
+
+#[test]
+fn a_wave_holding_an_ecs_environment_is_refused_before_any_aws_call() {
+    let wire = common::Tripwire::new();
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), "v1", "exit 0");
+    let ecs = common::OFFLINE_CONFIG.replace("[env.production]", "[env.web-ecs]") + "compute_platform = \"ECS\"\n";
+    let config = format!("{}\n{ecs}\n[wave.prod]\nstages = [[\"production\"], [\"web-ecs\"]]\n", common::OFFLINE_CONFIG);
+    std::fs::write(dir.path().join("ferry.toml"), config).unwrap();
+    let out = run(wire.command(dir.path()).args(["--progress", "plain", "release"]).arg(&app).args(["--wave", "prod"]));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("[env.web-ecs] deploys an ECS service"), "{}", out.stderr);
+    assert!(out.stderr.contains("--image"), "{}", out.stderr);
+    assert!(!wire.tripped(), "refused before any AWS call");
+}

@@ -168,18 +168,8 @@ fn report_bundle(path: &Path, bundle: &Bundle, reporter: &dyn Reporter) {
 
 /// [`prepare_bundle`] on a blocking thread, so a signal can stop the
 /// release while it runs, with a built archive's temporary file inside
-/// `temp_dir`.
-pub(crate) async fn prepare_bundle_in(
-    path: &Path,
-    kind: BundleType,
-    temp_dir: &Path,
-    reporter: &dyn Reporter,
-) -> Result<Bundle, Error> {
-    prepare_holding(path, kind, temp_dir, crate::bundle::Holds::Revision, reporter).await
-}
-
-/// [`prepare_bundle_in`] for a bundle that holds `holds` (a Lambda
-/// function's code has no appspec of its own).
+/// `temp_dir`, for a bundle that holds `holds` (a Lambda function's code
+/// has no appspec of its own).
 pub(crate) async fn prepare_holding(
     path: &Path,
     kind: BundleType,

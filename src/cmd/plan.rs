@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, Holds};
 use crate::cli::PlanArgs;
 use crate::cmd::error::Error;
 use crate::config::{self, Environment};
@@ -18,9 +18,18 @@ use crate::{pipeline, upload};
 pub async fn run(args: &PlanArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
     let temp = super::bundle_temp_dir()?;
-    let bundle = super::prepare_bundle_in(&args.path, args.bundle_type, temp.path(), reporter).await?;
+    let bundle = super::prepare_holding(&args.path, args.bundle_type, temp.path(), holds(&env), reporter).await?;
     show(&env, &args.path, &bundle, reporter).await?;
     Ok(ExitCode::Success)
+}
+
+/// What `env`'s bundle holds: a Lambda function's code has no appspec.yml
+/// of its own (ferry writes the deployment's); anything else is a revision.
+pub(crate) fn holds(env: &Environment) -> Holds {
+    match env.platform {
+        config::Platform::Lambda(_) => Holds::FunctionCode,
+        config::Platform::Server | config::Platform::Ecs(_) => Holds::Revision,
+    }
 }
 
 /// Assumes the environment's role, makes the plan of releasing `bundle`
@@ -28,8 +37,13 @@ pub async fn run(args: &PlanArgs, config_path: Option<PathBuf>, reporter: &dyn R
 pub async fn show(env: &Environment, path: &Path, bundle: &Bundle, reporter: &dyn Reporter) -> Result<(), Error> {
     let (sdk, _session) = pipeline::assume_role(env, reporter).await?;
     let cd = aws_sdk_codedeploy::Client::new(&sdk);
-    let s3 = upload::s3_client(&sdk);
-    let plan = crate::plan::plan(&cd, &s3, env, path, bundle).await?;
+    let plan = match env.platform.lambda() {
+        Some(function) => {
+            let lambda = aws_sdk_lambda::Client::new(&sdk);
+            crate::plan::lambda::plan(&cd, &lambda, env, function, path, bundle).await?
+        }
+        None => crate::plan::plan(&cd, &upload::s3_client(&sdk), env, path, bundle).await?,
+    };
     reporter.report(&Event::Plan(plan));
     Ok(())
 }

@@ -120,7 +120,8 @@ async fn plan_only(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &
         return Err(s3_bundle_not_planned(&args.path).into());
     }
     let temp = super::bundle_temp_dir()?;
-    let bundle = super::prepare_bundle_in(&args.path, args.shipping.bundle_type, temp.path(), reporter).await?;
+    let holds = super::plan::holds(&env);
+    let bundle = super::prepare_holding(&args.path, args.shipping.bundle_type, temp.path(), holds, reporter).await?;
     super::plan::show(&env, &args.path, &bundle, reporter).await?;
     Ok(ExitCode::Success)
 }

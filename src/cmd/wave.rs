@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::abort::OnAbort;
+use crate::bundle::Holds;
 use crate::cli::ReleaseArgs;
 use crate::cmd::error::Error;
 use crate::config::{self, ConfigError, Environment};
@@ -48,7 +49,7 @@ pub async fn run(
         Ok(t) => t,
         Err(e) => return finish_early(&board, Err(e), reporter),
     };
-    let prepared = super::prepare_bundle_in(&args.path, args.shipping.bundle_type, temp.path(), reporter);
+    let prepared = super::prepare_holding(&args.path, args.shipping.bundle_type, temp.path(), holds(&envs), reporter);
     let bundle = match guard.run(prepared).await {
         Ok(Ok(bundle)) => bundle,
         Ok(Err(e)) => return finish_early(&board, Err(e), reporter),
@@ -100,7 +101,31 @@ fn resolve(
                 .into(),
         });
     }
-    config::resolve_wave(selection, name)
+    let (wave, envs) = config::resolve_wave(selection, name)?;
+    if let Some(env) = envs.iter().find(|e| matches!(e.platform, config::Platform::Ecs(_))) {
+        return Err(ConfigError::InvalidWave {
+            path: selection.path.clone().unwrap_or_else(|| config::DEFAULT_FILE.into()),
+            wave: name.into(),
+            reason: format!(
+                "[env.{0}] deploys an ECS service, and a wave ships one bundle to every environment, while an ECS \
+                 release ships an image (`ferry release --image URI --env {0}`). Nothing was sent. Take {0} out of the \
+                 wave's stages and release it on its own with --image.",
+                env.name
+            ),
+        });
+    }
+    Ok((wave, envs))
+}
+
+/// What the wave's one bundle must hold: an EC2/on-premises revision (its
+/// appspec.yml checked) when any environment needs one; only code when
+/// every environment is a Lambda function. A bundle checked as a revision
+/// is still a function's code to Lambda.
+fn holds(envs: &[Environment]) -> Holds {
+    match envs.iter().all(|e| super::plan::holds(e) == Holds::FunctionCode) {
+        true => Holds::FunctionCode,
+        false => Holds::Revision,
+    }
 }
 
 /// A wave does not stop between stages to ask: one holding an environment

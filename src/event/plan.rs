@@ -31,6 +31,40 @@ pub struct ReleasePlan {
     pub hooks: HookChanges,
     /// The environment is marked `confirm = true`.
     pub confirm: bool,
+    /// A Lambda environment's function and alias (its bundle is the
+    /// function's code: no files or hooks to compare).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<Box<LambdaPlan>>,
+}
+
+/// What a Lambda release would do: publish the bundle as the function's
+/// next version and move the alias onto it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LambdaPlan {
+    /// The function.
+    pub function: String,
+    /// The alias whose traffic moves.
+    pub alias: String,
+    /// The version the alias points at now.
+    pub alias_version: String,
+    /// That version's `CodeSha256` (base64, as Lambda writes it).
+    pub alias_code_sha256: String,
+    /// The new bundle's SHA-256 as Lambda would write it.
+    pub new_code_sha256: String,
+    /// The alias already runs this code: Lambda publishes no new version
+    /// and the deployment moves no traffic.
+    pub code_unchanged: bool,
+    /// Hook function by lifecycle event, in the order CodeDeploy runs them.
+    pub hooks: Vec<LambdaHook>,
+}
+
+/// A hook function of a Lambda deployment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LambdaHook {
+    /// BeforeAllowTraffic or AfterAllowTraffic.
+    pub event: String,
+    /// The function CodeDeploy invokes.
+    pub function: String,
 }
 
 /// The bundle a release would deploy.

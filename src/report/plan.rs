@@ -4,7 +4,7 @@
 //! renderer writes the value as it is.
 
 use super::{human_bytes, short};
-use crate::event::{HookEventChange, ReleasePlan};
+use crate::event::{HookEventChange, LambdaPlan, ReleasePlan};
 
 /// Files listed per kind of change before the rest is counted only.
 const LISTED: usize = 200;
@@ -47,9 +47,39 @@ pub(crate) fn lines(p: &ReleasePlan) -> Vec<String> {
     if p.confirm {
         out.push(format!("  confirm:     releasing asks for `{}` to be typed (or --yes)", p.environment));
     }
-    files(p, &mut out);
-    hooks(p, &mut out);
+    match &p.lambda {
+        Some(l) => lambda(l, &mut out),
+        None => {
+            files(p, &mut out);
+            hooks(p, &mut out);
+        }
+    }
     out
+}
+
+fn lambda(l: &LambdaPlan, out: &mut Vec<String>) {
+    out.push(format!(
+        "  function:    {} alias {} on version {} (CodeSha256 {})",
+        l.function, l.alias, l.alias_version, l.alias_code_sha256
+    ));
+    out.push(if l.code_unchanged {
+        format!(
+            "  new code:    CodeSha256 {}, the code version {} runs: Lambda publishes no new version and the \
+             deployment moves no traffic",
+            l.new_code_sha256, l.alias_version
+        )
+    } else {
+        format!(
+            "  new code:    CodeSha256 {}: published as a new version, then alias {} moves onto it",
+            l.new_code_sha256, l.alias
+        )
+    });
+    if l.hooks.is_empty() {
+        out.push("  hooks:       none".into());
+    }
+    for h in &l.hooks {
+        out.push(format!("  hook:        {} runs function {}", h.event, h.function));
+    }
 }
 
 fn files(p: &ReleasePlan, out: &mut Vec<String>) {
