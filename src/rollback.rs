@@ -373,7 +373,10 @@ async fn pin(s3: &aws_sdk_s3::Client, env: &Environment, loc: S3Location) -> Res
 }
 
 fn bundle_type_of(key: &str) -> CdBundleType {
-    if key.ends_with(".tar") {
+    // An ECS release's revision is the appspec ferry wrote.
+    if key.ends_with(".yaml") || key.ends_with(".yml") {
+        CdBundleType::Yaml
+    } else if key.ends_with(".tar") {
         CdBundleType::Tar
     } else if key.ends_with(".tgz") || key.ends_with(".tar.gz") {
         CdBundleType::TarGZip

@@ -43,6 +43,9 @@ pub enum Error {
     /// A Lambda release's code was not published.
     #[error(transparent)]
     Lambda(#[from] crate::lambda::LambdaError),
+    /// An ECS release's task definition was not registered.
+    #[error(transparent)]
+    Ecs(#[from] crate::ecs::EcsError),
     /// The receipt file could not be written.
     #[error(transparent)]
     Receipt(#[from] crate::receipt::ReceiptError),
@@ -100,6 +103,7 @@ impl Error {
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
             Error::Lambda(e) => e.exit_code(),
+            Error::Ecs(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
             Error::Plan(e) => e.exit_code(),
             Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } => ExitCode::Usage,
@@ -121,6 +125,8 @@ impl Error {
             Error::Receipt(_) => "receipt",
             Error::Promote(_) => "upload",
             Error::Lambda(_) => "lambda",
+            Error::Ecs(crate::ecs::EcsError::BadImage { .. } | crate::ecs::EcsError::Platform(_)) => "config",
+            Error::Ecs(_) => "ecs",
             Error::Deadline(_) => "timeout",
             Error::Plan(crate::plan::PlanError::NotConfirmed(_)) => "confirm",
             Error::Plan(_) => "plan",
@@ -149,6 +155,7 @@ impl From<crate::pipeline::PipelineError> for Error {
             P::Upload(e) => Error::Upload(e),
             P::Promote(e) => Error::Promote(e),
             P::Lambda(e) => Error::Lambda(e),
+            P::Ecs(e) => Error::Ecs(e),
             P::Launch(e) => e.into(),
         }
     }
