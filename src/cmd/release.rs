@@ -54,6 +54,12 @@ async fn release(
     }
     receipt::set_target(&mut keeper.receipt, &env);
     keeper.receipt.session_name = pipeline::planned_session_name(&env);
+    if args.image.is_some() || env.platform.ecs().is_some() {
+        return release_image(args, &env, reporter, guard, keeper).await;
+    }
+    if args.path.as_os_str().is_empty() {
+        return Err(crate::bundle::BundleError::Missing { path: args.path.clone() }.into());
+    }
     // A directory is bundled in a temporary directory of ferry's own, which
     // an interrupt removes (half-written archive included) at once.
     let temp = super::bundle_temp_dir()?;
@@ -100,15 +106,53 @@ async fn release(
         }
     }
     let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
-    let step = Release {
-        env: &env,
+    Ok(pipeline::release(&step(args, &env, &following), shipping, &mut None, guard, keeper, reporter).await?)
+}
+
+/// The pipeline's step for this command's options.
+fn step<'a>(args: &ReleaseArgs, env: &'a config::Environment, following: &'a crate::launch::Following) -> Release<'a> {
+    Release {
+        env,
         upload_concurrency: args.shipping.upload_concurrency as usize,
         auto_rollback: args.policy.rollback_on.map(|p| p.configuration()),
         queue_timeout: args.policy.queue_timeout,
-        following: &following,
+        following,
         wave: None,
+    }
+}
+
+/// `release --image` to an ECS environment: the image reference and the
+/// repo's task definition file are checked here, before any AWS call; a
+/// bundle path beside it, or an image for another platform, is refused.
+async fn release_image(
+    args: &ReleaseArgs,
+    env: &config::Environment,
+    reporter: &dyn Reporter,
+    guard: &mut Guard,
+    keeper: &mut Keeper,
+) -> Result<ExitCode, Error> {
+    use crate::ecs::EcsError;
+    let (Some(image), Some(service)) = (&args.image, env.platform.ecs()) else {
+        return Err(EcsError::Platform(pipeline::platform_mismatch(env)).into());
     };
-    Ok(pipeline::release(&step, shipping, &mut None, guard, keeper, reporter).await?)
+    if !args.path.as_os_str().is_empty() {
+        return Err(EcsError::Platform(format!(
+            "`ferry release --image` deploys the image alone; drop the bundle path {} (an ECS release's appspec is written \
+             by ferry from the service)",
+            args.path.display()
+        ))
+        .into());
+    }
+    if env.confirm && !args.yes {
+        return Err(EcsError::Platform(format!(
+            "environment {} is marked confirm = true, and ferry plans bundles only: pass --yes once the image is approved",
+            env.name
+        ))
+        .into());
+    }
+    let shipping: Shipping<Bundle> = Shipping::Image(pipeline::ecs::EcsRelease::prepare(image, service)?);
+    let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
+    Ok(pipeline::release(&step(args, env, &following), shipping, &mut None, guard, keeper, reporter).await?)
 }
 
 /// `release --plan`: what `ferry plan` does, with this command's overrides.
