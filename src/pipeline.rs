@@ -110,7 +110,7 @@ pub enum Shipping<B: Borrow<Bundle>> {
     /// `s3://…`: promoted as it is.
     Promote(S3Uri),
     /// `--image`: an ECS release, registered as a task definition.
-    Image(ecs::EcsRelease),
+    Image(Box<ecs::EcsRelease>),
 }
 
 /// One environment's release, everything but the bundle.

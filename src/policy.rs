@@ -277,6 +277,9 @@ pub fn deploy(env: &Environment) -> Value {
     if let Some(function) = env.platform.lambda() {
         statements.push(lambda_statement(env, &function.name));
     }
+    if let Some(service) = env.platform.ecs() {
+        statements.extend(ecs_statements(env, service));
+    }
     if !env.tags.is_empty() {
         // Tags ride on the PUT / CreateMultipartUpload (x-amz-tagging), which
         // S3 authorises as s3:PutObjectTagging as well.
@@ -314,6 +317,53 @@ fn lambda_statement(env: &Environment, function: &str) -> Value {
         ],
         "Resource": arn,
     })
+}
+
+/// An ECS release: read the service and its task definition, pin the
+/// image (ECR DescribeImages), check the task's roles and pass them to ECS
+/// tasks only, and register the copy. What ferry.toml does not name is
+/// granted on the account's: the service (`ecs_cluster`/`ecs_service`
+/// unset: read from the group), the task definition family and roles (from
+/// the `task_definition` file when set, read here; else the service's),
+/// and the repositories (the image is named at release time).
+fn ecs_statements(env: &Environment, service: &crate::config::EcsService) -> Vec<Value> {
+    let (p, region, account) = (&env.role.partition, &env.region, &env.role.account);
+    let file = service.task_definition.as_deref().and_then(|path| crate::ecs::taskdef_file::read(path).ok());
+    let family = file.as_ref().and_then(|d| d.family()).map_or("*".to_string(), |f| format!("{f}:*"));
+    let mut roles: Vec<String> =
+        file.as_ref().map(|d| crate::ecs::roles::of(d).into_iter().map(|(_, arn)| arn).collect()).unwrap_or_default();
+    roles.dedup();
+    let roles = if roles.is_empty() { json!(format!("arn:{p}:iam::{account}:role/*")) } else { json!(roles) };
+    let svc = format!(
+        "arn:{p}:ecs:{region}:{account}:service/{}/{}",
+        service.cluster.as_deref().unwrap_or("*"),
+        service.service.as_deref().unwrap_or("*")
+    );
+    vec![
+        json!({
+            "Sid": "RegisterTaskDefinition",
+            "Effect": "Allow",
+            "Action": ["ecs:RegisterTaskDefinition"],
+            "Resource": format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}"),
+        }),
+        // DescribeTaskDefinition takes no resource type: "*" only.
+        json!({ "Sid": "ReadTaskDefinitions", "Effect": "Allow", "Action": ["ecs:DescribeTaskDefinition"], "Resource": "*" }),
+        json!({ "Sid": "ReadService", "Effect": "Allow", "Action": ["ecs:DescribeServices"], "Resource": svc }),
+        json!({
+            "Sid": "PassTaskRoles",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": roles.clone(),
+            "Condition": { "StringEquals": { "iam:PassedToService": crate::ecs::roles::TASKS_PRINCIPAL } },
+        }),
+        json!({ "Sid": "ReadTaskRoles", "Effect": "Allow", "Action": ["iam:GetRole"], "Resource": roles }),
+        json!({
+            "Sid": "ReadImages",
+            "Effect": "Allow",
+            "Action": ["ecr:DescribeImages"],
+            "Resource": format!("arn:{p}:ecr:*:{account}:repository/*"),
+        }),
+    ]
 }
 
 /// The instance profile's permissions: the CodeDeploy agent on each
@@ -702,6 +752,10 @@ mod tests {
         e.kms_key_id = None;
         let p = session(&e);
         assert!(p.contains("lambda:UpdateFunctionCode") && p.len() <= 2048, "{}", p.len());
+        // So do an ECS environment's statements.
+        e.platform = crate::config::Platform::Ecs(Default::default());
+        let p = session(&e);
+        assert!(p.contains("iam:PassedToService") && p.len() <= 2048, "{}", p.len());
     }
 
     #[test]

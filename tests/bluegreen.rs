@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::io::BufReader;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use aws_sdk_codedeploy::types::{DeploymentInfo, InstanceTarget, TargetLabel};
-use common::{FERRY, Run, Stack, StackOptions, app_tree, drain, on_a_terminal, read_until, run, wait_until};
+use common::traffic::{self, Deployments, Running};
+use common::{FERRY, Run, Stack, StackOptions, app_tree, drain, on_a_terminal, run, wait_until};
 use ferry_test_stack::application::{BlueGreen, Group, create_blue_green_group};
 
 /// The blue/green group, beside the stack's in-place `web-prod`.
@@ -102,9 +102,19 @@ impl BlueGreenStack {
             out.deployment_targets().iter().map(|t| t.instance_target.clone().unwrap()).collect()
         })
     }
+}
+
+impl Deployments for BlueGreenStack {
+    fn newest(&self) -> String {
+        self.deployments()[0].clone()
+    }
 
     fn status(&self, id: &str) -> String {
         self.deployment(id).status().unwrap().as_str().to_string()
+    }
+
+    fn rollback_of(&self, id: &str) -> Option<String> {
+        self.deployment(id).rollback_info().and_then(|r| r.rollback_deployment_id()).map(String::from)
     }
 }
 
@@ -240,31 +250,16 @@ fn wait_ready_follows_through_the_ready_wait_to_the_end() {
 }
 
 /// `ferry release` in the background, its stderr read line by line.
-fn spawn_release(bg: &BlueGreenStack, name: &str, extra: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
+fn spawn_release(bg: &BlueGreenStack, name: &str, extra: &[&str]) -> Running {
     let app = bg.app(name, "sleep 0.5");
-    let mut child = bg
-        .ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    (child, stderr)
+    Running::spawn(bg.ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN]).args(extra))
 }
 
 #[test]
 fn a_stop_from_outside_exits_4() {
     let bg = stack(BlueGreen::default());
-    let (mut child, mut stderr) = spawn_release(&bg, "v1", &[]);
-    let mut log = read_until(&mut stderr, "Green (replacement environment)");
-    let id = bg.deployments()[0].clone();
-    let stop = run(&mut bg.ferry(&["stop", &id]));
-    assert_eq!(stop.code, 0, "{}", stop.all());
-    let status = child.wait().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
-    assert_eq!(status.code(), Some(4), "{log}");
-    assert_eq!(bg.status(&id), "Stopped");
+    let release = spawn_release(&bg, "v1", &[]);
+    traffic::stop_from_outside(&bg, release, "Green (replacement environment)", |id| bg.ferry(&["stop", id]));
 }
 
 #[test]
@@ -272,27 +267,8 @@ fn sigterm_while_following_stops_rolls_back_and_writes_the_receipt() {
     let bg = stack(BlueGreen::default());
     assert_eq!(bg.release("v1", "exit 0", &[]).code, 0);
     let receipt = bg.dir.path().join("receipt.json");
-    let (mut child, mut stderr) = spawn_release(&bg, "v2", &["--receipt", receipt.to_str().unwrap()]);
-    let mut log = read_until(&mut stderr, "Green (replacement environment)");
-    let ok = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(ok.success());
-    let status = child.wait().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
-    assert_eq!(status.code(), Some(143), "{log}");
-
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
-    assert_eq!(r["outcome"], "aborted", "{r}");
-    assert_eq!(r["signal"], "SIGTERM");
-    assert_eq!(r["abort"]["action"], "stop-and-rollback", "{r}");
-    let id = r["deployment_id"].as_str().unwrap();
-    assert_eq!(bg.status(id), "Stopped");
-    let rollback = bg.deployment(id).rollback_info().unwrap().rollback_deployment_id().unwrap().to_string();
-    assert_eq!(r["rollback_deployment_id"], rollback.as_str(), "{r}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while bg.status(&rollback) != "Succeeded" {
-        assert!(Instant::now() < deadline, "the rollback never succeeded");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let release = spawn_release(&bg, "v2", &["--receipt", receipt.to_str().unwrap()]);
+    let (_, _, rollback) = traffic::sigterm_rolls_back(&bg, release, "Green (replacement environment)", || (), &receipt);
     let targets = bg.targets(&rollback);
     assert_eq!(with_label(&targets, TargetLabel::Blue).len(), 2, "the originals got traffic back");
 }

@@ -20,7 +20,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::traffic::{self, Group, Running};
+use common::traffic::{self, Deployments, Running};
 use common::{FERRY, Run, on_a_terminal, run, wait_until};
 use ferry_test_stack::application::{EcsApp, create_ecs, ecr_image};
 use ferry_test_stack::{DEPLOYER_ROLE, PREFIX, PRODUCTION_ACCOUNT, REGION, Stack, StackOptions};
@@ -152,7 +152,7 @@ impl EcsStack {
     }
 }
 
-impl Group for EcsStack {
+impl Deployments for EcsStack {
     fn newest(&self) -> String {
         self.stack.block_on(async {
             let out = self
@@ -244,11 +244,8 @@ fn a_failing_hook_function_is_rolled_back_and_exits_7() {
             .await
             .unwrap()
     });
-    let mut child = release.child;
-    let status = child.wait().unwrap();
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut { release.stderr }, &mut log).unwrap();
-    assert_eq!(status.code(), Some(7), "{log}");
+    let (code, log) = release.wait();
+    assert_eq!(code, Some(7), "{log}");
     assert!(log.contains(&format!("{CLUSTER}:{SERVICE} AfterAllowTestTraffic Failed")), "{log}");
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains(&format!("name=\"{CLUSTER}:{SERVICE}\"")) && report.contains("<failure"), "{report}");
@@ -287,7 +284,7 @@ fn sigterm_during_traffic_shifting_stops_rolls_back_and_writes_the_receipt() {
     let e = stack(LONG_CANARY, None, "");
     let receipt = e.dir.path().join("receipt.json");
     let release = Running::spawn(&mut e.release_command("v2", &["--receipt", receipt.to_str().unwrap()]));
-    let (r, _, _) = traffic::sigterm_rolls_back(&e, release, "10%, original 90%", &receipt);
+    let (r, _, _) = traffic::sigterm_rolls_back(&e, release, "10%, original 90%", || (), &receipt);
     assert_eq!(r["image"], e.pinned("v2").as_str(), "{r}");
     assert_eq!(e.running_image(), e.pinned("v1"), "the original task set has the traffic back");
 }
@@ -326,4 +323,23 @@ fn the_live_board_shows_the_service_with_its_traffic() {
         "the service's row names the canary's share: {:?}",
         screens.last()
     );
+}
+
+#[test]
+fn doctor_checks_the_applications_platform_and_the_service() {
+    let e = stack(CANARY, None, "");
+    let doctor = run(&mut e.ferry(&["doctor"]));
+    assert_eq!(doctor.code, 0, "{}", doctor.all());
+    let text = doctor.all();
+    assert!(text.contains(&format!("{APPLICATION} exists (compute platform ECS)")), "{text}");
+    assert!(text.contains(&format!("{CLUSTER}/{SERVICE} is deployed by CodeDeploy")), "{text}");
+    assert!(text.contains("traffic goes to container web port 80"), "{text}");
+
+    // A service ferry.toml names that the cluster does not have.
+    let wrong = e.dir.path().join("wrong.toml");
+    std::fs::write(&wrong, env_toml("ecs_cluster = \"shop\"\necs_service = \"api\"\n")).unwrap();
+    let mut cmd = e.stack.ferry_command(FERRY);
+    let refused = run(cmd.args(["doctor", "--env", "production", "--config"]).arg(&wrong));
+    assert_ne!(refused.code, 0, "{}", refused.all());
+    assert!(refused.all().contains("has no active service api"), "{}", refused.all());
 }

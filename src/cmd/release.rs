@@ -150,7 +150,7 @@ async fn release_image(
         ))
         .into());
     }
-    let shipping: Shipping<Bundle> = Shipping::Image(pipeline::ecs::EcsRelease::prepare(image, service)?);
+    let shipping: Shipping<Bundle> = Shipping::Image(Box::new(pipeline::ecs::EcsRelease::prepare(image, service)?));
     let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
     Ok(pipeline::release(&step(args, env, &following), shipping, &mut None, guard, keeper, reporter).await?)
 }

@@ -25,6 +25,11 @@ impl Running {
         Running { child, stderr }
     }
 
+    /// Waits for the process; its exit code and its whole log.
+    pub fn wait(self) -> (Option<i32>, String) {
+        self.finish(String::new())
+    }
+
     /// Waits for the process; its exit code and the rest of its log after `log`.
     fn finish(mut self, mut log: String) -> (Option<i32>, String) {
         let status = self.child.wait().unwrap();
@@ -35,7 +40,7 @@ impl Running {
 
 /// What a platform's test supplies: its newest deployment and a
 /// deployment's status (CodeDeploy's spelling), read as the inspector.
-pub trait Group {
+pub trait Deployments {
     /// The group's newest deployment.
     fn newest(&self) -> String;
     /// `Succeeded`, `Stopped`, …
@@ -48,7 +53,7 @@ pub trait Group {
 /// deployment id it is given) stops the release: it exits 4 and the
 /// deployment stands Stopped. Returns the deployment id and the log.
 pub fn stop_from_outside(
-    group: &impl Group,
+    group: &impl Deployments,
     running: Running,
     marker: &str,
     stop: impl FnOnce(&str) -> Command,
@@ -64,18 +69,21 @@ pub fn stop_from_outside(
     (id, log)
 }
 
-/// Once `marker` is logged, SIGTERM: ferry exits 143 having stopped the
+/// Once `marker` is logged (and `at_marker` has checked the platform's
+/// state mid-shift), SIGTERM: ferry exits 143 having stopped the
 /// deployment and started its rollback, and the receipt at `receipt` says
 /// so. Waits for the rollback to succeed; returns the receipt, the
 /// deployment id and the rollback's id.
 pub fn sigterm_rolls_back(
-    group: &impl Group,
+    group: &impl Deployments,
     running: Running,
     marker: &str,
+    at_marker: impl FnOnce(),
     receipt: &std::path::Path,
 ) -> (serde_json::Value, String, String) {
     let mut running = running;
     let log = read_until(&mut running.stderr, marker);
+    at_marker();
     let ok = Command::new("kill").args(["-TERM", &running.child.id().to_string()]).status().unwrap();
     assert!(ok.success());
     let (code, log) = running.finish(log);
