@@ -441,8 +441,27 @@ pub fn check_principal(principal: &str) -> Result<(), String> {
 /// intersection of the role's policies and this, so a broad role used by
 /// several environments is narrowed to the one being deployed.
 pub fn session(env: &Environment) -> String {
-    deploy(env).to_string()
+    let mut doc = deploy(env);
+    // An ECS environment's six statements do not fit STS's 2048 characters
+    // beside the rest: the session gets them as one, on "*". The session
+    // policy only caps the role; the role's own policy (`ferry policy
+    // deploy`) keeps them scoped, PassRole to ecs-tasks only.
+    if env.platform.ecs().is_some() {
+        let statements = doc["Statement"].as_array_mut().expect("a list of statements");
+        statements.retain(|s| !ECS_SIDS.contains(&s["Sid"].as_str().unwrap_or_default()));
+        statements.push(json!({
+            "Sid": "ReleaseEcs",
+            "Effect": "Allow",
+            "Action": ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DescribeServices", "iam:PassRole", "iam:GetRole", "ecr:DescribeImages"],
+            "Resource": "*",
+        }));
+    }
+    doc.to_string()
 }
+
+/// The Sids of [`ecs_statements`].
+const ECS_SIDS: [&str; 6] =
+    ["RegisterTaskDefinition", "ReadTaskDefinitions", "ReadService", "PassTaskRoles", "ReadTaskRoles", "ReadImages"];
 
 /// KMS rights for SSE-KMS uploads. An alias cannot be a policy resource for
 /// key use, so aliases are matched with the `kms:ResourceAliases` condition.
@@ -755,7 +774,8 @@ mod tests {
         // So do an ECS environment's statements.
         e.platform = crate::config::Platform::Ecs(Default::default());
         let p = session(&e);
-        assert!(p.contains("iam:PassedToService") && p.len() <= 2048, "{}", p.len());
+        assert!(p.contains("iam:PassRole") && p.len() <= 2048, "{}", p.len());
+        assert!(deploy(&e).to_string().contains("iam:PassedToService"), "the role's own policy keeps PassRole to ECS tasks");
     }
 
     #[test]
