@@ -169,11 +169,9 @@ pub struct Receipt {
     /// stop and the rollback progress, so a SIGKILL at any moment leaves the
     /// last state ferry knew.
     pub abort: Option<Box<AbortRecord>>,
-    /// ECS: the image that deployed, by digest.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// ECS: the image that deployed, by digest (null elsewhere).
     pub image: Option<String>,
-    /// ECS: the task definition registered for the release.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// ECS: the task definition registered for the release (null elsewhere).
     pub task_definition_arn: Option<String>,
 }
 
