@@ -218,8 +218,12 @@ fn a_release_deploys_the_image_by_digest_and_shows_the_task_sets_traffic_shiftin
 
     // `ferry rollback`: the appspec of the release before, from the
     // group's history, so the task definition before.
+    let history = run(&mut e.ferry(&["history"]));
+    assert_eq!(history.code, 0, "{}", history.all());
+    assert_eq!(history.all().matches(".yaml").count(), 2, "both releases' appspecs are listed: {}", history.all());
     let back = run(&mut e.ferry(&["rollback"]));
     assert_eq!(back.code, 0, "{}", back.all());
+    assert!(back.stderr.contains(&format!("(task definition {}", r["task_definition_arn"].as_str().unwrap())), "{}", back.stderr);
     assert_eq!(e.running_image(), e.pinned("v2"), "the service is back on the previous task definition");
     assert_eq!(e.task_definitions().len(), 3, "a rollback registers nothing");
 }
@@ -247,6 +251,7 @@ fn a_failing_hook_function_is_rolled_back_and_exits_7() {
     let (code, log) = release.wait();
     assert_eq!(code, Some(7), "{log}");
     assert!(log.contains(&format!("{CLUSTER}:{SERVICE} AfterAllowTestTraffic Failed")), "{log}");
+    assert!(log.contains(SMOKE), "the failure names the hook function: {log}");
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains(&format!("name=\"{CLUSTER}:{SERVICE}\"")) && report.contains("<failure"), "{report}");
     assert_eq!(e.status(&hook.deployment_id), "Failed");
@@ -302,6 +307,13 @@ fn a_missing_image_or_tag_is_refused_before_anything_is_registered() {
     let outside = run(&mut e.ferry(&["release", "--image", "nginx:1.27"]));
     assert_eq!(outside.code, 1, "{}", outside.all());
     assert!(outside.stderr.contains("give it by digest"), "{}", outside.stderr);
+    let server = e.dir.path().join("server.toml");
+    std::fs::write(&server, env_toml("").replace("compute_platform = \"ECS\"\n", "")).unwrap();
+    let mut cmd = e.stack.ferry_command(FERRY);
+    let not_ecs =
+        run(cmd.args(["release", "--image", &ecr_image(REPOSITORY, "v2"), "--env", "production", "--config"]).arg(&server));
+    assert_eq!(not_ecs.code, 1, "{}", not_ecs.all());
+    assert!(not_ecs.stderr.contains("--image releases an ECS service"), "{}", not_ecs.stderr);
     let bundle = run(&mut e.ferry(&["release", e.dir.path().to_str().unwrap()]));
     assert_eq!(bundle.code, 1, "{}", bundle.all());
     assert!(bundle.stderr.contains("--image"), "{}", bundle.stderr);
@@ -342,4 +354,43 @@ fn doctor_checks_the_applications_platform_and_the_service() {
     let refused = run(cmd.args(["doctor", "--env", "production", "--config"]).arg(&wrong));
     assert_ne!(refused.code, 0, "{}", refused.all());
     assert!(refused.all().contains("has no active service api"), "{}", refused.all());
+}
+
+#[test]
+fn a_task_definition_file_is_registered_once_its_roles_trust_ecs_tasks() {
+    let e = stack(CANARY, None, "task_definition = \"taskdef.json\"\n");
+    let role = |name: &str| format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{name}");
+    let taskdef = |execution: &str| {
+        serde_json::json!({
+            "family": SERVICE,
+            "taskRoleArn": role(ferry_test_stack::application::ECS_TASK_ROLES[0]),
+            "executionRoleArn": role(execution),
+            "containerDefinitions": [{"name": "web", "image": "placeholder", "memory": 256,
+                "portMappings": [{"containerPort": 80}], "environment": [{"name": "FROM", "value": "repo"}]}]
+        })
+        .to_string()
+    };
+    // The deployer's role exists but trusts no ECS task: refused first.
+    std::fs::write(e.config.with_file_name("taskdef.json"), taskdef(DEPLOYER_ROLE)).unwrap();
+    let mut cmd = e.release_command("v2", &[]);
+    let refused = run(cmd.current_dir(e.dir.path()));
+    assert_eq!(refused.code, 2, "{}", refused.all());
+    assert!(
+        refused.stderr.contains(&format!("execution role {} does not trust ecs-tasks.amazonaws.com", role(DEPLOYER_ROLE))),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(e.task_definitions().len(), 1, "nothing was registered");
+
+    std::fs::write(e.config.with_file_name("taskdef.json"), taskdef(ferry_test_stack::application::ECS_TASK_ROLES[1])).unwrap();
+    let mut cmd = e.release_command("v2", &[]);
+    let released = run(cmd.current_dir(e.dir.path()));
+    assert_eq!(released.code, 0, "{}", released.all());
+    assert!(released.stderr.contains("(from taskdef.json, container web on "), "{}", released.stderr);
+    assert_eq!(e.running_image(), e.pinned("v2"));
+    let env = e.stack.block_on(async {
+        let d = e.stack.ecs().describe_task_definition().task_definition(format!("{SERVICE}:2")).send().await.unwrap();
+        d.task_definition().unwrap().container_definitions()[0].environment()[0].value().map(String::from)
+    });
+    assert_eq!(env.as_deref(), Some("repo"), "the file's definition was registered, not the service's");
 }
