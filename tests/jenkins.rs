@@ -411,6 +411,14 @@ fn assert_mapping(what: &str, runs: &std::collections::BTreeMap<String, serde_js
 }
 
 #[test]
+fn the_ecs_jenkinsfile_releases_the_image_and_sets_the_documented_result_for_each_exit_code() {
+    let runs = harness(&["--stage", "Production", "jenkinsfile", "jenkins/Jenkinsfile.ecs"]);
+    assert_mapping("Jenkinsfile.ecs, Production", &runs, "Production");
+    let text = jenkinsfile("Jenkinsfile.ecs");
+    assert!(text.contains("ferryRelease(env: 'production', image: env.IMAGE"), "{text}");
+}
+
+#[test]
 fn jenkinsfile_production_stage_sets_the_documented_result_for_each_exit_code() {
     let runs = harness(&["--stage", "Production", "jenkinsfile", "jenkins/Jenkinsfile"]);
     assert_mapping("Jenkinsfile, Production", &runs, "Production");
