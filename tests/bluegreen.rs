@@ -8,12 +8,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_codedeploy::types::{DeploymentInfo, InstanceTarget, TargetLabel};
 use common::traffic::{self, Deployments, Running};
-use common::{FERRY, Run, Stack, StackOptions, app_tree, drain, on_a_terminal, run, wait_until};
+use common::{FERRY, Run, Stack, StackOptions, app_tree, on_a_terminal, run, wait_until};
 use ferry_test_stack::application::{BlueGreen, Group, create_blue_green_group};
 
 /// The blue/green group, beside the stack's in-place `web-prod`.
@@ -105,8 +104,8 @@ impl BlueGreenStack {
 }
 
 impl Deployments for BlueGreenStack {
-    fn newest(&self) -> String {
-        self.deployments()[0].clone()
+    fn newest(&self) -> Option<String> {
+        self.deployments().first().cloned()
     }
 
     fn status(&self, id: &str) -> String {
@@ -230,26 +229,14 @@ fn ready_exits_6_and_ferry_continue_reroutes_then_ends_the_termination_wait() {
 fn wait_ready_follows_through_the_ready_wait_to_the_end() {
     let bg = stack(BlueGreen { ready_wait_minutes: Some(60), termination_wait_minutes: None });
     let app = bg.app("v1", "exit 0");
-    let mut child = bg
-        .ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN, "--wait-ready"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    wait_until("Ready", || bg.deployments().first().is_some_and(|id| bg.status(id) == "Ready"));
-    let id = bg.deployments()[0].clone();
-    // ferry still follows; the continue comes from elsewhere (the console, a person).
-    assert!(child.try_wait().unwrap().is_none(), "ferry ended at Ready despite --wait-ready");
-    bg.stack.block_on(async { bg.stack.codedeploy().continue_deployment().deployment_id(&id).send().await.unwrap() });
-    let status = child.wait().unwrap();
-    let (out, err) = (stdout.join().unwrap(), stderr.join().unwrap());
-    assert_eq!(status.code(), Some(0), "{out}\n{err}");
-    assert!(err.contains("AllowTraffic Succeeded"), "{err}");
+    let release = Running::spawn(&mut bg.ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN, "--wait-ready"]));
+    // The continue comes from elsewhere (the console, a person).
+    let log = traffic::wait_ready_then_continue(&bg, release, |id| {
+        bg.stack.block_on(async { bg.stack.codedeploy().continue_deployment().deployment_id(id).send().await.unwrap() });
+    });
+    assert!(log.contains("AllowTraffic Succeeded"), "{log}");
 }
 
-/// `ferry release` in the background, its stderr read line by line.
 fn spawn_release(bg: &BlueGreenStack, name: &str, extra: &[&str]) -> Running {
     let app = bg.app(name, "sleep 0.5");
     Running::spawn(bg.ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN]).args(extra))

@@ -153,7 +153,7 @@ impl EcsStack {
 }
 
 impl Deployments for EcsStack {
-    fn newest(&self) -> String {
+    fn newest(&self) -> Option<String> {
         self.stack.block_on(async {
             let out = self
                 .stack
@@ -164,7 +164,7 @@ impl Deployments for EcsStack {
                 .send()
                 .await
                 .unwrap();
-            out.deployments()[0].clone()
+            out.deployments().first().cloned()
         })
     }
 
@@ -202,7 +202,7 @@ fn a_release_deploys_the_image_by_digest_and_shows_the_task_sets_traffic_shiftin
     assert_eq!(r["image"], e.pinned("v2").as_str(), "{r}");
     assert!(r["task_definition_arn"].as_str().unwrap().ends_with(&format!("task-definition/{SERVICE}:2")), "{r}");
     assert!(r["key"].as_str().unwrap().ends_with(".yaml"), "the appspec is content-addressed: {r}");
-    let spec = e.deployment(&e.newest()).revision().and_then(|r| r.s3_location()).map(|l| l.bundle_type().cloned());
+    let spec = e.deployment(&e.newest().unwrap()).revision().and_then(|r| r.s3_location()).map(|l| l.bundle_type().cloned());
     assert_eq!(spec, Some(Some(aws_sdk_codedeploy::types::BundleType::Yaml)));
 
     // In JSON: the same steps as events.
@@ -267,13 +267,24 @@ fn ready_exits_6_and_ferry_continue_moves_the_traffic() {
     let e = stack(CANARY, Some(60), "");
     let ready = e.release("v2", &[]);
     assert_eq!(ready.code, 6, "{}", ready.all());
-    let id = e.newest();
+    let id = e.newest().unwrap();
     assert_eq!(e.status(&id), "Ready");
     assert!(ready.stderr.contains("AllowTestTraffic Succeeded"), "test traffic reached the replacement: {}", ready.stderr);
     let done = run(&mut e.ferry(&["continue", &id, "--wait-type", "ready"]));
     assert_eq!(done.code, 0, "{}", done.all());
     assert_eq!(e.status(&id), "Succeeded");
     assert!(done.stderr.contains("100%, original 0%"), "{}", done.stderr);
+    assert_eq!(e.running_image(), e.pinned("v2"));
+}
+
+#[test]
+fn wait_ready_follows_through_the_ready_wait_to_the_end() {
+    let e = stack(CANARY, Some(60), "");
+    let release = Running::spawn(&mut e.release_command("v2", &["--wait-ready"]));
+    let log = traffic::wait_ready_then_continue(&e, release, |id| {
+        e.stack.block_on(async { e.stack.codedeploy().continue_deployment().deployment_id(id).send().await.unwrap() });
+    });
+    assert!(log.contains("100%, original 0%"), "{log}");
     assert_eq!(e.running_image(), e.pinned("v2"));
 }
 

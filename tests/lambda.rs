@@ -160,8 +160,8 @@ impl LambdaStack {
 }
 
 impl Deployments for LambdaStack {
-    fn newest(&self) -> String {
-        self.deployments()[0].clone()
+    fn newest(&self) -> Option<String> {
+        self.deployments().first().cloned()
     }
 
     fn status(&self, id: &str) -> String {

@@ -2,7 +2,8 @@
 //! (tests/bluegreen.rs, tests/lambda.rs, tests/ecs.rs): a release spawned,
 //! read until `marker` says traffic is moving, then stopped from outside
 //! (`ferry stop`: exit 4) or sent SIGTERM (exit 143, stopped and rolled
-//! back, the receipt saying so). The platform checks its own state after.
+//! back, the receipt saying so), or, with `--wait-ready`, followed through
+//! the Ready wait. The platform checks its own state after.
 
 use std::io::{BufReader, Read};
 use std::process::{Child, ChildStderr, Command, Stdio};
@@ -41,8 +42,8 @@ impl Running {
 /// What a platform's test supplies: its newest deployment and a
 /// deployment's status (CodeDeploy's spelling), read as the inspector.
 pub trait Deployments {
-    /// The group's newest deployment.
-    fn newest(&self) -> String;
+    /// The group's newest deployment, once there is one.
+    fn newest(&self) -> Option<String>;
     /// `Succeeded`, `Stopped`, …
     fn status(&self, id: &str) -> String;
     /// The deployment CodeDeploy started to roll `id` back, if any.
@@ -60,7 +61,7 @@ pub fn stop_from_outside(
 ) -> (String, String) {
     let mut running = running;
     let log = read_until(&mut running.stderr, marker);
-    let id = group.newest();
+    let id = group.newest().expect("the release created a deployment");
     let stopped = run(&mut stop(&id));
     assert_eq!(stopped.code, 0, "{}", stopped.all());
     let (code, log) = running.finish(log);
@@ -98,4 +99,20 @@ pub fn sigterm_rolls_back(
     assert_eq!(r["rollback_deployment_id"], rollback.as_str(), "{r}");
     wait_until("the rollback to succeed", || group.status(&rollback) == "Succeeded");
     (r, id, rollback)
+}
+
+/// A release with `--wait-ready` on a group that stands Ready: ferry keeps
+/// following until `continue_deployment` (ContinueDeployment from
+/// elsewhere, as from the console) moves the traffic, then exits 0. Returns
+/// the log after Ready.
+pub fn wait_ready_then_continue(group: &impl Deployments, running: Running, continue_deployment: impl FnOnce(&str)) -> String {
+    let mut running = running;
+    wait_until("Ready", || group.newest().is_some_and(|id| group.status(&id) == "Ready"));
+    let id = group.newest().expect("seen above");
+    assert!(running.child.try_wait().unwrap().is_none(), "ferry ended at Ready despite --wait-ready");
+    continue_deployment(&id);
+    let (code, log) = running.wait();
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(group.status(&id), "Succeeded");
+    log
 }
