@@ -117,6 +117,7 @@ where
         let var = match service {
             "ECR" => "AWS_ENDPOINT_URL_ECR",
             "IAM" => "AWS_ENDPOINT_URL_IAM",
+            "CodeDeploy" => "AWS_ENDPOINT_URL_CODEDEPLOY",
             _ => "AWS_ENDPOINT_URL_ECS",
         };
         return EcsError::Unreachable { service, var, detail: describe_sdk_error(e) };
@@ -157,13 +158,9 @@ pub async fn group_service(
         .send()
         .await
         .map_err(|e| {
-            let detail = describe_sdk_error(&e);
-            EcsError::Refused {
-                service: "CodeDeploy",
-                action: format!("describe deployment group {}", env.deployment_group),
-                detail,
-                fix: "Set ecs_cluster and ecs_service in ferry.toml, or give the role codedeploy:GetDeploymentGroup".into(),
-            }
+            refused("CodeDeploy", format!("describe deployment group {}", env.deployment_group), &e, |_| {
+                "Set ecs_cluster and ecs_service in ferry.toml, or give the role codedeploy:GetDeploymentGroup".into()
+            })
         })?;
     let group = out.deployment_group_info();
     let services = group.map(|g| g.ecs_services()).unwrap_or_default();

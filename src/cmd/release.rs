@@ -55,7 +55,7 @@ async fn release(
     receipt::set_target(&mut keeper.receipt, &env);
     keeper.receipt.session_name = pipeline::planned_session_name(&env);
     if args.image.is_some() || env.platform.ecs().is_some() {
-        return release_image(args, &env, reporter, guard, keeper).await;
+        return release_image(args, &env, confirm, reporter, guard, keeper).await;
     }
     if args.path.as_os_str().is_empty() {
         return Err(crate::bundle::BundleError::Missing { path: args.path.clone() }.into());
@@ -96,17 +96,31 @@ async fn release(
             Ok(shown) => shown?,
             Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
         }
-        reporter.report(&crate::event::Event::ConfirmRequested { environment: env.name.clone() });
-        let typed = match guard.run(read_line()).await {
-            Ok(typed) => typed,
-            Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
-        };
-        if typed.trim() != env.name {
-            return Err(crate::plan::refuse_typed(&env, &typed).into());
+        if let Some(interrupted) = typed_name(&env, reporter, guard, keeper).await? {
+            return Ok(interrupted);
         }
     }
     let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
     Ok(pipeline::release(&step(args, &env, &following), shipping, &mut None, guard, keeper, reporter).await?)
+}
+
+/// Asks for the environment's name to be typed (`confirm = true`): refused
+/// unless it is; the exit code when a signal came first.
+async fn typed_name(
+    env: &config::Environment,
+    reporter: &dyn Reporter,
+    guard: &mut Guard,
+    keeper: &mut Keeper,
+) -> Result<Option<ExitCode>, Error> {
+    reporter.report(&crate::event::Event::ConfirmRequested { environment: env.name.clone() });
+    let typed = match guard.run(read_line()).await {
+        Ok(typed) => typed,
+        Err(sig) => return Ok(Some(abort::interrupted(keeper, sig, Phase::Plan, reporter))),
+    };
+    if typed.trim() != env.name {
+        return Err(crate::plan::refuse_typed(env, &typed).into());
+    }
+    Ok(None)
 }
 
 /// The pipeline's step for this command's options.
@@ -124,9 +138,11 @@ fn step<'a>(args: &ReleaseArgs, env: &'a config::Environment, following: &'a cra
 /// `release --image` to an ECS environment: the image reference and the
 /// repo's task definition file are checked here, before any AWS call; a
 /// bundle path beside it, or an image for another platform, is refused.
+/// `confirm` asks for the environment's name (there is no bundle to plan).
 async fn release_image(
     args: &ReleaseArgs,
     env: &config::Environment,
+    confirm: bool,
     reporter: &dyn Reporter,
     guard: &mut Guard,
     keeper: &mut Keeper,
@@ -143,14 +159,10 @@ async fn release_image(
         ))
         .into());
     }
-    if env.confirm && !args.yes {
-        return Err(EcsError::Platform(format!(
-            "environment {} is marked confirm = true, and ferry plans bundles only: pass --yes once the image is approved",
-            env.name
-        ))
-        .into());
-    }
     let shipping: Shipping<Bundle> = Shipping::Image(Box::new(pipeline::ecs::EcsRelease::prepare(image, service)?));
+    if confirm && let Some(interrupted) = typed_name(env, reporter, guard, keeper).await? {
+        return Ok(interrupted);
+    }
     let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
     Ok(pipeline::release(&step(args, env, &following), shipping, &mut None, guard, keeper, reporter).await?)
 }
