@@ -343,6 +343,7 @@ pub struct ReleaseArgs {
     // Empty when not given (`--image`): the release says what is missing.
     #[arg(
         value_name = "DIR|FILE",
+        required_unless_present = "image",
         default_value = "",
         hide_default_value = true,
         value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
