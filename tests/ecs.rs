@@ -325,6 +325,12 @@ fn a_missing_image_or_tag_is_refused_before_anything_is_registered() {
         run(cmd.args(["release", "--image", &ecr_image(REPOSITORY, "v2"), "--env", "production", "--config"]).arg(&server));
     assert_eq!(not_ecs.code, 1, "{}", not_ecs.all());
     assert!(not_ecs.stderr.contains("--image releases an ECS service"), "{}", not_ecs.stderr);
+    let nothing = run(&mut e.ferry(&["release"]));
+    assert_eq!(nothing.code, 1, "{}", nothing.all());
+    assert!(nothing.stderr.contains("<DIR|FILE>"), "clap names what is missing: {}", nothing.stderr);
+    let empty = run(&mut e.ferry(&["release", ""]));
+    assert_eq!(empty.code, 1, "{}", empty.all());
+    assert!(empty.stderr.contains("or `--image URI` for an ECS environment"), "{}", empty.stderr);
     let bundle = run(&mut e.ferry(&["release", e.dir.path().to_str().unwrap()]));
     assert_eq!(bundle.code, 1, "{}", bundle.all());
     assert!(bundle.stderr.contains("--image"), "{}", bundle.stderr);

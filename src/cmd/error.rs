@@ -55,6 +55,12 @@ pub enum Error {
     /// No plan could be made, or a `confirm = true` release was not confirmed.
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    /// `ferry release` with neither a bundle nor `--image`.
+    #[error(
+        "ferry release needs what to release: the application directory or a .zip/.tar/.tgz bundle, or `--image URI` \
+         for an ECS environment (compute_platform = \"ECS\")."
+    )]
+    NothingToRelease,
     /// `--junit` names a path the report cannot be written to.
     /// `--env` on the command line beside `--wave`, which names its own
     /// environments (`FERRY_ENV` alone is not a conflict: it is ignored).
@@ -106,7 +112,9 @@ impl Error {
             Error::Ecs(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
             Error::Plan(e) => e.exit_code(),
-            Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } => ExitCode::Usage,
+            Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } | Error::NothingToRelease => {
+                ExitCode::Usage
+            }
         }
     }
 
@@ -131,7 +139,7 @@ impl Error {
             Error::Plan(crate::plan::PlanError::NotConfirmed(_)) => "confirm",
             Error::Plan(_) => "plan",
             Error::Junit { .. } => "junit",
-            Error::EnvWithWave { .. } => "config",
+            Error::EnvWithWave { .. } | Error::NothingToRelease => "config",
             Error::AlreadyEnded { .. } => "rollback",
         }
     }

@@ -23,6 +23,9 @@ use crate::receipt::{self, Keeper};
 
 /// Runs a release and returns the exit code its outcome maps to.
 pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    if args.path.as_os_str().is_empty() && args.image.is_none() {
+        return Err(Error::NothingToRelease);
+    }
     if let Some(wave) = &args.wave {
         super::check_no_env_with_wave(&args.target, wave)?;
         return super::wave::run(args, wave, config_path, reporter).await;
@@ -56,9 +59,6 @@ async fn release(
     keeper.receipt.session_name = pipeline::planned_session_name(&env);
     if args.image.is_some() || env.platform.ecs().is_some() {
         return release_image(args, &env, confirm, reporter, guard, keeper).await;
-    }
-    if args.path.as_os_str().is_empty() {
-        return Err(crate::bundle::BundleError::Missing { path: args.path.clone() }.into());
     }
     // A directory is bundled in a temporary directory of ferry's own, which
     // an interrupt removes (half-written archive included) at once.
