@@ -779,6 +779,40 @@ mod tests {
     }
 
     #[test]
+    fn an_ecs_policy_is_scoped_by_what_ferry_toml_and_the_task_definition_file_name() {
+        let mut e = env();
+        e.platform = crate::config::Platform::Ecs(Default::default());
+        let open = deploy(&e);
+        assert_eq!(statement(&open, "ReadService")["Resource"], json!("arn:aws:ecs:eu-west-1:222222222222:service/*/*"));
+        assert_eq!(statement(&open, "PassTaskRoles")["Resource"], json!("arn:aws:iam::222222222222:role/*"));
+        assert_eq!(
+            statement(&open, "PassTaskRoles")["Condition"]["StringEquals"]["iam:PassedToService"],
+            json!("ecs-tasks.amazonaws.com")
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("taskdef.json");
+        let roles = ["arn:aws:iam::222222222222:role/web-task", "arn:aws:iam::222222222222:role/web-exec"];
+        let def = json!({"family": "web", "taskRoleArn": roles[0], "executionRoleArn": roles[1], "containerDefinitions": [{"name": "web"}]});
+        std::fs::write(&file, def.to_string()).unwrap();
+        let service = crate::config::EcsService {
+            cluster: Some("shop".into()),
+            service: Some("web".into()),
+            task_definition: Some(file),
+            ..Default::default()
+        };
+        e.platform = crate::config::Platform::Ecs(service);
+        let scoped = deploy(&e);
+        assert_eq!(statement(&scoped, "ReadService")["Resource"], json!("arn:aws:ecs:eu-west-1:222222222222:service/shop/web"));
+        assert_eq!(
+            statement(&scoped, "RegisterTaskDefinition")["Resource"],
+            json!("arn:aws:ecs:eu-west-1:222222222222:task-definition/web:*")
+        );
+        assert_eq!(statement(&scoped, "PassTaskRoles")["Resource"], json!(roles));
+        assert_eq!(statement(&scoped, "ReadTaskRoles")["Resource"], json!(roles));
+    }
+
+    #[test]
     fn caller_sessions_map_to_their_role() {
         assert_eq!(
             principal_for_caller("arn:aws:sts::111111111111:assumed-role/JenkinsRole/i-0abc"),
