@@ -7,6 +7,7 @@
 //! in the bundle, that scripts are executable files without CRLF line
 //! endings, timeouts, and hook names valid for EC2/on-premises.
 
+pub mod ecs;
 pub mod lambda;
 mod permissions;
 mod psych;

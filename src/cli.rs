@@ -338,9 +338,22 @@ pub struct PlanArgs {
 /// `ferry release`.
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
-    /// Application directory (must contain appspec.yml) or a ready .zip/.tar/.tgz bundle.
-    #[arg(value_name = "DIR|FILE")]
+    /// Application directory (must contain appspec.yml) or a ready .zip/.tar/.tgz bundle
+    /// (none for an ECS environment: give --image).
+    // Empty when not given (`--image`): the release says what is missing.
+    #[arg(
+        value_name = "DIR|FILE",
+        required_unless_present = "image",
+        default_value = "",
+        hide_default_value = true,
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
+    )]
     pub path: PathBuf,
+    /// ECS: the container image to deploy (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG` or
+    /// `…@sha256:…`). A tag is resolved to its digest through ECR, and the digest is what
+    /// deploys (docs/ecs.md).
+    #[arg(long, value_name = "URI", conflicts_with = "wave")]
+    pub image: Option<String>,
     /// Which environment, and overrides.
     #[command(flatten)]
     pub target: TargetArgs,

@@ -70,6 +70,19 @@ pub fn revision(uploaded: &Uploaded, kind: BundleType) -> RevisionLocation {
     RevisionLocation::builder().revision_type(RevisionLocationType::S3).s3_location(s3).build()
 }
 
+/// The revision of an ECS deployment: the appspec ferry wrote, in S3 at
+/// its content address (so `history` and `rollback` read it like a bundle).
+pub fn appspec_object_revision(uploaded: &Uploaded) -> RevisionLocation {
+    let s3 = S3Location::builder()
+        .bucket(&uploaded.bucket)
+        .key(&uploaded.key)
+        .bundle_type(CdBundleType::Yaml)
+        .e_tag(&uploaded.etag)
+        .set_version(uploaded.version_id.clone())
+        .build();
+    RevisionLocation::builder().revision_type(RevisionLocationType::S3).s3_location(s3).build()
+}
+
 /// The revision of a Lambda deployment: the appspec ferry wrote, sent as
 /// `AppSpecContent` with its SHA-256 (see docs/lambda.md for why not an S3
 /// object: the code is the S3 object, the appspec only names versions).

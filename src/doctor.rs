@@ -102,6 +102,9 @@ pub async fn check(env: &Environment, opts: &AssumeOptions, flags: &str, reporte
     if let Some(function) = env.platform.lambda() {
         lambda_alias(&mut c, function, &sdk, &policy_hint("deploy")).await;
     }
+    if let Some(service) = env.platform.ecs() {
+        ecs_service(&mut c, env, service, &sdk).await;
+    }
     c.all_ok
 }
 
@@ -128,26 +131,48 @@ async fn lambda_alias(c: &mut Checks<'_>, function: &crate::config::LambdaFuncti
     }
 }
 
-/// The application's compute platform against the environment's: a Lambda
-/// environment needs a Lambda application, and the other way round.
-fn platform_matches(env: &Environment, app: Option<&aws_sdk_codedeploy::types::ComputePlatform>) -> Result<String, String> {
-    use aws_sdk_codedeploy::types::ComputePlatform;
-    let have = app.map_or("Server", |p| p.as_str());
-    let lambda = env.platform.lambda().is_some();
-    match (lambda, app) {
-        (true, Some(ComputePlatform::Lambda)) | (false, None | Some(ComputePlatform::Server)) => {
-            Ok(format!("{} exists (compute platform {have})", env.application))
-        }
-        (true, _) => Err(format!(
-            "{} is a {have} application: a Lambda environment needs an application of compute platform Lambda",
-            env.application
-        )),
-        (false, _) => Err(format!(
-            "{} is a {have} application: set compute_platform = \"Lambda\" with `function_name` and `function_alias` \
-             (Lambda), or name a Server application",
-            env.application
-        )),
+/// An ECS environment's service: the group (or ferry.toml) names one,
+/// it exists, CodeDeploy deploys it (deployment controller CODE_DEPLOY),
+/// and the container and port traffic goes to are known.
+async fn ecs_service(c: &mut Checks<'_>, env: &Environment, service: &crate::config::EcsService, sdk: &aws_config::SdkConfig) {
+    let name = "ECS service";
+    let cd = aws_sdk_codedeploy::Client::new(sdk);
+    let fix = "see docs/ecs.md for what the service and the group must be (`ferry policy deploy` for the role's rights)";
+    let (cluster, svc) = match crate::ecs::group_service(&cd, env, service).await {
+        Ok(found) => found,
+        Err(e) => return c.fail(name, e.to_string(), fix.into()),
+    };
+    match crate::ecs::describe_service(&aws_sdk_ecs::Client::new(sdk), &cluster, &svc, service).await {
+        Ok(info) => c.ok(
+            name,
+            format!(
+                "{cluster}/{svc} is deployed by CodeDeploy and runs {}; traffic goes to container {} port {}",
+                info.task_definition, info.container, info.container_port
+            ),
+        ),
+        Err(e) => c.fail(name, e.to_string(), fix.into()),
     }
+}
+
+/// The application's compute platform against the environment's: each
+/// environment needs an application of its own platform.
+fn platform_matches(env: &Environment, app: Option<&aws_sdk_codedeploy::types::ComputePlatform>) -> Result<String, String> {
+    let have = app.map_or("Server", |p| p.as_str());
+    let want = env.platform.name();
+    if have == want {
+        return Ok(format!("{} exists (compute platform {have})", env.application));
+    }
+    if want != "Server" {
+        return Err(format!(
+            "{} is a {have} application: a {want} environment needs an application of compute platform {want}",
+            env.application
+        ));
+    }
+    let keys = if have == "Lambda" { " with `function_name` and `function_alias`" } else { "" };
+    Err(format!(
+        "{} is a {have} application: set compute_platform = \"{have}\"{keys} ({have}), or name a Server application",
+        env.application
+    ))
 }
 
 /// The OIDC token file: there, a JWT, not expired, from the configured
@@ -374,6 +399,10 @@ mod tests {
         assert!(platform_matches(&lambda, Some(&ComputePlatform::Lambda)).is_ok());
         assert!(platform_matches(&lambda, Some(&ComputePlatform::Server)).unwrap_err().contains("needs an application"));
         assert!(platform_matches(&server, Some(&ComputePlatform::Lambda)).unwrap_err().contains("compute_platform"));
+        let ecs = Environment { platform: crate::config::Platform::Ecs(Default::default()), ..Environment::example() };
+        assert!(platform_matches(&ecs, Some(&ComputePlatform::Ecs)).is_ok());
+        assert!(platform_matches(&ecs, None).unwrap_err().contains("needs an application of compute platform ECS"));
+        assert!(platform_matches(&server, Some(&ComputePlatform::Ecs)).unwrap_err().contains("compute_platform = \"ECS\""));
     }
 
     use base64::Engine;

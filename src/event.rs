@@ -169,6 +169,10 @@ pub struct Receipt {
     /// stop and the rollback progress, so a SIGKILL at any moment leaves the
     /// last state ferry knew.
     pub abort: Option<Box<AbortRecord>>,
+    /// ECS: the image that deployed, by digest (null elsewhere).
+    pub image: Option<String>,
+    /// ECS: the task definition registered for the release (null elsewhere).
+    pub task_definition_arn: Option<String>,
 }
 
 /// The receipt's account of an abort (SIGINT/SIGTERM), in whatever step it
@@ -398,6 +402,44 @@ pub enum Event {
         target_version: String,
         /// The target version's share, in percent (0 to 100).
         target_percent: f64,
+    },
+    /// ECS: `--image` pinned to the digest that deploys (a tag resolved
+    /// through ECR, which proves the image exists).
+    ImageResolved {
+        /// The image as given.
+        image: String,
+        /// `name@sha256:…`: what the task definition names.
+        deploys: String,
+        /// `sha256:…`.
+        digest: String,
+        /// Whether ECR confirmed it (false: an image outside ECR, by digest).
+        verified: bool,
+    },
+    /// ECS: the service's task definition (or the repo's file) registered
+    /// again with the container's image replaced.
+    TaskDefinitionRegistered {
+        /// The new revision's ARN.
+        task_definition_arn: String,
+        /// What it was copied from: the service's task definition ARN or the file.
+        copied_from: String,
+        /// The container whose image was replaced.
+        container: String,
+        /// The image it runs now (by digest).
+        image: String,
+    },
+    /// ECS: the service's traffic between its task sets as a deployment
+    /// moves it; reported each time the replacement's share changes.
+    TaskSetTraffic {
+        /// The deployment.
+        deployment_id: String,
+        /// The target: `CLUSTER:SERVICE`.
+        target_id: String,
+        /// The replacement (Green) task set's id.
+        replacement: String,
+        /// Its share of production traffic, in percent (0 to 100).
+        replacement_percent: f64,
+        /// The original (Blue) task set's share, in percent.
+        original_percent: f64,
     },
     /// CodeDeploy accepted the deployment.
     DeploymentCreated {

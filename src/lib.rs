@@ -20,7 +20,8 @@
 //! 2. **stages**: one AWS or local step each, with its own error enum:
 //!    [`assume`], [`appspec`], [`bundle`], [`upload`], [`deploy`], [`watch`],
 //!    [`deployments`] (what CodeDeploy records of a group), [`promote`]
-//!    (`release s3://…`), [`lambda`] (a Lambda release's code published as a version), [`policy`],
+//!    (`release s3://…`), [`lambda`] (a Lambda release's code published as a version), [`ecs`] (an
+//!    ECS release's image registered as a task definition), [`policy`],
 //!    [`handoff`] (credentials to other programs).
 //! 3. **orchestration**: stages put together: [`queue`], [`launch`],
 //!    [`follow`], [`abort`], [`rollback`], [`receipt`], [`doctor`],
@@ -52,6 +53,7 @@ pub(crate) mod assume;
 pub(crate) mod bundle;
 pub(crate) mod deploy;
 pub(crate) mod deployments;
+pub(crate) mod ecs;
 pub(crate) mod handoff;
 pub(crate) mod lambda;
 pub mod policy;

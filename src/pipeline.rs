@@ -13,8 +13,12 @@
 //! [`release`] (how); the commands and the wave stay as they are. Lambda
 //! does so: after the upload, the bundle is published as the function's
 //! next version ([`lambda`]) and the deployment's revision is the appspec
-//! moving the alias onto it.
+//! moving the alias onto it. ECS does too: before the upload, the image is
+//! registered in a copy of the service's task definition ([`ecs`]), and
+//! the appspec naming it is what is uploaded (content-addressed, like a
+//! bundle) and deployed.
 
+pub mod ecs;
 pub mod lambda;
 pub mod session;
 pub mod start;
@@ -60,6 +64,9 @@ pub enum PipelineError {
     /// A Lambda release's code was not published as a version.
     #[error(transparent)]
     Lambda(#[from] crate::lambda::LambdaError),
+    /// An ECS release's task definition was not registered.
+    #[error(transparent)]
+    Ecs(#[from] crate::ecs::EcsError),
     /// No deployment was created, or following it failed.
     #[error(transparent)]
     Launch(#[from] LaunchError),
@@ -74,6 +81,7 @@ impl PipelineError {
             PipelineError::Upload(e) => e.exit_code(),
             PipelineError::Promote(e) => e.exit_code(),
             PipelineError::Lambda(e) => e.exit_code(),
+            PipelineError::Ecs(e) => e.exit_code(),
             PipelineError::Launch(LaunchError::Queue(e)) => e.exit_code(),
             PipelineError::Launch(LaunchError::Watch(_)) => ExitCode::Aws,
         }
@@ -86,6 +94,7 @@ impl PipelineError {
             PipelineError::Deadline(_) => "timeout",
             PipelineError::Upload(_) | PipelineError::Promote(_) => "upload",
             PipelineError::Lambda(_) => "lambda",
+            PipelineError::Ecs(_) => "ecs",
             PipelineError::Launch(LaunchError::Queue(_)) => "deploy",
             PipelineError::Launch(LaunchError::Watch(_)) => "watch",
         }
@@ -100,6 +109,8 @@ pub enum Shipping<B: Borrow<Bundle>> {
     Upload(B),
     /// `s3://…`: promoted as it is.
     Promote(S3Uri),
+    /// `--image`: an ECS release, registered as a task definition.
+    Image(Box<ecs::EcsRelease>),
 }
 
 /// One environment's release, everything but the bundle.
@@ -152,6 +163,11 @@ pub async fn release<B: Borrow<Bundle>>(
         keeper.receipt.sha256 = bundle.sha256.clone();
         keeper.receipt.key = upload::key_for(env, bundle);
     }
+    // An ECS service deploys an image, every other platform a bundle:
+    // refused before the role is assumed.
+    if env.platform.ecs().is_some() != matches!(shipping, Shipping::Image(_)) {
+        return Err(crate::ecs::EcsError::Platform(platform_mismatch(env)).into());
+    }
     keeper.save(reporter);
     let (sdk, session) = match assume_recorded(env, guard, keeper, reporter).await? {
         Ok(assumed) => assumed,
@@ -171,8 +187,28 @@ pub async fn release<B: Borrow<Bundle>>(
             let metadata = upload::metadata_from_env(env, &bundle.sha256, Some(&session.session_name));
             let opts = upload::UploadOptions { concurrency: step.upload_concurrency, ..Default::default() };
             match guard.run(upload::upload(&s3, env, bundle, &metadata, &opts, reporter)).await {
-                Ok(uploaded) => Shipped { uploaded: uploaded?, sha256: bundle.sha256.clone(), kind: bundle.kind },
+                Ok(uploaded) => Shipped { uploaded: uploaded?, sha256: bundle.sha256.clone(), kind: Some(bundle.kind) },
                 Err(sig) => return Ok(upload_interrupted(&s3, env, sig, guard, keeper, reporter).await),
+            }
+        }
+        Shipping::Image(release) => {
+            let service = env.platform.ecs().expect("checked above");
+            // A task definition registered already is harmless: nothing runs it.
+            let registered = match guard.run(ecs::register(&sdk, &cd, env, service, release, reporter)).await {
+                Ok(registered) => registered?,
+                Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Upload, reporter)),
+            };
+            let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(registered.appspec.as_bytes()));
+            let r = &mut keeper.receipt;
+            r.image = Some(registered.image.clone());
+            r.task_definition_arn = Some(registered.task_definition_arn.clone());
+            r.sha256 = sha256.clone();
+            r.key = upload::appspec_key(env, &sha256);
+            keeper.save(reporter);
+            let metadata = upload::metadata_from_env(env, &sha256, Some(&session.session_name));
+            match guard.run(upload::upload_appspec(&s3, env, &registered.appspec, &metadata, reporter)).await {
+                Ok(uploaded) => Shipped { uploaded: uploaded?, sha256, kind: None },
+                Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Upload, reporter)),
             }
         }
     };
@@ -188,9 +224,10 @@ pub async fn release<B: Borrow<Bundle>>(
 
     // A Lambda release's bundle is the function's code: published as a
     // version, it is the appspec that CodeDeploy deploys.
-    let revision = match env.platform.lambda() {
-        None => deploy::revision(&shipped.uploaded, shipped.kind),
-        Some(function) => {
+    let revision = match (env.platform.lambda(), shipped.kind) {
+        (None, Some(kind)) => deploy::revision(&shipped.uploaded, kind),
+        (None, None) => deploy::appspec_object_revision(&shipped.uploaded),
+        (Some(function), _) => {
             let client = aws_sdk_lambda::Client::new(&sdk);
             let published = lambda::publish(&client, function, &shipped.uploaded, &shipped.sha256, reporter);
             match guard.run(published).await {
@@ -216,7 +253,8 @@ pub async fn release<B: Borrow<Bundle>>(
 struct Shipped {
     uploaded: upload::Uploaded,
     sha256: String,
-    kind: crate::bundle::BundleType,
+    /// The bundle's type; none for an appspec ferry wrote (ECS).
+    kind: Option<crate::bundle::BundleType>,
 }
 
 /// Reports a promotion as an upload (or its skip) and records its SHA-256.
@@ -234,7 +272,25 @@ fn promoted(p: promote::Promoted, keeper: &mut Keeper, reporter: &dyn Reporter) 
         }
     });
     keeper.receipt.sha256 = p.sha256.clone();
-    Shipped { uploaded: p.uploaded, sha256: p.sha256, kind: p.kind }
+    Shipped { uploaded: p.uploaded, sha256: p.sha256, kind: Some(p.kind) }
+}
+
+/// Why what was shipped cannot go to `env`.
+pub fn platform_mismatch(env: &Environment) -> String {
+    if env.platform.ecs().is_some() {
+        format!(
+            "environment {} deploys an ECS service (compute_platform = \"ECS\"): release an image with `ferry release \
+             --image URI --env {}`, not a bundle",
+            env.name, env.name
+        )
+    } else {
+        format!(
+            "--image releases an ECS service, but environment {} deploys to the {} platform: give it a bundle (a directory \
+             or archive), or set compute_platform = \"ECS\" for an ECS service",
+            env.name,
+            env.platform.name()
+        )
+    }
 }
 
 /// The deployment's description: the build marker leads (`queue` reads it

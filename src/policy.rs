@@ -277,6 +277,9 @@ pub fn deploy(env: &Environment) -> Value {
     if let Some(function) = env.platform.lambda() {
         statements.push(lambda_statement(env, &function.name));
     }
+    if let Some(service) = env.platform.ecs() {
+        statements.extend(ecs_statements(env, service));
+    }
     if !env.tags.is_empty() {
         // Tags ride on the PUT / CreateMultipartUpload (x-amz-tagging), which
         // S3 authorises as s3:PutObjectTagging as well.
@@ -314,6 +317,53 @@ fn lambda_statement(env: &Environment, function: &str) -> Value {
         ],
         "Resource": arn,
     })
+}
+
+/// An ECS release: read the service and its task definition, pin the
+/// image (ECR DescribeImages), check the task's roles and pass them to ECS
+/// tasks only, and register the copy. What ferry.toml does not name is
+/// granted on the account's: the service (`ecs_cluster`/`ecs_service`
+/// unset: read from the group), the task definition family and roles (from
+/// the `task_definition` file when set, read here; else the service's),
+/// and the repositories (the image is named at release time).
+fn ecs_statements(env: &Environment, service: &crate::config::EcsService) -> Vec<Value> {
+    let (p, region, account) = (&env.role.partition, &env.region, &env.role.account);
+    let file = service.task_definition.as_deref().and_then(|path| crate::ecs::taskdef_file::read(path).ok());
+    let family = file.as_ref().and_then(|d| d.family()).map_or("*".to_string(), |f| format!("{f}:*"));
+    let mut roles: Vec<String> =
+        file.as_ref().map(|d| crate::ecs::roles::of(d).into_iter().map(|(_, arn)| arn).collect()).unwrap_or_default();
+    roles.dedup();
+    let roles = if roles.is_empty() { json!(format!("arn:{p}:iam::{account}:role/*")) } else { json!(roles) };
+    let svc = format!(
+        "arn:{p}:ecs:{region}:{account}:service/{}/{}",
+        service.cluster.as_deref().unwrap_or("*"),
+        service.service.as_deref().unwrap_or("*")
+    );
+    vec![
+        json!({
+            "Sid": "RegisterTaskDefinition",
+            "Effect": "Allow",
+            "Action": ["ecs:RegisterTaskDefinition"],
+            "Resource": format!("arn:{p}:ecs:{region}:{account}:task-definition/{family}"),
+        }),
+        // DescribeTaskDefinition takes no resource type: "*" only.
+        json!({ "Sid": "ReadTaskDefinitions", "Effect": "Allow", "Action": ["ecs:DescribeTaskDefinition"], "Resource": "*" }),
+        json!({ "Sid": "ReadService", "Effect": "Allow", "Action": ["ecs:DescribeServices"], "Resource": svc }),
+        json!({
+            "Sid": "PassTaskRoles",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": roles.clone(),
+            "Condition": { "StringEquals": { "iam:PassedToService": crate::ecs::roles::TASKS_PRINCIPAL } },
+        }),
+        json!({ "Sid": "ReadTaskRoles", "Effect": "Allow", "Action": ["iam:GetRole"], "Resource": roles }),
+        json!({
+            "Sid": "ReadImages",
+            "Effect": "Allow",
+            "Action": ["ecr:DescribeImages"],
+            "Resource": format!("arn:{p}:ecr:*:{account}:repository/*"),
+        }),
+    ]
 }
 
 /// The instance profile's permissions: the CodeDeploy agent on each
@@ -391,8 +441,27 @@ pub fn check_principal(principal: &str) -> Result<(), String> {
 /// intersection of the role's policies and this, so a broad role used by
 /// several environments is narrowed to the one being deployed.
 pub fn session(env: &Environment) -> String {
-    deploy(env).to_string()
+    let mut doc = deploy(env);
+    // An ECS environment's six statements do not fit STS's 2048 characters
+    // beside the rest: the session gets them as one, on "*". The session
+    // policy only caps the role; the role's own policy (`ferry policy
+    // deploy`) keeps them scoped, PassRole to ecs-tasks only.
+    if env.platform.ecs().is_some() {
+        let statements = doc["Statement"].as_array_mut().expect("a list of statements");
+        statements.retain(|s| !ECS_SIDS.contains(&s["Sid"].as_str().unwrap_or_default()));
+        statements.push(json!({
+            "Sid": "ReleaseEcs",
+            "Effect": "Allow",
+            "Action": ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DescribeServices", "iam:PassRole", "iam:GetRole", "ecr:DescribeImages"],
+            "Resource": "*",
+        }));
+    }
+    doc.to_string()
 }
+
+/// The Sids of [`ecs_statements`].
+const ECS_SIDS: [&str; 6] =
+    ["RegisterTaskDefinition", "ReadTaskDefinitions", "ReadService", "PassTaskRoles", "ReadTaskRoles", "ReadImages"];
 
 /// KMS rights for SSE-KMS uploads. An alias cannot be a policy resource for
 /// key use, so aliases are matched with the `kms:ResourceAliases` condition.
@@ -702,6 +771,45 @@ mod tests {
         e.kms_key_id = None;
         let p = session(&e);
         assert!(p.contains("lambda:UpdateFunctionCode") && p.len() <= 2048, "{}", p.len());
+        // So do an ECS environment's statements.
+        e.platform = crate::config::Platform::Ecs(Default::default());
+        let p = session(&e);
+        assert!(p.contains("iam:PassRole") && p.len() <= 2048, "{}", p.len());
+        assert!(deploy(&e).to_string().contains("iam:PassedToService"), "the role's own policy keeps PassRole to ECS tasks");
+    }
+
+    #[test]
+    fn an_ecs_policy_is_scoped_by_what_ferry_toml_and_the_task_definition_file_name() {
+        let mut e = env();
+        e.platform = crate::config::Platform::Ecs(Default::default());
+        let open = deploy(&e);
+        assert_eq!(statement(&open, "ReadService")["Resource"], json!("arn:aws:ecs:eu-west-1:222222222222:service/*/*"));
+        assert_eq!(statement(&open, "PassTaskRoles")["Resource"], json!("arn:aws:iam::222222222222:role/*"));
+        assert_eq!(
+            statement(&open, "PassTaskRoles")["Condition"]["StringEquals"]["iam:PassedToService"],
+            json!("ecs-tasks.amazonaws.com")
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("taskdef.json");
+        let roles = ["arn:aws:iam::222222222222:role/web-task", "arn:aws:iam::222222222222:role/web-exec"];
+        let def = json!({"family": "web", "taskRoleArn": roles[0], "executionRoleArn": roles[1], "containerDefinitions": [{"name": "web"}]});
+        std::fs::write(&file, def.to_string()).unwrap();
+        let service = crate::config::EcsService {
+            cluster: Some("shop".into()),
+            service: Some("web".into()),
+            task_definition: Some(file),
+            ..Default::default()
+        };
+        e.platform = crate::config::Platform::Ecs(service);
+        let scoped = deploy(&e);
+        assert_eq!(statement(&scoped, "ReadService")["Resource"], json!("arn:aws:ecs:eu-west-1:222222222222:service/shop/web"));
+        assert_eq!(
+            statement(&scoped, "RegisterTaskDefinition")["Resource"],
+            json!("arn:aws:ecs:eu-west-1:222222222222:task-definition/web:*")
+        );
+        assert_eq!(statement(&scoped, "PassTaskRoles")["Resource"], json!(roles));
+        assert_eq!(statement(&scoped, "ReadTaskRoles")["Resource"], json!(roles));
     }
 
     #[test]

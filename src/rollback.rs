@@ -160,6 +160,8 @@ pub struct Plan {
     /// What is odd about a target named with `--to`: it is what the group
     /// already runs, or it never succeeded in this group.
     pub warnings: Vec<String>,
+    /// ECS: the task definition the restored appspec names, read from it.
+    pub task_definition: Option<String>,
 }
 
 impl Plan {
@@ -170,7 +172,10 @@ impl Plan {
             from_deployment_id: self.from.as_ref().and_then(|d| d.deployment_id()).map(String::from),
             from_revision: self.from.as_ref().and_then(s3_location).map(s3_url),
             to_deployment_id: self.to_deployment_id.clone(),
-            to_revision: s3_url(&self.revision),
+            to_revision: match &self.task_definition {
+                Some(td) => format!("{} (task definition {td})", s3_url(&self.revision)),
+                None => s3_url(&self.revision),
+            },
             to_etag: self.revision.e_tag().map(String::from),
             to_version_id: self.revision.version().map(String::from),
         }
@@ -214,7 +219,26 @@ pub async fn plan(
         }
     };
     let revision = pin(s3, env, loc).await?;
-    Ok(Plan { from, to_deployment_id, revision, warnings })
+    let task_definition = match env.platform.ecs() {
+        Some(_) => appspec_task_definition(s3, &revision).await,
+        None => None,
+    };
+    Ok(Plan { from, to_deployment_id, revision, warnings, task_definition })
+}
+
+/// The task definition an ECS appspec in S3 names; none when it cannot be
+/// read (the rollback goes ahead: CodeDeploy reads the object itself).
+async fn appspec_task_definition(s3: &aws_sdk_s3::Client, loc: &S3Location) -> Option<String> {
+    let out = s3
+        .get_object()
+        .bucket(loc.bucket()?)
+        .key(loc.key()?)
+        .set_version_id(loc.version().map(String::from))
+        .send()
+        .await
+        .ok()?;
+    let bytes = out.body.collect().await.ok()?.into_bytes();
+    crate::appspec::ecs::task_definition(std::str::from_utf8(&bytes).ok()?)
 }
 
 fn is_active(s: &DeploymentStatus) -> bool {
@@ -373,7 +397,10 @@ async fn pin(s3: &aws_sdk_s3::Client, env: &Environment, loc: S3Location) -> Res
 }
 
 fn bundle_type_of(key: &str) -> CdBundleType {
-    if key.ends_with(".tar") {
+    // An ECS release's revision is the appspec ferry wrote.
+    if key.ends_with(".yaml") || key.ends_with(".yml") {
+        CdBundleType::Yaml
+    } else if key.ends_with(".tar") {
         CdBundleType::Tar
     } else if key.ends_with(".tgz") || key.ends_with(".tar.gz") {
         CdBundleType::TarGZip

@@ -429,6 +429,79 @@ async fn upload_watched(
     Ok(up)
 }
 
+/// The content address of an appspec ferry wrote (an ECS release's): the
+/// bundle's, with `.yaml`.
+pub fn appspec_key(env: &Environment, sha256: &str) -> String {
+    let name = format!("{sha256}.yaml");
+    if env.prefix.is_empty() {
+        format!("{}/{name}", env.application)
+    } else {
+        format!("{}/{}/{name}", env.prefix, env.application)
+    }
+}
+
+/// Puts an appspec ferry wrote into the environment's bucket at its
+/// content address ([`appspec_key`]) the way a small bundle goes: the
+/// bucket's owner checked, one PUT with its SHA-256, S3's stored checksum
+/// read back; an identical object already there is reused.
+pub async fn upload_appspec(
+    s3: &aws_sdk_s3::Client,
+    env: &Environment,
+    text: &str,
+    metadata: &[(String, String)],
+    reporter: &dyn Reporter,
+) -> Result<Uploaded, UploadError> {
+    let dog = crate::deadline::Watchdog::new("S3", "uploading the appspec to S3", reporter);
+    dog.run(upload_appspec_watched(s3, env, text, metadata, &dog)).await?
+}
+
+async fn upload_appspec_watched(
+    s3: &aws_sdk_s3::Client,
+    env: &Environment,
+    text: &str,
+    metadata: &[(String, String)],
+    reporter: &dyn Reporter,
+) -> Result<Uploaded, UploadError> {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
+    let t = Target {
+        s3,
+        bucket: env.bucket.clone(),
+        key: appspec_key(env, &hex::encode(digest)),
+        owner: env.role.account.clone(),
+        kms_key_id: env.kms_key_id.clone(),
+        metadata,
+        tagging: tagging(&env.tags),
+    };
+    let sha_b64 = plan::b64(&digest);
+    let expected = Expected::Sha256(sha_b64.clone());
+    let size = text.len() as u64;
+    if let Some(existing) = head(&t).await.map_err(|e| t.fail("to read", e))?
+        && existing.content_length() == Some(size as i64)
+        && holds(&existing, &expected)
+    {
+        reporter.report(&Event::UploadSkipped { bucket: t.bucket.clone(), key: t.key.clone() });
+        return Ok(uploaded(&t, &existing, true));
+    }
+    reporter.report(&Event::UploadStarted { bucket: t.bucket.clone(), key: t.key.clone(), size });
+    put_once(&t, "application/x-yaml", &sha_b64, text.as_bytes().to_vec()).await.map_err(|f| t.fail("the upload to", f))?;
+    let stored = head(&t)
+        .await
+        .map_err(|e| t.fail("to read back", e))?
+        .ok_or_else(|| t.refused("to read back", "the object is not there after the upload".into()))?;
+    if !holds(&stored, &expected) {
+        let found = stored.checksum_sha256().unwrap_or("none").to_string();
+        return Err(UploadError::ChecksumMismatch {
+            bucket: t.bucket,
+            key: t.key,
+            found,
+            expected: format!("{sha_b64} (SHA-256)"),
+        });
+    }
+    let up = uploaded(&t, &stored, false);
+    reporter.report(&uploaded_event(&up, size));
+    Ok(up)
+}
+
 /// What to do about a read-back that does not match.
 fn mismatch_remedy(found: &str) -> &'static str {
     if found.starts_with("none") {
@@ -504,7 +577,7 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, reporter: &d
         if read_crc != bundle.crc64nvme {
             return Err(t.changed(bundle, read_crc));
         }
-        let failure = match put_once(t, bundle, sha_b64, body).await {
+        let failure = match put_once(t, content_type(bundle), sha_b64, body).await {
             Ok(()) => return Ok(()),
             Err(f) => f,
         };
@@ -531,7 +604,8 @@ async fn single_put(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, reporter: &d
     }
 }
 
-async fn put_once(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, body: Vec<u8>) -> Result<(), Failure> {
+async fn put_once(t: &Target<'_>, content_type: &str, sha_b64: &str, body: Vec<u8>) -> Result<(), Failure> {
+    let size = body.len() as u64;
     let mut put =
         t.s3.put_object()
             .bucket(&t.bucket)
@@ -541,7 +615,7 @@ async fn put_once(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, body: Vec<u8>)
             // algorithm header is what makes S3 keep it for the read-back.
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(sha_b64)
-            .content_type(content_type(bundle))
+            .content_type(content_type)
             .content_length(body.len() as i64)
             .body(ByteStream::from(body));
     if let Some(kms) = &t.kms_key_id {
@@ -557,7 +631,7 @@ async fn put_once(t: &Target<'_>, bundle: &Bundle, sha_b64: &str, body: Vec<u8>)
     // payload as well would hash it a second time.
     put.customize()
         // Time to send the body before the answer is overdue.
-        .config_override(aws_sdk_s3::config::Builder::default().timeout_config(crate::deadline::for_upload(bundle.size)))
+        .config_override(aws_sdk_s3::config::Builder::default().timeout_config(crate::deadline::for_upload(size)))
         .disable_payload_signing()
         .send()
         .await

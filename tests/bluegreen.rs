@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::io::BufReader;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_codedeploy::types::{DeploymentInfo, InstanceTarget, TargetLabel};
-use common::{FERRY, Run, Stack, StackOptions, app_tree, drain, on_a_terminal, read_until, run, wait_until};
+use common::traffic::{self, Deployments, Running};
+use common::{FERRY, Run, Stack, StackOptions, app_tree, on_a_terminal, run, wait_until};
 use ferry_test_stack::application::{BlueGreen, Group, create_blue_green_group};
 
 /// The blue/green group, beside the stack's in-place `web-prod`.
@@ -102,9 +101,19 @@ impl BlueGreenStack {
             out.deployment_targets().iter().map(|t| t.instance_target.clone().unwrap()).collect()
         })
     }
+}
+
+impl Deployments for BlueGreenStack {
+    fn newest(&self) -> Option<String> {
+        self.deployments().first().cloned()
+    }
 
     fn status(&self, id: &str) -> String {
         self.deployment(id).status().unwrap().as_str().to_string()
+    }
+
+    fn rollback_of(&self, id: &str) -> Option<String> {
+        self.deployment(id).rollback_info().and_then(|r| r.rollback_deployment_id()).map(String::from)
     }
 }
 
@@ -220,51 +229,24 @@ fn ready_exits_6_and_ferry_continue_reroutes_then_ends_the_termination_wait() {
 fn wait_ready_follows_through_the_ready_wait_to_the_end() {
     let bg = stack(BlueGreen { ready_wait_minutes: Some(60), termination_wait_minutes: None });
     let app = bg.app("v1", "exit 0");
-    let mut child = bg
-        .ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN, "--wait-ready"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    wait_until("Ready", || bg.deployments().first().is_some_and(|id| bg.status(id) == "Ready"));
-    let id = bg.deployments()[0].clone();
-    // ferry still follows; the continue comes from elsewhere (the console, a person).
-    assert!(child.try_wait().unwrap().is_none(), "ferry ended at Ready despite --wait-ready");
-    bg.stack.block_on(async { bg.stack.codedeploy().continue_deployment().deployment_id(&id).send().await.unwrap() });
-    let status = child.wait().unwrap();
-    let (out, err) = (stdout.join().unwrap(), stderr.join().unwrap());
-    assert_eq!(status.code(), Some(0), "{out}\n{err}");
-    assert!(err.contains("AllowTraffic Succeeded"), "{err}");
+    let release = Running::spawn(&mut bg.ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN, "--wait-ready"]));
+    // The continue comes from elsewhere (the console, a person).
+    let log = traffic::wait_ready_then_continue(&bg, release, |id| {
+        bg.stack.block_on(async { bg.stack.codedeploy().continue_deployment().deployment_id(id).send().await.unwrap() });
+    });
+    assert!(log.contains("AllowTraffic Succeeded"), "{log}");
 }
 
-/// `ferry release` in the background, its stderr read line by line.
-fn spawn_release(bg: &BlueGreenStack, name: &str, extra: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
+fn spawn_release(bg: &BlueGreenStack, name: &str, extra: &[&str]) -> Running {
     let app = bg.app(name, "sleep 0.5");
-    let mut child = bg
-        .ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    (child, stderr)
+    Running::spawn(bg.ferry(&["release", app.to_str().unwrap(), "--target-instances", GREEN]).args(extra))
 }
 
 #[test]
 fn a_stop_from_outside_exits_4() {
     let bg = stack(BlueGreen::default());
-    let (mut child, mut stderr) = spawn_release(&bg, "v1", &[]);
-    let mut log = read_until(&mut stderr, "Green (replacement environment)");
-    let id = bg.deployments()[0].clone();
-    let stop = run(&mut bg.ferry(&["stop", &id]));
-    assert_eq!(stop.code, 0, "{}", stop.all());
-    let status = child.wait().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
-    assert_eq!(status.code(), Some(4), "{log}");
-    assert_eq!(bg.status(&id), "Stopped");
+    let release = spawn_release(&bg, "v1", &[]);
+    traffic::stop_from_outside(&bg, release, "Green (replacement environment)", |id| bg.ferry(&["stop", id]));
 }
 
 #[test]
@@ -272,27 +254,8 @@ fn sigterm_while_following_stops_rolls_back_and_writes_the_receipt() {
     let bg = stack(BlueGreen::default());
     assert_eq!(bg.release("v1", "exit 0", &[]).code, 0);
     let receipt = bg.dir.path().join("receipt.json");
-    let (mut child, mut stderr) = spawn_release(&bg, "v2", &["--receipt", receipt.to_str().unwrap()]);
-    let mut log = read_until(&mut stderr, "Green (replacement environment)");
-    let ok = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(ok.success());
-    let status = child.wait().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
-    assert_eq!(status.code(), Some(143), "{log}");
-
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
-    assert_eq!(r["outcome"], "aborted", "{r}");
-    assert_eq!(r["signal"], "SIGTERM");
-    assert_eq!(r["abort"]["action"], "stop-and-rollback", "{r}");
-    let id = r["deployment_id"].as_str().unwrap();
-    assert_eq!(bg.status(id), "Stopped");
-    let rollback = bg.deployment(id).rollback_info().unwrap().rollback_deployment_id().unwrap().to_string();
-    assert_eq!(r["rollback_deployment_id"], rollback.as_str(), "{r}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while bg.status(&rollback) != "Succeeded" {
-        assert!(Instant::now() < deadline, "the rollback never succeeded");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let release = spawn_release(&bg, "v2", &["--receipt", receipt.to_str().unwrap()]);
+    let (_, _, rollback) = traffic::sigterm_rolls_back(&bg, release, "Green (replacement environment)", || (), &receipt);
     let targets = bg.targets(&rollback);
     assert_eq!(with_label(&targets, TargetLabel::Blue).len(), 2, "the originals got traffic back");
 }

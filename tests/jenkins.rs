@@ -261,6 +261,21 @@ fn shared_library_step_refuses_missing_arguments() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("'bundle' argument is required"));
 }
 
+#[test]
+fn shared_library_release_step_takes_an_image_instead_of_a_bundle() {
+    let image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.4";
+    let script = render_step("ferryRelease", &["env=production", &format!("image={image}")]);
+    assert!(script.contains(&format!("'release' '--image' '{image}' '--env' 'production'")), "{script}");
+    let out = groovy()
+        .arg(Path::new(REPO).join("scripts/groovy/render-step.groovy"))
+        .arg(Path::new(REPO).join("jenkins/vars/ferryRelease.groovy"))
+        .args(["env=production", "bundle=build/app", &format!("image={image}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not both"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 // ------------------------------------------------------------------------
 // Exit codes -> build results, run in scripts/groovy/harness.groovy.
 
@@ -393,6 +408,14 @@ fn assert_mapping(what: &str, runs: &std::collections::BTreeMap<String, serde_js
         }
         assert!(!said.contains("null"), "{what}, exit {code}: a JSON null leaked into the messages:\n{said}");
     }
+}
+
+#[test]
+fn the_ecs_jenkinsfile_releases_the_image_and_sets_the_documented_result_for_each_exit_code() {
+    let runs = harness(&["--stage", "Production", "jenkinsfile", "jenkins/Jenkinsfile.ecs"]);
+    assert_mapping("Jenkinsfile.ecs, Production", &runs, "Production");
+    let text = jenkinsfile("Jenkinsfile.ecs");
+    assert!(text.contains("ferryRelease(env: 'production', image: env.IMAGE"), "{text}");
 }
 
 #[test]

@@ -17,11 +17,10 @@
 
 mod common;
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 
-use common::{FERRY, Run, on_a_terminal, read_until, run, wait_until};
+use common::traffic::{self, Deployments, Running};
+use common::{FERRY, Run, on_a_terminal, run, wait_until};
 use ferry_test_stack::application::{LambdaApp, create_lambda};
 use ferry_test_stack::{DEPLOYER_ROLE, PREFIX, PRODUCTION_ACCOUNT, REGION, Stack, StackOptions};
 
@@ -117,16 +116,8 @@ impl LambdaStack {
         run(self.ferry(&["release", path.to_str().unwrap()]).args(extra))
     }
 
-    fn spawn_release(&self, path: &Path, extra: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
-        let mut child = self
-            .ferry(&["release", path.to_str().unwrap()])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        (child, stderr)
+    fn spawn_release(&self, path: &Path, extra: &[&str]) -> Running {
+        Running::spawn(self.ferry(&["release", path.to_str().unwrap()]).args(extra))
     }
 
     /// The alias's version and the share of traffic sent to another one.
@@ -160,15 +151,25 @@ impl LambdaStack {
         })
     }
 
-    fn status(&self, id: &str) -> String {
-        self.deployment(id).status().unwrap().as_str().to_string()
-    }
-
     /// Waits for a deployment's rollback to succeed; its id.
     fn rolled_back(&self, id: &str) -> String {
         let rollback = self.deployment(id).rollback_info().unwrap().rollback_deployment_id().unwrap().to_string();
         wait_until("the rollback to succeed", || self.status(&rollback) == "Succeeded");
         rollback
+    }
+}
+
+impl Deployments for LambdaStack {
+    fn newest(&self) -> Option<String> {
+        self.deployments().first().cloned()
+    }
+
+    fn status(&self, id: &str) -> String {
+        self.deployment(id).status().unwrap().as_str().to_string()
+    }
+
+    fn rollback_of(&self, id: &str) -> Option<String> {
+        self.deployment(id).rollback_info().and_then(|r| r.rollback_deployment_id()).map(String::from)
     }
 }
 
@@ -231,7 +232,7 @@ fn a_release_publishes_the_code_and_shows_the_alias_traffic_shifting() {
 fn a_failing_hook_function_is_rolled_back_and_exits_7() {
     let l = stack(CANARY, &format!("[env.production.lambda_hooks]\nBeforeAllowTraffic = \"{PRE_TRAFFIC}\"\n"));
     let junit = l.dir.path().join("junit.xml");
-    let (mut child, mut stderr) = l.spawn_release(&l.code_dir(2), &["--junit", junit.to_str().unwrap()]);
+    let release = l.spawn_release(&l.code_dir(2), &["--junit", junit.to_str().unwrap()]);
     // moto runs no function: the test is the hook, and it reports Failed.
     wait_until("the hook to be invoked", || !l.stack.emulator().hook_executions().is_empty());
     let hook = l.stack.emulator().hook_executions().remove(0);
@@ -247,10 +248,8 @@ fn a_failing_hook_function_is_rolled_back_and_exits_7() {
             .await
             .unwrap()
     });
-    let status = child.wait().unwrap();
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
-    assert_eq!(status.code(), Some(7), "{log}");
+    let (code, log) = release.wait();
+    assert_eq!(code, Some(7), "{log}");
     assert!(log.contains(&format!("{FUNCTION}:{ALIAS} BeforeAllowTraffic Failed")), "{log}");
     assert!(log.contains(PRE_TRAFFIC), "the failure names the hook function: {log}");
     let report = std::fs::read_to_string(&junit).unwrap();
@@ -264,38 +263,17 @@ fn a_failing_hook_function_is_rolled_back_and_exits_7() {
 #[test]
 fn a_stop_from_outside_exits_4() {
     let l = stack(LONG_CANARY, "");
-    let (mut child, mut stderr) = l.spawn_release(&l.code_dir(2), &[]);
-    let mut log = read_until(&mut stderr, "traffic: version 2 10%");
-    let id = l.deployments()[0].clone();
-    let stop = run(&mut l.ferry(&["stop", &id]));
-    assert_eq!(stop.code, 0, "{}", stop.all());
-    let status = child.wait().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
-    assert_eq!(status.code(), Some(4), "{log}");
-    assert_eq!(l.status(&id), "Stopped");
+    let release = l.spawn_release(&l.code_dir(2), &[]);
+    traffic::stop_from_outside(&l, release, "traffic: version 2 10%", |id| l.ferry(&["stop", id]));
 }
 
 #[test]
 fn sigterm_during_traffic_shifting_stops_rolls_back_and_writes_the_receipt() {
     let l = stack(LONG_CANARY, "");
     let receipt = l.dir.path().join("receipt.json");
-    let (mut child, mut stderr) = l.spawn_release(&l.code_dir(2), &["--receipt", receipt.to_str().unwrap()]);
-    let mut log = read_until(&mut stderr, "traffic: version 2 10%");
-    assert_eq!(l.alias().1.and_then(|w| w.get("2").copied()), Some(0.1), "the canary's share is on the alias");
-    let ok = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(ok.success());
-    let status = child.wait().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
-    assert_eq!(status.code(), Some(143), "{log}");
-
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
-    assert_eq!(r["outcome"], "aborted", "{r}");
-    assert_eq!(r["signal"], "SIGTERM");
-    assert_eq!(r["abort"]["action"], "stop-and-rollback", "{r}");
-    let id = r["deployment_id"].as_str().unwrap();
-    assert_eq!(l.status(id), "Stopped");
-    let rollback = l.rolled_back(id);
-    assert_eq!(r["rollback_deployment_id"], rollback.as_str(), "{r}");
+    let release = l.spawn_release(&l.code_dir(2), &["--receipt", receipt.to_str().unwrap()]);
+    let canary = || assert_eq!(l.alias().1.and_then(|w| w.get("2").copied()), Some(0.1), "the canary's share is on the alias");
+    traffic::sigterm_rolls_back(&l, release, "traffic: version 2 10%", canary, &receipt);
     assert_eq!(l.alias(), ("1".to_string(), None), "the alias is back on version 1 alone");
 }
 

@@ -94,6 +94,8 @@ const VARIANTS: &[(&str, &str)] = &[
     ("kms key arn", "kms_key_id = \"arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab\"\n"),
     ("object tags", "[env.production.tags]\nteam = \"web\"\n"),
     ("lambda", "function_name = \"checkout\"\nfunction_alias = \"live\"\n"),
+    ("ecs", "compute_platform = \"ECS\"\n"),
+    ("ecs named", "compute_platform = \"ECS\"\necs_cluster = \"shop\"\necs_service = \"web\"\n"),
     (
         "everything",
         "prefix = \"releases\"\ndeployment_config = \"CodeDeployDefault.OneAtATime\"\nexternal_id = \"ops-to-prod\"\n\
@@ -178,6 +180,11 @@ fn optional_actions_appear_exactly_when_configured() {
             "function_name = \"checkout\"\nfunction_alias = \"live\"\n",
             "deploy",
             &["\"lambda:UpdateFunctionCode\"", "function:checkout\""],
+        ),
+        (
+            "compute_platform = \"ECS\"\necs_cluster = \"shop\"\necs_service = \"web\"\n",
+            "deploy",
+            &["\"ecs:RegisterTaskDefinition\"", "\"iam:PassedToService\"", "service/shop/web\"", "\"ecr:DescribeImages\""],
         ),
         ("session_tags = true\n", "jenkins", &["\"sts:TagSession\""]),
         ("session_tags = true\n", "trust", &["\"sts:TagSession\""]),

@@ -1,4 +1,5 @@
-// Shared-library step: ferryRelease(env: 'production', bundle: 'build/app')
+// Shared-library step: ferryRelease(env: 'production', bundle: 'build/app'),
+// or for an ECS environment ferryRelease(env: 'production', image: 'URI')
 //
 // Runs `ferry release <bundle> --env <env> …` in one sh step: ferry bundles,
 // uploads, deploys and follows the deployment to its end. Its exit code then
@@ -8,9 +9,13 @@
 
 def call(Map args = [:]) {
     String environment = required(args, 'env')
-    String bundle = required(args, 'bundle')
+    if (args.image && args.bundle) {
+        error("ferryRelease: give 'bundle' or 'image' (an ECS environment), not both")
+    }
+    // An ECS environment deploys an image (docs/ecs.md), every other one a bundle.
+    List<String> what = args.image ? ['--image', args.image as String] : [required(args, 'bundle')]
     String receipt = (args.receipt ?: 'ferry-receipt.json') as String
-    List<String> cmd = [(args.ferry ?: 'ferry') as String, 'release', bundle, '--env', environment]
+    List<String> cmd = [(args.ferry ?: 'ferry') as String, 'release'] + what + ['--env', environment]
     if (args.get('wait', true)) {
         cmd += ['--timeout', (args.timeout ?: '90m') as String]
     } else {

@@ -33,6 +33,11 @@ pub async fn run(args: &ContinueArgs, config_path: Option<PathBuf>, reporter: &d
     if args.no_wait {
         return Ok(ExitCode::Success);
     }
-    let followed = follow::follow(&cd, &args.deployment_id, &args.follow.options(), reporter).await?;
+    // The deployment was asked to leave Ready: one still Ready when first
+    // read has not got round to it yet, so it is followed through, not
+    // answered with exit 6 again.
+    let mut options = args.follow.options();
+    options.wait_ready |= args.wait_type == deploy::ContinueWait::Ready;
+    let followed = follow::follow(&cd, &args.deployment_id, &options, reporter).await?;
     Ok(followed.outcome.exit_code())
 }

@@ -43,6 +43,9 @@ pub enum Error {
     /// A Lambda release's code was not published.
     #[error(transparent)]
     Lambda(#[from] crate::lambda::LambdaError),
+    /// An ECS release's task definition was not registered.
+    #[error(transparent)]
+    Ecs(#[from] crate::ecs::EcsError),
     /// The receipt file could not be written.
     #[error(transparent)]
     Receipt(#[from] crate::receipt::ReceiptError),
@@ -52,6 +55,12 @@ pub enum Error {
     /// No plan could be made, or a `confirm = true` release was not confirmed.
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    /// `ferry release` with neither a bundle nor `--image`.
+    #[error(
+        "ferry release needs what to release: the application directory or a .zip/.tar/.tgz bundle, or `--image URI` \
+         for an ECS environment (compute_platform = \"ECS\")."
+    )]
+    NothingToRelease,
     /// `--junit` names a path the report cannot be written to.
     /// `--env` on the command line beside `--wave`, which names its own
     /// environments (`FERRY_ENV` alone is not a conflict: it is ignored).
@@ -100,9 +109,12 @@ impl Error {
             Error::Receipt(_) => ExitCode::Usage,
             Error::Promote(e) => e.exit_code(),
             Error::Lambda(e) => e.exit_code(),
+            Error::Ecs(e) => e.exit_code(),
             Error::Deadline(_) => ExitCode::TimedOut,
             Error::Plan(e) => e.exit_code(),
-            Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } => ExitCode::Usage,
+            Error::Junit { .. } | Error::EnvWithWave { .. } | Error::AlreadyEnded { .. } | Error::NothingToRelease => {
+                ExitCode::Usage
+            }
         }
     }
 
@@ -121,11 +133,13 @@ impl Error {
             Error::Receipt(_) => "receipt",
             Error::Promote(_) => "upload",
             Error::Lambda(_) => "lambda",
+            Error::Ecs(crate::ecs::EcsError::BadImage { .. } | crate::ecs::EcsError::Platform(_)) => "config",
+            Error::Ecs(_) => "ecs",
             Error::Deadline(_) => "timeout",
             Error::Plan(crate::plan::PlanError::NotConfirmed(_)) => "confirm",
             Error::Plan(_) => "plan",
             Error::Junit { .. } => "junit",
-            Error::EnvWithWave { .. } => "config",
+            Error::EnvWithWave { .. } | Error::NothingToRelease => "config",
             Error::AlreadyEnded { .. } => "rollback",
         }
     }
@@ -149,6 +163,7 @@ impl From<crate::pipeline::PipelineError> for Error {
             P::Upload(e) => Error::Upload(e),
             P::Promote(e) => Error::Promote(e),
             P::Lambda(e) => Error::Lambda(e),
+            P::Ecs(e) => Error::Ecs(e),
             P::Launch(e) => e.into(),
         }
     }

@@ -23,6 +23,9 @@ use crate::receipt::{self, Keeper};
 
 /// Runs a release and returns the exit code its outcome maps to.
 pub async fn run(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
+    if args.path.as_os_str().is_empty() && args.image.is_none() {
+        return Err(Error::NothingToRelease);
+    }
     if let Some(wave) = &args.wave {
         super::check_no_env_with_wave(&args.target, wave)?;
         return super::wave::run(args, wave, config_path, reporter).await;
@@ -54,6 +57,9 @@ async fn release(
     }
     receipt::set_target(&mut keeper.receipt, &env);
     keeper.receipt.session_name = pipeline::planned_session_name(&env);
+    if args.image.is_some() || env.platform.ecs().is_some() {
+        return release_image(args, &env, confirm, reporter, guard, keeper).await;
+    }
     // A directory is bundled in a temporary directory of ferry's own, which
     // an interrupt removes (half-written archive included) at once.
     let temp = super::bundle_temp_dir()?;
@@ -90,25 +96,75 @@ async fn release(
             Ok(shown) => shown?,
             Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
         }
-        reporter.report(&crate::event::Event::ConfirmRequested { environment: env.name.clone() });
-        let typed = match guard.run(read_line()).await {
-            Ok(typed) => typed,
-            Err(sig) => return Ok(abort::interrupted(keeper, sig, Phase::Plan, reporter)),
-        };
-        if typed.trim() != env.name {
-            return Err(crate::plan::refuse_typed(&env, &typed).into());
+        if let Some(interrupted) = typed_name(&env, reporter, guard, keeper).await? {
+            return Ok(interrupted);
         }
     }
     let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
-    let step = Release {
-        env: &env,
+    Ok(pipeline::release(&step(args, &env, &following), shipping, &mut None, guard, keeper, reporter).await?)
+}
+
+/// Asks for the environment's name to be typed (`confirm = true`): refused
+/// unless it is; the exit code when a signal came first.
+async fn typed_name(
+    env: &config::Environment,
+    reporter: &dyn Reporter,
+    guard: &mut Guard,
+    keeper: &mut Keeper,
+) -> Result<Option<ExitCode>, Error> {
+    reporter.report(&crate::event::Event::ConfirmRequested { environment: env.name.clone() });
+    let typed = match guard.run(read_line()).await {
+        Ok(typed) => typed,
+        Err(sig) => return Ok(Some(abort::interrupted(keeper, sig, Phase::Plan, reporter))),
+    };
+    if typed.trim() != env.name {
+        return Err(crate::plan::refuse_typed(env, &typed).into());
+    }
+    Ok(None)
+}
+
+/// The pipeline's step for this command's options.
+fn step<'a>(args: &ReleaseArgs, env: &'a config::Environment, following: &'a crate::launch::Following) -> Release<'a> {
+    Release {
+        env,
         upload_concurrency: args.shipping.upload_concurrency as usize,
         auto_rollback: args.policy.rollback_on.map(|p| p.configuration()),
         queue_timeout: args.policy.queue_timeout,
-        following: &following,
+        following,
         wave: None,
+    }
+}
+
+/// `release --image` to an ECS environment: the image reference and the
+/// repo's task definition file are checked here, before any AWS call; a
+/// bundle path beside it, or an image for another platform, is refused.
+/// `confirm` asks for the environment's name (there is no bundle to plan).
+async fn release_image(
+    args: &ReleaseArgs,
+    env: &config::Environment,
+    confirm: bool,
+    reporter: &dyn Reporter,
+    guard: &mut Guard,
+    keeper: &mut Keeper,
+) -> Result<ExitCode, Error> {
+    use crate::ecs::EcsError;
+    let (Some(image), Some(service)) = (&args.image, env.platform.ecs()) else {
+        return Err(EcsError::Platform(pipeline::platform_mismatch(env)).into());
     };
-    Ok(pipeline::release(&step, shipping, &mut None, guard, keeper, reporter).await?)
+    if !args.path.as_os_str().is_empty() {
+        return Err(EcsError::Platform(format!(
+            "`ferry release --image` deploys the image alone; drop the bundle path {} (an ECS release's appspec is written \
+             by ferry from the service)",
+            args.path.display()
+        ))
+        .into());
+    }
+    let shipping: Shipping<Bundle> = Shipping::Image(Box::new(pipeline::ecs::EcsRelease::prepare(image, service)?));
+    if confirm && let Some(interrupted) = typed_name(env, reporter, guard, keeper).await? {
+        return Ok(interrupted);
+    }
+    let following = args.ending.following(!args.no_wait, &args.follow, OnAbort::StopAndRollback);
+    Ok(pipeline::release(&step(args, env, &following), shipping, &mut None, guard, keeper, reporter).await?)
 }
 
 /// `release --plan`: what `ferry plan` does, with this command's overrides.
@@ -116,6 +172,12 @@ async fn plan_only(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &
     let mut selection = args.target.selection(config_path);
     args.deploy.apply(&mut selection.overrides);
     let env = config::resolve(&selection)?;
+    if args.image.is_some() || env.platform.ecs().is_some() {
+        return Err(crate::ecs::EcsError::Platform(
+            "`--plan` compares a bundle with what the group runs; an ECS release (`--image`) has no bundle to plan".into(),
+        )
+        .into());
+    }
     if args.path.to_str().and_then(S3Uri::parse).is_some() {
         return Err(s3_bundle_not_planned(&args.path).into());
     }

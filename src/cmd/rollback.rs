@@ -82,6 +82,7 @@ async fn roll_back(
     r.etag = rev.e_tag().unwrap_or_default().to_string();
     r.version_id = rev.version().map(String::from);
     r.sha256 = deployments::sha256_of_key(&r.key).unwrap_or_default();
+    r.task_definition_arn = plan.task_definition.clone();
 
     let from = plan.from.as_ref().and_then(|d| d.deployment_id()).unwrap_or("nothing");
     let description =

@@ -204,6 +204,23 @@ fn describe_raw(event: &Event) -> Option<String> {
             percent(*target_percent),
             percent(100.0 - target_percent)
         ),
+        Event::ImageResolved { image, deploys, verified: true, .. } if image == deploys => {
+            format!("image {image} is in ECR")
+        }
+        Event::ImageResolved { image, deploys, verified: true, .. } => {
+            format!("image {image} resolved to {deploys} (ECR): the digest is what deploys")
+        }
+        Event::ImageResolved { deploys, .. } => {
+            format!("image {deploys} deploys by its digest; it is not in ECR, so ferry could not check that it exists")
+        }
+        Event::TaskDefinitionRegistered { task_definition_arn, copied_from, container, image } => {
+            format!("registered task definition {task_definition_arn} (from {copied_from}, container {container} on {image})")
+        }
+        Event::TaskSetTraffic { target_id, replacement, replacement_percent, original_percent, .. } => format!(
+            "  {target_id} traffic: replacement task set {replacement} {}%, original {}%",
+            percent(*replacement_percent),
+            percent(*original_percent)
+        ),
         Event::DeploymentCreated { deployment_id, application, deployment_group } => {
             format!("created deployment {deployment_id} of {application} to {deployment_group}")
         }

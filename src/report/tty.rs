@@ -237,6 +237,11 @@ impl TtyReporter {
                 bars.labels.insert(format!("{function}:{alias}"), share);
                 false
             }
+            // The service's row carries the replacement's share.
+            Event::TaskSetTraffic { target_id, replacement_percent, .. } => {
+                bars.labels.insert(target_id.clone(), format!("replacement {}%", super::percent(*replacement_percent)));
+                false
+            }
             _ => return false,
         };
         self.redraw(bars);

@@ -5,6 +5,11 @@
 //! AllowTraffic) are followed like an instance's, and its traffic (the
 //! target version's weight) is reported each time it moves.
 //!
+//! An ECS deployment has one target too, the service (`CLUSTER:SERVICE`):
+//! its events (the hook functions', AllowTestTraffic, AllowTraffic) are
+//! followed the same way, and the replacement task set's share of
+//! production traffic is reported each time it moves.
+//!
 //! A blue/green deployment has two fleets: each instance is labelled once,
 //! Blue (original) or Green (replacement), before its first event line, and
 //! a replacement standing Ready is followed on (its traffic events come
@@ -17,7 +22,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use aws_sdk_codedeploy::types::{
-    InstanceTarget, LambdaTarget, LifecycleEventStatus, TargetFilterName, TargetLabel, TargetStatus,
+    EcsTarget, InstanceTarget, LambdaTarget, LifecycleEventStatus, TargetFilterName, TargetLabel, TargetStatus,
 };
 
 use crate::event::{Event, FailedInstance, Overview, Reporter};
@@ -70,7 +75,8 @@ pub struct Targets {
     total: i64,
     /// A replacement (Green) instance was seen: the deployment is blue/green.
     blue_green: bool,
-    /// A Lambda deployment's target version share last reported, in percent.
+    /// A Lambda deployment's target version share (or an ECS deployment's
+    /// replacement task set's) last reported, in percent.
     traffic_percent: Option<f64>,
 }
 
@@ -134,6 +140,10 @@ impl Targets {
                 changed |= self.update(&as_instance(lambda), reporter);
                 changed |= self.traffic(lambda, reporter);
             }
+            for ecs in out.deployment_targets().iter().filter_map(|t| t.ecs_target()) {
+                changed |= self.update(&ecs_as_instance(ecs), reporter);
+                changed |= self.task_set_traffic(ecs, reporter);
+            }
             let read: Vec<&InstanceTarget> = out.deployment_targets().iter().filter_map(|t| t.instance_target()).collect();
             self.blue_green |= read.iter().any(|inst| inst.instance_label() == Some(&TargetLabel::Green));
             for inst in read {
@@ -170,6 +180,27 @@ impl Targets {
             current_version: info.current_version().unwrap_or_default().to_string(),
             target_version: info.target_version().unwrap_or_default().to_string(),
             target_percent: percent,
+        });
+        true
+    }
+
+    /// An ECS target's traffic: reported each time the replacement (Green)
+    /// task set's share changes. Returns whether it did.
+    fn task_set_traffic(&mut self, target: &EcsTarget, reporter: &dyn Reporter) -> bool {
+        let sets = target.task_sets_info();
+        let labelled = |label: TargetLabel| sets.iter().find(|t| t.task_set_label() == Some(&label));
+        let Some(replacement) = labelled(TargetLabel::Green) else { return false };
+        let percent = replacement.traffic_weight();
+        if self.traffic_percent.is_some_and(|p| (p - percent).abs() < 1e-9) {
+            return false;
+        }
+        self.traffic_percent = Some(percent);
+        reporter.report(&Event::TaskSetTraffic {
+            deployment_id: self.deployment_id.clone(),
+            target_id: target.target_id().unwrap_or_default().to_string(),
+            replacement: replacement.identifer().unwrap_or_default().to_string(),
+            replacement_percent: percent,
+            original_percent: labelled(TargetLabel::Blue).map_or(100.0 - percent, |t| t.traffic_weight()),
         });
         true
     }
@@ -290,6 +321,17 @@ fn as_instance(lambda: &LambdaTarget) -> InstanceTarget {
         .set_target_id(lambda.target_id().map(String::from))
         .set_status(lambda.status().cloned())
         .set_lifecycle_events(Some(lambda.lifecycle_events().to_vec()))
+        .build()
+}
+
+/// An ECS deployment's one target (its service) as the lifecycle events of
+/// an instance.
+fn ecs_as_instance(ecs: &EcsTarget) -> InstanceTarget {
+    InstanceTarget::builder()
+        .set_deployment_id(ecs.deployment_id().map(String::from))
+        .set_target_id(ecs.target_id().map(String::from))
+        .set_status(ecs.status().cloned())
+        .set_lifecycle_events(Some(ecs.lifecycle_events().to_vec()))
         .build()
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod proxy;
 pub mod pty;
+pub mod traffic;
 
 #[allow(unused_imports)] // each test binary uses a different subset
 pub use ferry_test_stack::{Stack, StackOptions};

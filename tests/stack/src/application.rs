@@ -252,3 +252,213 @@ pub async fn create_lambda(
         .map_err(err(format!("codedeploy:CreateDeploymentGroup {}", app.group)))?;
     Ok(())
 }
+
+/// An ECS application and its deployment group in the emulator, and in
+/// moto: the task role and execution role (trusting ECS tasks), an ECR
+/// repository with `images` pushed (tag → a manifest of its own), the
+/// cluster, the task definition running the first image and the service
+/// (deployment controller CODE_DEPLOY, behind a load balancer).
+pub struct EcsApp<'a> {
+    /// CodeDeploy application (`computePlatform` ECS).
+    pub application: &'a str,
+    /// Its deployment group.
+    pub group: &'a str,
+    /// The group's deployment config (`CodeDeployDefault.ECSLinear10PercentEvery1Minutes`, …).
+    pub config: &'a str,
+    /// Minutes the deployment stands Ready (STOP_DEPLOYMENT), if it waits.
+    pub ready_wait: Option<i32>,
+    /// Cluster.
+    pub cluster: &'a str,
+    /// Service.
+    pub service: &'a str,
+    /// The container the load balancer sends traffic to (port 80).
+    pub container: &'a str,
+    /// ECR repository.
+    pub repository: &'a str,
+    /// Tags pushed to the repository; the first is what the service runs.
+    pub images: &'a [&'a str],
+    /// Hook functions to create, each with the emulator's
+    /// `emulator:hook-status` tag when given.
+    pub hooks: &'a [(&'a str, Option<&'a str>)],
+}
+
+/// The task role and the execution role [`create_ecs`] makes.
+pub const ECS_TASK_ROLES: [&str; 2] = ["web-task", "web-task-execution"];
+
+/// The image URI of `tag` in the Production account's `repository`.
+pub fn ecr_image(repository: &str, tag: &str) -> String {
+    format!("{PRODUCTION_ACCOUNT}.dkr.ecr.{}.amazonaws.com/{repository}:{tag}", crate::REGION)
+}
+
+/// Creates [`EcsApp`] (see there); returns each pushed tag's digest.
+pub async fn create_ecs(
+    codedeploy: &aws_sdk_codedeploy::Client,
+    ecs: &aws_sdk_ecs::Client,
+    ecr: &aws_sdk_ecr::Client,
+    iam: &aws_sdk_iam::Client,
+    lambda: &aws_sdk_lambda::Client,
+    app: &EcsApp<'_>,
+) -> Result<Vec<String>> {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    for role in ECS_TASK_ROLES {
+        iam.create_role()
+            .role_name(role)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .map_err(err(format!("iam:CreateRole {role}")))?;
+    }
+    ecr.create_repository()
+        .repository_name(app.repository)
+        .send()
+        .await
+        .map_err(err(format!("ecr:CreateRepository {}", app.repository)))?;
+    let mut digests = Vec::new();
+    for tag in app.images {
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                       "digest": format!("sha256:{:0>64}", tag.len())},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
+                        "digest": format!("sha256:{}", hex_of(tag))}],
+        });
+        let out = ecr
+            .put_image()
+            .repository_name(app.repository)
+            .image_manifest(manifest.to_string())
+            .image_tag(*tag)
+            .send()
+            .await
+            .map_err(err(format!("ecr:PutImage {}:{tag}", app.repository)))?;
+        digests.push(out.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).unwrap_or_default().to_string());
+    }
+    ecs.create_cluster().cluster_name(app.cluster).send().await.map_err(err(format!("ecs:CreateCluster {}", app.cluster)))?;
+    let first =
+        app.images.first().map(|t| format!("{}@{}", ecr_image(app.repository, t).rsplit_once(':').unwrap().0, digests[0]));
+    let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name(app.container)
+        .set_image(first)
+        .memory(128)
+        .port_mappings(aws_sdk_ecs::types::PortMapping::builder().container_port(80).build())
+        .build();
+    let role_arn = |name: &str| format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{name}");
+    let definition = ecs
+        .register_task_definition()
+        .family(app.service)
+        .task_role_arn(role_arn(ECS_TASK_ROLES[0]))
+        .execution_role_arn(role_arn(ECS_TASK_ROLES[1]))
+        .container_definitions(container)
+        .send()
+        .await
+        .map_err(err(format!("ecs:RegisterTaskDefinition {}", app.service)))?;
+    let definition = definition.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_string();
+    let lb = aws_sdk_ecs::types::LoadBalancer::builder()
+        .target_group_arn(format!(
+            "arn:aws:elasticloadbalancing:{}:{PRODUCTION_ACCOUNT}:targetgroup/{}-blue/1111111111111111",
+            crate::REGION,
+            app.service
+        ))
+        .container_name(app.container)
+        .container_port(80)
+        .build();
+    let controller = aws_sdk_ecs::types::DeploymentController::builder()
+        .r#type(aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy)
+        .build()
+        .map_err(|e| e.to_string())?;
+    ecs.create_service()
+        .cluster(app.cluster)
+        .service_name(app.service)
+        .task_definition(&definition)
+        .desired_count(2)
+        .load_balancers(lb)
+        .deployment_controller(controller)
+        .send()
+        .await
+        .map_err(err(format!("ecs:CreateService {}", app.service)))?;
+    let hook_role = format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/{}", crate::accounts::DEPLOYER_ROLE);
+    for (hook, tag) in app.hooks {
+        lambda
+            .create_function()
+            .function_name(*hook)
+            .runtime(aws_sdk_lambda::types::Runtime::Python312)
+            .role(&hook_role)
+            .handler("index.handler")
+            .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(function_code(1).into()).build())
+            .set_tags(tag.map(|t| [("emulator:hook-status".to_string(), t.to_string())].into()))
+            .send()
+            .await
+            .map_err(err(format!("lambda:CreateFunction {hook}")))?;
+    }
+    codedeploy
+        .create_application()
+        .application_name(app.application)
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs)
+        .send()
+        .await
+        .map_err(err(format!("codedeploy:CreateApplication {}", app.application)))?;
+    let route = |name: &str| {
+        aws_sdk_codedeploy::types::TrafficRoute::builder()
+            .listener_arns(format!(
+                "arn:aws:elasticloadbalancing:{}:{PRODUCTION_ACCOUNT}:listener/app/{}/1/{name}",
+                crate::REGION,
+                app.cluster
+            ))
+            .build()
+    };
+    let pair = aws_sdk_codedeploy::types::TargetGroupPairInfo::builder()
+        .target_groups(TargetGroupInfo::builder().name(format!("{}-blue", app.service)).build())
+        .target_groups(TargetGroupInfo::builder().name(format!("{}-green", app.service)).build())
+        .prod_traffic_route(route("prod"))
+        .test_traffic_route(route("test"))
+        .build();
+    let ready = match app.ready_wait {
+        Some(minutes) => DeploymentReadyOption::builder()
+            .action_on_timeout(DeploymentReadyAction::StopDeployment)
+            .wait_time_in_minutes(minutes),
+        None => DeploymentReadyOption::builder().action_on_timeout(DeploymentReadyAction::ContinueDeployment),
+    };
+    let bg = BlueGreenDeploymentConfiguration::builder()
+        .deployment_ready_option(ready.build())
+        .terminate_blue_instances_on_deployment_success(
+            BlueInstanceTerminationOption::builder()
+                .action(InstanceAction::Terminate)
+                .termination_wait_time_in_minutes(0)
+                .build(),
+        )
+        .build();
+    codedeploy
+        .create_deployment_group()
+        .application_name(app.application)
+        .deployment_group_name(app.group)
+        .service_role_arn(format!("arn:aws:iam::{PRODUCTION_ACCOUNT}:role/CodeDeployServiceRole"))
+        .deployment_config_name(app.config)
+        .deployment_style(
+            DeploymentStyle::builder()
+                .deployment_type(DeploymentType::BlueGreen)
+                .deployment_option(DeploymentOption::WithTrafficControl)
+                .build(),
+        )
+        .blue_green_deployment_configuration(bg)
+        .load_balancer_info(LoadBalancerInfo::builder().target_group_pair_info_list(pair).build())
+        .ecs_services(
+            aws_sdk_codedeploy::types::EcsService::builder().service_name(app.service).cluster_name(app.cluster).build(),
+        )
+        .auto_rollback_configuration(
+            AutoRollbackConfiguration::builder()
+                .enabled(true)
+                .events(AutoRollbackEvent::DeploymentFailure)
+                .events(AutoRollbackEvent::DeploymentStopOnRequest)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(err(format!("codedeploy:CreateDeploymentGroup {}", app.group)))?;
+    Ok(digests)
+}
+
+/// 64 hex digits standing for `s` (a fake layer digest, one per tag).
+fn hex_of(s: &str) -> String {
+    let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:0>64}").chars().take(64).collect()
+}

@@ -81,6 +81,14 @@ client_fn!(
     /// Lambda client (moto's).
     lambda, aws_sdk_lambda
 );
+client_fn!(
+    /// ECS client (moto's).
+    ecs, aws_sdk_ecs
+);
+client_fn!(
+    /// ECR client (moto's).
+    ecr, aws_sdk_ecr
+);
 
 /// `sts:AssumeRole`, returning the session's keys.
 pub async fn assume_role(

@@ -321,6 +321,8 @@ impl Stack {
             agent_pki: pki.clone(),
             // Lambda deployments move moto's aliases.
             lambda_endpoint: Some(moto_endpoint.clone()),
+            // ECS deployments create and move moto's task sets.
+            ecs_endpoint: Some(moto_endpoint.clone()),
             ..EmulatorConfig::default()
         })
         .map_err(|e| format!("cannot start the CodeDeploy emulator: {e}"))?;
@@ -595,6 +597,17 @@ impl Stack {
     /// functions and check what a deployment did to them.
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
         aws::lambda(&self.target(&self.accounts.inspector))
+    }
+
+    /// ECS (moto's) in Production as the tests' inspector, to lay out
+    /// services and check what a deployment did to their task sets.
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws::ecs(&self.target(&self.accounts.inspector))
+    }
+
+    /// ECR (moto's) in Production as the tests' inspector, to push images.
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws::ecr(&self.target(&self.accounts.inspector))
     }
 
     /// The CodeDeploy emulator, for what only it knows (the Lambda hook
