@@ -163,11 +163,9 @@ const NOT_GRANTED_ON_PURPOSE: &[(&str, &str)] = &[(
      could remove the previous revision a rollback needs",
 )];
 
-/// Every `.operation()` of the S3 and CodeDeploy clients that ferry's own
-/// code calls (found by scanning src/ outside unit tests, not from a
-/// hand-kept list), and the IAM actions each needs. `doctor.rs` is left out:
-/// it probes each link on purpose, with calls that may be refused.
-fn calls_in_src() -> Vec<(String, Vec<String>)> {
+/// ferry's own source: src/ outside unit tests and `doctor.rs` (which
+/// probes each link on purpose, with calls that may be refused).
+fn src_text() -> String {
     fn read(dir: &std::path::Path, out: &mut String) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -183,34 +181,30 @@ fn calls_in_src() -> Vec<(String, Vec<String>)> {
     }
     let mut src = String::new();
     read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut src);
-    let called = |snake: &str| src.contains(&format!(".{snake}()"));
-    let mut calls = Vec::new();
-    for (op, snake) in sdk_operations("s3") {
-        if called(&snake) {
-            calls.push((op.clone(), s3_actions(&op)));
-        }
-    }
-    for (op, snake) in sdk_operations("codedeploy") {
-        if called(&snake) {
-            calls.push((op.clone(), vec![format!("codedeploy:{op}")]));
-        }
-    }
+    src
+}
+
+/// The operations of `service` (botocore's name) that ferry's code calls,
+/// found by scanning the source, not from a hand-kept list.
+fn called(src: &str, service: &str) -> Vec<String> {
+    sdk_operations(service).into_iter().filter(|(_, snake)| src.contains(&format!(".{snake}()"))).map(|(op, _)| op).collect()
+}
+
+/// Every `.operation()` of the S3 and CodeDeploy clients that ferry's own
+/// code calls, and the IAM actions each needs.
+fn calls_in_src() -> Vec<(String, Vec<String>)> {
+    let src = src_text();
+    let mut calls: Vec<(String, Vec<String>)> = called(&src, "s3").into_iter().map(|op| (op.clone(), s3_actions(&op))).collect();
+    calls.extend(called(&src, "codedeploy").into_iter().map(|op| (op.clone(), vec![format!("codedeploy:{op}")])));
     calls
 }
 
-/// Issue 24 item 7: the generated deploy policy allows every S3 and
-/// CodeDeploy operation ferry's code calls, CopyObject (promotion) included.
-#[test]
-fn deploy_policy_allows_every_operation_found_in_the_source() {
-    let calls = calls_in_src();
-    let ops: Vec<&str> = calls.iter().map(|(op, _)| op.as_str()).collect();
-    for expected in ["PutObject", "UploadPart", "CopyObject", "HeadObject", "CreateDeployment", "StopDeployment"] {
-        assert!(ops.contains(&expected), "the scan finds {expected} in src/ (found {ops:?})");
-    }
-
+/// What `ferry policy deploy` prints offline for `config`, and the actions
+/// its statements allow.
+fn offline_deploy_policy(config: &str) -> (serde_json::Value, Vec<String>) {
     let wire = common::Tripwire::new();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ferry.toml"), format!("{}{EXTRA}", common::OFFLINE_CONFIG)).unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), config).unwrap();
     let out = run(wire.command(dir.path()).args(["policy", "deploy", "--env", "production"]));
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!wire.tripped(), "the policy is generated without calling AWS");
@@ -224,13 +218,56 @@ fn deploy_policy_allows_every_operation_found_in_the_source() {
             other => panic!("an Action that is neither a string nor a list: {other}"),
         }
     }
-    let covers = |action: &str| {
-        allowed.iter().any(|a| a == action || a.strip_suffix('*').is_some_and(|prefix| action.starts_with(prefix)))
-    };
+    (doc, allowed)
+}
+
+fn covers(allowed: &[String], action: &str) -> bool {
+    allowed.iter().any(|a| a == action || a.strip_suffix('*').is_some_and(|prefix| action.starts_with(prefix)))
+}
+
+/// Issue 24 item 7: the generated deploy policy allows every S3 and
+/// CodeDeploy operation ferry's code calls, CopyObject (promotion) included.
+#[test]
+fn deploy_policy_allows_every_operation_found_in_the_source() {
+    let calls = calls_in_src();
+    let ops: Vec<&str> = calls.iter().map(|(op, _)| op.as_str()).collect();
+    for expected in ["PutObject", "UploadPart", "CopyObject", "HeadObject", "CreateDeployment", "StopDeployment"] {
+        assert!(ops.contains(&expected), "the scan finds {expected} in src/ (found {ops:?})");
+    }
+
+    let (doc, allowed) = offline_deploy_policy(&format!("{}{EXTRA}", common::OFFLINE_CONFIG));
     let missing: Vec<String> = calls
         .iter()
         .filter(|(op, _)| !NOT_GRANTED_ON_PURPOSE.iter().any(|(o, _)| o == op))
-        .flat_map(|(op, actions)| actions.iter().filter(|a| !covers(a)).map(move |a| format!("{op} needs {a}")))
+        .flat_map(|(op, actions)| actions.iter().filter(|a| !covers(&allowed, a)).map(move |a| format!("{op} needs {a}")))
         .collect();
     assert!(missing.is_empty(), "ferry calls these but `ferry policy deploy` does not allow them: {missing:?}\n{doc:#}");
+}
+
+/// The same for the platforms' own services: every Lambda operation ferry's
+/// code calls is allowed by a Lambda environment's deploy policy, and every
+/// ECS, ECR and IAM operation by an ECS environment's.
+#[test]
+fn platform_policies_allow_every_lambda_ecs_ecr_and_iam_operation_found_in_the_source() {
+    let src = src_text();
+    let lambda = format!(
+        "{}compute_platform = \"Lambda\"\nfunction_name = \"checkout\"\nfunction_alias = \"live\"\n",
+        common::OFFLINE_CONFIG
+    );
+    let ecs = format!("{}compute_platform = \"ECS\"\n", common::OFFLINE_CONFIG);
+    let mut missing = Vec::new();
+    for (config, services) in [(lambda, &["lambda"][..]), (ecs, &["ecs", "ecr", "iam"][..])] {
+        let (doc, allowed) = offline_deploy_policy(&config);
+        for service in services {
+            let ops = called(&src, service);
+            assert!(!ops.is_empty(), "the scan finds no {service} call in src/");
+            missing.extend(
+                ops.iter()
+                    .map(|op| format!("{service}:{op}"))
+                    .filter(|action| !covers(&allowed, action))
+                    .map(|action| format!("{action} (not in {doc})")),
+            );
+        }
+    }
+    assert!(missing.is_empty(), "ferry calls these but its deploy policy does not allow them: {missing:#?}");
 }
