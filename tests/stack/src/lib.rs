@@ -591,20 +591,20 @@ impl Stack {
 
     /// S3 as the jenkins user's own keys: denied on the bucket.
     pub fn s3_as_ops(&self) -> aws_sdk_s3::Client {
-        aws::s3(&self.target(&self.accounts.ops))
+        aws::s3(&self.s3_target(&self.accounts.ops))
     }
 
     /// S3 in Production as the tests' inspector (every right on the
     /// bucket), to arrange and check what ferry did. Sessions are assumed
     /// once at start-up and last an hour, far longer than any test.
     pub fn s3_as_prod(&self) -> aws_sdk_s3::Client {
-        aws::s3(&self.target(&self.accounts.inspector))
+        aws::s3(&self.s3_target(&self.accounts.inspector))
     }
 
     /// S3 as a session of `CA_ServiceDeployer`: only what ferry's generated
     /// policy (or [`StackOptions::deployer_policy`]) allows.
     pub fn s3_as_deployer(&self) -> aws_sdk_s3::Client {
-        aws::s3(&self.target(&self.accounts.prod))
+        aws::s3(&self.s3_target(&self.accounts.prod))
     }
 
     /// CodeDeploy client for the emulator as the tests' inspector, whom the
@@ -687,6 +687,11 @@ impl Stack {
 
     fn target<'a>(&'a self, keys: &'a Keys) -> Target<'a> {
         Target { endpoint: &self.moto_endpoint, region: REGION, keys }
+    }
+
+    /// Where the release buckets are ([`Stack::s3_endpoint`]), as `keys`.
+    fn s3_target<'a>(&'a self, keys: &'a Keys) -> Target<'a> {
+        Target { endpoint: &self.s3_endpoint, region: REGION, keys }
     }
 }
 
