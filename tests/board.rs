@@ -6,16 +6,11 @@
 mod common;
 
 use std::io::Read;
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{FERRY, Stack, StackOptions, run};
-
-const ROWS: u16 = 40;
-const COLS: u16 = 160;
+use common::{FERRY, Stack, StackOptions, pty, run};
 
 fn app(dir: &Path) -> std::path::PathBuf {
     let app = dir.join("app");
@@ -37,64 +32,13 @@ fn release_on_a_terminal(stack: &Stack, dir: &Path, extra: &[&str]) -> (Vec<Stri
 /// to the terminal.
 fn release_app_on_a_terminal(stack: &Stack, dir: &Path, app: &Path, extra: &[&str]) -> (Vec<String>, String, i32, Vec<u8>) {
     let config = stack.write_config(dir, "production");
-    let (controller, terminal) = common::pty::screen(ROWS, COLS);
     let mut cmd = stack.ferry_command(FERRY);
     cmd.args(["release", app.to_str().unwrap(), "--env", "production", "--wait", "--timeout", "2m", "--config"])
         .arg(&config)
-        .args(extra)
-        .env("TERM", "xterm-256color")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
-    let mut child = cmd.spawn().unwrap();
-    // Only ferry may hold the terminal side open, so that its exit ends
-    // the reader below (EIO); the Command keeps its copy until dropped.
-    drop(cmd);
-    drop(terminal);
-
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
-    let screens = Arc::new(Mutex::new(Vec::<String>::new()));
-    let raw = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let reader = {
-        let (parser, screens, raw) = (parser.clone(), screens.clone(), raw.clone());
-        let mut file = std::fs::File::from(controller);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            // EIO once the last terminal side closes: ferry has exited.
-            while let Ok(n) = file.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                raw.lock().unwrap().extend_from_slice(&buf[..n]);
-                let mut p = parser.lock().unwrap();
-                p.process(&buf[..n]);
-                let screen = rows(p.screen());
-                let mut s = screens.lock().unwrap();
-                if s.last() != Some(&screen) {
-                    s.push(screen);
-                }
-            }
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "ferry did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    reader.join().unwrap();
-    let last = rows(parser.lock().unwrap().screen());
-    let screens = screens.lock().unwrap().clone();
-    let raw = raw.lock().unwrap().clone();
-    (screens, last, status.code().unwrap_or(-1), raw)
-}
-
-/// The screen row by row (`contents()` would join a row that fills the
-/// width with the next, as if it had wrapped).
-fn rows(screen: &vt100::Screen) -> String {
-    screen.rows(0, COLS).map(|r| r.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+        .args(extra);
+    let shown = pty::on_a_terminal(cmd);
+    let last = shown.last();
+    (shown.screens, last, shown.code, shown.raw)
 }
 
 /// A board row: `  i-… <event> <status> [bar] n/m elapsed`.
@@ -294,21 +238,13 @@ fn history_on_a_terminal_has_a_header_and_stdout_keeps_the_rows_alone() {
         run(stack.ferry_command(FERRY).args(["release", app.to_str().unwrap(), "--env", "production", "--config"]).arg(&config));
     assert_eq!(release.code, 0, "{}", release.all());
 
-    let (controller, terminal) = common::pty::screen(ROWS, COLS);
     let mut cmd = stack.ferry_command(FERRY);
-    cmd.args(["--progress", "tty", "history", "--env", "production", "--config"])
-        .arg(&config)
-        .env("TERM", "xterm-256color")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
-    let child = cmd.spawn().unwrap();
-    drop(cmd);
-    drop(terminal);
+    cmd.args(["--progress", "tty", "history", "--env", "production", "--config"]).arg(&config).stdout(Stdio::piped());
+    let (child, mut controller) = pty::spawn(cmd, pty::screen(pty::ROWS, pty::COLS), false);
     let reader = std::thread::spawn(move || {
         let mut raw = Vec::new();
         // EIO once ferry, the last holder of the terminal side, exits.
-        let _ = std::fs::File::from(controller).read_to_end(&mut raw);
+        let _ = controller.read_to_end(&mut raw);
         raw
     });
     let out = child.wait_with_output().unwrap();

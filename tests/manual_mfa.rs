@@ -307,47 +307,17 @@ fn a_role_chained_release_sends_the_code_on_the_first_hop_only_and_asks_once() {
 #[cfg(unix)]
 #[test]
 fn on_a_terminal_ferry_asks_for_the_code_and_sends_what_was_typed() {
-    use std::io::{Read, Write};
-    use std::os::fd::AsFd;
     let stack = Stack::start_with(StackOptions::default());
     let home = laptop_home(&stack);
     let sts = TeeProxy::start(stack.moto_endpoint());
     let config = stack.write_config(home.path(), "production");
     let app = app_tree(home.path(), "exit 0");
 
-    let (controller, terminal) = common::pty::pair();
     let mut cmd = laptop(&stack, home.path(), &sts);
-    cmd.arg("release")
-        .arg(&app)
-        .args(["--env", "production", "--wait", "--timeout", "2m", "--config"])
-        .arg(&config)
-        .stdin(std::process::Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
-    let mut child = cmd.spawn().unwrap();
-    // Only ferry holds the terminal side, so its exit ends the reads (EIO).
-    drop(cmd);
-    drop(terminal);
-
-    let mut screen = std::fs::File::from(controller);
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
+    cmd.arg("release").arg(&app).args(["--env", "production", "--wait", "--timeout", "2m", "--config"]).arg(&config);
     let prompt = format!("MFA code for {SERIAL} (to assume {}): ", stack.role_arn());
-    while !String::from_utf8_lossy(&seen).contains(&prompt) {
-        let n = screen.read(&mut buf).unwrap();
-        assert!(n > 0, "ferry ended without asking:\n{}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
-    screen.write_all(b"246810\n").unwrap();
-    while let Ok(n) = screen.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        seen.extend_from_slice(&buf[..n]);
-    }
-    let status = child.wait().unwrap();
-    let text = String::from_utf8_lossy(&seen);
-    assert!(status.success(), "{text}");
+    let (code, shown, _) = common::pty::answering(cmd, &prompt, "246810");
+    assert_eq!(code, 0, "{shown}");
     let calls = assume_role_calls(&sts);
     assert!(calls.len() == 1 && calls[0].contains("TokenCode=246810"), "{}", sts.requests());
 }

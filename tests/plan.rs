@@ -200,42 +200,9 @@ fn a_confirm_environment_refuses_without_a_terminal_and_yes_releases() {
 /// a pseudo-terminal, types `answer` once the question is asked, and
 /// returns the exit code, what the terminal showed and stdout.
 fn release_answering(stack: &Stack, config: &Path, app: &Path, answer: &str) -> (i32, String, String) {
-    use std::io::{Read, Write};
-    use std::os::fd::AsFd;
-    use std::process::Stdio;
-    use std::sync::{Arc, Mutex};
-    let (controller, terminal) = common::pty::pair();
     let mut cmd = ferry(stack, config, &["release", "--progress", "plain"]);
-    cmd.arg(app)
-        .stdin(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
-    let mut child = cmd.spawn().unwrap();
-    drop(cmd);
-    drop(terminal);
-    let stdout = common::drain(child.stdout.take().unwrap());
-    let shown = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let mut writer = std::fs::File::from(controller.try_clone().unwrap());
-    let reader = {
-        let shown = shown.clone();
-        let mut file = std::fs::File::from(controller);
-        // EIO once ferry, the last holder of the terminal side, exits.
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = file.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                shown.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    common::wait_until("the question", || String::from_utf8_lossy(&shown.lock().unwrap()).contains("type `production`"));
-    writer.write_all(format!("{answer}\n").as_bytes()).unwrap();
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    let shown = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
-    (status.code().unwrap_or(-1), shown, stdout.join().unwrap())
+    cmd.arg(app);
+    common::pty::answering(cmd, "type `production`", answer)
 }
 
 #[test]

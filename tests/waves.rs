@@ -553,39 +553,6 @@ fn a_wave_naming_an_unknown_environment_is_refused_before_any_aws_call_and_the_r
     assert_eq!(r["envs"], serde_json::json!([]));
 }
 
-/// Runs `cmd` with stderr on a 40×160 pseudo-terminal, replays what ferry
-/// drew into a VT100 screen, and returns every distinct screen and the code.
-fn on_a_terminal(mut cmd: Command) -> (Vec<String>, i32) {
-    use std::io::Read;
-    use std::os::fd::AsFd;
-    const ROWS: u16 = 40;
-    const COLS: u16 = 160;
-    let (controller, terminal) = common::pty::screen(ROWS, COLS);
-    cmd.env("TERM", "xterm-256color")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(terminal.as_fd().try_clone_to_owned().unwrap()));
-    let mut child = cmd.spawn().unwrap();
-    // Only ferry holds the terminal side now: its exit ends the reads (EIO).
-    drop(cmd);
-    drop(terminal);
-    let mut parser = vt100::Parser::new(ROWS, COLS, 0);
-    let mut screens: Vec<String> = Vec::new();
-    let mut file = std::fs::File::from(controller);
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = file.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        parser.process(&buf[..n]);
-        let screen = parser.screen().rows(0, COLS).map(|r| r.trim_end().to_string()).collect::<Vec<_>>().join("\n");
-        if screens.last() != Some(&screen) {
-            screens.push(screen);
-        }
-    }
-    (screens, child.wait().unwrap().code().unwrap_or(-1))
-}
-
 #[test]
 fn on_a_terminal_each_environment_of_a_stage_has_a_live_section() {
     let stack = stack_with(ExtraEnv::new(US, "ferry-us-releases"), Duration::from_millis(300));
@@ -594,7 +561,7 @@ fn on_a_terminal_each_environment_of_a_stage_has_a_live_section() {
     let config = write_config(&stack, dir.path(), "[wave.prod]\nstages = [[\"eu\", \"us\"]]\n");
     let mut cmd = stack.ferry_command(FERRY);
     cmd.args(["--progress", "tty", "release"]).arg(&app).args(["--wave", "prod", "--timeout", "2m", "--config"]).arg(&config);
-    let (screens, code) = on_a_terminal(cmd);
+    let (screens, code) = common::on_a_terminal(&cmd);
     let last = screens.last().cloned().unwrap_or_default();
     assert_eq!(code, 0, "{last}");
     // A section's live line: `  <spinner> [ENV]  <what it does now> <elapsed>`.

@@ -1,11 +1,13 @@
 # Sourced by the benchmarks in scripts/bench.d (not executable, so
 # scripts/bench does not run it): one way to time a command and one table.
 #
-#   measure NAME CMD...   runs CMD under GNU time; appends
-#                         "NAME wall_s cpu_s(user+sys) peak_rss_KiB exit" to $RESULTS
+#   measure NAME CMD...   runs CMD under GNU time; appends "NAME wall_s
+#                         cpu_s(user+sys) peak_rss_KiB exit load1" to $RESULTS
+#                         (load1: the 1-minute load average as the run ended)
 #   summarize             one row per NAME: median and best wall, median CPU,
-#                         peak RSS, over the runs that succeeded; failed runs
-#                         counted in their own column, never in a figure
+#                         peak RSS, over the runs that succeeded, and the
+#                         lowest and highest load average they ended at; failed
+#                         runs counted in their own column, never in a figure
 #   verdict LABEL OK      "met"/"NOT met", or "not measured" when any run failed
 # Needs $WORK (scratch directory) and $RESULTS (a file) set by the caller.
 
@@ -27,8 +29,10 @@ measure() {
     read -r wall user sys rss < <(tail -n 1 "$tf")
     local cpu
     cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$wall" "$cpu" "$rss" "$rc" >>"$RESULTS"
-    echo "bench: $name: wall ${wall}s, cpu ${cpu}s, peak RSS $((rss / 1024)) MiB, exit $rc" >&2
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$wall" "$cpu" "$rss" "$rc" "$load" >>"$RESULTS"
+    echo "bench: $name: wall ${wall}s, cpu ${cpu}s, peak RSS $((rss / 1024)) MiB, exit $rc, load average $load" >&2
 }
 
 summarize() {
@@ -39,15 +43,16 @@ summarize() {
         }
         { if (!($1 in n)) { order[++tools] = $1; n[$1] = 0 }
           if ($5 != 0) { bad[$1]++; next }
-          n[$1]++; w[$1, n[$1]] = $2; c[$1, n[$1]] = $3; if ($4 > rss[$1]) rss[$1] = $4 }
+          n[$1]++; w[$1, n[$1]] = $2; c[$1, n[$1]] = $3; if ($4 > rss[$1]) rss[$1] = $4
+          if (!($1 in lo) || $6 < lo[$1]) lo[$1] = $6; if ($6 > hi[$1]) hi[$1] = $6 }
         END {
-            printf "%-30s %5s %9s %9s %9s %10s %7s\n", "tool", "ok", "best s", "median s", "cpu s", "RSS MiB", "failed"
+            printf "%-30s %5s %9s %9s %9s %10s %7s  %s\n", "tool", "ok", "best s", "median s", "cpu s", "RSS MiB", "failed", "load"
             for (k = 1; k <= tools; k++) {
                 t = order[k]; m = n[t]
                 if (m == 0) { printf "%-30s %5d %9s %9s %9s %10s %7d\n", t, 0, "-", "-", "-", "-", bad[t]; continue }
                 for (i = 1; i <= m; i++) { vw[i] = w[t, i]; vc[i] = c[t, i] }
                 best = vw[1]; for (i = 2; i <= m; i++) if (vw[i] < best) best = vw[i]
-                printf "%-30s %5d %9.2f %9.2f %9.2f %10.1f %7d\n", t, m, best, median(vw, m), median(vc, m), rss[t] / 1024, bad[t]
+                printf "%-30s %5d %9.2f %9.2f %9.2f %10.1f %7d  %s-%s\n", t, m, best, median(vw, m), median(vc, m), rss[t] / 1024, bad[t], lo[t], hi[t]
             }
         }' "$RESULTS"
 }

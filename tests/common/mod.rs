@@ -405,43 +405,18 @@ pub fn read_until(stderr: &mut impl std::io::BufRead, needle: &str) -> String {
     }
 }
 
-/// `cmd` run on a pseudo-terminal of 40×160 (util-linux `script`), its
-/// output replayed into a VT100 screen: every screen seen, and the exit code.
-pub fn on_a_terminal(cmd: &std::process::Command) -> (Vec<String>, i32) {
-    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
-    let line = std::iter::once(quote(cmd.get_program())).chain(cmd.get_args().map(quote)).collect::<Vec<_>>().join(" ");
-    let mut script = std::process::Command::new("script");
-    script.env_clear().env("TERM", "xterm-256color");
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            script.env(k, v);
-        }
-    }
+/// `cmd` run with stderr on a 40×160 pseudo-terminal ([`pty::on_a_terminal`]),
+/// its output replayed into a VT100 screen: every screen seen, and the exit
+/// code. `cmd` runs with its own environment only, as
+/// [`Stack::ferry_command`] makes it.
+pub fn on_a_terminal(cmd: &Command) -> (Vec<String>, i32) {
+    let mut own = Command::new(cmd.get_program());
+    own.args(cmd.get_args()).env_clear().envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
     if let Some(dir) = cmd.get_current_dir() {
-        script.current_dir(dir);
+        own.current_dir(dir);
     }
-    let mut child = script
-        .args(["-qefc", &format!("stty rows 40 cols 160; exec {line}"), "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut parser = vt100::Parser::new(40, 160, 0);
-    let mut screens: Vec<String> = Vec::new();
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
-        if n == 0 {
-            break;
-        }
-        parser.process(&buf[..n]);
-        let screen: String = parser.screen().rows(0, 160).map(|r| r.trim_end().to_string()).collect::<Vec<_>>().join("\n");
-        if screens.last() != Some(&screen) {
-            screens.push(screen);
-        }
-    }
-    (screens, child.wait().unwrap().code().unwrap_or(-1))
+    let shown = pty::on_a_terminal(own);
+    (shown.screens, shown.code)
 }
 
 /// The deploy policy scoped to the `web/web-prod` group alone: no "*"

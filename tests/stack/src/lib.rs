@@ -123,6 +123,11 @@ pub struct StackOptions {
     /// REST requests differently), so Lambda stacks run moto without auth;
     /// the emulator still holds CodeDeploy calls to the deployer's policy.
     pub moto_auth: bool,
+    /// S3 is LocalStack's ([`LocalStackS3`]) instead of moto's: the release
+    /// buckets live there, ferry and the agents use it, and STS, IAM and the
+    /// deployer's S3 policy stay moto's (LocalStack enforces no policy). For
+    /// `scripts/bench e2e`, where moto's S3 is the slowest part.
+    pub localstack_s3: bool,
 }
 
 /// A second (third, …) target in Production: its own deployment group and
@@ -174,6 +179,7 @@ impl Default for StackOptions {
             extra_envs: Vec::new(),
             agent: AgentMode::Emulated,
             moto_auth: true,
+            localstack_s3: false,
         }
     }
 }
@@ -188,10 +194,12 @@ pub struct Stack {
     // then the emulator, since it reads from moto.
     agents: Option<agent::Fleet>,
     emulator: Emulator,
+    localstack: Option<LocalStackS3>,
     moto: MotoServer,
     runtime: BackgroundRuntime,
     root: Option<tempfile::TempDir>,
     moto_endpoint: String,
+    s3_endpoint: String,
     codedeploy_endpoint: String,
     accounts: Accounts,
     opts: StackOptions,
@@ -295,9 +303,11 @@ impl Stack {
             accounts::Layout { buckets: &buckets, external_id: opts.external_id.as_deref(), deployer_policy: &deployer_policy };
         let accounts = block_on_any(runtime.get(), accounts::lay_out(&moto_endpoint, REGION, &layout))
             .map_err(|e| format!("{e}\n(moto log: {})", moto.log_path().display()))?;
+        let localstack = if opts.localstack_s3 { Some(localstack_buckets(&runtime, &buckets)?) } else { None };
+        let s3_endpoint = localstack.as_ref().map_or_else(|| moto_endpoint.clone(), LocalStackS3::endpoint);
 
         let emulator = Emulator::start(EmulatorConfig {
-            s3_endpoint: Some(moto_endpoint.clone()),
+            s3_endpoint: Some(s3_endpoint.clone()),
             s3_credentials: Some((accounts.agent.access_key_id.clone(), accounts.agent.secret_access_key.clone())),
             region: REGION.into(),
             step_delay: opts.step_delay,
@@ -387,7 +397,7 @@ impl Stack {
                     &agent::Settings {
                         source,
                         command_endpoint: &command_endpoint,
-                        s3_endpoint: &moto_endpoint,
+                        s3_endpoint: &s3_endpoint,
                         ca_cert: &pki.ca_cert,
                         region: REGION,
                         keys: (&accounts.agent.access_key_id, &accounts.agent.secret_access_key),
@@ -398,12 +408,30 @@ impl Stack {
             }
             _ => None,
         };
-        Ok(Stack { agents, emulator, moto, runtime, root: None, moto_endpoint, codedeploy_endpoint, accounts, opts })
+        Ok(Stack {
+            agents,
+            emulator,
+            localstack,
+            moto,
+            runtime,
+            root: None,
+            moto_endpoint,
+            s3_endpoint,
+            codedeploy_endpoint,
+            accounts,
+            opts,
+        })
     }
 
     /// moto's endpoint, `http://127.0.0.1:PORT` (STS, IAM, S3).
     pub fn moto_endpoint(&self) -> &str {
         &self.moto_endpoint
+    }
+
+    /// Where the release buckets are: moto's endpoint, or LocalStack's with
+    /// [`StackOptions::localstack_s3`].
+    pub fn s3_endpoint(&self) -> &str {
+        &self.s3_endpoint
     }
 
     /// The CodeDeploy emulator's endpoint, `http://127.0.0.1:PORT`.
@@ -468,7 +496,7 @@ impl Stack {
     pub fn ferry_env(&self) -> Vec<(String, String)> {
         let home = self.home_dir();
         let s = |v: &str| v.to_owned();
-        vec![
+        let mut env = vec![
             (s("AWS_ACCESS_KEY_ID"), s(self.ops_access_key())),
             (s("AWS_SECRET_ACCESS_KEY"), s(self.ops_secret_key())),
             (s("AWS_REGION"), s(REGION)),
@@ -477,7 +505,11 @@ impl Stack {
             (s("AWS_EC2_METADATA_DISABLED"), s("true")),
             (s("AWS_CONFIG_FILE"), home.join(".aws/config").display().to_string()),
             (s("AWS_SHARED_CREDENTIALS_FILE"), home.join(".aws/credentials").display().to_string()),
-        ]
+        ];
+        if self.localstack.is_some() {
+            env.push((s("AWS_ENDPOINT_URL_S3"), s(&self.s3_endpoint)));
+        }
+        env
     }
 
     /// A command for `ferry_bin` with a clean environment: `PATH`, a temp
@@ -561,20 +593,20 @@ impl Stack {
 
     /// S3 as the jenkins user's own keys: denied on the bucket.
     pub fn s3_as_ops(&self) -> aws_sdk_s3::Client {
-        aws::s3(&self.target(&self.accounts.ops))
+        aws::s3(&self.s3_target(&self.accounts.ops))
     }
 
     /// S3 in Production as the tests' inspector (every right on the
     /// bucket), to arrange and check what ferry did. Sessions are assumed
     /// once at start-up and last an hour, far longer than any test.
     pub fn s3_as_prod(&self) -> aws_sdk_s3::Client {
-        aws::s3(&self.target(&self.accounts.inspector))
+        aws::s3(&self.s3_target(&self.accounts.inspector))
     }
 
     /// S3 as a session of `CA_ServiceDeployer`: only what ferry's generated
     /// policy (or [`StackOptions::deployer_policy`]) allows.
     pub fn s3_as_deployer(&self) -> aws_sdk_s3::Client {
-        aws::s3(&self.target(&self.accounts.prod))
+        aws::s3(&self.s3_target(&self.accounts.prod))
     }
 
     /// CodeDeploy client for the emulator as the tests' inspector, whom the
@@ -669,6 +701,11 @@ impl Stack {
     fn target<'a>(&'a self, keys: &'a Keys) -> Target<'a> {
         Target { endpoint: &self.moto_endpoint, region: REGION, keys }
     }
+
+    /// Where the release buckets are ([`Stack::s3_endpoint`]), as `keys`.
+    fn s3_target<'a>(&'a self, keys: &'a Keys) -> Target<'a> {
+        Target { endpoint: &self.s3_endpoint, region: REGION, keys }
+    }
 }
 
 impl Drop for Stack {
@@ -708,6 +745,20 @@ impl Drop for BackgroundRuntime {
 
 /// `runtime.block_on`, also from inside another runtime (an async test
 /// calling [`Stack::start`]), where it has to happen on another thread.
+/// LocalStack's S3 holding `buckets`, owned by Production: LocalStack files
+/// a request under the account a 12-digit access key names.
+fn localstack_buckets(runtime: &BackgroundRuntime, buckets: &[&str]) -> Result<LocalStackS3> {
+    let localstack = LocalStackS3::start()?;
+    let endpoint = localstack.endpoint();
+    let keys = aws::Keys { access_key_id: PRODUCTION_ACCOUNT.into(), secret_access_key: "x".into(), session_token: None };
+    let s3 = aws::s3(&Target { endpoint: &endpoint, region: REGION, keys: &keys });
+    for bucket in buckets {
+        block_on_any(runtime.get(), s3.create_bucket().bucket(*bucket).send())
+            .map_err(|e| format!("LocalStack: cannot create bucket {bucket}: {e}\n(log: {})", localstack.log_path().display()))?;
+    }
+    Ok(localstack)
+}
+
 fn block_on_any<F: Future + Send>(runtime: &Runtime, f: F) -> F::Output
 where
     F::Output: Send,

@@ -9,6 +9,7 @@ use ferry_test_stack::{AgentMode, Stack, StackOptions};
 
 const USAGE: &str = "\
 usage: ferry-test-stack up [--instances N] [--step-delay-ms N] [--agent emulated|real]
+                           [--s3 moto|localstack]
                            [--env-file FILE] [--config FILE [--env-name NAME]]
        ferry-test-stack --help
 
@@ -23,6 +24,8 @@ $FERRY_MOTO_SERVER.
   --agent real        one real CodeDeploy agent process per instance, registered
                       as an on-premises instance (needs scripts/setup-agent);
                       default: the emulator's own hook runner (emulated)
+  --s3 localstack     the release bucket in LocalStack's S3 (needs
+                      scripts/setup-localstack), not moto's (default moto)
   --env-file FILE     write `export AWS_...` lines ferry needs, for `source`
   --config FILE       write a ferry.toml pointing at the stack
   --env-name NAME     the [env.NAME] in that ferry.toml (default demo)";
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!("moto (STS, IAM, S3): {}", stack.moto_endpoint());
+    println!("S3 (release bucket): {}", stack.s3_endpoint());
     println!("CodeDeploy emulator: {}", stack.codedeploy_endpoint());
     println!("role:                {}", stack.role_arn());
     println!("bucket:              {}", stack.bucket());
@@ -136,6 +140,13 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
                     "real" => AgentMode::Real,
                     "emulated" => AgentMode::Emulated,
                     other => return Err(format!("--agent: {other:?} is neither real nor emulated")),
+                }
+            }
+            "--s3" => {
+                args.opts.localstack_s3 = match value()?.as_str() {
+                    "localstack" => true,
+                    "moto" => false,
+                    other => return Err(format!("--s3: {other:?} is neither moto nor localstack")),
                 }
             }
             "--env-file" => args.env_file = Some(value()?.into()),

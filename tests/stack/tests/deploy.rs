@@ -100,6 +100,18 @@ fn a_deployment_fetches_with_the_agent_keys_and_succeeds_on_every_instance() {
 }
 
 #[test]
+fn with_localstack_s3_the_bundle_is_put_and_fetched_there() {
+    let stack = Stack::start_with(StackOptions { localstack_s3: true, ..StackOptions::default() });
+    assert_ne!(stack.s3_endpoint(), stack.moto_endpoint());
+    let endpoint_for_ferry = stack.ferry_env().into_iter().find(|(k, _)| k == "AWS_ENDPOINT_URL_S3").map(|(_, v)| v);
+    assert_eq!(endpoint_for_ferry.as_deref(), Some(stack.s3_endpoint()), "ferry is pointed at LocalStack's S3");
+    // The bundle goes to LocalStack alone, so the instances can only have
+    // fetched it from there.
+    let info = deploy_and_wait(&stack);
+    assert_eq!(info.status(), Some(&DeploymentStatus::Succeeded), "{:?}", info.error_information());
+}
+
+#[test]
 fn group_tags_and_auto_rollback_reach_the_emulator() {
     let stack = Stack::start_with(StackOptions {
         group_tags: vec![("emulator:fail-event".into(), "ValidateService".into())],

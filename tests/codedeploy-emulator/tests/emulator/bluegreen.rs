@@ -3,20 +3,22 @@
 //! wait, ContinueDeployment, stop and rollback. Every answer is held to the
 //! service model (see `common::config`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{
-    AutoRollbackConfiguration, AutoRollbackEvent, BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption,
-    DeploymentInfo, DeploymentOption, DeploymentReadyAction, DeploymentReadyOption, DeploymentStatus, DeploymentStyle,
-    DeploymentType, DeploymentWaitType, Ec2TagFilter, Ec2TagFilterType, GreenFleetProvisioningAction,
-    GreenFleetProvisioningOption, InstanceAction, InstanceTarget, LifecycleEventStatus, LoadBalancerInfo, Tag, TargetFilterName,
-    TargetGroupInfo, TargetInstances, TargetLabel, TargetStatus,
+    AutoRollbackConfiguration, AutoRollbackEvent, BlueGreenDeploymentConfiguration, DeploymentInfo, DeploymentOption,
+    DeploymentStatus, DeploymentStyle, DeploymentType, DeploymentWaitType, Ec2TagFilter, Ec2TagFilterType,
+    GreenFleetProvisioningAction, GreenFleetProvisioningOption, InstanceTarget, LifecycleEventStatus, LoadBalancerInfo, Tag,
+    TargetFilterName, TargetGroupInfo, TargetInstances, TargetLabel, TargetStatus,
 };
 use codedeploy_emulator::Emulator;
 
-use crate::common::{client, emulator_with_s3, moto, put, s3, s3_revision, wait_complete, zip_of};
+use crate::common::{
+    blue_green_style, blue_green_waits, client, emulator_with_s3, info, moto, poll_until, put, s3, s3_revision, wait_complete,
+    zip_of,
+};
 
 /// Each hook writes `<event>` into a file in its instance, so a test sees
 /// which events ran on which fleet.
@@ -38,32 +40,10 @@ struct Waits {
 }
 
 fn blue_green_config(w: &Waits) -> BlueGreenDeploymentConfiguration {
-    let ready = match w.ready {
-        Some(m) => DeploymentReadyOption::builder()
-            .action_on_timeout(DeploymentReadyAction::StopDeployment)
-            .wait_time_in_minutes(m)
-            .build(),
-        None => DeploymentReadyOption::builder().action_on_timeout(DeploymentReadyAction::ContinueDeployment).build(),
-    };
-    let terminate = match w.terminate {
-        Some(m) => {
-            BlueInstanceTerminationOption::builder().action(InstanceAction::Terminate).termination_wait_time_in_minutes(m).build()
-        }
-        None => BlueInstanceTerminationOption::builder().action(InstanceAction::KeepAlive).build(),
-    };
-    BlueGreenDeploymentConfiguration::builder()
-        .deployment_ready_option(ready)
-        .terminate_blue_instances_on_deployment_success(terminate)
+    blue_green_waits(w.ready, w.terminate)
         .green_fleet_provisioning_option(
             GreenFleetProvisioningOption::builder().action(GreenFleetProvisioningAction::DiscoverExisting).build(),
         )
-        .build()
-}
-
-fn style() -> DeploymentStyle {
-    DeploymentStyle::builder()
-        .deployment_type(DeploymentType::BlueGreen)
-        .deployment_option(DeploymentOption::WithTrafficControl)
         .build()
 }
 
@@ -84,7 +64,7 @@ async fn group_of(cd: &Client, app: &str, instances: usize, waits: &Waits, rollb
         .deployment_group_name("prod")
         .service_role_arn("arn:aws:iam::123456789012:role/CodeDeployServiceRole")
         .tags(Tag::builder().key("emulator:instances").value(instances.to_string()).build())
-        .deployment_style(style())
+        .deployment_style(blue_green_style())
         .blue_green_deployment_configuration(blue_green_config(waits))
         .load_balancer_info(load_balancer())
         .set_auto_rollback_configuration(rollback.then(|| {
@@ -106,8 +86,13 @@ fn green_tag(value: &str) -> TargetInstances {
 }
 
 async fn deploy(cd: &Client, key: &str, fleet: &str) -> String {
+    deploy_in(cd, "shop", key, fleet).await
+}
+
+/// Deploys `key` to group `prod` of `app`, the replacement fleet tagged `fleet`.
+async fn deploy_in(cd: &Client, app: &str, key: &str, fleet: &str) -> String {
     cd.create_deployment()
-        .application_name("shop")
+        .application_name(app)
         .deployment_group_name("prod")
         .revision(s3_revision("releases", key, None))
         .target_instances(green_tag(fleet))
@@ -118,21 +103,9 @@ async fn deploy(cd: &Client, key: &str, fleet: &str) -> String {
         .unwrap()
 }
 
-async fn info(cd: &Client, id: &str) -> DeploymentInfo {
-    cd.get_deployment().deployment_id(id).send().await.unwrap().deployment_info.unwrap()
-}
-
 /// Polls until `done` holds for the deployment.
 async fn wait_until(cd: &Client, id: &str, what: &str, done: impl Fn(&DeploymentInfo) -> bool) -> DeploymentInfo {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let info = info(cd, id).await;
-        if done(&info) {
-            return info;
-        }
-        assert!(Instant::now() < deadline, "deployment {id} never {what}: {info:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    poll_until(&format!("deployment {id} {what}"), || info(cd, id), done).await
 }
 
 async fn targets(cd: &Client, id: &str) -> Vec<InstanceTarget> {
@@ -186,7 +159,7 @@ async fn the_replacement_is_installed_then_given_traffic_and_both_fleets_are_lab
     let id = deploy(&cd, "v1.zip", "green").await;
     let done = wait_complete(&cd, &id).await;
     assert_eq!(done.status, Some(DeploymentStatus::Succeeded), "{done:?}");
-    assert_eq!(done.deployment_style, Some(style()));
+    assert_eq!(done.deployment_style, Some(blue_green_style()));
     assert_eq!(done.blue_green_deployment_configuration, Some(blue_green_config(&Waits { ready: None, terminate: None })));
     assert_eq!(done.load_balancer_info, Some(load_balancer()));
     assert!(!done.instance_termination_wait_time_started);
@@ -315,7 +288,7 @@ async fn a_failing_replacement_is_rolled_back_by_moving_traffic_back_to_the_orig
     let restored = wait_complete(&cd, &rollback).await;
     assert_eq!(restored.status, Some(DeploymentStatus::Succeeded));
     assert_eq!(restored.creator.unwrap().as_str(), "codeDeployRollback");
-    assert_eq!(restored.deployment_style, Some(style()));
+    assert_eq!(restored.deployment_style, Some(blue_green_style()));
     let all = targets(&cd, &rollback).await;
     let (blue, green) = (&labelled(&all, TargetLabel::Blue)[0], &labelled(&all, TargetLabel::Green)[0]);
     assert_eq!(names(blue), ALLOW, "the originals get traffic back");
@@ -357,7 +330,7 @@ async fn what_the_emulator_cannot_model_is_refused_saying_so() {
         cd.create_deployment_group()
             .application_name("shop")
             .service_role_arn("arn:aws:iam::123456789012:role/CodeDeployServiceRole")
-            .deployment_style(style())
+            .deployment_style(blue_green_style())
             .load_balancer_info(load_balancer())
     };
     let copy = BlueGreenDeploymentConfiguration::builder()
@@ -390,13 +363,13 @@ async fn what_the_emulator_cannot_model_is_refused_saying_so() {
         .application_name("shop")
         .deployment_group_name("prod")
         .service_role_arn("arn:aws:iam::123456789012:role/CodeDeployServiceRole")
-        .deployment_style(style())
+        .deployment_style(blue_green_style())
         .blue_green_deployment_configuration(blue_green_config(&Waits { ready: None, terminate: None }))
         .send()
         .await
         .unwrap();
     let group = cd.get_deployment_group().application_name("shop").deployment_group_name("prod").send().await.unwrap();
-    assert_eq!(group.deployment_group_info.unwrap().deployment_style, Some(style()));
+    assert_eq!(group.deployment_group_info.unwrap().deployment_style, Some(blue_green_style()));
     let e = cd
         .create_deployment()
         .application_name("shop")
@@ -416,17 +389,7 @@ async fn what_the_emulator_cannot_model_is_refused_saying_so() {
 pub async fn drive_continue(cd: &Client, moto: &str) {
     put(&s3(moto), "releases", "bg.zip", bundle(false)).await;
     group_of(cd, "bg", 1, &Waits { ready: Some(60), terminate: Some(60) }, false).await;
-    let id = cd
-        .create_deployment()
-        .application_name("bg")
-        .deployment_group_name("prod")
-        .revision(s3_revision("releases", "bg.zip", None))
-        .target_instances(green_tag("green"))
-        .send()
-        .await
-        .unwrap()
-        .deployment_id
-        .unwrap();
+    let id = deploy_in(cd, "bg", "bg.zip", "green").await;
     cd.continue_deployment().deployment_id("bogus").send().await.unwrap_err();
     wait_until(cd, &id, "stood Ready", |d| d.status == Some(DeploymentStatus::Ready)).await;
     cd.continue_deployment().deployment_id(&id).send().await.unwrap();

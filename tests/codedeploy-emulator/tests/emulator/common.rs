@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_codedeploy::types::builders::BlueGreenDeploymentConfigurationBuilder;
 use aws_sdk_codedeploy::types::{
-    BundleType, DeploymentInfo, DeploymentStatus, RevisionLocation, RevisionLocationType, S3Location, Tag,
+    BlueGreenDeploymentConfiguration, BlueInstanceTerminationOption, BundleType, DeploymentInfo, DeploymentOption,
+    DeploymentReadyAction, DeploymentReadyOption, DeploymentStatus, DeploymentStyle, DeploymentType, InstanceAction,
+    RevisionLocation, RevisionLocationType, S3Location, Tag,
 };
 use codedeploy_emulator::{Config, Emulator};
 
@@ -107,16 +110,62 @@ pub fn s3_revision(bucket: &str, key: &str, etag: Option<&str>) -> RevisionLocat
 
 /// Polls until the deployment is complete and returns it.
 pub async fn wait_complete(client: &Client, id: &str) -> DeploymentInfo {
+    let done = [DeploymentStatus::Succeeded, DeploymentStatus::Failed, DeploymentStatus::Stopped];
+    poll_until(&format!("deployment {id} complete"), || info(client, id), |d| d.status.as_ref().is_some_and(|s| done.contains(s)))
+        .await
+}
+
+/// The deployment as GetDeployment gives it.
+pub async fn info(client: &Client, id: &str) -> DeploymentInfo {
+    client.get_deployment().deployment_id(id).send().await.unwrap().deployment_info.unwrap()
+}
+
+/// Calls `fetch` every 10 ms until `done` holds for what it returns, and
+/// returns that; fails naming `what` (and the last value) after 60 s.
+pub async fn poll_until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    what: &str,
+    mut fetch: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let info = client.get_deployment().deployment_id(id).send().await.unwrap().deployment_info.unwrap();
-        let status = info.status.clone().unwrap();
-        if matches!(status, DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped) {
-            return info;
+        let value = fetch().await;
+        if done(&value) {
+            return value;
         }
-        assert!(Instant::now() < deadline, "deployment {id} still {status:?} after 60s");
+        assert!(Instant::now() < deadline, "never {what} within 60 s: {value:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Blue/green with traffic control: the deployment style of an EC2
+/// blue/green group and of every ECS group.
+pub fn blue_green_style() -> DeploymentStyle {
+    DeploymentStyle::builder()
+        .deployment_type(DeploymentType::BlueGreen)
+        .deployment_option(DeploymentOption::WithTrafficControl)
+        .build()
+}
+
+/// A blue/green group's waits: Ready for `ready` minutes then
+/// STOP_DEPLOYMENT (`None`: reroute at once), and the originals TERMINATE'd
+/// after `terminate` minutes (`None`: KEEP_ALIVE).
+pub fn blue_green_waits(ready: Option<i32>, terminate: Option<i32>) -> BlueGreenDeploymentConfigurationBuilder {
+    let ready = match ready {
+        Some(minutes) => DeploymentReadyOption::builder()
+            .action_on_timeout(DeploymentReadyAction::StopDeployment)
+            .wait_time_in_minutes(minutes),
+        None => DeploymentReadyOption::builder().action_on_timeout(DeploymentReadyAction::ContinueDeployment),
+    };
+    let terminate = match terminate {
+        Some(minutes) => {
+            BlueInstanceTerminationOption::builder().action(InstanceAction::Terminate).termination_wait_time_in_minutes(minutes)
+        }
+        None => BlueInstanceTerminationOption::builder().action(InstanceAction::KeepAlive),
+    };
+    BlueGreenDeploymentConfiguration::builder()
+        .deployment_ready_option(ready.build())
+        .terminate_blue_instances_on_deployment_success(terminate.build())
 }
 
 /// A zip holding `files` (path, content).

@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::error::ProvideErrorMetadata;
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, BlueGreenDeploymentConfiguration,
-    BlueInstanceTerminationOption, BundleType, ComputePlatform, DeploymentOption, DeploymentReadyAction, DeploymentReadyOption,
-    DeploymentStatus, DeploymentStyle, DeploymentType, DeploymentWaitType, EcsService, EcsTarget, InstanceAction,
-    LifecycleEventStatus, LoadBalancerInfo, RevisionLocation, RevisionLocationType, S3Location, TargetGroupInfo,
-    TargetGroupPairInfo, TargetLabel, TargetStatus, TrafficRoute,
+    AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, BlueGreenDeploymentConfiguration, BundleType, ComputePlatform,
+    DeploymentStatus, DeploymentStyle, DeploymentType, DeploymentWaitType, EcsService, EcsTarget, LifecycleEventStatus,
+    LoadBalancerInfo, RevisionLocation, RevisionLocationType, S3Location, TargetGroupInfo, TargetGroupPairInfo, TargetLabel,
+    TargetStatus, TrafficRoute,
 };
 use codedeploy_emulator::Emulator;
 
-use crate::common::{client, emulator_with_s3, moto, wait_complete};
+use crate::common::{blue_green_style, blue_green_waits, client, emulator_with_s3, moto, poll_until, wait_complete};
 
 const CLUSTER: &str = "shop";
 const SERVICE: &str = "web";
@@ -97,28 +96,7 @@ fn load_balancer_info(test_listener: bool) -> LoadBalancerInfo {
 /// How the group waits: Ready for `ready` minutes (STOP_DEPLOYMENT) or not
 /// at all, and `termination` minutes before the original goes.
 fn blue_green(ready: Option<i32>, termination: i32) -> BlueGreenDeploymentConfiguration {
-    let ready = match ready {
-        Some(minutes) => DeploymentReadyOption::builder()
-            .action_on_timeout(DeploymentReadyAction::StopDeployment)
-            .wait_time_in_minutes(minutes),
-        None => DeploymentReadyOption::builder().action_on_timeout(DeploymentReadyAction::ContinueDeployment),
-    };
-    BlueGreenDeploymentConfiguration::builder()
-        .deployment_ready_option(ready.build())
-        .terminate_blue_instances_on_deployment_success(
-            BlueInstanceTerminationOption::builder()
-                .action(InstanceAction::Terminate)
-                .termination_wait_time_in_minutes(termination)
-                .build(),
-        )
-        .build()
-}
-
-fn ecs_style() -> DeploymentStyle {
-    DeploymentStyle::builder()
-        .deployment_type(DeploymentType::BlueGreen)
-        .deployment_option(DeploymentOption::WithTrafficControl)
-        .build()
+    blue_green_waits(ready, Some(termination)).build()
 }
 
 /// Application `shop` (ECS) and its group `web` on the service.
@@ -140,7 +118,7 @@ async fn tagged_app_and_group(
         .deployment_group_name("web")
         .service_role_arn("arn:aws:iam::123456789012:role/CodeDeployServiceRole")
         .deployment_config_name(config)
-        .deployment_style(ecs_style())
+        .deployment_style(blue_green_style())
         .blue_green_deployment_configuration(bg)
         .load_balancer_info(load_balancer_info(true))
         .ecs_services(EcsService::builder().service_name(SERVICE).cluster_name(CLUSTER).build())
@@ -212,15 +190,7 @@ async fn status(cd: &Client, id: &str) -> DeploymentStatus {
 
 /// Waits until `check` holds for the deployment's target.
 async fn until(cd: &Client, id: &str, what: &str, check: impl Fn(&EcsTarget) -> bool) -> EcsTarget {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let target = ecs_target(cd, id).await;
-        if check(&target) {
-            return target;
-        }
-        assert!(Instant::now() < deadline, "never {what}: {target:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    poll_until(what, || ecs_target(cd, id), check).await
 }
 
 #[tokio::test]
@@ -254,7 +224,7 @@ async fn a_linear_release_moves_the_weights_step_by_step_then_replaces_the_origi
 
     let info = cd.get_deployment().deployment_id(&id).send().await.unwrap().deployment_info.unwrap();
     assert_eq!(info.compute_platform, Some(ComputePlatform::Ecs));
-    assert_eq!(info.deployment_style, Some(ecs_style()));
+    assert_eq!(info.deployment_style, Some(blue_green_style()));
     assert!(info.load_balancer_info.is_some() && info.blue_green_deployment_configuration.is_some());
     let target = ecs_target(&cd, &id).await;
     assert_eq!(target.target_id(), Some("shop:web"));
@@ -404,7 +374,7 @@ async fn ecs_groups_and_appspecs_are_validated_as_codedeploy_does() {
             .application_name("shop")
             .deployment_group_name(name)
             .service_role_arn("arn:aws:iam::123456789012:role/CodeDeployServiceRole")
-            .deployment_style(ecs_style())
+            .deployment_style(blue_green_style())
             .blue_green_deployment_configuration(blue_green(None, 0))
     };
     let service = EcsService::builder().service_name(SERVICE).cluster_name(CLUSTER).build();
@@ -549,7 +519,7 @@ async fn a_custom_ecs_canary_sends_its_share_then_everything_and_answers_within_
     assert_eq!((info.compute_platform, info.traffic_routing_config), (Some(ComputePlatform::Ecs), Some(canary)));
     app_and_group(&cd, "Halves", blue_green(None, 0), &[]).await;
     let group = cd.get_deployment_group().application_name("shop").deployment_group_name("web").send().await.unwrap();
-    assert_eq!(group.deployment_group_info.unwrap().deployment_style, Some(ecs_style()));
+    assert_eq!(group.deployment_group_info.unwrap().deployment_style, Some(blue_green_style()));
     let id = deploy(&cd, &appspec("web:2", &[])).await;
     let mut seen = Vec::new();
     while status(&cd, &id).await != DeploymentStatus::Succeeded {
