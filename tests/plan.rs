@@ -310,3 +310,22 @@ fn a_lambda_plan_names_the_alias_version_its_code_and_hooks_and_says_when_the_co
     assert!(!out.stdout.contains("files:"), "a function's code has no files to compare:\n{}", out.stdout);
     assert!(!out.stdout.contains("instances:"), "a function has no instances:\n{}", out.stdout);
 }
+
+/// An ECS release has no bundle: `ferry plan` and `release --plan` on an
+/// ECS environment say so, exit 1, and call nothing (the tripwire stands
+/// for every AWS endpoint).
+#[test]
+fn an_ecs_environment_is_not_planned_and_nothing_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ferry.toml"), format!("{}compute_platform = \"ECS\"\n", common::OFFLINE_CONFIG)).unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(app.join("appspec.yml"), "version: 0.0\nos: linux\n").unwrap();
+    for args in [&["plan"][..], &["release", "--plan"][..]] {
+        let wire = common::Tripwire::new();
+        let out = common::run(wire.command(dir.path()).args(args).arg(&app).args(["--env", "production"]));
+        assert_eq!(out.code, 1, "{args:?}: {}", out.all());
+        assert!(out.stderr.contains("ECS environment") && out.stderr.contains("--image"), "{args:?}: {}", out.stderr);
+        assert!(!wire.tripped(), "{args:?} called AWS");
+    }
+}

@@ -17,10 +17,26 @@ use crate::{pipeline, upload};
 /// Plans a release and reports the plan (the command's result).
 pub async fn run(args: &PlanArgs, config_path: Option<PathBuf>, reporter: &dyn Reporter) -> Result<ExitCode, Error> {
     let env = config::resolve(&args.target.selection(config_path))?;
+    refuse_ecs(&env)?;
     let temp = super::bundle_temp_dir()?;
     let bundle = super::prepare_holding(&args.path, args.bundle_type, temp.path(), holds(&env), reporter).await?;
     show(&env, &args.path, &bundle, reporter).await?;
     Ok(ExitCode::Success)
+}
+
+/// An ECS release (`--image`) has no bundle to compare with what the group
+/// runs: said before anything is built or assumed, by `plan` and `release
+/// --plan` alike.
+pub(crate) fn refuse_ecs(env: &Environment) -> Result<(), crate::ecs::EcsError> {
+    match env.platform.ecs() {
+        Some(_) => Err(crate::ecs::EcsError::Platform(format!(
+            "{} is an ECS environment: a plan compares a bundle with what the group runs, and an ECS release \
+             (`ferry release --image URI`) has no bundle to plan. Release the image (with `confirm = true` ferry asks \
+             for the environment's name first), or plan an EC2 or Lambda environment",
+            env.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// What `env`'s bundle holds: a Lambda function's code has no appspec.yml

@@ -172,11 +172,9 @@ async fn plan_only(args: &ReleaseArgs, config_path: Option<PathBuf>, reporter: &
     let mut selection = args.target.selection(config_path);
     args.deploy.apply(&mut selection.overrides);
     let env = config::resolve(&selection)?;
-    if args.image.is_some() || env.platform.ecs().is_some() {
-        return Err(crate::ecs::EcsError::Platform(
-            "`--plan` compares a bundle with what the group runs; an ECS release (`--image`) has no bundle to plan".into(),
-        )
-        .into());
+    super::plan::refuse_ecs(&env)?;
+    if args.image.is_some() {
+        return Err(crate::ecs::EcsError::Platform(pipeline::platform_mismatch(&env)).into());
     }
     if args.path.to_str().and_then(S3Uri::parse).is_some() {
         return Err(s3_bundle_not_planned(&args.path).into());
