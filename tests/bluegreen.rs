@@ -164,7 +164,7 @@ fn a_release_installs_on_the_replacement_moves_traffic_and_shows_both_fleets() {
     // replacement is the next release's original environment.
     let json = bg.release("v2", "exit 0", &["--output", "json"]);
     assert_eq!(json.code, 0, "{}", json.all());
-    let events: Vec<serde_json::Value> = json.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let events = json.events();
     let labelled = |label: &str| -> Vec<String> {
         let mut ids: Vec<String> = events
             .iter()

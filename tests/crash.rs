@@ -158,10 +158,6 @@ fn name(event: &serde_json::Value) -> String {
     event["event"].as_str().unwrap_or_default().to_string()
 }
 
-fn events(out: &Run, kind: &str) -> Vec<serde_json::Value> {
-    out.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|e| e["event"] == kind).collect()
-}
-
 fn open_uploads(stack: &Stack) -> usize {
     stack.block_on(async {
         stack.s3_as_prod().list_multipart_uploads().bucket(stack.bucket()).send().await.unwrap().uploads().len()
@@ -205,7 +201,7 @@ fn described(stack: &Stack) -> BTreeMap<String, Described> {
 fn followed_by(out: &Run) -> Vec<String> {
     ["deployment_created", "deployment_adopted"]
         .iter()
-        .flat_map(|kind| events(out, kind))
+        .flat_map(|kind| out.events_of(kind))
         .filter_map(|e| e["deployment_id"].as_str().map(String::from))
         .collect()
 }
@@ -319,7 +315,7 @@ fn sigkill_at_seeded_points_then_the_same_command_converges() {
             done += 1;
             // A run that wrote its final receipt (killed after that, or not
             // at all) was a whole release: the next run is one of its own.
-            if phase.is_none() || !events(&out, "receipt_written").is_empty() {
+            if phase.is_none() || !out.events_of("receipt_written").is_empty() {
                 followed.extend(followed_by(&out));
             }
             let (phase, outcome) = match phase {
@@ -336,7 +332,7 @@ fn sigkill_at_seeded_points_then_the_same_command_converges() {
         assert_eq!(last.code, want, "round {round} (seed {seed}): the re-run did not converge:\n{}", last.all());
 
         // The receipt is truthful.
-        let sha = events(&last, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+        let sha = last.events_of("bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
         let receipt = receipt_of();
         let key = format!("releases/web/{sha}.zip");
         assert_eq!(receipt["sha256"], sha.as_str(), "round {round} (seed {seed}): {receipt}");
@@ -375,18 +371,18 @@ fn sigkill_at_seeded_points_then_the_same_command_converges() {
                 last.all()
             );
         }
-        adopted += usize::from(!events(&last, "deployment_adopted").is_empty());
+        adopted += usize::from(!last.events_of("deployment_adopted").is_empty());
         runs.push(last);
     }
 
     // The cache is usable: the last round's unchanged directory is reused.
     let app_last = dir.path().join(format!("app-{round}"));
     let again = release.run(&app_last);
-    let ready = &events(&again, "bundle_ready")[0];
+    let ready = &again.events_of("bundle_ready")[0];
     assert_eq!(ready["cached"].as_bool(), Some(true), "seed {seed}: the cache was left unusable: {}", again.all());
     let warnings: Vec<_> = runs
         .iter()
-        .flat_map(|r| events(r, "warning"))
+        .flat_map(|r| r.events_of("warning"))
         .filter(|w| w["message"].as_str().unwrap_or("").contains("did not hash"))
         .collect();
     runs.push(again);
@@ -471,7 +467,7 @@ fn a_chain_of_killed_runs_adopts_one_deployment_to_the_end() {
         |_| false,
         || proxy.stats().op("CreateDeployment") >= 1 && !common::deployment_ids(&stack).is_empty(),
     );
-    assert!(events(&first, "deployment_created").is_empty(), "the answer was to be lost: {}", first.all());
+    assert!(first.events_of("deployment_created").is_empty(), "the answer was to be lost: {}", first.all());
     let made = common::deployment_ids(&stack);
     assert_eq!(made.len(), 1, "{made:?}");
     let d1 = made[0].clone();
@@ -485,10 +481,10 @@ fn a_chain_of_killed_runs_adopts_one_deployment_to_the_end() {
     // Run 3: the record carried the id forward.
     let third = common::run(&mut release());
     assert_eq!(third.code, 0, "{}", third.all());
-    let adopted = events(&third, "deployment_adopted");
+    let adopted = third.events_of("deployment_adopted");
     assert_eq!(adopted.len(), 1, "{}", third.all());
     assert_eq!(adopted[0]["deployment_id"], d1.as_str());
-    assert!(events(&third, "deployment_created").is_empty(), "{}", third.all());
+    assert!(third.events_of("deployment_created").is_empty(), "{}", third.all());
     let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(&r.receipt).unwrap()).unwrap();
     assert_eq!(receipt["deployment_id"], d1.as_str(), "{receipt}");
     assert_eq!(receipt["outcome"], "succeeded", "{receipt}");
@@ -519,8 +515,8 @@ fn a_killed_runs_stopped_deployment_is_deployed_anew_by_the_rerun() {
 
     let again = common::run(&mut release());
     assert_eq!(again.code, 0, "{}", again.all());
-    assert!(events(&again, "deployment_adopted").is_empty(), "{}", again.all());
-    let created = events(&again, "deployment_created");
+    assert!(again.events_of("deployment_adopted").is_empty(), "{}", again.all());
+    let created = again.events_of("deployment_created");
     assert_eq!(created.len(), 1, "{}", again.all());
     assert_ne!(created[0]["deployment_id"], d1.as_str());
     assert_eq!(described(&stack).len(), 2);

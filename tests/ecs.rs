@@ -177,10 +177,6 @@ impl Deployments for EcsStack {
     }
 }
 
-fn json_events(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
 #[test]
 fn a_release_deploys_the_image_by_digest_and_shows_the_task_sets_traffic_shifting() {
     let e = stack(CANARY, None, "");
@@ -208,7 +204,7 @@ fn a_release_deploys_the_image_by_digest_and_shows_the_task_sets_traffic_shiftin
     // In JSON: the same steps as events.
     let json = e.release("v3", &["--output", "json"]);
     assert_eq!(json.code, 0, "{}", json.all());
-    let events = json_events(&json.stdout);
+    let events = json.events();
     let resolved = events.iter().find(|v| v["event"] == "image_resolved").unwrap_or_else(|| panic!("{}", json.stdout));
     assert_eq!((resolved["digest"].as_str(), resolved["verified"].as_bool()), (Some(e.digests[2].as_str()), Some(true)));
     let shares: Vec<f64> =
@@ -234,28 +230,15 @@ fn a_failing_hook_function_is_rolled_back_and_exits_7() {
     let junit = e.dir.path().join("junit.xml");
     let release = Running::spawn(&mut e.release_command("v2", &["--junit", junit.to_str().unwrap()]));
     // moto runs no function: the test is the hook, and it reports Failed.
-    wait_until("the hook to be invoked", || !e.stack.emulator().hook_executions().is_empty());
-    let hook = e.stack.emulator().hook_executions().remove(0);
-    assert_eq!((hook.lifecycle_event.as_str(), hook.function.as_str()), ("AfterAllowTestTraffic", SMOKE));
-    e.stack.block_on(async {
-        e.stack
-            .codedeploy()
-            .put_lifecycle_event_hook_execution_status()
-            .deployment_id(&hook.deployment_id)
-            .lifecycle_event_hook_execution_id(&hook.execution_id)
-            .status(aws_sdk_codedeploy::types::LifecycleEventStatus::Failed)
-            .send()
-            .await
-            .unwrap()
-    });
+    let id = traffic::hook_function_fails(&e.stack, "AfterAllowTestTraffic", SMOKE);
     let (code, log) = release.wait();
     assert_eq!(code, Some(7), "{log}");
     assert!(log.contains(&format!("{CLUSTER}:{SERVICE} AfterAllowTestTraffic Failed")), "{log}");
     assert!(log.contains(SMOKE), "the failure names the hook function: {log}");
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains(&format!("name=\"{CLUSTER}:{SERVICE}\"")) && report.contains("<failure"), "{report}");
-    assert_eq!(e.status(&hook.deployment_id), "Failed");
-    let rollback = e.rollback_of(&hook.deployment_id).unwrap();
+    assert_eq!(e.status(&id), "Failed");
+    let rollback = e.rollback_of(&id).unwrap();
     wait_until("the rollback to succeed", || e.status(&rollback) == "Succeeded");
     assert_eq!(e.running_image(), e.pinned("v1"), "no production traffic stayed on v2");
 }

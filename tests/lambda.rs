@@ -173,10 +173,6 @@ impl Deployments for LambdaStack {
     }
 }
 
-fn json_events(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
 #[test]
 fn a_release_publishes_the_code_and_shows_the_alias_traffic_shifting() {
     let l = stack(CANARY, "");
@@ -207,7 +203,7 @@ fn a_release_publishes_the_code_and_shows_the_alias_traffic_shifting() {
     archive.finish().unwrap();
     let json = l.release(&zip, &["--output", "json"]);
     assert_eq!(json.code, 0, "{}", json.all());
-    let events = json_events(&json.stdout);
+    let events = json.events();
     let published = events.iter().find(|e| e["event"] == "function_published").unwrap_or_else(|| panic!("{}", json.stdout));
     use base64::Engine;
     use sha2::Digest;
@@ -234,20 +230,7 @@ fn a_failing_hook_function_is_rolled_back_and_exits_7() {
     let junit = l.dir.path().join("junit.xml");
     let release = l.spawn_release(&l.code_dir(2), &["--junit", junit.to_str().unwrap()]);
     // moto runs no function: the test is the hook, and it reports Failed.
-    wait_until("the hook to be invoked", || !l.stack.emulator().hook_executions().is_empty());
-    let hook = l.stack.emulator().hook_executions().remove(0);
-    assert_eq!((hook.lifecycle_event.as_str(), hook.function.as_str()), ("BeforeAllowTraffic", PRE_TRAFFIC));
-    l.stack.block_on(async {
-        l.stack
-            .codedeploy()
-            .put_lifecycle_event_hook_execution_status()
-            .deployment_id(&hook.deployment_id)
-            .lifecycle_event_hook_execution_id(&hook.execution_id)
-            .status(aws_sdk_codedeploy::types::LifecycleEventStatus::Failed)
-            .send()
-            .await
-            .unwrap()
-    });
+    let id = traffic::hook_function_fails(&l.stack, "BeforeAllowTraffic", PRE_TRAFFIC);
     let (code, log) = release.wait();
     assert_eq!(code, Some(7), "{log}");
     assert!(log.contains(&format!("{FUNCTION}:{ALIAS} BeforeAllowTraffic Failed")), "{log}");
@@ -255,8 +238,8 @@ fn a_failing_hook_function_is_rolled_back_and_exits_7() {
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains(&format!("name=\"{FUNCTION}:{ALIAS}\"")) && report.contains("<failure"), "{report}");
     assert!(report.contains(PRE_TRAFFIC), "{report}");
-    assert_eq!(l.status(&hook.deployment_id), "Failed");
-    l.rolled_back(&hook.deployment_id);
+    assert_eq!(l.status(&id), "Failed");
+    l.rolled_back(&id);
     assert_eq!(l.alias(), ("1".to_string(), None), "no traffic ever reached version 2");
 }
 

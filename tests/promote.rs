@@ -20,10 +20,6 @@ fn ferry(stack: &Stack, config: &Path, args: &[&str]) -> Run {
     run(stack.ferry_command(FERRY).args(args).arg("--config").arg(config))
 }
 
-fn events(out: &Run, kind: &str) -> Vec<serde_json::Value> {
-    out.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|e| e["event"] == kind).collect()
-}
-
 fn revision_of(stack: &Stack, id: &str) -> (String, String, String) {
     let info = stack.block_on(async {
         stack.codedeploy().get_deployment().deployment_id(id).send().await.unwrap().deployment_info().unwrap().clone()
@@ -64,9 +60,9 @@ fn a_staged_bundle_is_deployed_where_it_is_without_uploading_again() {
 
     let out = ferry(&stack, &config, &["release", &uri, "--env", "production", "--wait", "--output", "json"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(events(&out, "upload_started").is_empty() && events(&out, "bundle_ready").is_empty(), "nothing built or sent");
-    assert_eq!(events(&out, "upload_skipped").len(), 1, "{}", out.stdout);
-    let receipt = &events(&out, "receipt")[0];
+    assert!(out.events_of("upload_started").is_empty() && out.events_of("bundle_ready").is_empty(), "nothing built or sent");
+    assert_eq!(out.events_of("upload_skipped").len(), 1, "{}", out.stdout);
+    let receipt = &out.events_of("receipt")[0];
     let (bucket, key, _) = revision_of(&stack, receipt["deployment_id"].as_str().unwrap());
     assert_eq!(format!("s3://{bucket}/{key}"), uri, "the deployment is pinned to the staged object");
     assert!(key.contains(receipt["sha256"].as_str().unwrap()), "the receipt names the proven SHA-256");
@@ -90,11 +86,11 @@ fn a_bundle_from_another_bucket_is_copied_under_its_content_address_and_verified
 
     let out = ferry(&stack, &config, &["release", &uri, "--env", "production", "--wait", "--output", "json"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let receipt = &events(&out, "receipt")[0];
+    let receipt = &out.events_of("receipt")[0];
     let (bucket, key, _) = revision_of(&stack, receipt["deployment_id"].as_str().unwrap());
     assert_eq!(bucket, stack.bucket(), "deployed from the production bucket");
     assert_eq!(key, uri.trim_start_matches("s3://ferry-staging/"), "under the same content address");
-    assert_eq!(events(&out, "uploaded").len(), 1, "the copy is reported: {}", out.stdout);
+    assert_eq!(out.events_of("uploaded").len(), 1, "the copy is reported: {}", out.stdout);
 }
 
 #[test]
@@ -155,7 +151,7 @@ fn a_bundle_uploaded_in_parts_is_proven_by_its_crc64nvme_where_it_is_and_when_co
 
     let out = ferry(&stack, &config, &["release", &uri, "--env", "production", "--output", "json"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(events(&out, "upload_skipped").len(), 1, "deployed where it is: {}", out.stdout);
+    assert_eq!(out.events_of("upload_skipped").len(), 1, "deployed where it is: {}", out.stdout);
 
     // Copied from a second bucket, the copy gets S3's own SHA-256.
     staging_bucket(&stack);
@@ -165,7 +161,7 @@ fn a_bundle_uploaded_in_parts_is_proven_by_its_crc64nvme_where_it_is_and_when_co
     stack.block_on(stack.s3_as_prod().delete_object().bucket(stack.bucket()).key(&key).send()).unwrap();
     let out = ferry(&stack, &config, &["release", staged.stdout.trim(), "--env", "production", "--output", "json"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(events(&out, "uploaded").len(), 1, "copied: {}", out.stdout);
+    assert_eq!(out.events_of("uploaded").len(), 1, "copied: {}", out.stdout);
 }
 
 /// Puts `body` at `key` in `bucket` as someone with write access to the

@@ -696,10 +696,6 @@ impl Verifying {
     }
 }
 
-fn json_events(out: &common::Run, kind: &str) -> Vec<serde_json::Value> {
-    out.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|e| e["event"] == kind).collect()
-}
-
 /// A ~20 MiB bundle: three 8 MiB parts.
 fn multipart_bundle(dir: &Path) -> (PathBuf, String) {
     let app = app_tree(dir, "exit 0");
@@ -718,8 +714,8 @@ fn against_a_verifying_s3_a_clean_upload_and_one_flipped_byte_in_the_single_put_
     let app = app_tree(&clean, "exit 0");
     let out = v.upload(&clean, &app);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(json_events(&out, "upload_resent").is_empty(), "{}", out.stdout);
-    let sha = json_events(&out, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+    assert!(out.events_of("upload_resent").is_empty(), "{}", out.stdout);
+    let sha = out.events_of("bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
     assert_eq!(v.state(&key_of(&sha)), (Some(sha.clone()), 0), "LocalStack holds exactly the bundle");
 
     let flipped = dir.path().join("flipped");
@@ -728,14 +724,14 @@ fn against_a_verifying_s3_a_clean_upload_and_one_flipped_byte_in_the_single_put_
     v.flip(vec!["PutObject"], Some(1));
     let out = v.upload(&flipped, &app);
     assert_eq!(out.code, 0, "one damaged PUT is re-sent:\n{}", out.all());
-    let resent = json_events(&out, "upload_resent");
+    let resent = out.events_of("upload_resent");
     assert_eq!(resent.len(), 1, "{}", out.stdout);
     assert_eq!(resent[0]["part"], serde_json::Value::Null);
     assert_eq!(resent[0]["attempt"], 2);
     assert!(resent[0]["detail"].as_str().unwrap().contains("BadDigest"), "{}", resent[0]);
     assert_eq!(v.proxy.stats().fault("corrupt"), 1, "{:?}", v.proxy.stats());
     assert_eq!(v.proxy.stats().op("PutObject"), 3, "the clean PUT, the damaged one and its re-send: {:?}", v.proxy.stats());
-    let sha = json_events(&out, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+    let sha = out.events_of("bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
     assert_eq!(v.state(&key_of(&sha)), (Some(sha), 0), "the object is exactly the bundle");
 }
 
@@ -748,7 +744,7 @@ fn against_a_verifying_s3_one_flipped_byte_in_one_part_is_resent_and_the_upload_
 
     let out = v.upload(dir.path(), &zip);
     assert_eq!(out.code, 0, "one damaged part is re-sent:\n{}", out.all());
-    let resent = json_events(&out, "upload_resent");
+    let resent = out.events_of("upload_resent");
     assert_eq!(resent.len(), 1, "{}", out.stdout);
     assert!(resent[0]["part"].as_u64().is_some_and(|n| (1..=3).contains(&n)), "{}", resent[0]);
     assert_eq!(v.proxy.stats().fault("corrupt"), 1, "{:?}", v.proxy.stats());
@@ -783,9 +779,9 @@ fn against_a_verifying_s3_every_body_flipped_is_named_as_corruption_on_the_way_a
     let (big_zip, _) = multipart_bundle(&big);
     for (what, path) in [("the bundle", app.as_path()), ("part ", big_zip.as_path())] {
         let out = v.upload(dir.path(), path);
-        let sha = json_events(&out, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+        let sha = out.events_of("bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
         assert_eq!(out.code, 2, "{}", out.all());
-        let error = json_events(&out, "error").pop().unwrap_or_else(|| panic!("no error event:\n{}", out.all()));
+        let error = out.events_of("error").pop().unwrap_or_else(|| panic!("no error event:\n{}", out.all()));
         assert_eq!(error["class"], "upload", "{error}");
         let message = error["message"].as_str().unwrap();
         for phrase in [&format!("S3 refused {what}"), "4 times", "BadDigest", "between this agent and S3", "proxy", "intact"] {
@@ -796,9 +792,9 @@ fn against_a_verifying_s3_every_body_flipped_is_named_as_corruption_on_the_way_a
         }
         // Each body is sent 4 times: the 3 re-sends are reported (for parts,
         // other parts in flight may report theirs before they are cancelled).
-        let resent = json_events(&out, "upload_resent").len();
+        let resent = out.events_of("upload_resent").len();
         assert!(if what == "the bundle" { resent == 3 } else { resent >= 3 }, "{resent} re-sends:\n{}", out.stdout);
-        assert!(json_events(&out, "warning").is_empty(), "the abort succeeded: {}", out.stdout);
+        assert!(out.events_of("warning").is_empty(), "the abort succeeded: {}", out.stdout);
         assert_eq!(v.state(&key_of(&sha)), (None, 0), "no object and no multipart upload left open ({what})");
     }
     let stats = v.proxy.stats();
@@ -842,13 +838,13 @@ fn an_abort_that_did_not_take_is_seen_in_the_listing_and_sent_again() {
 
     let out = upload_through(&stack, &proxy, dir.path(), &zip);
     assert_eq!(out.code, 2, "{}", out.all());
-    let error = json_events(&out, "error").pop().unwrap();
+    let error = out.events_of("error").pop().unwrap();
     assert!(error["message"].as_str().unwrap().contains("S3 refused the upload of a part to"), "{error}");
     let stats = proxy.stats();
     assert_eq!(stats.fault("swallow"), 1, "{stats:?}");
     assert_eq!(stats.op("AbortMultipartUpload"), 2, "the abort was confirmed, found undone and sent again: {stats:?}");
     assert!(stats.op("ListMultipartUploads") >= 2, "{stats:?}");
-    assert!(json_events(&out, "warning").is_empty(), "{}", out.stdout);
+    assert!(out.events_of("warning").is_empty(), "{}", out.stdout);
     assert_eq!(open_uploads(&stack), 0, "no multipart upload left");
 }
 
@@ -866,7 +862,7 @@ fn a_refused_abort_is_reported_with_how_to_remove_the_upload_not_swallowed() {
 
     let out = upload_through(&stack, &proxy, dir.path(), &zip);
     assert_eq!(out.code, 2, "{}", out.all());
-    let warnings = json_events(&out, "warning");
+    let warnings = out.events_of("warning");
     assert_eq!(warnings.len(), 1, "{}", out.stdout);
     let message = warnings[0]["message"].as_str().unwrap();
     for phrase in
@@ -902,7 +898,7 @@ fn a_zip_ferry_bundled_is_released_without_hashing_it_again_until_it_changes() {
     };
     let out = release();
     assert_eq!(out.code, 0, "{}", out.all());
-    let ready = &json_events(&out, "bundle_ready")[0];
+    let ready = &out.events_of("bundle_ready")[0];
     assert_eq!((ready["built"].as_bool(), ready["cached"].as_bool()), (Some(false), Some(true)), "{ready}");
     assert_eq!(ready["sha256"].as_str(), Some(bundled.stdout.trim()), "the record's SHA-256 is the zip's");
 
@@ -910,7 +906,7 @@ fn a_zip_ferry_bundled_is_released_without_hashing_it_again_until_it_changes() {
     let f = std::fs::File::options().write(true).open(&zip).unwrap();
     f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)).unwrap();
     let again = release();
-    let ready = &json_events(&again, "bundle_ready")[0];
+    let ready = &again.events_of("bundle_ready")[0];
     assert_eq!(ready["cached"].as_bool(), Some(false), "{ready}");
     assert_eq!(ready["sha256"].as_str(), Some(bundled.stdout.trim()));
 }
@@ -933,11 +929,7 @@ fn release_json(stack: &Stack, proxy: &S3Proxy, dir: &Path, path: &Path, envs: &
 
 /// The JSON warnings of a run, joined.
 fn warnings(out: &common::Run) -> String {
-    json_events(out, "warning")
-        .iter()
-        .map(|w| w["message"].as_str().unwrap_or_default().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    out.events_of("warning").iter().map(|w| w["message"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>().join("\n")
 }
 
 fn delete_object(stack: &Stack, key: &str) {
@@ -976,7 +968,7 @@ fn a_planted_or_forged_cache_entry_is_never_deployed() {
     let envs = [("XDG_CACHE_HOME", xdg.as_path())];
     let first = release_json(&stack, &proxy, dir.path(), &app, &envs);
     assert_eq!(first.code, 0, "{}", first.all());
-    let sha = json_events(&first, "bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
+    let sha = first.events_of("bundle_ready")[0]["sha256"].as_str().unwrap().to_string();
     let cache = xdg.join("ferry/bundles");
     let archive = cache.join(format!("{sha}.zip"));
     let real_crc = crc64nvme_of(&archive);
@@ -998,7 +990,7 @@ fn a_planted_or_forged_cache_entry_is_never_deployed() {
 
     let forged = release_json(&stack, &proxy, dir.path(), &app, &envs);
     assert_eq!(forged.code, 0, "{}", forged.all());
-    let ready = &json_events(&forged, "bundle_ready")[0];
+    let ready = &forged.events_of("bundle_ready")[0];
     assert_eq!((ready["sha256"].as_str(), ready["cached"].as_bool()), (Some(sha.as_str()), Some(false)), "{ready}");
     let said = warnings(&forged);
     assert!(said.contains("did not hash to the SHA-256 its record names") && said.contains("removed"), "{said}");
@@ -1009,7 +1001,7 @@ fn a_planted_or_forged_cache_entry_is_never_deployed() {
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
     let shared = release_json(&stack, &proxy, dir.path(), &app, &envs);
     assert_eq!(shared.code, 0, "{}", shared.all());
-    assert_eq!(json_events(&shared, "bundle_ready")[0]["cached"].as_bool(), Some(false));
+    assert_eq!(shared.events_of("bundle_ready")[0]["cached"].as_bool(), Some(false));
     let said = warnings(&shared);
     for phrase in ["writable by group or others (mode 777)", "plant a bundle", "not used", "chmod -R go-w"] {
         assert!(said.contains(phrase), "missing {phrase:?}: {said}");
@@ -1061,7 +1053,7 @@ fn a_known_sums_record_naming_another_sha256_creates_and_deploys_nothing() {
 
     let again = release_json(&stack, &proxy, dir.path(), &zip, &[]);
     assert_eq!(again.code, 0, "{}", again.all());
-    assert_eq!(json_events(&again, "bundle_ready")[0]["sha256"].as_str(), Some(real.as_str()));
+    assert_eq!(again.events_of("bundle_ready")[0]["sha256"].as_str(), Some(real.as_str()));
 
     // The record now names an object S3 holds (this release), for other bytes.
     std::fs::write(app.join("site/index.html"), "<h1>changed</h1>\n").unwrap();

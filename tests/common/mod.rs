@@ -34,6 +34,16 @@ impl Run {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+
+    /// The events of a `--output json` run, in the order printed.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// Those events whose `event` is `kind`.
+    pub fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.events().into_iter().filter(|e| e["event"] == kind).collect()
+    }
 }
 
 /// Runs `cmd` to completion and captures its output.

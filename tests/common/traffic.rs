@@ -8,7 +8,7 @@
 use std::io::{BufReader, Read};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
-use super::{read_until, run, wait_until};
+use super::{Stack, read_until, run, wait_until};
 
 /// A release running in the background, its stderr read line by line.
 pub struct Running {
@@ -115,4 +115,26 @@ pub fn wait_ready_then_continue(group: &impl Deployments, running: Running, cont
     assert_eq!(code, Some(0), "{log}");
     assert_eq!(group.status(&id), "Succeeded");
     log
+}
+
+/// Plays the hook function moto cannot run: waits for CodeDeploy's first
+/// hook invocation, checks it is `function` at `event`, and reports Failed
+/// through PutLifecycleEventHookExecutionStatus, as a failing function
+/// would. Returns the deployment's id.
+pub fn hook_function_fails(stack: &Stack, event: &str, function: &str) -> String {
+    wait_until("the hook to be invoked", || !stack.emulator().hook_executions().is_empty());
+    let hook = stack.emulator().hook_executions().remove(0);
+    assert_eq!((hook.lifecycle_event.as_str(), hook.function.as_str()), (event, function));
+    stack.block_on(async {
+        stack
+            .codedeploy()
+            .put_lifecycle_event_hook_execution_status()
+            .deployment_id(&hook.deployment_id)
+            .lifecycle_event_hook_execution_id(&hook.execution_id)
+            .status(aws_sdk_codedeploy::types::LifecycleEventStatus::Failed)
+            .send()
+            .await
+            .unwrap()
+    });
+    hook.deployment_id
 }
