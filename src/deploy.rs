@@ -199,9 +199,12 @@ pub async fn continue_deployment(
                      wait to be terminated takes `--wait-type termination`); `ferry status {deployment_id}` shows where this \
                      one is."
                 ),
-                "UnsupportedActionForDeploymentTypeException" => {
-                    "Only a blue/green deployment can be continued; an in-place deployment needs nothing.".into()
-                }
+                // CodeDeploy's answer for a kind with no wait at all: a
+                // Lambda deployment's traffic moves by its config alone.
+                "UnsupportedActionForDeploymentTypeException" => format!(
+                    "Only an EC2 or ECS blue/green deployment has a Ready or termination wait to continue; an in-place or \
+                     Lambda deployment needs nothing (`ferry watch {deployment_id}` follows it)."
+                ),
                 "DeploymentAlreadyCompletedException" => "It has already ended; nothing to continue.".into(),
                 "AccessDeniedException" => "Give the role codedeploy:ContinueDeployment (see `ferry policy deploy`).".into(),
                 _ => format!("Check deployment {deployment_id} in the CodeDeploy console."),

@@ -251,6 +251,21 @@ fn a_stop_from_outside_exits_4() {
 }
 
 #[test]
+fn ferry_continue_says_a_lambda_deployment_has_no_ready_wait() {
+    // CodeDeploy has no Ready or termination wait for Lambda: the alias's
+    // traffic moves by the config alone, so there is no exit 6 to continue.
+    let l = stack(LONG_CANARY, "");
+    let release = l.spawn_release(&l.code_dir(2), &[]);
+    traffic::stop_from_outside(&l, release, "traffic: version 2 10%", |id| {
+        let refused = run(&mut l.ferry(&["continue", id]));
+        assert_eq!(refused.code, 2, "{}", refused.all());
+        assert!(refused.stderr.contains("an in-place or Lambda deployment needs nothing"), "{}", refused.stderr);
+        assert_eq!(l.status(id), "InProgress", "the refused continue left the shift as it was");
+        l.ferry(&["stop", id])
+    });
+}
+
+#[test]
 fn sigterm_during_traffic_shifting_stops_rolls_back_and_writes_the_receipt() {
     let l = stack(LONG_CANARY, "");
     let receipt = l.dir.path().join("receipt.json");
