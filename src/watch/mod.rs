@@ -3,8 +3,8 @@
 //! on failure which instance failed which event, with the hook's output.
 //!
 //! Polling adapts: fast right after something changed, slower while nothing
-//! does, never slower than [`SLOW`], so a finished deployment is noticed
-//! within two seconds. Throttling and lost connections slow the loop down
+//! does, never slower than [`IDLE_MAX`](poll::IDLE_MAX), so a finished deployment is noticed
+//! within a second. Throttling and lost connections slow the loop down
 //! instead of ending it: a network blip must not fail a release.
 
 mod poll;
