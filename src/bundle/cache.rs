@@ -475,8 +475,12 @@ mod tests {
         dir
     }
 
+    /// A bundle as a release gets it, once kept in the cache (the keeping
+    /// runs beside the upload; these tests read the cache directory).
     fn release(app: &Path, cache: &Path, racy: Duration, max: u64) -> Bundle {
-        prepare_with(app, BundleType::Zip, None, |_| Ok(Cache::at(cache, max, racy))).unwrap()
+        let bundle = prepare_with(app, BundleType::Zip, None, |_| Ok(Cache::at(cache, max, racy))).unwrap();
+        crate::bundle::settle();
+        bundle
     }
 
     /// The archive the cache keeps for a bundle, by its content's name.
@@ -635,7 +639,9 @@ mod tests {
     fn a_bundle_bigger_than_the_bound_is_not_kept() {
         let (app, cache) = (app(), tempfile::tempdir().unwrap());
         let b = release(app.path(), cache.path(), RACY, 10);
-        assert!(b.path.file_name().unwrap().to_string_lossy().starts_with(".building-"), "{:?}", b.path);
+        // Refused by the cache, it lives on through the release's handle.
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "nothing of it is named in the cache");
+        assert_eq!(super::super::hash_file(&b.path).unwrap().sha256, b.sha256, "still readable: {:?}", b.path);
         drop(b);
         assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "the temporary archive went with the bundle");
         assert!(!release(app.path(), cache.path(), RACY, 10).cached);
