@@ -200,6 +200,7 @@ pub fn interrupted(keeper: &mut Keeper, signal: Received, phase: Phase, reporter
         Phase::Deploy | Phase::Watch => "no deployment was created; nothing was deployed",
     };
     reporter.report(&Event::Interrupted { signal: signal.name().into(), phase: phase.as_str().into(), detail: detail.into() });
+    crate::bundle::abandon_keeping();
     begin(keeper, signal, phase, "none", reporter);
     if let Some(a) = keeper.receipt.abort.as_mut()
         && phase != Phase::Upload
