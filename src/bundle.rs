@@ -657,7 +657,7 @@ fn build_cached(
         }
         None => match cache.store(temp_path, kind, &tree, &fp, &written) {
             // Held open (and locked) while the release uses it.
-            Ok(path) => held_open(lock, &path),
+            Ok(path) => (path, Temp::Anonymous(lock)),
             Err(temp) => (temp.to_path_buf(), Temp::Named(temp)),
         },
     };
